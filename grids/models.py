@@ -1,0 +1,302 @@
+"""The whole gridlink schema (data model v1), see ../shared/design/DOMAIN.md.
+
+Every domain table carries `city_code`: the 6-digit code of the city that owns the row. It is Open311's
+jurisdiction_id and the distribution column when one database no longer suffices. The database itself
+enforces what must never be wrong: valid non-empty geometries, unique codes per city, foreign keys.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from grids.db import Base
+
+ROLES = ("admin", "dispatcher", "supervisor", "inspector", "squad_leader", "officer", "co_manager",
+         "department", "planner", "viewer")
+DIVISION_LEVELS = ("city", "district", "township", "community")
+LAYOUT_STATUSES = ("draft", "published", "retired")
+CATEGORY_TYPES = ("event", "component")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _valid_geom(column: str) -> CheckConstraint:
+    """A CHECK the database enforces even if the application is bypassed (RELIABILITY 2)."""
+    return CheckConstraint(f"ST_IsValid({column}) AND NOT ST_IsEmpty({column})", name=f"{column}_valid")
+
+
+def _city_fk() -> Mapped[str]:
+    return mapped_column(String(6), ForeignKey("cities.code"), index=True)
+
+
+class City(Base):
+    __tablename__ = "cities"
+
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+
+
+class Division(Base):
+    """A node of the division tree: city/district -> township/street -> community."""
+
+    __tablename__ = "divisions"
+    __table_args__ = (
+        UniqueConstraint("city_code", "code"),
+        CheckConstraint(_in("level", DIVISION_LEVELS), name="level"),
+        _valid_geom("geom"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    code: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id"), index=True)
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True))
+    illustrative: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    parent: Mapped[Division | None] = relationship(remote_side=[id])
+
+
+class GridLayout(Base):
+    """A versioned set of unit grids: drafts are edited, one layout is published, old ones are retired."""
+
+    __tablename__ = "grid_layouts"
+    __table_args__ = (CheckConstraint(_in("status", LAYOUT_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    division_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    effective_from: Mapped[date | None] = mapped_column(Date)
+    effective_to: Mapped[date | None] = mapped_column(Date)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Grid(Base):
+    """A unit grid (单元网格): about 10,000 m², inside exactly one parent division."""
+
+    __tablename__ = "grids"
+    __table_args__ = (UniqueConstraint("layout_id", "code"), _valid_geom("geom"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    layout_id: Mapped[int] = mapped_column(ForeignKey("grid_layouts.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(24))
+    division_id: Mapped[int] = mapped_column(ForeignKey("divisions.id"), index=True)
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True))
+    area_m2: Mapped[float] = mapped_column(Float)
+    squad_id: Mapped[int | None] = mapped_column(ForeignKey("squads.id"), index=True)
+    co_manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+
+
+class Department(Base):
+    """A functional department linked into the work (城建, 规划, 环保, 交警 ...)."""
+
+    __tablename__ = "departments"
+    __table_args__ = (UniqueConstraint("city_code", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Squad(Base):
+    """An enforcement squad (派驻执法中队) stationed by the bureau in one township."""
+
+    __tablename__ = "squads"
+    __table_args__ = (UniqueConstraint("city_code", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    township_id: Mapped[int] = mapped_column(ForeignKey("divisions.id"), index=True)
+
+    township: Mapped[Division] = relationship()
+
+
+class User(Base):
+    """A member of staff with one role, optionally bound to a township or a department (their zone)."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("city_code", "username"),
+        CheckConstraint(_in("role", ROLES), name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    username: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    township_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    squad_id: Mapped[int | None] = mapped_column(ForeignKey("squads.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    township: Mapped[Division | None] = relationship()
+    department: Mapped[Department | None] = relationship()
+    squad: Mapped[Squad | None] = relationship()
+
+
+class LoginThrottle(Base):
+    """Failed logins per typed user name, known or not, so slowing down reveals nothing about who exists."""
+
+    __tablename__ = "login_throttle"
+
+    city_code: Mapped[str] = mapped_column(String(6), ForeignKey("cities.code"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+category_departments = Table(
+    "category_departments",
+    Base.metadata,
+    Column("category_id", ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True),
+    Column("department_id", ForeignKey("departments.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Category(Base):
+    """A node of the event/component category tree; minor classes carry the working-time limit."""
+
+    __tablename__ = "categories"
+    __table_args__ = (
+        UniqueConstraint("city_code", "code"),
+        CheckConstraint(_in("type", CATEGORY_TYPES), name="type"),
+        CheckConstraint("time_limit IS NULL OR time_limit ~ '^[0-9]+[hd]$'", name="time_limit"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), index=True)
+    time_limit: Mapped[str | None] = mapped_column(String(8))
+    filing_condition: Mapped[str | None] = mapped_column(Text)
+    closing_condition: Mapped[str | None] = mapped_column(Text)
+
+    departments: Mapped[list[Department]] = relationship(secondary=category_departments)
+
+
+class RoutingRule(Base):
+    """Category -> department, city-wide or for one division scope (rules are data, not code)."""
+
+    __tablename__ = "routing_rules"
+    __table_args__ = (UniqueConstraint("city_code", "category_id", "division_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"), index=True)
+    division_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+
+
+class FrontageUnit(Base):
+    """A street-facing unit answering for its frontage (门前三包); filled by the frontage feature."""
+
+    __tablename__ = "frontage_units"
+    __table_args__ = (_valid_geom("location"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    unit_type: Mapped[str] = mapped_column(String(32), default="shop")
+    registration_no: Mapped[str | None] = mapped_column(String(64))
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(300))
+    location: Mapped[Any] = mapped_column(Geometry("POINT", srid=4326, spatial_index=True))
+    area: Mapped[Any | None] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+
+
+class Incident(Base):
+    """A case: where, what, who is accountable now, and its deadline. History lives in CaseEvent."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (UniqueConstraint("city_code", "external_id"), _valid_geom("location"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(32))
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="reported", index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str | None] = mapped_column(String(300))
+    reporter_contact: Mapped[str | None] = mapped_column(String(200))
+    location: Mapped[Any | None] = mapped_column(Geometry("POINT", srid=4326, spatial_index=True))
+    input_crs: Mapped[str | None] = mapped_column(String(16))
+    input_x: Mapped[float | None] = mapped_column(Float)
+    input_y: Mapped[float | None] = mapped_column(Float)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    township_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id"), index=True)
+    squad_id: Mapped[int | None] = mapped_column(ForeignKey("squads.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    frontage_unit_id: Mapped[int | None] = mapped_column(ForeignKey("frontage_units.id"), index=True)
+    routing_reason: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    category: Mapped[Category] = relationship()
+    township: Mapped[Division | None] = relationship()
+    squad: Mapped[Squad | None] = relationship()
+
+
+class CaseEvent(Base):
+    """One step of a case's history; append-only (the application never updates or deletes these)."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (UniqueConstraint("incident_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

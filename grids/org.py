@@ -1,0 +1,108 @@
+"""People and organisation: staff accounts, roles, zones, and authentication.
+
+Passwords are hashed with Argon2id (argon2-cffi, the winner of the Password Hashing Competition).
+Failed logins are counted per typed user name, so the slow-down says nothing about which names exist.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grids.errors import Invalid, NotFound, TooManyRequests, Unauthorized
+from grids.models import ROLES, Department, Division, LoginThrottle, Squad, User
+
+_hasher = PasswordHasher()
+# Verifying against this when the user does not exist keeps the response time the same either way.
+_DUMMY_HASH = _hasher.hash("gridlink-no-such-user")
+
+FREE_FAILURES = 3
+MAX_DELAY = timedelta(minutes=15)
+MIN_PASSWORD_LENGTH = 8
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid(f"the password must have at least {MIN_PASSWORD_LENGTH} characters", code="weak_password")
+    return _hasher.hash(password)
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def lockout_delay(failures: int) -> timedelta:
+    """After FREE_FAILURES misses each further miss doubles the wait: 2 s, 4 s, 8 s ... up to 15 minutes."""
+    if failures < FREE_FAILURES:
+        return timedelta(0)
+    return min(timedelta(seconds=2 ** (failures - FREE_FAILURES + 1)), MAX_DELAY)
+
+
+def authenticate(session: Session, city_code: str, username: str, password: str,
+                 now: datetime | None = None) -> User:
+    """The active user with these credentials, or Unauthorized that never says which part was wrong."""
+    now = now or datetime.now(UTC)
+    throttle = session.get(LoginThrottle, (city_code, username))
+    if throttle is not None:
+        wait = throttle.last_failed_at + lockout_delay(throttle.failures) - now
+        if wait > timedelta(0):
+            raise TooManyRequests(f"too many failed logins; try again in {int(wait.total_seconds()) + 1} s",
+                                  code="login_throttled")
+    user = session.scalar(select(User).where(User.city_code == city_code, User.username == username))
+    ok = _verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None and user.active
+    if ok:
+        if throttle is not None:
+            session.delete(throttle)
+        return user
+    if throttle is None:
+        throttle = LoginThrottle(city_code=city_code, username=username, failures=0)
+        session.add(throttle)
+    throttle.failures += 1
+    throttle.last_failed_at = now
+    raise Unauthorized("wrong user name or password", code="bad_credentials")
+
+
+def _division_by_code(session: Session, city_code: str, code: str) -> Division:
+    division = session.scalar(select(Division).where(Division.city_code == city_code, Division.code == code))
+    if division is None:
+        raise NotFound(f"no division with code {code} in city {city_code}; list them with `gridlink divisions list`")
+    return division
+
+
+def add_user(session: Session, city_code: str, username: str, role: str, password: str, *,
+             display_name: str = "", township_code: str | None = None, department_code: str | None = None,
+             squad_code: str | None = None) -> User:
+    """Create a staff account, or update the role/zone/password of an existing one (idempotent by name)."""
+    if role not in ROLES:
+        raise Invalid(f"unknown role {role!r}; choose one of: {', '.join(ROLES)}", code="unknown_role")
+    user = session.scalar(select(User).where(User.city_code == city_code, User.username == username))
+    if user is None:
+        user = User(city_code=city_code, username=username)
+        session.add(user)
+    user.role = role
+    user.display_name = display_name or user.display_name or username
+    user.password_hash = hash_password(password)
+    user.township_id = _division_by_code(session, city_code, township_code).id if township_code else None
+    user.department_id = None
+    if department_code:
+        dept = session.scalar(select(Department).where(Department.city_code == city_code,
+                                                       Department.code == department_code))
+        if dept is None:
+            raise NotFound(f"no department with code {department_code}", code="unknown_department")
+        user.department_id = dept.id
+    user.squad_id = None
+    if squad_code:
+        squad = session.scalar(select(Squad).where(Squad.city_code == city_code, Squad.code == squad_code))
+        if squad is None:
+            raise NotFound(f"no squad with code {squad_code}", code="unknown_squad")
+        user.squad_id = squad.id
+        user.township_id = squad.township_id
+    session.flush()
+    return user

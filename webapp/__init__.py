@@ -1,0 +1,109 @@
+"""The HTTP edge of gridlink: the app factory, request-scoped sessions, error rendering, security headers."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Flask, g, request
+from flask_babel import Babel, get_locale
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.orm import Session
+
+from grids.db import make_engine, session_factory
+from webapp.config import load_config
+
+csrf = CSRFProtect()
+babel = Babel()
+LANGUAGES = ("zh_CN", "en")
+
+
+def select_locale() -> str:
+    """Chinese first; English when the user chose it (cookie) or asked for it (?lang=en)."""
+    choice = request.args.get("lang") or request.cookies.get("lang")
+    return choice if choice in LANGUAGES else "zh_CN"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app. `config` overrides the environment (tests pass DB_BIND, a connection to join)."""
+    app = Flask(__name__)
+    app.config.update(load_config())
+    app.config.update(config or {})
+    bind = app.config.get("DB_BIND")
+    if bind is None:
+        engine = make_engine(app.config["DATABASE_URL"]) if app.config["DATABASE_URL"] else make_engine()
+        app.extensions["gridlink.sessions"] = session_factory(engine)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    _register_request_hooks(app)
+    from webapp import auth, errors, pages
+    from webapp.cli import ALL_COMMANDS
+
+    errors.register(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    from webapp.labels import level_label, role_label, status_label
+
+    for command in ALL_COMMANDS:
+        app.cli.add_command(command)
+    app.jinja_env.globals.update(nav_for=auth.nav_for, current_user=auth.current_user, role_label=role_label,
+                                 status_label=status_label, level_label=level_label,
+                                 get_locale=get_locale)
+    return app
+
+
+def db() -> Session:
+    """The request's session; the request commits it once (see _register_request_hooks)."""
+    if "db" not in g:
+        from flask import current_app
+
+        bind = current_app.config.get("DB_BIND")
+        if bind is not None:
+            g.db = Session(bind=bind, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        else:
+            g.db = current_app.extensions["gridlink.sessions"]()
+    return g.db
+
+
+def _register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _nonce() -> None:
+        g.csp_nonce = secrets.token_urlsafe(16)
+
+    @app.after_request
+    def _commit_and_secure(response: Any) -> Any:
+        session = g.pop("db", None)
+        if session is not None:
+            if response.status_code < 400:
+                session.commit()
+            else:
+                session.rollback()
+            session.close()
+        _security_headers(app, response)
+        return response
+
+    @app.teardown_request
+    def _close(exc: BaseException | None) -> None:
+        session = g.pop("db", None)
+        if session is not None:
+            session.rollback()
+            session.close()
+
+
+def _security_headers(app: Flask, response: Any) -> None:
+    """A CSP with no 'unsafe-inline' scripts: inline scripts carry the request's nonce."""
+    img_src = "'self' data: blob:"
+    basemap = app.config.get("GRIDLINK_BASEMAP_URL")
+    if basemap:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(basemap)  # a "{s}" subdomain placeholder becomes the CSP wildcard "*"
+        img_src += f" {parts.scheme}://{parts.netloc.replace('{s}', '*')}"
+    nonce = g.get("csp_nonce", "")
+    response.headers.setdefault("Content-Security-Policy", (
+        f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+        f"img-src {img_src}; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'self'; form-action 'self'"))
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")

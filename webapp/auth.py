@@ -1,0 +1,108 @@
+"""Login, logout, the current user, role checks and per-role navigation."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
+
+from grids.errors import Forbidden, TooManyRequests, Unauthorized
+from grids.models import User
+from grids.org import authenticate
+from webapp import db
+
+bp = Blueprint("auth", __name__)
+
+# Pages of the platform: endpoint and label. Which role sees which is data, below.
+PAGES = {
+    "dispatch": ("pages.dispatch", _l("指挥调度")),
+    "township": ("pages.township", _l("乡镇中队")),
+    "department": ("pages.department", _l("部门待办")),
+    "plan": ("pages.plan", _l("网格规划")),
+    "reports": ("pages.reports", _l("统计评价")),
+    "about": ("pages.about", _l("关于与数据来源")),
+}
+ROLE_PAGES: dict[str, tuple[str, ...]] = {
+    "admin": ("dispatch", "township", "department", "plan", "reports", "about"),
+    "dispatcher": ("dispatch", "reports", "about"),
+    "supervisor": ("dispatch", "reports", "about"),
+    "inspector": ("township", "about"),
+    "squad_leader": ("township", "reports", "about"),
+    "officer": ("township", "about"),
+    "co_manager": ("township", "about"),
+    "department": ("department", "about"),
+    "planner": ("plan", "reports", "about"),
+    "viewer": ("reports", "about"),
+}
+
+
+def nav_for(user: User | None) -> list[tuple[str, str, str]]:
+    """(key, url, label) of the pages the user's role may open, in menu order."""
+    if user is None:
+        return []
+    return [(key, url_for(PAGES[key][0]), str(PAGES[key][1])) for key in ROLE_PAGES[user.role]]
+
+
+def current_user() -> User | None:
+    if "user" not in g:
+        user_id = session.get("user_id")
+        user = db().get(User, user_id) if user_id else None
+        g.user = user if user is not None and user.active else None
+    return g.user
+
+
+def require_roles(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Refuse unless logged in with one of `roles` (admin always passes); checked on the server."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                if request.path.startswith(("/api/", "/tiles/")):
+                    raise Unauthorized("log in or send an API key")
+                return redirect(url_for("auth.login", next=request.path))
+            if user.role != "admin" and user.role not in roles:
+                raise Forbidden("your role may not open this page", code="role_forbidden")
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def home_url(user: User) -> str:
+    return url_for(PAGES[ROLE_PAGES[user.role][0]][0])
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only local paths: an open redirect after login would help phishing."""
+    return target if target and target.startswith("/") and not target.startswith("//") else None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    error = None
+    status = 200
+    if request.method == "POST":
+        try:
+            user = authenticate(db(), current_app.config["GRIDLINK_CITY"], request.form.get("username", "").strip(),
+                                request.form.get("password", ""))
+        except (Unauthorized, TooManyRequests) as exc:
+            db().commit()  # keep the failure count even though the answer is an error
+            error, status = (_l("用户名或密码错误。") if isinstance(exc, Unauthorized)
+                             else _l("登录失败次数过多，请稍后再试。")), exc.status
+        else:
+            session.clear()
+            session["user_id"] = user.id
+            return redirect(_safe_next(request.args.get("next")) or home_url(user))
+    return render_template("login.html", error=error), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Any:
+    session.clear()
+    return redirect(url_for("auth.login"))

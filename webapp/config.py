@@ -1,0 +1,80 @@
+"""Configuration from environment variables, with a clear message for anything missing.
+
+Why modes: `demo` and `test` must start from nothing (a generated SECRET_KEY kept under var/), while
+`production` must refuse to start without the operator's own secret.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from grids.cluster import PROJECT_ROOT
+from grids.errors import ConfigError
+
+MODES = ("production", "demo", "test")
+SECRET_FILE = PROJECT_ROOT / "var" / "secret_key"
+
+# name -> (default, meaning); the README's configuration table is this list.
+SETTINGS: dict[str, tuple[str | None, str]] = {
+    "GRIDLINK_MODE": ("production", "production, demo or test; demo/test generate a SECRET_KEY under var/"),
+    "SECRET_KEY": (None, "signs sessions and CSRF tokens; required in production"),
+    "DATABASE_URL": (None, "PostgreSQL+PostGIS URL; unset = the embedded cluster under var/postgres"),
+    "GRIDLINK_DB_PORT": (None, "port of the embedded cluster (default derived from the checkout path)"),
+    "GRIDLINK_CITY": ("330781", "6-digit code of the city this server serves (Open311 jurisdiction_id)"),
+    "GRIDLINK_BASEMAP_URL": (None, "XYZ tile URL template of the basemap; unset = plain background, no "
+                                   "request leaves the server's origin"),
+    "GRIDLINK_BASEMAP_ATTRIBUTION": ("", "attribution shown for the basemap"),
+    "GRIDLINK_HOST": ("127.0.0.1", "address `gridlink serve` listens on"),
+    "GRIDLINK_PORT": ("5000", "port `gridlink serve` listens on"),
+    "GRIDLINK_SECURE_COOKIES": (None, "1/0: Secure flag on cookies; default on in production (needs HTTPS)"),
+}
+
+
+def _env(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    return value if value not in (None, "") else SETTINGS[name][0]
+
+
+def _generated_secret() -> str:
+    """A secret generated once per checkout and kept, so demo sessions survive a restart."""
+    if SECRET_FILE.exists():
+        return SECRET_FILE.read_text().strip()
+    SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(32)
+    SECRET_FILE.write_text(secret)
+    SECRET_FILE.chmod(0o600)
+    return secret
+
+
+def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Flask config built from the environment; raises ConfigError naming the missing setting."""
+    env = os.environ if env is None else env
+    mode = _env(env, "GRIDLINK_MODE")
+    if mode not in MODES:
+        raise ConfigError(f"GRIDLINK_MODE={mode!r} is not one of {', '.join(MODES)}")
+    secret = _env(env, "SECRET_KEY")
+    if not secret:
+        if mode == "production":
+            raise ConfigError("SECRET_KEY is not set: export SECRET_KEY=<a long random string> "
+                              "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`), "
+                              "or run with GRIDLINK_MODE=demo")
+        secret = _generated_secret()
+    secure = _env(env, "GRIDLINK_SECURE_COOKIES")
+    secure_cookies = mode == "production" if secure is None else secure == "1"
+    return {
+        "GRIDLINK_MODE": mode,
+        "SECRET_KEY": secret,
+        "DATABASE_URL": _env(env, "DATABASE_URL"),
+        "GRIDLINK_CITY": _env(env, "GRIDLINK_CITY"),
+        "GRIDLINK_BASEMAP_URL": _env(env, "GRIDLINK_BASEMAP_URL"),
+        "GRIDLINK_BASEMAP_ATTRIBUTION": _env(env, "GRIDLINK_BASEMAP_ATTRIBUTION"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        "MAX_CONTENT_LENGTH": 60 * 1024 * 1024,
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "TESTING": mode == "test",
+    }
