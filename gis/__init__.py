@@ -1,0 +1,1 @@
+"""Spatial primitives for gridlink: pure functions over shapely/pyproj, no database, no web."""
