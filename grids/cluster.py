@@ -35,13 +35,13 @@ def default_port(root: Path = PROJECT_ROOT) -> int:
 
 
 def find_bindir() -> Path:
-    """The newest PostgreSQL server binaries: `pg_config --bindir` if it has `postgres`, else /usr/lib/postgresql/*/bin."""
+    """The newest server binaries: `pg_config --bindir` if it has `postgres`, else /usr/lib/postgresql/*/bin."""
     candidates: list[Path] = []
     if shutil.which("pg_config"):
         out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
         candidates.append(Path(out))
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
-    candidates.extend(versions)
+    installed = Path("/usr/lib/postgresql").glob("*/bin")
+    candidates.extend(sorted(installed, key=lambda p: int(p.parent.name), reverse=True))
     for bindir in candidates:
         if (bindir / "postgres").exists() and (bindir / "initdb").exists():
             return bindir
@@ -146,7 +146,8 @@ class Cluster:
     def running(self) -> bool:
         if not self.initialised():
             return False
-        return self._run([str(find_bindir() / "pg_ctl"), "-D", str(self.data_dir), "status"], check=False).returncode == 0
+        status = self._run([str(find_bindir() / "pg_ctl"), "-D", str(self.data_dir), "status"], check=False)
+        return status.returncode == 0
 
     def _clear_stale_pid(self) -> None:
         """After an unclean shutdown postmaster.pid may name a PID now used by another program: remove it."""
