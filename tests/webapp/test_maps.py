@@ -94,9 +94,7 @@ def test_no_tile_layer_and_plain_background_without_basemap() -> None:
 
 def test_basemap_must_be_xyz_template_with_attribution() -> None:
     with pytest.raises(ValueError):  # a provider name would make folium use its public URL
-        base_map(
-            center=(0, 0), zoom=3, static_url=static_url, basemap_url="OpenStreetMap", basemap_attribution="x"
-        )
+        base_map(center=(0, 0), zoom=3, static_url=static_url, basemap_url="OpenStreetMap", basemap_attribution="x")
     with pytest.raises(ValueError):
         base_map(center=(0, 0), zoom=3, static_url=static_url, basemap_url=BASEMAP, basemap_attribution=None)
 
@@ -104,11 +102,7 @@ def test_basemap_must_be_xyz_template_with_attribution() -> None:
 def _css_refs(css: Path) -> list[Path]:
     refs = re.findall(r"""url\(\s*['"]?([^'")]+)['"]?\s*\)""", css.read_text(encoding="utf-8"))
     assert [r for r in refs if re.match(r"(https?:)?//", r)] == []
-    return [
-        (css.parent / r.split("?")[0].split("#")[0]).resolve()
-        for r in refs
-        if not r.startswith(("data:", "#"))
-    ]
+    return [(css.parent / r.split("?")[0].split("#")[0]).resolve() for r in refs if not r.startswith(("data:", "#"))]
 
 
 def test_every_referenced_vendor_file_exists() -> None:
