@@ -35,10 +35,11 @@ PILOT_TOWNSHIPS = {"330781102": "游埠", "330781104": "诸葛", "330781004": "�
 OFFICERS_PER_SQUAD = 2
 CO_MANAGERS_PER_OFFICER = 2
 # One login per role; zone-bound roles work in 游埠镇 or for the sanitation department.
+LOGIN_SQUAD = "SQ330781102"
 DEMO_USERS = [
     ("admin", "admin", {}), ("dispatcher", "dispatcher", {}), ("supervisor", "supervisor", {}),
-    ("inspector", "inspector", {}), ("squad_leader", "squad_leader", {"squad_code": "SQ330781102"}),
-    ("officer", "officer", {"squad_code": "SQ330781102"}), ("co_manager", "co_manager", {"squad_code": "SQ330781102"}),
+    ("inspector", "inspector", {}), ("squad_leader", "squad_leader", {"squad_code": LOGIN_SQUAD}),
+    ("officer", "officer", {"squad_code": LOGIN_SQUAD}), ("co_manager", "co_manager", {"squad_code": LOGIN_SQUAD}),
     ("department", "department", {"department_code": "sanitation"}), ("planner", "planner", {}),
     ("viewer", "viewer", {}),
 ]
@@ -94,7 +95,9 @@ def _load_squads(session: Session, divisions: dict[str, Division]) -> None:
         for i in range(1, OFFICERS_PER_SQUAD + 1):
             add_user(session, CITY_CODE, f"{code}-officer{i}", "officer", DEMO_PASSWORD,
                      display_name=f"{short}执法队员{i}", squad_code=squad_code)
-        for i in range(1, OFFICERS_PER_SQUAD * CO_MANAGERS_PER_OFFICER + 1):
+        # The demo "officer" login joins the login squad, so that squad hires co-managers for it too.
+        officers = OFFICERS_PER_SQUAD + (squad_code == LOGIN_SQUAD)
+        for i in range(1, officers * CO_MANAGERS_PER_OFFICER + 1):
             add_user(session, CITY_CODE, f"{code}-comanager{i}", "co_manager", DEMO_PASSWORD,
                      display_name=f"{short}协管员{i}", squad_code=squad_code)
 

@@ -1,0 +1,44 @@
+"""The demo city is real Lanxi, labelled illustrative where it is drawn, and loads idempotently."""
+
+from sqlalchemy import func, select
+
+from gis.crs import area_m2
+from grids.demo import PILOT_TOWNSHIPS, load_demo, lanxi_outline
+from grids.models import CaseEvent, Category, Division, Incident, Squad, User
+
+
+def _counts(db) -> dict[str, int]:
+    return {m.__name__: db.scalar(select(func.count()).select_from(m))
+            for m in (Division, Category, Squad, User, Incident, CaseEvent)}
+
+
+def test_loading_twice_creates_no_duplicates(db, demo_city) -> None:
+    before = _counts(db)
+    again = load_demo(db)
+    assert again["new_cases"] == 0
+    assert _counts(db) == before
+
+
+def test_townships_are_the_16_official_codes_covering_the_real_outline(db, demo_city) -> None:
+    townships = db.scalars(select(Division).where(Division.level == "township")).all()
+    assert len(townships) == 16
+    assert {t.code for t in townships} >= set(PILOT_TOWNSHIPS)
+    assert all(t.illustrative and "示意" in t.name for t in townships)
+    total = sum(db.scalar(select(func.ST_Area(func.Geography(Division.geom))).where(Division.id == t.id))
+                for t in townships)
+    assert abs(total - area_m2(lanxi_outline())) / area_m2(lanxi_outline()) < 1e-4
+
+
+def test_squads_have_at_least_two_co_managers_per_officer(db, demo_city) -> None:
+    for squad in db.scalars(select(Squad)).all():
+        roles = [u.role for u in db.scalars(select(User).where(User.squad_id == squad.id))]
+        assert roles.count("officer") >= 1
+        assert roles.count("co_manager") >= 2 * roles.count("officer"), squad.name
+
+
+def test_demo_cases_lie_in_pilot_townships_with_their_squad(db, demo_city) -> None:
+    cases = db.scalars(select(Incident).where(Incident.source == "demo")).all()
+    assert len(cases) >= 5
+    for case in cases:
+        assert case.township.code in PILOT_TOWNSHIPS
+        assert case.squad is not None and case.squad.township_id == case.township_id
