@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install (as root) or name (otherwise) the system packages gridlink needs on Debian/Ubuntu:
-# the PostgreSQL server, the PostGIS package matching its major version, and Chromium for browser tests.
+# the PostgreSQL server, the PostGIS package matching its major version, Chromium and a CJK font for browser tests.
 set -euo pipefail
 
 pg_major() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sed -E 's#.*/postgresql/([0-9]+)/bin#\1#' | sort -n | tail -1; }
@@ -10,6 +10,8 @@ missing() {
   if [ -z "$major" ]; then echo "postgresql"; return; fi
   [ -f "/usr/share/postgresql/$major/extension/postgis.control" ] || echo "postgresql-$major-postgis-3"
   [ -x /usr/bin/chromium ] || echo "chromium"
+  # A CJK font, so browser screenshots show Chinese text rather than empty boxes.
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || echo "fonts-wqy-microhei"
   python3 -c 'import venv, ensurepip' 2>/dev/null || echo "python3-venv"
 }
 

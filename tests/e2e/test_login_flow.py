@@ -1,0 +1,38 @@
+"""A person logs in with the demo logins in a real Chromium and lands on their page, offline."""
+
+import pytest
+
+from tests.e2e.conftest import browser_login, screenshot
+
+pytestmark = pytest.mark.e2e
+
+
+def test_dispatcher_logs_in_and_sees_the_demo_cases(page, live_server) -> None:
+    browser_login(page, live_server, "dispatcher")
+    assert page.url.endswith("/dispatch")
+    assert page.locator("h1").first.inner_text() == "指挥调度"
+    assert page.locator("table.cases tbody tr").count() >= 5
+    assert "游埠古镇老街口垃圾桶满溢" in page.locator("table.cases").inner_text()
+    screenshot(page, "dispatch-zh")
+    assert page.foreign_requests == []
+    assert page.console_errors == []
+
+
+def test_wrong_password_shows_a_message_without_hints(page, live_server) -> None:
+    browser_login(page, live_server, "officer", "wrong-password-1")
+    assert page.locator("[role=alert]").inner_text() == "用户名或密码错误。"
+    screenshot(page, "login-error")
+
+
+def test_squad_leader_sees_only_their_township_and_can_switch_to_english(page, live_server) -> None:
+    browser_login(page, live_server, "squad_leader")
+    assert page.url.endswith("/township")
+    assert "游埠镇" in page.locator("h1").inner_text()
+    rows = page.locator("table.cases tbody tr")
+    assert rows.count() >= 1
+    assert all("游埠镇" in rows.nth(i).inner_text() for i in range(rows.count()))
+    page.click("text=English")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("a[data-nav=township]").inner_text() == "Township squad"
+    page.set_viewport_size({"width": 360, "height": 740})
+    screenshot(page, "township-phone-en")

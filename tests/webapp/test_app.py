@@ -1,0 +1,60 @@
+"""Configuration errors, health check, error rendering and security headers."""
+
+import pytest
+
+from grids.errors import ConfigError
+from webapp import create_app
+from webapp.config import load_config
+
+
+def test_production_without_secret_key_refuses_to_start() -> None:
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        load_config({"GRIDLINK_MODE": "production"})
+
+
+def test_unknown_mode_is_named() -> None:
+    with pytest.raises(ConfigError, match="GRIDLINK_MODE='staging'"):
+        load_config({"GRIDLINK_MODE": "staging"})
+
+
+def test_demo_mode_generates_and_keeps_a_secret() -> None:
+    first = load_config({"GRIDLINK_MODE": "demo"})["SECRET_KEY"]
+    assert len(first) >= 32 and load_config({"GRIDLINK_MODE": "demo"})["SECRET_KEY"] == first
+
+
+def test_production_cookies_are_secure() -> None:
+    config = load_config({"GRIDLINK_MODE": "production", "SECRET_KEY": "x" * 40})
+    assert config["SESSION_COOKIE_SECURE"] and config["SESSION_COOKIE_HTTPONLY"]
+
+
+def test_healthz_reports_database_and_postgis(client) -> None:
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "ok" and body["postgis"].startswith("3.")
+
+
+def test_healthz_names_the_fix_when_postgis_is_missing(empty_database_url: str) -> None:
+    app = create_app({"DATABASE_URL": empty_database_url, "SECRET_KEY": "t", "GRIDLINK_MODE": "test"})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert "gridlink db upgrade" in response.get_json()["message"]
+
+
+def test_unreachable_database_gives_503_not_500() -> None:
+    app = create_app({"DATABASE_URL": "postgresql+psycopg2://postgres@127.0.0.1:1/none", "SECRET_KEY": "t"})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "unavailable"
+
+
+def test_api_errors_are_json_and_pages_are_html(client) -> None:
+    assert client.get("/api/v1/no-such-thing").get_json()["error"]["code"] == "not_found"
+    page = client.get("/no-such-page")
+    assert page.status_code == 404 and "text/html" in page.content_type
+
+
+def test_security_headers_and_csp_without_unsafe_inline_scripts(client) -> None:
+    headers = client.get("/login").headers
+    csp = headers["Content-Security-Policy"]
+    script_src = next(part for part in csp.split(";") if "script-src" in part)
+    assert "unsafe-inline" not in script_src and "'nonce-" in script_src
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
