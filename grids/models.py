@@ -118,6 +118,31 @@ class Grid(Base):
     co_manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
 
 
+class GridCode(Base):
+    """Every grid code ever handed out in a city, so a redrawn grid never gets an old grid's code."""
+
+    __tablename__ = "grid_codes"
+
+    city_code: Mapped[str] = mapped_column(String(6), ForeignKey("cities.code"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(24), primary_key=True)
+    first_layout_id: Mapped[int | None] = mapped_column(ForeignKey("grid_layouts.id", ondelete="SET NULL"),
+                                                       index=True)
+
+
+class DivisionPart(Base):
+    """A division cut into pieces of at most 255 vertices (ST_Subdivide), kept by a trigger on divisions.
+
+    Why: a point-in-polygon test against a county outline of 100,000 vertices is slow; against its
+    small pieces the GiST index does almost all the work.
+    """
+
+    __tablename__ = "division_parts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    division_id: Mapped[int] = mapped_column(ForeignKey("divisions.id", ondelete="CASCADE"), index=True)
+    geom: Mapped[Any] = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=True))
+
+
 class Department(Base):
     """A functional department linked into the work (城建, 规划, 环保, 交警 ...)."""
 
