@@ -1,0 +1,69 @@
+"""The foundation commands as an operator types them: catalog import, demo load, users add."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+from grids.migrate import upgrade
+from webapp.cli import main
+
+
+@pytest.fixture()
+def cli_db(empty_database_url: str, monkeypatch) -> str:
+    """Commands commit, so they get a database of their own."""
+    upgrade(empty_database_url)
+    monkeypatch.setenv("DATABASE_URL", empty_database_url)
+    return empty_database_url
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def test_demo_load_twice_then_add_a_user(cli_db: str) -> None:
+    first = run("demo", "load", "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output)["new_cases"] >= 5
+    second = json.loads(run("demo", "load", "--json").output)
+    assert second["new_cases"] == 0
+    added = run("users", "add", "wang.wei", "--role", "officer", "--squad", "SQ330781104", "--password-stdin",
+                "--json", input="a-long-password\n")
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.output)["role"] == "officer"
+
+
+def test_users_add_with_unknown_role_says_which_roles_exist(cli_db: str) -> None:
+    run("demo", "load")
+    result = run("users", "add", "x", "--role", "boss", "--password-stdin", input="a-long-password\n")
+    assert result.exit_code == 1
+    assert "unknown role 'boss'" in result.output and "dispatcher" in result.output
+
+
+def test_catalog_with_errors_lists_each_with_its_path_and_stores_nothing(cli_db: str, tmp_path) -> None:
+    bad = {"city": {"code": "360400", "name": "九江市", "timezone": "Asia/Shanghai"},
+           "departments": [{"code": "sanitation", "name": "环卫"}],
+           "categories": [{"code": "E0101", "name": "暴露垃圾", "type": "event", "parent": None,
+                           "time_limit": "4 hours", "departments": ["sanitation"]},
+                          {"code": "E0102", "name": "道路保洁", "type": "incident"}]}
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(bad, ensure_ascii=False), encoding="utf-8")
+    result = run("catalog", "import", str(path))
+    assert result.exit_code == 1
+    assert "categories/0/time_limit" in result.output and "categories/1/type" in result.output
+    engine = create_engine(cli_db)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM cities WHERE code = '360400'")).scalar() == 0
+    engine.dispose()
+    bad["categories"] = bad["categories"][:1]
+    bad["categories"][0]["time_limit"] = "4h"
+    path.write_text(json.dumps(bad, ensure_ascii=False), encoding="utf-8")
+    assert json.loads(run("catalog", "import", str(path), "--json").output)["categories"] == 1
+
+
+def test_catalog_that_is_not_json_is_named(cli_db: str, tmp_path) -> None:
+    path = tmp_path / "catalog.json"
+    path.write_text("{not json", encoding="utf-8")
+    result = run("catalog", "import", str(path))
+    assert result.exit_code == 1 and "not valid UTF-8 JSON" in result.output
