@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 webapp/translations/en/LC_MESSAGES/messages.mo: webapp/translations/en/LC_MESSAGES/messages.po $(STAMP)
-	@$(BIN)/pybabel compile --use-fuzzy -d webapp/translations -D messages >/dev/null
+	@$(BIN)/pybabel compile --use-fuzzy -d webapp/translations -D messages >/dev/null 2>&1
 
 ## demo: load the Lanxi demo city and serve it on http://127.0.0.1:$(PORT)
 demo: setup
