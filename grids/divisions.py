@@ -1,14 +1,68 @@
-"""The division tree (city -> township -> community): storing boundaries and finding where a point lies."""
+"""The division tree (city -> township -> community): importing boundaries, listing them, finding a point.
+
+Import is all-or-nothing by default: one bad feature stores nothing and every bad feature is listed
+(RELIABILITY 1-5), because a half-imported boundary set silently routes cases to the wrong place.
+
+Tolerance (metres, geodesic): a child may stick out of its parent, or overlap a sibling, by at most
+max(1 m², 0.01 % of the child's area). Real boundary files disagree by such slivers; within the
+tolerance the sliver is trimmed (outside the parent) or given to the feature that comes first (overlap)
+and reported; beyond it the import is refused, unless --clip-overlaps is given for overlaps.
+"""
 
 from __future__ import annotations
 
-from geoalchemy2.shape import from_shape
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyproj
+import shapely
+from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from grids.models import Division
+from gis.crs import CoordinateError, area_m2, from_metric, geometry_to_wgs84, normalize_crs_name
+from gis.readers import Feature, InputRejected, read_features
+from gis.split import polygons_of
+from gis.validate import (
+    GeometryProblem,
+    check_in_range,
+    count_vertices,
+    explain_invalid,
+    repair,
+    to_polygonal,
+    validated_polygon,
+)
+from grids.errors import Invalid, NotFound
+from grids.models import DIVISION_LEVELS, City, Division, DivisionPart
+
+AREA_TOLERANCE_M2 = 1.0
+AREA_TOLERANCE_SHARE = 1e-4  # 0.01 % of the child's area
+CODE_LENGTHS = (6, 9, 12)
+INVALID_MODES = ("refuse", "skip", "repair")
+
+
+def tolerance_m2(area: float) -> float:
+    """How far a child may stick out of its parent or into a sibling before the import refuses it."""
+    return max(AREA_TOLERANCE_M2, AREA_TOLERANCE_SHARE * area)
+
+
+@dataclass
+class Boundary:
+    """One good feature of an import file, already converted to WGS84."""
+
+    index: int
+    code: str
+    name: str
+    geom: MultiPolygon
+    stored: bool = False  # a sibling already in the database, not in the file
+
+    @property
+    def area(self) -> float:
+        return area_m2(self.geom)
 
 
 def upsert_division(session: Session, city_code: str, code: str, name: str, level: str,
@@ -28,9 +82,228 @@ def upsert_division(session: Session, city_code: str, code: str, name: str, leve
 
 
 def division_at(session: Session, city_code: str, point: BaseGeometry, level: str) -> Division | None:
-    """The division of a level covering a point (GiST index + ST_Covers; lowest id wins on a shared edge)."""
+    """The division of a level covering a point, tested against its subdivided parts (division_parts) so a
+    county outline of many vertices costs no more than a small polygon; lowest id wins on a shared edge."""
     return session.scalar(
-        select(Division)
+        select(Division).join(DivisionPart, DivisionPart.division_id == Division.id)
         .where(Division.city_code == city_code, Division.level == level,
-               func.ST_Covers(Division.geom, func.ST_GeomFromEWKB(from_shape(point, srid=4326))))
+               func.ST_Covers(DivisionPart.geom, func.ST_GeomFromEWKB(from_shape(point, srid=4326))))
         .order_by(Division.id).limit(1))
+
+
+def division_by_code(session: Session, city_code: str, code: str) -> Division:
+    division = session.scalar(select(Division).where(Division.city_code == city_code, Division.code == code))
+    if division is None:
+        raise NotFound(f"no division with code {code} in city {city_code}; list them with `gridlink divisions list`")
+    return division
+
+
+def _problem(feature: Feature | Boundary, code: str | None, name: str | None, reason: str,
+             location: tuple[float, float] | None) -> dict[str, Any]:
+    return {"index": feature.index, "code": code, "name": name, "reason": reason,
+            "location": [round(location[0], 7), round(location[1], 7)] if location else None}
+
+
+def _where(geom: BaseGeometry) -> tuple[float, float]:
+    point = geom.representative_point()
+    return point.x, point.y
+
+
+def _to_lonlat(geom: BaseGeometry, declared: str | None) -> BaseGeometry:
+    """Honour a projected CRS the file declares (a Shapefile's .prj): reproject it to degrees first."""
+    if declared is None:
+        return geom
+    crs = pyproj.CRS.from_user_input(declared)
+    if crs.is_geographic:
+        return geom
+    epsg = crs.to_epsg()
+    if epsg is None:
+        raise Invalid(f"the file's coordinate system has no EPSG code ({crs.name}); reproject it to longitude/"
+                      "latitude first", code="unknown_crs")
+    return from_metric(geom, epsg)
+
+
+def _clean_geometry(geom: BaseGeometry | None, crs: str, fix: bool) -> tuple[MultiPolygon, dict | None]:
+    """The validated 2D polygon; with `fix`, an invalid one is repaired and its areas reported."""
+    if not fix:
+        return validated_polygon(geom, crs), None
+    if geom is not None:
+        count_vertices(geom)
+    polygonal = to_polygonal(geom)
+    check_in_range(polygonal, crs)
+    if explain_invalid(polygonal) is None:
+        return polygonal, None
+    fixed, before, after = repair(polygonal)
+    return fixed, {"area_before_m2": round(before, 2), "area_after_m2": round(after, 2)}
+
+
+def _boundary(feature: Feature, crs: str, declared: str | None, code_field: str, name_field: str,
+              fix: bool) -> tuple[Boundary, dict | None]:
+    """A feature's code, name and WGS84 shape, or a GeometryProblem saying what is wrong with it."""
+    code, name = feature.properties.get(code_field), feature.properties.get(name_field)
+    if code is None or name is None:
+        fields = ", ".join(feature.properties) or "none"
+        raise GeometryProblem(f"no value in field {code_field if code is None else name_field!r} "
+                              f"(the file's fields: {fields})")
+    code = str(code).strip()
+    if not code.isdigit() or len(code) not in CODE_LENGTHS:
+        raise GeometryProblem(f"code {code!r} is not a 6, 9 or 12 digit division code")
+    if feature.problem:
+        raise feature.problem
+    geom, repaired = _clean_geometry(_to_lonlat(feature.geometry, declared), crs, fix)
+    wgs84 = geometry_to_wgs84(geom, crs)
+    problem = explain_invalid(wgs84)
+    if problem:
+        raise GeometryProblem(f"invalid after converting from {crs}: {problem.reason}", problem.location)
+    return Boundary(feature.index, code, str(name).strip(), MultiPolygon(polygons_of(wgs84))), repaired
+
+
+def read_boundaries(path: Path, crs: str, code_field: str, name_field: str,
+                    fix: bool = False) -> tuple[list[Boundary], list[dict], list[dict]]:
+    """Good boundaries, problems (one per bad feature, all of them) and repairs, from one file."""
+    try:
+        crs = normalize_crs_name(crs)
+        result = read_features(path)
+    except (InputRejected, CoordinateError) as exc:
+        raise Invalid(str(exc), code="bad_file") from exc
+    good: list[Boundary] = []
+    problems: list[dict] = []
+    repairs: list[dict] = []
+    seen: set[str] = set()
+    for feature in result.features:
+        code, name = feature.properties.get(code_field), feature.properties.get(name_field)
+        try:
+            boundary, repaired = _boundary(feature, crs, result.source_crs, code_field, name_field, fix)
+        except GeometryProblem as problem:
+            problems.append(_problem(feature, code, name, problem.reason, problem.location))
+            continue
+        if boundary.code in seen:
+            problems.append(_problem(feature, code, name, f"code {boundary.code} appears twice in the file", None))
+            continue
+        seen.add(boundary.code)
+        good.append(boundary)
+        if repaired:
+            repairs.append({"index": feature.index, "code": boundary.code, "name": boundary.name, **repaired})
+    return good, problems, repairs
+
+
+def _within_parent(boundaries: list[Boundary], parent: Division | None) -> tuple[list[Boundary], list[dict],
+                                                                                  list[dict]]:
+    """Children inside the parent: slivers within tolerance are trimmed, larger excursions are problems."""
+    if parent is None:
+        return boundaries, [], []
+    outline = to_shape(parent.geom)
+    shapely.prepare(outline)
+    kept, problems, trimmed = [], [], []
+    for b in boundaries:
+        outside = b.geom.difference(outline)
+        area = area_m2(outside) if not outside.is_empty else 0.0
+        if area > tolerance_m2(b.area):
+            problems.append(_problem(b, b.code, b.name, f"lies outside its parent {parent.code} by {area:.1f} m²",
+                                     _where(outside)))
+            continue
+        if area > 0:
+            b.geom = MultiPolygon(polygons_of(b.geom.intersection(outline)))
+            trimmed.append({"code": b.code, "area_m2": round(area, 3)})
+        kept.append(b)
+    return kept, problems, trimmed
+
+
+def _touching_pairs(boundaries: list[Boundary]) -> list[tuple[int, int]]:
+    """(earlier, later) index pairs whose shapes meet: the only candidates for an overlap."""
+    geoms = [b.geom for b in boundaries]
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    return sorted((int(i), int(j)) for i, j in zip(left, right, strict=True) if i < j)
+
+
+def _separate_siblings(boundaries: list[Boundary], clip: bool) -> list[dict]:
+    """Give each overlap to the boundary that comes first (stored siblings first, then file order).
+
+    Overlaps within tolerance are always clipped; larger ones only with `clip`, else the import is refused
+    with every overlapping pair, its area and where it is.
+    """
+    moved, refused = [], []
+    for i, j in _touching_pairs(boundaries):
+        first, later = boundaries[i], boundaries[j]
+        shared = MultiPolygon(polygons_of(first.geom.intersection(later.geom)))
+        if shared.is_empty:  # a border line only, or an earlier clip already took it
+            continue
+        area = area_m2(shared)
+        entry = {"from": later.code, "to": first.code, "area_m2": round(area, 4),
+                 "location": [round(v, 7) for v in _where(shared)]}
+        if area > tolerance_m2(min(first.area, later.area)) and not clip:
+            refused.append({"a": first.code, "b": later.code, "area_m2": entry["area_m2"],
+                            "location": entry["location"]})
+            continue
+        if later.stored:
+            raise Invalid(f"stored division {later.code} would lose area to {first.code}", code="overlap")
+        later.geom = MultiPolygon(polygons_of(later.geom.difference(first.geom)))
+        if later.geom.is_empty:
+            raise Invalid(f"division {later.code} lies entirely inside {first.code}", code="overlap")
+        moved.append(entry)
+    if refused:
+        raise Invalid(f"{len(refused)} pairs of divisions overlap by more than the tolerance; nothing was stored. "
+                      "Fix the file or use --clip-overlaps to give each overlap to the feature first in the file",
+                      code="overlap", details={"overlaps": refused})
+    return moved
+
+
+def _stored_siblings(session: Session, city_code: str, level: str, parent: Division | None,
+                     codes: set[str]) -> list[Boundary]:
+    """Divisions already stored beside the imported ones (same parent and level, not re-imported)."""
+    parent_filter = Division.parent_id == parent.id if parent else Division.parent_id.is_(None)
+    rows = session.scalars(select(Division).where(Division.city_code == city_code, Division.level == level,
+                                                  parent_filter, Division.code.not_in(codes)).order_by(Division.code))
+    return [Boundary(-1, r.code, r.name, to_shape(r.geom), stored=True) for r in rows]
+
+
+def _ensure_city(session: Session, city_code: str, boundaries: Sequence[Boundary]) -> None:
+    """Create the city row on first import, named after its own boundary when the file holds it."""
+    if session.get(City, city_code) is None:
+        name = next((b.name for b in boundaries if b.code == city_code), city_code)
+        session.add(City(code=city_code, name=name))
+        session.flush()
+
+
+def import_divisions(session: Session, city_code: str, path: Path, *, level: str, crs: str, code_field: str,
+                     name_field: str, parent_code: str | None = None, invalid: str = "refuse",
+                     clip_overlaps: bool = False) -> dict[str, Any]:
+    """Import boundaries from a file; `invalid` is refuse (default), skip or repair. Never commits."""
+    if level not in DIVISION_LEVELS:
+        raise Invalid(f"unknown level {level!r}; choose one of: {', '.join(DIVISION_LEVELS)}", code="bad_level")
+    if invalid not in INVALID_MODES:
+        raise Invalid(f"unknown invalid-feature mode {invalid!r}", code="bad_mode")
+    parent = division_by_code(session, city_code, parent_code) if parent_code else None
+    boundaries, problems, repairs = read_boundaries(Path(path), crs, code_field, name_field, invalid == "repair")
+    boundaries, outside, trimmed = _within_parent(boundaries, parent)
+    problems += outside
+    if problems and invalid != "skip":
+        raise Invalid(f"{len(problems)} features cannot be imported; nothing was stored. Fix them, or use "
+                      "--skip-invalid to store the others (--repair fixes invalid shapes)",
+                      code="invalid_features", details={"invalid": problems})
+    siblings = _stored_siblings(session, city_code, level, parent, {b.code for b in boundaries})
+    moved = _separate_siblings(siblings + boundaries, clip_overlaps)
+    _ensure_city(session, city_code, boundaries)
+    outcome: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": []}
+    for b in boundaries:
+        before = session.scalar(select(Division.version).where(Division.city_code == city_code,
+                                                               Division.code == b.code))
+        row = upsert_division(session, city_code, b.code, b.name, level, b.geom, parent=parent)
+        state = "created" if before is None else "updated" if row.version > before else "unchanged"
+        outcome[state].append(b.code)
+    return {"city": city_code, "level": level, "parent": parent_code, "stored": len(boundaries), **outcome,
+            "skipped": problems, "repaired": repairs, "trimmed": trimmed, "moved": moved}
+
+
+def list_divisions(session: Session, city_code: str, level: str | None = None) -> list[dict[str, Any]]:
+    """Stored divisions with their geodesic area, parents first then by code."""
+    parent = aliased(Division)
+    query = (select(Division.code, Division.name, Division.level, parent.code, Division.version,
+                    func.ST_Area(func.geography(Division.geom)))
+             .outerjoin(parent, parent.id == Division.parent_id)
+             .where(Division.city_code == city_code).order_by(func.length(Division.code), Division.code))
+    if level:
+        query = query.where(Division.level == level)
+    return [{"code": code, "name": name, "level": lvl, "parent": parent_code, "version": version,
+             "area_m2": round(area, 1)}
+            for code, name, lvl, parent_code, version, area in session.execute(query)]
