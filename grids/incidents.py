@@ -1,47 +1,277 @@
-"""Cases: opening one at a place, and its append-only history."""
+"""Cases: where a point lies, who answers for it and why, opening a case there, and its history.
+
+Routing order (rules are data: RoutingRule rows and Category.departments):
+- the point is converted to WGS84 (gis.crs) and must lie in the city, else Invalid (422) with the fix;
+- divisions covering it give the path city -> township -> community (lowest id wins on a shared edge);
+- the published grid covering it gives the grid's squad and co-manager; no grid -> triage queue;
+- the department: the routing rule of the category whose scope is the deepest division of the path,
+  else the city-wide rule, else the category's default department;
+- the owner (责任主体唯一) is the first of OWNER_ORDER that was found, and the township government
+  (属地兜底) when nothing else is; a case without a usable place belongs to the dispatch centre.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from grids.divisions import division_at
-from grids.models import CaseEvent, Category, Incident, Squad, User
+from gis.crs import CoordinateError, looks_swapped, normalize_crs_name, to_wgs84
+from grids.errors import Invalid
+from grids.models import (
+    DIVISION_LEVELS,
+    CaseEvent,
+    Category,
+    Department,
+    Division,
+    FrontageUnit,
+    Grid,
+    GridLayout,
+    Incident,
+    RoutingRule,
+    Squad,
+    User,
+)
+
+# Who answers for a case, most specific first; "township" is the territorial government (属地兜底).
+OWNER_ORDER = ("department", "squad", "township")
+CENTRE = "centre"
 
 
-def record_event(session: Session, incident: Incident, action: str, *, actor: User | None = None,
-                 from_status: str | None = None, note: str | None = None,
+@dataclass(frozen=True)
+class Actor:
+    """Whoever acts on a case: a staff user, or an API key (which has a role but no zone)."""
+
+    city_code: str
+    role: str
+    user_id: int | None = None
+    township_id: int | None = None
+    department_id: int | None = None
+    label: str = ""
+
+    @classmethod
+    def of_user(cls, user: User) -> Actor:
+        return cls(city_code=user.city_code, role=user.role, user_id=user.id, township_id=user.township_id,
+                   department_id=user.department_id, label=user.username)
+
+
+@dataclass
+class Location:
+    """Where a point lies and who answers for it there, with the reasons in words."""
+
+    lon: float | None
+    lat: float | None
+    input_crs: str | None = None
+    input_x: float | None = None
+    input_y: float | None = None
+    divisions: list[Division] = field(default_factory=list)
+    grid: Grid | None = None
+    squad: Squad | None = None
+    co_manager: User | None = None
+    department: Department | None = None
+    frontage_unit: FrontageUnit | None = None
+    owner_type: str = CENTRE
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def township(self) -> Division | None:
+        return next((d for d in self.divisions if d.level == "township"), None)
+
+    @property
+    def needs_triage(self) -> bool:
+        return self.grid is None
+
+    @property
+    def routing_reason(self) -> str:
+        return "; ".join(self.reasons)
+
+    def to_dict(self) -> dict[str, Any]:
+        def named(row: Any, *extra: str) -> dict[str, Any] | None:
+            if row is None:
+                return None
+            return {"id": row.id, **{k: getattr(row, k) for k in ("code", "name", *extra) if hasattr(row, k)}}
+
+        return {
+            "lon": self.lon, "lat": self.lat,
+            "input": {"crs": self.input_crs, "x": self.input_x, "y": self.input_y},
+            "divisions": [named(d, "level") for d in self.divisions],
+            "township": named(self.township), "grid": named(self.grid), "squad": named(self.squad),
+            "co_manager": ({"id": self.co_manager.id, "name": self.co_manager.display_name}
+                           if self.co_manager else None),
+            "department": named(self.department), "frontage_unit": named(self.frontage_unit),
+            "owner_type": self.owner_type, "needs_triage": self.needs_triage,
+            "routing_reason": self.routing_reason,
+        }
+
+
+def _city_outline(session: Session, city_code: str) -> Division:
+    city = session.scalar(select(Division).where(Division.city_code == city_code, Division.level == "city")
+                          .order_by(Division.id).limit(1))
+    if city is None:
+        raise Invalid(f"city {city_code} has no outline yet; load its divisions first", code="no_city_outline")
+    return city
+
+
+def to_city_point(session: Session, city_code: str, x: float, y: float, crs: str = "wgs84") -> Point:
+    """The WGS84 point of (x, y) given in `crs`, or Invalid (422) saying what to fix (RELIABILITY 7, 9)."""
+    try:
+        lon, lat = to_wgs84(x, y, normalize_crs_name(crs))
+    except CoordinateError as exc:
+        raise Invalid(str(exc), code="bad_coordinates") from exc
+    city = _city_outline(session, city_code)
+    point = from_shape(Point(lon, lat), srid=4326)
+    covered, *bbox = session.execute(select(
+        func.ST_Covers(Division.geom, point), func.ST_XMin(Division.geom), func.ST_YMin(Division.geom),
+        func.ST_XMax(Division.geom), func.ST_YMax(Division.geom)).where(Division.id == city.id)).one()
+    if covered:
+        return Point(lon, lat)
+    extent = f"longitude {bbox[0]:.3f}..{bbox[2]:.3f}, latitude {bbox[1]:.3f}..{bbox[3]:.3f}"
+    if looks_swapped(x, y, tuple(bbox)):
+        raise Invalid(f"longitude and latitude look swapped: ({x}, {y}) is outside {city.name} but ({y}, {x}) "
+                      f"is inside; send lon={y}, lat={x}", code="swapped_coordinates")
+    raise Invalid(f"the point ({x}, {y}) in {crs} is outside {city.name} ({extent}); check the coordinates "
+                  "and that crs names the system they were taken in (wgs84 for GPS, gcj02 for Amap/Tencent, "
+                  "bd09 for Baidu)", code="outside_city")
+
+
+def _divisions_at(session: Session, city_code: str, point: Point) -> list[Division]:
+    """The division path covering a point, city first; on a shared edge the lowest id of each level wins."""
+    rows = session.scalars(select(Division).where(
+        Division.city_code == city_code,
+        func.ST_Covers(Division.geom, func.ST_GeomFromEWKB(from_shape(point, srid=4326))))
+        .order_by(Division.id))
+    first: dict[str, Division] = {}
+    for row in rows:
+        first.setdefault(row.level, row)
+    return [first[level] for level in DIVISION_LEVELS if level in first]
+
+
+def _grid_at(session: Session, city_code: str, point: Point) -> Grid | None:
+    """The published grid covering a point, lowest id on a shared edge.
+
+    The single call site to switch to grids.layouts.grid_at once the grids feature lands.
+    """
+    return session.scalar(
+        select(Grid).join(GridLayout, Grid.layout_id == GridLayout.id)
+        .where(Grid.city_code == city_code, GridLayout.status == "published",
+               func.ST_Covers(Grid.geom, func.ST_GeomFromEWKB(from_shape(point, srid=4326))))
+        .order_by(Grid.id).limit(1))
+
+
+def _frontage_at(session: Session, city_code: str, point: Point) -> FrontageUnit | None:
+    return session.scalar(
+        select(FrontageUnit).where(FrontageUnit.city_code == city_code, FrontageUnit.status == "active",
+                                   func.ST_Covers(FrontageUnit.area, func.ST_GeomFromEWKB(from_shape(point, 4326))))
+        .order_by(FrontageUnit.id).limit(1))
+
+
+def _department_for(session: Session, category: Category, path: list[Division]) -> tuple[Department | None, str]:
+    """The routing rule of the deepest scope on the path beats a city-wide rule; then the category default."""
+    depth = {d.id: i for i, d in enumerate(path)}
+    rules = session.execute(
+        select(RoutingRule.division_id, Department).join(Department, RoutingRule.department_id == Department.id)
+        .where(RoutingRule.category_id == category.id,
+               or_(RoutingRule.division_id.is_(None), RoutingRule.division_id.in_(list(depth))))).all()
+    if rules:
+        scope_id, department = max(rules, key=lambda r: depth.get(r.division_id, -1))
+        scope = next((d.name for d in path if d.id == scope_id), None)
+        where = f"rule for {scope}" if scope else "city-wide rule"
+        return department, f"department {department.name}: {where} of category {category.code}"
+    if category.departments:
+        department = min(category.departments, key=lambda d: d.code)
+        return department, f"department {department.name}: default of category {category.code}"
+    return None, f"no department for category {category.code}"
+
+
+def locate(session: Session, city_code: str, x: float, y: float, *, crs: str = "wgs84",
+           category: Category | None = None) -> Location:
+    """Where (x, y) lies in the city and who answers for it there; Invalid when it is not a city place."""
+    point = to_city_point(session, city_code, x, y, crs)
+    loc = Location(lon=point.x, lat=point.y, input_crs=normalize_crs_name(crs), input_x=x, input_y=y,
+                   divisions=_divisions_at(session, city_code, point))
+    township = loc.township
+    loc.reasons.append(f"township {township.name}" if township else "in the city but in no township")
+    loc.grid = _grid_at(session, city_code, point)
+    loc.reasons.append(f"grid {loc.grid.code}" if loc.grid else "in no published grid: triage")
+    if loc.grid is not None and loc.grid.squad_id is not None:
+        loc.squad = session.get(Squad, loc.grid.squad_id)
+        loc.reasons.append(f"squad {loc.squad.name}: assigned to the grid")
+    elif township is not None:
+        loc.squad = session.scalar(select(Squad).where(Squad.township_id == township.id).order_by(Squad.id))
+        if loc.squad is not None:
+            loc.reasons.append(f"squad {loc.squad.name}: stationed in the township")
+    if loc.grid is not None and loc.grid.co_manager_id is not None:
+        loc.co_manager = session.get(User, loc.grid.co_manager_id)
+    loc.frontage_unit = _frontage_at(session, city_code, point)
+    if loc.frontage_unit is not None:
+        loc.reasons.append(f"frontage of {loc.frontage_unit.name} (门前三包)")
+    if category is not None:
+        loc.department, why = _department_for(session, category, loc.divisions)
+        loc.reasons.append(why)
+    found = {"department": loc.department, "squad": loc.squad, "township": township}
+    loc.owner_type = next((kind for kind in OWNER_ORDER if found[kind] is not None), CENTRE)
+    loc.reasons.append(f"owner: {loc.owner_type}")
+    return loc
+
+
+def unlocated(reason: str) -> Location:
+    """A case with no usable place (an Open311 address only): the dispatch centre triages it."""
+    return Location(lon=None, lat=None, reasons=[reason, "owner: centre (triage)"])
+
+
+def record_event(session: Session, incident: Incident, action: str, *, actor_id: int | None = None,
+                 actor_role: str | None = None, from_status: str | None = None, note: str | None = None,
                  data: dict[str, Any] | None = None) -> CaseEvent:
     """Append one history row; seq is per case so replaying the events gives the current state."""
     seq = (session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.incident_id == incident.id)) or 0) + 1
     event = CaseEvent(city_code=incident.city_code, incident_id=incident.id, seq=seq, action=action,
-                      actor_id=actor.id if actor else None, from_status=from_status, to_status=incident.status,
-                      note=note, data=data)
+                      actor_id=actor_id, actor_role=actor_role, from_status=from_status,
+                      to_status=incident.status, note=note, data=data)
     session.add(event)
     session.flush()
     return event
 
 
-def open_case(session: Session, city_code: str, category: Category, lon: float, lat: float, *, source: str,
-              description: str, address: str | None = None, reporter: User | None = None,
-              external_id: str | None = None, reported_at: datetime | None = None) -> Incident:
-    """Store a reported case at a WGS84 point, with its township and that township's stationed squad."""
-    point = Point(lon, lat)
-    township = division_at(session, city_code, point, "township")
-    squad = session.scalar(select(Squad).where(Squad.township_id == township.id)) if township else None
+def apply_location(incident: Incident, loc: Location) -> None:
+    """Copy where and who from a Location onto a case, including why (routing_reason)."""
+    township = loc.township
+    incident.location = from_shape(Point(loc.lon, loc.lat), srid=4326) if loc.lon is not None else None
+    incident.input_crs, incident.input_x, incident.input_y = loc.input_crs, loc.input_x, loc.input_y
+    incident.grid_id = loc.grid.id if loc.grid else None
+    incident.township_id = township.id if township else None
+    incident.squad_id = loc.squad.id if loc.squad else None
+    incident.co_manager_id = loc.co_manager.id if loc.co_manager else None
+    incident.department_id = loc.department.id if loc.department else None
+    incident.frontage_unit_id = loc.frontage_unit.id if loc.frontage_unit else None
+    incident.owner_type, incident.needs_triage = loc.owner_type, loc.needs_triage
+    incident.routing_reason = loc.routing_reason
+
+
+def open_case(session: Session, city_code: str, category: Category, x: float | None, y: float | None, *,
+              source: str, description: str, crs: str = "wgs84", address: str | None = None,
+              reporter: User | None = None, reporter_contact: str | None = None,
+              external_id: str | None = None, reported_at: datetime | None = None,
+              actor: Actor | None = None) -> Incident:
+    """Store a reported case at (x, y) in `crs`, routed to its one owner; no place -> triage by the centre."""
+    if x is None or y is None:
+        loc = unlocated("no coordinates given")
+    else:
+        loc = locate(session, city_code, x, y, crs=crs, category=category)
+    actor = actor or (Actor.of_user(reporter) if reporter else None)
     incident = Incident(city_code=city_code, source=source, category_id=category.id, status="reported",
-                        description=description, address=address, location=from_shape(point, srid=4326),
-                        input_crs="wgs84", input_x=lon, input_y=lat, external_id=external_id,
-                        township_id=township.id if township else None, squad_id=squad.id if squad else None,
-                        routing_reason=(f"township {township.name}: stationed squad" if squad else None))
+                        description=description, address=address, reporter_contact=reporter_contact,
+                        external_id=external_id, version=1)
+    apply_location(incident, loc)
     if reported_at:
         incident.reported_at = reported_at
     session.add(incident)
     session.flush()
-    record_event(session, incident, "report", actor=reporter, note=description)
+    record_event(session, incident, "report", actor_id=actor.user_id if actor else None,
+                 actor_role=actor.role if actor else None, note=description,
+                 data={"source": source, "routing_reason": loc.routing_reason})
     return incident

@@ -58,6 +58,8 @@ class City(Base):
     code: Mapped[str] = mapped_column(String(6), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    # Daily working periods as [["08:30", "12:00"], ...]; NULL means grids.calendar.DEFAULT_HOURS.
+    working_hours: Mapped[list[list[str]] | None] = mapped_column(JSONB)
 
 
 class Division(Base):
@@ -270,6 +272,45 @@ class FrontageUnit(Base):
     area: Mapped[Any | None] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True))
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # What the source calls it (an OSM shop=greengrocer, say) when unit_type is one of our few types.
+    kind: Mapped[str | None] = mapped_column(String(64))
+    township_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id"), index=True)
+    agreement_no: Mapped[str | None] = mapped_column(String(64))  # 责任书编号
+    agreement_signed_on: Mapped[date | None] = mapped_column(Date)
+    agreement_expires_on: Mapped[date | None] = mapped_column(Date)
+    duties: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
+    # How the area was drawn (generator notes), and whether a planner redrew it (kept on regeneration).
+    area_notes: Mapped[list[str] | None] = mapped_column(JSONB)
+    area_manual: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+
+    grids: Mapped[list[Grid]] = relationship(secondary="frontage_unit_grids", order_by="Grid.code")
+
+
+frontage_unit_grids = Table(
+    "frontage_unit_grids",
+    Base.metadata,
+    Column("unit_id", ForeignKey("frontage_units.id", ondelete="CASCADE"), primary_key=True),
+    Column("grid_id", ForeignKey("grids.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class FrontageInspection(Base):
+    """One scored inspection of a unit against the configured sheet; append-only like case history."""
+
+    __tablename__ = "frontage_inspections"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    unit_id: Mapped[int] = mapped_column(ForeignKey("frontage_units.id", ondelete="CASCADE"), index=True)
+    inspector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+    # [{"item": code, "count": n, "points": deducted}], the photos' stored paths, and cases opened.
+    deductions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    photos: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    violations: Mapped[int] = mapped_column(Integer, default=0)
+    incident_ids: Mapped[list[int]] = mapped_column(JSONB, default=list)
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class Incident(Base):
@@ -298,6 +339,14 @@ class Incident(Base):
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
     frontage_unit_id: Mapped[int | None] = mapped_column(ForeignKey("frontage_units.id"), index=True)
     routing_reason: Mapped[str | None] = mapped_column(Text)
+    co_manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # Who answers for the case now (责任主体唯一): department, squad, township (属地兜底) or centre.
+    owner_type: Mapped[str | None] = mapped_column(String(16))
+    # In the city but in no grid (or no usable location): waits in the triage queue, never dropped.
+    needs_triage: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false", index=True)
+    overdue_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    extensions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    extension_request: Mapped[str | None] = mapped_column(String(8))
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -320,8 +369,52 @@ class CaseEvent(Base):
     seq: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_role: Mapped[str | None] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(32))
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class CalendarDay(Base):
+    """A city's override of one day: a local holiday, or a working day the holiday package does not know."""
+
+    __tablename__ = "calendar_days"
+
+    city_code: Mapped[str] = mapped_column(String(6), ForeignKey("cities.code"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_workday: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(String(200))
+
+
+class ApiKey(Base):
+    """A machine client's key (Open311 api_key, Bearer on /api/v1): only its SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("city_code", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    rate_per_minute: Mapped[int] = mapped_column(Integer, default=120)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a request sent with an Idempotency-Key, replayed for every retry of it."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("principal", "key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    principal: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)

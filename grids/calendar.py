@@ -1,0 +1,138 @@
+"""Working time: deadlines and remaining time counted in a city's working hours on its working days.
+
+Why a package for holidays: China's official holidays and the weekend days turned into working days (调休)
+are announced by the State Council each November; `chinese_calendar` (PyPI `chinesecalendar`) ships them.
+A city can override any day in the `calendar_days` table (a local holiday, a late announcement). Years
+the package does not cover yet fall back to Monday-Friday, so a deadline is never refused.
+
+Working hours are data too: `City.working_hours` (a list of ["HH:MM", "HH:MM"] periods) or DEFAULT_HOURS.
+A limit of "Nd" is N full working days of working time, i.e. the same clock time N working days later
+when the case starts inside working hours.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grids.errors import Invalid
+from grids.models import CalendarDay, City
+
+DEFAULT_HOURS: tuple[tuple[str, str], ...] = (("08:30", "12:00"), ("13:30", "17:30"))
+_LIMIT_RE = re.compile(r"^([0-9]+)([hd])$")
+# A deadline further away than this is a data error (a 10-year limit), not something to walk towards.
+_MAX_DAYS_WALKED = 3660
+
+
+def _parse_hours(periods: list[list[str]] | tuple[tuple[str, str], ...]) -> tuple[tuple[time, time], ...]:
+    parsed = tuple((time.fromisoformat(start), time.fromisoformat(end)) for start, end in periods)
+    if not parsed or any(start >= end for start, end in parsed) or any(
+            a[1] > b[0] for a, b in zip(parsed, parsed[1:], strict=False)):
+        raise Invalid(f"working hours {periods!r} must be ordered, non-overlapping periods such as "
+                      '[["08:30", "12:00"], ["13:30", "17:30"]]', code="bad_working_hours")
+    return parsed
+
+
+@dataclass(frozen=True)
+class WorkCalendar:
+    """One city's working time: time zone, daily working periods, and per-day overrides."""
+
+    timezone: str = "Asia/Shanghai"
+    hours: tuple[tuple[str, str], ...] | list[list[str]] = DEFAULT_HOURS
+    overrides: dict[date, bool] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def periods(self) -> tuple[tuple[time, time], ...]:
+        return _parse_hours(self.hours)
+
+    def is_workday(self, day: date) -> bool:
+        if day in self.overrides:
+            return self.overrides[day]
+        try:
+            return chinese_calendar.is_workday(day)
+        except NotImplementedError:  # a year the package does not know yet
+            return day.weekday() < 5
+
+    def _periods_on(self, day: date) -> list[tuple[datetime, datetime]]:
+        if not self.is_workday(day):
+            return []
+        return [(datetime.combine(day, start, self.tz), datetime.combine(day, end, self.tz))
+                for start, end in self.periods]
+
+    def _days_from(self, moment: datetime):
+        day = moment.astimezone(self.tz).date()
+        for offset in range(_MAX_DAYS_WALKED):
+            yield day + timedelta(days=offset)
+        raise Invalid("a working-time deadline lies more than ten years away; check the time limit",
+                      code="bad_time_limit")
+
+    def add(self, start: datetime, work: timedelta) -> datetime:
+        """The moment when `work` of working time has passed after `start` (an aware datetime)."""
+        left = work
+        for day in self._days_from(start):
+            for period_start, period_end in self._periods_on(day):
+                if start >= period_end:
+                    continue
+                begin = max(start, period_start)
+                if left <= period_end - begin:
+                    return begin + left
+                left -= period_end - begin
+        raise AssertionError("unreachable: _days_from raises first")
+
+    def between(self, start: datetime, end: datetime) -> timedelta:
+        """Working time from `start` to `end`; negative when `end` is earlier (time overdue)."""
+        if end < start:
+            return -self.between(end, start)
+        total = timedelta(0)
+        for day in self._days_from(start):
+            if datetime.combine(day, time.min, self.tz) >= end:
+                return total
+            for period_start, period_end in self._periods_on(day):
+                overlap = min(end, period_end) - max(start, period_start)
+                total += max(overlap, timedelta(0))
+        raise AssertionError("unreachable: _days_from raises first")
+
+    @property
+    def day_length(self) -> timedelta:
+        return sum((datetime.combine(date.min, e) - datetime.combine(date.min, s) for s, e in self.periods),
+                   timedelta(0))
+
+
+def parse_limit(limit: str, calendar: WorkCalendar) -> timedelta:
+    """'4h' -> 4 working hours; '5d' -> 5 working days (of the calendar's daily working time)."""
+    match = _LIMIT_RE.match(limit or "")
+    if not match:
+        raise Invalid(f"time limit {limit!r} must look like 4h (working hours) or 5d (working days)",
+                      code="bad_time_limit")
+    amount, unit = int(match.group(1)), match.group(2)
+    return timedelta(hours=amount) if unit == "h" else amount * calendar.day_length
+
+
+def city_calendar(session: Session, city_code: str) -> WorkCalendar:
+    """The calendar of a city: its time zone, working hours and day overrides from the database."""
+    city = session.get(City, city_code)
+    if city is None:
+        raise Invalid(f"unknown city {city_code}", code="unknown_city")
+    overrides = {row.day: row.is_workday for row in session.execute(
+        select(CalendarDay.day, CalendarDay.is_workday).where(CalendarDay.city_code == city_code))}
+    return WorkCalendar(timezone=city.timezone, hours=city.working_hours or DEFAULT_HOURS, overrides=overrides)
+
+
+def deadline(start: datetime, limit: str, calendar: WorkCalendar) -> datetime:
+    """When a case started at `start` with a time limit such as '4h' or '5d' is due."""
+    return calendar.add(start, parse_limit(limit, calendar))
+
+
+def remaining(now: datetime, due: datetime, calendar: WorkCalendar) -> timedelta:
+    """Working time left until `due` (negative: overdue by that much working time)."""
+    return calendar.between(now, due)

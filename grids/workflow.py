@@ -1,0 +1,280 @@
+"""The case workflow as data: which action moves a case from which state to which, and who may do it.
+
+report -> (verify) -> file 立案 -> dispatch 派遣 -> accept -> handle 处置/反馈 -> check 核查 -> close 结案,
+with the exception flows rework 返工, extension 延期 (a second one needs a higher approval), return 回退
+and redispatch 改派, park 挂账, escalate 督办, cancel 作废 and reopen. Every action is one guarded UPDATE
+(`WHERE version = :expected`) plus one appended CaseEvent in the caller's transaction, so of two
+concurrent actions exactly one wins and the other gets Conflict (RELIABILITY 11). Cases outside the
+actor's zone are NotFound, so their existence does not leak (RELIABILITY 13).
+
+The clock: filing starts the category's working-time limit, (re)dispatch restarts it, an approved
+extension adds to it, parking stops it. `escalate_overdue` compares the stored deadlines with the
+database clock and escalates each overdue case once per deadline (RELIABILITY 15).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, true, update
+from sqlalchemy.orm import Session
+
+from grids.calendar import city_calendar, deadline, parse_limit
+from grids.errors import Conflict, Forbidden, Invalid, NotFound
+from grids.incidents import Actor, open_case, record_event
+from grids.models import CaseEvent, Category, Department, Incident
+
+log = logging.getLogger("gridlink.workflow")
+
+STAY = None  # an action that keeps the state (extension, escalation) still changes the version
+CENTRE_ROLES = ("dispatcher", "supervisor")
+ON_SITE_ROLES = ("inspector", "co_manager", "officer", "squad_leader")
+HANDLER_ROLES = ("department", "squad_leader", "officer")
+REPORTER_ROLES = ("reporter", "dispatcher", "supervisor", "inspector", "squad_leader", "officer", "co_manager")
+SQUAD_ROLES = ("squad_leader", "officer", "co_manager")
+SYSTEM_ROLE = "system"
+# The clock runs (and a case can become overdue) only while the case waits on the centre or a handler.
+CLOCK_STATES = ("filed", "dispatched", "in_progress")
+OPEN_STATES = ("reported", "verified", "filed", "dispatched", "in_progress", "handled", "checked", "parked")
+CLOSED_STATES = ("closed", "cancelled")
+CANCEL_REASONS = ("duplicate", "invalid")
+# Who may approve the n-th extension of a case (延期: a second one needs a higher approval).
+EXTENSION_APPROVERS: tuple[tuple[str, ...], ...] = (("supervisor",), ("admin",))
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    sources: tuple[str | None, ...]
+    target: str | None
+    roles: tuple[str, ...]
+    required: tuple[str, ...] = ()
+
+
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition("report", (None,), "reported", REPORTER_ROLES),
+    Transition("verify", ("reported",), "verified", ON_SITE_ROLES),
+    Transition("file", ("reported", "verified"), "filed", CENTRE_ROLES),
+    Transition("dispatch", ("filed",), "dispatched", CENTRE_ROLES),
+    Transition("accept", ("dispatched",), "in_progress", HANDLER_ROLES),
+    Transition("return", ("dispatched", "in_progress"), "filed", HANDLER_ROLES, ("reason",)),
+    Transition("redispatch", ("dispatched", "in_progress"), "dispatched", CENTRE_ROLES, ("department",)),
+    Transition("handle", ("dispatched", "in_progress"), "handled", HANDLER_ROLES, ("note",)),
+    Transition("check", ("handled",), "checked", ON_SITE_ROLES),
+    Transition("rework", ("handled", "checked"), "in_progress", CENTRE_ROLES, ("reason",)),
+    Transition("close", ("checked",), "closed", CENTRE_ROLES),
+    Transition("request_extension", ("dispatched", "in_progress"), STAY, HANDLER_ROLES, ("duration",)),
+    Transition("approve_extension", ("dispatched", "in_progress"), STAY, EXTENSION_APPROVERS[0]),
+    Transition("park", ("filed", "dispatched", "in_progress"), "parked", ("supervisor",), ("reason",)),
+    Transition("resume", ("parked",), "filed", ("supervisor",)),
+    Transition("escalate", OPEN_STATES, STAY, (*CENTRE_ROLES, SYSTEM_ROLE)),
+    Transition("cancel", ("reported", "verified", "filed"), "cancelled", CENTRE_ROLES, ("reason",)),
+    Transition("reopen", ("closed",), "filed", ("supervisor",), ("reason",)),
+)
+RULES: dict[tuple[str | None, str], Transition] = {(s, t.action): t for t in TRANSITIONS for s in t.sources}
+ACTIONS = tuple(dict.fromkeys(t.action for t in TRANSITIONS))
+
+
+def zone_conditions(actor: Actor) -> list[ColumnElement[bool]]:
+    """SQL conditions for the cases an actor may see: squads their township, departments their cases."""
+    conditions: list[ColumnElement[bool]] = [Incident.city_code == actor.city_code]
+    if actor.role == "admin":
+        return conditions
+    if actor.township_id is not None or actor.role in SQUAD_ROLES:
+        conditions.append(Incident.township_id == actor.township_id)
+    if actor.role == "department":
+        conditions.append(Incident.department_id == actor.department_id)
+    return conditions
+
+
+def visible_case(session: Session, actor: Actor, incident_id: int) -> Incident:
+    """The case if the actor's zone holds it; NotFound otherwise, exactly as if it did not exist."""
+    incident = session.scalar(select(Incident).where(Incident.id == incident_id, *zone_conditions(actor)))
+    if incident is None:
+        raise NotFound(f"no case {incident_id}", code="case_not_found")
+    return incident
+
+
+def rule_for(state: str | None, action: str) -> Transition:
+    rule = RULES.get((state, action))
+    if rule is None:
+        allowed = sorted(a for (s, a) in RULES if s == state)
+        raise Invalid(f"a case that is {state} cannot be {action!r}ed; allowed now: {', '.join(allowed) or 'none'}",
+                      code="illegal_action", details={"status": state, "allowed": allowed})
+    return rule
+
+
+def authorize(actor: Actor, state: str | None, action: str, *, extensions: int = 0) -> Transition:
+    """The transition for (state, action) if the actor's role may take it; Invalid/Forbidden otherwise."""
+    rule = rule_for(state, action)
+    roles = rule.roles
+    if action == "approve_extension":
+        roles = EXTENSION_APPROVERS[min(extensions, len(EXTENSION_APPROVERS) - 1)]
+    if actor.role != "admin" and actor.role not in roles:
+        log.warning("refused %s by %s (%s) on a %s case", action, actor.label, actor.role, state)
+        raise Forbidden(f"the role {actor.role} may not {action} this case; that needs {' or '.join(roles)}",
+                        code="role_forbidden")
+    return rule
+
+
+def _department(session: Session, city_code: str, code: str) -> Department:
+    dept = session.scalar(select(Department).where(Department.city_code == city_code, Department.code == code))
+    if dept is None:
+        raise Invalid(f"unknown department {code!r}", code="unknown_department")
+    return dept
+
+
+def _start_clock(session: Session, incident: Incident, now: datetime) -> dict[str, Any]:
+    limit = incident.category.time_limit
+    due = deadline(now, limit, city_calendar(session, incident.city_code)) if limit else None
+    return {"deadline_at": due, "overdue_at": None}
+
+
+def _dispatch(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:
+    values = _start_clock(session, incident, now)
+    if payload.get("department"):
+        values.update(department_id=_department(session, incident.city_code, payload["department"]).id,
+                      owner_type="department")
+    return values
+
+
+def _return(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:
+    """回退: the department says "not ours"; the centre owns the case until it re-dispatches."""
+    return {"department_id": None, "owner_type": "centre", "deadline_at": None, "overdue_at": None}
+
+
+def _request_extension(session: Session, incident: Incident, now: datetime,
+                       payload: dict[str, Any]) -> dict[str, Any]:
+    if incident.extension_request:
+        raise Conflict(f"an extension of {incident.extension_request} is already waiting for approval",
+                       code="extension_pending")
+    parse_limit(payload["duration"], city_calendar(session, incident.city_code))
+    return {"extension_request": payload["duration"]}
+
+
+def _approve_extension(session: Session, incident: Incident, now: datetime,
+                       payload: dict[str, Any]) -> dict[str, Any]:
+    if not incident.extension_request:
+        raise Invalid("no extension is waiting for approval", code="no_extension_request")
+    calendar = city_calendar(session, incident.city_code)
+    base = incident.deadline_at or now
+    return {"deadline_at": calendar.add(base, parse_limit(incident.extension_request, calendar)),
+            "extensions": incident.extensions + 1, "extension_request": None, "overdue_at": None}
+
+
+def _cancel(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:
+    if payload["reason"] not in CANCEL_REASONS:
+        raise Invalid(f"a case is cancelled as one of: {', '.join(CANCEL_REASONS)}", code="bad_cancel_reason")
+    return {"closed_at": now, "deadline_at": None}
+
+
+Effect = Callable[[Session, Incident, datetime, dict[str, Any]], dict[str, Any]]
+EFFECTS: dict[str, Effect] = {
+    "file": lambda s, i, now, p: _start_clock(s, i, now),
+    "resume": lambda s, i, now, p: _start_clock(s, i, now),
+    "dispatch": _dispatch,
+    "redispatch": _dispatch,
+    "return": _return,
+    "request_extension": _request_extension,
+    "approve_extension": _approve_extension,
+    "park": lambda s, i, now, p: {"deadline_at": None, "overdue_at": None},
+    "close": lambda s, i, now, p: {"closed_at": now, "deadline_at": None},
+    "cancel": _cancel,
+    "reopen": lambda s, i, now, p: {"closed_at": None},
+}
+
+
+def _guarded_update(session: Session, incident: Incident, expected_version: int, values: dict[str, Any]) -> None:
+    """UPDATE ... WHERE version = :expected: of two concurrent writers exactly one matches a row."""
+    row = session.execute(
+        update(Incident).where(Incident.id == incident.id, Incident.version == expected_version)
+        .values(version=Incident.version + 1, **values).returning(Incident.version)
+        .execution_options(synchronize_session=False)).first()
+    if row is None:
+        raise Conflict("case changed, reload", code="stale_version")
+    session.refresh(incident)
+
+
+def act(session: Session, incident_id: int, action: str, actor: Actor, expected_version: int,
+        **payload: Any) -> Incident:
+    """Take one workflow action on a case, checking zone, version, transition, role and payload."""
+    incident = visible_case(session, actor, incident_id)
+    if incident.version != expected_version:
+        raise Conflict("case changed, reload", code="stale_version", details={"version": incident.version})
+    rule = authorize(actor, incident.status, action, extensions=incident.extensions)
+    missing = [name for name in rule.required if not payload.get(name)]
+    if missing:
+        raise Invalid(f"{action} needs: {', '.join(missing)}", code="missing_fields", details=missing)
+    now = session.scalar(select(func.now()))
+    values = EFFECTS.get(action, lambda s, i, n, p: {})(session, incident, now, payload)
+    from_status = incident.status
+    _guarded_update(session, incident, expected_version, {"status": rule.target or from_status, **values})
+    note = payload.get("note") or payload.get("reason")
+    data = {k: v for k, v in payload.items() if k not in ("note",) and v is not None} or None
+    record_event(session, incident, action, actor_id=actor.user_id, actor_role=actor.role,
+                 from_status=from_status, note=note, data=data)
+    return incident
+
+
+def category_by_code(session: Session, city_code: str, value: str) -> Category:
+    """A minor class by its code or name (the classes cases are reported in), or Invalid naming the fix."""
+    category = session.scalar(select(Category).where(
+        Category.city_code == city_code, Category.parent_id.is_not(None),
+        (Category.code == value) | (Category.name == value)).order_by(Category.code).limit(1))
+    if category is None:
+        raise Invalid(f"unknown category {value!r}: use a minor class code such as E0101 "
+                      "(list them at /open311/v2/services.json)", code="unknown_category")
+    return category
+
+
+def report(session: Session, actor: Actor, category_code: str, x: float | None, y: float | None, *,
+           crs: str = "wgs84", source: str, description: str, **details: Any) -> Incident:
+    """Take in a report from any channel, if the actor's role may report."""
+    authorize(actor, None, "report")
+    category = category_by_code(session, actor.city_code, category_code)
+    return open_case(session, actor.city_code, category, x, y, crs=crs, source=source, description=description,
+                     actor=actor, **details)
+
+
+def escalate_overdue(session: Session, now: datetime | None = None) -> list[int]:
+    """Mark and escalate (督办) every case past its deadline; each deadline is escalated exactly once.
+
+    The guarded UPDATE (overdue_at IS NULL) makes a concurrent or restarted sweeper find nothing twice.
+    """
+    clock = now if now is not None else func.now()
+    rows = session.execute(
+        update(Incident).where(Incident.deadline_at < clock, Incident.overdue_at.is_(None),
+                               Incident.status.in_(CLOCK_STATES))
+        .values(overdue_at=clock, version=Incident.version + 1).returning(Incident.id)
+        .execution_options(synchronize_session=False)).scalars().all()
+    for incident_id in rows:
+        incident = session.get(Incident, incident_id, populate_existing=True)
+        record_event(session, incident, "escalate", actor_role=SYSTEM_ROLE, from_status=incident.status,
+                     note="overdue", data={"deadline_at": incident.deadline_at.isoformat()})
+    return list(rows)
+
+
+def replay(events: Iterable[CaseEvent]) -> str | None:
+    """The state a case's events lead to, walking the same transition table (history is the truth)."""
+    state: str | None = None
+    for event in events:
+        state = rule_for(state, event.action).target or state
+    return state
+
+
+def events_of(session: Session, incident_id: int) -> list[CaseEvent]:
+    return list(session.scalars(select(CaseEvent).where(CaseEvent.incident_id == incident_id)
+                                .order_by(CaseEvent.seq)))
+
+
+def case_filter(status: str | None = None) -> ColumnElement[bool]:
+    """Open311's two-state view of the workflow: closed or cancelled is closed, all else is open."""
+    if status == "open":
+        return Incident.status.in_(OPEN_STATES)
+    if status == "closed":
+        return Incident.status.in_(CLOSED_STATES)
+    return true()

@@ -1,0 +1,63 @@
+"""Working-time deadlines on China's official calendar (holidays and 调休 make-up working days)."""
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from grids.calendar import WorkCalendar, city_calendar, deadline, parse_limit, remaining
+from grids.errors import Invalid
+from grids.models import CalendarDay
+
+SH = ZoneInfo("Asia/Shanghai")
+CAL = WorkCalendar()
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SH)
+
+
+def test_four_hours_started_before_national_day_roll_over_the_whole_holiday() -> None:
+    # 2025-09-30 is the last working day before 1-8 October; 1.5 h are left that day, 2.5 h on 9 October.
+    assert deadline(at("2025-09-30 16:00"), "4h", CAL) == at("2025-10-09 11:00")
+
+
+def test_make_up_saturday_counts_as_a_working_day() -> None:
+    # 2025-10-11 is a Saturday made a working day (调休); an ordinary Saturday would roll to Monday.
+    assert deadline(at("2025-10-10 16:00"), "4h", CAL) == at("2025-10-11 11:00")
+    assert deadline(at("2025-10-17 16:00"), "4h", CAL) == at("2025-10-20 11:00")
+
+
+def test_lunch_break_and_evening_are_not_working_time() -> None:
+    assert deadline(at("2025-06-03 11:00"), "2h", CAL) == at("2025-06-03 14:30")
+    assert deadline(at("2025-06-03 20:00"), "1h", CAL) == at("2025-06-04 09:30")
+
+
+def test_working_days_are_full_days_of_working_time() -> None:
+    # 5 working days from Thursday 25 Sept 2025: 26, 28 (调休 Sunday), 29, 30 Sept, then 9 Oct.
+    assert deadline(at("2025-09-25 10:00"), "5d", CAL) == at("2025-10-09 10:00")
+
+
+def test_remaining_counts_only_working_time_and_goes_negative_when_overdue() -> None:
+    due = at("2025-10-09 11:00")
+    assert remaining(at("2025-09-30 16:00"), due, CAL) == timedelta(hours=4)
+    assert remaining(at("2025-10-05 12:00"), due, CAL) == timedelta(hours=2, minutes=30)
+    assert remaining(at("2025-10-09 14:00"), due, CAL) == -timedelta(hours=1, minutes=30)
+
+
+def test_hours_are_data_and_a_bad_limit_says_how_to_write_it() -> None:
+    late = WorkCalendar(hours=[["09:00", "18:00"]])
+    assert deadline(at("2025-06-03 17:00"), "2h", late) == at("2025-06-04 10:00")
+    with pytest.raises(Invalid, match="4h"):
+        parse_limit("four hours", CAL)
+    with pytest.raises(Invalid):
+        WorkCalendar(hours=[["12:00", "08:00"]]).periods  # noqa: B018
+
+
+def test_city_overrides_in_the_database_beat_the_package(db, demo_city) -> None:
+    # A local holiday on Tuesday 10 June 2025 pushes the deadline to Wednesday.
+    db.add(CalendarDay(city_code="330781", day=date(2025, 6, 10), is_workday=False, note="local holiday"))
+    db.flush()
+    cal = city_calendar(db, "330781")
+    assert cal.timezone == "Asia/Shanghai"
+    assert deadline(at("2025-06-09 17:00"), "1h", cal) == at("2025-06-11 09:00")

@@ -1,0 +1,140 @@
+"""Locate and route: one accountable owner for every point, the reason in words, bad points refused."""
+
+from datetime import date, timedelta
+
+import pytest
+from geoalchemy2.shape import from_shape
+from shapely.geometry import MultiPolygon, Point
+from sqlalchemy import delete, func, select
+
+from gis.crs import wgs84_to_bd09, wgs84_to_gcj02
+from grids.errors import Invalid
+from grids.incidents import locate, open_case
+from grids.models import (
+    Category,
+    Department,
+    Division,
+    FrontageUnit,
+    Grid,
+    GridLayout,
+    Incident,
+    RoutingRule,
+    Squad,
+    User,
+)
+
+CITY = "330781"
+YOUBU = "330781102"  # 游埠镇: has a stationed squad in the demo city
+NO_SQUAD_TOWNSHIP = "330781001"
+
+
+def inner_point(db, code: str) -> Point:
+    x, y = db.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
+                             func.ST_Y(func.ST_PointOnSurface(Division.geom))).where(Division.code == code)).one()
+    return Point(x, y)
+
+
+def by_code(db, model, code: str):
+    return db.scalar(select(model).where(model.city_code == CITY, model.code == code))
+
+
+@pytest.fixture()
+def grid(db, demo_city) -> Grid:
+    """A published grid of about 200 m around the inner point of 游埠镇, with a co-manager."""
+    center = inner_point(db, YOUBU)
+    township = by_code(db, Division, YOUBU)
+    layout = GridLayout(city_code=CITY, division_id=township.id, name="test layout", status="published",
+                        effective_from=date.today() - timedelta(days=1))
+    db.add(layout)
+    db.flush()
+    square = MultiPolygon([center.buffer(0.001, cap_style="square")])
+    co_manager = db.scalar(select(User).where(User.username == f"{YOUBU}-comanager1"))
+    row = Grid(city_code=CITY, layout_id=layout.id, code=f"{YOUBU}001", division_id=township.id,
+               geom=from_shape(square, 4326), area_m2=40000, squad_id=by_code(db, Squad, f"SQ{YOUBU}").id,
+               co_manager_id=co_manager.id)
+    db.add(row)
+    db.flush()
+    return row
+
+
+def test_point_in_a_grid_gets_grid_squad_co_manager_and_city_wide_department(db, grid) -> None:
+    center = inner_point(db, YOUBU)
+    loc = locate(db, CITY, center.x, center.y, category=by_code(db, Category, "E0101"))
+    assert [d.level for d in loc.divisions] == ["city", "township"]
+    assert loc.grid.id == grid.id and loc.co_manager.id == grid.co_manager_id
+    assert loc.squad.code == f"SQ{YOUBU}"
+    assert loc.department.code == "sanitation" and loc.owner_type == "department"
+    assert not loc.needs_triage
+    assert f"grid {grid.code}" in loc.routing_reason and "city-wide rule of category E0101" in loc.routing_reason
+
+
+def test_a_rule_scoped_to_the_township_beats_the_city_wide_rule_then_category_default(db, grid) -> None:
+    center = inner_point(db, YOUBU)
+    garbage = by_code(db, Category, "E0101")
+    db.add(RoutingRule(city_code=CITY, category_id=garbage.id, division_id=by_code(db, Division, YOUBU).id,
+                       department_id=by_code(db, Department, "bureau").id))
+    db.flush()
+    loc = locate(db, CITY, center.x, center.y, category=garbage)
+    assert loc.department.code == "bureau" and "rule for 游埠镇" in loc.routing_reason
+    db.execute(delete(RoutingRule).where(RoutingRule.category_id == garbage.id))
+    loc = locate(db, CITY, center.x, center.y, category=garbage)
+    assert loc.department.code == "sanitation" and "default of category E0101" in loc.routing_reason
+
+
+def test_without_department_the_squad_answers_and_without_squad_the_township_government(db, demo_city) -> None:
+    here = inner_point(db, YOUBU)
+    assert locate(db, CITY, here.x, here.y).owner_type == "squad"
+    there = inner_point(db, NO_SQUAD_TOWNSHIP)
+    loc = locate(db, CITY, there.x, there.y)
+    assert loc.squad is None and loc.owner_type == "township" and "owner: township" in loc.routing_reason
+
+
+def test_the_frontage_unit_covering_the_point_is_named(db, grid) -> None:
+    center = inner_point(db, YOUBU)
+    db.add(FrontageUnit(city_code=CITY, name="游埠老街水果店", location=from_shape(center, 4326),
+                        area=from_shape(MultiPolygon([center.buffer(0.0002)]), 4326)))
+    db.flush()
+    loc = locate(db, CITY, center.x, center.y)
+    assert loc.frontage_unit.name == "游埠老街水果店" and "门前三包" in loc.routing_reason
+
+
+def test_the_same_place_as_gps_amap_and_baidu_lands_in_the_same_grid(db, grid) -> None:
+    """RELIABILITY 9: converted, not taken at face value (the offsets are 300-600 m, the grid 200 m)."""
+    center = inner_point(db, YOUBU)
+    gcj = wgs84_to_gcj02(center.x, center.y)
+    bd = wgs84_to_bd09(center.x, center.y)
+    for x, y, crs in ((center.x, center.y, "wgs84"), (*gcj, "gcj02"), (*bd, "bd09"), (*gcj, "GCJ-02")):
+        loc = locate(db, CITY, x, y, crs=crs)
+        assert loc.grid is not None and loc.grid.id == grid.id, crs
+    assert locate(db, CITY, *gcj, crs="wgs84").grid is None  # GCJ-02 taken as GPS misses the grid
+
+
+@pytest.mark.parametrize(("x", "y", "code", "words"), [
+    (29.21, 119.47, "bad_coordinates", "swapped"),
+    (119.47, 91.0, "bad_coordinates", "latitude 91.0 is outside"),
+    (float("nan"), 29.21, "bad_coordinates", "finite"),
+    (119.47, float("inf"), "bad_coordinates", "finite"),
+    (116.40, 39.90, "outside_city", "outside 兰溪市"),
+])
+def test_bad_points_are_refused_with_a_message_saying_what_to_fix(db, demo_city, x, y, code, words) -> None:
+    """RELIABILITY 7: never routed to some wrong grid."""
+    with pytest.raises(Invalid, match=words) as caught:
+        locate(db, CITY, x, y)
+    assert caught.value.status == 422 and caught.value.code == code
+
+
+def test_an_unknown_crs_is_refused(db, demo_city) -> None:
+    with pytest.raises(Invalid, match="gcj02"):
+        locate(db, CITY, 119.47, 29.21, crs="mercator")
+
+
+def test_a_case_in_the_city_but_in_no_grid_waits_in_triage_with_its_owner(db, demo_city) -> None:
+    """RELIABILITY 8: kept, flagged, still owned."""
+    here = inner_point(db, YOUBU)
+    case = open_case(db, CITY, by_code(db, Category, "E0501"), here.x + 0.01, here.y, source="test",
+                     description="店外经营")
+    stored = db.get(Incident, case.id)
+    assert stored.status == "reported" and stored.needs_triage
+    assert stored.owner_type == "department" and stored.township_id == by_code(db, Division, YOUBU).id
+    assert "triage" in stored.routing_reason
+    assert (stored.input_crs, stored.input_x) == ("wgs84", here.x + 0.01)

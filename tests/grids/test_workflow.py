@@ -1,0 +1,235 @@
+"""The case workflow: transitions as data, roles and zones on every action, optimistic concurrency,
+working-time deadlines, the overdue sweeper, and history that replays to the current state."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from grids.errors import Conflict, Forbidden, Invalid, NotFound
+from grids.incidents import Actor
+from grids.models import ROLES, CaseEvent, Division, Incident, User
+from grids.workflow import ACTIONS, act, authorize, escalate_overdue, events_of, replay, report
+
+CITY = "330781"
+YOUBU = "330781102"
+
+
+def actor(db, username: str) -> Actor:
+    return Actor.of_user(db.scalar(select(User).where(User.city_code == CITY, User.username == username)))
+
+
+def new_case(db, category: str = "E0101") -> Incident:
+    x, y = db.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
+                             func.ST_Y(func.ST_PointOnSurface(Division.geom))).where(Division.code == YOUBU)).one()
+    return report(db, actor(db, "inspector"), category, x, y, source="test", description="垃圾满溢")
+
+
+def step(db, case: Incident, action: str, username: str, **payload) -> Incident:
+    return act(db, case.id, action, actor(db, username), case.version, **payload)
+
+
+def test_the_whole_workflow_runs_sets_the_deadline_and_replays_from_history(db, demo_city) -> None:
+    case = new_case(db)
+    step(db, case, "verify", "co_manager")
+    step(db, case, "file", "dispatcher")
+    assert case.deadline_at is not None
+    step(db, case, "dispatch", "dispatcher")
+    step(db, case, "accept", "department")
+    step(db, case, "handle", "department", note="已清运", after_photo="after.jpg")
+    step(db, case, "check", "inspector")
+    step(db, case, "rework", "dispatcher", reason="路面仍有残留")
+    step(db, case, "handle", "department", note="已冲洗")
+    step(db, case, "check", "inspector")
+    step(db, case, "close", "dispatcher")
+    assert case.status == "closed" and case.closed_at is not None and case.deadline_at is None
+    events = events_of(db, case.id)
+    assert [e.action for e in events][:3] == ["report", "verify", "file"]
+    assert replay(events) == "closed" and len(events) == case.version
+    assert events[-1].actor_role == "dispatcher" and events[5].data == {"after_photo": "after.jpg"}
+
+
+def test_every_demo_case_replays_to_its_current_state(db, demo_city) -> None:
+    """RELIABILITY 14: history is the truth; each case's events give its status."""
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    step(db, case, "cancel", "supervisor", reason="duplicate")
+    for incident in db.scalars(select(Incident).where(Incident.city_code == CITY)):
+        assert replay(events_of(db, incident.id)) == incident.status
+
+
+def test_an_illegal_jump_is_refused_and_nothing_is_recorded(db, demo_city) -> None:
+    case = new_case(db)
+    with pytest.raises(Invalid, match="cannot be 'close'ed") as caught:
+        step(db, case, "close", "dispatcher")
+    assert caught.value.details["allowed"] == ["cancel", "escalate", "file", "verify"]
+    assert len(events_of(db, case.id)) == 1 and case.version == 1
+
+
+def test_a_role_without_the_grant_is_forbidden(db, demo_city) -> None:
+    case = new_case(db)
+    with pytest.raises(Forbidden, match="dispatcher or supervisor"):
+        step(db, case, "file", "officer")
+
+
+EXPECTED = {  # (state, action): roles granted, besides admin
+    ("reported", "file"): {"dispatcher", "supervisor"},
+    ("filed", "dispatch"): {"dispatcher", "supervisor"},
+    ("dispatched", "accept"): {"department", "squad_leader", "officer"},
+    ("in_progress", "handle"): {"department", "squad_leader", "officer"},
+    ("handled", "check"): {"inspector", "co_manager", "officer", "squad_leader"},
+    ("checked", "close"): {"dispatcher", "supervisor"},
+    ("filed", "park"): {"supervisor"},
+    ("filed", "cancel"): {"dispatcher", "supervisor"},
+    (None, "report"): {"dispatcher", "supervisor", "inspector", "squad_leader", "officer", "co_manager"},
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("state", "action"), sorted(EXPECTED, key=str))
+def test_role_action_matrix(role: str, state: str | None, action: str) -> None:
+    who = Actor(city_code=CITY, role=role, label=role)
+    if role == "admin" or role in EXPECTED[(state, action)]:
+        assert authorize(who, state, action).action == action
+    else:
+        with pytest.raises(Forbidden):
+            authorize(who, state, action)
+
+
+def test_every_action_of_the_table_is_known() -> None:
+    assert set(ACTIONS) >= {"report", "verify", "file", "dispatch", "accept", "handle", "check", "close", "rework",
+                            "request_extension", "approve_extension", "return", "redispatch", "park", "resume",
+                            "escalate", "cancel", "reopen"}
+
+
+def test_actors_outside_their_zone_get_not_found(db, demo_city) -> None:
+    """RELIABILITY 13/16: a squad only in its township, a department only on cases routed to it."""
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    step(db, case, "dispatch", "dispatcher")
+    with pytest.raises(NotFound):
+        step(db, case, "accept", "330781104-officer1")  # 诸葛镇's squad
+    step(db, case, "redispatch", "dispatcher", department="utilities")
+    with pytest.raises(NotFound):
+        step(db, case, "accept", "department")  # sanitation: no longer routed to it
+    step(db, case, "accept", "squad_leader")  # 游埠镇's squad may act in its township
+    assert case.status == "in_progress"
+
+
+def test_a_stale_version_gets_conflict(db, demo_city) -> None:
+    case = new_case(db)
+    with pytest.raises(Conflict, match="case changed, reload"):
+        act(db, case.id, "file", actor(db, "dispatcher"), case.version + 1)
+
+
+def test_return_and_redispatch(db, demo_city) -> None:
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    step(db, case, "dispatch", "dispatcher", department="landscape")
+    with pytest.raises(Invalid, match="reason"):
+        step(db, case, "return", "squad_leader")
+    step(db, case, "return", "squad_leader", reason="不属于园林")
+    assert case.status == "filed" and case.department_id is None and case.owner_type == "centre"
+    step(db, case, "dispatch", "dispatcher", department="sanitation")
+    assert case.owner_type == "department"
+
+
+def test_extensions_need_approval_and_the_second_one_a_higher_one(db, demo_city) -> None:
+    case = new_case(db)
+    for action in ("file", "dispatch"):
+        step(db, case, action, "dispatcher")
+    due = case.deadline_at
+    step(db, case, "request_extension", "department", duration="1d")
+    with pytest.raises(Conflict):
+        step(db, case, "request_extension", "department", duration="1d")
+    step(db, case, "approve_extension", "supervisor")
+    assert case.deadline_at > due and case.extensions == 1 and case.extension_request is None
+    step(db, case, "request_extension", "department", duration="4h")
+    with pytest.raises(Forbidden, match="admin"):
+        step(db, case, "approve_extension", "supervisor")
+    step(db, case, "approve_extension", "admin")
+    assert case.extensions == 2
+
+
+def test_park_resume_cancel_and_reopen(db, demo_city) -> None:
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    step(db, case, "park", "supervisor", reason="冬季无法施工")
+    assert case.status == "parked" and case.deadline_at is None
+    step(db, case, "resume", "supervisor")
+    assert case.deadline_at is not None
+    with pytest.raises(Invalid, match="duplicate, invalid"):
+        step(db, case, "cancel", "dispatcher", reason="boring")
+    step(db, case, "cancel", "dispatcher", reason="invalid")
+    assert case.status == "cancelled"
+
+
+def test_the_sweeper_escalates_each_overdue_case_exactly_once(db, demo_city) -> None:
+    """RELIABILITY 15: deadlines live in rows; a second (restarted) sweep finds nothing new."""
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    step(db, case, "dispatch", "dispatcher")
+    later = db.scalar(select(func.now())) + timedelta(days=30)
+    assert case.id in escalate_overdue(db, later)
+    assert case.id not in escalate_overdue(db, later)
+    db.refresh(case)
+    escalations = [e for e in events_of(db, case.id) if e.action == "escalate"]
+    assert len(escalations) == 1 and escalations[0].actor_role == "system" and case.overdue_at is not None
+    assert replay(events_of(db, case.id)) == "dispatched"
+
+
+@pytest.fixture()
+def committed_case(fresh_city_url: str) -> tuple[str, int]:
+    engine = create_engine(fresh_city_url)
+    with Session(engine) as session, session.begin():
+        case = new_case(session)
+        case_id = case.id
+    engine.dispose()
+    return fresh_city_url, case_id
+
+
+@pytest.fixture()
+def fresh_city_url(empty_database_url: str) -> str:
+    """Concurrency needs committed rows on two connections: a database of its own, dropped afterwards."""
+    from grids.demo import load_demo
+    from grids.migrate import upgrade
+
+    upgrade(empty_database_url)
+    engine = create_engine(empty_database_url)
+    with Session(engine) as session, session.begin():
+        load_demo(session)
+    engine.dispose()
+    return empty_database_url
+
+
+def test_two_dispatchers_at_once_one_wins_the_other_gets_conflict(committed_case) -> None:
+    """RELIABILITY 11: the loser waits on the row lock, then finds the version moved on; one event."""
+    url, case_id = committed_case
+    engine = create_engine(url)
+    first, second = Session(engine), Session(engine)
+    outcome: dict[str, object] = {}
+    act(first, case_id, "file", actor(first, "dispatcher"), 1)
+
+    def race() -> None:
+        try:
+            act(second, case_id, "cancel", actor(second, "supervisor"), 1, reason="duplicate")
+            outcome["second"] = "won"
+        except Conflict as exc:
+            outcome["second"] = exc.message
+
+    thread = threading.Thread(target=race)
+    thread.start()
+    thread.join(timeout=1)  # blocked on the first transaction's row lock
+    first.commit()
+    thread.join(timeout=10)
+    second.rollback()
+    with Session(engine) as check:
+        incident = check.get(Incident, case_id)
+        events = check.scalars(select(CaseEvent).where(CaseEvent.incident_id == case_id)).all()
+        assert outcome["second"] == "case changed, reload"
+        assert incident.status == "filed" and incident.version == 2 and len(events) == 2
+    first.close()
+    second.close()
+    engine.dispose()
