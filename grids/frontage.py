@@ -1,0 +1,505 @@
+"""门前三包: street-facing units, their frontage areas, inspections, red and black lists (DOMAIN.md §5).
+
+Areas are drawn by gis.frontage from building footprints and road centre lines; this module reads the
+files, reports dirty footprints (a self-intersecting polygon is listed with where it crosses itself, then
+repaired so it still blocks the street space it covers), stores the areas and links them to the grids
+they fall in. Use cases take a Session and never commit.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import shapely
+from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry import MultiPolygon, Point, mapping
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import and_, delete, func, insert, select, text
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.orm import Session
+
+from gis.crs import (
+    CoordinateError,
+    check_lonlat,
+    from_metric,
+    geometry_to_wgs84,
+    normalize_crs_name,
+    to_metric,
+    utm_epsg_for,
+)
+from gis.frontage import frontage_areas
+from gis.readers import Feature, InputRejected, read_features
+from gis.split import polygons_of
+from gis.validate import GeometryProblem, explain_invalid
+from grids.divisions import division_at, division_by_code
+from grids.errors import Invalid, NotFound
+from grids.incidents import open_case
+from grids.models import (
+    Category,
+    Division,
+    FrontageInspection,
+    FrontageUnit,
+    Grid,
+    User,
+    frontage_unit_grids,
+)
+
+UNIT_TYPES = ("shop", "office", "market", "construction_site", "compound", "household")
+SHEET_PATH = Path(__file__).parent / "data" / "frontage_score_sheet.json"
+# Optional columns an import file may carry under these exact names.
+OPTIONAL_FIELDS = ("registration_no", "contact_name", "contact_phone", "address", "agreement_no")
+# OSM highway values that are not streets a unit faces: paths (no centre line of a street) and freeways.
+NOT_STREETS = frozenset({"footway", "cycleway", "path", "steps", "pedestrian", "bridleway", "corridor",
+                         "motorway", "motorway_link", "proposed", "construction"})
+SAME_UNIT_M = 5.0  # a unit of the same name imported within this distance is the same unit, updated
+CSV_LON = ("lon", "lng", "longitude", "x")
+CSV_LAT = ("lat", "latitude", "y")
+
+# Roles allowed to see a unit's contact person and phone (personal data). Rules are data: edit here.
+PERSONAL_DATA = "personal_data"
+ROLE_GRANTS: dict[str, frozenset[str]] = {
+    "admin": frozenset({PERSONAL_DATA}),
+    "supervisor": frozenset({PERSONAL_DATA}),
+    "squad_leader": frozenset({PERSONAL_DATA}),
+    "officer": frozenset({PERSONAL_DATA}),
+    "co_manager": frozenset({PERSONAL_DATA}),
+}
+
+
+# --- reading ---------------------------------------------------------------------------------------
+def _csv_point(row: dict[str, str]) -> BaseGeometry:
+    lowered = {k.strip().lower(): v for k, v in row.items() if k}
+    lon = next((lowered[k] for k in CSV_LON if k in lowered), None)
+    lat = next((lowered[k] for k in CSV_LAT if k in lowered), None)
+    if lon is None or lat is None:
+        raise GeometryProblem(f"no coordinate columns: name them one of {CSV_LON} and one of {CSV_LAT}")
+    try:
+        return Point(float(lon), float(lat))
+    except ValueError as exc:
+        raise GeometryProblem(f"coordinates ({lon}, {lat}) are not numbers") from exc
+
+
+def _read_csv(path: Path) -> list[Feature]:
+    features = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for index, row in enumerate(csv.DictReader(handle)):
+            try:
+                features.append(Feature(index, dict(row), _csv_point(row), None))
+            except GeometryProblem as problem:
+                features.append(Feature(index, dict(row), None, problem))
+    return features
+
+
+def read_unit_file(path: Path) -> list[Feature]:
+    """Units from CSV (lon/lat columns) or any file gis.readers takes (GeoJSON points, e.g. OSM shops)."""
+    path = Path(path)
+    try:
+        return _read_csv(path) if path.suffix.lower() == ".csv" else read_features(path).features
+    except (InputRejected, UnicodeDecodeError) as exc:
+        raise Invalid(f"{path.name}: {exc}", code="bad_file") from exc
+
+
+# --- units -----------------------------------------------------------------------------------------
+def _unit_point(feature: Feature, crs: str) -> Point:
+    """The unit's WGS84 position; a polygon (a shop drawn as an area) stands for its inside point."""
+    if feature.problem:
+        raise feature.problem
+    geom = feature.geometry
+    if geom is None or geom.is_empty:
+        raise GeometryProblem("no geometry")
+    point = geom if geom.geom_type == "Point" else geom.representative_point()
+    point = geometry_to_wgs84(point, crs)
+    try:
+        check_lonlat(point.x, point.y)
+    except CoordinateError as exc:
+        raise GeometryProblem(str(exc)) from exc
+    return point
+
+
+def _db_point(point: Point) -> Any:
+    return func.ST_GeomFromEWKB(from_shape(point, srid=4326))
+
+
+def _same_unit(session: Session, city_code: str, name: str, point: Point) -> FrontageUnit | None:
+    return session.scalar(select(FrontageUnit).where(
+        FrontageUnit.city_code == city_code, FrontageUnit.name == name,
+        func.ST_DWithin(func.geography(FrontageUnit.location), func.geography(_db_point(point)), SAME_UNIT_M))
+        .order_by(FrontageUnit.id).limit(1))
+
+
+def _fill(unit: FrontageUnit, props: dict[str, Any], raw_type: str | None) -> None:
+    unit.unit_type = raw_type if raw_type in UNIT_TYPES else "shop"
+    unit.kind = raw_type
+    for name in OPTIONAL_FIELDS:
+        if props.get(name) not in (None, ""):
+            setattr(unit, name, str(props[name]).strip())
+
+
+def import_units(session: Session, city_code: str, features: Iterable[Feature], name_field: str,
+                 type_field: str | None = None, crs: str = "wgs84") -> dict[str, Any]:
+    """Create or update units; a feature without a name or a usable point is skipped and listed."""
+    try:
+        crs = normalize_crs_name(crs)
+    except CoordinateError as exc:
+        raise Invalid(str(exc), code="bad_crs") from exc
+    created = updated = 0
+    skipped: list[dict[str, Any]] = []
+    duties = load_score_sheet()["duties"]
+    for feature in features:
+        name = str(feature.properties.get(name_field) or "").strip()
+        try:
+            if not name:
+                raise GeometryProblem(f"no name in field {name_field!r}")
+            point = _unit_point(feature, crs)
+        except GeometryProblem as problem:
+            skipped.append({"index": feature.index, "reason": problem.reason})
+            continue
+        unit = _same_unit(session, city_code, name, point)
+        if unit is None:
+            unit = FrontageUnit(city_code=city_code, name=name, location=from_shape(point, 4326),
+                                duties=list(duties), status="active")
+            session.add(unit)
+            created += 1
+        else:
+            unit.location = from_shape(point, 4326)
+            updated += 1
+        raw_type = feature.properties.get(type_field) if type_field else None
+        _fill(unit, feature.properties, str(raw_type).strip() if raw_type not in (None, "") else None)
+        township = division_at(session, city_code, point, "township")
+        unit.township_id = township.id if township else None
+    session.flush()
+    return {"city": city_code, "created": created, "updated": updated, "skipped": skipped}
+
+
+# --- areas -----------------------------------------------------------------------------------------
+def _footprints(path: Path, crs: str, epsg: int) -> tuple[list[BaseGeometry], list[dict[str, Any]]]:
+    """Metric building footprints, and every dirty polygon of the file reported (then repaired for use).
+
+    When the file tags buildings (OSM `building=*`), only those are footprints: a parking lot or school
+    ground drawn as an area is street space, not a wall.
+    """
+    features = _read(path)
+    tagged = any("building" in f.properties for f in features)
+    footprints, problems = [], []
+    for f in features:
+        geom = f.geometry
+        if f.problem:
+            problems.append({"index": f.index, "reason": f.problem.reason, "location": f.problem.location,
+                             "osm_id": f.properties.get("osm_id"), "used": False})
+            continue
+        if geom is None or geom.geom_type not in ("Polygon", "MultiPolygon"):
+            continue
+        geom = geometry_to_wgs84(geom, crs)
+        problem = explain_invalid(geom)
+        if problem:
+            geom = MultiPolygon(polygons_of(shapely.make_valid(geom)))
+            problems.append({"index": f.index, "reason": problem.reason, "location": problem.location,
+                             "osm_id": f.properties.get("osm_id"), "used": True,
+                             "note": "repaired (make_valid) and used as a footprint"})
+        if not tagged or f.properties.get("building") not in (None, "no"):
+            footprints.append(to_metric(geom, epsg))
+    return footprints, problems
+
+
+def _streets(path: Path, crs: str, epsg: int) -> list[BaseGeometry]:
+    lines = []
+    for f in _read(path):
+        if f.geometry is None or f.geometry.geom_type not in ("LineString", "MultiLineString"):
+            continue
+        if f.properties.get("highway") in NOT_STREETS:
+            continue
+        lines.extend(shapely.get_parts(to_metric(geometry_to_wgs84(f.geometry, crs), epsg)))
+    return lines
+
+
+def _read(path: Path) -> list[Feature]:
+    try:
+        return read_features(path).features
+    except InputRejected as exc:
+        raise Invalid(f"{Path(path).name}: {exc}", code="bad_file") from exc
+
+
+def _near(geoms: list[BaseGeometry], zone: BaseGeometry) -> list[BaseGeometry]:
+    """Only what can matter for the division's areas: speed and memory for a city-wide file."""
+    tree = shapely.STRtree(geoms)
+    return [geoms[i] for i in sorted(tree.query(zone, predicate="intersects"))]
+
+
+def _stored_area(geom: BaseGeometry, epsg: int) -> MultiPolygon | None:
+    """The metric area as a valid WGS84 multipolygon, or None when nothing of it is left."""
+    if geom.is_empty:
+        return None
+    wgs84 = shapely.make_valid(from_metric(geom, epsg))
+    parts = polygons_of(wgs84)
+    return MultiPolygon(parts) if parts else None
+
+
+def generate_areas(session: Session, city_code: str, division_code: str, buildings_file: Path, roads_file: Path,
+                   crs: str = "wgs84", max_depth: float = 15.0) -> dict[str, Any]:
+    """Draw the frontage area of every active unit in a division (hand-drawn ones are kept) and link grids."""
+    if not 0 < max_depth <= 100:
+        raise Invalid(f"max depth {max_depth} m is not between 0 and 100 m", code="bad_depth")
+    try:
+        crs = normalize_crs_name(crs)
+    except CoordinateError as exc:
+        raise Invalid(str(exc), code="bad_crs") from exc
+    division = division_by_code(session, city_code, division_code)
+    outline = to_shape(division.geom)
+    centre = outline.centroid
+    epsg = utm_epsg_for(centre.x, centre.y)
+    zone = to_metric(outline, epsg).buffer(max_depth * 4)
+    footprints, problems = _footprints(Path(buildings_file), crs, epsg)
+    footprints, roads = _near(footprints, zone), _near(_streets(Path(roads_file), crs, epsg), zone)
+    units = _units_in(session, city_code, division)
+    manual = shapely.union_all([to_metric(to_shape(u.area), epsg) for u in _manual_in(session, city_code, division)])
+    drawn = frontage_areas(footprints, roads, [to_metric(to_shape(u.location), epsg) for u in units], max_depth)
+    counts = {"with_area": 0, "fallback": 0, "empty": 0}
+    for unit, result in zip(units, drawn, strict=True):
+        unit.area = _as_db(_stored_area(result.geometry.difference(manual), epsg))
+        unit.area_notes = result.notes
+        counts["empty" if unit.area is None else "with_area"] += 1
+        counts["fallback"] += result.building is None
+    session.flush()
+    linked = link_grids(session, [u.id for u in units])
+    return {"city": city_code, "division": division_code, "units": len(units), **counts,
+            "buildings": len(footprints), "roads": len(roads), "grid_links": linked,
+            "invalid_buildings": problems, "max_depth": max_depth}
+
+
+def _as_db(geom: MultiPolygon | None) -> Any:
+    return from_shape(geom, 4326) if geom is not None else None
+
+
+def _units_in(session: Session, city_code: str, division: Division, manual: bool = False) -> list[FrontageUnit]:
+    return list(session.scalars(select(FrontageUnit).where(
+        FrontageUnit.city_code == city_code, FrontageUnit.status == "active", FrontageUnit.area_manual.is_(manual),
+        func.ST_Covers(select(Division.geom).where(Division.id == division.id).scalar_subquery(),
+                       FrontageUnit.location)).order_by(FrontageUnit.id)))
+
+
+def _manual_in(session: Session, city_code: str, division: Division) -> list[FrontageUnit]:
+    return [u for u in _units_in(session, city_code, division, manual=True) if u.area is not None]
+
+
+_LINKABLE_LAYOUT = text("""
+SELECT l.id FROM grid_layouts l
+WHERE l.city_code = :city AND l.status IN ('published', 'draft')
+  AND EXISTS (SELECT 1 FROM grids g JOIN frontage_units u ON ST_Intersects(g.geom, u.area)
+              WHERE g.layout_id = l.id AND u.id = ANY(:units))
+ORDER BY (l.status = 'published') DESC, l.id DESC LIMIT 1
+""")
+
+
+def link_grids(session: Session, unit_ids: Sequence[int]) -> int:
+    """Link each unit to every grid its area overlaps (published layout first, else the newest draft);
+    the grid holding most of the area becomes the unit's grid."""
+    if not unit_ids:
+        return 0
+    session.execute(delete(frontage_unit_grids).where(frontage_unit_grids.c.unit_id.in_(unit_ids)))
+    city = session.scalar(select(FrontageUnit.city_code).where(FrontageUnit.id == unit_ids[0]))
+    layout_id = session.scalar(_LINKABLE_LAYOUT, {"city": city, "units": list(unit_ids)})
+    if layout_id is None:
+        return 0
+    overlap = func.ST_Area(func.ST_Intersection(Grid.geom, FrontageUnit.area))
+    rows = session.execute(
+        select(FrontageUnit.id, Grid.id, overlap).join(Grid, func.ST_Intersects(Grid.geom, FrontageUnit.area))
+        .where(Grid.layout_id == layout_id, FrontageUnit.id.in_(unit_ids), overlap > 0)
+        .order_by(FrontageUnit.id, overlap.desc(), Grid.id)).all()
+    if rows:
+        session.execute(insert(frontage_unit_grids), [{"unit_id": u, "grid_id": g} for u, g, _ in rows])
+    main: dict[int, int] = {}
+    for unit_id, grid_id, _ in rows:
+        main.setdefault(unit_id, grid_id)
+    for unit in session.scalars(select(FrontageUnit).where(FrontageUnit.id.in_(unit_ids))):
+        unit.grid_id = main.get(unit.id)
+        session.expire(unit, ["grids"])
+    session.flush()
+    return len(rows)
+
+
+def frontage_unit_at(session: Session, city_code: str, point: Point) -> FrontageUnit | None:
+    """The active unit whose frontage area covers a WGS84 point (GiST on the area; lowest id on an edge)."""
+    return session.scalar(
+        select(FrontageUnit).where(FrontageUnit.city_code == city_code, FrontageUnit.status == "active",
+                                   func.ST_Covers(FrontageUnit.area, _db_point(point)))
+        .order_by(FrontageUnit.id).limit(1))
+
+
+# --- inspections -----------------------------------------------------------------------------------
+@lru_cache(maxsize=8)
+def _sheet_at(path: Path) -> dict[str, Any]:
+    sheet = json.loads(path.read_text(encoding="utf-8"))
+    if sum(s["points"] for s in sheet["sections"]) != sheet["total"]:
+        raise Invalid(f"{path.name}: section points do not add up to {sheet['total']}", code="bad_score_sheet")
+    codes = [item["code"] for s in sheet["sections"] for item in s["items"]]
+    if len(codes) != len(set(codes)):
+        raise Invalid(f"{path.name}: an item code appears twice", code="bad_score_sheet")
+    return sheet
+
+
+def load_score_sheet(path: Path = SHEET_PATH) -> dict[str, Any]:
+    """The configured score sheet (sections of points with itemised deductions), checked once."""
+    return _sheet_at(Path(path))
+
+
+def score_deductions(sheet: dict[str, Any], deductions: dict[str, int]) -> tuple[int, list[dict[str, Any]]]:
+    """The score after deductions (item code -> times found); a section never loses more than its points."""
+    items = {item["code"]: (section, item) for section in sheet["sections"] for item in section["items"]}
+    unknown = sorted(set(deductions) - set(items))
+    if unknown:
+        raise Invalid(f"unknown score sheet items {', '.join(unknown)}", code="unknown_item")
+    lines, lost = [], {s["code"]: 0 for s in sheet["sections"]}
+    for code, count in deductions.items():
+        if int(count) < 1:
+            continue
+        section, item = items[code]
+        points = min(item["deduction"] * int(count), section["points"] - lost[section["code"]])
+        lost[section["code"]] += points
+        lines.append({"item": code, "name": item["name"], "section": section["code"], "count": int(count),
+                      "points": points, "category": item.get("category")})
+    return sheet["total"] - sum(lost.values()), lines
+
+
+def _category(session: Session, city_code: str, code: str) -> Category:
+    category = session.scalar(select(Category).where(Category.city_code == city_code, Category.code == code))
+    if category is None:
+        raise Invalid(f"the score sheet files violations as category {code}, which city {city_code} does not "
+                      "have; import it with `gridlink catalog import` or change the sheet", code="no_category")
+    return category
+
+
+def _case_point(unit: FrontageUnit) -> Point:
+    """Where a violation is filed: inside the frontage area (so routing names the unit), else at the unit."""
+    return to_shape(unit.area).representative_point() if unit.area is not None else to_shape(unit.location)
+
+
+def inspect_unit(session: Session, unit_id: int, inspector: User | None, deductions: dict[str, int],
+                 photos: Sequence[str] = (), note: str | None = None, *, at: datetime | None = None
+                 ) -> FrontageInspection:
+    """Score a unit against the sheet; every deduction whose item names a category opens a case on the unit."""
+    unit = session.get(FrontageUnit, unit_id)
+    if unit is None:
+        raise NotFound(f"no frontage unit {unit_id}")
+    score, lines = score_deductions(load_score_sheet(), deductions)
+    point = _case_point(unit)
+    incident_ids = []
+    for line in (ln for ln in lines if ln["category"]):
+        category = _category(session, unit.city_code, line["category"])
+        case = open_case(session, unit.city_code, category, point.x, point.y, source="frontage_inspection",
+                         description=f"门前三包检查 {unit.name}: {line['name']}", reporter=inspector)
+        case.frontage_unit_id = unit.id
+        incident_ids.append(case.id)
+    inspection = FrontageInspection(city_code=unit.city_code, unit_id=unit.id,
+                                    inspector_id=inspector.id if inspector else None, score=score,
+                                    deductions=lines, photos=list(photos), note=note,
+                                    violations=len(incident_ids), incident_ids=incident_ids)
+    if at is not None:
+        inspection.at = at
+    session.add(inspection)
+    session.flush()
+    return inspection
+
+
+def unit_history(session: Session, unit_id: int) -> list[FrontageInspection]:
+    return list(session.scalars(select(FrontageInspection).where(FrontageInspection.unit_id == unit_id)
+                                .order_by(FrontageInspection.at.desc(), FrontageInspection.id.desc())))
+
+
+def _latest_scores() -> Any:
+    """One row per unit: its latest inspection's score (DISTINCT ON, newest first)."""
+    return (select(FrontageInspection.unit_id, FrontageInspection.score, FrontageInspection.at)
+            .ext(distinct_on(FrontageInspection.unit_id))
+            .order_by(FrontageInspection.unit_id, FrontageInspection.at.desc(), FrontageInspection.id.desc())
+            .subquery())
+
+
+def red_list(session: Session, city_code: str, township_code: str) -> list[dict[str, Any]]:
+    """The township's best units by latest score (at least the sheet's min_score), best first."""
+    rule = load_score_sheet()["red_list"]
+    township = division_by_code(session, city_code, township_code)
+    latest = _latest_scores()
+    rows = session.execute(
+        select(FrontageUnit.id, FrontageUnit.name, latest.c.score, latest.c.at)
+        .join(latest, latest.c.unit_id == FrontageUnit.id)
+        .where(FrontageUnit.township_id == township.id, latest.c.score >= rule["min_score"])
+        .order_by(latest.c.score.desc(), FrontageUnit.name, FrontageUnit.id).limit(rule["size"]))
+    return [{"unit": i, "name": n, "score": s, "inspected_at": a} for i, n, s, a in rows]
+
+
+def black_list(session: Session, city_code: str, township_code: str, now: datetime | None = None
+               ) -> list[dict[str, Any]]:
+    """Repeat offenders: units with at least the sheet's number of violations in its period, most first."""
+    rule = load_score_sheet()["black_list"]
+    township = division_by_code(session, city_code, township_code)
+    since = (now or datetime.now(UTC)) - timedelta(days=rule["days"])
+    total = func.sum(FrontageInspection.violations)
+    rows = session.execute(
+        select(FrontageUnit.id, FrontageUnit.name, total)
+        .join(FrontageInspection, and_(FrontageInspection.unit_id == FrontageUnit.id, FrontageInspection.at >= since))
+        .where(FrontageUnit.township_id == township.id)
+        .group_by(FrontageUnit.id).having(total >= rule["violations"])
+        .order_by(total.desc(), FrontageUnit.name, FrontageUnit.id))
+    return [{"unit": i, "name": n, "violations": int(v), "days": rule["days"]} for i, n, v in rows]
+
+
+# --- views & export --------------------------------------------------------------------------------
+def may_see_personal_data(role: str) -> bool:
+    return PERSONAL_DATA in ROLE_GRANTS.get(role, frozenset())
+
+
+def unit_view(unit: FrontageUnit, role: str) -> dict[str, Any]:
+    """A unit as a role may see it: contact person and phone only with the personal-data grant."""
+    granted = may_see_personal_data(role)
+    return {"id": unit.id, "name": unit.name, "type": unit.unit_type, "kind": unit.kind,
+            "registration_no": unit.registration_no, "address": unit.address, "status": unit.status,
+            "agreement_no": unit.agreement_no, "agreement_signed_on": unit.agreement_signed_on,
+            "agreement_expires_on": unit.agreement_expires_on, "duties": list(unit.duties or []),
+            "contact_name": unit.contact_name if granted else None,
+            "contact_phone": unit.contact_phone if granted else None, "personal_data_hidden": not granted}
+
+
+EXPORT_FORMATS = ("geojson", "csv")
+_EXPORT_FIELDS = ("unit", "name", "type", "kind", "duties", "grid", "grids", "latest_score")
+
+
+def _export_rows(session: Session, city_code: str | None) -> list[tuple[dict[str, Any], BaseGeometry | None]]:
+    latest = _latest_scores()
+    query = (select(FrontageUnit, latest.c.score).outerjoin(latest, latest.c.unit_id == FrontageUnit.id)
+             .order_by(FrontageUnit.id))
+    if city_code:
+        query = query.where(FrontageUnit.city_code == city_code)
+    rows = []
+    for unit, score in session.execute(query):
+        codes = [g.code for g in unit.grids]
+        main = next((g.code for g in unit.grids if g.id == unit.grid_id), None)
+        rows.append(({"unit": unit.id, "name": unit.name, "type": unit.unit_type, "kind": unit.kind,
+                      "duties": list(unit.duties or []), "grid": main, "grids": codes, "latest_score": score},
+                     to_shape(unit.area) if unit.area is not None else None))
+    return rows
+
+
+def export_units(session: Session, fmt: str, out: Path, city_code: str | None = None) -> dict[str, Any]:
+    """Write units with their areas (no personal data) as GeoJSON or CSV (area as WKT)."""
+    if fmt not in EXPORT_FORMATS:
+        raise Invalid(f"unknown format {fmt!r}; choose {' or '.join(EXPORT_FORMATS)}", code="bad_format")
+    rows = _export_rows(session, city_code)
+    out = Path(out)
+    if fmt == "geojson":
+        doc = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": props, "geometry": mapping(geom) if geom else None}
+            for props, geom in rows]}
+        out.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    else:
+        with out.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([*_EXPORT_FIELDS, "area_wkt"])
+            for props, geom in rows:
+                values = [";".join(v) if isinstance(v, list) else v for v in (props[f] for f in _EXPORT_FIELDS)]
+                writer.writerow([*values, geom.wkt if geom else ""])
+    return {"format": fmt, "path": str(out), "units": len(rows)}
