@@ -36,12 +36,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     _register_request_hooks(app)
-    from webapp import auth, errors, pages
+    from webapp import auth, dispatch, errors, pages, tiles, township
     from webapp.cli import ALL_COMMANDS
 
     errors.register(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(dispatch.bp)
+    app.register_blueprint(township.bp)
+    app.register_blueprint(tiles.bp)
     from webapp.labels import level_label, role_label, status_label
 
     for command in ALL_COMMANDS:

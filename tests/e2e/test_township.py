@@ -1,0 +1,40 @@
+"""A squad leader on a 360 px phone: only their township, a case page with the way there, no leaks."""
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from grids.models import Division, Incident
+from tests.e2e.conftest import browser_login, screenshot
+
+pytestmark = pytest.mark.e2e
+
+
+def _case_outside_youbu(database_url: str) -> int:
+    engine = create_engine(database_url)
+    with Session(engine) as session:
+        case_id = session.scalar(select(Incident.id).join(Division, Division.id == Incident.township_id)
+                                 .where(Division.code != "330781102").limit(1))
+    engine.dispose()
+    return case_id
+
+
+def test_squad_leader_on_a_phone_sees_only_their_township(page, live_server, database_url) -> None:
+    page.set_viewport_size({"width": 360, "height": 740})
+    browser_login(page, live_server, "squad_leader")
+    page.wait_for_selector(".case-pin, .case-cluster")
+    rows = page.locator("table.cases tbody tr")
+    assert rows.count() >= 1
+    assert all("游埠镇" in rows.nth(i).inner_text() for i in range(rows.count()))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    screenshot(page, "township-phone")
+
+    rows.first.locator("a").click()
+    page.wait_for_load_state("networkidle")
+    assert page.locator("a[data-geo]").get_attribute("href").startswith("geo:29.")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    screenshot(page, "township-case-phone")
+
+    response = page.goto(f"{live_server}/township/cases/{_case_outside_youbu(database_url)}")
+    assert response.status == 404
+    assert page.foreign_requests == []

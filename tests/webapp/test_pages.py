@@ -1,0 +1,95 @@
+"""The map pages as a user meets them: zones, hostile text shown as text, live feed, drawer, empty states."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from grids.incidents import open_case
+from grids.models import Category, Division, Incident
+from tests.conftest import login
+from webapp.pages import time_left_text
+
+HOSTILE = "<img src=x onerror=alert(1)></script><script>alert(2)</script>${x}`"
+YOUBU = "330781102"
+
+
+@pytest.fixture()
+def hostile_case(db) -> Incident:
+    category = db.scalar(select(Category).where(Category.code == "E0101"))
+    case = open_case(db, "330781", category, 119.73, 29.30, source="test", description=HOSTILE, address=HOSTILE)
+    db.flush()
+    return case
+
+
+def other_township_case(db) -> int:
+    return db.scalar(select(Incident.id).join(Division, Division.id == Incident.township_id)
+                     .where(Division.code != YOUBU).limit(1))
+
+
+def test_another_townships_case_is_404_and_own_case_has_the_way_there(client, db) -> None:
+    login(client, "squad_leader")
+    assert client.get(f"/township/cases/{other_township_case(db)}").status_code == 404
+    own = db.scalar(select(Incident.id).join(Division, Division.id == Incident.township_id)
+                    .where(Division.code == YOUBU).limit(1))
+    page = client.get(f"/township/cases/{own}").get_data(as_text=True)
+    assert 'href="geo:29.' in page and "用手机地图导航到这里" in page
+
+
+def test_township_page_lists_only_the_zone_and_says_what_to_do_without_tasks(client, db) -> None:
+    login(client, "squad_leader")
+    page = client.get("/township").get_data(as_text=True)
+    assert "游埠古镇老街口" in page and "诸葛村口" not in page
+    assert "暂无派给你的任务。指挥中心派遣后会出现在这里" in page
+
+
+def test_hostile_text_is_escaped_in_the_dispatch_page(client, hostile_case) -> None:
+    login(client, "dispatcher")
+    page = client.get("/dispatch").get_data(as_text=True)
+    assert "<img src=x" not in page and "<script>alert(2)" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page  # the queue row, as text
+    island = page.split('<script type="application/json" id="page-data">')[1].split("</script>")[0]
+    assert HOSTILE in [c["description"] for c in json.loads(island)["cases"]]
+
+
+def test_feed_and_drawer_json_carry_hostile_text_without_markup(client, db, hostile_case) -> None:
+    login(client, "dispatcher")
+    feed = client.get(f"/dispatch/feed?after={hostile_case.id - 1}")
+    assert feed.mimetype == "application/json" and "<" not in feed.get_data(as_text=True)
+    assert [c["description"] for c in feed.json["cases"]] == [HOSTILE]
+    assert feed.json["lastId"] == hostile_case.id
+    assert client.get(f"/dispatch/feed?after={hostile_case.id}").json == {"cases": [], "lastId": hostile_case.id}
+    drawer = client.get(f"/dispatch/cases/{hostile_case.id}")
+    assert "<" not in drawer.get_data(as_text=True)
+    assert drawer.json["history"][0]["action_label"] == "上报"
+    assert drawer.json["history"][0]["note"] == HOSTILE
+    assert {"file", "cancel"} <= {a["action"] for a in drawer.json["actions"]}
+    assert drawer.json["actionsUrl"].endswith(f"/api/v1/incidents/{hostile_case.id}/actions")
+
+
+def test_filters_narrow_the_queue_and_an_empty_result_says_what_to_do(client, db) -> None:
+    login(client, "dispatcher")
+    youbu = db.scalar(select(Division.id).where(Division.code == YOUBU))
+    page = client.get(f"/dispatch?township={youbu}").get_data(as_text=True)
+    assert "游埠古镇老街口" in page and "诸葛村口" not in page
+    empty = client.get("/dispatch?overdue=1&status=parked").get_data(as_text=True)
+    assert 'data-count="open">0<' in empty and "可点“清除”查看全部" in empty
+
+
+def test_department_inbox_empty_state(client, db) -> None:
+    db.execute(Incident.__table__.update().values(department_id=None))
+    login(client, "department")
+    page = client.get("/department").get_data(as_text=True)
+    assert "暂无派给本部门的案件。指挥中心把案件派给本部门后会出现在这里" in page
+
+
+@pytest.mark.parametrize(("lang", "offset", "expected"), [
+    ("zh_CN", timedelta(hours=2, minutes=5), "剩余 2 小时"), ("zh_CN", -timedelta(hours=3, minutes=1), "超时 3 小时"),
+    ("en", timedelta(hours=2, minutes=5), "2 h left"), ("en", -timedelta(hours=3, minutes=1), "3 h overdue"),
+    ("en", timedelta(minutes=20), "20 min left"), ("zh_CN", timedelta(days=3, hours=1), "剩余 3 天"),
+])
+def test_time_left_reads_like_speech(app, lang: str, offset: timedelta, expected: str) -> None:
+    now = datetime.now(UTC)
+    with app.test_request_context(f"/?lang={lang}"):
+        assert time_left_text(now + offset, now) == expected

@@ -1,0 +1,86 @@
+"""Vector tiles over the demo city: they decode, carry the expected features, respect zones, revalidate."""
+
+import math
+
+import mapbox_vector_tile
+import pytest
+from sqlalchemy import func, select
+
+from grids.models import Division, Incident, User
+from tests.conftest import login
+from webapp.pages import OPEN_STATUSES
+
+YOUBU = "330781102"
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
+    """The XYZ tile holding a point (Web Mercator, as Leaflet numbers them)."""
+    n = 2**z
+    y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+    return z, int((lon + 180) / 360 * n), int(y)
+
+
+@pytest.fixture()
+def city_tile(db) -> tuple[int, int, int]:
+    """The zoom-7 tile holding all of Lanxi (so also its simplified, low-zoom geometry)."""
+    lon, lat = db.execute(select(func.ST_X(func.ST_Centroid(Division.geom)), func.ST_Y(func.ST_Centroid(Division.geom)))
+                          .where(Division.level == "city")).one()
+    return tile_of(lon, lat, 7)
+
+
+def features(client, layer: str, tile: tuple[int, int, int]) -> list[dict]:
+    response = client.get("/tiles/{}/{}/{}/{}.pbf".format(layer, *tile))
+    assert response.status_code in (200, 204)
+    if response.status_code == 204:
+        return []
+    assert response.mimetype == "application/vnd.mapbox-vector-tile"
+    return mapbox_vector_tile.decode(response.data)[layer]["features"]
+
+
+def test_divisions_and_cases_tiles_decode_with_plain_properties(client, city_tile) -> None:
+    login(client, "dispatcher")
+    townships = [f for f in features(client, "divisions", city_tile) if f["properties"]["level"] == "township"]
+    assert len(townships) >= 6
+    assert {"code", "name", "level"} <= set(townships[0]["properties"])
+    cases = features(client, "cases", city_tile)
+    assert len(cases) >= 5
+    assert {"status", "category", "deadline"} <= set(cases[0]["properties"])
+    assert cases[0]["properties"]["deadline"] in ("none", "on_time", "due_soon", "overdue")
+    assert all("description" not in c["properties"] for c in cases)
+
+
+def test_squad_user_gets_only_their_township(client, db, city_tile) -> None:
+    login(client, "squad_leader")
+    youbu = db.scalar(select(Division.id).where(Division.code == YOUBU))
+    own = set(db.scalars(select(Incident.id).where(Incident.township_id == youbu)))
+    assert own
+    assert {f["id"] for f in features(client, "cases", city_tile)} <= own
+    assert [f["properties"]["code"] for f in features(client, "divisions", city_tile)] in ([YOUBU], [])
+    login(client, "dispatcher")
+    assert len({f["id"] for f in features(client, "cases", city_tile)} - own) >= 3
+
+
+def test_department_sees_only_cases_routed_to_it(client, db, city_tile) -> None:
+    login(client, "department")
+    department = db.scalar(select(User.department_id).where(User.username == "department"))
+    routed = set(db.scalars(select(Incident.id).where(Incident.department_id == department,
+                                                      Incident.status.in_(OPEN_STATUSES))))
+    assert {f["id"] for f in features(client, "cases", city_tile)} == routed
+
+
+def test_etag_revalidates_with_304_and_cache_is_private(client, city_tile) -> None:
+    login(client, "dispatcher")
+    url = "/tiles/divisions/{}/{}/{}.pbf".format(*city_tile)
+    first = client.get(url)
+    assert first.status_code == 200 and first.headers["ETag"]
+    assert "private" in first.headers["Cache-Control"] and "max-age" in first.headers["Cache-Control"]
+    again = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+
+
+def test_bad_tiles_and_anonymous_requests_are_refused(client) -> None:
+    assert client.get("/tiles/cases/9/1/1.pbf").status_code == 401
+    login(client, "dispatcher")
+    assert client.get("/tiles/users/9/1/1.pbf").status_code == 404
+    assert client.get("/tiles/cases/3/8/1.pbf").status_code == 404
+    assert client.get("/tiles/grids/5/1/1.pbf").status_code == 204

@@ -1,0 +1,125 @@
+"""The dispatch centre (指挥调度): a full-height map of the city's open cases with the queue beside it.
+
+The page is server-rendered once; the browser then polls `/dispatch/feed?after=<last id>` so a new case
+appears within seconds, and loads one case's details (`/dispatch/cases/<id>`) into a drawer. Both answer
+JSON that the page script renders with textContent only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, current_app, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
+from sqlalchemy import ColumnElement, func, or_, select
+
+from grids.models import Category, Division, Incident
+from webapp import db
+from webapp.auth import current_user, require_roles
+from webapp.pages import (
+    OPEN_STATUSES,
+    case_history,
+    case_in_zone,
+    category_name,
+    drawer_actions,
+    open_cases,
+    safe_json,
+    summaries,
+    surface_map,
+    zone_of,
+)
+
+bp = Blueprint("dispatch", __name__, url_prefix="/dispatch")
+FEED_LIMIT = 100
+POLL_MS = 3000
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The queue's GET form: ignored values (unknown status, non-numeric ids) mean "any"."""
+
+    status: str = ""
+    category: int | None = None
+    township: int | None = None
+    overdue: bool = False
+
+    @classmethod
+    def from_args(cls, args: Any) -> Filters:
+        status = args.get("status", "")
+        return cls(status=status if status in OPEN_STATUSES else "",
+                   category=args.get("category", type=int), township=args.get("township", type=int),
+                   overdue=args.get("overdue") == "1")
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if self.status:
+            conditions.append(Incident.status == self.status)
+        if self.category is not None:
+            minors = select(Category.id).where(Category.parent_id == self.category)
+            conditions.append(or_(Incident.category_id == self.category, Incident.category_id.in_(minors)))
+        if self.township is not None:
+            conditions.append(Incident.township_id == self.township)
+        if self.overdue:
+            conditions.append(Incident.deadline_at < func.now())
+        return conditions
+
+
+def _choices() -> dict[str, Any]:
+    """The filter form's options: top-level categories and the city's townships."""
+    city = current_app.config["GRIDLINK_CITY"]
+    return {
+        "statuses": OPEN_STATUSES,
+        "categories": [(c.id, f"{c.code} {category_name(c)}") for c in db().scalars(
+            select(Category).where(Category.city_code == city, Category.parent_id.is_(None))
+            .order_by(Category.type.desc(), Category.code))],
+        "townships": db().scalars(select(Division).where(Division.city_code == city, Division.level == "township")
+                                  .order_by(Division.code)).all(),
+    }
+
+
+def _labels() -> dict[str, str]:
+    """The few words the page script writes itself, translated here like every other string."""
+    return {"unlocated": _("未定位"), "none": "—", "newCases": _("新到 %(n)s 件"),
+            "offline": _("连接中断，正在重试…"), "failed": _("操作失败，请重试。"),
+            "conflict": _("案件已被他人更改，请重新加载后再操作。"),
+            "noActions": _("当前状态下你的角色没有可做的操作。"),
+            "notePlaceholder": _("备注或理由（退回、作废时必填）"), "noteRequired": _("请先填写理由。")}
+
+
+@bp.route("")
+@require_roles("dispatcher", "supervisor")
+def board() -> Any:
+    filters = Filters.from_args(request.args)
+    cases = summaries(open_cases(*filters.conditions()))
+    city = current_app.config["GRIDLINK_CITY"]
+    last_id = db().scalar(select(func.max(Incident.id)).where(Incident.city_code == city)) or 0
+    parts, names, bounds = surface_map(zone_of(current_user()))
+    data = {"cases": cases, "lastId": last_id, "pollMs": POLL_MS, "map": names, "bounds": bounds,
+            "feedUrl": url_for("dispatch.feed", **request.args), "caseUrl": url_for("dispatch.case", case_id=0),
+            "csrf": generate_csrf(), "labels": _labels(), "openStatuses": OPEN_STATUSES}
+    return render_template("dispatch.html", cases=cases, filters=filters, data=data, map_parts=parts,
+                           **_choices())
+
+
+@bp.route("/feed")
+@require_roles("dispatcher", "supervisor")
+def feed() -> Any:
+    """Open cases newer than `after` that pass the page's filters, oldest first, and the new cursor."""
+    after = request.args.get("after", 0, type=int)
+    conditions = [Incident.id > after, *Filters.from_args(request.args).conditions()]
+    cases = sorted(open_cases(*conditions, limit=FEED_LIMIT), key=lambda c: c.id)
+    return safe_json({"cases": summaries(cases), "lastId": max([after, *(c.id for c in cases)])})
+
+
+@bp.route("/cases/<int:case_id>")
+@require_roles("dispatcher", "supervisor")
+def case(case_id: int) -> Any:
+    """One case for the drawer: summary, routing reason, history and the version an action must quote."""
+    incident = case_in_zone(case_id, zone_of(current_user()))
+    summary = summaries([incident])[0]
+    return safe_json({**summary, "routing_reason": incident.routing_reason, "version": incident.version,
+                      "squad": incident.squad.name if incident.squad else None,
+                      "history": case_history(incident), "actions": drawer_actions(current_user(), incident),
+                      "actionsUrl": f"{request.script_root}/api/v1/incidents/{incident.id}/actions"})

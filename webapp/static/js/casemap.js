@@ -1,0 +1,99 @@
+/* gridlink case map: draws the page's cases on the folium map as clustered pins coloured by deadline
+ * class, and wires the legend's layer switches. The page hands over its data as a JSON data island
+ * (<script type="application/json" id="page-data">); every user string reaches the DOM through
+ * textContent, never as HTML (RELIABILITY 10). */
+(function () {
+  "use strict";
+
+  var RANK = {overdue: 0, due_soon: 1, none: 2, on_time: 3};
+
+  function pageData() {
+    return JSON.parse(document.getElementById("page-data").textContent);
+  }
+
+  /* An element with a class and text content: the only way this code makes markup from data. */
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+
+  function tooltip(c) {
+    var box = el("div", "case-tip");
+    box.appendChild(el("strong", null, "#" + c.id + " " + c.category));
+    box.appendChild(el("span", "chip dl-" + c.deadline_class, c.due_text));
+    box.appendChild(el("div", "desc", c.description));
+    if (c.township) { box.appendChild(el("div", "muted", c.township)); }
+    return box;
+  }
+
+  /* A cluster takes the colour of its most urgent case, so a red cluster always means "late here". */
+  function clusterIcon(cluster) {
+    var worst = "on_time";
+    cluster.getAllChildMarkers().forEach(function (m) {
+      if (RANK[m.options.deadlineClass] < RANK[worst]) { worst = m.options.deadlineClass; }
+    });
+    return L.divIcon({html: el("span", null, cluster.getChildCount()), className: "case-cluster dl-" + worst,
+                      iconSize: [34, 34]});
+  }
+
+  function CaseMap(data, onSelect) {
+    var self = this;
+    this.map = window[data.map.map];
+    this.cluster = window[data.map.cluster];
+    this.heat = window[data.map.heat];
+    this.layers = {divisions: window[data.map.divisions], grids: window[data.map.grids], heat: this.heat};
+    this.markers = {};
+    this.onSelect = onSelect;
+    this.cluster.options.iconCreateFunction = clusterIcon;
+    this.map.removeLayer(this.heat);
+    this.map.fitBounds(data.bounds, {padding: [12, 12]});
+    data.cases.forEach(function (c) { self.add(c); });
+    document.querySelectorAll("[data-toggle-layer]").forEach(function (box) {
+      box.addEventListener("change", function () {
+        var layer = self.layers[box.dataset.toggleLayer];
+        if (box.checked) { self.map.addLayer(layer); } else { self.map.removeLayer(layer); }
+        self.refreshHeat();
+      });
+    });
+  }
+
+  CaseMap.prototype.add = function (c) {
+    if (c.lat === null || this.markers[c.id]) { return; }
+    var self = this;
+    var marker = L.marker([c.lat, c.lon], {
+      icon: L.divIcon({className: "case-pin dl-" + c.deadline_class, iconSize: [18, 18], html: ""}),
+      deadlineClass: c.deadline_class
+    });
+    marker.bindTooltip(function () { return tooltip(c); }, {direction: "top", offset: [0, -8]});
+    marker.on("click", function () { self.onSelect(c.id); });
+    this.cluster.addLayer(marker);
+    this.markers[c.id] = marker;
+  };
+
+  /* leaflet.heat 0.2 fails when redrawn off the map, so it is only fed while shown. */
+  CaseMap.prototype.refreshHeat = function () {
+    if (!this.map.hasLayer(this.heat)) { return; }
+    var points = [];
+    Object.keys(this.markers).forEach(function (id) {
+      var ll = this.markers[id].getLatLng();
+      points.push([ll.lat, ll.lng, 1]);
+    }, this);
+    this.heat.setLatLngs(points);
+  };
+
+  CaseMap.prototype.focus = function (id) {
+    var marker = this.markers[id];
+    if (marker) {
+      this.cluster.zoomToShowLayer(marker, function () { marker.openTooltip(); });
+    }
+  };
+
+  window.GridlinkCaseMap = {
+    RANK: RANK,
+    el: el,
+    pageData: pageData,
+    create: function (data, onSelect) { return new CaseMap(data, onSelect); }
+  };
+})();

@@ -1,0 +1,166 @@
+/* Dispatch centre: the queue beside the map, the case drawer, and live arrivals.
+ * New cases come from polling /dispatch/feed?after=<last id> (a cursor, so nothing is missed or shown
+ * twice). All case text is set with textContent (RELIABILITY 10). */
+(function () {
+  "use strict";
+  var G = window.GridlinkCaseMap;
+  var el = G.el;
+  var data = G.pageData();
+  var labels = data.labels;
+  var table = document.getElementById("queue");
+  var tbody = table.querySelector("tbody");
+  var empty = document.getElementById("queue-empty");
+  var counter = document.querySelector("[data-count=open]");
+  var live = document.querySelector("[data-live]");
+  var drawer = document.getElementById("drawer");
+  var caseMap = G.create(data, openCase);
+  var lastId = data.lastId;
+  var current = null;
+
+  function urgency(row) { return JSON.parse(row.dataset.urgency); }
+
+  function before(a, b) { return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]); }
+
+  /* Same cells as the server's _cases.html rows. */
+  function row(c) {
+    var tr = el("tr", "dl-" + c.deadline_class + " fresh");
+    tr.dataset.case = c.id;
+    tr.dataset.urgency = JSON.stringify(c.urgency);
+    tr.appendChild(el("td", "due")).appendChild(el("span", "chip dl-" + c.deadline_class, c.due_text));
+    var what = tr.appendChild(el("td", "what"));
+    var link = what.appendChild(el("a", null, "#" + c.id + " " + c.category));
+    link.href = "#case-" + c.id;
+    what.appendChild(el("span", "desc", c.description));
+    tr.appendChild(el("td", "where", c.township || labels.unlocated));
+    tr.appendChild(el("td", "state")).appendChild(el("span", "status status-" + c.status, c.status_label));
+    return tr;
+  }
+
+  function insertByUrgency(tr, key) {
+    var next = Array.prototype.find.call(tbody.rows, function (r) { return before(key, urgency(r)); });
+    tbody.insertBefore(tr, next || null);
+  }
+
+  function showCount() {
+    var n = tbody.rows.length;
+    counter.textContent = String(n);
+    table.hidden = n === 0;
+    empty.hidden = n !== 0;
+  }
+
+  function arrive(cases) {
+    cases.forEach(function (c) {
+      if (tbody.querySelector("tr[data-case='" + c.id + "']")) { return; }
+      insertByUrgency(row(c), c.urgency);
+      caseMap.add(c);
+    });
+    if (cases.length) {
+      caseMap.refreshHeat();
+      live.textContent = labels.newCases.replace("%(n)s", String(cases.length));
+      showCount();
+    }
+  }
+
+  function poll() {
+    var sep = data.feedUrl.indexOf("?") < 0 ? "?" : "&";
+    fetch(data.feedUrl + sep + "after=" + lastId, {headers: {Accept: "application/json"}})
+      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+      .then(function (feed) { lastId = feed.lastId; arrive(feed.cases); })
+      .catch(function () { live.textContent = labels.offline; })
+      .then(function () { window.setTimeout(poll, data.pollMs); });
+  }
+
+  function fill(c) {
+    drawer.querySelector("[data-field=title]").textContent = "#" + c.id + " " + c.category;
+    ["due_text", "status_label", "description", "address", "township", "squad", "reported_at",
+     "routing_reason"].forEach(function (key) {
+      drawer.querySelector("[data-field=" + key + "]").textContent = c[key] || labels.none;
+    });
+    drawer.querySelector("[data-field=due_text]").className = "chip dl-" + c.deadline_class;
+    drawer.querySelector("[data-field=status_label]").className = "status status-" + c.status;
+    var history = drawer.querySelector("[data-history]");
+    history.replaceChildren();
+    c.history.forEach(function (e) {
+      var li = history.appendChild(el("li"));
+      li.appendChild(el("time", null, e.at));
+      li.appendChild(el("strong", null, e.action_label + (e.to_status ? " → " + e.to_status : "")));
+      if (e.actor) { li.appendChild(el("span", "muted", e.actor)); }
+      if (e.note) { li.appendChild(el("p", null, e.note)); }
+    });
+    fillActions(c);
+  }
+
+  function fillActions(c) {
+    var box = drawer.querySelector("[data-actions]");
+    box.replaceChildren();
+    if (!c.actions.length) { box.appendChild(el("p", "muted", labels.noActions)); return; }
+    var note = box.appendChild(el("textarea", "note"));
+    note.placeholder = labels.notePlaceholder;
+    note.rows = 2;
+    c.actions.forEach(function (a) {
+      var button = box.appendChild(el("button", "action", a.label));
+      button.type = "button";
+      button.addEventListener("click", function () {
+        if (a.needsNote && !note.value.trim()) { showError(labels.noteRequired); note.focus(); return; }
+        act(c, a.action, note.value.trim());
+      });
+    });
+  }
+
+  function showError(message) {
+    var box = drawer.querySelector(".drawer-error");
+    box.textContent = message;
+    box.hidden = !message;
+  }
+
+  function act(c, action, note) {
+    var body = {action: action, version: c.version};
+    showError("");
+    if (note) { body.note = note; body.reason = note; }
+    fetch(c.actionsUrl, {method: "POST", body: JSON.stringify(body), headers: {
+      "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": data.csrf}})
+      .then(function (r) {
+        if (r.status === 409) { showError(labels.conflict); return; }
+        return r.json().then(function (answer) {
+          if (!r.ok) { showError((answer.error && answer.error.message) || labels.failed); return; }
+          openCase(c.id);
+        });
+      })
+      .catch(function () { showError(labels.failed); });
+  }
+
+  /* After an action the row shows the new state; a case that left the open states leaves the queue. */
+  function updateRow(c) {
+    var tr = tbody.querySelector("tr[data-case='" + c.id + "']");
+    if (!tr) { return; }
+    if (data.openStatuses.indexOf(c.status) < 0) { tr.remove(); showCount(); return; }
+    tr.replaceWith(row(c));
+  }
+
+  function openCase(id) {
+    fetch(data.caseUrl.replace(/0$/, String(id)), {headers: {Accept: "application/json"}})
+      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+      .then(function (c) {
+        current = id;
+        showError("");
+        fill(c);
+        updateRow(c);
+        drawer.hidden = false;
+        Array.prototype.forEach.call(tbody.rows, function (r) {
+          r.classList.toggle("selected", r.dataset.case === String(id));
+        });
+        caseMap.focus(id);
+      })
+      .catch(function () { drawer.hidden = false; showError(labels.failed); });
+  }
+
+  tbody.addEventListener("click", function (event) {
+    var tr = event.target.closest("tr[data-case]");
+    if (tr) { event.preventDefault(); openCase(Number(tr.dataset.case)); }
+  });
+  drawer.querySelector("[data-close]").addEventListener("click", function () { drawer.hidden = true; current = null; });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && current !== null) { drawer.hidden = true; current = null; }
+  });
+  window.setTimeout(poll, data.pollMs);
+})();

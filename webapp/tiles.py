@@ -1,0 +1,113 @@
+"""Vector tiles: `/tiles/{layer}/{z}/{x}/{y}.pbf` straight from PostGIS `ST_AsMVT`.
+
+Why tiles: a city has 100,000+ grids; one GeoJSON of them is 20+ MB and freezes the browser, while a tile
+holds only what one screen square needs. Every query filters with the GiST index (`geom && envelope`,
+with the envelope transformed to the stored SRID 4326 once) and reprojects only the rows that survive.
+Rows are filtered by the user's zone in the same query, so a squad's browser never receives another
+township's grids or cases; properties are plain codes and names, never user-entered text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy import TextClause, text
+
+from grids.errors import NotFound
+from grids.models import ROLES
+from webapp import db
+from webapp.auth import current_user, require_roles
+from webapp.pages import DUE_SOON, OPEN_STATUSES, Zone, zone_of
+
+bp = Blueprint("tiles", __name__)
+
+EXTENT = 4096  # MVT units per tile side
+BUFFER = 64  # units drawn beyond the edge so strokes and markers do not break at tile seams
+MAX_ZOOM = 22
+SIMPLIFY_BELOW = 12  # below this zoom polygons are simplified to one tile unit before reprojection
+CACHE_SECONDS = {"divisions": 300, "grids": 300, "cases": 10}
+
+_BOUNDS = f"""bounds AS (
+    SELECT ST_TileEnvelope(:z, :x, :y) AS env,
+           ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326) AS env4326)"""
+
+
+@dataclass(frozen=True)
+class TileLayer:
+    """One MVT layer: its rows (a SELECT with a `{geom}` placeholder), geometry column and lowest zoom."""
+
+    rows_sql: str
+    geom_column: str
+    polygons: bool = True  # polygons are simplified at low zoom; points are not
+    min_zoom: int = 0
+
+
+_OPEN = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+LAYERS: dict[str, TileLayer] = {
+    "divisions": TileLayer("""
+        SELECT d.id, d.code, d.name, d.level, {geom} AS geom
+        FROM divisions d, bounds
+        WHERE d.city_code = :city AND d.level <> 'community' AND d.geom && bounds.env4326
+          AND (:township IS NULL OR d.id = :township)""", "d.geom"),
+    # Grids are about 100 m across: below zoom 13 they are under 6 px and would only flood the tile.
+    "grids": TileLayer("""
+        SELECT g.id, g.code, g.division_id, {geom} AS geom
+        FROM grids g JOIN grid_layouts l ON l.id = g.layout_id AND l.status = 'published', bounds
+        WHERE g.city_code = :city AND g.geom && bounds.env4326
+          AND (:township IS NULL OR g.division_id IN (
+               SELECT id FROM divisions WHERE id = :township OR parent_id = :township))""", "g.geom",
+                       min_zoom=13),
+    "cases": TileLayer(f"""
+        SELECT i.id, i.status, c.code AS category,
+               CASE WHEN i.deadline_at IS NULL THEN 'none'
+                    WHEN i.deadline_at < now() THEN 'overdue'
+                    WHEN i.deadline_at < now() + :due_soon THEN 'due_soon'
+                    ELSE 'on_time' END AS deadline,
+               {{geom}} AS geom
+        FROM incidents i JOIN categories c ON c.id = i.category_id, bounds
+        WHERE i.city_code = :city AND i.status IN ({_OPEN}) AND i.location && bounds.env4326
+          AND (:township IS NULL OR i.township_id = :township)
+          AND (:department IS NULL OR i.department_id = :department)""", "i.location", polygons=False),
+}
+
+
+def tile_query(layer: str, z: int, x: int, y: int, *, city: str, zone: Zone) -> TextClause:
+    """The complete `ST_AsMVT` statement for one tile, shared by the endpoint and bench/tiles.py.
+
+    Low zoom: polygons are simplified to about one tile unit in degrees before ST_Transform, so a
+    100,000-vertex county outline is not reprojected point by point for a tile that shows 200 of them.
+    """
+    spec = LAYERS[layer]
+    geom = spec.geom_column
+    if spec.polygons and z < SIMPLIFY_BELOW:
+        geom = f"ST_SimplifyPreserveTopology({geom}, :tolerance)"
+    mvt_geom = f"ST_AsMVTGeom(ST_Transform({geom}, 3857), bounds.env, {EXTENT}, {BUFFER}, true)"
+    sql = (f"WITH {_BOUNDS}, rows AS ({spec.rows_sql.format(geom=mvt_geom)}) "
+           f"SELECT ST_AsMVT(rows, :layer, {EXTENT}, 'geom', 'id') FROM rows")
+    params = {"z": z, "x": x, "y": y, "city": city, "layer": layer, "township": zone.township_id,
+              "department": zone.department_id, "tolerance": 360.0 / (2**z * EXTENT), "due_soon": DUE_SOON}
+    return text(sql).bindparams(**{k: v for k, v in params.items() if f":{k}" in sql})
+
+
+def render_tile(layer: str, z: int, x: int, y: int, *, city: str, zone: Zone) -> bytes:
+    """The tile's bytes (empty when nothing is in it, or below the layer's minimum zoom)."""
+    if layer not in LAYERS or not (0 <= z <= MAX_ZOOM and 0 <= x < 2**z and 0 <= y < 2**z):
+        raise NotFound("no such tile", code="no_such_tile")
+    if z < LAYERS[layer].min_zoom:
+        return b""
+    return bytes(db().execute(tile_query(layer, z, x, y, city=city, zone=zone)).scalar() or b"")
+
+
+@bp.route("/tiles/<layer>/<int:z>/<int:x>/<int:y>.pbf")
+@require_roles(*ROLES)
+def tile(layer: str, z: int, x: int, y: int) -> Response:
+    """One tile with an ETag of its bytes: an unchanged tile costs the browser a 304 and no body."""
+    data = render_tile(layer, z, x, y, city=current_app.config["GRIDLINK_CITY"], zone=zone_of(current_user()))
+    response = Response(data, status=200 if data else 204, mimetype="application/vnd.mapbox-vector-tile")
+    response.set_etag(hashlib.blake2b(data, digest_size=16).hexdigest())
+    response.cache_control.private = True
+    response.cache_control.max_age = CACHE_SECONDS[layer]
+    response.vary.add("Cookie")
+    return response.make_conditional(request)
