@@ -1,4 +1,4 @@
-"""The `gridlink` commands over the domain (db, users, catalog, demo). The web edge adds `serve`.
+"""The `gridlink` commands over the domain (db, users, catalog, demo, divisions, grids). The web edge adds `serve`.
 
 Every command that changes data commits once at the end, prints a summary, and supports --json.
 Errors are DomainErrors printed as one line that says what to fix, with exit code 1.
@@ -6,6 +6,7 @@ Errors are DomainErrors printed as one line that says what to fix, with exit cod
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -37,10 +38,23 @@ def fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except DomainError as exc:
-            click.echo(f"error: {exc.message}", err=True)
+            if kwargs.get("as_json"):
+                click.echo(json.dumps({"error": exc.to_dict()}, ensure_ascii=False, default=str))
+            else:
+                click.echo(f"error: {exc.message}", err=True)
+                for line in _detail_lines(exc.details):
+                    click.echo(f"  {line}", err=True)
             sys.exit(1)
 
     return wrapper
+
+
+def _detail_lines(details: Any) -> list[str]:
+    """Lists inside an error's details, one item per line, so every bad feature or place is visible."""
+    if not isinstance(details, dict):
+        return []
+    return [f"{key}: {json.dumps(item, ensure_ascii=False, default=str)}"
+            for key, items in details.items() if isinstance(items, list) for item in items]
 
 
 @contextmanager
@@ -240,4 +254,343 @@ def demo_load(as_json: bool) -> None:
                           f"{result['new_cases']} new cases")
 
 
-COMMANDS = [db_group, users_group, catalog_group, demo_group]
+# --- divisions -----------------------------------------------------------------------------------
+def city_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781",
+                        help="6-digit code of the city.")(fn)
+
+
+@click.group("divisions")
+def divisions_group() -> None:
+    """The division tree: city/district -> township -> community boundaries."""
+
+
+@divisions_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--level", required=True, type=click.Choice(["city", "district", "township", "community"]))
+@click.option("--crs", required=True, help="Coordinates of the file: wgs84, cgcs2000, gcj02 or bd09.")
+@click.option("--code-field", required=True, help="Property holding the division code (e.g. adcode).")
+@click.option("--name-field", required=True, help="Property holding the division name.")
+@click.option("--parent", "parent_code", help="Code of the stored division the features lie in.")
+@click.option("--skip-invalid", is_flag=True, help="Store the good features and report the bad ones.")
+@click.option("--repair", is_flag=True, help="Repair invalid shapes and report their area before and after.")
+@click.option("--clip-overlaps", is_flag=True, help="Give each overlap to the feature first in the file.")
+@city_option
+@json_option
+@fail_cleanly
+def divisions_import(file: Path, level: str, crs: str, code_field: str, name_field: str, parent_code: str | None,
+                     skip_invalid: bool, repair: bool, clip_overlaps: bool, city: str, as_json: bool) -> None:
+    """Import boundaries from GeoJSON, a zipped Shapefile or a GeoPackage (all or nothing by default)."""
+    from grids.divisions import import_divisions
+    from grids.errors import Invalid
+
+    if skip_invalid and repair:
+        raise Invalid("choose one of --skip-invalid and --repair")
+    mode = "skip" if skip_invalid else "repair" if repair else "refuse"
+    with command_session() as session:
+        result = import_divisions(session, city, file, level=level, crs=crs, code_field=code_field,
+                                  name_field=name_field, parent_code=parent_code, invalid=mode,
+                                  clip_overlaps=clip_overlaps)
+    emit(result, as_json, f"{result['stored']} {level} divisions stored ({len(result['created'])} new, "
+                          f"{len(result['updated'])} updated, {len(result['unchanged'])} unchanged); "
+                          f"{len(result['skipped'])} skipped, {len(result['repaired'])} repaired, "
+                          f"{len(result['moved'])} overlaps clipped, {len(result['trimmed'])} trimmed to the parent")
+
+
+@divisions_group.command("list")
+@click.option("--level", type=click.Choice(["city", "district", "township", "community"]))
+@city_option
+@json_option
+@fail_cleanly
+def divisions_list(level: str | None, city: str, as_json: bool) -> None:
+    """List stored divisions: code, name, level, parent and area in m²."""
+    from grids.divisions import list_divisions
+
+    with command_session() as session:
+        rows = list_divisions(session, city, level)
+    lines = [f"{r['code']:<12} {r['level']:<9} {r['parent'] or '-':<12} {r['area_m2']:>16,.0f} m²  {r['name']}"
+             for r in rows]
+    emit({"divisions": rows}, as_json, "\n".join([*lines, f"{len(rows)} divisions"]))
+
+
+# --- grids ---------------------------------------------------------------------------------------
+@click.group("grids")
+def grids_group() -> None:
+    """Unit grid layouts: generate, check, publish, export, assign."""
+
+
+def _progress_bar(label: str) -> Any:
+    """A click progress bar on a terminal; nothing when output is piped or captured."""
+    if not sys.stdout.isatty():
+        return contextlib.nullcontext(None)
+    return click.progressbar(length=1, label=label)
+
+
+@grids_group.command("generate")
+@click.option("--division", "division_code", required=True, help="Code of the division to cover.")
+@click.option("--target-area", default=10_000.0, show_default=True, help="Grid size in m².")
+@click.option("--method", default="roads", show_default=True, type=click.Choice(["roads", "square"]))
+@click.option("--roads", "roads_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Road centre lines (GeoJSON, zipped Shapefile, GeoPackage) for --method roads.")
+@click.option("--roads-crs", default="wgs84", show_default=True, help="Coordinates of the road file.")
+@click.option("--seq-width", default=3, show_default=True, help="Digits of the grid sequence number.")
+@city_option
+@json_option
+@fail_cleanly
+def grids_generate(division_code: str, target_area: float, method: str, roads_file: Path | None, roads_crs: str,
+                   seq_width: int, city: str, as_json: bool) -> None:
+    """Generate a draft layout covering a division (inside each leaf child where children are drawn)."""
+    from grids.layouts import check_layout, generate_layout, read_roads
+
+    roads = read_roads(roads_file, roads_crs) if roads_file else None
+    with command_session() as session, _progress_bar(f"drawing grids in {division_code}") as bar:
+
+        def progress(done: int, total: int) -> None:
+            if bar is not None:
+                bar.length = total
+                bar.update(done - bar.pos)
+
+        layout = generate_layout(session, city, division_code, target_area=target_area, method=method,
+                                 roads=roads, seq_width=seq_width, progress=progress)
+        report = check_layout(session, layout.id)
+    result = {"layout": layout.id, "division": division_code, "method": method, "status": layout.status,
+              "count": report["count"], "area_m2": report["area_m2"], "ok": report["ok"]}
+    emit(result, as_json, f"layout {layout.id}: {report['count']} grids drawn in {division_code} ({method}), "
+                          f"median {report['area_m2']['median']} m²; check {'ok' if report['ok'] else 'FAILED'}")
+
+
+@grids_group.command("check")
+@click.argument("layout_id", type=int)
+@json_option
+@fail_cleanly
+def grids_check(layout_id: int, as_json: bool) -> None:
+    """Check a layout for invalid grids, overlaps, gaps and grids outside their parent (exit 2 on problems)."""
+    from grids.layouts import check_layout
+
+    with command_session() as session:
+        report = check_layout(session, layout_id)
+    area = report["area_m2"]
+    emit(report, as_json, f"layout {layout_id}: {report['count']} grids, area min/median/max {area['min']}/"
+                          f"{area['median']}/{area['max']} m², {report['invalid']} invalid, "
+                          f"{report['overlap_pairs']} overlaps ({report['overlap_area_m2']} m²), "
+                          f"gaps {report['gap_area_m2']} m², {report['outside_parent']} outside their parent: "
+                          f"{'ok' if report['ok'] else 'PROBLEMS'}")
+    if not report["ok"]:
+        sys.exit(2)
+
+
+@grids_group.command("publish")
+@click.argument("layout_id", type=int)
+@click.option("--effective", type=click.DateTime(formats=["%Y-%m-%d"]), help="First day in force (default today).")
+@click.option("--preview", is_flag=True, help="Only show what changes hands; publish nothing.")
+@json_option
+@fail_cleanly
+def grids_publish(layout_id: int, effective: Any, preview: bool, as_json: bool) -> None:
+    """Publish a draft that passes the check; the division's previous layout retires that day."""
+    from grids.layouts import publish_impact, publish_layout
+
+    with command_session() as session:
+        if preview:
+            result = {"impact": publish_impact(session, layout_id)}
+        else:
+            result = publish_layout(session, layout_id, effective.date() if effective else None)
+        impact = result["impact"]
+    counts = ", ".join(f"{impact[k]['count']} {k.replace('_', ' ')}" for k in ("open_cases", "frontage_units",
+                                                                                 "assignments"))
+    done = "would change hands" if preview else f"changed hands; layout {layout_id} in force from " \
+                                                f"{result['effective_from']}"
+    emit(result, as_json, f"{counts} {done}")
+
+
+@grids_group.command("export")
+@click.argument("layout_id", type=int)
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", required=True, type=click.Choice(["geojson", "gpkg", "shp"]))
+@json_option
+@fail_cleanly
+def grids_export(layout_id: int, out: Path, fmt: str, as_json: bool) -> None:
+    """Export a layout's grids (a .zip OUT with --format shp gives a zipped Shapefile)."""
+    from grids.layouts import export_layout
+
+    with command_session() as session:
+        result = export_layout(session, layout_id, fmt, out)
+    emit(result, as_json, f"{result['count']} grids of layout {layout_id} written to {result['path']}")
+
+
+@grids_group.command("assign")
+@click.argument("layout_id", type=int)
+@click.option("--codes", help="Comma-separated grid codes (default: every grid of the layout).")
+@click.option("--squad", "squad_code", help="Squad code (default: the squad stationed in each grid's township).")
+@click.option("--co-manager", "co_manager", help="User name of the co-manager.")
+@city_option
+@json_option
+@fail_cleanly
+def grids_assign(layout_id: int, codes: str | None, squad_code: str | None, co_manager: str | None, city: str,
+                 as_json: bool) -> None:
+    """Make a squad and a co-manager accountable for grids of a layout."""
+    from grids.layouts import assign_by_codes
+
+    with command_session() as session:
+        result = assign_by_codes(session, city, layout_id, codes.split(",") if codes else None,
+                                 squad_code=squad_code, co_manager=co_manager)
+    emit(result, as_json, f"{result['assigned']} grids assigned; {result['without_squad']} still without a squad")
+
+
+
+# --- frontage (门前三包) --------------------------------------------------------------------------
+@click.group("frontage")
+def frontage_group() -> None:
+    """门前三包: street-facing units, their frontage areas, export."""
+
+
+@frontage_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name-field", required=True, help="Field holding the unit's name.")
+@click.option("--type-field", help="Field holding its type (shop, office, market ... or e.g. OSM's shop tag).")
+@click.option("--crs", required=True, help="wgs84, cgcs2000, gcj02 or bd09.")
+@city_option
+@json_option
+@fail_cleanly
+def frontage_import(file: Path, name_field: str, type_field: str | None, crs: str, city: str,
+                    as_json: bool) -> None:
+    """Import units from CSV (lon/lat columns) or GeoJSON points, e.g. OpenStreetMap shops."""
+    from grids.frontage import import_units, read_unit_file
+
+    with command_session() as session:
+        result = import_units(session, city, read_unit_file(file), name_field, type_field, crs)
+    emit(result, as_json, f"{result['created']} units created, {result['updated']} updated, "
+                          f"{len(result['skipped'])} skipped")
+
+
+@frontage_group.command("generate")
+@click.option("--division", "division_code", required=True, help="Code of the division (e.g. a township).")
+@click.option("--buildings", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--roads", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--crs", default="wgs84", show_default=True, help="CRS of both files.")
+@click.option("--max-depth", default=15.0, show_default=True, type=float, help="Metres from the façade.")
+@city_option
+@json_option
+@fail_cleanly
+def frontage_generate(division_code: str, buildings: Path, roads: Path, crs: str, max_depth: float, city: str,
+                      as_json: bool) -> None:
+    """Draw the frontage areas of the division's units from building footprints and road centre lines."""
+    from grids.frontage import generate_areas
+
+    with command_session() as session:
+        result = generate_areas(session, city, division_code, buildings, roads, crs, max_depth)
+    lines = [f"{result['with_area']} of {result['units']} units have an area ({result['fallback']} by the "
+             f"no-building fallback, {result['empty']} empty); {result['grid_links']} unit-grid links"]
+    lines += [f"dirty building polygon #{p['index']}: {p['reason']} at {p['location']}"
+              for p in result["invalid_buildings"]]
+    emit(result, as_json, "\n".join(lines))
+
+
+@frontage_group.command("export")
+@click.option("--format", "fmt", required=True, type=click.Choice(["geojson", "csv"]))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@city_option
+@json_option
+@fail_cleanly
+def frontage_export(fmt: str, out: Path, city: str, as_json: bool) -> None:
+    """Write units (type, duties, grid code, latest score, area) to GeoJSON or CSV; no personal data."""
+    from grids.frontage import export_units
+
+    with command_session() as session:
+        result = export_units(session, fmt, out, city)
+    emit(result, as_json, f"{result['units']} units written to {out}")
+
+
+COMMANDS = [db_group, users_group, catalog_group, demo_group, divisions_group, grids_group, frontage_group]
+
+
+# --- cases: API keys, locate, incidents, SLA -----------------------------------------------------
+@click.group("apikeys")
+def apikeys_group() -> None:
+    """API keys for machine clients (Open311 api_key, Bearer on /api/v1)."""
+
+
+@apikeys_group.command("create")
+@click.argument("name")
+@click.option("--role", default="reporter", show_default=True, help="reporter, viewer, dispatcher or supervisor")
+@click.option("--rate", "rate_per_minute", type=int, default=120, show_default=True, help="Requests a minute.")
+@click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
+@json_option
+@fail_cleanly
+def apikeys_create(name: str, role: str, rate_per_minute: int, city: str, as_json: bool) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    from grids.apikeys import create_key
+
+    with command_session() as session:
+        key, raw = create_key(session, city, name, role, rate_per_minute)
+        result = {"name": key.name, "role": key.role, "rate_per_minute": key.rate_per_minute, "key": raw}
+    emit(result, as_json, f"API key {name} ({role}): {raw}\nstore it now: it cannot be shown again")
+
+
+@apikeys_group.command("revoke")
+@click.argument("name")
+@click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
+@json_option
+@fail_cleanly
+def apikeys_revoke(name: str, city: str, as_json: bool) -> None:
+    """Revoke a key: every later request with it gets 401."""
+    from grids.apikeys import revoke_key
+
+    with command_session() as session:
+        key = revoke_key(session, city, name)
+        result = {"name": key.name, "revoked_at": key.revoked_at}
+    emit(result, as_json, f"API key {name} revoked")
+
+
+@apikeys_group.command("list")
+@click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
+@json_option
+@fail_cleanly
+def apikeys_list(city: str, as_json: bool) -> None:
+    """List keys (name, role, prefix, revoked) without the keys themselves."""
+    from grids.apikeys import list_keys
+
+    with command_session() as session:
+        rows = [{"name": k.name, "role": k.role, "prefix": k.prefix, "rate_per_minute": k.rate_per_minute,
+                 "revoked_at": k.revoked_at} for k in list_keys(session, city)]
+    emit({"keys": rows}, as_json, "\n".join(f"{r['name']}\t{r['role']}\t{r['prefix']}…\t"
+                                           f"{'revoked' if r['revoked_at'] else 'active'}" for r in rows))
+
+
+@click.command("locate")
+@click.argument("lon", type=float)
+@click.argument("lat", type=float)
+@click.option("--crs", default="wgs84", show_default=True, help="wgs84, cgcs2000, gcj02 or bd09")
+@click.option("--category", help="Category code or name, to route to a department.")
+@click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
+@json_option
+@fail_cleanly
+def locate_command(lon: float, lat: float, crs: str, category: str | None, city: str, as_json: bool) -> None:
+    """Where a point lies (divisions, grid) and who answers for it there, with the reason."""
+    from grids.incidents import locate
+    from grids.workflow import category_by_code
+
+    with command_session() as session:
+        cat = category_by_code(session, city, category) if category else None
+        result = locate(session, city, lon, lat, crs=crs, category=cat).to_dict()
+    path = " > ".join(d["name"] for d in result["divisions"])
+    emit(result, as_json, f"{path}\ngrid: {(result['grid'] or {}).get('code', '-')}\n{result['routing_reason']}")
+
+
+@click.group("sla")
+def sla_group() -> None:
+    """Working-time deadlines."""
+
+
+@sla_group.command("sweep")
+@json_option
+@fail_cleanly
+def sla_sweep(as_json: bool) -> None:
+    """Escalate every case past its deadline, each exactly once (safe to run any time, from cron)."""
+    from grids.workflow import escalate_overdue
+
+    with command_session() as session:
+        escalated = escalate_overdue(session)
+    emit({"escalated": escalated}, as_json, f"{len(escalated)} overdue cases escalated")
+
+
+COMMANDS += [apikeys_group, locate_command, sla_group]

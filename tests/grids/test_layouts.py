@@ -1,0 +1,227 @@
+"""Grid layouts on real boundaries: exact coverage, road-bounded grids, publishing, versioned lookups."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import numpy as np
+import pytest
+import shapely
+from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry import MultiPolygon, box, shape
+from sqlalchemy import delete, func, select, text
+
+from gis import crs
+from gis.readers import read_features
+from gis.split import blocks_from_roads, split_large
+from grids.divisions import upsert_division
+from grids.errors import Conflict, Invalid
+from grids.layouts import (
+    SEGMENT_DEG,
+    assign_grids,
+    check_layout,
+    export_layout,
+    generate_layout,
+    grid_at,
+    publish_impact,
+    publish_layout,
+    read_roads,
+)
+from grids.models import City, Division, Grid, GridCode, Incident, Squad
+from tests.grids.conftest import JIUJIANG, OAKLAND_ROADS, XUNYANG
+
+COARSE = 200_000  # m²: the same code paths as 10,000 m² with 20x fewer grids, for tests about rules not size
+
+
+def _grids(session, layout_id: int) -> list[Grid]:
+    return session.scalars(select(Grid).where(Grid.layout_id == layout_id).order_by(Grid.code)).all()
+
+
+def test_square_layout_covers_a_real_district_exactly(jdb) -> None:
+    layout = generate_layout(jdb, JIUJIANG, XUNYANG, target_area=10_000, method="square")
+    report = check_layout(jdb, layout.id)
+    assert report["ok"] and report["invalid"] == 0 and report["overlap_area_m2"] == 0
+    assert report["gap_area_m2"] == 0 and report["outside_parent"] == 0
+    assert 4000 < report["count"] < 6000 and report["area_m2"]["median"] == pytest.approx(10_000, rel=0.05)
+    union, parent = jdb.execute(text(
+        "SELECT ST_Area(ST_Union(g.geom)::geography), ST_Area(d.geom::geography) FROM grids g "
+        "JOIN divisions d ON d.id = :d WHERE g.layout_id = :l GROUP BY d.geom"),
+        {"l": layout.id, "d": layout.division_id}).one()
+    assert union == pytest.approx(parent, rel=1e-4)
+    overlap = jdb.scalar(text(
+        "SELECT coalesce(sum(ST_Area(ST_Intersection(a.geom, b.geom)::geography)), 0) FROM grids a "
+        "JOIN grids b ON b.layout_id = a.layout_id AND a.id < b.id AND a.geom && b.geom "
+        "WHERE a.layout_id = :l AND ST_Relate(a.geom, b.geom, '2********')"), {"l": layout.id})
+    assert overlap < 1e-3  # micrometre² of floating-point noise; check_layout reports 0
+
+
+def test_codes_are_unique_and_numbered_west_east_north_south(jdb) -> None:
+    layout = generate_layout(jdb, JIUJIANG, XUNYANG, target_area=COARSE, method="square")
+    grids = _grids(jdb, layout.id)
+    codes = [g.code for g in grids]
+    assert len(set(codes)) == len(codes) and codes[0] == "360403000000001"
+    assert codes == [f"360403000000{i:03d}" for i in range(1, len(codes) + 1)]
+    epsg = crs.utm_epsg_for(115.99, 29.72)
+    shapes = [crs.to_metric(to_shape(g.geom), epsg) for g in grids]
+    north = max(s.bounds[3] for s in shapes)
+    rows = [math.floor((north - s.centroid.y) / math.sqrt(COARSE)) for s in shapes]
+    xs = [s.centroid.x for s in shapes]
+    assert rows == sorted(rows)  # north to south
+    assert all(x1 < x2 for r1, r2, x1, x2 in zip(rows, rows[1:], xs, xs[1:], strict=False) if r1 == r2)
+
+
+def test_a_redraw_never_reuses_a_code(jdb) -> None:
+    first = generate_layout(jdb, JIUJIANG, XUNYANG, target_area=COARSE, method="square")
+    second = generate_layout(jdb, JIUJIANG, XUNYANG, target_area=COARSE, method="square")
+    old, new = {g.code for g in _grids(jdb, first.id)}, {g.code for g in _grids(jdb, second.id)}
+    assert not old & new and min(new) > max(old)
+    assert jdb.scalar(select(func.count()).select_from(GridCode)) == len(old) + len(new)
+    assert second.revision == first.revision + 1
+
+
+def _community(jdb, code: str, geom) -> Division:
+    parent = jdb.scalar(select(Division).where(Division.code == XUNYANG))
+    return upsert_division(jdb, JIUJIANG, code, f"test {code}", "township" if len(code) == 9 else "community",
+                           MultiPolygon([geom]), parent=parent)
+
+
+def test_the_sequence_extends_into_undrawn_levels_then_stops(jdb) -> None:
+    layout = generate_layout(jdb, JIUJIANG, XUNYANG, target_area=COARSE, method="square", seq_width=1)
+    codes = [g.code for g in _grids(jdb, layout.id)]
+    assert len(codes) > 9 and codes[8] == "3604030000009" and codes[9] == "3604030000010"
+    _community(jdb, "360403001001", box(115.98, 29.70, 116.00, 29.72))  # 12 digits: nothing left to extend into
+    with pytest.raises(Invalid, match="more than its 1-digit sequence holds"):
+        generate_layout(jdb, JIUJIANG, "360403001001", target_area=10_000, method="square", seq_width=1)
+
+
+def test_grids_are_drawn_inside_each_drawn_child(jdb) -> None:
+    district = to_shape(jdb.scalar(select(Division.geom).where(Division.code == XUNYANG)))
+    west = district.intersection(box(115.0, 29.0, 115.99, 30.0))
+    child = _community(jdb, "360403001", west.geoms[0] if hasattr(west, "geoms") else west)
+    layout = generate_layout(jdb, JIUJIANG, XUNYANG, target_area=COARSE, method="square")
+    report = check_layout(jdb, layout.id)
+    assert report["ok"] and report["outside_parent"] == 0
+    by_division = {g.division_id for g in _grids(jdb, layout.id)}
+    assert by_division == {child.id, layout.division_id}  # the child, and the rest of the district
+    child_codes = [g.code for g in _grids(jdb, layout.id) if g.division_id == child.id]
+    assert all(c.startswith("360403001000") for c in child_codes)
+    other = [g.code for g in _grids(jdb, layout.id) if g.division_id != child.id]
+    assert all(c.startswith("360403000000") for c in other)  # township digits kept at 000: no collision
+
+
+def test_roads_method_on_west_oakland_keeps_roads_on_grid_edges(jdb) -> None:
+    roads = read_roads(OAKLAND_ROADS, "wgs84")
+    epsg = 32610
+    metric_roads = [crs.to_metric(r, epsg) for r in roads]
+    area = box(*shapely.union_all(metric_roads).bounds).buffer(-100, join_style="mitre")
+    jdb.add(City(code="060010", name="Oakland"))
+    upsert_division(jdb, "060010", "060010", "West Oakland", "city", MultiPolygon([crs.from_metric(area, epsg)]))
+    layout = generate_layout(jdb, "060010", "060010", target_area=10_000, method="roads", roads=roads)
+    report = check_layout(jdb, layout.id)
+    assert report["ok"], str(report)
+    grids = [crs.to_metric(to_shape(g.geom), epsg) for g in _grids(jdb, layout.id)]
+    stored = to_shape(jdb.scalar(select(Division.geom).where(Division.code == "060010")))
+    blocks = blocks_from_roads(crs.to_metric(shapely.segmentize(stored, SEGMENT_DEG), epsg), metric_roads)
+    streets = shapely.union_all([b.boundary for b in blocks])
+    crossed = [i for i, g in enumerate(grids) if streets.intersection(g.buffer(-0.05)).length > 1.0]
+    # A street may run inside a grid only where a sliver under target/4 was merged across it (gis.split).
+    pieces = [p for b in blocks for p in split_large(b, 10_000)]
+    holds = np.bincount(shapely.STRtree(grids).query(
+        [p.representative_point() for p in pieces], predicate="within")[1], minlength=len(grids))
+    assert all(holds[i] >= 2 for i in crossed) and len(crossed) < len(grids) / 4
+    assert len(grids) > 200
+
+
+def _publishable(jdb, target: float = COARSE):
+    layout = generate_layout(jdb, JIUJIANG, XUNYANG, target_area=target, method="square")
+    return layout, _grids(jdb, layout.id)
+
+
+def test_publish_is_blocked_by_a_gap_listing_where(jdb) -> None:
+    layout, grids = _publishable(jdb)
+    hole = grids[len(grids) // 2]
+    jdb.execute(delete(Grid).where(Grid.id == hole.id))
+    with pytest.raises(Invalid, match="gaps of") as caught:
+        publish_layout(jdb, layout.id)
+    [gap] = caught.value.details["gaps"]
+    assert gap["area_m2"] == pytest.approx(hole.area_m2, rel=1e-3)
+    assert to_shape(hole.geom).buffer(1e-6).covers(shape({"type": "Point", "coordinates": gap["location"]}))
+    assert layout.status == "draft"
+
+
+def test_publish_is_blocked_by_an_overlap_listing_the_pair(jdb) -> None:
+    layout, grids = _publishable(jdb)
+    a, b = grids[len(grids) // 2], grids[len(grids) // 2 + 1]
+    grown = to_shape(a.geom).union(to_shape(b.geom).buffer(-0.0005))
+    a.geom = from_shape(MultiPolygon([grown]) if grown.geom_type == "Polygon" else grown, srid=4326)
+    jdb.flush()
+    with pytest.raises(Invalid, match="overlapping pairs") as caught:
+        publish_layout(jdb, layout.id)
+    pairs = caught.value.details["overlaps"]
+    assert [(p["a"], p["b"]) for p in pairs] == [(a.code, b.code)] and pairs[0]["area_m2"] > 0
+
+
+def test_publish_previews_impact_and_old_cases_keep_their_grid_after_a_redraw(db, demo_city) -> None:
+    township = "330781102"  # 游埠, where squad SQ330781102 is stationed and demo cases are open
+    first = generate_layout(db, "330781", township, target_area=2_000_000, method="square")
+    squad = db.scalar(select(Squad).where(Squad.code == "SQ330781102"))
+    assert {g.squad_id for g in _grids(db, first.id)} == {squad.id}  # default: the township's squad
+    assert publish_layout(db, first.id, effective=date(2026, 1, 1))["retired"] is None
+    case = db.scalar(select(Incident).where(Incident.township_id == squad.township_id).limit(1))
+    point = to_shape(case.location)
+    old = grid_at(db, "330781", point.x, point.y, on_date=date(2026, 3, 1))
+    case.grid_id = old.id
+    db.flush()
+    second = generate_layout(db, "330781", township, target_area=1_000_000, method="square")
+    impact = publish_impact(db, second.id)
+    moving = {item["id"]: item for item in impact["open_cases"]["items"]}
+    assert impact["replaces"] == first.id and moving[case.id]["old_grid"] == old.code
+    assert moving[case.id]["new_grid"] not in (None, old.code)
+    published = publish_layout(db, second.id, effective=date(2026, 6, 1))
+    assert published["retired"] == first.id and published["impact"]["open_cases"]["count"] >= 1
+    db.refresh(case)
+    assert case.grid_id == old.id  # never rewritten
+    assert grid_at(db, "330781", point.x, point.y, on_date=date(2026, 7, 1)).code == moving[case.id]["new_grid"]
+    assert grid_at(db, "330781", point.x, point.y, on_date=date(2026, 3, 1)).id == old.id  # old layout queryable
+    with pytest.raises(Conflict):
+        publish_layout(db, first.id)
+
+
+def test_a_point_on_a_shared_vertex_gets_exactly_the_lowest_code(jdb) -> None:
+    layout, grids = _publishable(jdb)
+    publish_layout(jdb, layout.id, effective=date(2026, 1, 1))
+    middle = grids[len(grids) // 2]
+    corner = jdb.execute(text(  # a vertex shared by the most grids (4 for interior squares)
+        "SELECT ST_X(p), ST_Y(p), count(*) FROM (SELECT (ST_DumpPoints(geom)).geom AS p FROM grids WHERE id = :id) v "
+        "JOIN grids g ON g.layout_id = :l AND ST_Covers(g.geom, v.p) GROUP BY p ORDER BY 3 DESC LIMIT 1"),
+        {"id": middle.id, "l": layout.id}).one()
+    x, y, covering = corner
+    assert covering >= 2
+    lowest = jdb.scalar(text("SELECT min(code) FROM grids WHERE layout_id = :l AND "
+                             "ST_Covers(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
+                        {"l": layout.id, "x": x, "y": y})
+    assert grid_at(jdb, JIUJIANG, x, y, on_date=date(2026, 2, 1)).code == lowest
+    with pytest.raises(Invalid, match="latitude"):
+        grid_at(jdb, JIUJIANG, 29.7, 115.9 + 100)
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("geojson", "g.geojson"), ("gpkg", "g.gpkg"), ("shp", "g.zip")])
+def test_export_round_trips(jdb, tmp_path, fmt, name) -> None:
+    layout, grids = _publishable(jdb, target=1_000_000)
+    result = export_layout(jdb, layout.id, fmt, tmp_path / name)
+    back = read_features(result["path"])
+    assert result["count"] == len(back.features) == len(grids)
+    assert sorted(f.properties["code"] for f in back.features) == [g.code for g in grids]
+
+
+def test_assign_sets_squad_and_co_manager(db, demo_city) -> None:
+    layout = generate_layout(db, "330781", "330781102", target_area=5_000_000, method="square")
+    ids = [g.id for g in _grids(db, layout.id)]
+    manager = db.scalar(text("SELECT id FROM users WHERE role = 'co_manager' LIMIT 1"))
+    other = db.scalar(select(Squad).where(Squad.code == "SQ330781104"))
+    result = assign_grids(db, ids[:2], squad_id=other.id, co_manager_id=manager)
+    assert result["assigned"] == 2 and result["without_squad"] == 0
+    assert {(g.squad_id, g.co_manager_id) for g in _grids(db, layout.id)[:2]} == {(other.id, manager)}
+    with pytest.raises(Invalid, match="not a co-manager"):
+        assign_grids(db, ids[:1], co_manager_id=db.scalar(text("SELECT id FROM users WHERE role = 'admin'")))
