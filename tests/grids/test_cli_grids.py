@@ -1,0 +1,70 @@
+"""The divisions and grids commands end to end, on their own committed database (the CLI commits)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from gis.readers import read_features
+from grids.cli import divisions_group, grids_group
+from tests.grids.conftest import JIUJIANG, JIUJIANG_FILE, XUNYANG
+
+
+@pytest.fixture()
+def run(migrated_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", migrated_url)
+    monkeypatch.setenv("GRIDLINK_CITY", JIUJIANG)
+    runner = CliRunner()
+
+    def invoke(group, *args: str, code: int = 0) -> dict:
+        result = runner.invoke(group, [*args, "--json"])
+        assert result.exit_code == code, result.output
+        return json.loads(result.output)
+
+    return invoke
+
+
+IMPORT = ("import", str(JIUJIANG_FILE), "--level", "district", "--crs", "gcj02", "--code-field", "adcode",
+          "--name-field", "district")
+
+
+def test_import_list_generate_check_export_publish_assign(run, tmp_path) -> None:
+    first = run(divisions_group, *IMPORT)
+    again = run(divisions_group, *IMPORT)
+    assert len(first["created"]) == 13 and len(again["unchanged"]) == 13
+    listed = run(divisions_group, "list", "--level", "district")["divisions"]
+    assert len(listed) == 13 and {"code", "name", "level", "parent", "area_m2"} <= set(listed[0])
+
+    made = run(grids_group, "generate", "--division", XUNYANG, "--method", "square", "--target-area", "500000")
+    assert made["count"] > 50 and made["ok"]
+    report = run(grids_group, "check", str(made["layout"]))
+    assert {"count", "invalid", "overlap_area_m2", "gap_area_m2", "outside_parent", "ok"} <= set(report)
+    assert set(report["area_m2"]) == {"min", "median", "max"} and report["ok"]
+
+    out = tmp_path / "grids.gpkg"
+    exported = run(grids_group, "export", str(made["layout"]), str(out), "--format", "gpkg")
+    assert exported["count"] == made["count"] == len(read_features(out).features)
+
+    preview = run(grids_group, "publish", str(made["layout"]), "--preview")
+    assert preview["impact"]["open_cases"]["count"] == 0
+    published = run(grids_group, "publish", str(made["layout"]), "--effective", "2026-01-01")
+    assert published["effective_from"] == "2026-01-01" and published["retired"] is None
+    again = run(grids_group, "publish", str(made["layout"]), code=1)
+    assert again["error"]["code"] == "not_draft"
+
+    assigned = run(grids_group, "assign", str(made["layout"]), "--codes", "360403000000001")
+    assert assigned["assigned"] == 1 and assigned["without_squad"] == 1  # no squad stationed there yet
+
+
+def test_a_refused_import_lists_every_bad_feature_as_json(run, tmp_path) -> None:
+    ring = [[115.9, 29.7], [115.91, 29.71], [115.91, 29.7], [115.9, 29.71], [115.9, 29.7]]
+    path = tmp_path / "bad.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"adcode": "360499", "district": "bow"},
+         "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    error = run(divisions_group, "import", str(path), "--level", "district", "--crs", "wgs84", "--code-field",
+                "adcode", "--name-field", "district", code=1)["error"]
+    [bad] = error["details"]["invalid"]
+    assert bad["code"] == "360499" and "Self-intersection" in bad["reason"] and bad["location"]
