@@ -22,7 +22,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from gis.crs import CoordinateError, looks_swapped, normalize_crs_name, to_wgs84
-from grids.errors import Invalid
+from grids.errors import Conflict, Invalid
 from grids.models import (
     DIVISION_LEVELS,
     CaseEvent,
@@ -258,6 +258,9 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
               external_id: str | None = None, reported_at: datetime | None = None,
               actor: Actor | None = None) -> Incident:
     """Store a reported case at (x, y) in `crs`, routed to its one owner; no place -> triage by the centre."""
+    if external_id and session.scalar(select(Incident.id).where(Incident.city_code == city_code,
+                                                              Incident.external_id == external_id)):
+        raise Conflict(f"a case with external id {external_id!r} exists already", code="duplicate_external_id")
     if x is None or y is None:
         loc = unlocated("no coordinates given")
     else:

@@ -42,6 +42,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
+    from webapp import api
+
+    api.register(app)
     app.register_blueprint(dispatch.bp)
     app.register_blueprint(township.bp)
     app.register_blueprint(tiles.bp)

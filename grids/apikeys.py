@@ -1,0 +1,97 @@
+"""API keys for machine clients (Open311 `api_key`, `Authorization: Bearer` on /api/v1) and their rate limit.
+
+Why SHA-256 and not Argon2 as for passwords: a key is 256 bits from `secrets`, so nobody can guess it
+from its hash however fast the hash is; a slow KDF only protects low-entropy secrets such as
+passwords, and would cost every API call tens of milliseconds. The raw key is shown once and never
+stored; revoking sets `revoked_at`, so the history of who submitted what keeps its key row.
+
+Why a key has no zone: a machine client serves a whole city, so only city-wide roles may hold a key.
+
+The rate limit is a fixed one-minute window counted in process memory: cheap, and it counts every
+request, refused ones included. With N server processes a client can reach N times the limit; put
+the limit in front (a proxy) when that matters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grids.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
+from grids.incidents import Actor
+from grids.models import ApiKey
+
+KEY_PREFIX = "glk_"
+API_KEY_ROLES = ("reporter", "viewer", "dispatcher", "supervisor")
+DEFAULT_RATE_PER_MINUTE = 120
+
+
+def digest(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def create_key(session: Session, city_code: str, name: str, role: str = "reporter",
+               rate_per_minute: int = DEFAULT_RATE_PER_MINUTE) -> tuple[ApiKey, str]:
+    """A new key row and the raw key, which the caller shows once: only its hash is kept."""
+    if role not in API_KEY_ROLES:
+        raise Invalid(f"an API key's role must be one of {', '.join(API_KEY_ROLES)} (keys have no zone)",
+                      code="unknown_role")
+    if rate_per_minute < 1:
+        raise Invalid("the rate limit must be at least 1 request a minute", code="bad_rate")
+    if session.scalar(select(ApiKey.id).where(ApiKey.city_code == city_code, ApiKey.name == name)):
+        raise Conflict(f"an API key named {name!r} exists; revoke it or choose another name", code="key_exists")
+    raw = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(city_code=city_code, name=name, role=role, key_hash=digest(raw), prefix=raw[:12],
+                 rate_per_minute=rate_per_minute)
+    session.add(key)
+    session.flush()
+    return key, raw
+
+
+def revoke_key(session: Session, city_code: str, name: str) -> ApiKey:
+    key = session.scalar(select(ApiKey).where(ApiKey.city_code == city_code, ApiKey.name == name))
+    if key is None:
+        raise NotFound(f"no API key named {name!r}; list them with `gridlink apikeys list`", code="unknown_key")
+    key.revoked_at = key.revoked_at or datetime.now(UTC)
+    session.flush()
+    return key
+
+
+def list_keys(session: Session, city_code: str) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).where(ApiKey.city_code == city_code).order_by(ApiKey.name)))
+
+
+def key_for(session: Session, city_code: str, raw_key: str) -> ApiKey:
+    """The live key of the city matching `raw_key`, or Unauthorized that says nothing about why."""
+    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest(raw_key or "")))
+    if key is None or key.revoked_at is not None or key.city_code != city_code:
+        raise Unauthorized("invalid or revoked API key", code="bad_api_key")
+    return key
+
+
+def actor_of(key: ApiKey) -> Actor:
+    return Actor(city_code=key.city_code, role=key.role, label=f"api key {key.name}")
+
+
+class FixedWindowLimiter:
+    """Requests per key per clock minute, in this process (see the module docstring for why)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._windows: dict[int, tuple[int, int]] = {}
+
+    def hit(self, key: ApiKey, now: float | None = None) -> None:
+        window = int((now if now is not None else time.time()) // 60)
+        with self._lock:
+            start, count = self._windows.get(key.id, (window, 0))
+            count = count + 1 if start == window else 1
+            self._windows[key.id] = (window, count)
+        if count > key.rate_per_minute:
+            raise TooManyRequests(f"rate limit of {key.rate_per_minute} requests a minute reached; retry in "
+                                  f"{60 - int((now or time.time()) % 60)} s", code="rate_limited")

@@ -1,0 +1,130 @@
+"""/api/v1: take in, list, read and act on cases, and locate points, over real HTTP with real PostGIS."""
+
+import pytest
+from sqlalchemy import func, select
+
+from grids.apikeys import create_key
+from grids.models import Division
+from tests.conftest import login
+
+YOUBU = "330781102"
+ZHUGE = "330781104"
+
+
+def inner(db, code: str) -> tuple[float, float]:
+    return db.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
+                             func.ST_Y(func.ST_PointOnSurface(Division.geom))).where(Division.code == code)).one()
+
+
+@pytest.fixture()
+def key(db, app) -> str:
+    return create_key(db, "330781", "hotline", "dispatcher")[1]
+
+
+def bearer(raw: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {raw}"}
+
+
+def submit(client, raw: str, lon, lat, **extra):
+    body = {"category": "E0101", "lon": lon, "lat": lat, "description": "垃圾满溢 <img src=x onerror=alert(1)>",
+            **extra}
+    return client.post("/api/v1/incidents", json=body, headers=bearer(raw))
+
+
+def test_a_case_is_taken_in_routed_and_readable_with_its_history(client, db, key) -> None:
+    lon, lat = inner(db, YOUBU)
+    created = submit(client, key, lon, lat, reporter_contact="138 0000 0000")
+    assert created.status_code == 201, created.json
+    case = created.json
+    assert case["status"] == "reported" and case["township"] == YOUBU and case["department"] == "sanitation"
+    assert case["owner_type"] == "department" and case["needs_triage"] and "owner: department" in case["routing_reason"]
+    assert created.headers["Location"] == f"/api/v1/incidents/{case['id']}"
+    detail = client.get(created.headers["Location"], headers=bearer(key)).json
+    assert detail["description"].startswith("垃圾满溢 <img") and detail["reporter_contact"] == "138 0000 0000"
+    assert [e["action"] for e in detail["events"]] == ["report"]
+
+
+def test_gcj02_points_are_converted_and_the_input_is_recorded(client, db, key) -> None:
+    from gis.crs import wgs84_to_gcj02
+
+    lon, lat = inner(db, YOUBU)
+    case = submit(client, key, *wgs84_to_gcj02(lon, lat), crs="gcj02").json
+    assert abs(case["lon"] - lon) < 1e-6 and case["input"]["crs"] == "gcj02"
+
+
+@pytest.mark.parametrize(("lon", "lat", "code"), [
+    (29.2, 119.5, "bad_coordinates"), ("east", 29.2, "bad_coordinates"), (None, 29.2, "bad_coordinates"),
+    (116.4, 39.9, "outside_city"), (119.5, 91, "bad_coordinates"),
+])
+def test_bad_points_get_422_with_an_actionable_message(client, key, lon, lat, code) -> None:
+    response = submit(client, key, lon, lat)
+    assert response.status_code == 422 and response.json["error"]["code"] == code
+    assert response.json["error"]["message"]
+
+
+def test_keys_are_required_checked_and_revocable(client, db, key) -> None:
+    from grids.apikeys import revoke_key
+
+    assert client.get("/api/v1/incidents").status_code == 401
+    assert client.get("/api/v1/incidents", headers=bearer("glk_guess")).status_code == 401
+    assert client.get("/api/v1/incidents", headers=bearer(key)).status_code == 200
+    revoke_key(db, "330781", "hotline")
+    assert client.get("/api/v1/incidents", headers=bearer(key)).status_code == 401
+
+
+def test_a_key_is_rate_limited(client, db) -> None:
+    raw = create_key(db, "330781", "tight", "viewer", rate_per_minute=2)[1]
+    codes = [client.get("/api/v1/incidents", headers=bearer(raw)).status_code for _ in range(3)]
+    assert codes[:2] == [200, 200] and codes[2] == 429
+
+
+def test_list_filters_by_status_category_township_bbox_and_pages(client, db, key) -> None:
+    lon, lat = inner(db, YOUBU)
+    ids = [submit(client, key, lon, lat).json["id"] for _ in range(3)]
+    listed = client.get(f"/api/v1/incidents?township={YOUBU}&category=E0101&status=reported&per_page=2",
+                        headers=bearer(key)).json
+    assert listed["total"] >= 3 and len(listed["items"]) == 2 and listed["items"][0]["id"] == ids[-1]
+    box = f"{lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}"
+    in_box = client.get(f"/api/v1/incidents?bbox={box}&per_page=100", headers=bearer(key)).json
+    assert set(ids) <= {i["id"] for i in in_box["items"]}
+    assert client.get("/api/v1/incidents?bbox=1,2,3", headers=bearer(key)).status_code == 422
+    assert client.get("/api/v1/incidents?per_page=1000", headers=bearer(key)).status_code == 422
+
+
+def test_actions_over_http_conflict_illegal_forbidden_and_zone(client, db, key) -> None:
+    lon, lat = inner(db, ZHUGE)
+    case = submit(client, key, lon, lat).json
+    url = f"/api/v1/incidents/{case['id']}/actions"
+    filed = client.post(url, json={"action": "file", "version": 1}, headers=bearer(key))
+    assert filed.status_code == 200 and filed.json["status"] == "filed" and filed.json["deadline_at"]
+    stale = client.post(url, json={"action": "dispatch", "version": 1}, headers=bearer(key))
+    assert stale.status_code == 409 and stale.json["error"]["message"] == "case changed, reload"
+    illegal = client.post(url, json={"action": "close", "version": 2}, headers=bearer(key))
+    assert illegal.status_code == 422 and illegal.json["error"]["code"] == "illegal_action"
+    login(client, "officer")  # 游埠镇's squad: the 诸葛镇 case is not in its zone
+    assert client.get(f"/api/v1/incidents/{case['id']}").status_code == 404
+    assert client.post(url, json={"action": "dispatch", "version": 2}).status_code == 404
+    assert case["id"] not in {i["id"] for i in client.get("/api/v1/incidents?per_page=100").json["items"]}
+
+
+def test_a_session_changes_data_only_with_json_and_its_role(client, db, key) -> None:
+    lon, lat = inner(db, YOUBU)
+    case = submit(client, key, lon, lat).json
+    url = f"/api/v1/incidents/{case['id']}/actions"
+    login(client, "officer")
+    assert client.post(url, data={"action": "file", "version": 1}).status_code == 403
+    forbidden = client.post(url, json={"action": "file", "version": 1})
+    assert forbidden.status_code == 403 and forbidden.json["error"]["code"] == "role_forbidden"
+    login(client, "dispatcher")
+    assert client.post(url, json={"action": "file", "version": 1}).json["version"] == 2
+
+
+def test_locate_answers_path_owner_and_reason(client, db, key) -> None:
+    lon, lat = inner(db, YOUBU)
+    where = client.get(f"/api/v1/locate?lon={lon}&lat={lat}&category=E0503", headers=bearer(key)).json
+    assert [d["level"] for d in where["divisions"]] == ["city", "township"]
+    assert where["squad"]["code"] == f"SQ{YOUBU}" and where["department"]["code"] == "traffic_police"
+    assert where["needs_triage"] and "triage" in where["routing_reason"]
+    bad = client.get("/api/v1/locate?lon=nan&lat=29.2", headers=bearer(key))
+    assert bad.status_code == 422 and "finite" in bad.json["error"]["message"]
+    assert client.get(f"/api/v1/locate?lon={lon}&lat={lat}&category=nope", headers=bearer(key)).status_code == 422

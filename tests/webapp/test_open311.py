@@ -1,0 +1,102 @@
+"""Open311 GeoReport v2: every JSON answer validates against the official schemas in shared/data/open311."""
+
+import json
+from xml.etree import ElementTree as ET
+
+import pytest
+from jsonschema import Draft7Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+from sqlalchemy import func, select
+
+from grids.apikeys import create_key
+from grids.models import Division
+from tests.conftest import SHARED_DATA
+
+SCHEMAS = {p.name: json.loads(p.read_text()) for p in (SHARED_DATA / "open311").glob("*.json")}
+REGISTRY = Registry().with_resources(
+    (name, Resource.from_contents(schema, default_specification=DRAFT7)) for name, schema in SCHEMAS.items())
+ERRORS_SCHEMA = {"type": "array", "minItems": 1, "items": {
+    "type": "object", "required": ["code", "description"],
+    "properties": {"code": {"type": "integer"}, "description": {"type": "string"}}}}
+
+
+def valid(schema: str | dict, data) -> None:
+    schema = SCHEMAS[schema] if isinstance(schema, str) else schema
+    errors = list(Draft7Validator(schema, registry=REGISTRY).iter_errors(data))
+    assert errors == [], [e.message for e in errors]
+
+
+@pytest.fixture()
+def api_key(db, app) -> str:
+    return create_key(db, "330781", "fixmystreet", "reporter")[1]
+
+
+@pytest.fixture()
+def point(db, demo_city) -> tuple[float, float]:
+    inner = func.ST_PointOnSurface(Division.geom)
+    return db.execute(select(func.ST_X(inner), func.ST_Y(inner)).where(Division.code == "330781102")).one()
+
+
+def post(client, key, point, **extra):
+    form = {"api_key": key, "service_code": "E0101", "lat": point[1], "long": point[0],
+            "description": "垃圾满溢", "jurisdiction_id": "330781", **extra}
+    return client.post("/open311/v2/requests.json", data=form)
+
+
+def test_services_and_definitions_validate_in_json_and_parse_in_xml(client) -> None:
+    services = client.get("/open311/v2/services.json").json
+    valid("services.json", services)
+    garbage = next(s for s in services if s["service_code"] == "E0101")
+    assert garbage["service_name"] == "暴露垃圾" and garbage["group"] == "市容环境"
+    xml = ET.fromstring(client.get("/open311/v2/services.xml").data)
+    assert xml.tag == "services" and "E0101" in {e.text for e in xml.iterfind("service/service_code")}
+    valid("service-definition.json", client.get("/open311/v2/services/E0101.json").json)
+    missing = client.get("/open311/v2/services/ZZZ.json")
+    assert missing.status_code == 404
+    valid(ERRORS_SCHEMA, missing.json)
+    assert client.get("/open311/v2/discovery.json").json["endpoints"][0]["formats"]
+
+
+def test_a_request_is_created_and_read_back_valid(client, api_key, point) -> None:
+    created = post(client, api_key, point, email="a@example.org")
+    assert created.status_code == 201
+    request_id = created.json[0]["service_request_id"]
+    one = client.get(f"/open311/v2/requests/{request_id}.json").json
+    valid("requests.json", one)
+    assert one[0]["status"] == "open" and one[0]["agency_responsible"] == "环境卫生管理处 环卫"
+    assert one[0]["requested_datetime"].endswith("+00:00") and "reporter" not in json.dumps(one)
+    listed = client.get("/open311/v2/requests.json?status=open&service_code=E0101").json
+    valid("requests.json", listed)
+    assert request_id in {r["service_request_id"] for r in listed}
+    assert client.get("/open311/v2/requests.json?status=closed&service_code=E0101").json == []
+    by_id = client.get(f"/open311/v2/requests.xml?service_request_id={request_id}")
+    assert ET.fromstring(by_id.data).find("request/service_request_id").text == request_id
+
+
+def test_an_address_only_request_waits_in_triage(client, api_key) -> None:
+    created = client.post("/open311/v2/requests.json", data={"api_key": api_key, "service_code": "E0501",
+                                                             "address_string": "兰江街道解放路 12 号"})
+    assert created.status_code == 201 and "triage" in created.json[0]["service_notice"]
+
+
+@pytest.mark.parametrize(("change", "status"), [
+    ({"api_key": ""}, 401), ({"api_key": "glk_wrong"}, 401), ({"jurisdiction_id": "110000"}, 422),
+    ({"description": "x" * 4001}, 422), ({"lat": "", "long": ""}, 422), ({"service_code": "E01"}, 422),
+    ({"lat": 91}, 422), ({"lat": 39.9, "long": 116.4}, 422),
+])
+def test_bad_submissions_get_errors_in_the_spec_format(client, api_key, point, change, status) -> None:
+    response = post(client, api_key, point, **change)
+    assert response.status_code == status
+    valid(ERRORS_SCHEMA, response.json)
+
+
+def test_date_windows_are_at_most_90_days_and_errors_have_an_xml_form(client) -> None:
+    too_long = client.get("/open311/v2/requests.json?start_date=2026-01-01T00:00:00Z&end_date=2026-06-01T00:00:00Z")
+    assert too_long.status_code == 422
+    valid(ERRORS_SCHEMA, too_long.json)
+    ok = client.get("/open311/v2/requests.json?start_date=2026-01-01T00:00:00%2B08:00&end_date=2026-02-01T00:00:00Z")
+    assert ok.status_code == 200
+    valid("requests.json", ok.json)
+    xml_error = client.get("/open311/v2/requests.xml?status=pending")
+    assert ET.fromstring(xml_error.data).find("error/code").text == "422"

@@ -1,0 +1,199 @@
+"""Open311 GeoReport v2 under /open311/v2: services are the minor categories, requests are cases.
+
+Answers are JSON or XML by the extension; errors use the spec's list of {code, description}.
+Submissions (form-encoded, `api_key` required) may carry an Idempotency-Key header as on /api/v1,
+which the spec lacks and a real deployment needs. Coordinates are WGS84, as the spec says.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from flask import Blueprint, Response, jsonify, request, url_for
+from sqlalchemy import select
+
+from grids.errors import DomainError, Invalid, NotFound, Unauthorized
+from grids.models import Category, Incident
+from grids.workflow import case_filter, report
+from webapp import db
+from webapp.api.idempotency import once
+from webapp.api.principal import city, principal
+from webapp.api.serialize import service_request
+from webapp.api.v1 import MAX_DESCRIPTION, number
+
+bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
+
+FORMATS = ("json", "xml")
+MAX_SPAN = timedelta(days=90)
+MAX_REQUESTS = 1000
+SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
+# The element name of one item inside each XML list answer.
+XML_ITEMS = {"services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute"}
+
+
+def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
+    child = ET.SubElement(parent, tag)
+    if isinstance(value, list):
+        for item in value:
+            _xml_value(child, XML_ITEMS.get(tag, "item"), item)
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            _xml_value(child, key, inner)
+    elif value is not None:
+        child.text = str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def render(data: Any, fmt: str, root: str, status: int = 200) -> Response:
+    """JSON as is, or XML with `root` around a list (the spec's <services>, <service_requests>...)."""
+    if fmt not in FORMATS:
+        raise NotFound(f"unknown format .{fmt}; use .json or .xml", code="bad_format")
+    if fmt == "json":
+        response = jsonify(data)
+    else:
+        holder = ET.Element("holder")
+        _xml_value(holder, root, data)
+        body = b'<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(holder[0], encoding="utf-8")
+        response = Response(body, mimetype="text/xml")
+    response.status_code = status
+    return response
+
+
+def _fmt() -> str:
+    return request.view_args.get("fmt", "json") if request.view_args else "json"
+
+
+@bp.errorhandler(DomainError)
+def _error(exc: DomainError) -> Response:
+    fmt = _fmt() if _fmt() in FORMATS else "json"
+    return render([{"code": exc.status, "description": exc.message}], fmt, "errors", exc.status)
+
+
+@bp.get("/discovery.<fmt>")
+def discovery(fmt: str) -> Response:
+    base = url_for("open311.services", fmt="json", _external=True).rsplit("/", 1)[0]
+    return render({"changeset": "2026-11-26T00:00:00+08:00", "contact": "gridlink dispatch centre",
+                   "key_service": "ask the dispatch centre for a key (gridlink apikeys create)",
+                   "endpoints": [{"specification": SPEC_URL, "url": base, "changeset": "2026-11-26T00:00:00+08:00",
+                                  "type": "production", "formats": ["application/json", "text/xml"]}]},
+                  fmt, "discovery")
+
+
+def _minor_categories() -> list[Category]:
+    return list(db().scalars(select(Category).where(Category.city_code == city(), Category.parent_id.is_not(None))
+                             .order_by(Category.code)))
+
+
+def _service(category: Category, groups: dict[int, str]) -> dict[str, Any]:
+    return {"service_code": category.code, "service_name": category.name,
+            "description": category.closing_condition or category.name_en, "metadata": False, "type": "realtime",
+            "keywords": ", ".join(filter(None, (category.name_en, category.type))),
+            "group": groups.get(category.parent_id)}
+
+
+@bp.get("/services.<fmt>")
+def services(fmt: str) -> Response:
+    groups = dict(db().execute(select(Category.id, Category.name).where(Category.city_code == city(),
+                                                                        Category.parent_id.is_(None))).all())
+    return render([_service(c, groups) for c in _minor_categories()], fmt, "services")
+
+
+@bp.get("/services/<code>.<fmt>")
+def service_definition(code: str, fmt: str) -> Response:
+    if code not in {c.code for c in _minor_categories()}:
+        raise NotFound(f"no service {code!r}; list them at services.{fmt}", code="unknown_service")
+    return render({"service_code": code, "attributes": []}, fmt, "service_definition")
+
+
+def _jurisdiction() -> None:
+    given = request.values.get("jurisdiction_id")
+    if given and given != city():
+        raise Invalid(f"jurisdiction_id {given} is not served here; this endpoint serves {city()}",
+                      code="unknown_jurisdiction")
+
+
+def _contact(form: Any) -> str | None:
+    parts = [form.get(k) for k in ("first_name", "last_name", "email", "phone") if form.get(k)]
+    return " ".join(parts)[:200] or None
+
+
+@bp.post("/requests.<fmt>")
+def create_request(fmt: str) -> Response:
+    form = request.form
+    if not form.get("api_key"):
+        raise Unauthorized("api_key is required to submit a service request", code="api_key_required")
+    actor, who = principal()
+    _jurisdiction()
+    description = form.get("description", "")
+    if len(description) > MAX_DESCRIPTION:
+        raise Invalid(f"description is limited to {MAX_DESCRIPTION} characters", code="bad_field")
+    has_point = form.get("lat") or form.get("long")
+    if not has_point and not form.get("address_string"):
+        raise Invalid("send lat and long (WGS84) or address_string", code="missing_location")
+    body = {k: v for k, v in form.items() if k != "api_key"}
+
+    def produce() -> tuple[list[dict[str, Any]], int]:
+        x = number(form.get("long"), "long") if has_point else None
+        y = number(form.get("lat"), "lat") if has_point else None
+        incident = report(db(), actor, form.get("service_code", ""), x, y, source="open311",
+                          description=description, address=form.get("address_string") or None,
+                          reporter_contact=_contact(form))
+        notice = "在网格外，待指挥中心分拣 (triage)" if incident.needs_triage else None
+        return [{"service_request_id": str(incident.id), "service_notice": notice, "account_id": None}], 201
+
+    answer, status, _ = once(who, request.headers.get("Idempotency-Key"), body, produce)
+    return render(answer, fmt, "service_requests", status)
+
+
+def _date(name: str) -> datetime | None:
+    value = request.args.get(name)
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise Invalid(f"{name} must be ISO 8601 such as 2026-11-01T00:00:00+08:00", code="bad_date") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _window() -> tuple[datetime, datetime]:
+    """start_date/end_date at most 90 days apart; by default the last 90 days (the spec's default)."""
+    start, end = _date("start_date"), _date("end_date")
+    end = end or (start + MAX_SPAN if start else datetime.now(UTC))
+    start = start or end - MAX_SPAN
+    if end - start > MAX_SPAN or end < start:
+        raise Invalid("start_date and end_date must be in order and at most 90 days apart", code="bad_date_range")
+    return start, end
+
+
+@bp.get("/requests.<fmt>")
+def list_requests(fmt: str) -> Response:
+    _jurisdiction()
+    where = [Incident.city_code == city()]
+    ids = request.args.get("service_request_id")
+    if ids:
+        try:
+            where.append(Incident.id.in_([int(i) for i in ids.split(",")]))
+        except ValueError as exc:
+            raise Invalid("service_request_id is a comma-separated list of ids", code="bad_id") from exc
+    else:
+        start, end = _window()
+        where += [Incident.reported_at >= start, Incident.reported_at <= end]
+        if request.args.get("service_code"):
+            where.append(Incident.category_id.in_(select(Category.id).where(
+                Category.city_code == city(), Category.code.in_(request.args["service_code"].split(",")))))
+        status = request.args.get("status")
+        if status and status not in ("open", "closed"):
+            raise Invalid("status is open or closed", code="bad_status")
+        where.append(case_filter(status))
+    rows = db().scalars(select(Incident).where(*where).order_by(Incident.reported_at.desc()).limit(MAX_REQUESTS))
+    return render([service_request(db(), i) for i in rows], fmt, "service_requests")
+
+
+@bp.get("/requests/<int:request_id>.<fmt>")
+def get_request(request_id: int, fmt: str) -> Response:
+    incident = db().scalar(select(Incident).where(Incident.id == request_id, Incident.city_code == city()))
+    if incident is None:
+        raise NotFound(f"no service request {request_id}", code="unknown_request")
+    return render([service_request(db(), incident)], fmt, "service_requests")

@@ -1,0 +1,150 @@
+"""JSON API /api/v1: take in cases (idempotent), list and read them within the caller's zone, act on them,
+and locate a point. Coordinates default to WGS84 (GPS); send `crs` for gcj02 (Amap/Tencent) or bd09 (Baidu)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request, url_for
+from sqlalchemy import func, select
+
+from grids.errors import Invalid
+from grids.incidents import locate
+from grids.models import Category, Division, Incident
+from grids.workflow import act, category_by_code, events_of, report, visible_case, zone_conditions
+from webapp import db
+from webapp.api.idempotency import once
+from webapp.api.principal import city, principal
+from webapp.api.serialize import event_json, incident_json
+
+bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+
+MAX_DESCRIPTION = 4000
+MAX_PER_PAGE = 100
+ACTION_FIELDS = ("note", "reason", "department", "duration", "after_photo")
+
+
+def number(value: Any, name: str) -> float:
+    """A finite-or-not float from JSON or a query string; range checks happen in grids (one message)."""
+    if isinstance(value, bool) or value is None or value == "":
+        raise Invalid(f"{name} is required and must be a number of degrees", code="bad_coordinates")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise Invalid(f"{name} must be a number of degrees, got {value!r}", code="bad_coordinates") from exc
+
+
+def text(body: dict[str, Any], name: str, limit: int, *, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        if required:
+            raise Invalid(f"{name} is required", code="missing_fields", details=[name])
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise Invalid(f"{name} must be text of at most {limit} characters", code="bad_field", details=[name])
+    return value
+
+
+def json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Invalid("send a JSON object with Content-Type: application/json", code="bad_json")
+    return body
+
+
+@bp.post("/incidents")
+def create_incident() -> Any:
+    actor, who = principal()
+    body = json_body()
+
+    def produce() -> tuple[dict[str, Any], int]:
+        incident = report(
+            db(), actor, text(body, "category", 32, required=True), number(body.get("lon"), "lon"),
+            number(body.get("lat"), "lat"), crs=text(body, "crs", 16) or "wgs84", source="api",
+            description=text(body, "description", MAX_DESCRIPTION) or "", address=text(body, "address", 300),
+            reporter_contact=text(body, "reporter_contact", 200), external_id=text(body, "external_id", 100))
+        return incident_json(db(), incident, actor), 201
+
+    answer, status, replayed = once(who, request.headers.get("Idempotency-Key"), body, produce)
+    response = jsonify(answer)
+    response.status_code = status
+    response.headers["Location"] = url_for("api_v1.get_incident", incident_id=answer["id"])
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _filters(args: Any) -> list[Any]:
+    conditions: list[Any] = []
+    if args.get("status"):
+        conditions.append(Incident.status.in_(args["status"].split(",")))
+    if args.get("category"):
+        conditions.append(Incident.category_id.in_(select(Category.id).where(
+            Category.city_code == city(), Category.code.in_(args["category"].split(",")))))
+    if args.get("township"):
+        conditions.append(Incident.township_id.in_(select(Division.id).where(
+            Division.city_code == city(), Division.code == args["township"])))
+    if args.get("triage") in ("1", "true"):
+        conditions.append(Incident.needs_triage.is_(True))
+    if args.get("bbox"):
+        parts = args["bbox"].split(",")
+        if len(parts) != 4:
+            raise Invalid("bbox is west,south,east,north in WGS84 degrees", code="bad_bbox")
+        west, south, east, north = (number(p, "bbox") for p in parts)
+        conditions.append(func.ST_Intersects(Incident.location, func.ST_MakeEnvelope(west, south, east, north, 4326)))
+    return conditions
+
+
+def _page(args: Any) -> tuple[int, int]:
+    try:
+        page, per_page = int(args.get("page", 1)), int(args.get("per_page", 50))
+    except ValueError as exc:
+        raise Invalid("page and per_page are whole numbers", code="bad_paging") from exc
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise Invalid(f"page starts at 1 and per_page is 1..{MAX_PER_PAGE}", code="bad_paging")
+    return page, per_page
+
+
+@bp.get("/incidents")
+def list_incidents() -> Any:
+    actor, _ = principal()
+    page, per_page = _page(request.args)
+    where = [*zone_conditions(actor), *_filters(request.args)]
+    total = db().scalar(select(func.count()).select_from(Incident).where(*where))
+    rows = db().scalars(select(Incident).where(*where).order_by(Incident.id.desc())
+                        .limit(per_page).offset((page - 1) * per_page))
+    return jsonify({"items": [incident_json(db(), i, actor) for i in rows], "page": page, "per_page": per_page,
+                    "total": total})
+
+
+@bp.get("/incidents/<int:incident_id>")
+def get_incident(incident_id: int) -> Any:
+    actor, _ = principal()
+    incident = visible_case(db(), actor, incident_id)
+    return jsonify({**incident_json(db(), incident, actor),
+                    "events": [event_json(e) for e in events_of(db(), incident.id)]})
+
+
+@bp.post("/incidents/<int:incident_id>/actions")
+def act_on_incident(incident_id: int) -> Any:
+    actor, _ = principal()
+    body = json_body()
+    unknown = sorted(set(body) - {"action", "version", *ACTION_FIELDS})
+    if unknown:
+        raise Invalid(f"unknown fields: {', '.join(unknown)}", code="bad_field", details=unknown)
+    version = body.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise Invalid("version (the case's version you saw) is required", code="missing_fields", details=["version"])
+    payload = {name: text(body, name, MAX_DESCRIPTION) for name in ACTION_FIELDS}
+    incident = act(db(), incident_id, text(body, "action", 32, required=True), actor, version, **payload)
+    return jsonify(incident_json(db(), incident, actor))
+
+
+@bp.get("/locate")
+def locate_point() -> Any:
+    principal()
+    args = request.args
+    category = category_by_code(db(), city(), args["category"]) if args.get("category") else None
+    where = locate(db(), city(), number(args.get("lon"), "lon"), number(args.get("lat"), "lat"),
+                   crs=args.get("crs", "wgs84"), category=category)
+    return jsonify(where.to_dict())
