@@ -3,7 +3,8 @@
 Routing order (rules are data: RoutingRule rows and Category.departments):
 - the point is converted to WGS84 (gis.crs) and must lie in the city, else Invalid (422) with the fix;
 - divisions covering it give the path city -> township -> community (lowest id wins on a shared edge);
-- the published grid covering it gives the grid's squad and co-manager; no grid -> triage queue;
+- the grid in force covering it (grids.layouts.grid_at) gives the grid's squad and co-manager;
+  no grid -> triage queue;
 - the department: the routing rule of the category whose scope is the deepest division of the path,
   else the city-wide rule, else the category's default department;
 - the owner (责任主体唯一) is the first of OWNER_ORDER that was found, and the township government
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from gis.crs import CoordinateError, looks_swapped, normalize_crs_name, to_wgs84
 from grids.errors import Conflict, Invalid
+from grids.layouts import grid_at
 from grids.models import (
     DIVISION_LEVELS,
     CaseEvent,
@@ -31,7 +33,6 @@ from grids.models import (
     Division,
     FrontageUnit,
     Grid,
-    GridLayout,
     Incident,
     RoutingRule,
     Squad,
@@ -151,18 +152,6 @@ def _divisions_at(session: Session, city_code: str, point: Point) -> list[Divisi
     return [first[level] for level in DIVISION_LEVELS if level in first]
 
 
-def _grid_at(session: Session, city_code: str, point: Point) -> Grid | None:
-    """The published grid covering a point, lowest id on a shared edge.
-
-    The single call site to switch to grids.layouts.grid_at once the grids feature lands.
-    """
-    return session.scalar(
-        select(Grid).join(GridLayout, Grid.layout_id == GridLayout.id)
-        .where(Grid.city_code == city_code, GridLayout.status == "published",
-               func.ST_Covers(Grid.geom, func.ST_GeomFromEWKB(from_shape(point, srid=4326))))
-        .order_by(Grid.id).limit(1))
-
-
 def _frontage_at(session: Session, city_code: str, point: Point) -> FrontageUnit | None:
     return session.scalar(
         select(FrontageUnit).where(FrontageUnit.city_code == city_code, FrontageUnit.status == "active",
@@ -196,7 +185,7 @@ def locate(session: Session, city_code: str, x: float, y: float, *, crs: str = "
                    divisions=_divisions_at(session, city_code, point))
     township = loc.township
     loc.reasons.append(f"township {township.name}" if township else "in the city but in no township")
-    loc.grid = _grid_at(session, city_code, point)
+    loc.grid = grid_at(session, city_code, point.x, point.y)
     loc.reasons.append(f"grid {loc.grid.code}" if loc.grid else "in no published grid: triage")
     if loc.grid is not None and loc.grid.squad_id is not None:
         loc.squad = session.get(Squad, loc.grid.squad_id)
