@@ -161,6 +161,9 @@ class Cluster:
 
     def _check_port_free(self) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # Like PostgreSQL itself: connections of our own last run in TIME_WAIT must not count as "taken",
+            # while another program listening on the port still does.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", self.port))
             except OSError as exc:
