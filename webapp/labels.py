@@ -10,8 +10,9 @@ ROLE_LABELS = {
     "department": _l("部门联络员"), "planner": _l("网格规划员"), "viewer": _l("查看者"),
 }
 STATUS_LABELS = {
-    "reported": _l("已上报"), "filed": _l("已立案"), "dispatched": _l("已派遣"), "handled": _l("已处置"),
-    "closed": _l("已结案"), "cancelled": _l("已作废"), "parked": _l("已挂账"),
+    "reported": _l("已上报"), "verified": _l("已核实"), "filed": _l("已立案"), "dispatched": _l("已派遣"),
+    "in_progress": _l("处置中"), "handled": _l("已处置"), "checked": _l("已核查"), "closed": _l("已结案"),
+    "cancelled": _l("已作废"), "parked": _l("已挂账"),
 }
 LEVEL_LABELS = {"city": _l("市/县"), "district": _l("区"), "township": _l("乡镇/街道"), "community": _l("社区/村")}
 
