@@ -3,7 +3,7 @@
 from sqlalchemy import func, select
 
 from gis.crs import area_m2
-from grids.demo import PILOT_TOWNSHIPS, load_demo, lanxi_outline
+from grids.demo import PILOT_TOWNSHIPS, lanxi_outline, load_demo
 from grids.models import CaseEvent, Category, Division, Incident, Squad, User
 
 
