@@ -122,13 +122,10 @@ def _noded(pieces: list[BaseGeometry]) -> list[BaseGeometry]:
     A vertex lying on a neighbour's straight edge in metres is no longer on it after reprojection, which
     opens millimetre gaps and overlaps; with the vertex in both rings the shared edge stays shared.
     """
-    tree = shapely.STRtree(pieces)
-    noded = []
-    for piece in pieces:
-        near = tree.query(piece, predicate="intersects")
-        vertices = shapely.multipoints(shapely.get_coordinates(np.asarray(pieces, dtype=object)[near]))
-        noded.append(shapely.snap(piece, vertices, SNAP_M))
-    return noded
+    shapes = np.asarray(pieces, dtype=object)
+    tree = shapely.STRtree(shapes)
+    return [shapely.snap(piece, shapely.multipoints(shapely.get_coordinates(shapes[tree.query(piece)])), SNAP_M)
+            for piece in pieces]
 
 
 def _clipped_to(outline: BaseGeometry, grids: np.ndarray) -> np.ndarray:
@@ -279,6 +276,7 @@ def check_layout(session: Session, layout_id: int) -> dict[str, Any]:
     """Count, areas, invalid grids, overlaps, gaps and grids outside their parent, all computed in SQL."""
     layout = _layout(session, layout_id)
     session.flush()
+    session.execute(text("SET LOCAL jit = off"))  # compiling these plans costs seconds and saves none
     params = {"layout": layout.id}
     count, low, median, high, total = session.execute(_STATS, params).one()
     invalid = session.scalars(_INVALID, params).all()
