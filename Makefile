@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 PORT ?= 5000
 export GRIDLINK_PORT ?= $(PORT)
 
-.PHONY: setup system demo test lint bench db-down clean-db
+.PHONY: setup system translations demo test lint bench db-down
 
 ## setup: system packages, .venv with gridlink installed, embedded PostGIS running and migrated
-setup: system $(STAMP) webapp/translations/en/LC_MESSAGES/messages.mo
+setup: system $(STAMP) translations
 	@if [ -z "$$DATABASE_URL" ]; then $(BIN)/gridlink db up; fi
 	@$(BIN)/gridlink db upgrade
 
@@ -22,8 +22,13 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
-webapp/translations/en/LC_MESSAGES/messages.mo: webapp/translations/en/LC_MESSAGES/messages.po $(STAMP)
-	@$(BIN)/pybabel compile --use-fuzzy -d webapp/translations -D messages >/dev/null 2>&1
+# One catalog per feature (messages.po, plan.po ...); each .po compiles to its .mo.
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard webapp/translations/*/LC_MESSAGES/*.po))
+
+translations: $(CATALOGS)
+
+webapp/translations/%.mo: webapp/translations/%.po $(STAMP)
+	@$(BIN)/pybabel compile --use-fuzzy -i $< -o $@ >/dev/null 2>&1
 
 ## demo: load the Lanxi demo city and serve it on http://127.0.0.1:$(PORT)
 demo: setup

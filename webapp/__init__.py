@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from typing import Any
 
@@ -27,7 +28,8 @@ def select_locale() -> str:
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app. `config` overrides the environment (tests pass DB_BIND, a connection to join)."""
     app = Flask(__name__)
-    app.config.update(load_config())
+    overrides = {k: v for k, v in (config or {}).items() if isinstance(v, str)}
+    app.config.update(load_config({**os.environ, **overrides}))
     app.config.update(config or {})
     bind = app.config.get("DB_BIND")
     if bind is None:

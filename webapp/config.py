@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from grids.cluster import PROJECT_ROOT
@@ -49,6 +50,19 @@ def _generated_secret() -> str:
     return secret
 
 
+TRANSLATIONS = Path(__file__).parent / "translations"
+
+
+def translation_domains() -> dict[str, str]:
+    """One gettext domain per feature catalog (messages.po, plan.po ...), merged by Flask-Babel.
+
+    Why several: each surface keeps its own catalog, so work on one page never conflicts with another's.
+    """
+    domains = sorted({p.stem for p in TRANSLATIONS.glob("*/LC_MESSAGES/*.po")}) or ["messages"]
+    return {"BABEL_DOMAIN": ";".join(domains),
+            "BABEL_TRANSLATION_DIRECTORIES": ";".join([str(TRANSLATIONS)] * len(domains))}
+
+
 def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Flask config built from the environment; raises ConfigError naming the missing setting."""
     env = os.environ if env is None else env
@@ -76,5 +90,6 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": secure_cookies,
         "MAX_CONTENT_LENGTH": 60 * 1024 * 1024,
         "BABEL_DEFAULT_LOCALE": "zh_CN",
+        **translation_domains(),
         "TESTING": mode == "test",
     }
