@@ -594,3 +594,73 @@ def sla_sweep(as_json: bool) -> None:
 
 
 COMMANDS += [apikeys_group, locate_command, sla_group]
+
+
+# --- incidents: bulk import and export -----------------------------------------------------------
+@click.group("incidents")
+def incidents_group() -> None:
+    """Cases in bulk: import historical cases from CSV, export cases as CSV or GeoJSON."""
+
+
+def _read_mapping(path: Path) -> Any:
+    from grids.errors import Invalid
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Invalid(f"{path} is not valid UTF-8 JSON: {exc}", code="bad_mapping") from exc
+
+
+@incidents_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--map", "mapping_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON naming the columns (format in docs/api.md).")
+@click.option("--crs", default="wgs84", show_default=True, help="wgs84 (GPS), cgcs2000, gcj02 (Amap) or bd09.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where the rejected rows go (default FILE.rejects.csv).")
+@city_option
+@json_option
+@fail_cleanly
+def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path | None, city: str,
+                     as_json: bool) -> None:
+    """Import historical cases (idempotent by external id); rejected rows go to a report with the reason."""
+    from grids.incident_io import import_cases
+
+    mapping = _read_mapping(mapping_file)
+    with command_session() as session, _progress_bar(f"importing {file.name}") as bar:
+
+        def progress(done: int, total: int) -> None:
+            if bar is not None:
+                bar.length = total
+                bar.update(done - bar.pos)
+
+        result = import_cases(session, city, file, mapping, crs=crs, report_path=report_path, progress=progress)
+    reasons = ", ".join(f"{count} {reason}" for reason, count in result["reasons"].items())
+    emit(result, as_json, f"{result['rows']} rows: {result['imported']} imported ({result['unlocated']} in no grid), "
+                          f"{result['duplicates']} duplicates, {result['rejected']} rejected"
+                          f"{f' ({reasons})' if reasons else ''}; rejects in {result['report']}")
+
+
+@incidents_group.command("export")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", required=True, type=click.Choice(["csv", "geojson"]))
+@click.option("--status", help="Workflow states, comma-separated.")
+@click.option("--category", help="Category codes, comma-separated.")
+@click.option("--township", help="Township code.")
+@click.option("--since", help="First day reported (YYYY-MM-DD, city time).")
+@click.option("--until", help="Last day reported (YYYY-MM-DD, city time, included).")
+@city_option
+@json_option
+@fail_cleanly
+def incidents_export(out: Path, fmt: str, status: str | None, category: str | None, township: str | None,
+                     since: str | None, until: str | None, city: str, as_json: bool) -> None:
+    """Write one row per case (owner, grid, divisions, routing reason) to OUT; text stays text."""
+    from grids.incident_io import CaseFilter, export_cases
+
+    filters = CaseFilter.parse(status, category, township, since, until)
+    with command_session() as session, out.open("w", encoding="utf-8", newline="") as handle:
+        result = export_cases(session, city, fmt, handle, filters)
+    emit({**result, "path": str(out)}, as_json, f"{result['cases']} cases written to {out}")
+
+
+COMMANDS += [incidents_group]

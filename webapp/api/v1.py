@@ -3,12 +3,15 @@ and locate a point. Coordinates default to WGS84 (GPS); send `crs` for gcj02 (Am
 
 from __future__ import annotations
 
+import io
+import tempfile
 from typing import Any
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, jsonify, request, send_file, url_for
 from sqlalchemy import func, select
 
 from grids.errors import Invalid
+from grids.incident_io import CaseFilter, export_cases
 from grids.incidents import locate
 from grids.models import Category, Division, Incident
 from grids.workflow import act, category_by_code, events_of, report, visible_case, zone_conditions
@@ -22,6 +25,8 @@ bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 MAX_DESCRIPTION = 4000
 MAX_PER_PAGE = 100
 ACTION_FIELDS = ("note", "reason", "department", "duration", "after_photo")
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "geojson": "application/geo+json"}
+EXPORT_SPOOL_BYTES = 8 * 1024 * 1024  # larger exports spill to a temporary file, never to memory
 
 
 def number(value: Any, name: str) -> float:
@@ -115,6 +120,21 @@ def list_incidents() -> Any:
                         .limit(per_page).offset((page - 1) * per_page))
     return jsonify({"items": [incident_json(db(), i, actor) for i in rows], "page": page, "per_page": per_page,
                     "total": total})
+
+
+@bp.get("/incidents/export.<any(csv, geojson):fmt>")
+def export_incidents(fmt: str) -> Any:
+    """The caller's cases (zone as GET /incidents, filters as `gridlink incidents export`) as a download."""
+    actor, _ = principal()
+    args = request.args
+    filters = CaseFilter.parse(args.get("status"), args.get("category"), args.get("township"), args.get("since"),
+                               args.get("until"))
+    spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL_BYTES)
+    out = io.TextIOWrapper(spool, encoding="utf-8", newline="")
+    export_cases(db(), city(), fmt, out, filters, actor)
+    out.detach()  # flushes and leaves the spool open for send_file
+    spool.seek(0)
+    return send_file(spool, mimetype=EXPORT_TYPES[fmt], as_attachment=True, download_name=f"incidents.{fmt}")
 
 
 @bp.get("/incidents/<int:incident_id>")

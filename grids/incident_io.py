@@ -1,0 +1,574 @@
+"""Bulk import of historical cases (hotline and old-system CSV exports) and export of cases (CSV, GeoJSON).
+
+Import is set-based, so 100,000 rows take seconds rather than a per-row ORM loop:
+1. the mapping is checked against data/incident_mapping.schema.json, its time zones and the CSV header,
+   and every problem is listed at once;
+2. the CSV is streamed in chunks: times and categories are parsed in Python, coordinates converted to
+   WGS84 in one vectorised gis.crs call per chunk and tested against the city outline; a rejected row
+   goes to the report file when it is met (the original row + reason + detail);
+3. good rows are COPYed into a TEMP staging table;
+4. ONE INSERT ... SELECT places every staged row with the rules and tie-breaks of grids.incidents.locate
+   (division path: lowest id per level; grid: grid_at's conditions and lowest code on a shared edge;
+   squad, co-manager, 门前三包 unit, department, owner, routing reason) and the same statement appends
+   one "import" CaseEvent per new case.
+
+Counting invariant, reported in the JSON as `invariant`: rows == imported + rejected + duplicates, where
+rows counts the data rows of the file, duplicates are rows whose external id is stored already or came
+earlier in the file (the first occurrence wins), and imported == located + unlocated.
+
+Choices an operator can rely on:
+- the grid is the one in force on the import day (what grid_at answers today): imported cases are
+  routed now, like every other channel. A point in the city but in no grid is imported `unlocated`
+  and waits in the triage queue while it is open;
+- status is `closed` when the status column holds one of `closed_values` (without a status mapping:
+  when a closed time is given), else `reported`, waiting for the centre to file it;
+- a time without a UTC offset is read in the mapping's `tz`, default the city's time zone;
+- a row is rejected for the first of: missing_external_id, too_long, bad_date, unknown_category,
+  missing_coordinates, bad_coordinates, swapped_coordinates, outside_city.
+
+CSV written here (the export and the rejects report) is data, never formulas: a text cell starting with
+= + - @ or a tab/CR gets a leading ' (OWASP CSV injection), so a spreadsheet shows it as text (in the
+spirit of RELIABILITY 10). Numbers are written as numbers. The GeoJSON export carries text verbatim as
+JSON strings; whoever shows it must insert it as text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jsonschema
+import numpy as np
+import shapely
+from geoalchemy2.shape import to_shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import ColumnElement, func, select, text
+from sqlalchemy.orm import Session, aliased
+
+from gis.crs import CoordinateError, geometry_to_wgs84, normalize_crs_name
+from grids.errors import Invalid
+from grids.incidents import Actor, _city_outline
+from grids.models import DIVISION_LEVELS, Category, City, Department, Division, Grid, Incident, Squad, User
+from grids.workflow import CLOSED_STATES, OPEN_STATES, zone_conditions
+
+SCHEMA = json.loads(resources.files("grids").joinpath("data/incident_mapping.schema.json").read_text())
+CHUNK_ROWS = 10_000
+SOURCE = "import"
+MAX_EXTERNAL_ID, MAX_ADDRESS = 100, 300  # the column widths of incidents
+REPORT_COLUMNS = ("reject_reason", "reject_detail")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_FORMATS = ("csv", "geojson")
+INVARIANT = "rows == imported + rejected + duplicates; imported == located + unlocated"
+STAGING = "incident_import"
+STAGING_COLUMNS = ("row_no", "external_id", "category_id", "status", "reported_at", "closed_at", "lon", "lat",
+                   "input_x", "input_y", "address", "description")
+Progress = Callable[[int, int], None]
+Row = dict[str, Any]
+
+
+class Rejected(Exception):
+    """One row that cannot be imported: `reason` is counted, `detail` tells the operator what to fix."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+# --- mapping -------------------------------------------------------------------------------------
+def validate_mapping(mapping: Any) -> None:
+    """Invalid listing every problem of a mapping (schema paths and unknown time zones), so one edit fixes all."""
+    errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(mapping), key=lambda e: list(e.path))
+    problems = [f"{'/'.join(str(p) for p in e.path) or '(top)'}: {e.message}" for e in errors]
+    if isinstance(mapping, dict):
+        problems += [f"{key}/tz: unknown time zone {spec['tz']!r}; use an IANA name such as Asia/Shanghai"
+                     for key, spec in mapping.items()
+                     if key in ("created", "closed") and isinstance(spec, dict) and not _known_zone(spec.get("tz"))]
+    if problems:
+        raise Invalid("the mapping does not match the format: " + "; ".join(problems[:20]), code="bad_mapping",
+                      details=problems)
+
+
+def _known_zone(name: Any) -> bool:
+    if not isinstance(name, str):
+        return True  # absent (the city's zone) or already a schema error
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _mapped_columns(mapping: dict[str, Any]) -> list[str]:
+    return [spec["column"] if isinstance(spec, dict) else spec for spec in mapping.values()]
+
+
+def _check_header(header: Sequence[str] | None, mapping: dict[str, Any]) -> None:
+    missing = [column for column in dict.fromkeys(_mapped_columns(mapping)) if column not in (header or ())]
+    if missing:
+        raise Invalid(f"the CSV has no column {', '.join(map(repr, missing))}; its header is "
+                      f"{', '.join(header or ()) or 'empty'}", code="bad_mapping", details=missing)
+
+
+# --- parsing one row -----------------------------------------------------------------------------
+@dataclass
+class _Context:
+    """What every row of one import is checked against, loaded once."""
+
+    mapping: dict[str, Any]
+    crs: str
+    city_zone: ZoneInfo
+    categories: dict[str, int]
+    outline: BaseGeometry
+    city_name: str
+
+
+def _key(value: str) -> str:
+    return value.strip().casefold()
+
+
+def _categories(session: Session, city_code: str) -> dict[str, int]:
+    """Minor classes by code, Chinese name and English name (what hotline exports carry)."""
+    rows = session.execute(select(Category.id, Category.code, Category.name, Category.name_en)
+                           .where(Category.city_code == city_code, Category.parent_id.is_not(None))
+                           .order_by(Category.code.desc())).all()
+    return {_key(label): row.id for row in rows for label in (row.code, row.name, row.name_en) if label}
+
+
+def _cell(row: Row, column: str | None) -> str:
+    value = row.get(column) if column else None
+    return (value or "").replace("\x00", "").strip()
+
+
+def _time(row: Row, spec: dict[str, Any] | None, ctx: _Context, name: str) -> datetime | None:
+    value = _cell(row, spec["column"]) if spec else ""
+    if not value:
+        return None
+    try:
+        moment = datetime.strptime(value, spec["format"])
+    except ValueError as exc:
+        raise Rejected("bad_date", f"{name} time {value!r} does not match {spec['format']!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(spec["tz"]) if spec.get("tz") else ctx.city_zone)
+    return moment
+
+
+def _status(row: Row, ctx: _Context, closed: datetime | None) -> str:
+    spec = ctx.mapping.get("status")
+    if spec is None:
+        return "closed" if closed else "reported"
+    return "closed" if _cell(row, spec["column"]) in spec["closed_values"] else "reported"
+
+
+def _fields(row: Row, ctx: _Context) -> dict[str, Any]:
+    """Everything of a row but its place, or Rejected with the first reason of the documented order."""
+    m = ctx.mapping
+    external_id, address = _cell(row, m["external_id"]), _cell(row, m.get("address"))
+    if not external_id:
+        raise Rejected("missing_external_id", f"the {m['external_id']} column is empty")
+    if len(external_id) > MAX_EXTERNAL_ID or len(address) > MAX_ADDRESS:
+        raise Rejected("too_long", f"external id over {MAX_EXTERNAL_ID} or address over {MAX_ADDRESS} characters")
+    created = _time(row, m["created"], ctx, "created")
+    if created is None:
+        raise Rejected("bad_date", f"the created time ({m['created']['column']}) is empty")
+    closed = _time(row, m.get("closed"), ctx, "closed")
+    if closed is not None and closed < created:
+        raise Rejected("bad_date", f"closed {closed.isoformat()} is before created {created.isoformat()}")
+    category = _cell(row, m["category"])
+    if _key(category) not in ctx.categories:
+        raise Rejected("unknown_category", f"no minor class has the code or name {category!r}")
+    status = _status(row, ctx, closed)
+    return {"external_id": external_id, "category_id": ctx.categories[_key(category)], "status": status,
+            "reported_at": created.isoformat(),
+            "closed_at": closed.isoformat() if closed and status == "closed" else None, "address": address or None,
+            "description": _cell(row, m.get("description")) or None}
+
+
+# --- places of a chunk, vectorised ---------------------------------------------------------------
+def _number(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return math.nan
+
+
+def _to_city(xs: np.ndarray, ys: np.ndarray, ctx: _Context) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 coordinates of in-range points (one gis.crs pass) and whether the city outline covers them."""
+    usable = np.isfinite(xs) & np.isfinite(ys) & (np.abs(xs) <= 180) & (np.abs(ys) <= 90)
+    coords = np.column_stack([np.where(usable, xs, 0.0), np.where(usable, ys, 0.0)])
+    wgs = shapely.get_coordinates(geometry_to_wgs84(shapely.multipoints(coords), ctx.crs)) if len(coords) else coords
+    inside = usable & shapely.covers(ctx.outline, shapely.points(wgs))
+    return wgs, inside
+
+
+def _place_reasons(raw: list[tuple[str, str]], ctx: _Context) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                       list[tuple[str, str] | None]]:
+    """Per row: its numbers, its WGS84 point, and None or (reason, detail) saying why it is not a city place."""
+    xs = np.array([_number(x) for x, _ in raw], dtype=float)
+    ys = np.array([_number(y) for _, y in raw], dtype=float)
+    wgs, inside = _to_city(xs, ys, ctx)
+    swapped = np.zeros_like(inside)
+    swapped[~inside] = _to_city(ys[~inside], xs[~inside], ctx)[1]
+    finite = np.isfinite(xs) & np.isfinite(ys)
+    reasons: list[tuple[str, str] | None] = []
+    for i, (x, y) in enumerate(raw):
+        if inside[i]:
+            reasons.append(None)
+        elif not x or not y:
+            reasons.append(("missing_coordinates", "longitude or latitude is empty"))
+        elif swapped[i]:
+            reasons.append(("swapped_coordinates", f"longitude and latitude look swapped: ({x}, {y}) is outside "
+                                                   f"{ctx.city_name} but ({y}, {x}) is inside"))
+        elif not finite[i] or abs(xs[i]) > 180 or abs(ys[i]) > 90:
+            reasons.append(("bad_coordinates", f"({x}, {y}) is not a longitude/latitude in degrees"))
+        else:
+            reasons.append(("outside_city", f"({x}, {y}) in {ctx.crs} is outside {ctx.city_name}"))
+    return xs, ys, wgs, reasons
+
+
+@dataclass
+class _Chunk:
+    staged: list[tuple[Any, ...]] = field(default_factory=list)
+    rejected: list[tuple[Row, str, str]] = field(default_factory=list)
+
+
+def _parse_chunk(rows: list[tuple[int, Row]], ctx: _Context) -> _Chunk:
+    """Split a chunk into staging tuples (STAGING_COLUMNS order) and rejects (row, reason, detail)."""
+    chunk, parsed = _Chunk(), []
+    for row_no, row in rows:
+        try:
+            parsed.append((row_no, row, _fields(row, ctx)))
+        except Rejected as exc:
+            chunk.rejected.append((row, exc.reason, exc.detail))
+    raw = [(_cell(row, ctx.mapping["lon"]), _cell(row, ctx.mapping["lat"])) for _, row, _ in parsed]
+    xs, ys, wgs, reasons = _place_reasons(raw, ctx)
+    for i, (row_no, row, values) in enumerate(parsed):
+        if reasons[i] is not None:
+            chunk.rejected.append((row, *reasons[i]))
+            continue
+        chunk.staged.append((row_no, values["external_id"], values["category_id"], values["status"],
+                             values["reported_at"], values["closed_at"], float(wgs[i, 0]), float(wgs[i, 1]),
+                             float(xs[i]), float(ys[i]), values["address"], values["description"]))
+    return chunk
+
+
+# --- staging and the one set-based insert --------------------------------------------------------
+_CREATE_STAGING = text(f"""
+DROP TABLE IF EXISTS {STAGING};
+CREATE TEMP TABLE {STAGING} (row_no integer, external_id text, category_id integer, status text,
+    reported_at timestamptz, closed_at timestamptz, lon float8, lat float8, input_x float8, input_y float8,
+    address text, description text) ON COMMIT DROP""")
+_COPY = (f"COPY {STAGING} ({', '.join(STAGING_COLUMNS)}) FROM STDIN "
+         f"WITH (FORMAT csv, FORCE_NULL ({', '.join(STAGING_COLUMNS)}))")
+
+# The routing of grids.incidents.locate as one statement; keep the two in step (tests compare them).
+_PLACE_AND_INSERT = text(f"""
+WITH staged AS (
+    SELECT DISTINCT ON (s.external_id) s.*, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) AS pt
+    FROM {STAGING} s ORDER BY s.external_id, s.row_no
+), placed AS (
+    SELECT s.*, p.township_id, p.township_name, g.id AS grid_id, g.code AS grid_code, g.co_manager_id,
+           coalesce(gs.id, ts.id) AS squad_id,
+           CASE WHEN gs.id IS NOT NULL THEN 'squad ' || gs.name || ': assigned to the grid'
+                WHEN ts.id IS NOT NULL THEN 'squad ' || ts.name || ': stationed in the township' END AS squad_why,
+           f.id AS frontage_unit_id, 'frontage of ' || f.name || ' (门前三包)' AS frontage_why,
+           coalesce(r.id, dd.id) AS department_id,
+           CASE WHEN r.id IS NOT NULL THEN 'department ' || r.name || ': ' || r.scope || ' of category ' || c.code
+                WHEN dd.id IS NOT NULL THEN 'department ' || dd.name || ': default of category ' || c.code
+                ELSE 'no department for category ' || c.code END AS department_why
+    FROM staged s
+    JOIN categories c ON c.id = s.category_id
+    CROSS JOIN LATERAL (
+        SELECT array_agg(x.id) AS ids, max(x.id) FILTER (WHERE x.level = 'township') AS township_id,
+               max(x.name) FILTER (WHERE x.level = 'township') AS township_name
+        FROM (SELECT DISTINCT ON (d.level) d.id, d.level, d.name
+              FROM division_parts dp JOIN divisions d ON d.id = dp.division_id
+              WHERE d.city_code = :city AND ST_Covers(dp.geom, s.pt) ORDER BY d.level, d.id) x) p
+    LEFT JOIN LATERAL (
+        SELECT g.id, g.code, g.squad_id, g.co_manager_id FROM grids g JOIN grid_layouts l ON l.id = g.layout_id
+        WHERE g.city_code = :city AND l.status IN ('published', 'retired') AND l.effective_from <= :day
+          AND (l.effective_to IS NULL OR l.effective_to > :day) AND ST_Covers(g.geom, s.pt)
+        ORDER BY g.code LIMIT 1) g ON true
+    LEFT JOIN squads gs ON gs.id = g.squad_id
+    LEFT JOIN LATERAL (SELECT sq.id, sq.name FROM squads sq WHERE sq.township_id = p.township_id
+                       ORDER BY sq.id LIMIT 1) ts ON true
+    LEFT JOIN LATERAL (SELECT fu.id, fu.name FROM frontage_units fu
+                       WHERE fu.city_code = :city AND fu.status = 'active' AND ST_Covers(fu.area, s.pt)
+                       ORDER BY fu.id LIMIT 1) f ON true
+    LEFT JOIN LATERAL (
+        SELECT dep.id, dep.name, CASE WHEN rr.division_id IS NULL THEN 'city-wide rule'
+                                      ELSE 'rule for ' || dv.name END AS scope
+        FROM routing_rules rr JOIN departments dep ON dep.id = rr.department_id
+        LEFT JOIN divisions dv ON dv.id = rr.division_id
+        WHERE rr.category_id = s.category_id AND (rr.division_id IS NULL OR rr.division_id = ANY(p.ids))
+        ORDER BY array_position(CAST(:levels AS text[]), dv.level) DESC NULLS LAST LIMIT 1) r ON true
+    LEFT JOIN LATERAL (SELECT dep.id, dep.name FROM category_departments cd
+                       JOIN departments dep ON dep.id = cd.department_id
+                       WHERE cd.category_id = s.category_id ORDER BY dep.code LIMIT 1) dd ON true
+), owned AS (
+    SELECT placed.*, CASE WHEN department_id IS NOT NULL THEN 'department' WHEN squad_id IS NOT NULL THEN 'squad'
+                          WHEN township_id IS NOT NULL THEN 'township' ELSE 'centre' END AS owner_type
+    FROM placed
+), inserted AS (
+    INSERT INTO incidents (city_code, external_id, source, category_id, status, description, address, location,
+        input_crs, input_x, input_y, grid_id, township_id, squad_id, co_manager_id, department_id,
+        frontage_unit_id, routing_reason, owner_type, needs_triage, extensions, reported_at, closed_at, version)
+    SELECT :city, external_id, :source, category_id, status, coalesce(description, ''), address, pt,
+        :crs, input_x, input_y, grid_id, township_id, squad_id, co_manager_id, department_id, frontage_unit_id,
+        concat_ws('; ', coalesce('township ' || township_name, 'in the city but in no township'),
+                  coalesce('grid ' || grid_code, 'in no published grid: triage'), squad_why, frontage_why,
+                  department_why, 'owner: ' || owner_type),
+        owner_type, grid_id IS NULL AND status <> 'closed', 0, reported_at, closed_at, 1
+    FROM owned ORDER BY row_no
+    ON CONFLICT (city_code, external_id) DO NOTHING
+    RETURNING id, external_id, status, grid_id, routing_reason
+), events AS (
+    INSERT INTO case_events (city_code, incident_id, seq, action, to_status, data)
+    SELECT :city, i.id, 1, :source, i.status,
+           jsonb_build_object('source', :source, 'file', :file, 'row', s.row_no, 'routing_reason', i.routing_reason)
+    FROM inserted i JOIN staged s ON s.external_id = i.external_id
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM inserted) AS imported,
+       (SELECT count(*) FROM inserted WHERE grid_id IS NOT NULL) AS located,
+       (SELECT count(*) FROM events) AS events""")
+
+
+def _copy_rows(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """COPY one chunk into the staging table; QUOTE_ALL + FORCE_NULL keeps any text intact and '' as NULL."""
+    if not rows:
+        return
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_ALL).writerows(rows)
+    buffer.seek(0)
+    with session.connection().connection.cursor() as cursor:
+        cursor.copy_expert(_COPY, buffer)
+
+
+def _place_and_insert(session: Session, city_code: str, crs: str, file_name: str) -> tuple[int, int]:
+    session.execute(text(f"ANALYZE {STAGING}"))
+    result = session.execute(_PLACE_AND_INSERT, {"city": city_code, "day": date.today(), "crs": crs,
+                                                 "source": SOURCE, "file": file_name,
+                                                 "levels": list(DIVISION_LEVELS)}).one()
+    session.execute(text(f"DROP TABLE {STAGING}"))
+    return result.imported, result.located
+
+
+# --- the use case --------------------------------------------------------------------------------
+def safe_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: formula-like text gets a leading ' (numbers stay numbers)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _context(session: Session, city_code: str, mapping: dict[str, Any], crs: str) -> _Context:
+    try:
+        crs_name = normalize_crs_name(crs)
+    except CoordinateError as exc:
+        raise Invalid(str(exc), code="bad_crs") from exc
+    city = _city_outline(session, city_code)
+    zone = session.scalar(select(City.timezone).where(City.code == city_code)) or "Asia/Shanghai"
+    outline = to_shape(city.geom)
+    shapely.prepare(outline)
+    return _Context(mapping=mapping, crs=crs_name, city_zone=ZoneInfo(zone),
+                    categories=_categories(session, city_code), outline=outline, city_name=city.name)
+
+
+def _chunks(reader: csv.DictReader, size: int) -> Iterator[list[tuple[int, Row]]]:
+    chunk: list[tuple[int, Row]] = []
+    for row_no, row in enumerate(reader, start=1):
+        chunk.append((row_no, row))
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _write_rejects(writer: Any, header: Sequence[str], rejects: Iterable[tuple[Row, str, str]]) -> None:
+    for row, reason, detail in rejects:
+        writer.writerow([safe_cell(row.get(column) or "") for column in header] + [reason, detail])
+
+
+def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping: dict[str, Any],
+                 crs: str = "wgs84", report_path: str | Path | None = None,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """Import historical cases from a CSV export (see the module docstring); flushes, never commits.
+
+    `crs` names the coordinates of the file (wgs84 GPS, gcj02 Amap/Tencent, bd09 Baidu, cgcs2000).
+    The rejects go to `report_path` (default FILE.rejects.csv next to the CSV), written even when empty
+    so a rerun never leaves an old report behind. `progress(bytes_read, total_bytes)` after each chunk.
+    """
+    validate_mapping(mapping)
+    csv_path = Path(csv_path)
+    report = Path(report_path) if report_path else csv_path.with_suffix(".rejects.csv")
+    ctx = _context(session, city_code, mapping, crs)
+    session.flush()
+    session.execute(_CREATE_STAGING)
+    rows, reasons = 0, Counter()
+    try:
+        with csv_path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle, \
+                report.open("w", encoding="utf-8-sig", newline="") as out:
+            reader = csv.DictReader(handle)
+            header = list(reader.fieldnames or [])
+            _check_header(header, mapping)
+            writer = csv.writer(out)
+            writer.writerow([*header, *REPORT_COLUMNS])
+            total = os.fstat(raw.fileno()).st_size
+            for chunk_rows in _chunks(reader, CHUNK_ROWS):
+                chunk = _parse_chunk(chunk_rows, ctx)
+                _copy_rows(session, chunk.staged)
+                _write_rejects(writer, header, chunk.rejected)
+                rows += len(chunk_rows)
+                reasons.update(reason for _, reason, _ in chunk.rejected)
+                if progress:
+                    progress(raw.tell(), total)
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"{csv_path.name} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 "
+                      "(Excel: CSV UTF-8) and import again", code="bad_encoding") from exc
+    imported, located = _place_and_insert(session, city_code, ctx.crs, csv_path.name)
+    rejected = sum(reasons.values())
+    return {"file": str(csv_path), "crs": ctx.crs, "rows": rows, "imported": imported, "rejected": rejected,
+            "duplicates": rows - rejected - imported, "located": located, "unlocated": imported - located,
+            "reasons": dict(sorted(reasons.items())), "report": str(report), "invariant": INVARIANT}
+
+
+# --- export --------------------------------------------------------------------------------------
+EXPORT_COLUMNS = ("id", "external_id", "category_code", "category_name", "status", "source", "reported_at",
+                  "deadline_at", "closed_at", "grid_code", "township_code", "city_code", "squad_code",
+                  "squad_name", "co_manager", "department_code", "department_name", "owner_type", "needs_triage",
+                  "routing_reason", "address", "description", "lon", "lat")
+TIME_COLUMNS = ("reported_at", "deadline_at", "closed_at")
+STATES = (*OPEN_STATES, *CLOSED_STATES)
+
+
+def _day(value: str | date | None, name: str) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise Invalid(f"{name} must be a date such as 2025-10-08, got {value!r}", code="bad_filter") from exc
+
+
+def _codes(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value or ()
+    return tuple(item.strip() for item in items if item and item.strip())
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """Which cases an export holds: the CLI options and the download's query string, with the same names.
+
+    `since` and `until` are whole days in the city's time zone, both included.
+    """
+
+    status: tuple[str, ...] = ()
+    category: tuple[str, ...] = ()
+    township: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+    @classmethod
+    def parse(cls, status: str | Sequence[str] | None = None, category: str | Sequence[str] | None = None,
+              township: str | None = None, since: str | date | None = None,
+              until: str | date | None = None) -> CaseFilter:
+        """From text (comma lists, ISO dates), or Invalid saying which value is wrong."""
+        statuses = _codes(status)
+        unknown = [s for s in statuses if s not in STATES]
+        if unknown:
+            raise Invalid(f"unknown status {', '.join(unknown)}; use one of {', '.join(STATES)}",
+                          code="bad_filter", details=unknown)
+        return cls(status=statuses, category=_codes(category), township=township or None,
+                   since=_day(since, "since"), until=_day(until, "until"))
+
+    def conditions(self, city_code: str, zone: ZoneInfo) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = [Incident.city_code == city_code]
+        if self.status:
+            where.append(Incident.status.in_(self.status))
+        if self.category:
+            where.append(Incident.category_id.in_(select(Category.id).where(
+                Category.city_code == city_code, Category.code.in_(self.category))))
+        if self.township:
+            where.append(Incident.township_id.in_(select(Division.id).where(
+                Division.city_code == city_code, Division.code == self.township)))
+        if self.since:
+            where.append(Incident.reported_at >= datetime.combine(self.since, time(), zone))
+        if self.until:
+            where.append(Incident.reported_at < datetime.combine(self.until + timedelta(days=1), time(), zone))
+        return where
+
+
+def _export_query(conditions: list[ColumnElement[bool]]) -> Any:
+    township, manager = aliased(Division), aliased(User)
+    columns = (Incident.id, Incident.external_id, Category.code, Category.name, Incident.status, Incident.source,
+               Incident.reported_at, Incident.deadline_at, Incident.closed_at, Grid.code, township.code,
+               Incident.city_code, Squad.code, Squad.name, manager.username, Department.code, Department.name,
+               Incident.owner_type, Incident.needs_triage, Incident.routing_reason, Incident.address,
+               Incident.description, func.ST_X(Incident.location), func.ST_Y(Incident.location))
+    return (select(*(c.label(name) for c, name in zip(columns, EXPORT_COLUMNS, strict=True)))
+            .join(Category, Category.id == Incident.category_id)
+            .outerjoin(Grid, Grid.id == Incident.grid_id).outerjoin(township, township.id == Incident.township_id)
+            .outerjoin(Squad, Squad.id == Incident.squad_id).outerjoin(manager, manager.id == Incident.co_manager_id)
+            .outerjoin(Department, Department.id == Incident.department_id)
+            .where(*conditions).order_by(Incident.id))
+
+
+def _export_rows(session: Session, city_code: str, filters: CaseFilter, actor: Actor | None) -> Iterator[Row]:
+    """Case rows with times as ISO 8601 in the city's zone; the actor's zone (if any) limits them."""
+    zone = ZoneInfo(session.scalar(select(City.timezone).where(City.code == city_code)) or "Asia/Shanghai")
+    conditions = [*filters.conditions(city_code, zone), *(zone_conditions(actor) if actor else ())]
+    for row in session.execute(_export_query(conditions).execution_options(yield_per=2000)).mappings():
+        yield {**row, **{name: row[name].astimezone(zone).isoformat() if row[name] else None
+                         for name in TIME_COLUMNS}}
+
+
+def _write_csv(rows: Iterable[Row], out: IO[str]) -> int:
+    out.write("\ufeff")  # a BOM, so Excel reads the Chinese text as UTF-8
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    count = 0
+    for row in rows:
+        writer.writerow([safe_cell(row[name]) for name in EXPORT_COLUMNS])
+        count += 1
+    return count
+
+
+def _write_geojson(rows: Iterable[Row], out: IO[str]) -> int:
+    """A FeatureCollection written feature by feature, so memory stays flat for any number of cases."""
+    out.write('{"type": "FeatureCollection", "features": [\n')
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        point = {"type": "Point", "coordinates": [row["lon"], row["lat"]]} if row["lon"] is not None else None
+        properties = {name: row[name] for name in EXPORT_COLUMNS if name not in ("lon", "lat")}
+        feature = {"type": "Feature", "id": row["id"], "geometry": point, "properties": properties}
+        out.write((",\n" if count > 1 else "") + json.dumps(feature, ensure_ascii=False))
+    out.write("\n]}\n")
+    return count
+
+
+WRITERS: dict[str, Callable[[Iterable[Row], IO[str]], int]] = {"csv": _write_csv, "geojson": _write_geojson}
+
+
+def export_cases(session: Session, city_code: str, fmt: str, out: IO[str], filters: CaseFilter | None = None,
+                 actor: Actor | None = None) -> dict[str, Any]:
+    """Write one row per case (EXPORT_COLUMNS) to the text stream `out` as CSV or GeoJSON.
+
+    Text is data: CSV cells that a spreadsheet would run as a formula get a leading ' (safe_cell), and
+    GeoJSON strings are JSON-escaped, never interpreted. Open `out` with newline="" for CSV.
+    """
+    if fmt not in WRITERS:
+        raise Invalid(f"unknown format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}", code="bad_format")
+    count = WRITERS[fmt](_export_rows(session, city_code, filters or CaseFilter(), actor), out)
+    return {"format": fmt, "cases": count}

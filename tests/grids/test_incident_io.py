@@ -1,0 +1,254 @@
+"""Bulk import of a hotline export and export of cases: exact counts, reasons, places, round trip."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from gis.crs import wgs84_to_gcj02
+from grids.errors import Invalid
+from grids.incident_io import EXPORT_COLUMNS, CaseFilter, export_cases, import_cases, validate_mapping
+from grids.incidents import locate
+from grids.layouts import generate_layout, grid_at, publish_layout
+from grids.models import CaseEvent, Department, Division, Incident
+
+CITY = "330781"
+YOUBU = "330781102"  # gets a square layout below
+ELSEWHERE = "330781001"  # not a pilot township, so never given grids: its cases wait in triage
+SHANGHAI = (121.47, 31.23)
+FORMULA = "=HYPERLINK(\"http://evil.example\",\"点我\")"
+XSS = "<img src=x onerror=alert(1)> `${x}` </script>"
+HEADER = ["工单编号", "受理时间", "办结时间", "问题类型", "纬度", "经度", "事发地址", "问题描述", "处理状态"]
+MAPPING = {
+    "external_id": "工单编号",
+    "created": {"column": "受理时间", "format": "%Y/%m/%d %H:%M", "tz": "Asia/Shanghai"},
+    "closed": {"column": "办结时间", "format": "%Y/%m/%d %H:%M", "tz": "Asia/Shanghai"},
+    "category": "问题类型", "lat": "纬度", "lon": "经度", "address": "事发地址", "description": "问题描述",
+    "status": {"column": "处理状态", "closed_values": ["已办结", "已归档"]},
+}
+
+
+def inner_gcj(session: Session, code: str, dx: float = 0.0, dy: float = 0.0) -> tuple[float, float]:
+    """A GCJ-02 point (what Amap-based hotline systems store) near the inner point of a demo division."""
+    lon, lat = session.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
+                                      func.ST_Y(func.ST_PointOnSurface(Division.geom)))
+                               .where(Division.code == code)).one()
+    return wgs84_to_gcj02(lon + dx, lat + dy)
+
+
+def hotline_rows(session: Session) -> list[list[str]]:
+    """11 data rows: 4 good (3 in 游埠's grids, 1 in a township with no grid), 6 bad, 1 repeated case number."""
+    youbu, near = inner_gcj(session, YOUBU), inner_gcj(session, YOUBU, 0.002, 0.001)
+    elsewhere = inner_gcj(session, ELSEWHERE)
+
+    def row(no, created, closed, category, point, address, text, status):
+        lat, lon = ("", "") if point is None else (str(point[1]), str(point[0]))
+        return [no, created, closed, category, lat, lon, address, text, status]
+
+    return [
+        row("RX2025100801", "2025/10/08 14:30", "2025/10/09 09:15", "E0101", youbu, "游埠老街", "垃圾桶满溢", "已办结"),
+        row("RX2025100802", "2025/10/08 15:02", "", "店外经营", near, "游埠镇菜场路", "沿街摆摊", "处理中"),
+        row("RX2025100803", "2025/10/09 08:00", "", "Exposed garbage", elsewhere, "城区某路", "路边垃圾", "处理中"),
+        row("RX2025100804", "2025/10/09 09:00", "", "E0101", None, "不详", "无坐标", "处理中"),
+        row("RX2025100805", "2025/10/09 10:00", "", "E0101", (youbu[1], youbu[0]), "游埠", "经纬度颠倒", "处理中"),
+        row("RX2025100806", "2025/10/09 11:00", "", "不存在的类别", youbu, "游埠", "类别未知", "处理中"),
+        row("RX2025100807", "2025-13-45 99:99", "", "E0101", youbu, "游埠", "日期错误", "处理中"),
+        row("RX2025100801", "2025/10/08 14:30", "", "E0101", youbu, "游埠老街", "重复工单", "处理中"),
+        row("RX2025100808", "2025/10/10 16:45", "", "E0101", near, XSS, FORMULA, "处理中"),
+        row("RX2025100809", "2025/10/10 17:00", "", "E0101", ("东经", "北纬"), "游埠", "坐标非数字", "处理中"),
+        row("RX2025100810", "2025/10/10 18:00", "", "E0101", SHANGHAI, "上海", "市外", "处理中"),
+    ]
+
+
+def write_csv(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+    return path
+
+
+def publish_square_layout(session: Session) -> None:
+    """Few large square grids over 游埠镇, in force today (imports use the grids in force on the import day)."""
+    layout = generate_layout(session, CITY, YOUBU, target_area=1_000_000, method="square")
+    publish_layout(session, layout.id, date.today())
+
+
+@pytest.fixture()
+def hotline(db, demo_city, tmp_path) -> Path:
+    publish_square_layout(db)
+    return write_csv(tmp_path / "hotline.csv", hotline_rows(db))
+
+
+def cases(db) -> dict[str, Incident]:
+    rows = db.scalars(select(Incident).where(Incident.source == "import"))
+    return {incident.external_id: incident for incident in rows}
+
+
+def test_import_counts_every_row_once_and_reports_each_reject(db, hotline) -> None:
+    result = import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
+    assert {k: result[k] for k in ("rows", "imported", "rejected", "duplicates", "located", "unlocated")} == {
+        "rows": 11, "imported": 4, "rejected": 6, "duplicates": 1, "located": 3, "unlocated": 1}
+    assert result["rows"] == result["imported"] + result["rejected"] + result["duplicates"]
+    assert result["reasons"] == {"bad_coordinates": 1, "bad_date": 1, "missing_coordinates": 1, "outside_city": 1,
+                                 "swapped_coordinates": 1, "unknown_category": 1}
+    with open(result["report"], encoding="utf-8-sig", newline="") as handle:
+        report = list(csv.reader(handle))
+    assert report[0] == [*HEADER, "reject_reason", "reject_detail"]
+    assert {r[0]: r[-2] for r in report[1:]} == {
+        "RX2025100804": "missing_coordinates", "RX2025100805": "swapped_coordinates",
+        "RX2025100806": "unknown_category", "RX2025100807": "bad_date", "RX2025100809": "bad_coordinates",
+        "RX2025100810": "outside_city"}
+    swapped = next(r for r in report if r[0] == "RX2025100805")
+    assert swapped[1:9] == hotline_rows(db)[4][1:9] and "look swapped" in swapped[-1]
+
+
+def test_imported_cases_land_in_the_grid_and_township_locate_gives(db, hotline) -> None:
+    import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
+    imported = cases(db)
+    assert set(imported) == {"RX2025100801", "RX2025100802", "RX2025100803", "RX2025100808"}
+    first = imported["RX2025100801"]
+    x, y = inner_gcj(db, YOUBU)
+    where = locate(db, CITY, x, y, crs="gcj02", category=first.category)
+    assert first.grid_id == where.grid.id == grid_at(db, CITY, where.lon, where.lat).id
+    assert first.township_id == where.township.id and first.squad_id == where.squad.id
+    assert first.department_id == where.department.id and first.owner_type == where.owner_type
+    assert first.routing_reason == where.routing_reason
+    assert first.input_crs == "gcj02" and (first.input_x, first.input_y) == pytest.approx((x, y))
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert first.status == "closed" and not first.needs_triage
+    assert first.reported_at == datetime(2025, 10, 8, 14, 30, tzinfo=shanghai)
+    assert first.closed_at == datetime(2025, 10, 9, 9, 15, tzinfo=shanghai)
+    by_name = imported["RX2025100802"]
+    assert by_name.category.code == "E0501" and by_name.status == "reported" and by_name.closed_at is None
+    assert db.get(Department, by_name.department_id).code == "market"  # the rule scoped to 游埠镇 wins
+    elsewhere = imported["RX2025100803"]
+    assert elsewhere.category.code == "E0101" and elsewhere.grid_id is None and elsewhere.needs_triage
+    assert db.get(Division, elsewhere.township_id).code == ELSEWHERE
+    assert "in no published grid: triage" in elsewhere.routing_reason
+    assert imported["RX2025100808"].description == FORMULA and imported["RX2025100808"].address == XSS
+
+
+def test_each_imported_case_gets_one_import_event(db, hotline) -> None:
+    import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
+    ids = [c.id for c in cases(db).values()]
+    events = db.scalars(select(CaseEvent).where(CaseEvent.incident_id.in_(ids))).all()
+    assert sorted(e.incident_id for e in events) == sorted(ids)
+    assert {(e.seq, e.action, e.data["source"], e.data["file"]) for e in events} == {(1, "import", "import",
+                                                                                     "hotline.csv")}
+    assert {e.to_status for e in events} == {"closed", "reported"}
+
+
+def test_a_second_import_of_the_same_file_adds_nothing(db, hotline) -> None:
+    import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
+    again = import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
+    assert (again["rows"], again["imported"], again["rejected"], again["duplicates"]) == (11, 0, 6, 5)
+    assert len(cases(db)) == 4
+
+
+def test_progress_is_reported_in_bytes_up_to_the_file_size(db, hotline) -> None:
+    seen: list[tuple[int, int]] = []
+    import_cases(db, CITY, hotline, MAPPING, crs="gcj02", report_path=hotline.with_name("r.csv"),
+                 progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (hotline.stat().st_size, hotline.stat().st_size)
+    assert hotline.with_name("r.csv").exists()
+
+
+def test_a_bad_mapping_lists_every_problem() -> None:
+    bad = {"external_id": "工单编号", "created": "受理时间", "closed": {"column": "办结时间", "format": "%Y",
+                                                                     "tz": "Mars/Olympus"},
+           "category": "问题类型", "lon": "经度", "status": {"column": "处理状态"}, "colour": "red"}
+    with pytest.raises(Invalid) as caught:
+        validate_mapping(bad)
+    problems = "\n".join(caught.value.details)
+    assert caught.value.code == "bad_mapping" and len(caught.value.details) == 5, problems
+    for expected in ("'lat' is a required property", "created: '受理时间' is not of type 'object'",
+                     "'closed_values' is a required property", "'colour' was unexpected", "Mars/Olympus"):
+        assert expected in problems
+
+
+def test_mapped_columns_missing_from_the_file_are_all_named(db, demo_city, tmp_path) -> None:
+    path = write_csv(tmp_path / "h.csv", [])
+    mapping = {**MAPPING, "lat": "lat_wgs", "lon": "lon_wgs"}
+    with pytest.raises(Invalid) as caught:
+        import_cases(db, CITY, path, mapping)
+    assert caught.value.details == ["lat_wgs", "lon_wgs"]
+
+
+def export_text(db, fmt: str, **filters) -> str:
+    out = io.StringIO(newline="")
+    export_cases(db, CITY, fmt, out, CaseFilter.parse(**filters))
+    return out.getvalue()
+
+
+def test_export_round_trip_keeps_text_as_data(db, hotline) -> None:
+    import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
+    rows = list(csv.DictReader(io.StringIO(export_text(db, "csv", township=YOUBU, since="2025-10-08",
+                                                       until="2025-10-10").lstrip("\ufeff"))))
+    assert list(rows[0]) == list(EXPORT_COLUMNS)
+    imported = {r["external_id"]: r for r in rows if r["source"] == "import"}
+    assert set(imported) == {"RX2025100801", "RX2025100802", "RX2025100808"}
+    first = imported["RX2025100801"]
+    assert first["reported_at"] == "2025-10-08T14:30:00+08:00" and first["closed_at"] == "2025-10-09T09:15:00+08:00"
+    assert first["township_code"] == YOUBU and first["city_code"] == CITY and first["grid_code"].startswith(YOUBU)
+    assert first["category_code"] == "E0101" and first["department_code"] == "sanitation" and first["squad_code"]
+    assert first["routing_reason"].endswith("owner: department")
+    assert imported["RX2025100808"]["description"] == "'" + FORMULA and imported["RX2025100808"]["address"] == XSS
+    features = json.loads(export_text(db, "geojson", status="reported", category="E0101"))["features"]
+    by_id = {f["properties"]["external_id"]: f for f in features}
+    assert by_id["RX2025100808"]["properties"]["description"] == FORMULA
+    assert by_id["RX2025100808"]["properties"]["address"] == XSS
+    assert by_id["RX2025100803"]["properties"]["grid_code"] is None
+    assert by_id["RX2025100808"]["geometry"]["type"] == "Point" and "RX2025100801" not in by_id
+
+
+def test_export_filters_are_checked() -> None:
+    with pytest.raises(Invalid, match="since must be a date"):
+        CaseFilter.parse(since="yesterday")
+    with pytest.raises(Invalid, match="unknown status open"):
+        CaseFilter.parse(status="open")
+
+
+def test_cli_import_and_export_on_a_committed_database(empty_database_url, tmp_path, monkeypatch) -> None:
+    from grids.cli import incidents_group
+    from grids.demo import load_demo
+    from grids.migrate import upgrade
+
+    upgrade(empty_database_url)
+    engine = create_engine(empty_database_url)
+    with Session(engine) as session, session.begin():
+        load_demo(session, grid_townships=())
+        publish_square_layout(session)
+        path = write_csv(tmp_path / "hotline.csv", hotline_rows(session))
+    engine.dispose()
+    (tmp_path / "map.json").write_text(json.dumps(MAPPING, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("DATABASE_URL", empty_database_url)
+    runner = CliRunner()
+
+    def run(*args: str) -> dict:
+        result = runner.invoke(incidents_group, [*args, "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    first = run("import", str(path), "--map", str(tmp_path / "map.json"), "--crs", "gcj02",
+                "--report", str(tmp_path / "rejects.csv"))
+    assert (first["imported"], first["rejected"], first["duplicates"]) == (4, 6, 1)
+    assert first["report"] == str(tmp_path / "rejects.csv")
+    second = run("import", str(path), "--map", str(tmp_path / "map.json"), "--crs", "gcj02")
+    assert (second["imported"], second["duplicates"]) == (0, 5)
+    exported = run("export", "--format", "geojson", str(tmp_path / "out.geojson"), "--township", YOUBU)
+    features = json.loads((tmp_path / "out.geojson").read_text(encoding="utf-8"))["features"]
+    assert exported["cases"] == len(features) >= 3
+    (tmp_path / "bad.json").write_text("{}", encoding="utf-8")
+    bad = runner.invoke(incidents_group, ["import", str(path), "--map", str(tmp_path / "bad.json"), "--json"])
+    assert bad.exit_code == 1 and json.loads(bad.output)["error"]["code"] == "bad_mapping"
+

@@ -1,0 +1,79 @@
+"""GET /api/v1/incidents/export.csv|geojson: a download of the caller's cases, text kept as data."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from sqlalchemy import func, select
+
+from grids.incident_io import EXPORT_COLUMNS
+from grids.incidents import Actor
+from grids.models import Division
+from grids.workflow import report
+from tests.conftest import login
+
+CITY = "330781"
+YOUBU = "330781102"
+ZHUGE = "330781104"
+FORMULA = "=cmd|' /C calc'!A0"
+XSS = "<img src=x onerror=alert(1)> </script>"
+
+
+@pytest.fixture()
+def cases(db, app) -> dict[str, int]:
+    """A case in 游埠镇 with hostile text and one in 诸葛镇, next to the demo city's cases."""
+    dispatcher = Actor(city_code=CITY, role="dispatcher", label="test")
+    made = {}
+    for code, text in ((YOUBU, FORMULA), (ZHUGE, "普通描述")):
+        inner = func.ST_PointOnSurface(Division.geom)
+        lon, lat = db.execute(select(func.ST_X(inner), func.ST_Y(inner)).where(Division.code == code)).one()
+        made[code] = report(db, dispatcher, "E0101", lon, lat, source="api", description=text, address=XSS).id
+    db.flush()
+    return made
+
+
+def rows(response) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+
+
+def test_csv_download_is_an_attachment_with_text_kept_as_data(client, cases) -> None:
+    login(client, "dispatcher")
+    response = client.get("/api/v1/incidents/export.csv")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == "attachment; filename=incidents.csv"
+    assert response.mimetype == "text/csv"
+    got = rows(response)
+    assert list(got[0]) == list(EXPORT_COLUMNS)
+    total = client.get("/api/v1/incidents?per_page=1").json["total"]
+    assert len(got) == total
+    mine = next(r for r in got if r["id"] == str(cases[YOUBU]))
+    assert mine["description"] == "'" + FORMULA and mine["address"] == XSS and mine["township_code"] == YOUBU
+    assert mine["reported_at"].endswith("+08:00") and mine["routing_reason"]
+
+
+def test_geojson_download_with_filters(client, cases) -> None:
+    login(client, "dispatcher")
+    response = client.get(f"/api/v1/incidents/export.geojson?township={YOUBU}&category=E0101&status=reported")
+    assert response.status_code == 200 and response.mimetype == "application/geo+json"
+    assert response.headers["Content-Disposition"] == "attachment; filename=incidents.geojson"
+    features = response.json["features"]
+    assert cases[YOUBU] in {f["id"] for f in features} and cases[ZHUGE] not in {f["id"] for f in features}
+    mine = next(f for f in features if f["id"] == cases[YOUBU])
+    assert mine["properties"]["description"] == FORMULA and mine["properties"]["address"] == XSS
+    assert {f["properties"]["township_code"] for f in features} == {YOUBU}
+
+
+def test_a_squad_downloads_only_its_township(client, cases) -> None:
+    login(client, "squad_leader")
+    ids = {int(r["id"]) for r in rows(client.get("/api/v1/incidents/export.csv"))}
+    assert cases[YOUBU] in ids and cases[ZHUGE] not in ids
+
+
+def test_bad_filters_unknown_formats_and_strangers_are_refused(client, cases) -> None:
+    assert client.get("/api/v1/incidents/export.csv").status_code == 401
+    login(client, "dispatcher")
+    bad = client.get("/api/v1/incidents/export.csv?since=last-week")
+    assert bad.status_code == 422 and bad.json["error"]["code"] == "bad_filter"
+    assert client.get("/api/v1/incidents/export.xlsx").status_code == 404
