@@ -241,17 +241,19 @@ def demo_group() -> None:
 
 
 @demo_group.command("load")
+@click.option("--no-grids", is_flag=True, help="Skip drawing the pilot townships' ~50,000 grids (faster).")
 @json_option
 @fail_cleanly
-def demo_load(as_json: bool) -> None:
+def demo_load(no_grids: bool, as_json: bool) -> None:
     """Load the demo city (idempotent)."""
-    from grids.demo import load_demo
+    from grids.demo import PILOT_TOWNSHIPS, load_demo
 
     with command_session() as session:
-        result = load_demo(session)
+        result = load_demo(session, say=lambda line: click.echo(line, err=True),
+                           grid_townships=() if no_grids else PILOT_TOWNSHIPS)
     emit(result, as_json, f"demo city {result['city']} loaded: {result['divisions']} divisions, "
                           f"{result['categories']} categories, {result['squads']} squads, "
-                          f"{result['new_cases']} new cases")
+                          f"{result['new_grids']} new grids, {result['new_cases']} new cases")
 
 
 # --- divisions -----------------------------------------------------------------------------------

@@ -12,11 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
 
 from shapely.geometry import MultiPolygon, Point, shape
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from gis.crs import geometry_to_wgs84
@@ -24,7 +25,8 @@ from gis.partition import voronoi_partition
 from grids.catalog import import_catalog, upsert_city
 from grids.divisions import upsert_division
 from grids.incidents import open_case
-from grids.models import Category, Division, Incident, Squad, User
+from grids.layouts import generate_layout, publish_layout
+from grids.models import Category, Division, Grid, GridLayout, Incident, Squad, User
 from grids.org import add_user
 
 CITY_CODE = "330781"
@@ -102,17 +104,48 @@ def _load_squads(session: Session, divisions: dict[str, Division]) -> None:
                      display_name=f"{short}协管员{i}", squad_code=squad_code)
 
 
+# Each grid's co-manager: the squad's co-managers take the grids in turn, in code order.
+_ASSIGN_CO_MANAGERS = text("""
+WITH managers AS (
+  SELECT id, row_number() OVER (ORDER BY username) - 1 AS k, count(*) OVER () AS n
+  FROM users WHERE squad_id = :squad AND role = 'co_manager'),
+numbered AS (
+  SELECT id, row_number() OVER (ORDER BY code) - 1 AS i FROM grids WHERE layout_id = :layout)
+UPDATE grids g SET co_manager_id = m.id
+FROM numbered x JOIN managers m ON m.k = x.i % m.n
+WHERE g.id = x.id""")
+
+
+def _load_grids(session: Session, divisions: dict[str, Division], townships: Iterable[str],
+                say: Callable[[str], None]) -> int:
+    """A published 10,000 m² square layout in each given township (pilots are where squads are stationed)."""
+    made = 0
+    for code in townships:
+        township = divisions[code]
+        if session.scalar(select(GridLayout.id).where(GridLayout.division_id == township.id,
+                                                      GridLayout.status == "published")):
+            continue
+        layout = generate_layout(session, CITY_CODE, code, target_area=10_000, method="square")
+        publish_layout(session, layout.id)
+        squad = session.scalar(select(Squad).where(Squad.township_id == township.id))
+        session.execute(_ASSIGN_CO_MANAGERS, {"squad": squad.id, "layout": layout.id})
+        count = session.scalar(select(func.count()).select_from(Grid).where(Grid.layout_id == layout.id))
+        say(f"{township.name}: {count} grids published")
+        made += count
+    return made
+
+
 def _load_cases(session: Session, divisions: dict[str, Division]) -> int:
     if session.scalar(select(func.count()).select_from(Incident).where(Incident.city_code == CITY_CODE,
                                                                      Incident.source == "demo")):
         return 0
     inspector = session.scalar(select(User).where(User.city_code == CITY_CODE, User.username == "inspector"))
-    for township_code, category_code, (dx, dy), text in DEMO_CASES:
+    for township_code, category_code, (dx, dy), description in DEMO_CASES:
         inner = divisions[township_code]
         anchor = _inner_point(session, inner)
         category = session.scalar(select(Category).where(Category.city_code == CITY_CODE,
                                                          Category.code == category_code))
-        open_case(session, CITY_CODE, category, anchor.x + dx, anchor.y + dy, source="demo", description=text,
+        open_case(session, CITY_CODE, category, anchor.x + dx, anchor.y + dy, source="demo", description=description,
                   reporter=inspector)
     return len(DEMO_CASES)
 
@@ -124,8 +157,13 @@ def _inner_point(session: Session, division: Division) -> Point:
     return Point(x, y)
 
 
-def load_demo(session: Session) -> dict[str, Any]:
-    """Load (or refresh) the whole demo city; safe to run any number of times."""
+def load_demo(session: Session, say: Callable[[str], None] = lambda _: None, *,
+              grid_townships: Iterable[str] = tuple(PILOT_TOWNSHIPS)) -> dict[str, Any]:
+    """Load (or refresh) the whole demo city; safe to run any number of times. `say` reports progress.
+
+    Drawing and checking ~50,000 grids in the six pilot townships takes most of the time (about a minute);
+    `grid_townships` narrows it (tests draw one township, `--no-grids` none).
+    """
     catalog = json.loads(_data("lanxi_catalog.json"))
     upsert_city(session, catalog["city"])
     divisions = _load_divisions(session)
@@ -133,6 +171,8 @@ def load_demo(session: Session) -> dict[str, Any]:
     _load_squads(session, divisions)
     for username, role, zone in DEMO_USERS:
         add_user(session, CITY_CODE, username, role, DEMO_PASSWORD, display_name=f"演示 {role}", **zone)
+    say("staff, squads and catalog loaded; drawing grids")
+    grids = _load_grids(session, divisions, grid_townships, say)
     cases = _load_cases(session, divisions)
     return {"city": CITY_CODE, "divisions": len(divisions), **counts, "squads": len(PILOT_TOWNSHIPS),
-            "users": [u for u, _, _ in DEMO_USERS], "password": DEMO_PASSWORD, "new_cases": cases}
+            "users": [u for u, _, _ in DEMO_USERS], "password": DEMO_PASSWORD, "new_grids": grids, "new_cases": cases}

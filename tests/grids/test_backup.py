@@ -16,7 +16,7 @@ def test_backup_with_restore_drill(empty_database_url: str, tmp_path, monkeypatc
     upgrade(empty_database_url)
     engine = create_engine(empty_database_url)
     with Session(engine) as session, session.begin():
-        load_demo(session)
+        load_demo(session, grid_townships=())
     engine.dispose()
     monkeypatch.setenv("DATABASE_URL", empty_database_url)
     dump = tmp_path / "gridlink.dump"

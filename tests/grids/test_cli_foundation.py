@@ -23,10 +23,10 @@ def run(*args: str, input: str | None = None):
 
 
 def test_demo_load_twice_then_add_a_user(cli_db: str) -> None:
-    first = run("demo", "load", "--json")
+    first = run("demo", "load", "--no-grids", "--json")
     assert first.exit_code == 0, first.output
-    assert json.loads(first.output)["new_cases"] >= 5
-    second = json.loads(run("demo", "load", "--json").output)
+    assert json.loads(first.stdout)["new_cases"] >= 5
+    second = json.loads(run("demo", "load", "--no-grids", "--json").stdout)
     assert second["new_cases"] == 0
     added = run("users", "add", "wang.wei", "--role", "officer", "--squad", "SQ330781104", "--password-stdin",
                 "--json", input="a-long-password\n")
@@ -35,7 +35,7 @@ def test_demo_load_twice_then_add_a_user(cli_db: str) -> None:
 
 
 def test_users_add_with_unknown_role_says_which_roles_exist(cli_db: str) -> None:
-    run("demo", "load")
+    run("demo", "load", "--no-grids")
     result = run("users", "add", "x", "--role", "boss", "--password-stdin", input="a-long-password\n")
     assert result.exit_code == 1
     assert "unknown role 'boss'" in result.output and "dispatcher" in result.output

@@ -163,9 +163,9 @@ def test_publish_is_blocked_by_an_overlap_listing_the_pair(jdb) -> None:
 
 
 def test_publish_previews_impact_and_old_cases_keep_their_grid_after_a_redraw(db, demo_city) -> None:
-    township = "330781102"  # 游埠, where squad SQ330781102 is stationed and demo cases are open
+    township = "330781104"  # 诸葛: a stationed squad, an open demo case, and no grids yet in the tests' demo
     first = generate_layout(db, "330781", township, target_area=2_000_000, method="square")
-    squad = db.scalar(select(Squad).where(Squad.code == "SQ330781102"))
+    squad = db.scalar(select(Squad).where(Squad.code == "SQ330781104"))
     assert {g.squad_id for g in _grids(db, first.id)} == {squad.id}  # default: the township's squad
     assert publish_layout(db, first.id, effective=date(2026, 1, 1))["retired"] is None
     case = db.scalar(select(Incident).where(Incident.township_id == squad.township_id).limit(1))

@@ -1,6 +1,5 @@
 """Locate and route: one accountable owner for every point, the reason in words, bad points refused."""
 
-from datetime import date, timedelta
 
 import pytest
 from geoalchemy2.shape import from_shape
@@ -10,22 +9,21 @@ from sqlalchemy import delete, func, select
 from gis.crs import wgs84_to_bd09, wgs84_to_gcj02
 from grids.errors import Invalid
 from grids.incidents import locate, open_case
+from grids.layouts import grid_at
 from grids.models import (
     Category,
     Department,
     Division,
     FrontageUnit,
     Grid,
-    GridLayout,
     Incident,
     RoutingRule,
-    Squad,
-    User,
 )
 
 CITY = "330781"
 YOUBU = "330781102"  # 游埠镇: has a stationed squad in the demo city
 NO_SQUAD_TOWNSHIP = "330781001"
+UNGRIDDED = "330781104"  # 诸葛镇: a squad, but no grids drawn in the tests' demo city
 
 
 def inner_point(db, code: str) -> Point:
@@ -40,21 +38,11 @@ def by_code(db, model, code: str):
 
 @pytest.fixture()
 def grid(db, demo_city) -> Grid:
-    """A published grid of about 200 m around the inner point of 游埠镇, with a co-manager."""
+    """The demo's published 10,000 m² grid under the inner point of 游埠镇 (it has a co-manager)."""
     center = inner_point(db, YOUBU)
-    township = by_code(db, Division, YOUBU)
-    layout = GridLayout(city_code=CITY, division_id=township.id, name="test layout", status="published",
-                        effective_from=date.today() - timedelta(days=1))
-    db.add(layout)
-    db.flush()
-    square = MultiPolygon([center.buffer(0.001, cap_style="square")])
-    co_manager = db.scalar(select(User).where(User.username == f"{YOUBU}-comanager1"))
-    row = Grid(city_code=CITY, layout_id=layout.id, code=f"{YOUBU}001", division_id=township.id,
-               geom=from_shape(square, 4326), area_m2=40000, squad_id=by_code(db, Squad, f"SQ{YOUBU}").id,
-               co_manager_id=co_manager.id)
-    db.add(row)
-    db.flush()
-    return row
+    found = grid_at(db, CITY, center.x, center.y)
+    assert found is not None and found.co_manager_id is not None
+    return found
 
 
 def test_point_in_a_grid_gets_grid_squad_co_manager_and_city_wide_department(db, grid) -> None:
@@ -99,14 +87,14 @@ def test_the_frontage_unit_covering_the_point_is_named(db, grid) -> None:
 
 
 def test_the_same_place_as_gps_amap_and_baidu_lands_in_the_same_grid(db, grid) -> None:
-    """RELIABILITY 9: converted, not taken at face value (the offsets are 300-600 m, the grid 200 m)."""
+    """RELIABILITY 9: converted, not taken at face value (the offsets are 300-600 m, a grid 100 m)."""
     center = inner_point(db, YOUBU)
     gcj = wgs84_to_gcj02(center.x, center.y)
     bd = wgs84_to_bd09(center.x, center.y)
     for x, y, crs in ((center.x, center.y, "wgs84"), (*gcj, "gcj02"), (*bd, "bd09"), (*gcj, "GCJ-02")):
         loc = locate(db, CITY, x, y, crs=crs)
         assert loc.grid is not None and loc.grid.id == grid.id, crs
-    assert locate(db, CITY, *gcj, crs="wgs84").grid is None  # GCJ-02 taken as GPS misses the grid
+    assert locate(db, CITY, *gcj, crs="wgs84").grid.id != grid.id  # GCJ-02 taken as GPS: another grid
 
 
 @pytest.mark.parametrize(("x", "y", "code", "words"), [
@@ -129,12 +117,12 @@ def test_an_unknown_crs_is_refused(db, demo_city) -> None:
 
 
 def test_a_case_in_the_city_but_in_no_grid_waits_in_triage_with_its_owner(db, demo_city) -> None:
-    """RELIABILITY 8: kept, flagged, still owned."""
-    here = inner_point(db, YOUBU)
-    case = open_case(db, CITY, by_code(db, Category, "E0501"), here.x + 0.01, here.y, source="test",
+    """RELIABILITY 8: kept, flagged, still owned (the tests draw grids only in 游埠镇)."""
+    here = inner_point(db, UNGRIDDED)
+    case = open_case(db, CITY, by_code(db, Category, "E0501"), here.x, here.y, source="test",
                      description="店外经营")
     stored = db.get(Incident, case.id)
-    assert stored.status == "reported" and stored.needs_triage
-    assert stored.owner_type == "department" and stored.township_id == by_code(db, Division, YOUBU).id
+    assert stored.status == "reported" and stored.needs_triage and stored.grid_id is None
+    assert stored.owner_type == "department" and stored.township_id == by_code(db, Division, UNGRIDDED).id
     assert "triage" in stored.routing_reason
-    assert (stored.input_crs, stored.input_x) == ("wgs84", here.x + 0.01)
+    assert (stored.input_crs, stored.input_x) == ("wgs84", here.x)

@@ -199,7 +199,7 @@ def fresh_city_url(empty_database_url: str) -> str:
     upgrade(empty_database_url)
     engine = create_engine(empty_database_url)
     with Session(engine) as session, session.begin():
-        load_demo(session)
+        load_demo(session, grid_townships=())
     engine.dispose()
     return empty_database_url
 

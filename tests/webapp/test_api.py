@@ -37,7 +37,8 @@ def test_a_case_is_taken_in_routed_and_readable_with_its_history(client, db, key
     assert created.status_code == 201, created.json
     case = created.json
     assert case["status"] == "reported" and case["township"] == YOUBU and case["department"] == "sanitation"
-    assert case["owner_type"] == "department" and case["needs_triage"] and "owner: department" in case["routing_reason"]
+    assert case["owner_type"] == "department" and not case["needs_triage"] and case["grid"].startswith(YOUBU)
+    assert "owner: department" in case["routing_reason"]
     assert created.headers["Location"] == f"/api/v1/incidents/{case['id']}"
     detail = client.get(created.headers["Location"], headers=bearer(key)).json
     assert detail["description"].startswith("垃圾满溢 <img") and detail["reporter_contact"] == "138 0000 0000"
@@ -124,7 +125,8 @@ def test_locate_answers_path_owner_and_reason(client, db, key) -> None:
     where = client.get(f"/api/v1/locate?lon={lon}&lat={lat}&category=E0503", headers=bearer(key)).json
     assert [d["level"] for d in where["divisions"]] == ["city", "township"]
     assert where["squad"]["code"] == f"SQ{YOUBU}" and where["department"]["code"] == "traffic_police"
-    assert where["needs_triage"] and "triage" in where["routing_reason"]
+    assert not where["needs_triage"] and where["grid"]["code"].startswith(YOUBU) and where["co_manager"]
+    assert f"grid {where['grid']['code']}" in where["routing_reason"]
     bad = client.get("/api/v1/locate?lon=nan&lat=29.2", headers=bearer(key))
     assert bad.status_code == 422 and "finite" in bad.json["error"]["message"]
     assert client.get(f"/api/v1/locate?lon={lon}&lat={lat}&category=nope", headers=bearer(key)).status_code == 422

@@ -52,7 +52,7 @@ def committed_city(empty_database_url: str) -> tuple[str, str]:
     upgrade(empty_database_url)
     engine = create_engine(empty_database_url)
     with Session(engine) as session, session.begin():
-        load_demo(session)
+        load_demo(session, grid_townships=())
         raw = create_key(session, "330781", "citizen-app", "reporter", rate_per_minute=1000)[1]
     engine.dispose()
     return empty_database_url, raw
