@@ -448,6 +448,22 @@ def black_list(session: Session, city_code: str, township_code: str, now: dateti
     return [{"unit": i, "name": n, "violations": int(v), "days": rule["days"]} for i, n, v in rows]
 
 
+def unit_rows(session: Session, city_code: str, township_id: int | None = None) -> list[dict[str, Any]]:
+    """The units of a city, or of one township (a squad's zone), each with its latest score and the
+    violations found over all its inspections: the township list in one query, not one per unit."""
+    latest = _latest_scores()
+    found = (select(FrontageInspection.unit_id, func.sum(FrontageInspection.violations).label("violations"))
+             .group_by(FrontageInspection.unit_id).subquery())
+    query = (select(FrontageUnit, latest.c.score, latest.c.at, found.c.violations)
+             .outerjoin(latest, latest.c.unit_id == FrontageUnit.id)
+             .outerjoin(found, found.c.unit_id == FrontageUnit.id)
+             .where(FrontageUnit.city_code == city_code).order_by(FrontageUnit.name, FrontageUnit.id))
+    if township_id is not None:
+        query = query.where(FrontageUnit.township_id == township_id)
+    return [{"unit": unit, "score": score, "inspected_at": at, "violations": int(violations or 0)}
+            for unit, score, at, violations in session.execute(query)]
+
+
 # --- views & export --------------------------------------------------------------------------------
 def may_see_personal_data(role: str) -> bool:
     return PERSONAL_DATA in ROLE_GRANTS.get(role, frozenset())
@@ -468,12 +484,15 @@ EXPORT_FORMATS = ("geojson", "csv")
 _EXPORT_FIELDS = ("unit", "name", "type", "kind", "duties", "grid", "grids", "latest_score")
 
 
-def _export_rows(session: Session, city_code: str | None) -> list[tuple[dict[str, Any], BaseGeometry | None]]:
+def _export_rows(session: Session, city_code: str | None, township_id: int | None = None
+                 ) -> list[tuple[dict[str, Any], BaseGeometry | None]]:
     latest = _latest_scores()
     query = (select(FrontageUnit, latest.c.score).outerjoin(latest, latest.c.unit_id == FrontageUnit.id)
              .order_by(FrontageUnit.id))
     if city_code:
         query = query.where(FrontageUnit.city_code == city_code)
+    if township_id is not None:
+        query = query.where(FrontageUnit.township_id == township_id)
     rows = []
     for unit, score in session.execute(query):
         codes = [g.code for g in unit.grids]
@@ -484,11 +503,15 @@ def _export_rows(session: Session, city_code: str | None) -> list[tuple[dict[str
     return rows
 
 
-def export_units(session: Session, fmt: str, out: Path, city_code: str | None = None) -> dict[str, Any]:
-    """Write units with their areas (no personal data) as GeoJSON or CSV (area as WKT)."""
+def export_units(session: Session, fmt: str, out: Path, city_code: str | None = None,
+                 township_id: int | None = None) -> dict[str, Any]:
+    """Write units with their areas (no personal data) as GeoJSON or CSV (area as WKT).
+
+    `township_id` narrows the file to one township: a squad downloads only its own zone.
+    """
     if fmt not in EXPORT_FORMATS:
         raise Invalid(f"unknown format {fmt!r}; choose {' or '.join(EXPORT_FORMATS)}", code="bad_format")
-    rows = _export_rows(session, city_code)
+    rows = _export_rows(session, city_code, township_id)
     out = Path(out)
     if fmt == "geojson":
         doc = {"type": "FeatureCollection", "features": [
