@@ -27,7 +27,7 @@ EXTENT = 4096  # MVT units per tile side
 BUFFER = 64  # units drawn beyond the edge so strokes and markers do not break at tile seams
 MAX_ZOOM = 22
 SIMPLIFY_BELOW = 12  # below this zoom polygons are simplified to one tile unit before reprojection
-CACHE_SECONDS = {"divisions": 300, "grids": 300, "cases": 10}
+CACHE_SECONDS = {"divisions": 300, "grids": 300, "cases": 10, "frontage": 30}
 
 _BOUNDS = f"""bounds AS (
     SELECT ST_TileEnvelope(:z, :x, :y) AS env,
@@ -70,6 +70,17 @@ LAYERS: dict[str, TileLayer] = {
         WHERE i.city_code = :city AND i.status IN ({_OPEN}) AND i.location && bounds.env4326
           AND (:township IS NULL OR i.township_id = :township)
           AND (:department IS NULL OR i.department_id = :department)""", "i.location", polygons=False),
+    # 门前三包 areas with their latest score (NULL: never inspected); the page colours them by score.
+    # `unit` repeats the id as a property: ST_AsMVT keeps the feature id out of the properties.
+    # Areas are a few metres deep: below zoom 14 they are under a pixel. Departments have no such page.
+    "frontage": TileLayer("""
+        SELECT u.id, u.id AS unit, s.score, {geom} AS geom
+        FROM frontage_units u
+        LEFT JOIN LATERAL (SELECT f.score FROM frontage_inspections f WHERE f.unit_id = u.id
+                           ORDER BY f.at DESC, f.id DESC LIMIT 1) s ON true, bounds
+        WHERE u.city_code = :city AND u.status = 'active' AND u.area && bounds.env4326
+          AND (:township IS NULL OR u.township_id = :township)
+          AND CAST(:department AS integer) IS NULL""", "u.area", min_zoom=14),
 }
 
 
