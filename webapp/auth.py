@@ -22,19 +22,20 @@ PAGES = {
     "township": ("township.home", _l("乡镇中队")),
     "department": ("pages.department", _l("部门待办")),
     "plan": ("pages.plan", _l("网格规划")),
+    "frontage": ("frontage.index", _l("门前三包")),
     "reports": ("pages.reports", _l("统计评价")),
     "about": ("pages.about", _l("关于与数据来源")),
 }
 ROLE_PAGES: dict[str, tuple[str, ...]] = {
-    "admin": ("dispatch", "township", "department", "plan", "reports", "about"),
-    "dispatcher": ("dispatch", "reports", "about"),
-    "supervisor": ("dispatch", "reports", "about"),
-    "inspector": ("township", "about"),
-    "squad_leader": ("township", "reports", "about"),
-    "officer": ("township", "about"),
-    "co_manager": ("township", "about"),
+    "admin": ("dispatch", "township", "department", "plan", "frontage", "reports", "about"),
+    "dispatcher": ("dispatch", "frontage", "reports", "about"),
+    "supervisor": ("dispatch", "frontage", "reports", "about"),
+    "inspector": ("township", "frontage", "about"),
+    "squad_leader": ("township", "frontage", "reports", "about"),
+    "officer": ("township", "frontage", "about"),
+    "co_manager": ("township", "frontage", "about"),
     "department": ("department", "about"),
-    "planner": ("plan", "reports", "about"),
+    "planner": ("plan", "frontage", "reports", "about"),
     "viewer": ("reports", "about"),
 }
 
