@@ -31,6 +31,7 @@ from grids.models import CaseEvent, Category, Department, Incident
 log = logging.getLogger("gridlink.workflow")
 
 STAY = None  # an action that keeps the state (extension, escalation) still changes the version
+AS_RECORDED = "as recorded"  # an imported case starts in the old system's state, written on its event
 CENTRE_ROLES = ("dispatcher", "supervisor")
 ON_SITE_ROLES = ("inspector", "co_manager", "officer", "squad_leader")
 HANDLER_ROLES = ("department", "squad_leader", "officer")
@@ -57,6 +58,7 @@ class Transition:
 
 TRANSITIONS: tuple[Transition, ...] = (
     Transition("report", (None,), "reported", REPORTER_ROLES),
+    Transition("import", (None,), AS_RECORDED, (SYSTEM_ROLE,)),
     Transition("verify", ("reported",), "verified", ON_SITE_ROLES),
     Transition("file", ("reported", "verified"), "filed", CENTRE_ROLES),
     Transition("dispatch", ("filed",), "dispatched", CENTRE_ROLES),
@@ -262,7 +264,8 @@ def replay(events: Iterable[CaseEvent]) -> str | None:
     """The state a case's events lead to, walking the same transition table (history is the truth)."""
     state: str | None = None
     for event in events:
-        state = rule_for(state, event.action).target or state
+        target = rule_for(state, event.action).target
+        state = event.to_status if target == AS_RECORDED else target or state
     return state
 
 

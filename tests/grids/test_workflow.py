@@ -51,6 +51,12 @@ def test_the_whole_workflow_runs_sets_the_deadline_and_replays_from_history(db, 
     assert events[-1].actor_role == "dispatcher" and events[5].data == {"after_photo": "after.jpg"}
 
 
+def test_an_imported_case_replays_to_the_state_the_old_system_recorded() -> None:
+    closed_elsewhere = [CaseEvent(action="import", to_status="closed")]
+    assert replay(closed_elsewhere) == "closed"
+    assert replay([CaseEvent(action="import", to_status="reported"), CaseEvent(action="file")]) == "filed"
+
+
 def test_every_demo_case_replays_to_its_current_state(db, demo_city) -> None:
     """RELIABILITY 14: history is the truth; each case's events give its status."""
     case = new_case(db)
