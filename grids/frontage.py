@@ -49,6 +49,7 @@ from grids.models import (
     User,
     frontage_unit_grids,
 )
+from grids.spreadsheet import safe_cell
 
 UNIT_TYPES = ("shop", "office", "market", "construction_site", "compound", "household")
 SHEET_PATH = Path(__file__).parent / "data" / "frontage_score_sheet.json"
@@ -524,5 +525,5 @@ def export_units(session: Session, fmt: str, out: Path, city_code: str | None = 
             writer.writerow([*_EXPORT_FIELDS, "area_wkt"])
             for props, geom in rows:
                 values = [";".join(v) if isinstance(v, list) else v for v in (props[f] for f in _EXPORT_FIELDS)]
-                writer.writerow([*values, geom.wkt if geom else ""])
+                writer.writerow([*map(safe_cell, values), geom.wkt if geom else ""])
     return {"format": fmt, "path": str(out), "units": len(rows)}

@@ -60,6 +60,7 @@ from gis.crs import CoordinateError, geometry_to_wgs84, normalize_crs_name
 from grids.errors import Invalid
 from grids.incidents import Actor, _city_outline
 from grids.models import DIVISION_LEVELS, Category, City, Department, Division, Grid, Incident, Squad, User
+from grids.spreadsheet import safe_cell
 from grids.workflow import CLOSED_STATES, OPEN_STATES, zone_conditions
 
 SCHEMA = json.loads(resources.files("grids").joinpath("data/incident_mapping.schema.json").read_text())
@@ -68,7 +69,6 @@ SORT_MEMORY = "128MB"  # the staging sorts (first occurrence per external id, fi
 SOURCE = "import"
 MAX_EXTERNAL_ID, MAX_ADDRESS = 100, 300  # the column widths of incidents
 REPORT_COLUMNS = ("reject_reason", "reject_detail")
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_FORMATS = ("csv", "geojson")
 INVARIANT = "rows == imported + rejected + duplicates; imported == located + unlocated"
 STAGING = "incident_import"
@@ -367,13 +367,6 @@ def _place_and_insert(session: Session, city_code: str, crs: str, file_name: str
 
 
 # --- the use case --------------------------------------------------------------------------------
-def safe_cell(value: Any) -> Any:
-    """A CSV cell a spreadsheet shows as text: formula-like text gets a leading ' (numbers stay numbers)."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
 def _context(session: Session, city_code: str, mapping: dict[str, Any], crs: str) -> _Context:
     try:
         crs_name = normalize_crs_name(crs)

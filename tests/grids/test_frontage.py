@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,7 +178,10 @@ def test_export_geojson_and_csv(oakland, tmp_path: Path) -> None:
     feature = json.loads(out.read_text(encoding="utf-8"))["features"][0]
     assert feature["geometry"]["type"] == "MultiPolygon" and feature["properties"]["grid"]
     assert feature["properties"]["duties"] == ["包市容/秩序", "包环境卫生", "包绿化/设施"]
+    _units(session)[0].name = '=HYPERLINK("http://evil.example","点我")'
+    session.flush()
     csv_out = tmp_path / "units.csv"
     export_units(session, "csv", csv_out, CITY)
-    header = csv_out.read_text(encoding="utf-8").splitlines()[0]
-    assert header == "unit,name,type,kind,duties,grid,grids,latest_score,area_wkt"
+    rows = list(csv.reader(csv_out.open(encoding="utf-8")))
+    assert ",".join(rows[0]) == "unit,name,type,kind,duties,grid,grids,latest_score,area_wkt"
+    assert "'=HYPERLINK(\"http://evil.example\",\"点我\")" in [row[1] for row in rows]  # shown, never run
