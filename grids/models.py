@@ -377,6 +377,28 @@ class CaseEvent(Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
+PHOTO_KINDS = ("before", "after")
+
+
+class CasePhoto(Base):
+    """A photo of a case: "before" from the report, "after" with the handling feedback (处置反馈).
+
+    The file (re-encoded, without EXIF) lives under the uploads folder at `path`; the row says whose
+    case it belongs to, so serving it can check the viewer's zone like any other view of the case.
+    """
+
+    __tablename__ = "case_photos"
+    __table_args__ = (CheckConstraint(_in("kind", PHOTO_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(200))
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class CalendarDay(Base):
     """A city's override of one day: a local holiday, or a working day the holiday package does not know."""
 

@@ -38,7 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     _register_request_hooks(app)
-    from webapp import auth, dispatch, errors, frontage, pages, tiles, township
+    from webapp import auth, dispatch, errors, frontage, pages, plan, tiles, township
     from webapp.cli import ALL_COMMANDS
 
     errors.register(app)
@@ -50,6 +50,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(dispatch.bp)
     app.register_blueprint(township.bp)
     app.register_blueprint(frontage.bp)
+    app.register_blueprint(plan.bp)
     app.register_blueprint(tiles.bp)
     from webapp.labels import level_label, role_label, status_label
 

@@ -21,7 +21,7 @@ PAGES = {
     "dispatch": ("dispatch.board", _l("指挥调度")),
     "township": ("township.home", _l("乡镇中队")),
     "department": ("pages.department", _l("部门待办")),
-    "plan": ("pages.plan", _l("网格规划")),
+    "plan": ("plan.home", _l("网格规划")),
     "frontage": ("frontage.index", _l("门前三包")),
     "reports": ("pages.reports", _l("统计评价")),
     "about": ("pages.about", _l("关于与数据来源")),

@@ -255,14 +255,6 @@ def department() -> Any:
     return render_template("department.html", cases=summaries(cases))
 
 
-@bp.route("/plan")
-@require_roles("planner")
-def plan() -> Any:
-    city = current_app.config["GRIDLINK_CITY"]
-    divisions = db().scalars(select(Division).where(Division.city_code == city).order_by(Division.code)).all()
-    return render_template("plan.html", divisions=divisions)
-
-
 @bp.route("/reports")
 @require_roles("dispatcher", "supervisor", "squad_leader", "planner", "viewer")
 def reports() -> Any:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import TextClause, text
 
-from grids.errors import NotFound
+from grids.errors import Forbidden, NotFound
 from grids.models import ROLES
 from webapp import db
 from webapp.auth import current_user, require_roles
@@ -27,6 +27,8 @@ EXTENT = 4096  # MVT units per tile side
 BUFFER = 64  # units drawn beyond the edge so strokes and markers do not break at tile seams
 MAX_ZOOM = 22
 SIMPLIFY_BELOW = 12  # below this zoom polygons are simplified to one tile unit before reprojection
+LAYOUT_MIN_ZOOM = 11  # one layout asked for by id (?layout=) is drawn from here
+LAYOUT_ROLES = ("planner", "admin")  # who may ask for a layout by id, drafts included
 CACHE_SECONDS = {"divisions": 300, "grids": 300, "cases": 10, "frontage": 30}
 
 _BOUNDS = f"""bounds AS (
@@ -52,9 +54,11 @@ LAYERS: dict[str, TileLayer] = {
         WHERE d.city_code = :city AND d.level <> 'community' AND d.geom && bounds.env4326
           AND (:township IS NULL OR d.id = :township)""", "d.geom"),
     # Grids are about 100 m across: below zoom 13 they are under 6 px and would only flood the tile.
+    # Planners ask for one layout (a draft they edit) with ?layout=ID; everyone else sees published ones.
     "grids": TileLayer("""
         SELECT g.id, g.code, g.division_id, {geom} AS geom
-        FROM grids g JOIN grid_layouts l ON l.id = g.layout_id AND l.status = 'published', bounds
+        FROM grids g JOIN grid_layouts l ON l.id = g.layout_id
+             AND (l.id = :layout OR (CAST(:layout AS integer) IS NULL AND l.status = 'published')), bounds
         WHERE g.city_code = :city AND g.geom && bounds.env4326
           AND (:township IS NULL OR g.division_id IN (
                SELECT id FROM divisions WHERE id = :township OR parent_id = :township))""", "g.geom",
@@ -84,7 +88,8 @@ LAYERS: dict[str, TileLayer] = {
 }
 
 
-def tile_query(layer: str, z: int, x: int, y: int, *, city: str, zone: Zone) -> TextClause:
+def tile_query(layer: str, z: int, x: int, y: int, *, city: str, zone: Zone,
+               layout: int | None = None) -> TextClause:
     """The complete `ST_AsMVT` statement for one tile, shared by the endpoint and bench/tiles.py.
 
     Low zoom: polygons are simplified to about one tile unit in degrees before ST_Transform, so a
@@ -98,24 +103,32 @@ def tile_query(layer: str, z: int, x: int, y: int, *, city: str, zone: Zone) -> 
     sql = (f"WITH {_BOUNDS}, rows AS ({spec.rows_sql.format(geom=mvt_geom)}) "
            f"SELECT ST_AsMVT(rows, :layer, {EXTENT}, 'geom', 'id') FROM rows")
     params = {"z": z, "x": x, "y": y, "city": city, "layer": layer, "township": zone.township_id,
-              "department": zone.department_id, "tolerance": 360.0 / (2**z * EXTENT), "due_soon": DUE_SOON}
+              "department": zone.department_id, "tolerance": 360.0 / (2**z * EXTENT), "due_soon": DUE_SOON,
+              "layout": layout}
     return text(sql).bindparams(**{k: v for k, v in params.items() if f":{k}" in sql})
 
 
-def render_tile(layer: str, z: int, x: int, y: int, *, city: str, zone: Zone) -> bytes:
-    """The tile's bytes (empty when nothing is in it, or below the layer's minimum zoom)."""
+def render_tile(layer: str, z: int, x: int, y: int, *, city: str, zone: Zone, layout: int | None = None) -> bytes:
+    """The tile's bytes (empty when nothing is in it, or below the layer's minimum zoom).
+
+    One chosen layout is drawn from LAYOUT_MIN_ZOOM: a planner sees a whole township's draft at once.
+    """
     if layer not in LAYERS or not (0 <= z <= MAX_ZOOM and 0 <= x < 2**z and 0 <= y < 2**z):
         raise NotFound("no such tile", code="no_such_tile")
-    if z < LAYERS[layer].min_zoom:
+    if z < (LAYOUT_MIN_ZOOM if layout is not None else LAYERS[layer].min_zoom):
         return b""
-    return bytes(db().execute(tile_query(layer, z, x, y, city=city, zone=zone)).scalar() or b"")
+    return bytes(db().execute(tile_query(layer, z, x, y, city=city, zone=zone, layout=layout)).scalar() or b"")
 
 
 @bp.route("/tiles/<layer>/<int:z>/<int:x>/<int:y>.pbf")
 @require_roles(*ROLES)
 def tile(layer: str, z: int, x: int, y: int) -> Response:
     """One tile with an ETag of its bytes: an unchanged tile costs the browser a 304 and no body."""
-    data = render_tile(layer, z, x, y, city=current_app.config["GRIDLINK_CITY"], zone=zone_of(current_user()))
+    layout = request.args.get("layout", type=int)
+    if layout is not None and current_user().role not in LAYOUT_ROLES:
+        raise Forbidden("only planners see draft layouts", code="role_forbidden")
+    data = render_tile(layer, z, x, y, city=current_app.config["GRIDLINK_CITY"], zone=zone_of(current_user()),
+                       layout=layout)
     response = Response(data, status=200 if data else 204, mimetype="application/vnd.mapbox-vector-tile")
     response.set_etag(hashlib.blake2b(data, digest_size=16).hexdigest())
     response.cache_control.private = True

@@ -1,0 +1,154 @@
+"""Case photos: check that an upload is a picture, re-encode it without EXIF, store it, list a case's photos.
+
+Why re-encode: a phone photo carries the GPS position, the time and the device in its EXIF, and a file
+that merely claims to be a JPEG could be anything. Decoding and encoding again with Pillow keeps only the
+pixels and the orientation tag (so the picture stays upright). Files go to <root>/<yyyy>/<mm>/<uuid>.jpg
+with a small <uuid>_t.jpg thumbnail beside them; the database row ties the file to its case, so serving
+it checks the viewer's zone like every other view of the case.
+
+A file written for a transaction that later rolls back stays on disk unreferenced; nothing serves it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from grids.cluster import PROJECT_ROOT
+from grids.errors import Invalid, NotFound
+from grids.incidents import Actor
+from grids.models import CasePhoto, Incident
+from grids.workflow import act, report
+
+DEFAULT_ROOT = PROJECT_ROOT / "var" / "uploads"
+MAX_BYTES = 8 * 1024 * 1024
+MAX_SIDE = 4096
+THUMB_SIDE = 320
+MAX_PHOTOS = 6
+#: Refused before decoding: a small file can claim a huge canvas (decompression bomb).
+MAX_PIXELS = 50_000_000
+FORMATS = ("JPEG", "PNG", "WEBP")
+ORIENTATION = 0x0112
+QUALITY = 85
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An upload that passed the checks, re-encoded as JPEG, with its thumbnail and the input's digest."""
+
+    full: bytes
+    thumb: bytes
+    digest: str
+
+
+def _jpeg(image: Image.Image, orientation: int | None) -> bytes:
+    exif = Image.Exif()
+    if orientation:
+        exif[ORIENTATION] = orientation
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=QUALITY, optimize=True, exif=exif.tobytes())
+    return out.getvalue()
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    """JPEG has no alpha: transparent parts of a PNG/WebP become white, not black."""
+    if image.mode in ("RGBA", "LA", "P"):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, "white")
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return image.convert("RGB")
+
+
+def prepare(data: bytes, name: str = "photo") -> Picture:
+    """The upload re-encoded (at most MAX_SIDE px, EXIF stripped but orientation), or Invalid saying why not."""
+    if not data:
+        raise Invalid(f"{name} is empty", code="empty_photo", details={"file": name})
+    if len(data) > MAX_BYTES:
+        raise Invalid(f"{name} is {len(data) / 1048576:.1f} MB; a photo may be at most {MAX_BYTES // 1048576} MB",
+                      code="photo_too_large", details={"file": name})
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format not in FORMATS or image.width * image.height > MAX_PIXELS:
+                raise Invalid(f"{name} is a {image.format} of {image.width}x{image.height} px; send a JPEG, PNG "
+                              "or WebP photo", code="not_an_image", details={"file": name})
+            orientation = image.getexif().get(ORIENTATION)
+            picture = _rgb(image)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise Invalid(f"{name} is not a picture; send a JPEG, PNG or WebP photo", code="not_an_image",
+                      details={"file": name}) from exc
+    picture.thumbnail((MAX_SIDE, MAX_SIDE))
+    thumb = ImageOps.contain(picture, (THUMB_SIDE, THUMB_SIDE))
+    return Picture(full=_jpeg(picture, orientation), thumb=_jpeg(thumb, orientation),
+                   digest=hashlib.sha256(data).hexdigest())
+
+
+def prepare_all(files: Sequence[tuple[str, bytes]]) -> list[Picture]:
+    """Every upload of a form, checked before anything is stored (one bad photo refuses the whole form)."""
+    if len(files) > MAX_PHOTOS:
+        raise Invalid(f"at most {MAX_PHOTOS} photos per report, got {len(files)}", code="too_many_photos")
+    return [prepare(data, name) for name, data in files]
+
+
+def thumb_path(path: str) -> str:
+    return path.removesuffix(".jpg") + "_t.jpg"
+
+
+def store(session: Session, root: Path, incident: Incident, pictures: Sequence[Picture], kind: str,
+          uploaded_by: int | None) -> list[CasePhoto]:
+    """Write each picture (and its thumbnail) under root/<yyyy>/<mm>/ and record it for the case."""
+    now = session.scalar(select(func.now()))
+    rows = []
+    for picture in pictures:
+        path = f"{now:%Y}/{now:%m}/{uuid.uuid4().hex}.jpg"
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(picture.full)
+        (root / thumb_path(path)).write_bytes(picture.thumb)
+        rows.append(CasePhoto(city_code=incident.city_code, incident_id=incident.id, kind=kind, path=path,
+                              uploaded_by=uploaded_by))
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def photos_of(session: Session, incident_id: int) -> list[CasePhoto]:
+    return list(session.scalars(select(CasePhoto).where(CasePhoto.incident_id == incident_id)
+                                .order_by(CasePhoto.id)))
+
+
+def photo_file(root: Path, photo: CasePhoto, *, thumb: bool = False) -> Path:
+    """The file of a photo row; NotFound if it is missing or (a corrupted row) points outside root."""
+    target = (root / (thumb_path(photo.path) if thumb else photo.path)).resolve()
+    if not target.is_relative_to(root.resolve()) or not target.is_file():
+        raise NotFound("the photo file is missing", code="photo_missing")
+    return target
+
+
+def report_with_photos(session: Session, root: Path, actor: Actor, category: str, x: float, y: float, *,
+                       pictures: Sequence[Picture], **details: Any) -> Incident:
+    """A report (grids.workflow.report) with its "before" photos, in the caller's transaction."""
+    incident = report(session, actor, category, x, y, **details)
+    store(session, root, incident, pictures, "before", actor.user_id)
+    return incident
+
+
+def handle_with_photos(session: Session, root: Path, incident_id: int, actor: Actor, version: int, note: str,
+                       pictures: Sequence[Picture]) -> Incident:
+    """处置反馈: the handle action plus its "after" photos; the event names the photos it stored."""
+    if not pictures:
+        raise Invalid("handling is reported with at least one after-photo", code="after_photo_required",
+                      details=["photos"])
+    incident = act(session, incident_id, "handle", actor, version, note=note,
+                   after_photo=",".join(p.digest[:12] for p in pictures))
+    store(session, root, incident, pictures, "after", actor.user_id)
+    return incident
