@@ -8,16 +8,19 @@ JSON that the page script renders with textContent only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, Date, cast, func, or_, select
 
-from grids.models import Category, Division, Incident
+from grids.models import Category, City, Department, Division, Incident
 from webapp import db
 from webapp.auth import current_user, require_roles
+from webapp.intake import CRS_CHOICES, DEFAULT_CRS, new_token, submit_report
 from webapp.pages import (
     OPEN_STATUSES,
     case_history,
@@ -30,10 +33,26 @@ from webapp.pages import (
     surface_map,
     zone_of,
 )
+from webapp.photos import photo_links
 
 bp = Blueprint("dispatch", __name__, url_prefix="/dispatch")
 FEED_LIMIT = 100
 POLL_MS = 3000
+#: Where a case came in; unknown sources (a new integration) show their code.
+SOURCE_LABELS = {"dispatcher": _l("指挥中心受理"), "field": _l("巡查上报"), "api": _l("系统接口"),
+                 "open311": _l("Open311"), "import": _l("历史导入"), "demo": _l("演示数据"),
+                 "frontage_inspection": _l("门前三包检查")}
+#: Where the owner named by routing is shown as the suggested assignee, and whom that means.
+OWNER_LABELS = {"department": _l("部门"), "squad": _l("中队"), "township": _l("乡镇政府（属地兜底）"),
+                "centre": _l("指挥中心分拣")}
+
+
+def _day(value: str | None) -> date | None:
+    """A yyyy-mm-dd from the date inputs; anything else means no bound."""
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -44,13 +63,17 @@ class Filters:
     category: int | None = None
     township: int | None = None
     overdue: bool = False
+    source: str = ""
+    since: date | None = None
+    until: date | None = None
 
     @classmethod
     def from_args(cls, args: Any) -> Filters:
         status = args.get("status", "")
         return cls(status=status if status in OPEN_STATUSES else "",
                    category=args.get("category", type=int), township=args.get("township", type=int),
-                   overdue=args.get("overdue") == "1")
+                   overdue=args.get("overdue") == "1", source=args.get("source", "")[:32],
+                   since=_day(args.get("since")), until=_day(args.get("until")))
 
     def conditions(self) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []
@@ -63,14 +86,31 @@ class Filters:
             conditions.append(Incident.township_id == self.township)
         if self.overdue:
             conditions.append(Incident.deadline_at < func.now())
-        return conditions
+        if self.source:
+            conditions.append(Incident.source == self.source)
+        return conditions + self._days()
+
+    def _days(self) -> list[ColumnElement[bool]]:
+        """The reporting day in the city's own time zone, both bounds included."""
+        zone = select(City.timezone).where(City.code == Incident.city_code).scalar_subquery()
+        day = cast(func.timezone(zone, Incident.reported_at), Date)
+        return [*([day >= self.since] if self.since else []), *([day <= self.until] if self.until else [])]
 
 
 def _choices() -> dict[str, Any]:
-    """The filter form's options: top-level categories and the city's townships."""
+    """The filter form's options (top-level categories, townships, sources) and the intake form's."""
     city = current_app.config["GRIDLINK_CITY"]
+    sources = db().scalars(select(Incident.source).where(Incident.city_code == city).distinct()
+                           .order_by(Incident.source))
     return {
         "statuses": OPEN_STATUSES,
+        "sources": [(s, str(SOURCE_LABELS.get(s, s))) for s in sources],
+        "minor_categories": [(c.code, category_name(c)) for c in db().scalars(
+            select(Category).where(Category.city_code == city, Category.parent_id.is_not(None))
+            .order_by(Category.code))],
+        "departments": db().scalars(select(Department).where(Department.city_code == city)
+                                    .order_by(Department.code)).all(),
+        "crs_choices": CRS_CHOICES, "default_crs": DEFAULT_CRS, "intake_token": new_token(),
         "categories": [(c.id, f"{c.code} {category_name(c)}") for c in db().scalars(
             select(Category).where(Category.city_code == city, Category.parent_id.is_(None))
             .order_by(Category.type.desc(), Category.code))],
@@ -85,7 +125,10 @@ def _labels() -> dict[str, str]:
             "offline": _("连接中断，正在重试…"), "failed": _("操作失败，请重试。"),
             "conflict": _("案件已被他人更改，请重新加载后再操作。"),
             "noActions": _("当前状态下你的角色没有可做的操作。"),
-            "notePlaceholder": _("备注或理由（退回、作废时必填）"), "noteRequired": _("请先填写理由。")}
+            "notePlaceholder": _("备注或理由（退回、作废时必填）"), "noteRequired": _("请先填写理由。"),
+            "created": _("已创建案件 #%(id)s。"), "notAvailable": _("当前案件不能执行“%(action)s”。"),
+            "bulkOk": _("成功"), "bulkChanged": _("案件已被他人更改"), "bulkNone": _("框内没有案件。"),
+            "selected": _("已选 %(n)s 件"), "photoAlt": _("案件照片"), "noPhotos": _("无照片")}
 
 
 @bp.route("")
@@ -98,7 +141,8 @@ def board() -> Any:
     parts, names, bounds = surface_map(zone_of(current_user()))
     data = {"cases": cases, "lastId": last_id, "pollMs": POLL_MS, "map": names, "bounds": bounds,
             "feedUrl": url_for("dispatch.feed", **request.args), "caseUrl": url_for("dispatch.case", case_id=0),
-            "csrf": generate_csrf(), "labels": _labels(), "openStatuses": OPEN_STATUSES}
+            "csrf": generate_csrf(), "labels": _labels(), "openStatuses": OPEN_STATUSES,
+            "intakeUrl": url_for("dispatch.intake")}
     return render_template("dispatch.html", cases=cases, filters=filters, data=data, map_parts=parts,
                            **_choices())
 
@@ -121,5 +165,25 @@ def case(case_id: int) -> Any:
     summary = summaries([incident])[0]
     return safe_json({**summary, "routing_reason": incident.routing_reason, "version": incident.version,
                       "squad": incident.squad.name if incident.squad else None,
+                      "suggestion": _suggestion(incident), "photos": photo_links(incident.id),
                       "history": case_history(incident), "actions": drawer_actions(current_user(), incident),
                       "actionsUrl": f"{request.script_root}/api/v1/incidents/{incident.id}/actions"})
+
+
+def _suggestion(incident: Incident) -> dict[str, Any]:
+    """Whom routing named as the one owner (责任主体) and why: the dispatcher's default assignee."""
+    department = db().get(Department, incident.department_id) if incident.department_id else None
+    names = {"department": department.name if department else None,
+             "squad": incident.squad.name if incident.squad else None,
+             "township": incident.township.name if incident.township else None}
+    kind = incident.owner_type or "centre"
+    return {"kind": str(OWNER_LABELS.get(kind, kind)), "name": names.get(kind) or "—",
+            "department": department.code if department else None, "reason": incident.routing_reason}
+
+
+@bp.post("/cases")
+@require_roles("dispatcher", "supervisor")
+def intake() -> Any:
+    """新建案件: the dispatcher's report form (a phone call, a walk-in), as JSON for the page script."""
+    return submit_report("dispatcher", lambda case_id: url_for("dispatch.board", _anchor=f"case-{case_id}"),
+                         require_description=True)

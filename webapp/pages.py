@@ -26,6 +26,7 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import generate_csrf
 from jinja2.utils import htmlsafe_json_dumps
 from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import selectinload
@@ -37,8 +38,10 @@ from webapp import LANGUAGES, db
 from webapp.auth import current_user, home_url, require_roles
 from webapp.labels import status_label
 from webapp.maps import MapParts, add_plugins, add_vector_grid, base_map, render_map_parts
+from webapp.photos import bp as photos_bp
 
 bp = Blueprint("pages", __name__)
+bp.register_blueprint(photos_bp)  # /photos/<id>: shared by every surface, like the other pages here
 
 OPEN_STATUSES = OPEN_STATES
 TOWNSHIP_ROLES = ("inspector", "squad_leader", "officer", "co_manager")
@@ -251,8 +254,15 @@ def index() -> Any:
 @bp.route("/department")
 @require_roles("department")
 def department() -> Any:
-    cases = open_cases(*zone_conditions(zone_of(current_user())))
-    return render_template("department.html", cases=summaries(cases))
+    """The department's inbox: each case with the version an action must quote and the actions it allows."""
+    user = current_user()
+    cases = open_cases(*zone_conditions(zone_of(user)))
+    rows = [{**row, "version": case.version, "actions": drawer_actions(user, case),
+             "actions_url": f"{request.script_root}/api/v1/incidents/{case.id}/actions"}
+            for case, row in zip(cases, summaries(cases), strict=True)]
+    labels = {"conflict": _("案件已被他人更改，请重新加载后再操作。"), "failed": _("操作失败，请重试。"),
+              "noteRequired": _("请先填写处置说明或退回理由。"), "done": _("已完成：%(action)s")}
+    return render_template("department.html", cases=rows, data={"csrf": generate_csrf(), "labels": labels})
 
 
 @bp.route("/reports")

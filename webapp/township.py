@@ -1,29 +1,48 @@
-"""Township squads (乡镇中队) on their phones: their zone's map, "my tasks" by deadline, and a case page
-with the way there. Only the user's township exists here: another township's case is a 404.
+"""Township squads (乡镇中队) on their phones: their zone's map, "my tasks" by deadline, a case page with the
+way there, handling feedback with an after-photo and extension requests, and 上报 in three taps.
+Only the user's township exists here: another township's case is a 404.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, url_for
-from sqlalchemy import or_, select
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import ColumnElement, or_, select
 
-from grids.models import Division, Incident, Squad
+from grids.errors import Conflict, Invalid
+from grids.incidents import Actor
+from grids.models import CaseEvent, Division, Incident, Squad, User
+from grids.photos import handle_with_photos
+from grids.workflow import RULES, act
 from webapp import db
 from webapp.auth import current_user, require_roles
+from webapp.intake import CRS_CHOICES, field_errors, new_token, pictures_or_errors, quick_categories, submit_report
 from webapp.pages import (
     TOWNSHIP_ROLES,
     case_history,
     case_in_zone,
+    category_name,
     open_cases,
     summaries,
     surface_map,
     zone_conditions,
     zone_of,
 )
+from webapp.photos import photo_links, upload_root
 
 bp = Blueprint("township", __name__, url_prefix="/township")
+EXTENSION_UNITS = ("h", "d")
+MAX_EXTENSION = 99
+MAX_NOTE = 4000
+
+
+def _mine(user: User) -> ColumnElement[bool]:
+    """My tasks: assigned to me, my squad's dispatched work, and what I reported myself (until it closes)."""
+    reported = select(CaseEvent.incident_id).where(CaseEvent.action == "report", CaseEvent.actor_id == user.id)
+    return or_(Incident.assignee_id == user.id, Incident.id.in_(reported),
+               (Incident.squad_id == user.squad_id) & Incident.status.in_(("dispatched", "in_progress")))
 
 
 @bp.route("")
@@ -34,21 +53,115 @@ def home() -> Any:
     township = db().get(Division, zone.township_id) if zone.township_id else None
     squad = db().scalar(select(Squad).where(Squad.township_id == township.id)) if township else None
     cases = open_cases(*zone_conditions(zone))
-    mine_filter = or_(Incident.assignee_id == user.id,
-                      (Incident.squad_id == user.squad_id) & Incident.status.in_(("dispatched", "in_progress")))
-    mine = set(db().scalars(select(Incident.id).where(Incident.id.in_([c.id for c in cases]), mine_filter)))
+    mine = set(db().scalars(select(Incident.id).where(Incident.id.in_([c.id for c in cases]), _mine(user))))
     rows = summaries(cases)
     parts, names, bounds = surface_map(zone)
     data = {"cases": rows, "map": names, "bounds": bounds,
             "caseUrl": url_for("township.case", case_id=0)}
     return render_template("township.html", zone=township, squad=squad, map_parts=parts, data=data,
                            tasks=[c for c in rows if c["id"] in mine],
-                           others=[c for c in rows if c["id"] not in mine])
+                           others=[c for c in rows if c["id"] not in mine],
+                           may_report=user.role in RULES[(None, "report")].roles or user.role == "admin")
+
+
+def _may(user: User, incident: Incident, action: str) -> bool:
+    """Whether to offer a form; the workflow checks again (role, zone, version) when it is posted."""
+    rule = RULES.get((incident.status, action))
+    return rule is not None and (user.role == "admin" or user.role in rule.roles)
+
+
+def _case_page(incident: Incident, errors: dict[str, str] | None = None, status: int = 200) -> Any:
+    user = current_user()
+    return render_template("township_case.html", case=summaries([incident])[0], incident=incident,
+                           history=case_history(incident), photos=photo_links(incident.id),
+                           may_handle=_may(user, incident, "handle"),
+                           may_extend=_may(user, incident, "request_extension") and not incident.extension_request,
+                           errors=errors or {}, form=request.form, units=EXTENSION_UNITS), status
 
 
 @bp.route("/cases/<int:case_id>")
 @require_roles(*TOWNSHIP_ROLES)
 def case(case_id: int) -> Any:
+    return _case_page(case_in_zone(case_id, zone_of(current_user())))
+
+
+def _posted_version() -> int:
+    version = request.form.get("version", type=int)
+    if version is None:
+        raise Invalid("the form lost the case's version; reload the page", code="missing_fields")
+    return version
+
+
+def _act_or_page(incident: Incident, step: Any, done: str) -> Any:
+    """Run a workflow step; back to the case page with the outcome, or with the errors next to the fields."""
+    try:
+        step()
+    except Conflict:
+        return _case_page(incident, {"form": _("案件已被他人更改，请重新加载后再操作。")}, 409)
+    except Invalid as exc:
+        return _case_page(incident, field_errors(exc) or {"form": exc.message}, 422)
+    flash(done)
+    return redirect(url_for("township.case", case_id=incident.id))
+
+
+@bp.post("/cases/<int:case_id>/handle")
+@require_roles(*TOWNSHIP_ROLES)
+def handle(case_id: int) -> Any:
+    """处置反馈: what was done and at least one after-photo."""
     incident = case_in_zone(case_id, zone_of(current_user()))
-    return render_template("township_case.html", case=summaries([incident])[0], incident=incident,
-                           history=case_history(incident))
+    note = request.form.get("note", "").strip()[:MAX_NOTE]
+    pictures, errors = pictures_or_errors(request.files)
+    if not note:
+        errors["note"] = _("请写明处置情况。")
+    if errors:
+        return _case_page(incident, errors, 422)
+    actor = Actor.of_user(current_user())
+    return _act_or_page(incident, lambda: handle_with_photos(db(), upload_root(), case_id, actor, _posted_version(),
+                                                             note, pictures), _("已提交处置反馈，等待核查。"))
+
+
+@bp.post("/cases/<int:case_id>/extension")
+@require_roles(*TOWNSHIP_ROLES)
+def extension(case_id: int) -> Any:
+    """延期申请: how much longer (hours or days) and why; a supervisor approves it from the dispatch board."""
+    incident = case_in_zone(case_id, zone_of(current_user()))
+    amount = request.form.get("amount", type=int)
+    unit = request.form.get("unit", "")
+    reason = request.form.get("reason", "").strip()[:MAX_NOTE]
+    errors = {}
+    if amount is None or not 1 <= amount <= MAX_EXTENSION or unit not in EXTENSION_UNITS:
+        errors["duration"] = _("请填写 1 到 %(n)d 之间的整数，并选择小时或天。", n=MAX_EXTENSION)
+    if not reason:
+        errors["reason"] = _("请写明延期理由。")
+    if errors:
+        return _case_page(incident, errors, 422)
+    actor = Actor.of_user(current_user())
+    return _act_or_page(incident, lambda: act(db(), case_id, "request_extension", actor, _posted_version(),
+                                              duration=f"{amount}{unit}", note=reason, reason=reason),
+                        _("延期申请已提交，等待审批。"))
+
+
+@bp.route("/report")
+@require_roles(*TOWNSHIP_ROLES)
+def report_page() -> Any:
+    """上报 tap 1: this page takes the GPS position (or a tap on the map) at once."""
+    zone = zone_of(current_user())
+    parts, names, bounds = surface_map(zone)
+    data = {"cases": [], "map": names, "bounds": bounds, "labels": _report_labels()}
+    return render_template("township_report.html", map_parts=parts, data=data, token=new_token(),
+                           categories=[(c.code, category_name(c)) for c in quick_categories()],
+                           crs_choices=CRS_CHOICES)
+
+
+def _report_labels() -> dict[str, str]:
+    return {"locating": _("正在获取位置…"), "accuracy": _("已定位，精度约 %(m)s 米"),
+            "denied": _("无法获取位置：请在地图上点选位置。"), "tapped": _("已在地图上选定位置"),
+            "failed": _("提交失败，请重试。"), "needCategory": _("请先选择类别。")}
+
+
+@bp.post("/report")
+@require_roles(*TOWNSHIP_ROLES)
+def report() -> Any:
+    """上报 tap 3: the report with its optional photo, through the same use case as the API."""
+    return submit_report("field", lambda case_id: url_for("township.home", reported=case_id),
+                         require_description=False)

@@ -90,10 +90,24 @@
     }
   };
 
+  /* A click on the map itself (not on a pin or a control, not the end of a drag), with its position.
+   * Listened to on the DOM: the interactive division and grid tiles stop Leaflet's own map click. */
+  function onClick(caseMap, handler) {
+    var container = caseMap.map.getContainer();
+    var down = null;
+    container.addEventListener("mousedown", function (event) { down = [event.clientX, event.clientY]; });
+    container.addEventListener("click", function (event) {
+      var moved = down && Math.abs(event.clientX - down[0]) + Math.abs(event.clientY - down[1]) > 4;
+      if (moved || event.target.closest(".leaflet-marker-icon, .leaflet-control, .leaflet-popup")) { return; }
+      handler(caseMap.map.mouseEventToLatLng(event));
+    });
+  }
+
   window.GridlinkCaseMap = {
     RANK: RANK,
     el: el,
     pageData: pageData,
+    onClick: onClick,
     create: function (data, onSelect) { return new CaseMap(data, onSelect); }
   };
 })();

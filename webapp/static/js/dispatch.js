@@ -16,6 +16,7 @@
   var caseMap = G.create(data, openCase);
   var lastId = data.lastId;
   var current = null;
+  var currentCase = null;
 
   function urgency(row) { return JSON.parse(row.dataset.urgency); }
 
@@ -78,6 +79,9 @@
     });
     drawer.querySelector("[data-field=due_text]").className = "chip dl-" + c.deadline_class;
     drawer.querySelector("[data-field=status_label]").className = "status status-" + c.status;
+    drawer.querySelector("[data-field=suggestion_name]").textContent = c.suggestion.name;
+    drawer.querySelector("[data-field=suggestion_kind]").textContent = c.suggestion.kind;
+    fillPhotos(c.photos);
     var history = drawer.querySelector("[data-history]");
     history.replaceChildren();
     c.history.forEach(function (e) {
@@ -88,6 +92,29 @@
       if (e.note) { li.appendChild(el("p", null, e.note)); }
     });
     fillActions(c);
+  }
+
+  function fillPhotos(photos) {
+    var box = drawer.querySelector("[data-photos]");
+    box.replaceChildren();
+    if (!photos.length) { box.appendChild(el("span", "muted", labels.noPhotos)); return; }
+    photos.forEach(function (p) {
+      var link = box.appendChild(el("a", "thumb thumb-" + p.kind));
+      link.href = p.url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      var img = link.appendChild(el("img"));
+      img.src = p.thumb;
+      img.alt = labels.photoAlt;
+    });
+  }
+
+  /* The dispatch button sends the suggested department unless the dispatcher typed nothing else. */
+  function payload(c, action, note) {
+    var body = {action: action, version: c.version};
+    if (note) { body.note = note; body.reason = note; }
+    if (action === "dispatch" && c.suggestion.department) { body.department = c.suggestion.department; }
+    return body;
   }
 
   function fillActions(c) {
@@ -113,20 +140,38 @@
     box.hidden = !message;
   }
 
-  function act(c, action, note) {
-    var body = {action: action, version: c.version};
-    showError("");
-    if (note) { body.note = note; body.reason = note; }
-    fetch(c.actionsUrl, {method: "POST", body: JSON.stringify(body), headers: {
+  /* One guarded workflow action; resolves to "ok", "changed" (409: someone else acted first) or a message. */
+  function postAction(url, body) {
+    return fetch(url, {method: "POST", body: JSON.stringify(body), headers: {
       "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": data.csrf}})
       .then(function (r) {
-        if (r.status === 409) { showError(labels.conflict); return; }
+        if (r.status === 409) { return "changed"; }
         return r.json().then(function (answer) {
-          if (!r.ok) { showError((answer.error && answer.error.message) || labels.failed); return; }
-          openCase(c.id);
+          return r.ok ? "ok" : (answer.error && answer.error.message) || labels.failed;
         });
       })
-      .catch(function () { showError(labels.failed); });
+      .catch(function () { return labels.failed; });
+  }
+
+  function act(c, action, note) {
+    showError("");
+    postAction(c.actionsUrl, payload(c, action, note)).then(function (result) {
+      if (result === "ok") { openCase(c.id); return; }
+      showError(result === "changed" ? labels.conflict : result);
+    });
+  }
+
+  /* A keyboard shortcut's action on the open case, if the user's role may take it now. */
+  function actOnCurrent(action) {
+    if (!currentCase) { return; }
+    var allowed = currentCase.actions.some(function (a) { return a.action === action && !a.needsNote; });
+    if (!allowed) { showError(labels.notAvailable.replace("%(action)s", action)); return; }
+    act(currentCase, action, "");
+  }
+
+  function loadCase(id) {
+    return fetch(data.caseUrl.replace(/0$/, String(id)), {headers: {Accept: "application/json"}})
+      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); });
   }
 
   /* After an action the row shows the new state; a case that left the open states leaves the queue. */
@@ -138,10 +183,10 @@
   }
 
   function openCase(id) {
-    fetch(data.caseUrl.replace(/0$/, String(id)), {headers: {Accept: "application/json"}})
-      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+    loadCase(id)
       .then(function (c) {
         current = id;
+        currentCase = c;
         showError("");
         fill(c);
         updateRow(c);
@@ -158,9 +203,15 @@
     var tr = event.target.closest("tr[data-case]");
     if (tr) { event.preventDefault(); openCase(Number(tr.dataset.case)); }
   });
-  drawer.querySelector("[data-close]").addEventListener("click", function () { drawer.hidden = true; current = null; });
-  document.addEventListener("keydown", function (event) {
-    if (event.key === "Escape" && current !== null) { drawer.hidden = true; current = null; }
-  });
+  function closeDrawer() { drawer.hidden = true; current = null; currentCase = null; }
+
+  drawer.querySelector("[data-close]").addEventListener("click", closeDrawer);
   window.setTimeout(poll, data.pollMs);
+
+  /* For dispatch-tools.js (intake panel, box selection, keyboard shortcuts). */
+  window.GridlinkDispatch = {
+    data: data, labels: labels, caseMap: caseMap, tbody: tbody, arrive: arrive, openCase: openCase,
+    closeDrawer: closeDrawer, loadCase: loadCase, updateRow: updateRow, postAction: postAction, payload: payload,
+    actOnCurrent: actOnCurrent, isOpen: function () { return current !== null; }
+  };
 })();

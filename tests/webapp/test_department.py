@@ -1,0 +1,64 @@
+"""The department inbox over HTTP: accept, report handled, return with a reason; a stale version is 409."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from grids.incidents import Actor, open_case
+from grids.models import Category, Department, Incident, User
+from grids.workflow import act
+from tests.conftest import login
+
+
+@pytest.fixture()
+def dispatched(db) -> Incident:
+    """A case the centre filed and dispatched to the demo department (sanitation)."""
+    dispatcher = Actor.of_user(db.scalar(select(User).where(User.username == "dispatcher")))
+    category = db.scalar(select(Category).where(Category.code == "E0101"))
+    case = open_case(db, "330781", category, 119.73, 29.30, source="test", description="部门待办测试 <b>x</b>")
+    act(db, case.id, "file", dispatcher, case.version)
+    act(db, case.id, "dispatch", dispatcher, case.version, department="sanitation")
+    db.flush()
+    return case
+
+
+def action(client, case: Incident, name: str, version: int, **extra):
+    return client.post(f"/api/v1/incidents/{case.id}/actions", json={"action": name, "version": version, **extra})
+
+
+def test_the_inbox_lists_the_case_with_its_version_and_actions(client, dispatched) -> None:
+    login(client, "department")
+    page = client.get("/department").get_data(as_text=True)
+    assert f'data-case="{dispatched.id}" data-version="{dispatched.version}"' in page
+    assert "部门待办测试 &lt;b&gt;x&lt;/b&gt;" in page
+    assert 'value="accept"' in page and 'value="return"' in page and 'value="handle"' in page
+
+
+def test_accept_then_handle_and_a_stale_version_gets_409(client, db, dispatched) -> None:
+    login(client, "department")
+    version = dispatched.version
+    accepted = action(client, dispatched, "accept", version)
+    assert accepted.status_code == 200 and accepted.json["status"] == "in_progress"
+    stale = action(client, dispatched, "handle", version, note="已清理")
+    assert stale.status_code == 409 and stale.json["error"]["message"] == "case changed, reload"
+    handled = action(client, dispatched, "handle", accepted.json["version"], note="已清理")
+    assert handled.status_code == 200 and handled.json["status"] == "handled"
+    assert f'data-case="{dispatched.id}"' in client.get("/department").get_data(as_text=True)
+
+
+def test_return_needs_a_reason_and_takes_the_case_out_of_the_inbox(client, db, dispatched) -> None:
+    login(client, "department")
+    refused = action(client, dispatched, "return", dispatched.version)
+    assert refused.status_code == 422 and refused.json["error"]["details"] == ["reason"]
+    returned = action(client, dispatched, "return", dispatched.version, reason="不属于本部门职责")
+    assert returned.status_code == 200 and returned.json["status"] == "filed" and returned.json["department"] is None
+    assert f'data-case="{dispatched.id}"' not in client.get("/department").get_data(as_text=True)
+
+
+def test_another_departments_case_is_404(client, db, dispatched) -> None:
+    dispatched.department_id = db.scalar(select(Department.id).where(Department.code == "traffic_police"))
+    db.flush()
+    login(client, "department")
+    assert action(client, dispatched, "accept", dispatched.version).status_code == 404
+    assert f'data-case="{dispatched.id}"' not in client.get("/department").get_data(as_text=True)

@@ -1,0 +1,197 @@
+"""Report forms over HTTP: per-field 422 messages, photo checks and EXIF stripping, zone-checked photos,
+and a double submit that makes one case."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from grids.incidents import Actor
+from grids.models import CasePhoto, Division, Incident, User
+from grids.photos import MAX_BYTES
+from grids.workflow import act, report
+from tests.conftest import csrf_token, login
+
+YOUBU = "330781102"
+GPS_IFD = 0x8825
+ORIENTATION = 0x0112
+
+
+@pytest.fixture()
+def app(connection, demo_city, tmp_path: Path):
+    from webapp import create_app
+
+    return create_app({"DB_BIND": connection, "GRIDLINK_MODE": "test", "SECRET_KEY": "test-secret",
+                       "GRIDLINK_CITY": "330781", "GRIDLINK_UPLOAD_DIR": str(tmp_path)})
+
+
+def inner(db, code: str = YOUBU) -> tuple[float, float]:
+    return db.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
+                             func.ST_Y(func.ST_PointOnSurface(Division.geom))).where(Division.code == code)).one()
+
+
+def jpeg(size: tuple[int, int] = (640, 480), *, gps: bool = False) -> bytes:
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    exif[0x010F] = "PhoneMaker"
+    if gps:
+        exif[GPS_IFD] = {1: "N", 2: (29.0, 12.0, 30.0), 3: "E", 4: (119.0, 28.0, 0.0)}
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 40, 40)).save(out, "JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def post(client, path: str, data: dict, photos=(), key: str | None = "form-token-1"):
+    headers = {"X-CSRFToken": csrf_token(client, "/dispatch" if path.startswith("/dispatch") else "/township"),
+               "Accept": "application/json"}
+    if key:
+        headers["Idempotency-Key"] = key
+    files = [(io.BytesIO(content), name) for name, content in photos]
+    return client.post(path, data={**data, "photos": files}, headers=headers, content_type="multipart/form-data")
+
+
+def form(db, **extra) -> dict:
+    lon, lat = inner(db)
+    return {"category": "E0101 暴露垃圾", "lon": f"{lon:.6f}", "lat": f"{lat:.6f}", "crs": "wgs84",
+            "description": "垃圾桶满溢", "address": "游埠老街", "reporter_contact": "138 0000 0000", **extra}
+
+
+def test_the_dispatcher_form_creates_a_routed_case_with_its_photo(client, db) -> None:
+    login(client, "dispatcher")
+    created = post(client, "/dispatch/cases", form(db), photos=[("a.jpg", jpeg())])
+    assert created.status_code == 201, created.json
+    case = db.get(Incident, created.json["id"])
+    assert case.source == "dispatcher" and case.category.code == "E0101" and case.reporter_contact == "138 0000 0000"
+    assert created.json["case"]["township"].startswith("游埠镇") and created.json["url"].endswith(f"#case-{case.id}")
+    photos = db.scalars(select(CasePhoto).where(CasePhoto.incident_id == case.id)).all()
+    assert [p.kind for p in photos] == ["before"]
+    drawer = client.get(f"/dispatch/cases/{case.id}").json
+    assert drawer["photos"][0]["thumb"].endswith("/thumb") and drawer["suggestion"]["name"]
+
+
+@pytest.mark.parametrize(("change", "field", "words"), [
+    ({"category": ""}, "category", "请选择类别"),
+    ({"category": "X9999"}, "category", "没有这个类别"),
+    ({"lon": "", "lat": ""}, "point", "在地图上点选位置"),
+    ({"lon": "east"}, "point", "须为数字"),
+    ({"lon": "116.4", "lat": "39.9"}, "point", "不在本市范围内"),
+    ({"crs": "utm"}, "point", "坐标系"),
+    ({"description": ""}, "description", "请描述问题"),
+    ({"address": "路" * 301}, "address", "最多 300 个字"),
+])
+def test_bad_fields_get_a_message_next_to_the_field(client, db, change: dict, field: str, words: str) -> None:
+    login(client, "dispatcher")
+    answer = post(client, "/dispatch/cases", form(db, **change))
+    assert answer.status_code == 422
+    assert field in answer.json["errors"] and words in answer.json["errors"][field]
+
+
+def test_swapped_coordinates_say_how_to_fix_them(client, db) -> None:
+    login(client, "dispatcher")
+    lon, lat = inner(db)
+    answer = post(client, "/dispatch/cases", form(db, lon=f"{lat:.6f}", lat=f"{lon:.6f}"))
+    assert answer.status_code == 422 and "swapped" in answer.json["errors"]["point"]
+
+
+def test_a_non_image_and_an_oversized_photo_are_refused_with_a_message(client, db) -> None:
+    login(client, "dispatcher")
+    fake = post(client, "/dispatch/cases", form(db), photos=[("notes.jpg", b"%PDF-1.4 not a picture")])
+    assert fake.status_code == 422 and "不是图片" in fake.json["errors"]["photos"]
+    assert "notes.jpg" in fake.json["errors"]["photos"]
+    big = post(client, "/dispatch/cases", form(db), photos=[("big.jpg", jpeg() + b"\0" * MAX_BYTES)])
+    assert big.status_code == 422 and "照片太大" in big.json["errors"]["photos"]
+    assert db.scalar(select(func.count()).select_from(Incident).where(Incident.source == "dispatcher")) == 0
+
+
+def test_exif_gps_is_stripped_orientation_kept_and_size_capped(client, db, tmp_path: Path) -> None:
+    login(client, "dispatcher")
+    created = post(client, "/dispatch/cases", form(db), photos=[("gps.jpg", jpeg((5000, 300), gps=True))])
+    assert created.status_code == 201, created.json
+    photo = db.scalar(select(CasePhoto).where(CasePhoto.incident_id == created.json["id"]))
+    assert photo.path.endswith(".jpg") and (tmp_path / photo.path).is_file()
+    served = client.get(f"/photos/{photo.id}")
+    assert served.status_code == 200 and served.mimetype == "image/jpeg"
+    with Image.open(io.BytesIO(served.data)) as image:
+        exif = image.getexif()
+        assert exif.get_ifd(GPS_IFD) == {} and 0x010F not in exif and exif[ORIENTATION] == 6
+        assert max(image.size) == 4096
+    assert client.get(f"/photos/{photo.id}/thumb").status_code == 200
+
+
+def test_photos_are_404_outside_the_viewers_zone(client, db) -> None:
+    login(client, "dispatcher")
+    zhuge = inner(db, "330781104")
+    created = post(client, "/dispatch/cases", form(db, lon=str(zhuge[0]), lat=str(zhuge[1])),
+                   photos=[("a.jpg", jpeg())])
+    photo_id = db.scalar(select(CasePhoto.id).where(CasePhoto.incident_id == created.json["id"]))
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/dispatch")})
+    login(client, "squad_leader")
+    assert client.get(f"/photos/{photo_id}").status_code == 404
+    assert client.get(f"/photos/{photo_id}/thumb").status_code == 404
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/township")})
+    assert client.get(f"/photos/{photo_id}").status_code == 302  # to the login page
+
+
+def test_a_double_submit_with_one_form_token_makes_one_case(client, db) -> None:
+    login(client, "dispatcher")
+    first = post(client, "/dispatch/cases", form(db), photos=[("a.jpg", jpeg())], key="double-click")
+    again = post(client, "/dispatch/cases", form(db), photos=[("a.jpg", jpeg())], key="double-click")
+    assert first.status_code == again.status_code == 201 and first.json["id"] == again.json["id"]
+    assert db.scalar(select(func.count()).select_from(Incident).where(Incident.source == "dispatcher")) == 1
+    assert db.scalar(select(func.count()).select_from(CasePhoto).where(CasePhoto.incident_id == first.json["id"])) == 1
+    changed = post(client, "/dispatch/cases", form(db, description="另一件事"), key="double-click")
+    assert changed.status_code == 409
+
+
+@pytest.fixture()
+def dispatched_in_youbu(db) -> Incident:
+    dispatcher = Actor.of_user(db.scalar(select(User).where(User.username == "dispatcher")))
+    lon, lat = inner(db)
+    case = report(db, dispatcher, "E0101", lon, lat, source="test", description="待处置")
+    act(db, case.id, "file", dispatcher, case.version)
+    act(db, case.id, "dispatch", dispatcher, case.version)
+    db.flush()
+    return case
+
+
+def test_a_squad_reports_handling_with_an_after_photo(client, db, dispatched_in_youbu) -> None:
+    case = dispatched_in_youbu
+    login(client, "squad_leader")
+    page = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+    assert 'capture="environment"' in page and f'name="version" value="{case.version}"' in page
+    token = csrf_token(client, f"/township/cases/{case.id}")
+    no_photo = client.post(f"/township/cases/{case.id}/handle", data={"csrf_token": token, "version": case.version,
+                                                                      "note": "已清理"})
+    assert no_photo.status_code == 422 and "处置后照片" in no_photo.get_data(as_text=True)
+    stale = client.post(f"/township/cases/{case.id}/handle", content_type="multipart/form-data",
+                        data={"csrf_token": token, "version": case.version - 1, "note": "已清理",
+                              "photos": [(io.BytesIO(jpeg()), "after.jpg")]})
+    assert stale.status_code == 409 and "已被他人更改" in stale.get_data(as_text=True)
+    done = client.post(f"/township/cases/{case.id}/handle", content_type="multipart/form-data",
+                       data={"csrf_token": token, "version": case.version, "note": "已清理",
+                             "photos": [(io.BytesIO(jpeg()), "after.jpg")]})
+    assert done.status_code == 302
+    db.refresh(case)
+    assert case.status == "handled"
+    assert [p.kind for p in db.scalars(select(CasePhoto).where(CasePhoto.incident_id == case.id))] == ["after"]
+    assert "thumb-after" in client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+
+
+def test_a_squad_requests_an_extension_with_duration_and_reason(client, db, dispatched_in_youbu) -> None:
+    case = dispatched_in_youbu
+    login(client, "squad_leader")
+    token = csrf_token(client, f"/township/cases/{case.id}")
+    url = f"/township/cases/{case.id}/extension"
+    bad = client.post(url, data={"csrf_token": token, "version": case.version, "amount": "0", "unit": "d"})
+    assert bad.status_code == 422
+    assert "1 到 99" in bad.get_data(as_text=True) and "延期理由" in bad.get_data(as_text=True)
+    done = client.post(url, data={"csrf_token": token, "version": case.version, "amount": "2", "unit": "d",
+                                  "reason": "需要挖掘机"})
+    assert done.status_code == 302
+    db.refresh(case)
+    assert case.extension_request == "2d"
+    assert "等待审批" in client.get(f"/township/cases/{case.id}").get_data(as_text=True)

@@ -1,0 +1,166 @@
+"""The report form shared by the dispatcher's 新建案件 panel and the phone's 上报 page.
+
+Both pages post multipart (fields and photos) from script and get JSON back: 201 with the new case, or
+422 with one actionable message per field (`{"errors": {field: message}}`) that the page shows next to
+that field. Both go through the same use case as POST /api/v1/incidents (grids.workflow.report, via
+grids.photos), and both send a per-form token as `Idempotency-Key`, so a double click creates one case
+(RELIABILITY 12): the second request waits for the first and gets its answer back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from flask import current_app, jsonify, request
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from werkzeug.datastructures import FileStorage, MultiDict
+
+from grids.errors import Invalid
+from grids.incidents import Actor
+from grids.models import Category, Incident
+from grids.photos import MAX_BYTES, Picture, prepare_all, report_with_photos
+from webapp import db
+from webapp.api.idempotency import once
+from webapp.auth import current_user
+from webapp.pages import summaries
+from webapp.photos import upload_root
+
+#: Coordinate systems a person can pick; map clicks and phone GPS are WGS84, the documented default.
+CRS_CHOICES = (("wgs84", _l("WGS84（GPS、本系统地图）")), ("gcj02", _l("GCJ-02（高德、腾讯地图）")),
+               ("bd09", _l("BD-09（百度地图）")))
+DEFAULT_CRS = "wgs84"
+TEXT_LIMITS = {"description": 4000, "address": 300, "reporter_contact": 200}
+#: Where a domain error belongs on the form, and the words a person reads there (the domain's own
+#: message follows in brackets: it names the file or the coordinates to fix).
+FIELD_OF_CODE = {"bad_coordinates": "point", "outside_city": "point", "swapped_coordinates": "point",
+                 "unknown_category": "category", "not_an_image": "photos", "photo_too_large": "photos",
+                 "empty_photo": "photos", "too_many_photos": "photos", "after_photo_required": "photos"}
+CODE_MESSAGES = {
+    "bad_coordinates": _l("坐标无效。"), "outside_city": _l("该点不在本市范围内，请检查坐标和坐标系。"),
+    "swapped_coordinates": _l("经度和纬度似乎填反了。"), "unknown_category": _l("没有这个类别，请从列表中选择。"),
+    "not_an_image": _l("不是图片：请上传 JPEG、PNG 或 WebP 照片。"),
+    "photo_too_large": _l("照片太大：每张最多 %(mb)d MB。", mb=MAX_BYTES // 1048576),
+    "empty_photo": _l("照片文件是空的。"), "too_many_photos": _l("照片太多，请减少后再提交。"),
+    "after_photo_required": _l("请拍摄或选择至少一张处置后照片。"),
+}
+
+
+def quick_categories() -> list[Category]:
+    """The phone page's big buttons: grids/data/quick_report.json's minor classes, in the file's order.
+
+    Why a data file: which classes are "most common" differs by city and season; operators edit the list.
+    """
+    codes = json.loads(resources.files("grids").joinpath("data/quick_report.json").read_text("utf-8"))["categories"]
+    rows = db().scalars(select(Category).where(Category.city_code == current_app.config["GRIDLINK_CITY"],
+                                               Category.code.in_(codes), Category.parent_id.is_not(None)))
+    return sorted(rows, key=lambda c: codes.index(c.code))
+
+
+def new_token() -> str:
+    """The per-form idempotency token a page renders into its hidden field."""
+    return secrets.token_urlsafe(18)
+
+
+def field_errors(exc: Invalid) -> dict[str, str] | None:
+    """{field: message} for a domain error that belongs to a form field; None for any other error."""
+    name = FIELD_OF_CODE.get(exc.code)
+    if name is None:
+        return None
+    return {name: f"{CODE_MESSAGES[exc.code]}（{exc.message}）"}
+
+
+def uploads(files: MultiDict[str, FileStorage], name: str = "photos") -> list[tuple[str, bytes]]:
+    """(file name, bytes) of the non-empty file inputs; each read stops one byte past the limit."""
+    return [(f.filename or "photo", f.read(MAX_BYTES + 1)) for f in files.getlist(name) if f.filename]
+
+
+def pictures_or_errors(files: MultiDict[str, FileStorage]) -> tuple[list[Picture], dict[str, str]]:
+    try:
+        return prepare_all(uploads(files)), {}
+    except Invalid as exc:
+        return [], field_errors(exc) or {"photos": exc.message}
+
+
+@dataclass
+class ReportForm:
+    """The fields of a report as posted, checked for what a person can fix before the domain looks."""
+
+    category: str = ""
+    lon: float = math.nan
+    lat: float = math.nan
+    crs: str = DEFAULT_CRS
+    texts: dict[str, str | None] = field(default_factory=dict)
+    pictures: list[Picture] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, form: MultiDict[str, str], files: MultiDict[str, FileStorage], *,
+              require_description: bool) -> ReportForm:
+        # "E0101 暴露垃圾" from the picker, or a bare code or name typed by hand
+        parsed = cls(category=form.get("category", "").strip().split(" ")[0], crs=form.get("crs") or DEFAULT_CRS)
+        if not parsed.category:
+            parsed.errors["category"] = str(_l("请选择类别。"))
+        if parsed.crs not in dict(CRS_CHOICES):
+            parsed.errors["point"] = str(_l("请选择坐标系。"))
+        parsed._point(form)
+        parsed._texts(form, require_description)
+        parsed.pictures, photo_errors = pictures_or_errors(files)
+        parsed.errors.update(photo_errors)
+        return parsed
+
+    def _point(self, form: MultiDict[str, str]) -> None:
+        raw = (form.get("lon", "").strip(), form.get("lat", "").strip())
+        if not all(raw):
+            self.errors["point"] = str(_l("请在地图上点选位置，或填写经度和纬度。"))
+            return
+        try:
+            self.lon, self.lat = float(raw[0]), float(raw[1])
+        except ValueError:
+            self.errors["point"] = str(_l("经度和纬度须为数字（度），例如 119.46 和 29.21。"))
+
+    def _texts(self, form: MultiDict[str, str], require_description: bool) -> None:
+        for name, limit in TEXT_LIMITS.items():
+            value = form.get(name, "").strip()
+            self.texts[name] = value or None
+            if len(value) > limit:
+                self.errors[name] = str(_l("最多 %(n)d 个字。", n=limit))
+        if require_description and not self.texts["description"]:
+            self.errors["description"] = str(_l("请描述问题。"))
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What makes two submissions "the same report" for the Idempotency-Key check."""
+        return {"category": self.category, "lon": self.lon, "lat": self.lat, "crs": self.crs, **self.texts,
+                "photos": [p.digest for p in self.pictures]}
+
+
+def submit_report(source: str, case_url: Callable[[int], str], *, require_description: bool) -> Any:
+    """Handle a posted report form: 201 {id, case, url}, or 422 {errors}; replays answer like the first."""
+    user = current_user()
+    form = ReportForm.parse(request.form, request.files, require_description=require_description)
+    if form.errors:
+        return jsonify({"errors": form.errors}), 422
+
+    def produce() -> tuple[dict[str, Any], int]:
+        incident = report_with_photos(
+            db(), upload_root(), Actor.of_user(user), form.category, form.lon, form.lat, crs=form.crs,
+            source=source, pictures=form.pictures, description=form.texts["description"] or "",
+            address=form.texts["address"], reporter_contact=form.texts["reporter_contact"])
+        return {"id": incident.id}, 201
+
+    try:
+        answer, status, _replayed = once(f"user:{user.id}", request.headers.get("Idempotency-Key"),
+                                         form.fingerprint(), produce)
+    except Invalid as exc:
+        errors = field_errors(exc)
+        if errors is None:
+            raise
+        return jsonify({"errors": errors}), 422
+    incident = db().get(Incident, answer["id"])
+    return jsonify({"id": incident.id, "case": summaries([incident])[0], "url": case_url(incident.id)}), status

@@ -1,0 +1,54 @@
+"""Case photos over HTTP: served only to users who may see the case, 404 to everyone else (RELIABILITY 16).
+
+The files are re-encoded copies (grids.photos); the route looks the photo's case up through the same zone
+rule as the API (grids.workflow.visible_case), so a squad never gets another township's photo, not even
+a hint that it exists.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, current_app, send_file, url_for
+
+from grids.errors import NotFound
+from grids.incidents import Actor
+from grids.models import ROLES, CasePhoto
+from grids.photos import DEFAULT_ROOT, photo_file, photos_of
+from grids.workflow import visible_case
+from webapp import db
+from webapp.auth import current_user, require_roles
+
+bp = Blueprint("photos", __name__, url_prefix="/photos")
+#: Photos never change (a new photo is a new file); the browser may keep them, shared caches may not.
+CACHE_SECONDS = 7 * 24 * 3600
+
+
+def upload_root() -> Path:
+    """GRIDLINK_UPLOAD_DIR from the app config or the environment, else var/uploads of the checkout."""
+    configured = current_app.config.get("GRIDLINK_UPLOAD_DIR") or os.environ.get("GRIDLINK_UPLOAD_DIR")
+    return Path(configured) if configured else DEFAULT_ROOT
+
+
+def photo_links(incident_id: int) -> list[dict[str, Any]]:
+    """What a page needs to show a case's thumbnails linking to the full pictures."""
+    return [{"id": p.id, "kind": p.kind, "url": url_for("pages.photos.view", photo_id=p.id),
+             "thumb": url_for("pages.photos.view", photo_id=p.id, size="thumb")}
+            for p in photos_of(db(), incident_id)]
+
+
+@bp.route("/<int:photo_id>", defaults={"size": "full"})
+@bp.route("/<int:photo_id>/<any(thumb):size>")
+@require_roles(*ROLES)
+def view(photo_id: int, size: str) -> Any:
+    photo = db().get(CasePhoto, photo_id)
+    if photo is None or photo.city_code != current_app.config["GRIDLINK_CITY"]:
+        raise NotFound("no such photo", code="photo_not_found")
+    visible_case(db(), Actor.of_user(current_user()), photo.incident_id)
+    response = send_file(photo_file(upload_root(), photo, thumb=size == "thumb"), mimetype="image/jpeg",
+                         max_age=CACHE_SECONDS)
+    response.cache_control.private = True
+    response.cache_control.public = False
+    return response

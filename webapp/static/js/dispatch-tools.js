@@ -1,0 +1,176 @@
+/* Dispatch centre tools on top of dispatch.js: the 新建案件 panel (click the map to place the point), box
+ * selection for bulk actions (Shift + drag on the map; each case is its own guarded action and reports
+ * ok / changed / why not), and keyboard shortcuts (? lists them). Text goes in with textContent. */
+(function () {
+  "use strict";
+  var D = window.GridlinkDispatch;
+  var el = window.GridlinkCaseMap.el;
+  var labels = D.labels;
+  var map = D.caseMap.map;
+  var container = map.getContainer();
+
+  /* ---- 新建案件 ---- */
+  var panel = document.getElementById("intake");
+  var form = document.getElementById("intake-form");
+  var ok = form.querySelector("[data-form-ok]");
+  var pin = null;
+
+  function setPin(latlng) {
+    if (!pin) {
+      pin = L.marker(latlng, {icon: L.divIcon({className: "intake-pin", iconSize: [22, 22]}), interactive: false});
+      pin.addTo(map);
+    }
+    pin.setLatLng(latlng);
+  }
+
+  function clearPin() { if (pin) { map.removeLayer(pin); pin = null; } }
+
+  function openIntake() {
+    panel.hidden = false;
+    container.classList.add("placing");
+    form.elements.category.focus();
+  }
+
+  function closeIntake() {
+    panel.hidden = true;
+    container.classList.remove("placing");
+    clearPin();
+  }
+
+  /* Map clicks are WGS84, so placing the point also sets the coordinate system. */
+  window.GridlinkCaseMap.onClick(D.caseMap, function (latlng) {
+    if (panel.hidden) { return; }
+    form.elements.lon.value = latlng.lng.toFixed(6);
+    form.elements.lat.value = latlng.lat.toFixed(6);
+    form.elements.crs.value = "wgs84";
+    setPin(latlng);
+  });
+  ["lon", "lat", "crs"].forEach(function (name) {
+    form.elements[name].addEventListener("change", function () {
+      var lon = parseFloat(form.elements.lon.value), lat = parseFloat(form.elements.lat.value);
+      if (form.elements.crs.value === "wgs84" && isFinite(lon) && isFinite(lat) && Math.abs(lat) <= 90) {
+        setPin([lat, lon]);
+      }
+    });
+  });
+  window.GridlinkIntake.bind(form, {csrf: D.data.csrf, failed: labels.failed, onCreated: function (answer) {
+    clearPin();
+    ok.textContent = labels.created.replace("%(id)s", String(answer.id));
+    D.arrive([answer.case]);
+    D.openCase(answer.id);
+  }});
+  document.querySelector("[data-open-intake]").addEventListener("click", openIntake);
+  panel.querySelector("[data-close-intake]").addEventListener("click", closeIntake);
+
+  /* ---- Box selection and bulk actions ---- */
+  var bulk = document.getElementById("bulk");
+  var results = bulk.querySelector("[data-bulk-results]");
+  var picked = [];  // the selected cases as loaded when selected: their versions guard the bulk action
+  var start = null;
+  var box = null;
+
+  function markRows() {
+    var ids = picked.map(function (c) { return String(c.id); });
+    Array.prototype.forEach.call(D.tbody.rows, function (r) {
+      r.classList.toggle("picked", ids.indexOf(r.dataset.case) >= 0);
+    });
+    bulk.querySelector("[data-bulk-count]").textContent = labels.selected.replace("%(n)s", String(picked.length));
+  }
+
+  function select(bounds) {
+    var ids = Object.keys(D.caseMap.markers).filter(function (id) {
+      return bounds.contains(D.caseMap.markers[id].getLatLng());
+    });
+    results.replaceChildren();
+    bulk.hidden = false;
+    if (!ids.length) { picked = []; markRows(); results.appendChild(el("li", "muted", labels.bulkNone)); return; }
+    Promise.all(ids.map(function (id) { return D.loadCase(id); })).then(function (cases) {
+      picked = cases;
+      markRows();
+    });
+  }
+
+  function clearSelection() {
+    picked = [];
+    markRows();
+    results.replaceChildren();
+    bulk.hidden = true;
+  }
+
+  function runBulk() {
+    var action = bulk.querySelector("[data-bulk-action]").value;
+    var department = bulk.querySelector("[data-bulk-department]").value;
+    results.replaceChildren();
+    picked.reduce(function (chain, c) {
+      return chain.then(function () {
+        var body = D.payload(c, action, "");
+        if (action === "dispatch" && department) { body.department = department; }
+        return D.postAction(c.actionsUrl, body).then(function (result) {
+          var text = result === "ok" ? labels.bulkOk : result === "changed" ? labels.bulkChanged : result;
+          results.appendChild(el("li", "bulk-" + (result === "ok" || result === "changed" ? result : "failed"),
+                                 "#" + c.id + " " + c.category + "：" + text));
+          if (result === "ok") { D.loadCase(c.id).then(D.updateRow); }
+        });
+      });
+    }, Promise.resolve());
+  }
+
+  map.boxZoom.disable();  // Shift + drag selects cases here instead of zooming
+  container.addEventListener("mousedown", function (event) {
+    if (!event.shiftKey || event.button !== 0) { return; }
+    map.dragging.disable();
+    start = map.mouseEventToLatLng(event);
+    event.preventDefault();
+  }, true);
+  container.addEventListener("mousemove", function (event) {
+    if (!start) { return; }
+    var bounds = L.latLngBounds(start, map.mouseEventToLatLng(event));
+    if (!box) { box = L.rectangle(bounds, {className: "select-box", interactive: false}).addTo(map); }
+    box.setBounds(bounds);
+  });
+  document.addEventListener("mouseup", function () {
+    if (!start) { return; }
+    map.dragging.enable();
+    start = null;
+    if (box) { select(box.getBounds()); map.removeLayer(box); box = null; }
+  });
+  bulk.querySelector("[data-bulk-run]").addEventListener("click", runBulk);
+  bulk.querySelector("[data-bulk-clear]").addEventListener("click", clearSelection);
+
+  /* ---- Keyboard shortcuts ---- */
+  var help = document.getElementById("shortcuts");
+
+  function move(step) {
+    var rows = Array.prototype.slice.call(D.tbody.rows);
+    if (!rows.length) { return; }
+    var at = rows.findIndex(function (r) { return r.classList.contains("selected"); });
+    var next = rows[Math.max(0, Math.min(rows.length - 1, at < 0 ? 0 : at + step))];
+    rows.forEach(function (r) { r.classList.toggle("selected", r === next); });
+    next.scrollIntoView({block: "nearest"});
+  }
+
+  function openSelected() {
+    var row = D.tbody.querySelector("tr.selected");
+    if (row) { D.openCase(Number(row.dataset.case)); }
+  }
+
+  function escape() {
+    if (!help.hidden) { help.hidden = true; } else if (D.isOpen()) { D.closeDrawer(); } else { closeIntake(); }
+  }
+
+  var KEYS = {
+    j: function () { move(1); }, k: function () { move(-1); }, Enter: openSelected,
+    f: function () { D.actOnCurrent("file"); }, d: function () { D.actOnCurrent("dispatch"); },
+    c: function () { D.actOnCurrent("close"); }, n: openIntake, Escape: escape,
+    "?": function () { help.hidden = !help.hidden; }
+  };
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    var typing = event.target.closest("input, textarea, select, [contenteditable]");
+    if ((typing && event.key !== "Escape") || (event.key === "Enter" && event.target.closest("a, button"))) { return; }
+    var handler = KEYS[event.key];
+    if (handler) { event.preventDefault(); handler(); }
+  });
+  document.querySelector("[data-open-shortcuts]").addEventListener("click", function () { help.hidden = !help.hidden; });
+})();

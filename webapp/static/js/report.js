@@ -1,0 +1,58 @@
+/* 上报 in three taps on a phone: (1) this page takes the GPS position at once, showing its accuracy, with a
+ * tap on the map as the fallback; (2) a big category button; (3) "拍照并上报" (taking the photo submits)
+ * or "不拍照，直接上报". The form goes through intake.js (per-field errors, Idempotency-Key). */
+(function () {
+  "use strict";
+  var G = window.GridlinkCaseMap;
+  var data = G.pageData();
+  var labels = data.labels;
+  var caseMap = G.create(data, function () {});
+  var map = caseMap.map;
+  var form = document.getElementById("report-form");
+  var gps = form.querySelector("[data-gps]");
+  var marker = null;
+  var circle = null;
+
+  function place(latlng, accuracy) {
+    form.elements.lon.value = latlng.lng.toFixed(6);
+    form.elements.lat.value = latlng.lat.toFixed(6);
+    if (!marker) {
+      marker = L.marker(latlng, {icon: L.divIcon({className: "intake-pin", iconSize: [22, 22]}), interactive: false});
+      marker.addTo(map);
+    }
+    marker.setLatLng(latlng);
+    if (circle) { map.removeLayer(circle); circle = null; }
+    if (accuracy) {
+      circle = L.circle(latlng, {radius: accuracy, weight: 1, interactive: false}).addTo(map);
+      gps.textContent = labels.accuracy.replace("%(m)s", String(Math.round(accuracy)));
+      map.setView(latlng, Math.max(map.getZoom(), 16));
+    } else {
+      gps.textContent = labels.tapped;
+    }
+    gps.classList.toggle("located", true);
+  }
+
+  if (navigator.geolocation) {
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      place(L.latLng(pos.coords.latitude, pos.coords.longitude), pos.coords.accuracy || 1);
+    }, function () { gps.textContent = labels.denied; }, {enableHighAccuracy: true, timeout: 15000, maximumAge: 30000});
+  } else {
+    gps.textContent = labels.denied;
+  }
+  G.onClick(caseMap, function (latlng) { place(latlng, 0); });
+
+  form.querySelectorAll("[data-category]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      form.elements.category.value = button.dataset.category;
+      form.querySelectorAll("[data-category]").forEach(function (b) {
+        b.setAttribute("aria-pressed", String(b === button));
+      });
+    });
+  });
+
+  window.GridlinkIntake.bind(form, {csrf: form.elements.csrf_token.value, failed: labels.failed,
+    onCreated: function (answer) { window.location.href = answer.url; }});
+  form.querySelector("[data-photo-submit]").addEventListener("change", function () {
+    if (this.files.length) { form.requestSubmit(); }
+  });
+})();
