@@ -1,0 +1,100 @@
+"""The planner's editor in a real Chromium: select a grid, split it by drawing a line with Leaflet.draw,
+see the count go up with no problems, and open the publish preview; offline, without console errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from geoalchemy2.shape import to_shape
+from playwright.sync_api import Page, expect
+from sqlalchemy import create_engine, delete, select
+from sqlalchemy.orm import Session
+
+from grids.layouts import generate_layout
+from grids.models import Grid, GridLayout
+from tests.e2e.conftest import browser_login, screenshot
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture()
+def draft(database_url: str, demo_city: dict) -> Iterator[dict]:
+    """A committed 1 km² draft of 游埠镇 and one of its full squares; removed afterwards."""
+    engine = create_engine(database_url)
+    with Session(engine) as session, session.begin():
+        layout = generate_layout(session, "330781", "330781102", target_area=1_000_000, method="square")
+        grids = session.scalars(select(Grid).where(Grid.layout_id == layout.id).order_by(Grid.code)).all()
+        square = [g for g in grids if g.area_m2 > 999_000][len(grids) // 4]
+        shape = to_shape(square.geom)
+        info = {"id": layout.id, "count": len(grids), "code": square.code, "bounds": shape.bounds,
+                "centre": (shape.centroid.y, shape.centroid.x)}
+    yield info
+    with Session(engine) as session, session.begin():
+        session.execute(delete(GridLayout).where(GridLayout.id == info["id"]))
+    engine.dispose()
+
+
+def _point(page: Page, lat: float, lon: float) -> tuple[float, float]:
+    """Page coordinates of a place on the Leaflet map."""
+    x, y = page.evaluate("""([lat, lon]) => {
+        const data = JSON.parse(document.getElementById('page-data').textContent);
+        const p = window[data.map.map].latLngToContainerPoint([lat, lon]);
+        return [p.x, p.y]; }""", [lat, lon])
+    box = page.locator(".folium-map").bounding_box()
+    return box["x"] + x, box["y"] + y
+
+
+def _tap(page: Page, x: float, y: float) -> None:
+    """A click as a hand makes it: Leaflet.draw adds a vertex on a press and release after a move."""
+    page.mouse.move(x - 5, y)
+    page.mouse.move(x, y, steps=3)
+    page.mouse.down()
+    page.wait_for_timeout(50)
+    page.mouse.up()
+    page.wait_for_timeout(100)
+
+
+def test_planner_selects_and_splits_a_grid_then_previews_publishing(page: Page, live_server: str, draft) -> None:
+    browser_login(page, live_server, "planner")
+    assert page.url.endswith("/plan")
+    page.wait_for_selector(f"[data-layout='{draft['id']}']")
+    screenshot(page, "plan-home")
+
+    page.goto(f"{live_server}/plan/layouts/{draft['id']}")
+    page.evaluate("""([lat, lon]) => {
+        const data = JSON.parse(document.getElementById('page-data').textContent);
+        window[data.map.map].setView([lat, lon], 15, {animate: false}); }""", list(draft["centre"]))
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#check-summary").get_attribute("class") == "ok"
+
+    page.mouse.click(*_point(page, *draft["centre"]))
+    page.wait_for_selector("#attributes:not([hidden])")
+    assert page.locator("#attributes [data-field=code]").inner_text() == draft["code"]
+    assert "m²" in page.locator("#attributes [data-field=area]").inner_text()
+    assert page.locator("#attributes [data-field=squad]").inner_text() != "—"
+    screenshot(page, "plan-selected")
+
+    west, south, east, north = draft["bounds"]
+    middle = (south + north) / 2
+    page.locator(".leaflet-draw-draw-polyline").click()
+    start, end = _point(page, middle, west - 0.002), _point(page, middle, east + 0.002)
+    for vertex in (start, end):
+        _tap(page, *vertex)
+    page.locator(".leaflet-draw-actions a", has_text="Finish").click()
+    expect(page.locator("#grid-count")).to_have_text(str(draft["count"] + 1), timeout=15_000)
+    assert page.locator("#check-summary").get_attribute("class") == "ok"
+    assert page.locator("#problems li").count() == 0
+    assert "+" in page.locator("#message").inner_text()
+    page.wait_for_load_state("networkidle")
+    screenshot(page, "plan-split")
+
+    page.locator("#publish").click()
+    page.wait_for_selector("#impact .impact-block")
+    assert page.locator("#impact .impact-block").count() == 3
+    assert page.locator("#publish-confirm").is_enabled()
+    screenshot(page, "plan-publish-preview")
+    page.locator("#publish-dialog button[value=cancel]").click()
+
+    assert page.foreign_requests == []  # type: ignore[attr-defined]
+    assert page.console_errors == []  # type: ignore[attr-defined]
