@@ -103,19 +103,29 @@ def thumb_path(path: str) -> str:
     return path.removesuffix(".jpg") + "_t.jpg"
 
 
-def store(session: Session, root: Path, incident: Incident, pictures: Sequence[Picture], kind: str,
-          uploaded_by: int | None) -> list[CasePhoto]:
-    """Write each picture (and its thumbnail) under root/<yyyy>/<mm>/ and record it for the case."""
+def place(session: Session, pictures: Sequence[Picture], folder: str = "") -> list[tuple[str, Picture]]:
+    """Where each picture will live: [folder/]<yyyy>/<mm>/<uuid>.jpg (by the database clock), not yet written."""
     now = session.scalar(select(func.now()))
-    rows = []
-    for picture in pictures:
-        path = f"{now:%Y}/{now:%m}/{uuid.uuid4().hex}.jpg"
+    prefix = f"{folder}/" if folder else ""
+    return [(f"{prefix}{now:%Y}/{now:%m}/{uuid.uuid4().hex}.jpg", picture) for picture in pictures]
+
+
+def write(root: Path, placed: Sequence[tuple[str, Picture]]) -> None:
+    """Write each placed picture and its thumbnail under root."""
+    for path, picture in placed:
         target = root / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(picture.full)
         (root / thumb_path(path)).write_bytes(picture.thumb)
-        rows.append(CasePhoto(city_code=incident.city_code, incident_id=incident.id, kind=kind, path=path,
-                              uploaded_by=uploaded_by))
+
+
+def store(session: Session, root: Path, incident: Incident, pictures: Sequence[Picture], kind: str,
+          uploaded_by: int | None) -> list[CasePhoto]:
+    """Write each picture (and its thumbnail) under root/<yyyy>/<mm>/ and record it for the case."""
+    placed = place(session, pictures)
+    write(root, placed)
+    rows = [CasePhoto(city_code=incident.city_code, incident_id=incident.id, kind=kind, path=path,
+                      uploaded_by=uploaded_by) for path, _picture in placed]
     session.add_all(rows)
     session.flush()
     return rows

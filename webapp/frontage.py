@@ -9,7 +9,6 @@ opens and who may see personal data are decided in grids.frontage; this module a
 from __future__ import annotations
 
 import codecs
-import hashlib
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date
@@ -38,10 +37,12 @@ from grids.frontage import (
     unit_view,
 )
 from grids.models import Division, FrontageInspection, FrontageUnit, Incident, User
+from grids.photos import MAX_BYTES, MAX_PHOTOS, Picture, place, prepare_all, write
 from webapp import db
 from webapp.auth import current_user, require_roles
 from webapp.maps import GridlinkMap, MapParts, add_geojson_layer, add_vector_grid, base_map, render_map_parts
 from webapp.pages import DIVISION_STYLE, TOWNSHIP_ROLES, Zone, summaries, zone_bounds, zone_conditions, zone_of
+from webapp.photos import upload_root
 
 bp = Blueprint("frontage", __name__, url_prefix="/frontage")
 
@@ -60,8 +61,6 @@ TABS = ("all", "red", "black")
 EXPORT_TYPES = {"csv": "text/csv", "geojson": "application/geo+json"}
 MAX_COUNT = 20  # times one item is found in one inspection; more is a slip of the thumb
 MAX_NOTE = 2000
-MAX_PHOTOS = 6
-MAX_PHOTO_BYTES = 10 * 1024 * 1024
 CASE_LIMIT = 50
 
 
@@ -272,37 +271,24 @@ class Submission:
 
     values: dict[str, str]
     note: str
-    photos: list[tuple[str, bytes]] = field(default_factory=list)
+    photos: list[Picture] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {code: int(v) for code, v in self.values.items() if code not in self.errors}
 
 
-def _photo_suffix(head: bytes) -> str | None:
-    """The file type by its first bytes (never by the name or the browser's word): JPEG, PNG or WebP."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    return "webp" if head[:4] == b"RIFF" and head[8:12] == b"WEBP" else None
-
-
-def _read_photos(files: list[FileStorage], errors: dict[str, str]) -> list[tuple[str, bytes]]:
-    """(stored path, bytes) of each photo; named by content hash, so a resent photo is stored once."""
-    files = [f for f in files if f.filename]
-    if len(files) > MAX_PHOTOS:
-        errors["photos"] = _("最多上传 %(n)d 张照片。", n=MAX_PHOTOS)
+def _read_photos(files: list[FileStorage], errors: dict[str, str]) -> list[Picture]:
+    """Each photo checked and re-encoded like a case photo (EXIF and its GPS stripped); one bad file refuses."""
+    uploads = [(f.filename or "photo", f.read(MAX_BYTES + 1)) for f in files if f.filename]
+    try:
+        return prepare_all(uploads)
+    except Invalid as exc:
+        name = (exc.details or {}).get("file")
+        message = _("照片须为 JPEG、PNG 或 WebP 图片，每张不超过 %(mb)d MB，最多 %(n)d 张。",
+                    mb=MAX_BYTES // 1048576, n=MAX_PHOTOS)
+        errors["photos"] = f"{message} ({name})" if name else message
         return []
-    photos = []
-    for f in files:
-        body = f.read(MAX_PHOTO_BYTES + 1)
-        suffix = _photo_suffix(body[:12])
-        if suffix is None or len(body) > MAX_PHOTO_BYTES:
-            errors["photos"] = _("照片须为 JPEG、PNG 或 WebP 图片，每张不超过 10 MB。")
-            return []
-        photos.append((f"frontage/{hashlib.sha256(body).hexdigest()[:32]}.{suffix}", body))
-    return photos
 
 
 def _count(value: str) -> int | None:
@@ -326,24 +312,16 @@ def _read_submission(sheet: dict[str, Any], form: MultiDict[str, str], files: li
     return sub
 
 
-def _store_photos(photos: list[tuple[str, bytes]]) -> None:
-    """Written only after the inspection is stored, so a refused form leaves no files behind."""
-    root = Path(current_app.config.get("GRIDLINK_UPLOAD_DIR") or Path(current_app.instance_path) / "uploads")
-    for path, body in photos:
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(body)
-
-
 def _submit(unit: FrontageUnit, sub: Submission) -> FrontageInspection | None:
     """The stored inspection, or None with the reason in sub.errors."""
+    placed = place(db(), sub.photos, "frontage")
     try:
-        inspection = inspect_unit(db(), unit.id, current_user(), sub.counts(), [p for p, _b in sub.photos],
+        inspection = inspect_unit(db(), unit.id, current_user(), sub.counts(), [path for path, _p in placed],
                                   sub.note or None)
     except Invalid as exc:
         sub.errors["form"] = exc.message
         return None
-    _store_photos(sub.photos)
+    write(upload_root(), placed)  # only once the inspection is stored: a refused form leaves no files
     return inspection
 
 

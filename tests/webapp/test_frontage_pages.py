@@ -18,6 +18,7 @@ from pathlib import Path
 import mapbox_vector_tile
 import pytest
 import shapely
+from PIL import Image
 from shapely.geometry import MultiPolygon, box
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
@@ -203,18 +204,21 @@ def test_a_form_without_its_csrf_token_is_refused(client, db) -> None:
     assert response.status_code == 400
 
 
-def test_photos_must_be_images_and_are_stored_by_content(client, db, tmp_path: Path) -> None:
+def test_photos_must_be_images_and_are_stored_re_encoded(client, db, tmp_path: Path) -> None:
     unit = township_units(db, WEST)[0]
     path = f"/frontage/units/{unit.id}/inspect"
     as_user(client, "w_comgr")
     fake = _form(client, path, photos=(io.BytesIO(b"<?php echo 1; ?>"), "shot.jpg"))
-    assert client.post(path, data=fake, content_type="multipart/form-data").status_code == 422
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-    real = _form(client, path, photos=(io.BytesIO(png), "shot.png"))
+    refused = client.post(path, data=fake, content_type="multipart/form-data")
+    assert refused.status_code == 422 and "shot.jpg" in refused.get_data(as_text=True)
+    png = io.BytesIO()
+    Image.new("RGB", (640, 480), "orange").save(png, "PNG")
+    real = _form(client, path, photos=(io.BytesIO(png.getvalue()), "shot.png"))
     assert client.post(path, data=real, content_type="multipart/form-data").status_code == 302
     stored = db.scalar(select(FrontageInspection.photos).where(FrontageInspection.unit_id == unit.id))
-    assert len(stored) == 1 and re.fullmatch(r"frontage/[0-9a-f]{32}\.png", stored[0])
-    assert (tmp_path / stored[0]).read_bytes() == png
+    assert len(stored) == 1 and re.fullmatch(r"frontage/\d{4}/\d{2}/[0-9a-f]{32}\.jpg", stored[0])
+    with Image.open(tmp_path / stored[0]) as saved:
+        assert (saved.format, saved.size) == ("JPEG", (640, 480))
 
 
 def test_the_list_sorts_by_latest_score_and_shows_red_and_black_lists(client, db) -> None:
