@@ -28,6 +28,7 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "GRIDLINK_BASEMAP_URL": (None, "XYZ tile URL template of the basemap; unset = plain background, no "
                                    "request leaves the server's origin"),
     "GRIDLINK_BASEMAP_ATTRIBUTION": ("", "attribution shown for the basemap"),
+    "GRIDLINK_UPLOAD_DIR": (None, "where case and inspection photos are stored; unset = var/uploads of the checkout"),
     "GRIDLINK_HOST": ("127.0.0.1", "address `gridlink serve` listens on"),
     "GRIDLINK_PORT": ("5000", "port `gridlink serve` listens on"),
     "GRIDLINK_SECURE_COOKIES": (None, "1/0: Secure flag on cookies; default on in production (needs HTTPS)"),
@@ -85,6 +86,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "GRIDLINK_CITY": _env(env, "GRIDLINK_CITY"),
         "GRIDLINK_BASEMAP_URL": _env(env, "GRIDLINK_BASEMAP_URL"),
         "GRIDLINK_BASEMAP_ATTRIBUTION": _env(env, "GRIDLINK_BASEMAP_ATTRIBUTION"),
+        "GRIDLINK_UPLOAD_DIR": _env(env, "GRIDLINK_UPLOAD_DIR"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,

@@ -7,7 +7,6 @@ a hint that it exists.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,8 @@ CACHE_SECONDS = 7 * 24 * 3600
 
 
 def upload_root() -> Path:
-    """GRIDLINK_UPLOAD_DIR from the app config or the environment, else var/uploads of the checkout."""
-    configured = current_app.config.get("GRIDLINK_UPLOAD_DIR") or os.environ.get("GRIDLINK_UPLOAD_DIR")
+    """GRIDLINK_UPLOAD_DIR (see webapp/config.py), else var/uploads of the checkout."""
+    configured = current_app.config.get("GRIDLINK_UPLOAD_DIR")
     return Path(configured) if configured else DEFAULT_ROOT
 
 

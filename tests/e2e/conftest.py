@@ -19,11 +19,11 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 
 
 @pytest.fixture(scope="session")
-def live_server(database_url: str, demo_city: dict) -> Iterator[str]:
+def live_server(database_url: str, demo_city: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from webapp import create_app
 
     app = create_app({"DATABASE_URL": database_url, "GRIDLINK_MODE": "test", "SECRET_KEY": "e2e-secret",
-                      "GRIDLINK_CITY": "330781"})
+                      "GRIDLINK_CITY": "330781", "GRIDLINK_UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads"))})
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -22,15 +21,12 @@ YOUBU = "330781102"
 
 
 @pytest.fixture()
-def youbu_point(database_url: str, tmp_path: Path,
-                monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[float, float]]:
-    """(lat, lon) inside 游埠镇, off the demo cases' pins; uploads go to a temporary folder; the test's
-    new cases are removed after.
+def youbu_point(database_url: str) -> Iterator[tuple[float, float]]:
+    """(lat, lon) inside 游埠镇, off the demo cases' pins; the test's new cases are removed after.
 
     The history trigger forbids deleting case events, so the clean-up disables triggers for its own
     transaction (the test database's owner is a superuser).
     """
-    monkeypatch.setenv("GRIDLINK_UPLOAD_DIR", str(tmp_path))
     engine = create_engine(database_url)
     with Session(engine) as session:
         lon, lat = session.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
