@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from grids.calendar import city_calendar, deadline, parse_limit
 from grids.errors import Conflict, Forbidden, Invalid, NotFound
 from grids.incidents import Actor, open_case, record_event
-from grids.models import CaseEvent, Category, Department, Incident
+from grids.models import CaseEvent, Category, Department, Incident, User
 
 log = logging.getLogger("gridlink.workflow")
 
@@ -81,16 +81,46 @@ RULES: dict[tuple[str | None, str], Transition] = {(s, t.action): t for t in TRA
 ACTIONS = tuple(dict.fromkeys(t.action for t in TRANSITIONS))
 
 
-def zone_conditions(actor: Actor) -> list[ColumnElement[bool]]:
-    """SQL conditions for the cases an actor may see: squads their township, departments their cases."""
-    conditions: list[ColumnElement[bool]] = [Incident.city_code == actor.city_code]
-    if actor.role == "admin":
-        return conditions
-    if actor.township_id is not None or actor.role in SQUAD_ROLES:
-        conditions.append(Incident.township_id == actor.township_id)
-    if actor.role == "department":
-        conditions.append(Incident.department_id == actor.department_id)
+#: Field roles: a squad member sees only the township of their squad; an inspector bound to a township, only it.
+TOWNSHIP_ROLES = ("inspector", *SQUAD_ROLES)
+
+
+@dataclass(frozen=True)
+class Zone:
+    """The part of the city someone may see; None on an axis means no limit on it, 0 matches nothing."""
+
+    township_id: int | None = None
+    department_id: int | None = None
+
+
+def zone_of(who: Actor | User) -> Zone:
+    """The one rule of who sees which cases, for every page, tile, export and API call (RELIABILITY 16).
+
+    An account missing its binding (a squad member without a township, a department account without a
+    department) sees nothing rather than everything.
+    """
+    if who.role == "department":
+        return Zone(department_id=who.department_id or 0)
+    if who.role in SQUAD_ROLES:
+        return Zone(township_id=who.township_id or 0)
+    if who.role == "inspector" and who.township_id:
+        return Zone(township_id=who.township_id)
+    return Zone()
+
+
+def case_conditions(zone: Zone) -> list[ColumnElement[bool]]:
+    """SQL conditions for the cases in a zone."""
+    conditions: list[ColumnElement[bool]] = []
+    if zone.township_id is not None:
+        conditions.append(Incident.township_id == zone.township_id)
+    if zone.department_id is not None:
+        conditions.append(Incident.department_id == zone.department_id)
     return conditions
+
+
+def zone_conditions(actor: Actor) -> list[ColumnElement[bool]]:
+    """SQL conditions for the cases an actor may see in their city."""
+    return [Incident.city_code == actor.city_code, *case_conditions(zone_of(actor))]
 
 
 def visible_case(session: Session, actor: Actor, incident_id: int) -> Incident:

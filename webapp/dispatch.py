@@ -18,6 +18,7 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import ColumnElement, Date, cast, func, or_, select
 
 from grids.models import Category, City, Department, Division, Incident
+from grids.workflow import zone_of
 from webapp import db
 from webapp.auth import current_user, require_roles
 from webapp.intake import CRS_CHOICES, DEFAULT_CRS, new_token, submit_report
@@ -31,7 +32,6 @@ from webapp.pages import (
     safe_json,
     summaries,
     surface_map,
-    zone_of,
 )
 from webapp.photos import photo_links
 

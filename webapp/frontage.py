@@ -38,10 +38,11 @@ from grids.frontage import (
 )
 from grids.models import Division, FrontageInspection, FrontageUnit, Incident, User
 from grids.photos import MAX_BYTES, MAX_PHOTOS, Picture, place, prepare_all, write
+from grids.workflow import TOWNSHIP_ROLES, Zone, case_conditions, zone_of
 from webapp import db
 from webapp.auth import current_user, require_roles
 from webapp.maps import GridlinkMap, MapParts, add_geojson_layer, add_vector_grid, base_map, render_map_parts
-from webapp.pages import DIVISION_STYLE, TOWNSHIP_ROLES, Zone, summaries, zone_bounds, zone_conditions, zone_of
+from webapp.pages import DIVISION_STYLE, summaries, zone_bounds
 from webapp.photos import upload_root
 
 bp = Blueprint("frontage", __name__, url_prefix="/frontage")
@@ -241,7 +242,7 @@ def _history(unit: FrontageUnit) -> list[dict[str, Any]]:
 
 
 def _linked_cases(unit: FrontageUnit, zone: Zone) -> list[dict[str, Any]]:
-    cases = db().scalars(select(Incident).where(Incident.frontage_unit_id == unit.id, *zone_conditions(zone))
+    cases = db().scalars(select(Incident).where(Incident.frontage_unit_id == unit.id, *case_conditions(zone))
                          .order_by(Incident.reported_at.desc(), Incident.id.desc()).limit(CASE_LIMIT))
     return _case_rows(list(cases))
 
@@ -352,7 +353,7 @@ def inspection(inspection_id: int) -> Any:
         raise NotFound(_("没有这次检查记录。"), code="inspection_not_found")
     zone = zone_of(current_user())
     unit_ = unit_in_zone(found.unit_id, zone)
-    cases = db().scalars(select(Incident).where(Incident.id.in_(found.incident_ids or []), *zone_conditions(zone))
+    cases = db().scalars(select(Incident).where(Incident.id.in_(found.incident_ids or []), *case_conditions(zone))
                          .order_by(Incident.id))
     return render_template("frontage/inspection.html", inspection=found, unit=unit_, cases=_case_rows(list(cases)),
                            total=load_score_sheet()["total"], may_inspect=may_inspect())

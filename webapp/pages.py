@@ -7,7 +7,6 @@ see, how late a case is in words); the workflow rules themselves belong to grids
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,7 +32,7 @@ from sqlalchemy.orm import selectinload
 
 from grids.errors import NotFound
 from grids.models import CaseEvent, Category, Division, Incident, User
-from grids.workflow import OPEN_STATES, TRANSITIONS
+from grids.workflow import OPEN_STATES, TRANSITIONS, Zone, case_conditions, zone_of
 from webapp import LANGUAGES, db
 from webapp.auth import current_user, home_url, require_roles
 from webapp.labels import status_label
@@ -44,7 +43,6 @@ bp = Blueprint("pages", __name__)
 bp.register_blueprint(photos_bp)  # /photos/<id>: shared by every surface, like the other pages here
 
 OPEN_STATUSES = OPEN_STATES
-TOWNSHIP_ROLES = ("inspector", "squad_leader", "officer", "co_manager")
 #: A case is "due soon" when less than this is left; the same rule colours map markers and tiles.
 DUE_SOON = timedelta(hours=1)
 #: Queue order: late first, then nearly late, then new cases still waiting to be filed, then the rest.
@@ -60,36 +58,6 @@ ACTION_LABELS = {"report": _l("上报"), "verify": _l("核实"), "file": _l("立
 #: (a department to redispatch to, an extension's duration) are left to forms that ask for them.
 DRAWER_FIELDS = ("note", "reason")
 QUEUE_LIMIT = 500
-
-
-@dataclass(frozen=True)
-class Zone:
-    """The part of the city a user may see; None on an axis means no restriction on it."""
-
-    township_id: int | None = None
-    department_id: int | None = None
-
-
-def zone_of(user: User) -> Zone:
-    """Township staff see their township, a department its own cases, everyone else the whole city.
-
-    A department account not yet linked to a department gets id 0, which matches nothing: it must see
-    no case rather than every case.
-    """
-    if user.role == "department":
-        return Zone(department_id=user.department_id or 0)
-    if user.role in TOWNSHIP_ROLES and user.township_id:
-        return Zone(township_id=user.township_id)
-    return Zone()
-
-
-def zone_conditions(zone: Zone) -> list[ColumnElement[bool]]:
-    conditions = []
-    if zone.township_id is not None:
-        conditions.append(Incident.township_id == zone.township_id)
-    if zone.department_id is not None:
-        conditions.append(Incident.department_id == zone.department_id)
-    return conditions
 
 
 def now_utc() -> datetime:
@@ -138,7 +106,7 @@ def case_in_zone(case_id: int, zone: Zone) -> Incident:
     """The case, or 404 when it is outside the zone: a 403 would tell that the case exists."""
     case = db().scalar(select(Incident).where(Incident.id == case_id,
                                               Incident.city_code == current_app.config["GRIDLINK_CITY"],
-                                              *zone_conditions(zone)))
+                                              *case_conditions(zone)))
     if case is None:
         raise NotFound(_("没有这个案件，或它不在你的辖区内。"), code="case_not_found")
     return case
@@ -256,7 +224,7 @@ def index() -> Any:
 def department() -> Any:
     """The department's inbox: each case with the version an action must quote and the actions it allows."""
     user = current_user()
-    cases = open_cases(*zone_conditions(zone_of(user)))
+    cases = open_cases(*case_conditions(zone_of(user)))
     rows = [{**row, "version": case.version, "actions": drawer_actions(user, case),
              "actions_url": f"{request.script_root}/api/v1/incidents/{case.id}/actions"}
             for case, row in zip(cases, summaries(cases), strict=True)]

@@ -15,21 +15,11 @@ from grids.errors import Conflict, Invalid
 from grids.incidents import Actor
 from grids.models import CaseEvent, Division, Incident, Squad, User
 from grids.photos import handle_with_photos
-from grids.workflow import RULES, act
+from grids.workflow import RULES, TOWNSHIP_ROLES, act, case_conditions, zone_of
 from webapp import db
 from webapp.auth import current_user, require_roles
 from webapp.intake import CRS_CHOICES, field_errors, new_token, pictures_or_errors, quick_categories, submit_report
-from webapp.pages import (
-    TOWNSHIP_ROLES,
-    case_history,
-    case_in_zone,
-    category_name,
-    open_cases,
-    summaries,
-    surface_map,
-    zone_conditions,
-    zone_of,
-)
+from webapp.pages import case_history, case_in_zone, category_name, open_cases, summaries, surface_map
 from webapp.photos import photo_links, upload_root
 
 bp = Blueprint("township", __name__, url_prefix="/township")
@@ -52,7 +42,7 @@ def home() -> Any:
     zone = zone_of(user)
     township = db().get(Division, zone.township_id) if zone.township_id else None
     squad = db().scalar(select(Squad).where(Squad.township_id == township.id)) if township else None
-    cases = open_cases(*zone_conditions(zone))
+    cases = open_cases(*case_conditions(zone))
     mine = set(db().scalars(select(Incident.id).where(Incident.id.in_([c.id for c in cases]), _mine(user))))
     rows = summaries(cases)
     parts, names, bounds = surface_map(zone)

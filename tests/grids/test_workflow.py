@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from grids.errors import Conflict, Forbidden, Invalid, NotFound
 from grids.incidents import Actor
 from grids.models import ROLES, CaseEvent, Division, Incident, User
-from grids.workflow import ACTIONS, act, authorize, escalate_overdue, events_of, replay, report
+from grids.workflow import ACTIONS, Zone, act, authorize, escalate_overdue, events_of, replay, report, zone_of
 
 CITY = "330781"
 YOUBU = "330781102"
@@ -239,3 +239,18 @@ def test_two_dispatchers_at_once_one_wins_the_other_gets_conflict(committed_case
     first.close()
     second.close()
     engine.dispose()
+
+
+@pytest.mark.parametrize(("role", "township", "department", "expected"), [
+    ("squad_leader", 7, None, Zone(township_id=7)),
+    ("co_manager", None, None, Zone(township_id=0)),  # unbound squad member: nothing, never the whole city
+    ("department", None, None, Zone(department_id=0)),  # unbound department account: nothing
+    ("department", None, 3, Zone(department_id=3)),
+    ("inspector", None, None, Zone()),  # the centre's inspector works city-wide
+    ("inspector", 7, None, Zone(township_id=7)),
+    ("dispatcher", 7, None, Zone()),
+    ("admin", 7, 3, Zone()),
+])
+def test_one_rule_says_which_cases_each_role_sees(role, township, department, expected) -> None:
+    who = Actor(city_code=CITY, role=role, township_id=township, department_id=department)
+    assert zone_of(who) == expected
