@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, true, update
@@ -43,6 +43,8 @@ CLOCK_STATES = ("filed", "dispatched", "in_progress")
 OPEN_STATES = ("reported", "verified", "filed", "dispatched", "in_progress", "handled", "checked", "parked")
 CLOSED_STATES = ("closed", "cancelled")
 CANCEL_REASONS = ("duplicate", "invalid")
+#: A case is "due soon" when less than this working-clock time is left; lists, markers and tiles share it.
+DUE_SOON = timedelta(hours=1)
 # Who may approve the n-th extension of a case (延期: a second one needs a higher approval).
 EXTENSION_APPROVERS: tuple[tuple[str, ...], ...] = (("supervisor",), ("admin",))
 
@@ -106,6 +108,15 @@ def zone_of(who: Actor | User) -> Zone:
     if who.role == "inspector" and who.township_id:
         return Zone(township_id=who.township_id)
     return Zone()
+
+
+def deadline_class(deadline: datetime | None, now: datetime) -> str:
+    """overdue / due_soon / on_time, or none for a case whose clock has not started."""
+    if deadline is None:
+        return "none"
+    if deadline < now:
+        return "overdue"
+    return "due_soon" if deadline - now < DUE_SOON else "on_time"
 
 
 def case_conditions(zone: Zone) -> list[ColumnElement[bool]]:

@@ -7,7 +7,7 @@ see, how late a case is in words); the workflow rules themselves belong to grids
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import (
@@ -32,7 +32,7 @@ from sqlalchemy.orm import selectinload
 
 from grids.errors import NotFound
 from grids.models import CaseEvent, Category, Division, Incident, User
-from grids.workflow import OPEN_STATES, TRANSITIONS, Zone, case_conditions, zone_of
+from grids.workflow import OPEN_STATES, TRANSITIONS, Zone, case_conditions, deadline_class, zone_of
 from webapp import LANGUAGES, db
 from webapp.auth import current_user, home_url, require_roles
 from webapp.labels import status_label
@@ -43,8 +43,6 @@ bp = Blueprint("pages", __name__)
 bp.register_blueprint(photos_bp)  # /photos/<id>: shared by every surface, like the other pages here
 
 OPEN_STATUSES = OPEN_STATES
-#: A case is "due soon" when less than this is left; the same rule colours map markers and tiles.
-DUE_SOON = timedelta(hours=1)
 #: Queue order: late first, then nearly late, then new cases still waiting to be filed, then the rest.
 URGENCY = ("overdue", "due_soon", "none", "on_time")
 DEADLINE_LABELS = {"overdue": _l("已超时"), "due_soon": _l("即将到期"), "on_time": _l("按时"),
@@ -62,14 +60,6 @@ QUEUE_LIMIT = 500
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-
-def deadline_class(deadline: datetime | None, now: datetime) -> str:
-    if deadline is None:
-        return "none"
-    if deadline < now:
-        return "overdue"
-    return "due_soon" if deadline - now < DUE_SOON else "on_time"
 
 
 def time_left_text(deadline: datetime | None, now: datetime) -> str:

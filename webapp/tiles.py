@@ -17,10 +17,10 @@ from sqlalchemy import TextClause, text
 
 from grids.errors import Forbidden, NotFound
 from grids.models import ROLES
-from grids.workflow import Zone, zone_of
+from grids.workflow import DUE_SOON, Zone, zone_of
 from webapp import db
 from webapp.auth import current_user, require_roles
-from webapp.pages import DUE_SOON, OPEN_STATUSES
+from webapp.pages import OPEN_STATUSES
 
 bp = Blueprint("tiles", __name__)
 
