@@ -351,6 +351,8 @@ class Incident(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # A report of something already reported points at the original (which keeps both reporters' photos).
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
 
     category: Mapped[Category] = relationship()
     township: Mapped[Division | None] = relationship()
@@ -440,3 +442,54 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+
+
+RESPONSIBILITY_KINDS = ("squad", "co_manager", "department")
+
+responsibility_grid_members = Table(
+    "responsibility_grid_members",
+    Base.metadata,
+    Column("responsibility_grid_id", ForeignKey("responsibility_grids.id", ondelete="CASCADE"), primary_key=True),
+    Column("grid_id", ForeignKey("grids.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class ResponsibilityGrid(Base):
+    """A duty area (责任网格) made of unit grids, answered for by a squad, a co-manager or a department."""
+
+    __tablename__ = "responsibility_grids"
+    __table_args__ = (UniqueConstraint("city_code", "code"),
+                      CheckConstraint(_in("kind", RESPONSIBILITY_KINDS), name="kind"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    squad_id: Mapped[int | None] = mapped_column(ForeignKey("squads.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    grids: Mapped[list[Grid]] = relationship(secondary=responsibility_grid_members)
+
+
+class OutboxMessage(Base):
+    """A notification someone must get (dispatched to you, returned, overdue), written with its case event.
+
+    The (event, recipient) pair is unique, so a relay (SMS, WeChat) that delivers at least once and marks
+    delivered_at never sends the same message twice.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("event_id", "recipient"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    event_id: Mapped[int] = mapped_column(ForeignKey("case_events.id"), index=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(64))  # "user:12", "department:3", "squad:4"
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
