@@ -666,3 +666,40 @@ def incidents_export(out: Path, fmt: str, status: str | None, category: str | No
 
 
 COMMANDS += [incidents_group]
+
+
+# --- outbox: notifications for a relay -----------------------------------------------------------
+@click.group("outbox")
+def outbox_group() -> None:
+    """Notifications written with case actions, for an SMS/WeChat relay to deliver."""
+
+
+@outbox_group.command("list")
+@click.option("--undelivered", is_flag=True, help="Only messages not yet marked delivered.")
+@json_option
+@fail_cleanly
+def outbox_list(undelivered: bool, as_json: bool) -> None:
+    """Print the outbox, oldest first."""
+    from grids.outbox import list_messages
+
+    with command_session() as session:
+        messages = list_messages(session, undelivered=undelivered)
+    lines = [f"{m['id']}\t{m['kind']}\tcase {m['incident_id']}\t{m['recipient']}\t"
+             f"{m['delivered_at'] or 'undelivered'}" for m in messages]
+    emit({"messages": messages}, as_json, "\n".join(lines) or "outbox empty")
+
+
+@outbox_group.command("mark-delivered")
+@click.argument("ids", nargs=-1, type=int, required=True)
+@json_option
+@fail_cleanly
+def outbox_mark_delivered(ids: tuple[int, ...], as_json: bool) -> None:
+    """Mark messages delivered (already delivered ones keep their first time)."""
+    from grids.outbox import mark_delivered
+
+    with command_session() as session:
+        marked = mark_delivered(session, ids)
+    emit({"marked": marked}, as_json, f"{len(marked)} messages marked delivered")
+
+
+COMMANDS += [outbox_group]

@@ -38,6 +38,7 @@ from grids.models import (
     Squad,
     User,
 )
+from grids.outbox import notify
 
 # Who answers for a case, most specific first; "township" is the territorial government (属地兜底).
 OWNER_ORDER = ("department", "squad", "township")
@@ -216,13 +217,17 @@ def unlocated(reason: str) -> Location:
 def record_event(session: Session, incident: Incident, action: str, *, actor_id: int | None = None,
                  actor_role: str | None = None, from_status: str | None = None, note: str | None = None,
                  data: dict[str, Any] | None = None) -> CaseEvent:
-    """Append one history row; seq is per case so replaying the events gives the current state."""
+    """Append one history row; seq is per case so replaying the events gives the current state.
+
+    The one place events are written, so the outbox messages the action calls for commit with it.
+    """
     seq = (session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.incident_id == incident.id)) or 0) + 1
     event = CaseEvent(city_code=incident.city_code, incident_id=incident.id, seq=seq, action=action,
                       actor_id=actor_id, actor_role=actor_role, from_status=from_status,
                       to_status=incident.status, note=note, data=data)
     session.add(event)
     session.flush()
+    notify(session, incident, event)
     return event
 
 

@@ -1,0 +1,81 @@
+"""The notifications outbox: who must hear about which case action, written with the action's event.
+
+Why an outbox and not a send: the message row commits (or rolls back) with the case event it is about,
+so a relay (SMS, WeChat) reading undelivered rows never announces an action that did not happen, and
+never misses one that did. (event_id, recipient) is unique and rows are inserted with ON CONFLICT DO
+NOTHING, so writing the same event's messages again adds nothing.
+
+Recipients are strings: "department:<id>", "squad:<id>", "township:<id>" for the case's accountable
+owner, "role:<role>" for everyone of a role in the city (the dispatch centre, the supervisors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from grids.models import CaseEvent, Incident, OutboxMessage
+
+OWNER = "owner"  # stands for the case's accountable owner after the action
+DISPATCH_CENTRE = "role:dispatcher"
+SUPERVISORS = "role:supervisor"
+
+#: Which actions notify whom: the data a relay's audience is decided by (issue 4 item 8).
+NOTIFY: dict[str, tuple[str, ...]] = {
+    "dispatch": (OWNER,),
+    "redispatch": (OWNER,),
+    "rework": (OWNER,),
+    "return": (DISPATCH_CENTRE,),
+    "handle": (DISPATCH_CENTRE,),
+    "escalate": (OWNER, SUPERVISORS),
+}
+
+
+def owner_recipient(incident: Incident) -> str:
+    """The one accountable owner as a recipient; a case the centre holds goes to the dispatch centre."""
+    owner_ids = {"department": incident.department_id, "squad": incident.squad_id,
+                 "township": incident.township_id}
+    owner_id = owner_ids.get(incident.owner_type or "")
+    return f"{incident.owner_type}:{owner_id}" if owner_id else DISPATCH_CENTRE
+
+
+def recipients(incident: Incident, action: str) -> list[str]:
+    """Distinct recipients of an action on a case, in table order (the owner may be the centre itself)."""
+    return list(dict.fromkeys(owner_recipient(incident) if who == OWNER else who for who in NOTIFY.get(action, ())))
+
+
+def notify(session: Session, incident: Incident, event: CaseEvent) -> int:
+    """Queue the messages an event calls for; idempotent by (event_id, recipient). Returns rows added."""
+    targets = recipients(incident, event.action)
+    if not targets:
+        return 0
+    payload = {"action": event.action, "status": incident.status, "note": event.note,
+               "category_id": incident.category_id}
+    rows = [{"city_code": incident.city_code, "event_id": event.id, "incident_id": incident.id,
+             "kind": event.action, "recipient": who, "payload": payload} for who in targets]
+    result = session.execute(insert(OutboxMessage).values(rows)
+                             .on_conflict_do_nothing(index_elements=["event_id", "recipient"]))
+    return result.rowcount
+
+
+def list_messages(session: Session, *, undelivered: bool = False, limit: int = 1000) -> list[dict[str, Any]]:
+    """Messages oldest first, as a relay or an operator reads them."""
+    query = select(OutboxMessage).order_by(OutboxMessage.id).limit(limit)
+    if undelivered:
+        query = query.where(OutboxMessage.delivered_at.is_(None))
+    return [{"id": m.id, "event_id": m.event_id, "incident_id": m.incident_id, "kind": m.kind,
+             "recipient": m.recipient, "payload": m.payload, "created_at": m.created_at,
+             "delivered_at": m.delivered_at} for m in session.scalars(query)]
+
+
+def mark_delivered(session: Session, ids: Sequence[int]) -> list[int]:
+    """Mark messages delivered once; marking again keeps the first delivery time (at-least-once relays)."""
+    rows = session.execute(update(OutboxMessage)
+                           .where(OutboxMessage.id.in_(ids), OutboxMessage.delivered_at.is_(None))
+                           .values(delivered_at=func.now()).returning(OutboxMessage.id)
+                           .execution_options(synchronize_session=False))
+    return sorted(rows.scalars())

@@ -1,0 +1,54 @@
+"""The notifications outbox: one row per recipient, written and rolled back with the action's event,
+never twice for the same (event, recipient)."""
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from grids.models import CaseEvent, OutboxMessage
+from grids.outbox import DISPATCH_CENTRE, SUPERVISORS, notify, owner_recipient, recipients
+from tests.grids.test_workflow import new_case, step
+
+
+def messages(db, case_id: int) -> list[OutboxMessage]:
+    return list(db.scalars(select(OutboxMessage).where(OutboxMessage.incident_id == case_id)
+                           .order_by(OutboxMessage.id)))
+
+
+def test_dispatch_writes_one_message_to_the_new_owner_and_rolls_back_with_it(db, demo_city) -> None:
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    assert messages(db, case.id) == []
+    savepoint = db.begin_nested()
+    step(db, case, "dispatch", "dispatcher", department="utilities")
+    [message] = messages(db, case.id)
+    assert message.recipient == f"department:{case.department_id}" and message.kind == "dispatch"
+    assert message.event_id == db.scalar(select(func.max(CaseEvent.id)).where(CaseEvent.incident_id == case.id))
+    savepoint.rollback()
+    assert messages(db, case.id) == []
+
+
+def test_return_and_handle_go_to_the_dispatch_centre(db, demo_city) -> None:
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    step(db, case, "dispatch", "dispatcher", department="landscape")
+    step(db, case, "return", "squad_leader", reason="不属于园林")
+    assert [m.recipient for m in messages(db, case.id)][-1] == DISPATCH_CENTRE
+    assert recipients(case, "handle") == [DISPATCH_CENTRE] and recipients(case, "verify") == []
+
+
+def test_the_sweeper_escalation_writes_one_message_per_recipient_and_a_replay_adds_none(db, demo_city) -> None:
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    step(db, case, "dispatch", "dispatcher")
+    from grids.workflow import escalate_overdue
+
+    later = db.scalar(select(func.now())) + timedelta(days=30)
+    assert case.id in escalate_overdue(db, later)
+    db.refresh(case)
+    escalation = [m for m in messages(db, case.id) if m.kind == "escalate"]
+    assert sorted(m.recipient for m in escalation) == sorted([owner_recipient(case), SUPERVISORS])
+    event = db.get(CaseEvent, escalation[0].event_id)
+    assert notify(db, case, event) == 0
+    assert escalate_overdue(db, later) == []
+    assert len(messages(db, case.id)) == 3  # dispatch + two escalation messages, nothing twice
