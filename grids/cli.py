@@ -398,7 +398,7 @@ def grids_publish(layout_id: int, effective: Any, preview: bool, as_json: bool) 
             result = publish_layout(session, layout_id, effective.date() if effective else None)
         impact = result["impact"]
     counts = ", ".join(f"{impact[k]['count']} {k.replace('_', ' ')}" for k in ("open_cases", "frontage_units",
-                                                                                 "assignments"))
+                                                                                 "assignments", "responsibility"))
     done = "would change hands" if preview else f"changed hands; layout {layout_id} in force from " \
                                                 f"{result['effective_from']}"
     emit(result, as_json, f"{counts} {done}")
@@ -436,6 +436,47 @@ def grids_assign(layout_id: int, codes: str | None, squad_code: str | None, co_m
         result = assign_by_codes(session, city, layout_id, codes.split(",") if codes else None,
                                  squad_code=squad_code, co_manager=co_manager)
     emit(result, as_json, f"{result['assigned']} grids assigned; {result['without_squad']} still without a squad")
+
+
+@grids_group.group("responsibility")
+def responsibility_group() -> None:
+    """责任网格: duty areas made of unit grids, for a squad, a co-manager or a department."""
+
+
+@responsibility_group.command("create")
+@click.argument("layout_id", type=int)
+@click.option("--code", required=True, help="Code of the duty area, unique in the city.")
+@click.option("--name", required=True)
+@click.option("--kind", required=True, type=click.Choice(["squad", "co_manager", "department"]))
+@click.option("--party", required=True, help="Squad code, co-manager user name or department code.")
+@click.option("--grids", "codes", required=True, help="Comma-separated codes of contiguous grids of the layout.")
+@city_option
+@json_option
+@fail_cleanly
+def responsibility_create(layout_id: int, code: str, name: str, kind: str, party: str, codes: str, city: str,
+                          as_json: bool) -> None:
+    """Create a duty area from grids of one layout; non-contiguous grids are refused by code."""
+    from grids.responsibility import create_by_codes
+
+    with command_session() as session:
+        rgrid = create_by_codes(session, city, layout_id, code, name, kind, codes.split(","), party)
+        result = {"id": rgrid.id, "code": rgrid.code, "grids": len(rgrid.grids)}
+    emit(result, as_json, f"responsibility grid {result['code']} created with {result['grids']} grids")
+
+
+@responsibility_group.command("list")
+@city_option
+@json_option
+@fail_cleanly
+def responsibility_list(city: str, as_json: bool) -> None:
+    """Every duty area with its party, member count and area."""
+    from grids.responsibility import list_responsibility_grids
+
+    with command_session() as session:
+        rows = list_responsibility_grids(session, city)
+    lines = [f"{r['code']}\t{r['name']}\t{r['kind']}\t{r['party']}\t{r['grids']} grids\t{r['area_m2']} m²"
+             for r in rows]
+    emit({"responsibility_grids": rows}, as_json, "\n".join(lines) or "no responsibility grids")
 
 
 

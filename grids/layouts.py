@@ -46,6 +46,7 @@ from gis.tiling import order_west_east_north_south, square_grid
 from grids.divisions import division_by_code
 from grids.errors import Conflict, Invalid, NotFound
 from grids.models import Division, Grid, GridCode, GridLayout, Squad, User
+from grids.responsibility import carry_over, carry_over_impact
 
 METHODS = ("square", "roads")
 EXPORT_DRIVERS = {"geojson": "GeoJSON", "gpkg": "GPKG", "shp": "ESRI Shapefile"}
@@ -334,7 +335,8 @@ def _moving(session: Session, query: Any, params: dict[str, Any]) -> list[dict[s
 
 
 def publish_impact(session: Session, layout_id: int) -> dict[str, Any]:
-    """What changes hands if this layout is published: open cases, frontage units, squad/co-manager duties."""
+    """What changes hands if this layout is published: open cases, frontage units, squad/co-manager duties,
+    and duty areas (责任网格) whose member grids change when carried over."""
     layout = _layout(session, layout_id)
     session.flush()
     current = _current(session, layout)
@@ -344,15 +346,18 @@ def publish_impact(session: Session, layout_id: int) -> dict[str, Any]:
     duties = [{"old_grid": code, "squad_id": squad, "co_manager_id": manager, "new_grids": new}
               for code, squad, manager, new in session.execute(_ASSIGNMENTS, {**params, "old": current.id})
               if new] if current else []
+    areas = carry_over_impact(session, current.id, layout.id) if current else []
     return {"layout": layout.id, "replaces": current.id if current else None,
             "open_cases": {"count": len(cases), "items": cases},
             "frontage_units": {"count": len(frontage), "items": frontage},
-            "assignments": {"count": len(duties), "items": duties}}
+            "assignments": {"count": len(duties), "items": duties},
+            "responsibility": {"count": len(areas), "items": areas}}
 
 
 def publish_layout(session: Session, layout_id: int, effective: date | None = None) -> dict[str, Any]:
     """Publish a problem-free draft from `effective` (default today); the division's previous layout is
-    retired that day. Cases keep the grid they were filed in: nothing here rewrites their grid_id."""
+    retired that day. Cases keep the grid they were filed in: nothing here rewrites their grid_id; duty
+    areas (责任网格) move onto the new grids (grids.responsibility.carry_over)."""
     layout = _layout(session, layout_id)
     if layout.status != "draft":
         raise Conflict(f"layout {layout.id} is {layout.status}; only a draft can be published", code="not_draft")
@@ -368,6 +373,7 @@ def publish_layout(session: Session, layout_id: int, effective: date | None = No
             raise Invalid(f"effective date {effective} is before layout {current.id} took effect "
                           f"({current.effective_from})", code="bad_effective_date")
         current.status, current.effective_to = "retired", effective
+        carry_over(session, current.id, layout.id)
     layout.status, layout.effective_from = "published", effective
     session.flush()
     return {"layout": layout.id, "effective_from": effective.isoformat(),
