@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from gis.crs import (
     CoordinateError,
+    area_m2,
     check_lonlat,
     from_metric,
     geometry_to_wgs84,
@@ -36,7 +37,7 @@ from gis.crs import (
 from gis.frontage import frontage_areas
 from gis.readers import Feature, InputRejected, read_features
 from gis.split import polygons_of
-from gis.validate import GeometryProblem, explain_invalid
+from gis.validate import GeometryProblem, explain_invalid, validated_polygon
 from grids.divisions import division_at, division_by_code
 from grids.errors import Invalid, NotFound
 from grids.incidents import open_case
@@ -322,6 +323,44 @@ def link_grids(session: Session, unit_ids: Sequence[int]) -> int:
         session.expire(unit, ["grids"])
     session.flush()
     return len(rows)
+
+
+# Other active units whose area shares interior with the drawn one, and how much (m², geodesic).
+_AREA_OVERLAPS = text("""
+SELECT u.id, u.name, ST_Area(ST_Intersection(u.area, d.geom)::geography) AS m2
+FROM frontage_units u, (SELECT ST_GeomFromWKB(:wkb, 4326) AS geom) d
+WHERE u.city_code = :city AND u.status = 'active' AND u.id <> :unit AND u.area && d.geom
+  AND ST_Relate(u.area, d.geom, '2********')
+ORDER BY m2 DESC, u.id""")
+MANUAL_OVERLAP_TOLERANCE_M2 = 0.1  # less is drawing round-off along a shared edge, not an overlap
+
+
+def set_manual_area(session: Session, unit_id: int, polygon_wgs84: BaseGeometry) -> dict[str, Any]:
+    """Store a planner's hand-drawn frontage area (kept by generate_areas) and re-link the unit's grids.
+
+    Refused when the shape is invalid (gis.validate) or overlaps another unit's area, naming each such
+    unit with the overlap in m², because two shops must never answer for the same pavement. Building
+    footprints are read from a file by generate_areas and are not stored, so a drawn area is not checked
+    against buildings here (docs/frontage.md).
+    """
+    unit = session.get(FrontageUnit, unit_id)
+    if unit is None:
+        raise NotFound(f"no frontage unit {unit_id}", code="unknown_unit")
+    try:
+        area = validated_polygon(polygon_wgs84, "wgs84")
+    except GeometryProblem as exc:
+        raise Invalid(str(exc), code="bad_geometry", details={"location": exc.location}) from exc
+    rows = session.execute(_AREA_OVERLAPS, {"wkb": area.wkb, "city": unit.city_code, "unit": unit.id}).all()
+    overlaps = [{"unit": uid, "name": name, "overlap_m2": round(m2, 2)} for uid, name, m2 in rows
+                if m2 > MANUAL_OVERLAP_TOLERANCE_M2]
+    if overlaps:
+        names = ", ".join(f"{o['name']} ({o['overlap_m2']} m²)" for o in overlaps[:10])
+        raise Invalid(f"the area overlaps other units' areas: {names}", code="area_overlaps",
+                      details={"overlaps": overlaps})
+    unit.area, unit.area_manual, unit.area_notes = _as_db(area), True, ["drawn by hand"]
+    session.flush()
+    linked = link_grids(session, [unit.id])
+    return {"unit": unit.id, "area_m2": round(area_m2(area), 1), "grid_links": linked, "grid": unit.grid_id}
 
 
 def frontage_unit_at(session: Session, city_code: str, point: Point) -> FrontageUnit | None:
