@@ -43,6 +43,9 @@ CLOCK_STATES = ("filed", "dispatched", "in_progress")
 OPEN_STATES = ("reported", "verified", "filed", "dispatched", "in_progress", "handled", "checked", "parked")
 CLOSED_STATES = ("closed", "cancelled")
 CANCEL_REASONS = ("duplicate", "invalid")
+#: The original of a linked duplicate records the other report (contact, photos); only
+#: grids.duplicates.link_duplicate takes it, so it is not offered as an allowed next action.
+ABSORB_DUPLICATE = "absorb_duplicate"
 #: A case is "due soon" when less than this working-clock time is left; lists, markers and tiles share it.
 DUE_SOON = timedelta(hours=1)
 # Who may approve the n-th extension of a case (延期: a second one needs a higher approval).
@@ -77,6 +80,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("resume", ("parked",), "filed", ("supervisor",)),
     Transition("escalate", OPEN_STATES, STAY, (*CENTRE_ROLES, SYSTEM_ROLE)),
     Transition("cancel", ("reported", "verified", "filed"), "cancelled", CENTRE_ROLES, ("reason",)),
+    Transition(ABSORB_DUPLICATE, OPEN_STATES, STAY, CENTRE_ROLES, ("duplicate",)),
     Transition("reopen", ("closed",), "filed", ("supervisor",), ("reason",)),
 )
 RULES: dict[tuple[str | None, str], Transition] = {(s, t.action): t for t in TRANSITIONS for s in t.sources}
@@ -145,7 +149,7 @@ def visible_case(session: Session, actor: Actor, incident_id: int) -> Incident:
 def rule_for(state: str | None, action: str) -> Transition:
     rule = RULES.get((state, action))
     if rule is None:
-        allowed = sorted(a for (s, a) in RULES if s == state)
+        allowed = sorted(a for (s, a) in RULES if s == state and a != ABSORB_DUPLICATE)
         raise Invalid(f"a case that is {state} cannot be {action!r}ed; allowed now: {', '.join(allowed) or 'none'}",
                       code="illegal_action", details={"status": state, "allowed": allowed})
     return rule

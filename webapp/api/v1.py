@@ -10,9 +10,10 @@ from typing import Any
 from flask import Blueprint, jsonify, request, send_file, url_for
 from sqlalchemy import func, select
 
+from grids.duplicates import link_duplicate, nearby_open_cases
 from grids.errors import Invalid
 from grids.incident_io import CaseFilter, export_cases
-from grids.incidents import locate
+from grids.incidents import locate, to_city_point
 from grids.models import Category, Division, Incident
 from grids.workflow import act, category_by_code, events_of, report, visible_case, zone_conditions
 from webapp import db
@@ -135,6 +136,31 @@ def export_incidents(fmt: str) -> Any:
     out.detach()  # flushes and leaves the spool open for send_file
     spool.seek(0)
     return send_file(spool, mimetype=EXPORT_TYPES[fmt], as_attachment=True, download_name=f"incidents.{fmt}")
+
+
+@bp.get("/incidents/nearby")
+def nearby_incidents() -> Any:
+    """附近已有同类案件: open cases of the category near the point, within the caller's zone, nearest first."""
+    actor, _ = principal()
+    args = request.args
+    category = category_by_code(db(), city(), text(args, "category", 32, required=True) or "")
+    point = to_city_point(db(), city(), number(args.get("lon"), "lon"), number(args.get("lat"), "lat"),
+                          args.get("crs", "wgs84"))
+    items = nearby_open_cases(db(), city(), category.id, point.x, point.y, where=zone_conditions(actor))
+    return jsonify({"items": items})
+
+
+@bp.post("/incidents/<int:incident_id>/duplicate-of")
+def mark_duplicate(incident_id: int) -> Any:
+    """标记为重复: cancel this case as a duplicate of `original`, quoting this case's `version`."""
+    actor, _ = principal()
+    body = json_body()
+    original, version = body.get("original"), body.get("version")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (original, version)):
+        raise Invalid("send original (the case id) and version (this case's version you saw) as integers",
+                      code="missing_fields", details=["original", "version"])
+    incident = link_duplicate(db(), incident_id, original, actor, version)
+    return jsonify(incident_json(db(), incident, actor))
 
 
 @bp.get("/incidents/<int:incident_id>")
