@@ -29,6 +29,7 @@ from gis.validate import GeometryProblem, parse_geojson_geometry
 from grids.divisions import import_divisions, list_divisions
 from grids.editing import copy_layout_as_draft, fill_gap, merge_grids, move_shared_edge, split_grid
 from grids.errors import Conflict, Invalid, NotFound
+from grids.frontage import set_manual_area
 from grids.layouts import (
     EXPORT_DRIVERS,
     assign_by_codes,
@@ -39,7 +40,8 @@ from grids.layouts import (
     publish_layout,
     read_roads,
 )
-from grids.models import DIVISION_LEVELS, Division, Grid, GridLayout, Squad, User
+from grids.models import DIVISION_LEVELS, Department, Division, FrontageUnit, Grid, GridLayout, Squad, User
+from grids.responsibility import create_by_codes, list_responsibility_grids
 from webapp import db
 from webapp.auth import require_roles
 from webapp.maps import add_plugins, add_vector_grid, base_map, render_map_parts
@@ -55,6 +57,10 @@ DRAW_OPTIONS = {"polyline": {"shapeOptions": {"color": "#c0392b", "weight": 3}},
                 "polygon": {"allowIntersection": False, "shapeOptions": {"color": "#8e44ad"}},
                 "rectangle": {"shapeOptions": {"color": "#1f5fa8", "dashArray": "4"}},
                 "circle": False, "marker": False, "circlemarker": False}
+# Outlines of duty areas; the page script recolours them by kind with RESPONSIBILITY_COLOURS.
+RESPONSIBILITY_STYLE = {"color": "#16a085", "weight": 3, "opacity": 0.9, "fill": False, "dashArray": "6 4"}
+RESPONSIBILITY_COLOURS = {"squad": "#16a085", "co_manager": "#d35400", "department": "#8e44ad"}
+RESPONSIBILITY_KIND_LABELS = {"squad": _l("中队"), "co_manager": _l("协管员"), "department": _l("部门")}
 
 
 def _city() -> str:
@@ -175,8 +181,10 @@ def _editor_map(layout: GridLayout, bounds: list[list[float]]) -> tuple[dict[str
     add_vector_grid(m, url_template=tiles, layer_name="divisions", style=DIVISION_STYLE, name=_("行政区划"))
     grids = add_vector_grid(m, url_template=f"{tiles}?layout={layout.id}&v={layout.revision}",
                             layer_name="grids", style=EDIT_GRID_STYLE, name=_("单元网格"))
+    duty = add_vector_grid(m, url_template=f"{tiles}?layout={layout.id}", layer_name="responsibility",
+                           style=RESPONSIBILITY_STYLE, name=_("责任网格"))
     draw = add_plugins(m, draw=layout.status == "draft").draw
-    names = {"map": m.get_name(), "grids": grids.get_name(),
+    names = {"map": m.get_name(), "grids": grids.get_name(), "responsibility": duty.get_name(),
              "tiles": tiles.replace("{layer}", "grids") + f"?layout={layout.id}"}
     if draw is not None:
         draw.draw_options, draw.edit_options = DRAW_OPTIONS, {"edit": False, "remove": False}
@@ -189,9 +197,12 @@ def _people() -> dict[str, Any]:
     squads = db().scalars(select(Squad).where(Squad.city_code == _city()).order_by(Squad.code)).all()
     managers = db().scalars(select(User).where(User.city_code == _city(), User.role == "co_manager",
                                                User.active).order_by(User.username)).all()
+    departments = db().scalars(select(Department).where(Department.city_code == _city())
+                               .order_by(Department.code)).all()
     return {"squads": [{"id": s.id, "code": s.code, "name": s.name} for s in squads],
             "coManagers": [{"id": u.id, "username": u.username, "name": u.display_name or u.username}
-                           for u in managers]}
+                           for u in managers],
+            "departments": [{"id": d.id, "code": d.code, "name": d.name} for d in departments]}
 
 
 def _labels() -> dict[str, str]:
@@ -203,7 +214,9 @@ def _labels() -> dict[str, str]:
             "selected": _("已选 %(n)s 个网格"), "none": "—", "cases": _("待办案件"),
             "frontage": _("门前三包单位"), "assignments": _("责任分配变化"),
             "moves": _("%(old)s → %(new)s"), "published": _("已发布"),
-            "blocked": _("检查发现问题，修正后才能发布："), "assigned": _("已分配 %(n)s 个网格")}
+            "blocked": _("检查发现问题，修正后才能发布："), "assigned": _("已分配 %(n)s 个网格"),
+            "responsibility": _("责任网格变化"), "dutyCreated": _("责任网格 %(code)s 已建立（%(n)s 个网格）"),
+            "areaSaved": _("门前三包区域已保存"), "chooseUnit": _("请先在列表中选择一个单位。")}
 
 
 @bp.route("/layouts/<int:layout_id>")
@@ -216,10 +229,11 @@ def editor(layout_id: int) -> Any:
     data = {"layout": layout.id, "revision": layout.revision, "status": layout.status, "bounds": bounds,
             "map": names, "api": f"{url_for('plan.home')}/api/layouts/{layout.id}", "csrf": generate_csrf(),
             "labels": _labels(), "check": report, "problems": problem_features(report),
-            "today": date.today().isoformat(), **_people()}
+            "today": date.today().isoformat(), "colours": RESPONSIBILITY_COLOURS, **_people()}
     division = db().get(Division, layout.division_id)
     return render_template("plan/editor.html", layout=layout, division=division, data=data, map_parts=parts,
-                           formats=EXPORT_DRIVERS, layout_status=LAYOUT_STATUS)
+                           formats=EXPORT_DRIVERS, layout_status=LAYOUT_STATUS,
+                           kinds=RESPONSIBILITY_KIND_LABELS, duty_areas=list_responsibility_grids(db(), _city()))
 
 
 # --- JSON API for the editor ---------------------------------------------------------------------
@@ -392,3 +406,65 @@ def api_publish(layout_id: int) -> Any:
     except ValueError as exc:
         raise Invalid(_("生效日期格式应为 YYYY-MM-DD。"), code="bad_date") from exc
     return safe_json(publish_layout(db(), layout.id, effective))
+
+
+@bp.route("/api/layouts/<int:layout_id>/responsibility", methods=["POST"])
+@require_roles("planner")
+def api_responsibility(layout_id: int) -> Any:
+    """A duty area (责任网格) from the selected grids (by code) for a squad, co-manager or department."""
+    body = _body()
+    codes = body.get("codes")
+    if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):
+        raise Invalid(_("请先在地图上选择网格。"), code="no_grids")
+    fields = [body.get(k) for k in ("code", "name", "kind", "party")]
+    if not all(isinstance(f, str) and f.strip() for f in fields):
+        raise Invalid(_("请填写责任网格的编码、名称、类型和责任方。"), code="missing_fields")
+    code, name, kind, party = fields
+    rgrid = create_by_codes(db(), _city(), _layout(layout_id).id, code, name, kind, codes, party)
+    return safe_json({"id": rgrid.id, "code": rgrid.code, "grids": len(rgrid.grids)})
+
+
+# --- 门前三包 area redraw ----------------------------------------------------------------------------
+def _frontage_units(township: Division) -> dict[str, Any]:
+    """The township's active units with their areas, as GeoJSON the page draws and lists."""
+    units = db().scalars(select(FrontageUnit).where(FrontageUnit.city_code == _city(),
+                                                    FrontageUnit.township_id == township.id,
+                                                    FrontageUnit.status == "active").order_by(FrontageUnit.name))
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": u.id,
+         "geometry": mapping(to_shape(u.area if u.area is not None else u.location)),
+         "properties": {"id": u.id, "name": u.name, "manual": u.area_manual}} for u in units]}
+
+
+@bp.route("/frontage")
+@require_roles("planner")
+def frontage() -> Any:
+    """Pick a township, a unit, draw its 门前三包 area by hand (kept when areas are regenerated)."""
+    townships = db().scalars(select(Division).where(Division.city_code == _city(), Division.level == "township")
+                             .order_by(Division.code)).all()
+    chosen = next((t for t in townships if t.code == request.args.get("township")), None)
+    parts, data = None, {}
+    if chosen is not None:
+        west, south, east, north = to_shape(chosen.geom).bounds
+        m = base_map(center=((south + north) / 2, (west + east) / 2), zoom=15,
+                     static_url=lambda path: url_for("static", filename=path),
+                     basemap_url=current_app.config.get("GRIDLINK_BASEMAP_URL"),
+                     basemap_attribution=current_app.config.get("GRIDLINK_BASEMAP_ATTRIBUTION"))
+        draw = add_plugins(m, draw=True).draw
+        draw.draw_options = {**{k: False for k in DRAW_OPTIONS}, "polygon": DRAW_OPTIONS["polygon"]}
+        draw.edit_options = {"edit": False, "remove": False}
+        parts = render_map_parts(m, nonce=g.csp_nonce)
+        data = {"map": m.get_name(), "drawn": f"drawnItems_{draw.get_name()}", "units": _frontage_units(chosen),
+                "bounds": [[south, west], [north, east]], "api": f"{url_for('plan.home')}/api/frontage/units",
+                "csrf": generate_csrf(), "labels": _labels()}
+    return render_template("plan/frontage.html", townships=townships, chosen=chosen, map_parts=parts, data=data)
+
+
+@bp.route("/api/frontage/units/<int:unit_id>/area", methods=["POST"])
+@require_roles("planner")
+def api_frontage_area(unit_id: int) -> Any:
+    """Store a hand-drawn area; overlapping another unit's area is refused naming it (422)."""
+    unit = db().get(FrontageUnit, unit_id)
+    if unit is None or unit.city_code != _city():
+        raise NotFound(_("没有这个门前三包单位。"), code="unknown_unit")
+    return safe_json(set_manual_area(db(), unit.id, _drawn(_body(), "polygon", Polygon)))

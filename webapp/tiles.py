@@ -30,7 +30,7 @@ MAX_ZOOM = 22
 SIMPLIFY_BELOW = 12  # below this zoom polygons are simplified to one tile unit before reprojection
 LAYOUT_MIN_ZOOM = 11  # one layout asked for by id (?layout=) is drawn from here
 LAYOUT_ROLES = ("planner", "admin")  # who may ask for a layout by id, drafts included
-CACHE_SECONDS = {"divisions": 300, "grids": 300, "cases": 10, "frontage": 30}
+CACHE_SECONDS = {"divisions": 300, "grids": 300, "cases": 10, "frontage": 30, "responsibility": 60}
 
 _BOUNDS = f"""bounds AS (
     SELECT ST_TileEnvelope(:z, :x, :y) AS env,
@@ -86,6 +86,22 @@ LAYERS: dict[str, TileLayer] = {
         WHERE u.city_code = :city AND u.status = 'active' AND u.area && bounds.env4326
           AND (:township IS NULL OR u.township_id = :township)
           AND CAST(:department AS integer) IS NULL""", "u.area", min_zoom=14),
+    # 责任网格: one outline per duty area, the union of its member grids meeting the tile (grids beyond the
+    # tile's margin cannot add an edge inside it). `kind` lets the page colour squad / co-manager /
+    # department areas; a department account sees only its own department's areas.
+    "responsibility": TileLayer("""
+        SELECT r.id, r.code, r.kind, {geom} AS geom FROM (
+            SELECT r.id, r.code, r.kind, ST_Union(g.geom) AS geom
+            FROM responsibility_grids r
+            JOIN responsibility_grid_members m ON m.responsibility_grid_id = r.id
+            JOIN grids g ON g.id = m.grid_id
+            JOIN grid_layouts l ON l.id = g.layout_id
+                 AND (l.id = :layout OR (CAST(:layout AS integer) IS NULL AND l.status = 'published')), bounds
+            WHERE r.city_code = :city AND g.geom && bounds.env4326
+              AND (:township IS NULL OR g.division_id IN (
+                   SELECT id FROM divisions WHERE id = :township OR parent_id = :township))
+              AND (CAST(:department AS integer) IS NULL OR r.department_id = :department)
+            GROUP BY r.id, r.code, r.kind) r, bounds""", "r.geom", min_zoom=13),
 }
 
 

@@ -9,7 +9,10 @@ from shapely.geometry import Polygon, box
 from gis.crs import from_metric
 from grids.errors import Invalid
 from grids.frontage import generate_areas, set_manual_area
-from tests.grids.test_frontage import BUILDINGS, CITY, EPSG, ROADS, TOWNSHIP, _metric, _units, oakland  # noqa: F401
+from tests.grids import test_frontage
+from tests.grids.test_frontage import BUILDINGS, CITY, EPSG, ROADS, TOWNSHIP, _metric, _units
+
+oakland = test_frontage.oakland  # the West Oakland city, shops and areas of the frontage tests
 
 
 def _shrunk(unit, metres: float = 0.5) -> Polygon:

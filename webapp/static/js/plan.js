@@ -5,6 +5,7 @@
   "use strict";
 
   var data = JSON.parse(document.getElementById("page-data").textContent);
+  if (data.units) { return; }  // the 门前三包 page, below
   var labels = data.labels;
   var map = window[data.map.map];
   var gridLayer = window[data.map.grids];
@@ -85,6 +86,7 @@
     if ($("merge")) { $("merge").disabled = selected.length < 2; }
     $("clear-selection").disabled = selected.length === 0;
     $("assign-button").disabled = selected.length === 0;
+    $("duty-button").disabled = selected.length === 0;
   }
 
   function toggle(grid, add) {
@@ -209,6 +211,37 @@
       .catch(function () {});
   });
 
+  // ---- responsibility grids (责任网格) -----------------------------------------------------------
+  var dutyLayer = window[data.map.responsibility];
+  dutyLayer.options.vectorTileLayerStyles.responsibility = function (props) {
+    return {color: data.colours[props.kind] || "#16a085", weight: 3, opacity: 0.9, fill: false, dashArray: "6 4"};
+  };
+  dutyLayer.redraw();
+  var parties = {
+    squad: data.squads.map(function (s) { return [s.code, s.name]; }),
+    co_manager: data.coManagers.map(function (u) { return [u.username, u.name]; }),
+    department: data.departments.map(function (d) { return [d.code, d.name]; })
+  };
+  function showParties() {
+    var select = $("duty-party");
+    select.textContent = "";
+    parties[$("duty-kind").value].forEach(function (p) {
+      var option = select.appendChild(el("option", null, p[1]));
+      option.value = p[0];
+    });
+  }
+  $("duty-kind").addEventListener("change", showParties);
+  showParties();
+  $("duty-button").addEventListener("click", function () {
+    call("POST", "/responsibility", {codes: selected.map(function (g) { return g.code; }), code: $("duty-code").value,
+                                     name: $("duty-name").value, kind: $("duty-kind").value, party: $("duty-party").value})
+      .then(function (result) {
+        say(fill(labels.dutyCreated, {code: result.code, n: result.grids}), false);
+        $("duty-list").appendChild(el("li", null, result.code + " · " + $("duty-name").value));
+        dutyLayer.redraw();
+      }).catch(function () {});
+  });
+
   // ---- publish ---------------------------------------------------------------------------------
   var squads = {};
   data.squads.forEach(function (s) { squads[s.id] = s.name; });
@@ -245,6 +278,9 @@
     box.appendChild(impactSection(labels.cases, json.impact.open_cases, movesText));
     box.appendChild(impactSection(labels.frontage, json.impact.frontage_units, movesText));
     box.appendChild(impactSection(labels.assignments, json.impact.assignments, dutyText));
+    box.appendChild(impactSection(labels.responsibility, json.impact.responsibility, function (item) {
+      return item.code + ": " + item.old_grids.join(", ") + " → " + (item.new_grids.join(", ") || labels.none);
+    }));
     var blocked = $("publish-blocked");
     blocked.hidden = json.check.ok;
     blocked.textContent = json.check.ok ? "" : labels.blocked + " "
@@ -273,4 +309,69 @@
   map.fitBounds(data.bounds, {padding: [12, 12]});
   showCheck(data.check, data.problems);
   showSelection();
+})();
+
+/* 门前三包 area redraw (/plan/frontage): pick a unit in the list or on the map, draw its area as a polygon. */
+(function () {
+  "use strict";
+
+  var node = document.getElementById("page-data");
+  var data = node ? JSON.parse(node.textContent) : {};
+  if (!data.units) { return; }
+  var map = window[data.map];
+  var drawn = window[data.drawn];
+  var csrf = document.querySelector("meta[name=csrf-token]").getAttribute("content");
+  var chosen = null;
+  var base = {color: "#2c7be5", weight: 1, fillOpacity: 0.3};
+  var layers = {};
+  var areas = L.geoJSON(data.units, {
+    style: function () { return base; },
+    pointToLayer: function (f, latlng) { return L.circleMarker(latlng, {radius: 4}); },
+    onEachFeature: function (f, layer) {
+      layers[f.id] = layer;
+      layer.bindTooltip(function () { return document.createTextNode(f.properties.name); }, {sticky: true});
+      layer.on("click", function () { choose(f.id); });
+    }
+  }).addTo(map);
+
+  function say(text, isError) {
+    var box = document.getElementById("message");
+    box.textContent = text;
+    box.className = "plan-message" + (isError ? " error" : "");
+    box.hidden = !text;
+  }
+
+  function choose(id) {
+    chosen = id;
+    areas.setStyle(function (f) { return f.id === id ? {color: "#e67e22", weight: 3, fillOpacity: 0.4} : base; });
+    document.querySelectorAll("#units [data-unit]").forEach(function (b) {
+      b.classList.toggle("chosen", Number(b.dataset.unit) === id);
+    });
+  }
+
+  document.querySelectorAll("#units [data-unit]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var id = Number(button.dataset.unit);
+      choose(id);
+      if (layers[id].getBounds) { map.fitBounds(layers[id].getBounds(), {maxZoom: 19}); }
+    });
+  });
+
+  map.getContainer().addEventListener("gridlink:draw", function (e) {
+    window.setTimeout(function () { drawn.clearLayers(); }, 0);
+    if (chosen === null) { say(data.labels.chooseUnit, true); return; }
+    fetch(data.api + "/" + chosen + "/area", {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf},
+      body: JSON.stringify({polygon: e.detail.geojson.geometry})
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (json) {
+        if (!response.ok) { say((json.error && json.error.message) || data.labels.failed, true); return; }
+        say(data.labels.areaSaved, false);
+        window.setTimeout(function () { window.location.reload(); }, 800);
+      });
+    }).catch(function () { say(data.labels.failed, true); });
+  });
+
+  map.fitBounds(data.bounds);
 })();
