@@ -7,14 +7,57 @@ exists, e.g. `gridlink db up` on a fresh machine. create_app() also registers th
 
 from __future__ import annotations
 
+import logging
+import threading
+
 import click
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from grids.cli import COMMANDS, fail_cleanly
+from grids.workflow import escalate_overdue
+
+log = logging.getLogger("gridlink.sweeper")
+#: The advisory lock key of the overdue sweep ("grid" in ASCII): one server process sweeps at a time.
+SWEEP_LOCK = 0x67726964
 
 
 @click.group()
 def main() -> None:
     """gridlink: GIS platform for city urban-management grid work (网格化城市管理)."""
+
+
+def sweep_if_free(session: Session) -> list[int] | None:
+    """Escalate overdue cases unless another process is sweeping now (None then).
+
+    The rows already make escalation happen once; the transaction-scoped advisory lock keeps two servers
+    from doing the same work at once and from waiting on each other's row locks.
+    """
+    if not session.scalar(select(func.pg_try_advisory_xact_lock(SWEEP_LOCK))):
+        return None
+    return escalate_overdue(session)
+
+
+def _sweep_forever(sessions: sessionmaker[Session], seconds: int, stop: threading.Event) -> None:
+    """One transaction per round; a failed round (database restarting) is logged and retried next round."""
+    while not stop.wait(seconds):
+        try:
+            with sessions() as session, session.begin():
+                escalated = sweep_if_free(session)
+            if escalated:
+                log.info("escalated %d overdue cases", len(escalated))
+        except Exception:
+            log.exception("overdue sweep failed; retrying in %ss", seconds)
+
+
+def start_sweeper(sessions: sessionmaker[Session], seconds: int) -> threading.Event | None:
+    """Run the sweep every `seconds` in a daemon thread (serve only: tests and create_app never start it)."""
+    if seconds <= 0:
+        return None
+    stop = threading.Event()
+    threading.Thread(target=_sweep_forever, args=(sessions, seconds, stop), name="gridlink-sweeper",
+                     daemon=True).start()
+    return stop
 
 
 @main.command("serve")
@@ -29,6 +72,7 @@ def serve(host: str, port: int, threads: int) -> None:
     from webapp import create_app
 
     app = create_app()
+    start_sweeper(app.extensions["gridlink.sessions"], app.config["GRIDLINK_SWEEP_SECONDS"])
     click.echo(f"gridlink serving on http://{host}:{port}")
     waitress_serve(app, host=host, port=port, threads=threads, ident="gridlink")
 

@@ -32,12 +32,20 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "GRIDLINK_HOST": ("127.0.0.1", "address `gridlink serve` listens on"),
     "GRIDLINK_PORT": ("5000", "port `gridlink serve` listens on"),
     "GRIDLINK_SECURE_COOKIES": (None, "1/0: Secure flag on cookies; default on in production (needs HTTPS)"),
+    "GRIDLINK_SWEEP_SECONDS": ("60", "how often `gridlink serve` runs the overdue sweep (督办); 0 = never (use cron "
+                                     "with `gridlink sla sweep`)"),
 }
 
 
 def _env(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name)
     return value if value not in (None, "") else SETTINGS[name][0]
+
+
+def _seconds(value: str | None) -> int:
+    if not (value or "").isdigit():
+        raise ConfigError(f"GRIDLINK_SWEEP_SECONDS={value!r} must be a whole number of seconds (0 disables)")
+    return int(value or 0)
 
 
 def _generated_secret() -> str:
@@ -87,6 +95,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "GRIDLINK_BASEMAP_URL": _env(env, "GRIDLINK_BASEMAP_URL"),
         "GRIDLINK_BASEMAP_ATTRIBUTION": _env(env, "GRIDLINK_BASEMAP_ATTRIBUTION"),
         "GRIDLINK_UPLOAD_DIR": _env(env, "GRIDLINK_UPLOAD_DIR"),
+        "GRIDLINK_SWEEP_SECONDS": _seconds(_env(env, "GRIDLINK_SWEEP_SECONDS")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,
