@@ -185,6 +185,7 @@ def _editor_map(layout: GridLayout, bounds: list[list[float]]) -> tuple[dict[str
                            style=RESPONSIBILITY_STYLE, name=_("责任网格"))
     draw = add_plugins(m, draw=layout.status == "draft").draw
     names = {"map": m.get_name(), "grids": grids.get_name(), "responsibility": duty.get_name(),
+             "dutyTiles": tiles.replace("{layer}", "responsibility") + f"?layout={layout.id}",
              "tiles": tiles.replace("{layer}", "grids") + f"?layout={layout.id}"}
     if draw is not None:
         draw.draw_options, draw.edit_options = DRAW_OPTIONS, {"edit": False, "remove": False}
@@ -233,7 +234,8 @@ def editor(layout_id: int) -> Any:
     division = db().get(Division, layout.division_id)
     return render_template("plan/editor.html", layout=layout, division=division, data=data, map_parts=parts,
                            formats=EXPORT_DRIVERS, layout_status=LAYOUT_STATUS,
-                           kinds=RESPONSIBILITY_KIND_LABELS, duty_areas=list_responsibility_grids(db(), _city()))
+                           kinds=RESPONSIBILITY_KIND_LABELS,
+                           duty_areas=[a for a in list_responsibility_grids(db(), _city()) if a["layout"] == layout.id])
 
 
 # --- JSON API for the editor ---------------------------------------------------------------------

@@ -4,12 +4,14 @@ and the 门前三包 redraw page with its area endpoint."""
 from __future__ import annotations
 
 import pytest
+from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry import MultiPolygon, Point, box, mapping
 from sqlalchemy import select, text
 
-from grids.models import ResponsibilityGrid
+from grids.models import Division, FrontageUnit, ResponsibilityGrid
 from tests.conftest import login
 from tests.webapp import test_plan
-from tests.webapp.test_plan import JSON, TOWNSHIP, _editor, _post
+from tests.webapp.test_plan import JSON, META_CSRF, TOWNSHIP, _editor, _post
 from tests.webapp.test_tiles import tile_of
 
 draft, session = test_plan.draft, test_plan.session  # the same fixtures as the editor tests
@@ -61,3 +63,32 @@ def test_the_frontage_page_lists_units_for_planners_only(client) -> None:
     assert page.status_code == 200 and 'id="page-data"' in page.get_data(as_text=True)
     login(client, "dispatcher")
     assert client.get("/plan/frontage").status_code == 403
+
+
+def _unit(session, name: str, x: float, y: float) -> FrontageUnit:
+    """A shop in 游埠 with a 20 m x 20 m area at (x, y) (the demo has no 门前三包 units)."""
+    township = session.scalar(select(Division).where(Division.code == TOWNSHIP))
+    unit = FrontageUnit(city_code="330781", name=name, location=from_shape(Point(x, y), 4326),
+                        area=from_shape(MultiPolygon([box(x, y, x + 2e-4, y + 2e-4)]), 4326),
+                        township_id=township.id)
+    session.add(unit)
+    session.commit()
+    return unit
+
+
+def test_a_planner_redraws_a_frontage_area_and_an_overlap_is_refused(client, session, draft) -> None:
+    outline = to_shape(session.scalar(select(Division.geom).where(Division.code == TOWNSHIP)))
+    x, y = outline.representative_point().coords[0]
+    mine = _unit(session, "甲商店", x, y)
+    _unit(session, "乙商店", x + 4e-4, y)
+    login(client, "planner")
+    page = client.get(f"/plan/frontage?township={TOWNSHIP}").get_data(as_text=True)
+    token = META_CSRF.search(page).group(1)
+    assert "甲商店" in page and "乙商店" in page
+    path = f"/plan/api/frontage/units/{mine.id}/area"
+    clash = _post(client, token, path, {"polygon": mapping(box(x, y, x + 5e-4, y + 1e-4))})
+    assert clash.status_code == 422 and "乙商店" in clash.get_json()["error"]["message"]
+    saved = _post(client, token, path, {"polygon": mapping(box(x, y, x + 3e-4, y + 1e-4))})
+    assert saved.status_code == 200, saved.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(FrontageUnit, mine.id).area_manual and saved.get_json()["grid"] is not None

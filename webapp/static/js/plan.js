@@ -238,7 +238,7 @@
       .then(function (result) {
         say(fill(labels.dutyCreated, {code: result.code, n: result.grids}), false);
         $("duty-list").appendChild(el("li", null, result.code + " · " + $("duty-name").value));
-        dutyLayer.redraw();
+        dutyLayer.setUrl(data.map.dutyTiles + "&t=" + Date.now());  // past the browser's tile cache
       }).catch(function () {});
   });
 
