@@ -1,0 +1,129 @@
+"""Benchmark: POST /api/v1/incidents under waitress (the production server) vs a bare INSERT of the same rows.
+
+Run: .venv/bin/python bench/intake.py [REQUESTS] [CLIENTS]   (creates and drops its own scratch database)
+Target (issue 4): at least 300 cases/s and p99 under 50 ms on 2 cores. Each request is a full intake:
+key check, coordinate checks, locate (grid, squad, routing rules), the case row and its event.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from generate import scratch_database  # noqa: E402
+from sqlalchemy import create_engine, func, select  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from grids.apikeys import create_key  # noqa: E402
+from grids.demo import load_demo  # noqa: E402
+from grids.models import Division  # noqa: E402
+
+CITY, YOUBU = "330781", "330781102"
+
+
+def prepare(url: str) -> tuple[str, tuple[float, float]]:
+    """The demo city with 游埠镇's grids, an unthrottled key, and a point inside 游埠镇."""
+    engine = create_engine(url)
+    with Session(engine) as session, session.begin():
+        load_demo(session, grid_townships=(YOUBU,))
+        raw = create_key(session, CITY, "bench", "dispatcher", rate_per_minute=10_000_000)[1]
+        point = session.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
+                                       func.ST_Y(func.ST_PointOnSurface(Division.geom)))
+                                .where(Division.code == YOUBU)).one()
+    engine.dispose()
+    return raw, tuple(point)
+
+
+def serve(url: str, threads: int) -> int:
+    """Start waitress on a free port in a daemon thread, as `gridlink serve` does (without the sweeper)."""
+    from waitress.server import create_server
+
+    from webapp import create_app
+
+    os.environ.update(DATABASE_URL=url, GRIDLINK_MODE="demo", GRIDLINK_CITY=CITY)
+    server = create_server(create_app(), host="127.0.0.1", port=0, threads=threads)
+    threading.Thread(target=server.run, daemon=True).start()
+    return server.effective_port
+
+
+def client(port: int, raw: str, point: tuple[float, float], count: int, latencies: list[float]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    body = json.dumps({"category": "E0101", "lon": point[0], "lat": point[1], "description": "bench"})
+    for _ in range(count):
+        headers = {"Authorization": f"Bearer {raw}", "Content-Type": "application/json",
+                   "Idempotency-Key": uuid.uuid4().hex}
+        started = time.perf_counter()
+        conn.request("POST", "/api/v1/incidents", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        latencies.append(time.perf_counter() - started)
+        if response.status != 201:
+            raise SystemExit(f"unexpected {response.status}")
+    conn.close()
+
+
+def drive(port: int, raw: str, point: tuple[float, float], requests: int, clients: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    workers = [threading.Thread(target=client, args=(port, raw, point, requests // clients, latencies))
+               for _ in range(clients)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return time.perf_counter() - started, sorted(latencies)
+
+
+def baseline(url: str, point: tuple[float, float], requests: int) -> float:
+    """The same case row and event row through one plain psycopg2 connection, one transaction each."""
+    import psycopg2
+
+    conn = psycopg2.connect(make_url(url).render_as_string(hide_password=False).replace("+psycopg2", ""))
+    cur = conn.cursor()
+    cur.execute("SELECT id FROM categories WHERE city_code = %s AND code = 'E0101'", (CITY,))
+    category = cur.fetchone()[0]
+    started = time.perf_counter()
+    for _ in range(requests):
+        cur.execute("INSERT INTO incidents (city_code, source, category_id, status, description, location, version,"
+                    " needs_triage, extensions) VALUES (%s, 'bench', %s, 'reported', 'bench',"
+                    " ST_SetSRID(ST_Point(%s, %s), 4326), 1, false, 0) RETURNING id", (CITY, category, *point))
+        cur.execute("INSERT INTO case_events (city_code, incident_id, seq, action, to_status)"
+                    " VALUES (%s, %s, 1, 'report', 'reported')", (CITY, cur.fetchone()[0]))
+        conn.commit()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return requests / elapsed
+
+
+def main() -> None:
+    requests = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    clients = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    socket.setdefaulttimeout(30)
+    with scratch_database() as url:
+        raw, point = prepare(url)
+        port = serve(url, threads=clients)
+        drive(port, raw, point, clients * 10, clients)  # warm up pools and caches
+        elapsed, latencies = drive(port, raw, point, requests, clients)
+        rate = len(latencies) / elapsed
+        p50, p99 = statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1]
+        bare = baseline(url, point, requests)
+        print(f"intake: {len(latencies)} cases by {clients} clients in {elapsed:.1f} s = {rate:.0f} cases/s, "
+              f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms (target >= 300/s, p99 < 50 ms)")
+        print(f"bare INSERT (case + event, one connection): {bare:.0f} rows/s; ratio bare/intake = {bare / rate:.1f}x"
+              f" (cpus: {os.cpu_count()})")
+
+
+if __name__ == "__main__":
+    main()
