@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 from geoalchemy2.shape import to_shape
 from playwright.sync_api import Page, expect
-from sqlalchemy import create_engine, delete, select
+from sqlalchemy import create_engine, delete, select, text
 from sqlalchemy.orm import Session
 
 from grids.layouts import generate_layout
-from grids.models import Grid, GridLayout
+from grids.models import Grid, GridLayout, ResponsibilityGrid
 from tests.e2e.conftest import browser_login, screenshot
 
 pytestmark = pytest.mark.e2e
@@ -91,10 +91,54 @@ def test_planner_selects_and_splits_a_grid_then_previews_publishing(page: Page, 
 
     page.locator("#publish").click()
     page.wait_for_selector("#impact .impact-block")
-    assert page.locator("#impact .impact-block").count() == 3
+    assert page.locator("#impact .impact-block").count() == 4
     assert page.locator("#publish-confirm").is_enabled()
     screenshot(page, "plan-publish-preview")
     page.locator("#publish-dialog button[value=cancel]").click()
 
     assert page.foreign_requests == []  # type: ignore[attr-defined]
     assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def _east_neighbour(database_url: str, layout_id: int, code: str) -> tuple[float, float]:
+    """The centre (lat, lon) of the grid sharing the chosen square's eastern edge."""
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        lat, lon = conn.execute(text(
+            "SELECT ST_Y(ST_PointOnSurface(b.geom)), ST_X(ST_PointOnSurface(b.geom)) FROM grids a JOIN grids b "
+            "ON b.layout_id = a.layout_id AND ST_Relate(a.geom, b.geom, '****1****') "
+            "WHERE a.layout_id = :l AND a.code = :c AND ST_X(ST_Centroid(b.geom)) > ST_XMax(a.geom) LIMIT 1"),
+            {"l": layout_id, "c": code}).one()
+    engine.dispose()
+    return lat, lon
+
+
+def test_planner_makes_a_responsibility_grid_of_two_selected_grids(page: Page, live_server: str, draft,
+                                                                   database_url: str) -> None:
+    neighbour = _east_neighbour(database_url, draft["id"], draft["code"])
+    browser_login(page, live_server, "planner")
+    page.goto(f"{live_server}/plan/layouts/{draft['id']}")
+    page.evaluate("""([lat, lon]) => {
+        const data = JSON.parse(document.getElementById('page-data').textContent);
+        window[data.map.map].setView([lat, lon], 14, {animate: false}); }""", list(draft["centre"]))
+    page.wait_for_load_state("networkidle")
+    page.mouse.click(*_point(page, *draft["centre"]))
+    page.wait_for_selector("#attributes:not([hidden])")
+    page.keyboard.down("Shift")
+    page.mouse.click(*_point(page, *neighbour))
+    page.keyboard.up("Shift")
+    expect(page.locator("#selected-codes li")).to_have_count(2)
+    page.fill("#duty-code", "E2E-R1")
+    page.fill("#duty-name", "游埠东片")
+    page.select_option("#duty-kind", "squad")
+    page.locator("#duty-button").click()
+    expect(page.locator("#message")).to_contain_text("E2E-R1", timeout=15_000)
+    page.locator("#clear-selection").click()
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(500)
+    screenshot(page, "plan-responsibility")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+    engine = create_engine(database_url)
+    with Session(engine) as session, session.begin():
+        session.execute(delete(ResponsibilityGrid).where(ResponsibilityGrid.code == "E2E-R1"))
+    engine.dispose()
