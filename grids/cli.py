@@ -629,10 +629,14 @@ def sla_group() -> None:
 @fail_cleanly
 def sla_sweep(as_json: bool) -> None:
     """Escalate every case past its deadline, each exactly once (safe to run any time, from cron)."""
-    from grids.workflow import escalate_overdue
+    from grids.workflow import sweep_if_free
 
     with command_session() as session:
-        escalated = escalate_overdue(session)
+        escalated = sweep_if_free(session)
+    if escalated is None:
+        emit({"escalated": None, "skipped": "another process is sweeping"}, as_json,
+             "another process is sweeping right now; nothing done")
+        return
     emit({"escalated": escalated}, as_json, f"{len(escalated)} overdue cases escalated")
 
 

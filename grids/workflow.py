@@ -305,6 +305,22 @@ def escalate_overdue(session: Session, now: datetime | None = None) -> list[int]
     return list(rows)
 
 
+#: The advisory lock key of the overdue sweep ("grid" in ASCII): one process sweeps at a time.
+SWEEP_LOCK = 0x67726964
+
+
+def sweep_if_free(session: Session) -> list[int] | None:
+    """Escalate overdue cases unless another process is sweeping now (None then).
+
+    The rows already make escalation happen once; the transaction-scoped advisory lock keeps two servers
+    (or a server and cron's `gridlink sla sweep`) from doing the same work at once and from waiting on
+    each other's row locks.
+    """
+    if not session.scalar(select(func.pg_try_advisory_xact_lock(SWEEP_LOCK))):
+        return None
+    return escalate_overdue(session)
+
+
 def replay(events: Iterable[CaseEvent]) -> str | None:
     """The state a case's events lead to, walking the same transition table (history is the truth)."""
     state: str | None = None

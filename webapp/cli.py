@@ -11,31 +11,17 @@ import logging
 import threading
 
 import click
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from grids.cli import COMMANDS, fail_cleanly
-from grids.workflow import escalate_overdue
+from grids.workflow import sweep_if_free
 
 log = logging.getLogger("gridlink.sweeper")
-#: The advisory lock key of the overdue sweep ("grid" in ASCII): one server process sweeps at a time.
-SWEEP_LOCK = 0x67726964
 
 
 @click.group()
 def main() -> None:
     """gridlink: GIS platform for city urban-management grid work (网格化城市管理)."""
-
-
-def sweep_if_free(session: Session) -> list[int] | None:
-    """Escalate overdue cases unless another process is sweeping now (None then).
-
-    The rows already make escalation happen once; the transaction-scoped advisory lock keeps two servers
-    from doing the same work at once and from waiting on each other's row locks.
-    """
-    if not session.scalar(select(func.pg_try_advisory_xact_lock(SWEEP_LOCK))):
-        return None
-    return escalate_overdue(session)
 
 
 def _sweep_forever(sessions: sessionmaker[Session], seconds: int, stop: threading.Event) -> None:

@@ -7,9 +7,9 @@ from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.orm import Session
 
 from grids.models import CaseEvent, Incident, OutboxMessage
-from grids.workflow import act
+from grids.workflow import act, sweep_if_free
 from tests.grids.test_workflow import actor, committed_case, fresh_city_url  # noqa: F401 (fixtures)
-from webapp.cli import start_sweeper, sweep_if_free
+from webapp.cli import start_sweeper
 
 
 def overdue_case(url: str, case_id: int) -> None:
