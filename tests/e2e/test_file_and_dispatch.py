@@ -1,0 +1,58 @@
+"""The daily loop in a real Chromium: the dispatcher files and dispatches a case, the squad sees it."""
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, expect
+from sqlalchemy import create_engine, delete, func, select, text
+from sqlalchemy.orm import Session
+
+from grids.incidents import open_case
+from grids.models import CaseEvent, Category, Division, Incident
+from tests.e2e.conftest import browser_login, screenshot
+
+pytestmark = pytest.mark.e2e
+YOUBU = "330781102"
+
+
+@pytest.fixture()
+def youbu_case(database_url: str) -> Iterator[int]:
+    """A fresh reported case in 游埠镇, committed like intake would; removed afterwards (history included:
+    the clean-up disables the append-only trigger for its own transaction, as the other e2e tests do)."""
+    engine = create_engine(database_url)
+    with Session(engine) as session, session.begin():
+        x, y = session.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
+                                      func.ST_Y(func.ST_PointOnSurface(Division.geom)))
+                               .where(Division.code == YOUBU)).one()
+        category = session.scalar(select(Category).where(Category.code == "E0101"))
+        case_id = open_case(session, "330781", category, x + 0.002, y - 0.002, source="test",
+                            description="测试：桥头垃圾堆放").id
+    yield case_id
+    with Session(engine) as session, session.begin():
+        session.execute(text("SET LOCAL session_replication_role = replica"))
+        session.execute(delete(CaseEvent).where(CaseEvent.incident_id == case_id))
+        session.execute(delete(Incident).where(Incident.id == case_id))
+    engine.dispose()
+
+
+def test_dispatcher_files_and_dispatches_and_the_squad_sees_it(browser: Browser, page, live_server,
+                                                              youbu_case: int) -> None:
+    browser_login(page, live_server, "dispatcher")
+    page.locator(f"#queue tr[data-case='{youbu_case}']").click()
+    drawer = page.locator("#drawer")
+    expect(drawer.locator("[data-field=status_label]")).to_have_text("已上报")
+    drawer.locator("[data-actions] button", has_text="立案").click()
+    expect(drawer.locator("[data-field=status_label]")).to_have_text("已立案")
+    drawer.locator("[data-actions] button", has_text="派遣").click()
+    expect(drawer.locator("[data-field=status_label]")).to_have_text("已派遣")
+    expect(drawer.locator("[data-history]")).to_contain_text("派遣")
+    screenshot(page, "dispatch-dispatched")
+    assert page.foreign_requests == [] and page.console_errors == []
+
+    squad = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN").new_page()
+    browser_login(squad, live_server, "squad_leader")
+    row = squad.locator(f"tr[data-case='{youbu_case}']")
+    expect(row).to_contain_text("桥头垃圾堆放")
+    expect(row).to_contain_text("已派遣")
+    screenshot(squad, "township-sees-dispatched")
+    squad.context.close()
