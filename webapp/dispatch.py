@@ -21,7 +21,7 @@ from grids.models import Category, City, Department, Division, Incident
 from grids.workflow import zone_of
 from webapp import db
 from webapp.auth import current_user, require_roles
-from webapp.intake import CRS_CHOICES, DEFAULT_CRS, new_token, submit_report
+from webapp.intake import CRS_CHOICES, DEFAULT_CRS, nearby_config, new_token, submit_report
 from webapp.pages import (
     OPEN_STATUSES,
     case_history,
@@ -36,6 +36,8 @@ from webapp.pages import (
 from webapp.photos import photo_links
 
 bp = Blueprint("dispatch", __name__, url_prefix="/dispatch")
+# Both report forms' templates (here and the phone's 上报 page) render the nearby list's settings.
+bp.add_app_template_global(nearby_config)
 FEED_LIMIT = 100
 POLL_MS = 3000
 #: Where a case came in; unknown sources (a new integration) show their code.
@@ -167,7 +169,9 @@ def case(case_id: int) -> Any:
                       "squad": incident.squad.name if incident.squad else None,
                       "suggestion": _suggestion(incident), "photos": photo_links(incident.id),
                       "history": case_history(incident), "actions": drawer_actions(current_user(), incident),
-                      "actionsUrl": f"{request.script_root}/api/v1/incidents/{incident.id}/actions"})
+                      "category_code": incident.category.code,
+                      "actionsUrl": f"{request.script_root}/api/v1/incidents/{incident.id}/actions",
+                      "duplicateUrl": f"{request.script_root}/api/v1/incidents/{incident.id}/duplicate-of"})
 
 
 def _suggestion(incident: Incident) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage, MultiDict
@@ -26,9 +27,11 @@ from grids.errors import Invalid
 from grids.incidents import Actor
 from grids.models import Category, Incident
 from grids.photos import MAX_BYTES, Picture, prepare_all, report_with_photos
+from grids.workflow import OPEN_STATES
 from webapp import db
 from webapp.api.idempotency import once
 from webapp.auth import current_user
+from webapp.labels import status_label
 from webapp.pages import summaries
 from webapp.photos import upload_root
 
@@ -61,6 +64,19 @@ def quick_categories() -> list[Category]:
     rows = db().scalars(select(Category).where(Category.city_code == current_app.config["GRIDLINK_CITY"],
                                                Category.code.in_(codes), Category.parent_id.is_not(None)))
     return sorted(rows, key=lambda c: codes.index(c.code))
+
+
+def nearby_config(case_url: str) -> dict[str, Any]:
+    """What the 附近已有同类案件 list needs: the API, where a listed case opens (`case_url` ends in id 0),
+    and the words and status names the script writes itself, translated here like every other label.
+
+    Why both report forms show it: a second report of the same rubbish pile is a duplicate the dispatcher
+    would otherwise file and dispatch twice (issue 4, item 6).
+    """
+    return {"url": url_for("api_v1.nearby_incidents"), "caseUrl": case_url,
+            "statuses": {code: status_label(code) for code in OPEN_STATES},
+            "labels": {"metres": _("%(m)s 米"), "minutes": _("%(n)s 分钟前"), "hours": _("%(n)s 小时前"),
+                       "days": _("%(n)s 天前")}}
 
 
 def new_token() -> str:

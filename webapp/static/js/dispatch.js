@@ -4,6 +4,7 @@
 (function () {
   "use strict";
   var G = window.GridlinkCaseMap;
+  var Intake = window.GridlinkIntake;
   var el = G.el;
   var data = G.pageData();
   var labels = data.labels;
@@ -92,6 +93,7 @@
       if (e.note) { li.appendChild(el("p", null, e.note)); }
     });
     fillActions(c);
+    fillDuplicate(c);
   }
 
   function fillPhotos(photos) {
@@ -134,6 +136,31 @@
     });
   }
 
+  /* ---- 标记为重复: offer the open same-category cases near this one as its original ---- */
+  var duplicate = drawer.querySelector("[data-duplicate]");
+  var original = duplicate.querySelector("[data-duplicate-original]");
+  var nearbyConfig = Intake.nearbyConfig();
+
+  function fillDuplicate(c) {
+    duplicate.hidden = true;
+    var cancellable = c.actions.some(function (a) { return a.action === "cancel"; });  // linking cancels it
+    if (!cancellable || c.lat === null) { return; }
+    Intake.fetchNearby(nearbyConfig, {category: c.category_code, lon: c.lon, lat: c.lat}).then(function (items) {
+      var others = items.filter(function (item) { return item.id !== c.id; });
+      if (currentCase !== c || !others.length) { return; }
+      original.replaceChildren.apply(original, others.map(function (item) {
+        var option = el("option", null, "#" + item.id + " " + Intake.describeNearby(nearbyConfig, item));
+        option.value = String(item.id);
+        return option;
+      }));
+      duplicate.hidden = false;
+    });
+  }
+
+  duplicate.querySelector("[data-duplicate-run]").addEventListener("click", function () {
+    send(currentCase, currentCase.duplicateUrl, {original: Number(original.value), version: currentCase.version});
+  });
+
   function showError(message) {
     var box = drawer.querySelector(".drawer-error");
     box.textContent = message;
@@ -153,13 +180,16 @@
       .catch(function () { return labels.failed; });
   }
 
-  function act(c, action, note) {
+  /* Post a guarded change to the open case: reload it on success, else say why (409: reload first). */
+  function send(c, url, body) {
     showError("");
-    postAction(c.actionsUrl, payload(c, action, note)).then(function (result) {
+    postAction(url, body).then(function (result) {
       if (result === "ok") { openCase(c.id); return; }
       showError(result === "changed" ? labels.conflict : result);
     });
   }
+
+  function act(c, action, note) { send(c, c.actionsUrl, payload(c, action, note)); }
 
   /* A keyboard shortcut's action on the open case, if the user's role may take it now. */
   function actOnCurrent(action) {
@@ -206,6 +236,16 @@
   function closeDrawer() { drawer.hidden = true; current = null; currentCase = null; }
 
   drawer.querySelector("[data-close]").addEventListener("click", closeDrawer);
+
+  /* The 新建案件 form's nearby list; dispatch-tools.js sets the point on a map click (no input event). */
+  var intakeForm = document.getElementById("intake-form");
+  G.onClick(caseMap, Intake.watchNearby(intakeForm, {open: openCase, category: function () {
+    var value = intakeForm.elements.category.value.trim();
+    var known = Array.prototype.some.call(intakeForm.elements.category.list.options, function (o) {
+      return o.value === value;
+    });
+    return known ? [value.split(" ")[0], value.slice(value.indexOf(" ") + 1)] : null;
+  }}));
   window.setTimeout(poll, data.pollMs);
 
   /* For dispatch-tools.js (intake panel, box selection, keyboard shortcuts). */

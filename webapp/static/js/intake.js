@@ -56,5 +56,89 @@
     });
   }
 
-  window.GridlinkIntake = {bind: bind, showErrors: showErrors};
+  /* ---- 附近已有同类案件: open cases of the chosen category near the chosen point (issue 4, item 6) ---- */
+  var el = window.GridlinkCaseMap.el;
+  var NEARBY_WAIT_MS = 250;  // typing coordinates asks once, after the last key
+  var NEARBY_FIELDS = ["lon", "lat", "crs", "category"];
+
+  function nearbyConfig() {
+    return JSON.parse(document.querySelector("[data-nearby-config]").textContent);
+  }
+
+  /* Resolves to the API's items, nearest first; any failure means "nothing to suggest". */
+  function fetchNearby(config, query) {
+    return fetch(config.url + "?" + new URLSearchParams(query), {headers: {Accept: "application/json"}})
+      .then(function (r) { return r.ok ? r.json() : {items: []}; })
+      .then(function (answer) { return answer.items; })
+      .catch(function () { return []; });
+  }
+
+  function ago(labels, hours) {
+    if (hours < 1) { return labels.minutes.replace("%(n)s", String(Math.max(1, Math.round(hours * 60)))); }
+    if (hours < 48) { return labels.hours.replace("%(n)s", String(Math.floor(hours))); }
+    return labels.days.replace("%(n)s", String(Math.floor(hours / 24)));
+  }
+
+  /* "12 米 · 3 小时前 · 已派遣": the facts that tell a dispatcher whether it is the same problem. */
+  function describe(config, item) {
+    return [config.labels.metres.replace("%(m)s", String(Math.round(item.distance_m))),
+      ago(config.labels, item.age_hours), config.statuses[item.status] || item.status].join(" · ");
+  }
+
+  function nearbyItem(config, item, categoryName, open) {
+    var li = el("li");
+    var link = li.appendChild(el("a", null, "#" + item.id));
+    link.href = config.caseUrl.replace(/0$/, String(item.id));
+    if (open) {
+      link.addEventListener("click", function (event) { event.preventDefault(); open(item.id); });
+    } else {
+      link.target = "_blank";
+      link.rel = "noopener";
+    }
+    li.appendChild(el("span", "nearby-category", categoryName));
+    li.appendChild(el("span", "muted", describe(config, item)));
+    return li;
+  }
+
+  /* Keeps the form's [data-nearby] list current. options.category() gives [code, name] or null;
+   * options.open(id), if given, opens a listed case in place of following its link. Returns refresh(),
+   * for callers that set the point or category from script (no input event fires then). */
+  function watchNearby(form, options) {
+    var box = form.querySelector("[data-nearby]");
+    var list = box.querySelector("[data-nearby-items]");
+    var config = nearbyConfig();
+    var timer = null;
+    var asked = 0;  // answers to older questions are dropped
+
+    function show(items, categoryName) {
+      list.replaceChildren.apply(list, items.map(function (item) {
+        return nearbyItem(config, item, categoryName, options.open);
+      }));
+      box.hidden = !items.length;
+    }
+
+    function ask() {
+      var category = options.category();
+      var lon = form.elements.lon.value.trim(), lat = form.elements.lat.value.trim();
+      var mine = ++asked;
+      if (!category || !isFinite(parseFloat(lon)) || !isFinite(parseFloat(lat))) { show([], ""); return; }
+      fetchNearby(config, {category: category[0], lon: lon, lat: lat, crs: form.elements.crs.value})
+        .then(function (items) { if (mine === asked) { show(items, category[1]); } });
+    }
+
+    function refresh() {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(ask, NEARBY_WAIT_MS);
+    }
+
+    function edited(event) { if (NEARBY_FIELDS.indexOf(event.target.name) >= 0) { refresh(); } }
+
+    form.addEventListener("input", edited);
+    form.addEventListener("change", edited);
+    form.addEventListener("reset", function () { window.setTimeout(refresh); });
+    return refresh;
+  }
+
+  window.GridlinkIntake = {bind: bind, showErrors: showErrors, watchNearby: watchNearby,
+    nearbyConfig: nearbyConfig, fetchNearby: fetchNearby, describeNearby: describe};
 })();

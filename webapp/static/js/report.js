@@ -12,6 +12,10 @@
   var gps = form.querySelector("[data-gps]");
   var marker = null;
   var circle = null;
+  var refreshNearby = window.GridlinkIntake.watchNearby(form, {category: function () {
+    var pressed = form.querySelector("[data-category][aria-pressed=true]");
+    return pressed && [pressed.dataset.category, pressed.textContent];
+  }});
 
   function place(latlng, accuracy) {
     form.elements.lon.value = latlng.lng.toFixed(6);
@@ -30,6 +34,7 @@
       gps.textContent = labels.tapped;
     }
     gps.classList.toggle("located", true);
+    refreshNearby();
   }
 
   if (navigator.geolocation) {
@@ -47,6 +52,7 @@
       form.querySelectorAll("[data-category]").forEach(function (b) {
         b.setAttribute("aria-pressed", String(b === button));
       });
+      refreshNearby();
     });
   });
 
