@@ -452,12 +452,15 @@ def frontage() -> Any:
                      static_url=lambda path: url_for("static", filename=path),
                      basemap_url=current_app.config.get("GRIDLINK_BASEMAP_URL"),
                      basemap_attribution=current_app.config.get("GRIDLINK_BASEMAP_ATTRIBUTION"))
+        add_vector_grid(m, url_template=request.script_root + "/tiles/{layer}/{z}/{x}/{y}.pbf", layer_name="grids",
+                        style=EDIT_GRID_STYLE, name=_("单元网格"))  # context: the published grids
         draw = add_plugins(m, draw=True).draw
         draw.draw_options = {**{k: False for k in DRAW_OPTIONS}, "polygon": DRAW_OPTIONS["polygon"]}
         draw.edit_options = {"edit": False, "remove": False}
         parts = render_map_parts(m, nonce=g.csp_nonce)
-        data = {"map": m.get_name(), "drawn": f"drawnItems_{draw.get_name()}", "units": _frontage_units(chosen),
-                "bounds": [[south, west], [north, east]], "api": f"{url_for('plan.home')}/api/frontage/units",
+        data = {"map": {"map": m.get_name(), "drawn": f"drawnItems_{draw.get_name()}"},
+                "units": _frontage_units(chosen), "bounds": [[south, west], [north, east]],
+                "api": f"{url_for('plan.home')}/api/frontage/units",
                 "csrf": generate_csrf(), "labels": _labels()}
     return render_template("plan/frontage.html", townships=townships, chosen=chosen, map_parts=parts, data=data)
 

@@ -142,3 +142,47 @@ def test_planner_makes_a_responsibility_grid_of_two_selected_grids(page: Page, l
     with Session(engine) as session, session.begin():
         session.execute(delete(ResponsibilityGrid).where(ResponsibilityGrid.code == "E2E-R1"))
     engine.dispose()
+
+
+@pytest.fixture()
+def shop(database_url: str, demo_city: dict) -> Iterator[dict]:
+    """A committed 门前三包 unit in 游埠镇 with a small generated area; removed afterwards."""
+    from geoalchemy2.shape import from_shape
+    from shapely.geometry import MultiPolygon, Point, box
+
+    from grids.models import Division, FrontageUnit
+
+    engine = create_engine(database_url)
+    with Session(engine) as session, session.begin():
+        township = session.scalar(select(Division).where(Division.code == "330781102"))
+        x, y = to_shape(township.geom).representative_point().coords[0]
+        unit = FrontageUnit(city_code="330781", name="E2E 商店", location=from_shape(Point(x, y), 4326),
+                            area=from_shape(MultiPolygon([box(x, y, x + 1e-4, y + 1e-4)]), 4326),
+                            township_id=township.id)
+        session.add(unit)
+        session.flush()
+        info = {"id": unit.id, "lat": y, "lon": x}
+    yield info
+    with Session(engine) as session, session.begin():
+        session.execute(delete(FrontageUnit).where(FrontageUnit.id == info["id"]))
+    engine.dispose()
+
+
+def test_planner_redraws_a_frontage_area(page: Page, live_server: str, shop: dict) -> None:
+    browser_login(page, live_server, "planner")
+    page.goto(f"{live_server}/plan/frontage?township=330781102")
+    page.wait_for_load_state("networkidle")
+    page.locator(f"[data-unit='{shop['id']}']").click()
+    page.wait_for_timeout(300)
+    lat, lon = shop["lat"], shop["lon"]
+    page.locator(".leaflet-draw-draw-polygon").click()
+    low, high = (lat - 5e-5, lon - 5e-5), (lat + 1.5e-4, lon + 2e-4)
+    corners = [low, (low[0], high[1]), high, (high[0], low[1])]
+    for corner in corners:
+        _tap(page, *_point(page, *corner))
+    page.locator(".leaflet-draw-actions a", has_text="Finish").click()
+    expect(page.locator("#message")).not_to_be_hidden(timeout=10_000)
+    assert "error" not in (page.locator("#message").get_attribute("class") or "")
+    screenshot(page, "plan-frontage-redraw")
+    page.wait_for_load_state("networkidle")
+    assert page.console_errors == []  # type: ignore[attr-defined]

@@ -318,8 +318,8 @@
   var node = document.getElementById("page-data");
   var data = node ? JSON.parse(node.textContent) : {};
   if (!data.units) { return; }
-  var map = window[data.map];
-  var drawn = window[data.drawn];
+  var map = window[data.map.map];
+  var drawn = window[data.map.drawn];
   var csrf = document.querySelector("meta[name=csrf-token]").getAttribute("content");
   var chosen = null;
   var base = {color: "#2c7be5", weight: 1, fillOpacity: 0.3};
@@ -353,7 +353,7 @@
     button.addEventListener("click", function () {
       var id = Number(button.dataset.unit);
       choose(id);
-      if (layers[id].getBounds) { map.fitBounds(layers[id].getBounds(), {maxZoom: 19}); }
+      if (layers[id].getBounds) { map.fitBounds(layers[id].getBounds(), {maxZoom: 18, animate: false}); }
     });
   });
 
