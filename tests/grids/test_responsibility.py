@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select, text
 
+from grids import cli
 from grids.errors import Invalid, NotFound
 from grids.layouts import generate_layout, publish_impact, publish_layout
 from grids.models import Department, Grid, Squad
@@ -98,3 +103,26 @@ def test_publishing_a_redraw_carries_members_onto_the_new_grids(db, layout, squa
     assert sorted(g.code for g in members) == change["new_grids"]
     [row] = list_responsibility_grids(db, CITY)
     assert row["area_m2"] == pytest.approx(old_area, rel=0.3)  # the same place, drawn with other grids
+
+
+def test_cli_creates_by_codes_and_lists(db, layout, squad, monkeypatch) -> None:
+    """`gridlink grids responsibility create|list` in the test's transaction (the CLI's commit is a savepoint)."""
+    codes = [db.get(Grid, i).code for i in _pair(db, _NEIGHBOURS, layout.id)]
+
+    @contextmanager
+    def same_session() -> Iterator:
+        yield db
+
+    monkeypatch.setattr(cli, "command_session", same_session)
+    runner = CliRunner()
+    created = runner.invoke(cli.grids_group, ["responsibility", "create", str(layout.id), "--code", "R-CLI",
+                                              "--name", "x", "--kind", "squad", "--party", squad.code,
+                                              "--grids", ",".join(codes), "--city", CITY, "--json"])
+    assert created.exit_code == 0, created.output
+    assert json.loads(created.output)["grids"] == 2
+    listed = runner.invoke(cli.grids_group, ["responsibility", "list", "--city", CITY])
+    assert "R-CLI" in listed.output and "2 grids" in listed.output
+    refused = runner.invoke(cli.grids_group, ["responsibility", "create", str(layout.id), "--code", "R-CLI2",
+                                              "--name", "x", "--kind", "department", "--party", "NOPE",
+                                              "--grids", codes[0], "--city", CITY])
+    assert refused.exit_code != 0 and "no department" in refused.output
