@@ -62,6 +62,23 @@ class Actor:
                    department_id=user.department_id, label=user.username)
 
 
+#: How each routing step reads in the stored text, the API and exports. Cases also keep the steps
+#: themselves (Incident.routing_steps), so pages word the same keys in the reader's language.
+REASON_TEXT = {
+    "township": "township {name}", "no_township": "in the city but in no township",
+    "grid": "grid {code}", "no_grid": "in no published grid: triage",
+    "squad_of_grid": "squad {name}: assigned to the grid",
+    "squad_of_township": "squad {name}: stationed in the township",
+    "frontage": "frontage of {name} (门前三包)",
+    "scoped_rule": "department {name}: rule for {scope} of category {category}",
+    "city_rule": "department {name}: city-wide rule of category {category}",
+    "category_default": "department {name}: default of category {category}",
+    "no_department": "no department for category {category}",
+    "owner": "owner: {owner}",
+    "no_coordinates": "no coordinates given", "centre_triage": "owner: centre (triage)",
+}
+
+
 @dataclass
 class Location:
     """Where a point lies and who answers for it there, with the reasons in words."""
@@ -78,7 +95,7 @@ class Location:
     department: Department | None = None
     frontage_unit: FrontageUnit | None = None
     owner_type: str = CENTRE
-    reasons: list[str] = field(default_factory=list)
+    steps: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
     @property
     def township(self) -> Division | None:
@@ -88,9 +105,13 @@ class Location:
     def needs_triage(self) -> bool:
         return self.grid is None
 
+    def say(self, key: str, **params: str) -> None:
+        """Add one step of the routing explanation (a key of REASON_TEXT and its values)."""
+        self.steps.append((key, params))
+
     @property
     def routing_reason(self) -> str:
-        return "; ".join(self.reasons)
+        return "; ".join(REASON_TEXT[key].format(**params) for key, params in self.steps)
 
     def to_dict(self) -> dict[str, Any]:
         def named(row: Any, *extra: str) -> dict[str, Any] | None:
@@ -160,7 +181,8 @@ def _frontage_at(session: Session, city_code: str, point: Point) -> FrontageUnit
         .order_by(FrontageUnit.id).limit(1))
 
 
-def _department_for(session: Session, category: Category, path: list[Division]) -> tuple[Department | None, str]:
+def _department_for(session: Session, category: Category,
+                    path: list[Division]) -> tuple[Department | None, tuple[str, dict[str, str]]]:
     """The routing rule of the deepest scope on the path beats a city-wide rule; then the category default."""
     depth = {d.id: i for i, d in enumerate(path)}
     rules = session.execute(
@@ -170,12 +192,12 @@ def _department_for(session: Session, category: Category, path: list[Division]) 
     if rules:
         scope_id, department = max(rules, key=lambda r: depth.get(r.division_id, -1))
         scope = next((d.name for d in path if d.id == scope_id), None)
-        where = f"rule for {scope}" if scope else "city-wide rule"
-        return department, f"department {department.name}: {where} of category {category.code}"
+        params = {"name": department.name, "category": category.code}
+        return department, (("scoped_rule", {**params, "scope": scope}) if scope else ("city_rule", params))
     if category.departments:
         department = min(category.departments, key=lambda d: d.code)
-        return department, f"department {department.name}: default of category {category.code}"
-    return None, f"no department for category {category.code}"
+        return department, ("category_default", {"name": department.name, "category": category.code})
+    return None, ("no_department", {"category": category.code})
 
 
 def locate(session: Session, city_code: str, x: float, y: float, *, crs: str = "wgs84",
@@ -185,33 +207,39 @@ def locate(session: Session, city_code: str, x: float, y: float, *, crs: str = "
     loc = Location(lon=point.x, lat=point.y, input_crs=normalize_crs_name(crs), input_x=x, input_y=y,
                    divisions=_divisions_at(session, city_code, point))
     township = loc.township
-    loc.reasons.append(f"township {township.name}" if township else "in the city but in no township")
+    if township:
+        loc.say("township", name=township.name)
+    else:
+        loc.say("no_township")
     loc.grid = grid_at(session, city_code, point.x, point.y)
-    loc.reasons.append(f"grid {loc.grid.code}" if loc.grid else "in no published grid: triage")
+    if loc.grid:
+        loc.say("grid", code=loc.grid.code)
+    else:
+        loc.say("no_grid")
     if loc.grid is not None and loc.grid.squad_id is not None:
         loc.squad = session.get(Squad, loc.grid.squad_id)
-        loc.reasons.append(f"squad {loc.squad.name}: assigned to the grid")
+        loc.say("squad_of_grid", name=loc.squad.name)
     elif township is not None:
         loc.squad = session.scalar(select(Squad).where(Squad.township_id == township.id).order_by(Squad.id))
         if loc.squad is not None:
-            loc.reasons.append(f"squad {loc.squad.name}: stationed in the township")
+            loc.say("squad_of_township", name=loc.squad.name)
     if loc.grid is not None and loc.grid.co_manager_id is not None:
         loc.co_manager = session.get(User, loc.grid.co_manager_id)
     loc.frontage_unit = _frontage_at(session, city_code, point)
     if loc.frontage_unit is not None:
-        loc.reasons.append(f"frontage of {loc.frontage_unit.name} (门前三包)")
+        loc.say("frontage", name=loc.frontage_unit.name)
     if category is not None:
-        loc.department, why = _department_for(session, category, loc.divisions)
-        loc.reasons.append(why)
+        loc.department, (key, params) = _department_for(session, category, loc.divisions)
+        loc.say(key, **params)
     found = {"department": loc.department, "squad": loc.squad, "township": township}
     loc.owner_type = next((kind for kind in OWNER_ORDER if found[kind] is not None), CENTRE)
-    loc.reasons.append(f"owner: {loc.owner_type}")
+    loc.say("owner", owner=loc.owner_type)
     return loc
 
 
 def unlocated(reason: str) -> Location:
     """A case with no usable place (an Open311 address only): the dispatch centre triages it."""
-    return Location(lon=None, lat=None, reasons=[reason, "owner: centre (triage)"])
+    return Location(lon=None, lat=None, steps=[(reason, {}), ("centre_triage", {})])
 
 
 def record_event(session: Session, incident: Incident, action: str, *, actor_id: int | None = None,
@@ -244,6 +272,7 @@ def apply_location(incident: Incident, loc: Location) -> None:
     incident.frontage_unit_id = loc.frontage_unit.id if loc.frontage_unit else None
     incident.owner_type, incident.needs_triage = loc.owner_type, loc.needs_triage
     incident.routing_reason = loc.routing_reason
+    incident.routing_steps = [[key, params] for key, params in loc.steps]
 
 
 def open_case(session: Session, city_code: str, category: Category, x: float | None, y: float | None, *,
@@ -256,7 +285,7 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
                                                               Incident.external_id == external_id)):
         raise Conflict(f"a case with external id {external_id!r} exists already", code="duplicate_external_id")
     if x is None or y is None:
-        loc = unlocated("no coordinates given")
+        loc = unlocated("no_coordinates")
     else:
         loc = locate(session, city_code, x, y, crs=crs, category=category)
     actor = actor or (Actor.of_user(reporter) if reporter else None)

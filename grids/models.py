@@ -339,6 +339,8 @@ class Incident(Base):
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
     frontage_unit_id: Mapped[int | None] = mapped_column(ForeignKey("frontage_units.id"), index=True)
     routing_reason: Mapped[str | None] = mapped_column(Text)
+    # The same explanation as [key, values] steps (grids.incidents.REASON_TEXT), worded per language on pages.
+    routing_steps: Mapped[list[Any] | None] = mapped_column(JSONB)
     co_manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     # Who answers for the case now (责任主体唯一): department, squad, township (属地兜底) or centre.
     owner_type: Mapped[str | None] = mapped_column(String(16))

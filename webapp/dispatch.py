@@ -22,6 +22,7 @@ from grids.workflow import zone_of
 from webapp import db
 from webapp.auth import current_user, require_roles
 from webapp.intake import CRS_CHOICES, DEFAULT_CRS, nearby_config, new_token, submit_report
+from webapp.labels import routing_text
 from webapp.pages import (
     OPEN_STATUSES,
     case_history,
@@ -165,7 +166,8 @@ def case(case_id: int) -> Any:
     """One case for the drawer: summary, routing reason, history and the version an action must quote."""
     incident = case_in_zone(case_id, zone_of(current_user()))
     summary = summaries([incident])[0]
-    return safe_json({**summary, "routing_reason": incident.routing_reason, "version": incident.version,
+    reason = routing_text(incident.routing_steps, incident.routing_reason)
+    return safe_json({**summary, "routing_reason": reason, "version": incident.version,
                       "squad": incident.squad.name if incident.squad else None,
                       "suggestion": _suggestion(incident), "photos": photo_links(incident.id),
                       "history": case_history(incident), "actions": drawer_actions(current_user(), incident),
@@ -182,7 +184,8 @@ def _suggestion(incident: Incident) -> dict[str, Any]:
              "township": incident.township.name if incident.township else None}
     kind = incident.owner_type or "centre"
     return {"kind": str(OWNER_LABELS.get(kind, kind)), "name": names.get(kind) or "—",
-            "department": department.code if department else None, "reason": incident.routing_reason}
+            "department": department.code if department else None,
+            "reason": routing_text(incident.routing_steps, incident.routing_reason)}
 
 
 @bp.post("/cases")

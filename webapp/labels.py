@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 ROLE_LABELS = {
@@ -24,3 +25,32 @@ def _label(table: dict[str, object]) -> object:
 role_label = _label(ROLE_LABELS)
 status_label = _label(STATUS_LABELS)
 level_label = _label(LEVEL_LABELS)
+
+#: The routing explanation's steps (grids.incidents.REASON_TEXT keys) in the reader's language.
+ROUTING_STEPS = {
+    "township": _l("乡镇：%(name)s"), "no_township": _l("在市域内但不在任何乡镇"),
+    "grid": _l("网格：%(code)s"), "no_grid": _l("不在已发布网格内：待分拣"),
+    "squad_of_grid": _l("中队：%(name)s（网格责任中队）"),
+    "squad_of_township": _l("中队：%(name)s（派驻本乡镇）"),
+    "frontage": _l("门前三包单位：%(name)s"),
+    "scoped_rule": _l("部门：%(name)s（%(scope)s 的 %(category)s 类派遣规则）"),
+    "city_rule": _l("部门：%(name)s（全市 %(category)s 类派遣规则）"),
+    "category_default": _l("部门：%(name)s（%(category)s 类默认部门）"),
+    "no_department": _l("%(category)s 类没有责任部门"),
+    "owner": _l("责任主体：%(owner)s"),
+    "no_coordinates": _l("未提供坐标"), "centre_triage": _l("责任主体：指挥中心（待分拣）"),
+}
+OWNER_WORDS = {"department": _l("部门"), "squad": _l("中队"), "township": _l("属地乡镇"), "centre": _l("指挥中心")}
+
+
+def routing_text(steps: list | None, fallback: str | None) -> str:
+    """The case's routing explanation in the reader's language; stored text for cases without steps
+    (imported history) or with a step this version does not know."""
+    if not steps or any(key not in ROUTING_STEPS for key, _params in steps):
+        return fallback or ""
+    worded = []
+    for key, params in steps:
+        if key == "owner":
+            params = {"owner": str(OWNER_WORDS.get(params["owner"], params["owner"]))}
+        worded.append(str(ROUTING_STEPS[key]) % params)
+    return gettext("；").join(worded)
