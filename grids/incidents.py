@@ -20,7 +20,7 @@ from typing import Any
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from gis.crs import CoordinateError, looks_swapped, normalize_crs_name, to_wgs84
 from grids.errors import Conflict, Invalid
@@ -134,7 +134,7 @@ class Location:
 
 def _city_outline(session: Session, city_code: str) -> Division:
     city = session.scalar(select(Division).where(Division.city_code == city_code, Division.level == "city")
-                          .order_by(Division.id).limit(1))
+                          .options(defer(Division.geom)).order_by(Division.id).limit(1))
     if city is None:
         raise Invalid(f"city {city_code} has no outline yet; load its divisions first", code="no_city_outline")
     return city
@@ -167,6 +167,7 @@ def _divisions_at(session: Session, city_code: str, point: Point) -> list[Divisi
     rows = session.scalars(select(Division).where(
         Division.city_code == city_code,
         func.ST_Covers(Division.geom, func.ST_GeomFromEWKB(from_shape(point, srid=4326))))
+        .options(defer(Division.geom))  # the boundaries stay in the database: only names and codes travel
         .order_by(Division.id))
     first: dict[str, Division] = {}
     for row in rows:
