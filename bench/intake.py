@@ -12,10 +12,13 @@ import json
 import os
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,16 +49,33 @@ def prepare(url: str) -> tuple[str, tuple[float, float]]:
     return raw, tuple(point)
 
 
-def serve(url: str, threads: int) -> int:
-    """Start waitress on a free port in a daemon thread, as `gridlink serve` does (without the sweeper)."""
-    from waitress.server import create_server
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
-    from webapp import create_app
 
-    os.environ.update(DATABASE_URL=url, GRIDLINK_MODE="demo", GRIDLINK_CITY=CITY)
-    server = create_server(create_app(), host="127.0.0.1", port=0, threads=threads)
-    threading.Thread(target=server.run, daemon=True).start()
-    return server.effective_port
+@contextmanager
+def serve(url: str, threads: int) -> Iterator[int]:
+    """`gridlink serve` (waitress) in its own process, as in production: the clients' threads then do not
+    share the server's interpreter lock. The sweeper is off so only intake is measured."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "GRIDLINK_MODE": "demo", "GRIDLINK_CITY": CITY,
+           "GRIDLINK_SWEEP_SECONDS": "0"}
+    gridlink = Path(sys.executable).with_name("gridlink")
+    server = subprocess.Popen([str(gridlink), "serve", "--port", str(port), "--threads", str(threads)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def client(port: int, raw: str, point: tuple[float, float], count: int, latencies: list[float]) -> None:
@@ -113,9 +133,9 @@ def main() -> None:
     socket.setdefaulttimeout(30)
     with scratch_database() as url:
         raw, point = prepare(url)
-        port = serve(url, threads=clients)
-        drive(port, raw, point, clients * 10, clients)  # warm up pools and caches
-        elapsed, latencies = drive(port, raw, point, requests, clients)
+        with serve(url, threads=clients) as port:
+            drive(port, raw, point, clients * 10, clients)  # warm up pools and caches
+            elapsed, latencies = drive(port, raw, point, requests, clients)
         rate = len(latencies) / elapsed
         p50, p99 = statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1]
         bare = baseline(url, point, requests)
