@@ -41,6 +41,7 @@ from grids.photos import MAX_BYTES, MAX_PHOTOS, Picture, place, prepare_all, wri
 from grids.workflow import TOWNSHIP_ROLES, Zone, case_conditions, zone_of
 from webapp import db
 from webapp.auth import current_user, require_roles
+from webapp.labels import city_time
 from webapp.maps import GridlinkMap, MapParts, add_geojson_layer, add_vector_grid, base_map, render_map_parts
 from webapp.pages import DIVISION_STYLE, summaries, zone_bounds
 from webapp.photos import upload_root
@@ -235,7 +236,7 @@ def _history(unit: FrontageUnit) -> list[dict[str, Any]]:
     inspections = unit_history(db(), unit.id)
     ids = {i.inspector_id for i in inspections if i.inspector_id}
     names = {uid: name for uid, name in db().execute(select(User.id, User.display_name).where(User.id.in_(ids)))}
-    return [{"id": i.id, "at": i.at.astimezone().strftime("%Y-%m-%d %H:%M"), "score": i.score,
+    return [{"id": i.id, "at": city_time(i.at), "score": i.score,
              "band": band_of(i.score), "violations": i.violations, "inspector": names.get(i.inspector_id),
              "note": i.note, "deductions": i.deductions, "href": url_for("frontage.inspection", inspection_id=i.id)}
             for i in inspections]

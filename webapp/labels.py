@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app, g
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+
+from grids.models import City
+from webapp import db
 
 ROLE_LABELS = {
     "admin": _l("系统管理员"), "dispatcher": _l("派遣员"), "supervisor": _l("值班长"), "inspector": _l("监督员"),
@@ -54,3 +61,16 @@ def routing_text(steps: list | None, fallback: str | None) -> str:
             params = {"owner": str(OWNER_WORDS.get(params["owner"], params["owner"]))}
         worded.append(str(ROUTING_STEPS[key]) % params)
     return gettext("；").join(worded)
+
+
+def city_time(moment: datetime | None) -> str:
+    """A stored (UTC) time as the city's wall clock, e.g. 2026-11-26 19:30 in Asia/Shanghai.
+
+    Why not the server's clock: servers run in UTC while a dispatcher reads Beijing time.
+    """
+    if moment is None:
+        return ""
+    if "city_zone" not in g:
+        city = db().get(City, current_app.config["GRIDLINK_CITY"])
+        g.city_zone = ZoneInfo(city.timezone if city else "Asia/Shanghai")
+    return moment.astimezone(g.city_zone).strftime("%Y-%m-%d %H:%M")

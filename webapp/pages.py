@@ -35,7 +35,7 @@ from grids.models import CaseEvent, Category, Division, Incident, User
 from grids.workflow import OPEN_STATES, TRANSITIONS, Zone, case_conditions, deadline_class, zone_of
 from webapp import LANGUAGES, db
 from webapp.auth import current_user, home_url, require_roles
-from webapp.labels import status_label
+from webapp.labels import city_time, status_label
 from webapp.maps import MapParts, add_plugins, add_vector_grid, base_map, render_map_parts
 from webapp.photos import bp as photos_bp
 
@@ -116,7 +116,7 @@ def case_summary(case: Incident, now: datetime, point: tuple[float, float] | Non
         "township": case.township.name if case.township else None,
         "deadline_class": klass, "deadline_label": str(DEADLINE_LABELS[klass]),
         "due_text": time_left_text(case.deadline_at, now),
-        "reported_at": case.reported_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+        "reported_at": city_time(case.reported_at),
         "urgency": list(urgency_key(case, now)),
     }
 
@@ -139,7 +139,7 @@ def case_history(case: Incident) -> list[dict[str, Any]]:
     """The case's events in order, for the timeline."""
     rows = db().execute(select(CaseEvent, User.display_name).outerjoin(User, User.id == CaseEvent.actor_id)
                         .where(CaseEvent.incident_id == case.id).order_by(CaseEvent.seq))
-    return [{"at": e.at.astimezone().strftime("%Y-%m-%d %H:%M"), "action": e.action,
+    return [{"at": city_time(e.at), "action": e.action,
              "action_label": str(ACTION_LABELS.get(e.action, e.action)), "actor": actor,
              "to_status": status_label(e.to_status) if e.to_status else None, "note": e.note}
             for e, actor in rows]

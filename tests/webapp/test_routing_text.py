@@ -44,3 +44,13 @@ def test_the_dispatch_drawer_explains_routing_in_chinese(client, db) -> None:
     drawer = client.get(f"/dispatch/cases/{case.id}").get_json()
     assert drawer["routing_reason"].startswith("乡镇：游埠镇（示意）；网格：330781102")
     assert "责任主体：部门" in drawer["routing_reason"]
+
+
+def test_times_read_as_the_city_clock_not_the_server_clock(app) -> None:
+    from datetime import UTC, datetime
+
+    from webapp.labels import city_time
+
+    with app.test_request_context("/"):
+        assert city_time(datetime(2026, 11, 26, 11, 30, tzinfo=UTC)) == "2026-11-26 19:30"  # Asia/Shanghai
+        assert city_time(None) == ""
