@@ -147,8 +147,10 @@ def test_co_manager_reports_in_three_taps_on_a_phone(browser: Browser, live_serv
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     screenshot(page, "township-reported-phone")
     page.goto(f"{live_server}/township/cases/{case_id}")
-    page.wait_for_selector(".thumbs img")
-    assert page.evaluate("document.querySelector('.thumbs img').naturalWidth") > 0
+    thumb = page.locator(".thumbs img").first
+    loaded_width = ("img => img.complete ? img.naturalWidth : new Promise(done => {"
+                    " img.onload = () => done(img.naturalWidth); img.onerror = () => done(0); })")
+    assert thumb.evaluate(loaded_width) > 0  # waits for a slow machine to finish loading the thumbnail
     screenshot(page, "township-case-photo-phone")
     assert page.foreign_requests == [] and page.console_errors == []
     context.close()
