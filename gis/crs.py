@@ -12,6 +12,7 @@ agree to a few centimetres, far below what grid work can notice.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -89,19 +90,25 @@ def _wgs84_to_gcj02_arrays(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray
     return np.where(outside, lon, lon + dlon), np.where(outside, lat, lat + dlat)
 
 
+def _invert(forward: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], lon: np.ndarray,
+            lat: np.ndarray, guess_lon: np.ndarray, guess_lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed-point inverse of a slowly varying offset: x <- x - (forward(x) - target) until below tolerance."""
+    for _ in range(_INVERSE_MAX_STEPS):
+        flon, flat = forward(guess_lon, guess_lat)
+        dlon, dlat = flon - lon, flat - lat
+        guess_lon, guess_lat = guess_lon - dlon, guess_lat - dlat
+        if np.all(np.abs(dlon) < _INVERSE_TOLERANCE_DEG) and np.all(np.abs(dlat) < _INVERSE_TOLERANCE_DEG):
+            break
+    return guess_lon, guess_lat
+
+
 def _gcj02_to_wgs84_arrays(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Invert GCJ-02 by fixed-point iteration.
 
     The common one-step inverse leaves 1-2 m of error; iterating x <- x - (f(x) - target) converges to
     sub-millimetre in a few steps because the offset field varies slowly.
     """
-    wlon, wlat = lon.copy(), lat.copy()
-    for _ in range(_INVERSE_MAX_STEPS):
-        glon, glat = _wgs84_to_gcj02_arrays(wlon, wlat)
-        dlon, dlat = glon - lon, glat - lat
-        wlon, wlat = wlon - dlon, wlat - dlat
-        if np.all(np.abs(dlon) < _INVERSE_TOLERANCE_DEG) and np.all(np.abs(dlat) < _INVERSE_TOLERANCE_DEG):
-            break
+    wlon, wlat = _invert(_wgs84_to_gcj02_arrays, lon, lat, lon.copy(), lat.copy())
     outside = _outside_china(lon, lat)
     return np.where(outside, lon, wlon), np.where(outside, lat, wlat)
 
@@ -115,14 +122,7 @@ def _gcj02_to_bd09_arrays(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray,
 
 def _bd09_to_gcj02_arrays(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Invert BD-09 iteratively (the usual closed-form inverse is off by ~1e-6 degrees)."""
-    glon, glat = lon - 0.0065, lat - 0.006
-    for _ in range(_INVERSE_MAX_STEPS):
-        blon, blat = _gcj02_to_bd09_arrays(glon, glat)
-        dlon, dlat = blon - lon, blat - lat
-        glon, glat = glon - dlon, glat - dlat
-        if np.all(np.abs(dlon) < _INVERSE_TOLERANCE_DEG) and np.all(np.abs(dlat) < _INVERSE_TOLERANCE_DEG):
-            break
-    return glon, glat
+    return _invert(_gcj02_to_bd09_arrays, lon, lat, lon - 0.0065, lat - 0.006)
 
 
 def _scalar(fn, lon: float, lat: float) -> tuple[float, float]:
