@@ -242,16 +242,83 @@ class Category(Base):
 
 
 class RoutingRule(Base):
-    """Category -> department, city-wide or for one division scope (rules are data, not code)."""
+    """Category -> department for a scope: city-wide, one division, or one grid (rules are data, not code).
+
+    A grid scope names the grid by code, so the rule outlives a redraw that keeps the code. One rule per
+    scope: NULLs count as equal in the unique constraint, so there is one city-wide rule per category.
+    """
 
     __tablename__ = "routing_rules"
-    __table_args__ = (UniqueConstraint("city_code", "category_id", "division_id"),)
+    __table_args__ = (
+        UniqueConstraint("city_code", "category_id", "division_id", "grid_code",
+                         postgresql_nulls_not_distinct=True),
+        CheckConstraint("grid_code IS NULL OR division_id IS NULL", name="one_scope"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     city_code: Mapped[str] = _city_fk()
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"), index=True)
     division_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id"), index=True)
+    grid_code: Mapped[str | None] = mapped_column(String(24))
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+
+
+STAGES = ("file", "dispatch", "check", "close")
+
+
+class StageLimit(Base):
+    """The working-time limit of one stage the centre or an inspector owns (立案, 派遣, 核查, 结案).
+
+    The handling limit (处置时限) stays on the minor class (Category.time_limit); these rows give the
+    other stages a city default (category_id NULL) and per-category overrides. Limits read like
+    "30m", "2h", "1d" (working minutes, hours, days on the city calendar).
+    """
+
+    __tablename__ = "stage_limits"
+    __table_args__ = (
+        UniqueConstraint("city_code", "category_id", "stage", postgresql_nulls_not_distinct=True),
+        CheckConstraint(_in("stage", STAGES), name="stage"),
+        CheckConstraint("time_limit ~ '^[0-9]+[mhd]$'", name="time_limit"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    time_limit: Mapped[str] = mapped_column(String(8))
+
+
+COMPONENT_STATUSES = ("in_use", "damaged", "removed")
+
+
+class Component(Base):
+    """A public facility (部件): 16-digit code = 6-digit district + 2 major + 2 minor class + 6 serial.
+
+    A case about a component goes to its maintainer first (DOMAIN 3); the owner is kept as written.
+    """
+
+    __tablename__ = "components"
+    __table_args__ = (
+        UniqueConstraint("city_code", "code"),
+        CheckConstraint("code ~ '^[0-9]{16}$'", name="code"),
+        CheckConstraint(_in("status", COMPONENT_STATUSES), name="status"),
+        _valid_geom("location"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = _city_fk()
+    code: Mapped[str] = mapped_column(String(16))
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    owner_name: Mapped[str | None] = mapped_column(String(200))
+    maintainer_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="in_use", server_default="in_use")
+    address: Mapped[str | None] = mapped_column(String(300))
+    location: Mapped[Any] = mapped_column(Geometry("POINT", srid=4326, spatial_index=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    category: Mapped[Category] = relationship()
+    maintainer: Mapped[Department | None] = relationship()
 
 
 class FrontageUnit(Base):
@@ -338,6 +405,7 @@ class Incident(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
     frontage_unit_id: Mapped[int | None] = mapped_column(ForeignKey("frontage_units.id"), index=True)
+    component_id: Mapped[int | None] = mapped_column(ForeignKey("components.id"), index=True)
     routing_reason: Mapped[str | None] = mapped_column(Text)
     # The same explanation as [key, values] steps (grids.incidents.REASON_TEXT), worded per language on pages.
     routing_steps: Mapped[list[Any] | None] = mapped_column(JSONB)
@@ -351,6 +419,8 @@ class Incident(Base):
     extension_request: Mapped[str | None] = mapped_column(String(8))
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    # Every stage clock started on this case: {stage: {"started": iso, "due": iso, "limit": "2h"}}.
+    due_times: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
     # A report of something already reported points at the original (which keeps both reporters' photos).
