@@ -7,7 +7,8 @@ the package does not cover yet fall back to Monday-Friday, so a deadline is neve
 
 Working hours are data too: `City.working_hours` (a list of ["HH:MM", "HH:MM"] periods) or DEFAULT_HOURS.
 A limit of "Nd" is N full working days of working time, i.e. the same clock time N working days later
-when the case starts inside working hours.
+when the case starts inside working hours; "Nh" and "Nm" are working hours and minutes (a stage such as
+dispatching may have to happen within 30 working minutes).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from grids.errors import Invalid
 from grids.models import CalendarDay, City
 
 DEFAULT_HOURS: tuple[tuple[str, str], ...] = (("08:30", "12:00"), ("13:30", "17:30"))
-_LIMIT_RE = re.compile(r"^([0-9]+)([hd])$")
+_LIMIT_RE = re.compile(r"^([0-9]+)([mhd])$")
 # A deadline further away than this is a data error (a 10-year limit), not something to walk towards.
 _MAX_DAYS_WALKED = 3660
 
@@ -109,13 +110,15 @@ class WorkCalendar:
 
 
 def parse_limit(limit: str, calendar: WorkCalendar) -> timedelta:
-    """'4h' -> 4 working hours; '5d' -> 5 working days (of the calendar's daily working time)."""
+    """'30m' -> 30 working minutes; '4h' -> 4 working hours; '5d' -> 5 working days (of the calendar's
+    daily working time)."""
     match = _LIMIT_RE.match(limit or "")
     if not match:
-        raise Invalid(f"time limit {limit!r} must look like 4h (working hours) or 5d (working days)",
-                      code="bad_time_limit")
+        raise Invalid(f"time limit {limit!r} must look like 30m (working minutes), 4h (working hours) "
+                      "or 5d (working days)", code="bad_time_limit")
     amount, unit = int(match.group(1)), match.group(2)
-    return timedelta(hours=amount) if unit == "h" else amount * calendar.day_length
+    units = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": calendar.day_length}
+    return amount * units[unit]
 
 
 def city_calendar(session: Session, city_code: str) -> WorkCalendar:
@@ -129,7 +132,7 @@ def city_calendar(session: Session, city_code: str) -> WorkCalendar:
 
 
 def deadline(start: datetime, limit: str, calendar: WorkCalendar) -> datetime:
-    """When a case started at `start` with a time limit such as '4h' or '5d' is due."""
+    """When a case started at `start` with a time limit such as '30m', '4h' or '5d' is due."""
     return calendar.add(start, parse_limit(limit, calendar))
 
 

@@ -1,4 +1,4 @@
-"""A city's catalog as data: departments, the category tree with working-time limits, routing rules.
+"""A city's catalog as data: departments, the category tree with working-time limits, stage limits, routing rules.
 
 Why a file: every city extends the standard tree and routes differently; that is configuration, loaded
 (and re-loaded) with `gridlink catalog import`, never code.
@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from grids.errors import Invalid
-from grids.models import Category, City, Department, Division, RoutingRule
+from grids.models import Category, City, Department, Division, RoutingRule, StageLimit
 
 SCHEMA = json.loads(resources.files("grids").joinpath("data/catalog.schema.json").read_text())
 
@@ -41,6 +41,8 @@ def validate_catalog(doc: Any) -> None:
             for d in c.get("departments", []) if d not in depts]
     bad += [f"routing {r['category']}: unknown category or department" for r in doc.get("routing", [])
             if r["category"] not in codes or r["department"] not in depts]
+    bad += [f"stage_limits: unknown category {code}" for code in doc.get("stage_limits", {}).get("categories", {})
+            if code not in codes]
     if bad:
         raise Invalid("the catalog refers to codes it does not define: " + "; ".join(bad[:20]),
                       code="bad_catalog", details=bad)
@@ -73,8 +75,21 @@ def upsert_city(session: Session, city: dict[str, str]) -> City:
     return row
 
 
+def _replace_stage_limits(session: Session, city_code: str, cats: dict[str, Category],
+                          limits: dict[str, Any]) -> int:
+    """The city's stage limits become the file's: the city default (category NULL), then per-category rows."""
+    session.execute(delete(StageLimit).where(StageLimit.city_code == city_code))
+    scopes = [(None, limits.get("city", {})),
+              *((cats[code].id, stages) for code, stages in limits.get("categories", {}).items())]
+    rows = [StageLimit(city_code=city_code, category_id=category_id, stage=stage, time_limit=limit)
+            for category_id, stages in scopes for stage, limit in stages.items()]
+    session.add_all(rows)
+    return len(rows)
+
+
 def import_catalog(session: Session, doc: dict[str, Any]) -> dict[str, int]:
-    """Insert or update everything in the file; routing rules of the city are replaced by the file's."""
+    """Insert or update everything in the file; routing rules of the city are replaced by the file's, and
+    so are its stage limits when the file has a stage_limits section."""
     validate_catalog(doc)
     city_code = upsert_city(session, doc["city"]).code
     depts = {d["code"]: _upsert(session, Department, city_code, d["code"], name=d["name"])
@@ -99,5 +114,8 @@ def import_catalog(session: Session, doc: dict[str, Any]) -> dict[str, int]:
                               "division; import the divisions first", code="bad_catalog")
         session.add(RoutingRule(city_code=city_code, category_id=cats[rule["category"]].id, division_id=scope_id,
                                 department_id=depts[rule["department"]].id))
+    counts = {"departments": len(depts), "categories": len(cats), "routing_rules": len(doc.get("routing", []))}
+    if "stage_limits" in doc:
+        counts["stage_limits"] = _replace_stage_limits(session, city_code, cats, doc["stage_limits"])
     session.flush()
-    return {"departments": len(depts), "categories": len(cats), "routing_rules": len(doc.get("routing", []))}
+    return counts

@@ -7,9 +7,12 @@ and redispatch 改派, park 挂账, escalate 督办, cancel 作废 and reopen. E
 concurrent actions exactly one wins and the other gets Conflict (RELIABILITY 11). Cases outside the
 actor's zone are NotFound, so their existence does not leak (RELIABILITY 13).
 
-The clock: filing starts the category's working-time limit, (re)dispatch restarts it, an approved
-extension adds to it, parking stops it. `escalate_overdue` compares the stored deadlines with the
-database clock and escalates each overdue case once per deadline (RELIABILITY 15).
+The clock is per stage (STAGE_CLOCKS): entering a state starts the working-time clock of the stage that
+state waits on -- the centre files (立案) and dispatches (派遣), the handler handles (处置, the minor
+class's own limit; 改派 restarts it, an approved extension adds to it), the inspector checks (核查), the
+centre closes (结案). Parking, closing and cancelling stop it. Each start writes the stage's due time to
+deadline_at and keeps it in due_times beside the stages before. `escalate_overdue` compares the stored
+deadlines with the database clock and escalates each stage's deadline once (RELIABILITY 15).
 """
 
 from __future__ import annotations
@@ -20,13 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, true, update
+from sqlalchemy import ColumnElement, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from grids.calendar import city_calendar, deadline, parse_limit
 from grids.errors import Conflict, Forbidden, Invalid, NotFound
 from grids.incidents import Actor, open_case, record_event
-from grids.models import CaseEvent, Category, Department, Incident, User
+from grids.models import CaseEvent, Category, Department, Incident, StageLimit, User
 
 log = logging.getLogger("gridlink.workflow")
 
@@ -38,8 +41,21 @@ HANDLER_ROLES = ("department", "squad_leader", "officer")
 REPORTER_ROLES = ("reporter", "dispatcher", "supervisor", "inspector", "squad_leader", "officer", "co_manager")
 SQUAD_ROLES = ("squad_leader", "officer", "co_manager")
 SYSTEM_ROLE = "system"
-# The clock runs (and a case can become overdue) only while the case waits on the centre or a handler.
-CLOCK_STATES = ("filed", "dispatched", "in_progress")
+#: The stage whose clock a state starts (DOMAIN 4): who the case waits on there. States not named here
+#: (parked, closed, cancelled) stop the clock.
+STAGE_CLOCKS: dict[str, str] = {
+    "reported": "file", "verified": "file",  # the centre must file (立案)
+    "filed": "dispatch",  # ... and dispatch (派遣)
+    "dispatched": "handle", "in_progress": "handle",  # the handler must handle (处置)
+    "handled": "check",  # the inspector must check the feedback on site (核查)
+    "checked": "close",  # the centre must close (结案)
+}
+#: The stage whose limit is the minor class's handling limit (Category.time_limit); the others' are StageLimit rows.
+HANDLE_STAGE = "handle"
+#: Actions that restart their stage's clock although the stage stays (改派: a new handler gets a full limit).
+RESTARTS = ("redispatch",)
+# A case can become overdue only while a stage clock runs.
+CLOCK_STATES = tuple(STAGE_CLOCKS)
 OPEN_STATES = ("reported", "verified", "filed", "dispatched", "in_progress", "handled", "checked", "parked")
 CLOSED_STATES = ("closed", "cancelled")
 CANCEL_REASONS = ("duplicate", "invalid")
@@ -175,23 +191,61 @@ def _department(session: Session, city_code: str, code: str) -> Department:
     return dept
 
 
-def _start_clock(session: Session, incident: Incident, now: datetime) -> dict[str, Any]:
-    limit = incident.category.time_limit
+def stage_limit(session: Session, incident: Incident, stage: str) -> str | None:
+    """A stage's working-time limit for this case: the minor class's handling limit for 处置; for the other
+    stages the category's StageLimit row, else the city default (category NULL). None: the stage has no clock.
+    """
+    if stage == HANDLE_STAGE:
+        return incident.category.time_limit
+    return session.scalar(select(StageLimit.time_limit).where(
+        StageLimit.city_code == incident.city_code, StageLimit.stage == stage,
+        or_(StageLimit.category_id == incident.category_id, StageLimit.category_id.is_(None)))
+        .order_by(StageLimit.category_id.nulls_last()).limit(1))
+
+
+def start_stage(session: Session, incident: Incident, stage: str, now: datetime) -> dict[str, Any]:
+    """The column values that start `stage`'s clock at `now`.
+
+    deadline_at is what the sweep, lists, markers and tiles read; due_times keeps every stage's clock for
+    the history. Clearing overdue_at lets the sweep escalate the new deadline once more.
+    """
+    limit = stage_limit(session, incident, stage)
     due = deadline(now, limit, city_calendar(session, incident.city_code)) if limit else None
-    return {"deadline_at": due, "overdue_at": None}
+    entry = {"started": now.isoformat(), "due": due.isoformat() if due else None, "limit": limit}
+    return {"deadline_at": due, "overdue_at": None, "due_times": {**(incident.due_times or {}), stage: entry}}
+
+
+def _clock(session: Session, incident: Incident, action: str, target: str, now: datetime) -> dict[str, Any]:
+    """Start the clock of the stage `target` waits on when the stage changes (or the action restarts it);
+    stop it in a state without a stage."""
+    stage = STAGE_CLOCKS.get(target)
+    if stage is None:
+        return {"deadline_at": None}
+    if stage != STAGE_CLOCKS.get(incident.status) or action in RESTARTS:
+        return start_stage(session, incident, stage, now)
+    return {}
+
+
+def start_report_clock(session: Session, incident: Incident) -> Incident:
+    """Start the clock of a case just reported (the centre must file it); open_case itself starts none, so
+    imported history keeps the state and deadline the old system recorded."""
+    now = session.scalar(select(func.now()))
+    for column, value in start_stage(session, incident, STAGE_CLOCKS[incident.status], now).items():
+        setattr(incident, column, value)
+    session.flush()
+    return incident
 
 
 def _dispatch(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:
-    values = _start_clock(session, incident, now)
-    if payload.get("department"):
-        values.update(department_id=_department(session, incident.city_code, payload["department"]).id,
-                      owner_type="department")
-    return values
+    if not payload.get("department"):
+        return {}
+    return {"department_id": _department(session, incident.city_code, payload["department"]).id,
+            "owner_type": "department"}
 
 
 def _return(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:
-    """回退: the department says "not ours"; the centre owns the case until it re-dispatches."""
-    return {"department_id": None, "owner_type": "centre", "deadline_at": None, "overdue_at": None}
+    """回退: the department says "not ours"; the centre owns the case (and the dispatch clock) again."""
+    return {"department_id": None, "owner_type": "centre"}
 
 
 def _request_extension(session: Session, incident: Incident, now: datetime,
@@ -208,28 +262,27 @@ def _approve_extension(session: Session, incident: Incident, now: datetime,
     if not incident.extension_request:
         raise Invalid("no extension is waiting for approval", code="no_extension_request")
     calendar = city_calendar(session, incident.city_code)
-    base = incident.deadline_at or now
-    return {"deadline_at": calendar.add(base, parse_limit(incident.extension_request, calendar)),
+    due = calendar.add(incident.deadline_at or now, parse_limit(incident.extension_request, calendar))
+    handle = {**(incident.due_times or {}).get(HANDLE_STAGE, {}), "due": due.isoformat()}
+    return {"deadline_at": due, "due_times": {**(incident.due_times or {}), HANDLE_STAGE: handle},
             "extensions": incident.extensions + 1, "extension_request": None, "overdue_at": None}
 
 
 def _cancel(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:
     if payload["reason"] not in CANCEL_REASONS:
         raise Invalid(f"a case is cancelled as one of: {', '.join(CANCEL_REASONS)}", code="bad_cancel_reason")
-    return {"closed_at": now, "deadline_at": None}
+    return {"closed_at": now}
 
 
 Effect = Callable[[Session, Incident, datetime, dict[str, Any]], dict[str, Any]]
+#: What an action changes besides the state and the stage clock (_clock).
 EFFECTS: dict[str, Effect] = {
-    "file": lambda s, i, now, p: _start_clock(s, i, now),
-    "resume": lambda s, i, now, p: _start_clock(s, i, now),
     "dispatch": _dispatch,
     "redispatch": _dispatch,
     "return": _return,
     "request_extension": _request_extension,
     "approve_extension": _approve_extension,
-    "park": lambda s, i, now, p: {"deadline_at": None, "overdue_at": None},
-    "close": lambda s, i, now, p: {"closed_at": now, "deadline_at": None},
+    "close": lambda s, i, now, p: {"closed_at": now},
     "cancel": _cancel,
     "reopen": lambda s, i, now, p: {"closed_at": None},
 }
@@ -257,9 +310,11 @@ def act(session: Session, incident_id: int, action: str, actor: Actor, expected_
     if missing:
         raise Invalid(f"{action} needs: {', '.join(missing)}", code="missing_fields", details=missing)
     now = session.scalar(select(func.now()))
-    values = EFFECTS.get(action, lambda s, i, n, p: {})(session, incident, now, payload)
     from_status = incident.status
-    _guarded_update(session, incident, expected_version, {"status": rule.target or from_status, **values})
+    target = rule.target or from_status
+    values = {**_clock(session, incident, action, target, now),
+              **EFFECTS.get(action, lambda s, i, n, p: {})(session, incident, now, payload)}
+    _guarded_update(session, incident, expected_version, {"status": target, **values})
     note = payload.get("note") or payload.get("reason")
     data = {k: v for k, v in payload.items() if k not in ("note",) and v is not None} or None
     record_event(session, incident, action, actor_id=actor.user_id, actor_role=actor.role,
@@ -283,14 +338,15 @@ def report(session: Session, actor: Actor, category_code: str, x: float | None, 
     """Take in a report from any channel, if the actor's role may report."""
     authorize(actor, None, "report")
     category = category_by_code(session, actor.city_code, category_code)
-    return open_case(session, actor.city_code, category, x, y, crs=crs, source=source, description=description,
-                     actor=actor, **details)
+    return start_report_clock(session, open_case(session, actor.city_code, category, x, y, crs=crs, source=source,
+                                                 description=description, actor=actor, **details))
 
 
 def escalate_overdue(session: Session, now: datetime | None = None) -> list[int]:
-    """Mark and escalate (督办) every case past its deadline; each deadline is escalated exactly once.
+    """Mark and escalate (督办) every case past its stage deadline; each deadline is escalated exactly once.
 
-    The guarded UPDATE (overdue_at IS NULL) makes a concurrent or restarted sweeper find nothing twice.
+    The guarded UPDATE (overdue_at IS NULL) makes a concurrent or restarted sweeper find nothing twice;
+    the next stage's start clears overdue_at, so its deadline is escalated once in turn.
     """
     clock = now if now is not None else func.now()
     rows = session.execute(
@@ -301,7 +357,8 @@ def escalate_overdue(session: Session, now: datetime | None = None) -> list[int]
     for incident_id in rows:
         incident = session.get(Incident, incident_id, populate_existing=True)
         record_event(session, incident, "escalate", actor_role=SYSTEM_ROLE, from_status=incident.status,
-                     note="overdue", data={"deadline_at": incident.deadline_at.isoformat()})
+                     note="overdue", data={"stage": STAGE_CLOCKS[incident.status],
+                                           "deadline_at": incident.deadline_at.isoformat()})
     return list(rows)
 
 
