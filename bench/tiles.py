@@ -3,7 +3,9 @@
 Builds a scratch database (created and dropped here, like the test suite's), fills it in SQL with a
 390 x 385 square grid of ~100 m cells under 25 townships plus 20,000 open cases, then requests a fixed
 set of tiles through the Flask test client (routing, session, zone filter, ETag) and runs the same
-`ST_AsMVT` statements bare on a connection. Prints p50/p95 of both and their ratio (target <= 1.2x).
+`ST_AsMVT` statements bare on a connection. Prints p50/p95 of both and their ratio (target <= 1.2x),
+and the load average before and after (the machine is shared: read the ratio, not the milliseconds).
+There is no tile cache: every request renders its tile, so every number here is a cold one.
 
     .venv/bin/python bench/tiles.py [--rounds 5]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import time
@@ -111,6 +114,7 @@ def run(url: str, rounds: int) -> None:
     with client.session_transaction() as session:
         session["user_id"] = user_id
     tiles = tile_set()
+    load_before = os.getloadavg()
     bare_statements = {t: tile_query(*t, city=CITY, zone=Zone()) for t in tiles}
     ours: list[float] = []
     bare: list[float] = []
@@ -120,12 +124,14 @@ def run(url: str, rounds: int) -> None:
             for t in tiles:
                 layer, z, x, y = t
                 endpoint = timed(lambda: client.get(f"/tiles/{layer}/{z}/{x}/{y}.pbf"))  # noqa: B023
-                baseline = timed(lambda: conn.execute(bare_statements[t]).scalar())  # noqa: B023
+                baseline = timed(lambda: conn.execute(*bare_statements[t]).scalar())  # noqa: B023
                 if round_no:
                     ours.append(endpoint)
                     bare.append(baseline)
         sizes = sum(len(client.get("/tiles/{}/{}/{}/{}.pbf".format(*t)).data) for t in tiles)
     engine.dispose()
+    load = ", ".join(f"{a:.2f}/{b:.2f}" for a, b in zip(load_before, os.getloadavg(), strict=True))
+    print(f"load average 1/5/15 min, before/after: {load}")
     print(f"{len(tiles)} tiles x {rounds} rounds, {sizes / len(tiles) / 1024:.1f} KiB per tile on average")
     print(f"endpoint  p50 {pct(ours, 50):7.2f} ms   p95 {pct(ours, 95):7.2f} ms")
     print(f"bare SQL  p50 {pct(bare, 50):7.2f} ms   p95 {pct(bare, 95):7.2f} ms")

@@ -9,6 +9,8 @@ from typing import Any
 from flask import Flask, g, request
 from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import Executable, Row, create_engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from grids.db import make_engine, session_factory
@@ -35,6 +37,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if bind is None:
         engine = make_engine(app.config["DATABASE_URL"]) if app.config["DATABASE_URL"] else make_engine()
         app.extensions["gridlink.sessions"] = session_factory(engine)
+        # Read-only hot paths (tiles): autocommit, so no BEGIN/COMMIT round trips, and no ping per checkout.
+        app.extensions["gridlink.reads"] = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=5,
+                                                         max_overflow=5, pool_timeout=5,
+                                                         connect_args={"connect_timeout": 5})
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     _register_request_hooks(app)
@@ -74,6 +80,29 @@ def db() -> Session:
         else:
             g.db = current_app.extensions["gridlink.sessions"]()
     return g.db
+
+
+def read_one(statement: Executable, params: dict[str, Any] | None = None) -> Row[Any] | None:
+    """The first row of a read-only statement (with `params`) in one round trip: no ORM session, BEGIN or COMMIT.
+
+    Tests (DB_BIND) read on their own connection, so they see their uncommitted rows. The read pool skips
+    the liveness ping; a connection that a database restart dropped fails once, SQLAlchemy discards it,
+    and the statement is retried on a fresh one (a read is safe to repeat).
+    """
+    from flask import current_app
+
+    bind = current_app.config.get("DB_BIND")
+    if bind is not None:
+        return bind.execute(statement, params).first()
+    reads = current_app.extensions["gridlink.reads"]
+    try:
+        with reads.connect() as conn:
+            return conn.execute(statement, params).first()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with reads.connect() as conn:  # SQLAlchemy has emptied the pool of the dropped connections
+        return conn.execute(statement, params).first()
 
 
 def _register_request_hooks(app: Flask) -> None:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
 from grids.errors import Forbidden, TooManyRequests, Unauthorized
+from grids.incidents import Actor
 from grids.models import User
 from grids.org import authenticate
-from webapp import db
+from webapp import db, read_one
 
 bp = Blueprint("auth", __name__)
 
@@ -53,6 +56,35 @@ def current_user() -> User | None:
         user = db().get(User, user_id) if user_id else None
         g.user = user if user is not None and user.active else None
     return g.user
+
+
+#: Seconds a read-only hot path (tiles) trusts a cached role and zone: deactivating a user or changing
+#: their role or township reaches their tile requests within this; every page and write reads the user afresh.
+VIEWER_TTL = 5.0
+
+
+def cached_viewer() -> Actor | None:
+    """The logged-in user's role and zone from a short-lived per-process cache, else one indexed read.
+
+    A map pan asks for 10-20 tiles at once; loading the user through the ORM session for each (BEGIN,
+    SELECT, COMMIT) cost more than most tiles' own query. The cache lives in the app (one per process,
+    one per test) and is keyed by the session's user id, so logging in as someone else never reuses it.
+    """
+    user_id = session.get("user_id")
+    if not user_id:
+        return None
+    cache: dict[int, tuple[float, Actor | None]] = current_app.extensions.setdefault("gridlink.viewers", {})
+    now = time.monotonic()
+    hit = cache.get(user_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    row = read_one(select(User.city_code, User.role, User.township_id, User.department_id, User.username)
+                   .where(User.id == user_id, User.active))
+    viewer = None if row is None else Actor(city_code=row.city_code, role=row.role, user_id=user_id,
+                                            township_id=row.township_id, department_id=row.department_id,
+                                            label=row.username)
+    cache[user_id] = (now + VIEWER_TTL, viewer)
+    return viewer
 
 
 def require_roles(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
