@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, true, update
@@ -203,6 +203,11 @@ def stage_limit(session: Session, incident: Incident, stage: str) -> str | None:
         .order_by(StageLimit.category_id.nulls_last()).limit(1))
 
 
+def _utc(moment: datetime) -> str:
+    """due_times in UTC, like every other time the API answers, whatever zone the calendar counted in."""
+    return moment.astimezone(UTC).isoformat()
+
+
 def start_stage(session: Session, incident: Incident, stage: str, now: datetime) -> dict[str, Any]:
     """The column values that start `stage`'s clock at `now`.
 
@@ -211,7 +216,7 @@ def start_stage(session: Session, incident: Incident, stage: str, now: datetime)
     """
     limit = stage_limit(session, incident, stage)
     due = deadline(now, limit, city_calendar(session, incident.city_code)) if limit else None
-    entry = {"started": now.isoformat(), "due": due.isoformat() if due else None, "limit": limit}
+    entry = {"started": _utc(now), "due": _utc(due) if due else None, "limit": limit}
     return {"deadline_at": due, "overdue_at": None, "due_times": {**(incident.due_times or {}), stage: entry}}
 
 
@@ -263,7 +268,7 @@ def _approve_extension(session: Session, incident: Incident, now: datetime,
         raise Invalid("no extension is waiting for approval", code="no_extension_request")
     calendar = city_calendar(session, incident.city_code)
     due = calendar.add(incident.deadline_at or now, parse_limit(incident.extension_request, calendar))
-    handle = {**(incident.due_times or {}).get(HANDLE_STAGE, {}), "due": due.isoformat()}
+    handle = {**(incident.due_times or {}).get(HANDLE_STAGE, {}), "due": _utc(due)}
     return {"deadline_at": due, "due_times": {**(incident.due_times or {}), HANDLE_STAGE: handle},
             "extensions": incident.extensions + 1, "extension_request": None, "overdue_at": None}
 

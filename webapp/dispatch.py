@@ -18,11 +18,11 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import ColumnElement, Date, cast, func, or_, select
 
 from grids.models import Category, City, Department, Division, Incident
-from grids.workflow import zone_of
+from grids.workflow import STAGE_CLOCKS, zone_of
 from webapp import db
 from webapp.auth import current_user, require_roles
 from webapp.intake import CRS_CHOICES, DEFAULT_CRS, nearby_config, new_token, submit_report
-from webapp.labels import routing_text
+from webapp.labels import city_time, routing_text
 from webapp.pages import (
     OPEN_STATUSES,
     case_history,
@@ -171,9 +171,25 @@ def case(case_id: int) -> Any:
                       "squad": incident.squad.name if incident.squad else None,
                       "suggestion": _suggestion(incident), "photos": photo_links(incident.id),
                       "history": case_history(incident), "actions": drawer_actions(current_user(), incident),
+                      "stage_due": stage_text(incident),
                       "category_code": incident.category.code,
                       "actionsUrl": f"{request.script_root}/api/v1/incidents/{incident.id}/actions",
                       "duplicateUrl": f"{request.script_root}/api/v1/incidents/{incident.id}/duplicate-of"})
+
+
+#: The stage whose working-time clock runs in a state (grids.workflow.STAGE_CLOCKS), as the drawer names it.
+STAGE_LABELS = {"file": _l("立案"), "dispatch": _l("派遣"), "handle": _l("处置"), "check": _l("核查"),
+                "close": _l("结案")}
+
+
+def stage_text(incident: Incident) -> str | None:
+    """Whose move it is and by when, e.g. 派遣，2026-11-26 14:30 到期; None when no stage clock runs."""
+    stage = STAGE_CLOCKS.get(incident.status)
+    if stage is None:
+        return None
+    if incident.deadline_at is None:
+        return _("%(stage)s，无时限", stage=STAGE_LABELS[stage])
+    return _("%(stage)s，%(due)s 到期", stage=STAGE_LABELS[stage], due=city_time(incident.deadline_at))
 
 
 def _suggestion(incident: Incident) -> dict[str, Any]:

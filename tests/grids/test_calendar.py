@@ -33,6 +33,12 @@ def test_lunch_break_and_evening_are_not_working_time() -> None:
     assert deadline(at("2025-06-03 20:00"), "1h", CAL) == at("2025-06-04 09:30")
 
 
+def test_minutes_are_working_minutes() -> None:
+    # A stage limit such as dispatching within 30 working minutes runs over the lunch break.
+    assert deadline(at("2025-06-03 11:45"), "30m", CAL) == at("2025-06-03 13:45")
+    assert parse_limit("90m", CAL) == timedelta(hours=1, minutes=30)
+
+
 def test_working_days_are_full_days_of_working_time() -> None:
     # 5 working days from Thursday 25 Sept 2025: 26, 28 (调休 Sunday), 29, 30 Sept, then 9 Oct.
     assert deadline(at("2025-09-25 10:00"), "5d", CAL) == at("2025-10-09 10:00")

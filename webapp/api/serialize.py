@@ -47,6 +47,7 @@ def incident_json(session: Session, incident: Incident, actor: Actor | None = No
         "owner_type": incident.owner_type, "needs_triage": incident.needs_triage,
         "routing_reason": incident.routing_reason, "reported_at": iso(incident.reported_at),
         "deadline_at": iso(incident.deadline_at), "overdue_at": iso(incident.overdue_at),
+        "due_times": incident.due_times,
         "closed_at": iso(incident.closed_at), "extensions": incident.extensions,
     }
     if actor is not None and actor.role in CONTACT_ROLES:

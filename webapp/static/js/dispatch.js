@@ -75,7 +75,7 @@
   function fill(c) {
     drawer.querySelector("[data-field=title]").textContent = "#" + c.id + " " + c.category;
     ["due_text", "status_label", "description", "address", "township", "squad", "reported_at",
-     "routing_reason"].forEach(function (key) {
+     "stage_due", "routing_reason"].forEach(function (key) {
       drawer.querySelector("[data-field=" + key + "]").textContent = c[key] || labels.none;
     });
     drawer.querySelector("[data-field=due_text]").className = "chip dl-" + c.deadline_class;
