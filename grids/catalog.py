@@ -7,6 +7,7 @@ Why a file: every city extends the standard tree and routes differently; that is
 from __future__ import annotations
 
 import json
+from collections import Counter
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,6 +42,10 @@ def validate_catalog(doc: Any) -> None:
             for d in c.get("departments", []) if d not in depts]
     bad += [f"routing {r['category']}: unknown category or department" for r in doc.get("routing", [])
             if r["category"] not in codes or r["department"] not in depts]
+    scopes = Counter((r["category"], r.get("scope"), r.get("grid")) for r in doc.get("routing", []))
+    bad += [f"routing {category}: {count} rules for {scope or (grid and f'grid {grid}') or 'the whole city'}, "
+            "keep one (one rule per category and scope)" for (category, scope, grid), count in scopes.items()
+            if count > 1]
     bad += [f"stage_limits: unknown category {code}" for code in doc.get("stage_limits", {}).get("categories", {})
             if code not in codes]
     if bad:
@@ -113,7 +118,7 @@ def import_catalog(session: Session, doc: dict[str, Any]) -> dict[str, int]:
                 raise Invalid(f"routing rule for {rule['category']}: scope {rule['scope']} is not a stored "
                               "division; import the divisions first", code="bad_catalog")
         session.add(RoutingRule(city_code=city_code, category_id=cats[rule["category"]].id, division_id=scope_id,
-                                department_id=depts[rule["department"]].id))
+                                grid_code=rule.get("grid"), department_id=depts[rule["department"]].id))
     counts = {"departments": len(depts), "categories": len(cats), "routing_rules": len(doc.get("routing", []))}
     if "stage_limits" in doc:
         counts["stage_limits"] = _replace_stage_limits(session, city_code, cats, doc["stage_limits"])

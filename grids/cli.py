@@ -600,21 +600,23 @@ def apikeys_list(city: str, as_json: bool) -> None:
 
 
 @click.command("locate")
-@click.argument("lon", type=float)
-@click.argument("lat", type=float)
+@click.argument("lon", type=float, required=False)
+@click.argument("lat", type=float, required=False)
 @click.option("--crs", default="wgs84", show_default=True, help="wgs84, cgcs2000, gcj02 or bd09")
 @click.option("--category", help="Category code or name, to route to a department.")
+@click.option("--component", help="16-digit component code: routes to its maintainer; its place without LON LAT.")
 @click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
 @json_option
 @fail_cleanly
-def locate_command(lon: float, lat: float, crs: str, category: str | None, city: str, as_json: bool) -> None:
-    """Where a point lies (divisions, grid) and who answers for it there, with the reason."""
+def locate_command(lon: float | None, lat: float | None, crs: str, category: str | None, component: str | None,
+                   city: str, as_json: bool) -> None:
+    """Where a point (or a component) lies (divisions, grid) and who answers for it there, with the reason."""
     from grids.incidents import locate
     from grids.workflow import category_by_code
 
     with command_session() as session:
         cat = category_by_code(session, city, category) if category else None
-        result = locate(session, city, lon, lat, crs=crs, category=cat).to_dict()
+        result = locate(session, city, lon, lat, crs=crs, category=cat, component_code=component).to_dict()
     path = " > ".join(d["name"] for d in result["divisions"])
     emit(result, as_json, f"{path}\ngrid: {(result['grid'] or {}).get('code', '-')}\n{result['routing_reason']}")
 
@@ -748,3 +750,50 @@ def outbox_mark_delivered(ids: tuple[int, ...], as_json: bool) -> None:
 
 
 COMMANDS += [outbox_group]
+
+
+# --- components (部件) ---------------------------------------------------------------------------
+@click.group("components")
+def components_group() -> None:
+    """The component register (部件): manhole covers, lamps, bins ... by their 16-digit code."""
+
+
+@components_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--crs", default="wgs84", show_default=True, help="wgs84 (GPS), cgcs2000, gcj02 (Amap) or bd09.")
+@city_option
+@json_option
+@fail_cleanly
+def components_import(file: Path, crs: str, city: str, as_json: bool) -> None:
+    """Import or update components from CSV (code, category, name, owner, maintainer, status, lon, lat, address)
+    or GeoJSON points; all or nothing, every bad row listed; idempotent by code."""
+    from grids.components import import_components
+
+    with command_session() as session, _progress_bar(f"importing {file.name}") as bar:
+
+        def progress(done: int, total: int) -> None:
+            if bar is not None:
+                bar.length = total
+                bar.update(done - bar.pos)
+
+        result = import_components(session, city, file, crs=crs, progress=progress)
+    emit(result, as_json, f"{result['rows']} components: {result['created']} new, {result['updated']} updated, "
+                          f"{result['unchanged']} unchanged")
+
+
+@components_group.command("list")
+@city_option
+@json_option
+@fail_cleanly
+def components_list(city: str, as_json: bool) -> None:
+    """The register in code order: code, class, status, maintainer, name."""
+    from grids.components import list_components
+
+    with command_session() as session:
+        rows = list_components(session, city)
+    lines = [f"{r['code']}\t{r['category']}\t{r['status']}\t{r['maintainer'] or '-'}\t{r['name'] or ''}"
+             for r in rows]
+    emit({"components": rows}, as_json, "\n".join([*lines, f"{len(rows)} components"]))
+
+
+COMMANDS += [components_group]

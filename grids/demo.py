@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from gis.crs import geometry_to_wgs84
 from gis.partition import voronoi_partition
 from grids.catalog import import_catalog, upsert_city
+from grids.components import InputRow, store_components
 from grids.divisions import upsert_division
 from grids.incidents import open_case
 from grids.layouts import generate_layout, publish_layout
@@ -55,6 +57,19 @@ DEMO_CASES = [
     ("330781108", "E0201", (0.000, 0.000), "香溪镇公交站亭张贴非法小广告"),
     ("330781111", "E0506", (0.000, 0.000), "梅江镇夜市噪声扰民"),
 ]
+# The component register (部件) along 游埠's old street: (class, maintainer, owner, name, how many). The estate's
+# lamps have no registered maintainer, so their cases fall back to the routing rules.
+DEMO_COMPONENTS = [
+    ("C0101", "utilities", "兰溪市水务集团", "上水井盖", 8),
+    ("C0102", "utilities", "兰溪市水务集团", "污水井盖", 8),
+    ("C0103", "construction", "兰溪市住房和城乡建设局", "路灯", 8),
+    ("C0301", "sanitation", "兰溪市环境卫生管理处", "垃圾箱", 6),
+    ("C0103", "", "游埠镇溪西小区物业", "小区路灯", 2),
+]
+COMPONENT_SPACING_M = (35.0, 12.0)  # east between components of a kind, north between kinds
+DAMAGED_COMPONENT = "3307810102000003"
+# A case that names a component by the code on its plate and gives no coordinates.
+DEMO_COMPONENT_CASE = (DAMAGED_COMPONENT, "C0102", "游埠老街污水井盖破损松动，车辆经过有响声")
 
 
 def _data(name: str) -> str:
@@ -147,7 +162,35 @@ def _load_cases(session: Session, divisions: dict[str, Division]) -> int:
                                                          Category.code == category_code))
         open_case(session, CITY_CODE, category, anchor.x + dx, anchor.y + dy, source="demo", description=description,
                   reporter=inspector)
-    return len(DEMO_CASES)
+    code, category_code, description = DEMO_COMPONENT_CASE
+    category = session.scalar(select(Category).where(Category.city_code == CITY_CODE, Category.code == category_code))
+    open_case(session, CITY_CODE, category, None, None, source="demo", description=description, reporter=inspector,
+              component_code=code)
+    return len(DEMO_CASES) + 1
+
+
+def _demo_components(anchor: Point) -> list[InputRow]:
+    """The register rows, laid out in a small block around the anchor: one row of components per kind."""
+    rows: list[InputRow] = []
+    serials: dict[str, int] = {}
+    east_m, north_m = COMPONENT_SPACING_M
+    metres_per_degree = 111_320.0
+    for k, (category, maintainer, owner, name, count) in enumerate(DEMO_COMPONENTS):
+        for i in range(count):
+            serial = serials[category] = serials.get(category, 0) + 1
+            code = f"{CITY_CODE}{category[1:]}{serial:06d}"
+            dx, dy = (i - (count - 1) / 2) * east_m, (k - len(DEMO_COMPONENTS) // 2) * north_m
+            lon = anchor.x + dx / (metres_per_degree * math.cos(math.radians(anchor.y)))
+            values = {"code": code, "category": category, "name": f"老街{name}{serial:02d}", "owner": owner,
+                      "maintainer": maintainer, "status": "damaged" if code == DAMAGED_COMPONENT else "in_use",
+                      "address": f"游埠镇老街 {10 + 4 * i} 号旁"}
+            rows.append(InputRow(len(rows) + 1, values, lon, anchor.y + dy / metres_per_degree))
+    return rows
+
+
+def _load_components(session: Session, divisions: dict[str, Division]) -> int:
+    rows = _demo_components(_inner_point(session, divisions["330781102"]))
+    return store_components(session, CITY_CODE, rows)["rows"]
 
 
 def _inner_point(session: Session, division: Division) -> Point:
@@ -173,6 +216,8 @@ def load_demo(session: Session, say: Callable[[str], None] = lambda _: None, *,
         add_user(session, CITY_CODE, username, role, DEMO_PASSWORD, display_name=f"演示 {role}", **zone)
     say("staff, squads and catalog loaded; drawing grids")
     grids = _load_grids(session, divisions, grid_townships, say)
+    components = _load_components(session, divisions)
     cases = _load_cases(session, divisions)
     return {"city": CITY_CODE, "divisions": len(divisions), **counts, "squads": len(PILOT_TOWNSHIPS),
-            "users": [u for u, _, _ in DEMO_USERS], "password": DEMO_PASSWORD, "new_grids": grids, "new_cases": cases}
+            "users": [u for u, _, _ in DEMO_USERS], "password": DEMO_PASSWORD, "new_grids": grids,
+            "components": components, "new_cases": cases}

@@ -5,8 +5,16 @@ Routing order (rules are data: RoutingRule rows and Category.departments):
 - divisions covering it give the path city -> township -> community (lowest id wins on a shared edge);
 - the grid in force covering it (grids.layouts.grid_at) gives the grid's squad and co-manager;
   no grid -> triage queue;
-- the department: the routing rule of the category whose scope is the deepest division of the path,
-  else the city-wide rule, else the category's default department;
+- the department, first that applies:
+  1. a case naming a component (its 16-digit code) goes to the component's maintainer; a component with
+     no maintainer falls through to the rules below (with a step saying so);
+  2. the category's routing rule of the most specific scope, in this exact precedence (one query,
+     `ORDER BY grid_code IS NULL, array_position(<path ids city..community>, division_id) DESC NULLS LAST
+     LIMIT 1` over the rules with `grid_code = <located grid's code>` OR `division_id IN <path>` OR both
+     NULL): a rule for the located grid's code (no grid, no grid rule) > the rule for the deepest division
+     of the path (community > township > district > city) > the city-wide rule (no grid, no division);
+     the category is the case's, or the component's when the case names only a component;
+  3. the category's default department (the one with the lowest code);
 - the owner (责任主体唯一) is the first of OWNER_ORDER that was found, and the township government
   (属地兜底) when nothing else is; a case without a usable place belongs to the dispatch centre.
 """
@@ -17,18 +25,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from geoalchemy2.shape import from_shape
+from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
-from sqlalchemy import func, or_, select
+from sqlalchemy import Integer, and_, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, defer
 
 from gis.crs import CoordinateError, looks_swapped, normalize_crs_name, to_wgs84
+from grids.components import component_by_code, nearest_component
 from grids.errors import Conflict, Invalid
 from grids.layouts import grid_at
 from grids.models import (
     DIVISION_LEVELS,
     CaseEvent,
     Category,
+    Component,
     Department,
     Division,
     FrontageUnit,
@@ -70,6 +81,9 @@ REASON_TEXT = {
     "squad_of_grid": "squad {name}: assigned to the grid",
     "squad_of_township": "squad {name}: stationed in the township",
     "frontage": "frontage of {name} (门前三包)",
+    "component_maintainer": "department {name}: maintainer of component {code}",
+    "component_no_maintainer": "component {code} has no maintainer: routing rules apply",
+    "grid_rule": "department {name}: rule for grid {grid} of category {category}",
     "scoped_rule": "department {name}: rule for {scope} of category {category}",
     "city_rule": "department {name}: city-wide rule of category {category}",
     "category_default": "department {name}: default of category {category}",
@@ -94,6 +108,9 @@ class Location:
     co_manager: User | None = None
     department: Department | None = None
     frontage_unit: FrontageUnit | None = None
+    component: Component | None = None
+    # A component of the reported (component) class within a few metres, offered to the reporter, never forced.
+    suggested_component: dict[str, Any] | None = None
     owner_type: str = CENTRE
     steps: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
@@ -127,6 +144,7 @@ class Location:
             "co_manager": ({"id": self.co_manager.id, "name": self.co_manager.display_name}
                            if self.co_manager else None),
             "department": named(self.department), "frontage_unit": named(self.frontage_unit),
+            "component": named(self.component), "suggested_component": self.suggested_component,
             "owner_type": self.owner_type, "needs_triage": self.needs_triage,
             "routing_reason": self.routing_reason,
         }
@@ -182,31 +200,73 @@ def _frontage_at(session: Session, city_code: str, point: Point) -> FrontageUnit
         .order_by(FrontageUnit.id).limit(1))
 
 
-def _department_for(session: Session, category: Category,
-                    path: list[Division]) -> tuple[Department | None, tuple[str, dict[str, str]]]:
-    """The routing rule of the deepest scope on the path beats a city-wide rule; then the category default."""
-    depth = {d.id: i for i, d in enumerate(path)}
-    rules = session.execute(
-        select(RoutingRule.division_id, Department).join(Department, RoutingRule.department_id == Department.id)
-        .where(RoutingRule.category_id == category.id,
-               or_(RoutingRule.division_id.is_(None), RoutingRule.division_id.in_(list(depth))))).all()
-    if rules:
-        scope_id, department = max(rules, key=lambda r: depth.get(r.division_id, -1))
-        scope = next((d.name for d in path if d.id == scope_id), None)
-        params = {"name": department.name, "category": category.code}
-        return department, (("scoped_rule", {**params, "scope": scope}) if scope else ("city_rule", params))
+def _department_for(session: Session, category: Category, path: list[Division],
+                    grid: Grid | None) -> tuple[Department | None, tuple[str, dict[str, str]]]:
+    """The category's most specific rule (grid > deepest division > city-wide, see the module docstring),
+    else the category's default department."""
+    path_ids = [d.id for d in path]
+    scopes = [and_(RoutingRule.division_id.is_(None), RoutingRule.grid_code.is_(None)),
+              RoutingRule.division_id.in_(path_ids)]
+    if grid is not None:
+        scopes.append(RoutingRule.grid_code == grid.code)
+    rule = session.execute(
+        select(RoutingRule.division_id, RoutingRule.grid_code, Department)
+        .join(Department, RoutingRule.department_id == Department.id)
+        .where(RoutingRule.category_id == category.id, or_(*scopes))
+        .order_by(RoutingRule.grid_code.is_(None),
+                  func.array_position(cast(path_ids, ARRAY(Integer)), RoutingRule.division_id).desc().nulls_last())
+        .limit(1)).first()
+    if rule is not None:
+        params = {"name": rule.Department.name, "category": category.code}
+        if rule.grid_code is not None:
+            return rule.Department, ("grid_rule", {**params, "grid": rule.grid_code})
+        scope = next((d.name for d in path if d.id == rule.division_id), None)
+        return rule.Department, (("scoped_rule", {**params, "scope": scope}) if scope else ("city_rule", params))
     if category.departments:
         department = min(category.departments, key=lambda d: d.code)
         return department, ("category_default", {"name": department.name, "category": category.code})
     return None, ("no_department", {"category": category.code})
 
 
-def locate(session: Session, city_code: str, x: float, y: float, *, crs: str = "wgs84",
-           category: Category | None = None) -> Location:
-    """Where (x, y) lies in the city and who answers for it there; Invalid when it is not a city place."""
-    point = to_city_point(session, city_code, x, y, crs)
-    loc = Location(lon=point.x, lat=point.y, input_crs=normalize_crs_name(crs), input_x=x, input_y=y,
-                   divisions=_divisions_at(session, city_code, point))
+def _route(session: Session, loc: Location, category: Category | None) -> None:
+    """The department: the named component's maintainer first, then the rules of the category (or of the
+    component's class when the case gives none)."""
+    component = loc.component
+    if component is not None and component.maintainer is not None:
+        loc.department = component.maintainer
+        loc.say("component_maintainer", name=component.maintainer.name, code=component.code)
+        return
+    if component is not None:
+        loc.say("component_no_maintainer", code=component.code)
+        category = category or component.category
+    if category is not None:
+        loc.department, (key, params) = _department_for(session, category, loc.divisions, loc.grid)
+        loc.say(key, **params)
+
+
+def _place(session: Session, city_code: str, x: float | None, y: float | None, crs: str,
+           component: Component | None) -> Location:
+    """The checked WGS84 point of the report; a case naming a component without coordinates is at the component."""
+    if x is not None and y is not None:
+        point = to_city_point(session, city_code, x, y, crs)
+        return Location(lon=point.x, lat=point.y, input_crs=normalize_crs_name(crs), input_x=x, input_y=y,
+                        component=component)
+    if component is None:
+        raise Invalid("send lon and lat, or the 16-digit code of a component (部件)", code="missing_location")
+    point = to_shape(component.location)
+    return Location(lon=point.x, lat=point.y, component=component)
+
+
+def locate(session: Session, city_code: str, x: float | None, y: float | None, *, crs: str = "wgs84",
+           category: Category | None = None, component_code: str | None = None) -> Location:
+    """Where (x, y) lies in the city and who answers for it there; Invalid when it is not a city place.
+
+    A case may name a component instead of (or as well as) giving coordinates: see the module docstring.
+    """
+    component = component_by_code(session, city_code, component_code) if component_code else None
+    loc = _place(session, city_code, x, y, crs, component)
+    point = Point(loc.lon, loc.lat)
+    loc.divisions = _divisions_at(session, city_code, point)
     township = loc.township
     if township:
         loc.say("township", name=township.name)
@@ -229,9 +289,9 @@ def locate(session: Session, city_code: str, x: float, y: float, *, crs: str = "
     loc.frontage_unit = _frontage_at(session, city_code, point)
     if loc.frontage_unit is not None:
         loc.say("frontage", name=loc.frontage_unit.name)
-    if category is not None:
-        loc.department, (key, params) = _department_for(session, category, loc.divisions)
-        loc.say(key, **params)
+    _route(session, loc, category)
+    if component is None and category is not None and category.type == "component":
+        loc.suggested_component = nearest_component(session, city_code, category.id, point)
     found = {"department": loc.department, "squad": loc.squad, "township": township}
     loc.owner_type = next((kind for kind in OWNER_ORDER if found[kind] is not None), CENTRE)
     loc.say("owner", owner=loc.owner_type)
@@ -271,6 +331,7 @@ def apply_location(incident: Incident, loc: Location) -> None:
     incident.co_manager_id = loc.co_manager.id if loc.co_manager else None
     incident.department_id = loc.department.id if loc.department else None
     incident.frontage_unit_id = loc.frontage_unit.id if loc.frontage_unit else None
+    incident.component_id = loc.component.id if loc.component else None
     incident.owner_type, incident.needs_triage = loc.owner_type, loc.needs_triage
     incident.routing_reason = loc.routing_reason
     incident.routing_steps = [[key, params] for key, params in loc.steps]
@@ -280,15 +341,16 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
               source: str, description: str, crs: str = "wgs84", address: str | None = None,
               reporter: User | None = None, reporter_contact: str | None = None,
               external_id: str | None = None, reported_at: datetime | None = None,
-              actor: Actor | None = None) -> Incident:
-    """Store a reported case at (x, y) in `crs`, routed to its one owner; no place -> triage by the centre."""
+              actor: Actor | None = None, component_code: str | None = None) -> Incident:
+    """Store a reported case at (x, y) in `crs` (or at the component it names), routed to its one owner;
+    no place -> triage by the centre."""
     if external_id and session.scalar(select(Incident.id).where(Incident.city_code == city_code,
                                                               Incident.external_id == external_id)):
         raise Conflict(f"a case with external id {external_id!r} exists already", code="duplicate_external_id")
-    if x is None or y is None:
+    if (x is None or y is None) and not component_code:
         loc = unlocated("no_coordinates")
     else:
-        loc = locate(session, city_code, x, y, crs=crs, category=category)
+        loc = locate(session, city_code, x, y, crs=crs, category=category, component_code=component_code)
     actor = actor or (Actor.of_user(reporter) if reporter else None)
     incident = Incident(city_code=city_code, source=source, category_id=category.id, status="reported",
                         description=description, address=address, reporter_contact=reporter_contact,

@@ -1,12 +1,16 @@
 """Locate and route: one accountable owner for every point, the reason in words, bad points refused."""
 
+import json
+from importlib import resources
 
 import pytest
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon, Point
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from gis.crs import wgs84_to_bd09, wgs84_to_gcj02
+from grids.catalog import import_catalog
 from grids.errors import Invalid
 from grids.incidents import locate, open_case
 from grids.layouts import grid_at
@@ -126,3 +130,74 @@ def test_a_case_in_the_city_but_in_no_grid_waits_in_triage_with_its_owner(db, de
     assert stored.owner_type == "department" and stored.township_id == by_code(db, Division, UNGRIDDED).id
     assert "triage" in stored.routing_reason
     assert (stored.input_crs, stored.input_x) == ("wgs84", here.x)
+
+
+def test_a_grid_rule_beats_the_township_rule_beats_the_city_wide_rule(db, grid) -> None:
+    """Most specific scope wins: grid > township > city; each case says which rule matched."""
+    center = inner_point(db, YOUBU)
+    garbage = by_code(db, Category, "E0101")
+    township_rule = RoutingRule(city_code=CITY, category_id=garbage.id, division_id=by_code(db, Division, YOUBU).id,
+                                department_id=by_code(db, Department, "bureau").id)
+    grid_rule = RoutingRule(city_code=CITY, category_id=garbage.id, grid_code=grid.code,
+                            department_id=by_code(db, Department, "market").id)
+    db.add_all([township_rule, grid_rule])
+    db.flush()
+    case = open_case(db, CITY, garbage, center.x, center.y, source="test", description="垃圾")
+    assert db.get(Department, case.department_id).code == "market"
+    assert ["grid_rule", {"name": by_code(db, Department, "market").name, "category": "E0101",
+                          "grid": grid.code}] in case.routing_steps
+    assert f"rule for grid {grid.code} of category E0101" in case.routing_reason
+    db.delete(grid_rule)
+    db.flush()
+    assert locate(db, CITY, center.x, center.y, category=garbage).department.code == "bureau"
+    db.delete(township_rule)
+    db.flush()
+    assert locate(db, CITY, center.x, center.y, category=garbage).department.code == "sanitation"
+
+
+def test_a_grid_rule_applies_only_in_its_grid(db, grid) -> None:
+    """The demo catalog sends hawkers (E0502) in the old-street grid to the enforcement bureau; elsewhere
+    the city-wide rule (market supervision) answers."""
+    hawkers = by_code(db, Category, "E0502")
+    center = inner_point(db, YOUBU)
+    assert grid.code == "330781102004553"
+    here = locate(db, CITY, center.x, center.y, category=hawkers)
+    assert here.department.code == "bureau" and "rule for grid 330781102004553" in here.routing_reason
+    away = locate(db, CITY, center.x + 0.01, center.y, category=hawkers)
+    assert away.grid is not None and away.grid.code != grid.code
+    assert away.department.code == "market" and "city-wide rule of category E0502" in away.routing_reason
+
+
+@pytest.mark.parametrize("scope", ["city", "township", "grid"])
+def test_the_database_keeps_one_rule_per_category_and_scope(db, grid, scope) -> None:
+    garbage = by_code(db, Category, "E0101")
+    where = {"city": {}, "township": {"division_id": by_code(db, Division, YOUBU).id},
+             "grid": {"grid_code": grid.code}}[scope]
+    departments = [by_code(db, Department, code).id for code in ("bureau", "market")]
+    db.add_all([RoutingRule(city_code=CITY, category_id=garbage.id, department_id=d, **where) for d in departments])
+    with pytest.raises(IntegrityError, match="uq_routing_rules"), db.begin_nested():
+        db.flush()
+
+
+def test_a_rule_for_a_grid_and_a_division_at_once_is_refused(db, grid) -> None:
+    db.add(RoutingRule(city_code=CITY, category_id=by_code(db, Category, "E0101").id, grid_code=grid.code,
+                       division_id=by_code(db, Division, YOUBU).id, department_id=by_code(db, Department, "bureau").id))
+    with pytest.raises(IntegrityError, match="one_scope"), db.begin_nested():
+        db.flush()
+
+
+def test_a_catalog_with_two_rules_for_one_scope_is_refused_naming_them(db, demo_city) -> None:
+    doc = json.loads(resources.files("grids").joinpath("data/lanxi_catalog.json").read_text(encoding="utf-8"))
+    doc["routing"] += [{"category": "E0502", "grid": "330781102004553", "department": "market"},
+                       {"category": "E0101", "department": "bureau"},
+                       {"category": "E0101", "scope": "330781102", "grid": "330781102004553", "department": "bureau"}]
+    with pytest.raises(Invalid) as caught:
+        import_catalog(db, doc)
+    assert caught.value.code == "bad_catalog"
+    message = caught.value.message
+    assert "routing/" in message or "2 rules for grid 330781102004553" in message
+    doc["routing"].pop()  # the schema refuses a rule with both scope and grid; then the duplicates are named
+    with pytest.raises(Invalid) as caught:
+        import_catalog(db, doc)
+    assert "E0502: 2 rules for grid 330781102004553" in caught.value.message
+    assert "E0101: 2 rules for the whole city" in caught.value.message
