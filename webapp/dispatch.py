@@ -35,6 +35,8 @@ from webapp.pages import (
     surface_map,
 )
 from webapp.photos import photo_links
+from webapp.plan import RESPONSIBILITY_COLOURS, RESPONSIBILITY_KIND_LABELS, RESPONSIBILITY_STYLE
+from webapp.tiles import LAYERS
 
 bp = Blueprint("dispatch", __name__, url_prefix="/dispatch")
 # Both report forms' templates (here and the phone's 上报 page) render the nearby list's settings.
@@ -145,9 +147,17 @@ def board() -> Any:
     data = {"cases": cases, "lastId": last_id, "pollMs": POLL_MS, "map": names, "bounds": bounds,
             "feedUrl": url_for("dispatch.feed", **request.args), "caseUrl": url_for("dispatch.case", case_id=0),
             "csrf": generate_csrf(), "labels": _labels(), "openStatuses": OPEN_STATUSES,
-            "intakeUrl": url_for("dispatch.intake")}
+            "intakeUrl": url_for("dispatch.intake"), "duty": _duty_layer()}
+    duty_kinds = [(RESPONSIBILITY_COLOURS[k], label) for k, label in RESPONSIBILITY_KIND_LABELS.items()]
     return render_template("dispatch.html", cases=cases, filters=filters, data=data, map_parts=parts,
-                           **_choices())
+                           duty_kinds=duty_kinds, **_choices())
+
+
+def _duty_layer() -> dict[str, Any]:
+    """The 责任网格 overlay the page script adds: the published duty areas' tiles, styled as on /plan."""
+    return {"url": request.script_root + "/tiles/responsibility/{z}/{x}/{y}.pbf",
+            "minZoom": LAYERS["responsibility"].min_zoom, "style": RESPONSIBILITY_STYLE,
+            "colours": RESPONSIBILITY_COLOURS}
 
 
 @bp.route("/feed")

@@ -3,11 +3,23 @@
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, delete, select, text
+from playwright.sync_api import expect
+from sqlalchemy import create_engine, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from grids.incidents import open_case
-from grids.models import CaseEvent, Category, Incident
+from grids.models import (
+    CaseEvent,
+    Category,
+    Division,
+    Grid,
+    GridLayout,
+    Incident,
+    ResponsibilityGrid,
+    Squad,
+)
+from grids.responsibility import create_by_codes
+from tests.conftest import YOUBU
 from tests.e2e.conftest import browser_login, screenshot
 
 pytestmark = pytest.mark.e2e
@@ -23,11 +35,13 @@ def new_case(database_url: str) -> Iterator:
     engine = create_engine(database_url)
     created: list[int] = []
 
-    def make(description: str) -> int:
+    def make(description: str, lon: float = 119.73, lat: float = 29.30, overdue: bool = False) -> int:
         with Session(engine) as session, session.begin():
             category = session.scalar(select(Category).where(Category.code == "E0101"))
-            created.append(open_case(session, "330781", category, 119.73, 29.30, source="test",
-                                     description=description).id)
+            incident = open_case(session, "330781", category, lon, lat, source="test", description=description)
+            if overdue:  # as if its filing deadline had passed an hour ago: a red pin
+                incident.deadline_at = session.scalar(select(func.now() - text("interval '1 hour'")))
+            created.append(incident.id)
         return created[-1]
 
     yield make
@@ -59,5 +73,109 @@ def test_dispatcher_sees_cases_on_the_map_opens_one_and_gets_new_ones_live(page,
     assert "新上报的井盖缺失" in page.locator(f"#queue tr[data-case='{case_id}']").inner_text()
     page.locator("[data-close]").click()
     screenshot(page, "dispatch-live")
+    assert page.foreign_requests == []
+    assert page.console_errors == []
+
+
+def wait_for(page, script: str, arg: object) -> None:
+    """Poll `script` in the page until it is true (wait_for_function evaluates strings, which the CSP forbids)."""
+    for _ in range(100):
+        if page.evaluate(script, arg):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"still false after 10 s: {script}")
+
+
+def pin_classes(page, ids: list[int]) -> list[str]:
+    """The deadline class each case's pin shows on the map now (dl-overdue, dl-on_time ...)."""
+    return page.evaluate("""ids => ids.map(id => {
+        const icon = window.GridlinkDispatch.caseMap.markers[id].getElement();
+        return icon ? [...icon.classList].find(c => c.startsWith("dl-")) : null;
+    })""", ids)
+
+
+def test_bulk_filing_recolours_the_pins_without_a_reload(page, live_server, new_case) -> None:
+    """Three overdue cases 80 m apart: box-select them with Shift + drag, file them, and their red pins
+    change colour in place (filing starts a new clock) and the queue rows follow."""
+    ids = [new_case(f"测试：批量立案 {i}", lon=119.7300 + 0.0008 * i, lat=29.3000, overdue=True) for i in range(3)]
+    browser_login(page, live_server, "dispatcher")
+    page.wait_for_selector(".case-pin, .case-cluster")
+    page.evaluate("window.__sameDocument = true")
+    page.evaluate("window.GridlinkDispatch.caseMap.map.setView([29.3000, 119.7308], 18, {animate: false})")
+    wait_for(page, "ids => ids.every(id => window.GridlinkDispatch.caseMap.markers[id].getElement())", ids)
+    assert pin_classes(page, ids) == ["dl-overdue"] * 3
+
+    box = page.locator(".map-area .folium-map").bounding_box()
+    corners = page.evaluate("""ids => {
+        const caseMap = window.GridlinkDispatch.caseMap;
+        const points = ids.map(id => caseMap.map.latLngToContainerPoint(caseMap.markers[id].getLatLng()));
+        return [Math.min(...points.map(p => p.x)), Math.min(...points.map(p => p.y)),
+                Math.max(...points.map(p => p.x)), Math.max(...points.map(p => p.y))];
+    }""", ids)
+    page.keyboard.down("Shift")
+    page.mouse.move(box["x"] + corners[0] - 40, box["y"] + corners[1] - 40)
+    page.mouse.down()
+    page.mouse.move(box["x"] + corners[2] + 40, box["y"] + corners[3] + 40, steps=8)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    bulk = page.locator("#bulk")
+    bulk.wait_for(state="visible")
+    expect(bulk.locator("[data-bulk-count]")).to_contain_text("3")
+    bulk.locator("[data-bulk-action]").select_option("file")
+    bulk.locator("[data-bulk-run]").click()
+    wait_for(page, "ids => ids.every(id => { const m = window.GridlinkDispatch.caseMap.markers[id];"
+                   " return m && m.getElement() && !m.getElement().classList.contains('dl-overdue'); })", ids)
+    assert bulk.locator(".bulk-ok").count() == 3
+    assert "dl-overdue" not in pin_classes(page, ids)
+    for case_id in ids:
+        row = page.locator(f"#queue tr[data-case='{case_id}']")
+        assert "已立案" in row.inner_text() and "dl-overdue" not in row.get_attribute("class")
+    assert page.evaluate("window.__sameDocument") is True
+    screenshot(page, "dispatch-bulk-filed")
+    assert page.foreign_requests == []
+    assert page.console_errors == []
+
+
+@pytest.fixture()
+def duty_area(database_url: str) -> Iterator[tuple[float, float]]:
+    """A squad's duty area of one published 游埠 grid and its neighbours; (lat, lon) of its middle."""
+    engine = create_engine(database_url)
+    with Session(engine) as session, session.begin():
+        layout = session.scalar(select(GridLayout).join(Division, Division.id == GridLayout.division_id)
+                                .where(Division.code == YOUBU, GridLayout.status == "published"))
+        first = session.scalar(select(Grid).where(Grid.layout_id == layout.id).order_by(Grid.code).limit(1))
+        codes = list(session.scalars(select(Grid.code).where(
+            Grid.layout_id == layout.id, func.ST_Intersects(Grid.geom, first.geom))))
+        squad = session.scalar(select(Squad.code).join(Division, Division.id == Squad.township_id)
+                               .where(Division.code == YOUBU))
+        area = create_by_codes(session, "330781", layout.id, "E2E-DUTY", "测试责任网格", "squad", codes, squad)
+        area_id = area.id
+        middle = session.execute(select(func.ST_Y(func.ST_Centroid(first.geom)),
+                                        func.ST_X(func.ST_Centroid(first.geom)))).one()
+    yield middle[0], middle[1]
+    with Session(engine) as session, session.begin():
+        session.execute(delete(ResponsibilityGrid).where(ResponsibilityGrid.id == area_id))  # members cascade
+    engine.dispose()
+
+
+def test_duty_area_layer_toggles_on_with_its_legend_and_tiles(page, live_server, duty_area) -> None:
+    lat, lon = duty_area
+    browser_login(page, live_server, "dispatcher")
+    page.wait_for_selector(".case-pin, .case-cluster")
+    toggle = page.locator("[data-toggle-layer=responsibility]")
+    assert toggle.is_visible() and not toggle.is_checked()
+    assert page.locator("[data-duty-legend]").is_hidden()
+    page.evaluate("ll => window.GridlinkDispatch.caseMap.map.setView(ll, 16, {animate: false})", [lat, lon])
+    with page.expect_response(lambda r: "/tiles/responsibility/16/" in r.url and r.status == 200) as tile:
+        toggle.check()
+    assert tile.value.url.startswith(live_server)
+    assert tile.value.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    legend = page.locator("[data-duty-legend]")
+    legend.wait_for(state="visible")
+    assert "中队" in legend.inner_text() and "部门" in legend.inner_text()
+    page.wait_for_load_state("networkidle")
+    screenshot(page, "dispatch-duty-areas")
+    toggle.uncheck()
+    assert legend.is_hidden()
     assert page.foreign_requests == []
     assert page.console_errors == []

@@ -1,6 +1,7 @@
 /* Dispatch centre tools on top of dispatch.js: the 新建案件 panel (click the map to place the point), box
  * selection for bulk actions (Shift + drag on the map; each case is its own guarded action and reports
- * ok / changed / why not), and keyboard shortcuts (? lists them). Text goes in with textContent. */
+ * ok / changed / why not), the duty-area overlay, and keyboard shortcuts (? lists them). Text goes in
+ * with textContent. */
 (function () {
   "use strict";
   var D = window.GridlinkDispatch;
@@ -97,11 +98,13 @@
     bulk.hidden = true;
   }
 
+  /* Each case in turn; one that changed (ours or someone else's change) is reloaded at once, so its row
+   * and pin show the new state and a second bulk action on the same selection quotes its new version. */
   function runBulk() {
     var action = bulk.querySelector("[data-bulk-action]").value;
     var department = bulk.querySelector("[data-bulk-department]").value;
     results.replaceChildren();
-    picked.reduce(function (chain, c) {
+    picked.reduce(function (chain, c, i) {
       return chain.then(function () {
         var body = D.payload(c, action, "");
         if (action === "dispatch" && department) { body.department = department; }
@@ -109,10 +112,12 @@
           var text = result === "ok" ? labels.bulkOk : result === "changed" ? labels.bulkChanged : result;
           results.appendChild(el("li", "bulk-" + (result === "ok" || result === "changed" ? result : "failed"),
                                  "#" + c.id + " " + c.category + "：" + text));
-          if (result === "ok") { D.loadCase(c.id).then(D.updateRow); }
+          if (result !== "ok" && result !== "changed") { return null; }
+          return D.loadCase(c.id).then(function (fresh) { picked[i] = fresh; D.refreshCase(fresh); },
+                                       function () { return null; });  // the next case still runs
         });
       });
-    }, Promise.resolve());
+    }, Promise.resolve()).then(markRows);
   }
 
   map.boxZoom.disable();  // Shift + drag selects cases here instead of zooming
@@ -136,6 +141,21 @@
   });
   bulk.querySelector("[data-bulk-run]").addEventListener("click", runBulk);
   bulk.querySelector("[data-bulk-clear]").addEventListener("click", clearSelection);
+
+  /* ---- 责任网格: duty areas as an overlay (off at first), outlined and faintly filled in their kind's
+   * colour so an area reads as one patch over the grid lines ---- */
+  var duty = D.data.duty;
+  D.caseMap.layers.responsibility = L.vectorGrid.protobuf(duty.url, {
+    rendererFactory: L.canvas.tile, interactive: false, minZoom: duty.minZoom,
+    vectorTileLayerStyles: {responsibility: function (props) {
+      var colour = duty.colours[props.kind] || duty.style.color;
+      return Object.assign({}, duty.style, {color: colour, fill: true, fillColor: colour, fillOpacity: 0.12});
+    }}
+  });
+  var dutyToggle = document.querySelector("[data-toggle-layer=responsibility]");
+  dutyToggle.addEventListener("change", function () {
+    document.querySelector("[data-duty-legend]").hidden = !dutyToggle.checked;
+  });
 
   /* ---- Keyboard shortcuts ---- */
   var help = document.getElementById("shortcuts");

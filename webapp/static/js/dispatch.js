@@ -184,7 +184,7 @@
   function send(c, url, body) {
     showError("");
     postAction(url, body).then(function (result) {
-      if (result === "ok") { openCase(c.id); return; }
+      if (result === "ok") { openCase(c.id, true); return; }
       showError(result === "changed" ? labels.conflict : result);
     });
   }
@@ -212,14 +212,26 @@
     tr.replaceWith(row(c));
   }
 
-  function openCase(id) {
+  /* A case an action changed: its row, and its pin redrawn in the new deadline colour with the new
+   * tooltip (or gone once the case left the open states), without reloading the page. */
+  function refreshCase(c) {
+    updateRow(c);
+    var marker = caseMap.markers[c.id];
+    if (!marker) { return; }
+    caseMap.cluster.removeLayer(marker);
+    delete caseMap.markers[c.id];
+    if (data.openStatuses.indexOf(c.status) >= 0) { caseMap.add(c); }
+    caseMap.refreshHeat();
+  }
+
+  function openCase(id, changed) {
     loadCase(id)
       .then(function (c) {
         current = id;
         currentCase = c;
         showError("");
         fill(c);
-        updateRow(c);
+        (changed ? refreshCase : updateRow)(c);
         drawer.hidden = false;
         Array.prototype.forEach.call(tbody.rows, function (r) {
           r.classList.toggle("selected", r.dataset.case === String(id));
@@ -251,7 +263,7 @@
   /* For dispatch-tools.js (intake panel, box selection, keyboard shortcuts). */
   window.GridlinkDispatch = {
     data: data, labels: labels, caseMap: caseMap, tbody: tbody, arrive: arrive, openCase: openCase,
-    closeDrawer: closeDrawer, loadCase: loadCase, updateRow: updateRow, postAction: postAction, payload: payload,
+    closeDrawer: closeDrawer, loadCase: loadCase, refreshCase: refreshCase, postAction: postAction, payload: payload,
     actOnCurrent: actOnCurrent, isOpen: function () { return current !== null; }
   };
 })();
