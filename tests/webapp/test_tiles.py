@@ -4,10 +4,11 @@ import math
 
 import mapbox_vector_tile
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
 
 from grids.models import Division, Incident, User
 from tests.conftest import login
+from webapp import auth
 from webapp.pages import OPEN_STATUSES
 
 YOUBU = "330781102"
@@ -84,3 +85,26 @@ def test_bad_tiles_and_anonymous_requests_are_refused(client) -> None:
     assert client.get("/tiles/users/9/1/1.pbf").status_code == 404
     assert client.get("/tiles/cases/3/8/1.pbf").status_code == 404
     assert client.get("/tiles/grids/5/1/1.pbf").status_code == 204
+
+
+def test_a_tile_costs_one_sql_statement_and_no_transaction(client, connection, city_tile) -> None:
+    """After the first tile (which also looks the user up) each tile is its one ST_AsMVT statement:
+    no user query, no BEGIN/SAVEPOINT/COMMIT."""
+    login(client, "dispatcher")
+    client.get("/tiles/divisions/{}/{}/{}.pbf".format(*city_tile))
+    statements: list[str] = []
+    event.listen(connection, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    z, x, y = city_tile
+    for dx in (-1, 0, 1):
+        assert client.get(f"/tiles/cases/{z}/{x + dx}/{y}.pbf").status_code in (200, 204)
+    assert len(statements) == 3 and all("ST_AsMVT" in s for s in statements)
+
+
+def test_a_deactivated_user_loses_tiles_once_the_cache_expires(client, db, city_tile, monkeypatch) -> None:
+    monkeypatch.setattr(auth, "VIEWER_TTL", 0.0)  # expire at once instead of within 5 s
+    login(client, "squad_leader")
+    url = "/tiles/divisions/{}/{}/{}.pbf".format(*city_tile)
+    assert client.get(url).status_code == 200
+    db.execute(update(User).where(User.username == "squad_leader").values(active=False))
+    db.flush()
+    assert client.get(url).status_code == 401
