@@ -8,9 +8,12 @@ exists, e.g. `gridlink db up` on a fresh machine. create_app() also registers th
 from __future__ import annotations
 
 import logging
+import os
 import threading
+from typing import Any
 
 import click
+from gunicorn.app.base import BaseApplication
 from sqlalchemy.orm import Session, sessionmaker
 
 from grids.cli import COMMANDS, fail_cleanly
@@ -46,21 +49,49 @@ def start_sweeper(sessions: sessionmaker[Session], seconds: int) -> threading.Ev
     return stop
 
 
+class _Server(BaseApplication):  # type: ignore[misc]
+    """gunicorn run from `gridlink serve`: its options come from our flags, not from gunicorn's command line."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self.options.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> Any:
+        """Runs in each worker after the fork, so no database connection or thread is shared across processes.
+
+        Every worker starts the sweeper thread; that is safe because a sweep round takes a transaction-scoped
+        advisory lock (grids.workflow.sweep_if_free): exactly one process sweeps at a time, the others skip.
+        """
+        from webapp import create_app
+
+        app = create_app()
+        start_sweeper(app.extensions["gridlink.sessions"], app.config["GRIDLINK_SWEEP_SECONDS"])
+        return app
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", envvar="GRIDLINK_HOST", show_default=True)
 @click.option("--port", type=int, default=5000, envvar="GRIDLINK_PORT", show_default=True)
-@click.option("--threads", type=int, default=8, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, envvar="GRIDLINK_WORKERS",
+              show_default="the number of CPU cores", help="Worker processes.")
+@click.option("--threads", type=click.IntRange(min=1), default=4, envvar="GRIDLINK_THREADS", show_default=True,
+              help="Threads per worker process.")
 @fail_cleanly
-def serve(host: str, port: int, threads: int) -> None:
-    """Serve the web app with waitress (a production WSGI server, never Flask's development server)."""
-    from waitress import serve as waitress_serve
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the web app with gunicorn: `workers` processes of `threads` threads (never Flask's dev server).
 
-    from webapp import create_app
+    Why processes: the interpreter lock lets one process use one core, and a report is Python-bound.
+    """
+    from webapp.config import load_config
 
-    app = create_app()
-    start_sweeper(app.extensions["gridlink.sessions"], app.config["GRIDLINK_SWEEP_SECONDS"])
-    click.echo(f"gridlink serving on http://{host}:{port}")
-    waitress_serve(app, host=host, port=port, threads=threads, ident="gridlink")
+    load_config()  # a missing setting fails here in one line, not as a crash loop in every worker
+    click.echo(f"gridlink serving on http://{host}:{port} ({workers} workers x {threads} threads)")
+    _Server({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+             "proc_name": "gridlink", "control_socket_disable": True}).run()
 
 
 ALL_COMMANDS = [*COMMANDS, serve]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from geoalchemy2.shape import to_shape
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from grids.incidents import Actor
@@ -21,9 +22,24 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _code(session: Session, model: type, row_id: int | None) -> str | None:
-    row = session.get(model, row_id) if row_id else None
-    return row.code if row else None
+#: The codes and names a case's JSON shows of the rows it points at, fetched in one statement for any number
+#: of cases (looking each up with session.get cost five round trips per case, and loaded their geometries).
+_LABELS = (
+    select(Incident.id, Category.code.label("category"), Category.name.label("category_name"),
+           Grid.code.label("grid"), Division.code.label("township"), Division.name.label("township_name"),
+           Squad.code.label("squad"), Squad.name.label("squad_name"), Department.code.label("department"),
+           Department.name.label("department_name"))
+    .join(Category, Category.id == Incident.category_id)
+    .outerjoin(Grid, Grid.id == Incident.grid_id).outerjoin(Division, Division.id == Incident.township_id)
+    .outerjoin(Squad, Squad.id == Incident.squad_id).outerjoin(Department, Department.id == Incident.department_id)
+)
+
+
+def _labels(session: Session, incidents: Sequence[Incident]) -> dict[int, Row[Any]]:
+    if not incidents:
+        return {}
+    rows = session.execute(_LABELS.where(Incident.id.in_([i.id for i in incidents])))
+    return {row.id: row for row in rows}
 
 
 def lonlat(incident: Incident) -> tuple[float | None, float | None]:
@@ -33,17 +49,15 @@ def lonlat(incident: Incident) -> tuple[float | None, float | None]:
     return point.x, point.y
 
 
-def incident_json(session: Session, incident: Incident, actor: Actor | None = None) -> dict[str, Any]:
+def _incident_body(incident: Incident, labels: Row[Any], actor: Actor | None) -> dict[str, Any]:
     lon, lat = lonlat(incident)
     body = {
         "id": incident.id, "external_id": incident.external_id, "source": incident.source,
-        "category": incident.category.code, "category_name": incident.category.name,
+        "category": labels.category, "category_name": labels.category_name,
         "status": incident.status, "version": incident.version, "description": incident.description,
         "address": incident.address, "lon": lon, "lat": lat,
         "input": {"crs": incident.input_crs, "x": incident.input_x, "y": incident.input_y},
-        "grid": _code(session, Grid, incident.grid_id), "township": _code(session, Division, incident.township_id),
-        "squad": _code(session, Squad, incident.squad_id),
-        "department": _code(session, Department, incident.department_id),
+        "grid": labels.grid, "township": labels.township, "squad": labels.squad, "department": labels.department,
         "owner_type": incident.owner_type, "needs_triage": incident.needs_triage,
         "routing_reason": incident.routing_reason, "reported_at": iso(incident.reported_at),
         "deadline_at": iso(incident.deadline_at), "overdue_at": iso(incident.overdue_at),
@@ -55,29 +69,38 @@ def incident_json(session: Session, incident: Incident, actor: Actor | None = No
     return body
 
 
+def incidents_json(session: Session, incidents: Sequence[Incident], actor: Actor | None = None) -> list[dict[str, Any]]:
+    """Cases as /api/v1 JSON, in the given order, with one statement for all their codes."""
+    labels = _labels(session, incidents)
+    return [_incident_body(incident, labels[incident.id], actor) for incident in incidents]
+
+
+def incident_json(session: Session, incident: Incident, actor: Actor | None = None) -> dict[str, Any]:
+    return incidents_json(session, [incident], actor)[0]
+
+
 def event_json(event: CaseEvent) -> dict[str, Any]:
     return {"seq": event.seq, "at": iso(event.at), "action": event.action, "actor_role": event.actor_role,
             "from": event.from_status, "to": event.to_status, "note": event.note, "data": event.data}
 
 
-def _agency(session: Session, incident: Incident) -> str | None:
-    owner = {"department": (Department, incident.department_id), "squad": (Squad, incident.squad_id),
-             "township": (Division, incident.township_id)}.get(incident.owner_type or "")
-    row = session.get(*owner) if owner and owner[1] else None
-    return row.name if row else None
+def _agency(incident: Incident, labels: Row[Any]) -> str | None:
+    """The name of the case's one accountable owner (the centre has no agency row)."""
+    names = {"department": labels.department_name, "squad": labels.squad_name, "township": labels.township_name}
+    return names.get(incident.owner_type or "")
 
 
 def service_request(session: Session, incident: Incident) -> dict[str, Any]:
     """One GeoReport v2 request (validates against request.json): status is only open or closed."""
     lon, lat = lonlat(incident)
+    labels = _labels(session, [incident])[incident.id]
     last = session.execute(select(CaseEvent.at, CaseEvent.note).where(CaseEvent.incident_id == incident.id)
                            .order_by(CaseEvent.seq.desc()).limit(1)).first()
-    category: Category = incident.category
     return {
         "service_request_id": str(incident.id),
         "status": "closed" if incident.status in CLOSED_STATES else "open",
-        "status_notes": incident.status, "service_name": category.name, "service_code": category.code,
-        "description": incident.description, "agency_responsible": _agency(session, incident),
+        "status_notes": incident.status, "service_name": labels.category_name, "service_code": labels.category,
+        "description": incident.description, "agency_responsible": _agency(incident, labels),
         "service_notice": None, "requested_datetime": iso(incident.reported_at),
         "updated_datetime": iso(last.at if last else None), "expected_datetime": iso(incident.deadline_at),
         "address": incident.address, "address_id": None, "zipcode": None, "lat": lat, "long": lon,

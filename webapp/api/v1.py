@@ -19,7 +19,7 @@ from grids.workflow import act, category_by_code, events_of, report, visible_cas
 from webapp import db
 from webapp.api.idempotency import once
 from webapp.api.principal import city, principal
-from webapp.api.serialize import event_json, incident_json
+from webapp.api.serialize import event_json, incident_json, incidents_json
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
@@ -118,9 +118,8 @@ def list_incidents() -> Any:
     where = [*zone_conditions(actor), *_filters(request.args)]
     total = db().scalar(select(func.count()).select_from(Incident).where(*where))
     rows = db().scalars(select(Incident).where(*where).order_by(Incident.id.desc())
-                        .limit(per_page).offset((page - 1) * per_page))
-    return jsonify({"items": [incident_json(db(), i, actor) for i in rows], "page": page, "per_page": per_page,
-                    "total": total})
+                        .limit(per_page).offset((page - 1) * per_page)).all()
+    return jsonify({"items": incidents_json(db(), rows, actor), "page": page, "per_page": per_page, "total": total})
 
 
 @bp.get("/incidents/export.<any(csv, geojson):fmt>")
