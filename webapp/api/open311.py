@@ -21,11 +21,12 @@ from webapp import db
 from webapp.api.idempotency import once
 from webapp.api.principal import city, principal
 from webapp.api.serialize import service_request
-from webapp.api.v1 import MAX_DESCRIPTION, number
+from webapp.api.v1 import MAX_DESCRIPTION, point_or_component
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
 FORMATS = ("json", "xml")
+COMPONENT_ATTRIBUTE = "component_code"  # sent as attribute[component_code]: the case goes to its maintainer
 MAX_SPAN = timedelta(days=90)
 MAX_REQUESTS = 1000
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
@@ -87,7 +88,8 @@ def _minor_categories() -> list[Category]:
 
 def _service(category: Category, groups: dict[int, str]) -> dict[str, Any]:
     return {"service_code": category.code, "service_name": category.name,
-            "description": category.closing_condition or category.name_en, "metadata": False, "type": "realtime",
+            "description": category.closing_condition or category.name_en,
+            "metadata": category.type == "component", "type": "realtime",
             "keywords": ", ".join(filter(None, (category.name_en, category.type))),
             "group": groups.get(category.parent_id)}
 
@@ -101,9 +103,14 @@ def services(fmt: str) -> Response:
 
 @bp.get("/services/<code>.<fmt>")
 def service_definition(code: str, fmt: str) -> Response:
-    if code not in {c.code for c in _minor_categories()}:
+    category = next((c for c in _minor_categories() if c.code == code), None)
+    if category is None:
         raise NotFound(f"no service {code!r}; list them at services.{fmt}", code="unknown_service")
-    return render({"service_code": code, "attributes": []}, fmt, "service_definition")
+    attributes = [{"variable": True, "code": COMPONENT_ATTRIBUTE, "datatype": "string", "required": False,
+                   "datatype_description": "16 digits", "order": 1,
+                   "description": "部件编码 (the code on the facility's plate): lat/long may then be left out"}]
+    return render({"service_code": code, "attributes": attributes if category.type == "component" else []}, fmt,
+                  "service_definition")
 
 
 def _jurisdiction() -> None:
@@ -129,16 +136,17 @@ def create_request(fmt: str) -> Response:
     if len(description) > MAX_DESCRIPTION:
         raise Invalid(f"description is limited to {MAX_DESCRIPTION} characters", code="bad_field")
     has_point = form.get("lat") or form.get("long")
-    if not has_point and not form.get("address_string"):
-        raise Invalid("send lat and long (WGS84) or address_string", code="missing_location")
+    component = form.get(f"attribute[{COMPONENT_ATTRIBUTE}]") or None
+    if not has_point and not form.get("address_string") and not component:
+        raise Invalid("send lat and long (WGS84), address_string or attribute[component_code]",
+                      code="missing_location")
     body = {k: v for k, v in form.items() if k != "api_key"}
 
     def produce() -> tuple[list[dict[str, Any]], int]:
-        x = number(form.get("long"), "long") if has_point else None
-        y = number(form.get("lat"), "lat") if has_point else None
+        x, y = point_or_component(form, "long", "lat", component) if has_point or component else (None, None)
         incident = report(db(), actor, form.get("service_code", ""), x, y, source="open311",
                           description=description, address=form.get("address_string") or None,
-                          reporter_contact=_contact(form))
+                          reporter_contact=_contact(form), component_code=component)
         notice = "在网格外，待指挥中心分拣 (triage)" if incident.needs_triage else None
         return [{"service_request_id": str(incident.id), "service_notice": notice, "account_id": None}], 201
 

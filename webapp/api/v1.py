@@ -40,6 +40,13 @@ def number(value: Any, name: str) -> float:
         raise Invalid(f"{name} must be a number of degrees, got {value!r}", code="bad_coordinates") from exc
 
 
+def point_or_component(values: Any, lon: str, lat: str, component: str | None) -> tuple[float | None, float | None]:
+    """The coordinates sent as `lon` and `lat`; both may be left out when a component code names the place."""
+    if component and values.get(lon) in (None, "") and values.get(lat) in (None, ""):
+        return None, None
+    return number(values.get(lon), lon), number(values.get(lat), lat)
+
+
 def text(body: dict[str, Any], name: str, limit: int, *, required: bool = False) -> str | None:
     value = body.get(name)
     if value is None or value == "":
@@ -64,11 +71,13 @@ def create_incident() -> Any:
     body = json_body()
 
     def produce() -> tuple[dict[str, Any], int]:
+        component = text(body, "component_code", 16)
         incident = report(
-            db(), actor, text(body, "category", 32, required=True), number(body.get("lon"), "lon"),
-            number(body.get("lat"), "lat"), crs=text(body, "crs", 16) or "wgs84", source="api",
+            db(), actor, text(body, "category", 32, required=True), *point_or_component(body, "lon", "lat", component),
+            crs=text(body, "crs", 16) or "wgs84", source="api",
             description=text(body, "description", MAX_DESCRIPTION) or "", address=text(body, "address", 300),
-            reporter_contact=text(body, "reporter_contact", 200), external_id=text(body, "external_id", 100))
+            reporter_contact=text(body, "reporter_contact", 200), external_id=text(body, "external_id", 100),
+            component_code=component)
         return incident_json(db(), incident, actor), 201
 
     answer, status, replayed = once(who, request.headers.get("Idempotency-Key"), body, produce)
@@ -190,6 +199,7 @@ def locate_point() -> Any:
     principal()
     args = request.args
     category = category_by_code(db(), city(), args["category"]) if args.get("category") else None
-    where = locate(db(), city(), number(args.get("lon"), "lon"), number(args.get("lat"), "lat"),
-                   crs=args.get("crs", "wgs84"), category=category)
+    component = args.get("component") or None
+    where = locate(db(), city(), *point_or_component(args, "lon", "lat", component), crs=args.get("crs", "wgs84"),
+                   category=category, component_code=component)
     return jsonify(where.to_dict())

@@ -1,0 +1,78 @@
+"""A case about a component (部件), named by its 16-digit code, over /api/v1 and Open311."""
+
+import pytest
+
+from grids.apikeys import create_key
+from grids.demo import DAMAGED_COMPONENT
+from grids.models import Department, Incident
+from tests.webapp.test_open311 import valid
+
+ESTATE_LAMP = "3307810103000009"  # a demo lamp whose estate registered no maintainer
+
+
+@pytest.fixture()
+def key(db, app) -> str:
+    return create_key(db, "330781", "hotline", "dispatcher")[1]
+
+
+def bearer(raw: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {raw}"}
+
+
+def test_a_case_naming_a_component_needs_no_coordinates_and_goes_to_its_maintainer(client, db, key) -> None:
+    created = client.post("/api/v1/incidents", headers=bearer(key), json={
+        "category": "C0102", "component_code": DAMAGED_COMPONENT, "description": "井盖松动，有响声"})
+    assert created.status_code == 201, created.json
+    case = created.json
+    assert case["department"] == "utilities" and case["owner_type"] == "department"
+    assert case["grid"].startswith("330781102") and case["lon"] is not None
+    assert f"maintainer of component {DAMAGED_COMPONENT}" in case["routing_reason"]
+    assert db.get(Incident, case["id"]).component_id is not None
+
+
+def test_a_component_without_maintainer_is_routed_by_the_rules(client, key) -> None:
+    case = client.post("/api/v1/incidents", headers=bearer(key), json={
+        "category": "C0103", "component_code": ESTATE_LAMP, "description": "路灯不亮"}).json
+    assert case["department"] == "construction"
+    assert f"component {ESTATE_LAMP} has no maintainer" in case["routing_reason"]
+
+
+def test_an_unknown_component_code_gets_422_naming_the_fix(client, key) -> None:
+    refused = client.post("/api/v1/incidents", headers=bearer(key), json={
+        "category": "C0102", "component_code": "3307810102999999", "description": "井盖"})
+    assert refused.status_code == 422
+    assert refused.json["error"]["code"] == "unknown_component"
+    assert "gridlink components import" in refused.json["error"]["message"]
+
+
+def test_without_coordinates_or_component_the_api_still_asks_for_lon(client, key) -> None:
+    refused = client.post("/api/v1/incidents", headers=bearer(key), json={"category": "E0101", "description": "x"})
+    assert refused.status_code == 422 and refused.json["error"]["code"] == "bad_coordinates"
+
+
+def test_locate_by_component_answers_its_place_and_maintainer(client, db, key) -> None:
+    where = client.get(f"/api/v1/locate?component={DAMAGED_COMPONENT}", headers=bearer(key)).json
+    assert where["component"]["code"] == DAMAGED_COMPONENT and where["department"]["code"] == "utilities"
+    assert where["grid"]["code"].startswith("330781102") and where["input"]["crs"] is None
+    near = client.get(f"/api/v1/locate?lon={where['lon']}&lat={where['lat']}&category=C0102",
+                      headers=bearer(key)).json
+    assert near["component"] is None and near["suggested_component"]["code"] == DAMAGED_COMPONENT
+
+
+def test_open311_takes_the_component_as_an_attribute_of_component_services(client, db) -> None:
+    definition = client.get("/open311/v2/services/C0102.json").json
+    valid("service-definition.json", definition)
+    assert [a["code"] for a in definition["attributes"]] == ["component_code"]
+    assert client.get("/open311/v2/services/E0101.json").json["attributes"] == []
+    services = {s["service_code"]: s for s in client.get("/open311/v2/services.json").json}
+    assert services["C0102"]["metadata"] is True and services["E0101"]["metadata"] is False
+    raw = create_key(db, "330781", "fixmystreet", "reporter")[1]
+    created = client.post("/open311/v2/requests.json", data={
+        "api_key": raw, "service_code": "C0102", "attribute[component_code]": DAMAGED_COMPONENT,
+        "description": "井盖松动", "jurisdiction_id": "330781"})
+    assert created.status_code == 201, created.json
+    incident = db.get(Incident, int(created.json[0]["service_request_id"]))
+    assert db.get(Department, incident.department_id).code == "utilities" and not incident.needs_triage
+    answer = client.get(f"/open311/v2/requests/{incident.id}.json").json
+    valid("requests.json", answer)
+    assert answer[0]["agency_responsible"] == "水务集团 供水排水"
