@@ -16,10 +16,18 @@ from sqlalchemy.orm import Session
 
 from gis.crs import wgs84_to_gcj02
 from grids.errors import Invalid
-from grids.incident_io import EXPORT_COLUMNS, CaseFilter, export_cases, import_cases, validate_mapping
-from grids.incidents import locate
+from grids.incident_io import (
+    EXPORT_COLUMNS,
+    CaseFilter,
+    _time_parser,
+    export_cases,
+    import_cases,
+    validate_mapping,
+)
+from grids.incidents import Location, locate
 from grids.layouts import generate_layout, grid_at, publish_layout
-from grids.models import CaseEvent, Department, Division, Incident
+from grids.models import CaseEvent, Category, Department, Division, Incident, RoutingRule
+from tests.conftest import login
 
 CITY = "330781"
 YOUBU = "330781102"  # gets a square layout below
@@ -123,6 +131,7 @@ def test_imported_cases_land_in_the_grid_and_township_locate_gives(db, hotline) 
     assert first.township_id == where.township.id and first.squad_id == where.squad.id
     assert first.department_id == where.department.id and first.owner_type == where.owner_type
     assert first.routing_reason == where.routing_reason
+    assert first.routing_steps == [[key, params] for key, params in where.steps]
     assert first.input_crs == "gcj02" and (first.input_x, first.input_y) == pytest.approx((x, y))
     shanghai = ZoneInfo("Asia/Shanghai")
     assert first.status == "closed" and not first.needs_triage
@@ -136,6 +145,63 @@ def test_imported_cases_land_in_the_grid_and_township_locate_gives(db, hotline) 
     assert db.get(Division, elsewhere.township_id).code == ELSEWHERE
     assert "in no published grid: triage" in elsewhere.routing_reason
     assert imported["RX2025100808"].description == FORMULA and imported["RX2025100808"].address == XSS
+
+
+def by_code(db, model, code: str):
+    return db.scalar(select(model).where(model.city_code == CITY, model.code == code))
+
+
+def routed_live(db, case: Incident) -> Location:
+    return locate(db, CITY, case.input_x, case.input_y, crs="gcj02", category=case.category)
+
+
+def test_a_grid_rule_routes_imported_cases_in_its_grid_only_as_live_cases(db, hotline) -> None:
+    """Precedence as grids.incidents: grid rule > deepest division rule (游埠镇 -> market) > city rule > default."""
+    x, y = inner_gcj(db, YOUBU, 0.002, 0.001)  # RX2025100802 (店外经营, E0501) and RX2025100808 (E0101)
+    grid = locate(db, CITY, x, y, crs="gcj02").grid
+    for code in ("E0501", "E0101"):
+        db.add(RoutingRule(city_code=CITY, category_id=by_code(db, Category, code).id, grid_code=grid.code,
+                           department_id=by_code(db, Department, "bureau").id))
+    db.flush()
+    import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
+    imported = cases(db)
+    bureau = by_code(db, Department, "bureau")
+    assert imported["RX2025100802"].department_id == imported["RX2025100808"].department_id == bureau.id
+    assert ["grid_rule", {"name": bureau.name, "category": "E0501", "grid": grid.code}] in \
+        imported["RX2025100802"].routing_steps
+    for case in imported.values():  # in or out of the ruled grid, located or not: as the live routing says
+        live = routed_live(db, case)
+        assert (case.grid_id, case.township_id, case.department_id, case.owner_type) == (
+            live.grid.id if live.grid else None, live.township.id, live.department.id, live.owner_type)
+        assert case.routing_steps == [[key, params] for key, params in live.steps]
+        assert case.routing_reason == live.routing_reason
+
+
+def test_an_imported_case_explains_its_routing_in_the_readers_language(db, hotline, client) -> None:
+    import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
+    case = cases(db)["RX2025100801"]
+    login(client, "dispatcher")
+    chinese = client.get(f"/dispatch/cases/{case.id}").get_json()["routing_reason"]
+    english = client.get(f"/dispatch/cases/{case.id}?lang=en").get_json()["routing_reason"]
+    assert chinese.startswith("乡镇：游埠镇") and "网格：330781102" in chinese and "责任主体：部门" in chinese
+    assert english.startswith("township 游埠镇") and "grid 330781102" in english
+    assert "：" not in english and english.endswith("owner: Department")
+
+
+@pytest.mark.parametrize("fmt, value", [
+    ("%Y/%m/%d %H:%M", "2025/10/08 14:30"), ("%Y/%m/%d %H:%M", "2025/1/8 4:5"),
+    ("%Y/%m/%d %H:%M", "2025/02/30 10:00"), ("%Y/%m/%d %H:%M", "2025/10/08 24:00"),
+    ("%Y/%m/%d %H:%M", "2025/10/08  14:30"), ("%Y%m%d", "2025131"), ("%Y%m%d", "202511"),
+    ("%d.%m.%Y %H:%M:%S", "8.10.2025 23:59:60"), ("%Y-%m-%dT%H:%M:%S%z", "2025-10-08T14:30:00+0000")])
+def test_times_read_exactly_as_strptime_reads_them(fmt: str, value: str) -> None:
+    zone = ZoneInfo("Asia/Shanghai")
+    try:
+        expected = datetime.strptime(value, fmt)
+    except ValueError:
+        with pytest.raises(ValueError):
+            _time_parser(fmt, zone)(value)
+        return
+    assert _time_parser(fmt, zone)(value) == (expected if expected.tzinfo else expected.replace(tzinfo=zone))
 
 
 def test_each_imported_case_gets_one_import_event(db, hotline) -> None:
