@@ -232,10 +232,10 @@ def _clock(session: Session, incident: Incident, action: str, target: str, now: 
 
 
 def start_report_clock(session: Session, incident: Incident) -> Incident:
-    """Start the clock of a case just reported (the centre must file it); open_case itself starts none, so
-    imported history keeps the state and deadline the old system recorded."""
-    now = session.scalar(select(func.now()))
-    for column, value in start_stage(session, incident, STAGE_CLOCKS[incident.status], now).items():
+    """Start the clock of a case just reported (the centre must file it), from its report time (the
+    transaction's now(), already returned by the INSERT); open_case itself starts none, so imported
+    history keeps the state and deadline the old system recorded."""
+    for column, value in start_stage(session, incident, STAGE_CLOCKS[incident.status], incident.reported_at).items():
         setattr(incident, column, value)
     session.flush()
     return incident
