@@ -4,11 +4,11 @@ import math
 
 import mapbox_vector_tile
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, func, select, text, update
 
 from grids.models import Division, Incident, User
 from tests.conftest import login
-from webapp import auth
+from webapp import auth, create_app
 from webapp.pages import OPEN_STATUSES
 
 YOUBU = "330781102"
@@ -108,3 +108,20 @@ def test_a_deactivated_user_loses_tiles_once_the_cache_expires(client, db, city_
     db.execute(update(User).where(User.username == "squad_leader").values(active=False))
     db.flush()
     assert client.get(url).status_code == 401
+
+
+def test_tiles_survive_a_dropped_database_connection(database_url, demo_city, connection, city_tile) -> None:
+    """The read pool does not ping before each use; a connection the server dropped (a restart, an idle
+    timeout) fails once, is thrown away, and the tile is served from a fresh one."""
+    app = create_app({"DATABASE_URL": database_url, "GRIDLINK_MODE": "test", "SECRET_KEY": "test-secret",
+                      "GRIDLINK_CITY": "330781"})
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["user_id"] = connection.scalar(select(User.id).where(User.username == "dispatcher"))
+    url = "/tiles/divisions/{}/{}/{}.pbf".format(*city_tile)
+    assert client.get(url).status_code == 200
+    with app.extensions["gridlink.reads"].connect() as pooled:
+        pid = pooled.scalar(text("SELECT pg_backend_pid()"))
+    assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    assert client.get(url).status_code == 200
+    app.extensions["gridlink.reads"].dispose()
