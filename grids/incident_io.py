@@ -74,8 +74,8 @@ REPORT_COLUMNS = ("reject_reason", "reject_detail")
 EXPORT_FORMATS = ("csv", "geojson")
 INVARIANT = "rows == imported + rejected + duplicates; imported == located + unlocated"
 STAGING = "incident_import"
-STAGING_COLUMNS = ("row_no", "external_id", "category_id", "status", "reported_at", "closed_at", "lon", "lat",
-                   "input_x", "input_y", "address", "description")
+STAGING_COLUMNS = ("row_no", "external_id", "category_id", "category_code", "status", "reported_at", "closed_at",
+                   "lon", "lat", "input_x", "input_y", "address", "description")
 Progress = Callable[[int, int], None]
 Row = dict[str, Any]
 
@@ -163,7 +163,7 @@ class _Context:
 
     mapping: dict[str, Any]
     crs: str
-    categories: dict[str, int]
+    categories: dict[str, tuple[int, str]]
     outline: BaseGeometry
     city_name: str
     column: dict[str, int]  # mapped field -> its position in the header
@@ -174,12 +174,12 @@ def _key(value: str) -> str:
     return value.strip().casefold()
 
 
-def _categories(session: Session, city_code: str) -> dict[str, int]:
-    """Minor classes by code, Chinese name and English name (what hotline exports carry)."""
+def _categories(session: Session, city_code: str) -> dict[str, tuple[int, str]]:
+    """(id, code) of the minor classes by code, Chinese name and English name (what hotline exports carry)."""
     rows = session.execute(select(Category.id, Category.code, Category.name, Category.name_en)
                            .where(Category.city_code == city_code, Category.parent_id.is_not(None))
                            .order_by(Category.code.desc())).all()
-    return {_key(label): row.id for row in rows for label in (row.code, row.name, row.name_en) if label}
+    return {_key(label): (row.id, row.code) for row in rows for label in (row.code, row.name, row.name_en) if label}
 
 
 def _cell(row: Cells, ctx: _Context, name: str) -> str:
@@ -207,8 +207,8 @@ def _status(row: Cells, ctx: _Context, closed: datetime | None) -> str:
 
 
 def _fields(row: Cells, ctx: _Context) -> tuple[Any, ...]:
-    """(external_id, category_id, status, reported_at, closed_at, address, description) of a row, or Rejected
-    with the first reason of the documented order; the place is checked per chunk (_place_reasons)."""
+    """(external_id, category_id, category_code, status, reported_at, closed_at, address, description) of a
+    row, or Rejected with the first reason of the documented order; places are checked per chunk."""
     external_id, address = _cell(row, ctx, "external_id"), _cell(row, ctx, "address")
     if not external_id:
         raise Rejected("missing_external_id", f"the {ctx.mapping['external_id']} column is empty")
@@ -224,7 +224,7 @@ def _fields(row: Cells, ctx: _Context) -> tuple[Any, ...]:
     if category is None:
         raise Rejected("unknown_category", f"no minor class has the code or name {_cell(row, ctx, 'category')!r}")
     status = _status(row, ctx, closed)
-    return (external_id, category, status, created.isoformat(),
+    return (external_id, *category, status, created.isoformat(),
             closed.isoformat() if closed and status == "closed" else None, address or None,
             _cell(row, ctx, "description") or None)
 
@@ -291,17 +291,17 @@ def _parse_chunk(rows: list[tuple[int, Cells]], ctx: _Context) -> _Chunk:
         if reasons[i] is not None:
             chunk.rejected.append((row, *reasons[i]))
             continue
-        external_id, category, status, reported, closed, address, description = values
-        chunk.staged.append((row_no, external_id, category, status, reported, closed, float(wgs[i, 0]),
-                             float(wgs[i, 1]), float(xs[i]), float(ys[i]), address, description))
+        *fields, address, description = values
+        chunk.staged.append((row_no, *fields, float(wgs[i, 0]), float(wgs[i, 1]), float(xs[i]), float(ys[i]),
+                             address, description))
     return chunk
 
 
 # --- staging and the one set-based insert --------------------------------------------------------
 _CREATE_STAGING = text(f"""
 DROP TABLE IF EXISTS {STAGING};
-CREATE TEMP TABLE {STAGING} (row_no integer, external_id text, category_id integer, status text,
-    reported_at timestamptz, closed_at timestamptz, lon float8, lat float8, input_x float8, input_y float8,
+CREATE TEMP TABLE {STAGING} (row_no integer, external_id text, category_id integer, category_code text,
+    status text, reported_at timestamptz, closed_at timestamptz, lon float8, lat float8, input_x float8, input_y float8,
     address text, description text) ON COMMIT DROP""")
 _COPY = (f"COPY {STAGING} ({', '.join(STAGING_COLUMNS)}) FROM STDIN "
          f"WITH (FORMAT csv, FORCE_NULL ({', '.join(STAGING_COLUMNS)}))")
@@ -385,18 +385,19 @@ WITH fresh AS MATERIALIZED (
           AND (l.effective_to IS NULL OR l.effective_to > :day) AND ST_Covers(g.geom, f.pt)
         ORDER BY g.code LIMIT 1) g ON true
 ), sure AS (
-    SELECT dd.id AS division_id, p.* FROM divisions dd
+    SELECT dd.id AS division_id, p.path_ids, p.township_id, p.township_name FROM divisions dd
     CROSS JOIN LATERAL ({_PATH.format(parts="divisions dp", part_id="dp.id", covers="ST_Covers(dp.geom, dd.geom)")}) p
     WHERE dd.id IN (SELECT DISTINCT grid_division_id FROM gridded)
       AND NOT EXISTS (SELECT 1 FROM divisions o WHERE o.city_code = :city AND o.geom && dd.geom
                       AND NOT ST_Covers(o.geom, dd.geom) AND ST_Relate(o.geom, dd.geom, 'T********'))
 ), pathed AS (
-    SELECT r.*, coalesce(sure.path_ids, p.path_ids) AS path_ids,
-           coalesce(sure.township_id, p.township_id) AS township_id,
-           coalesce(sure.township_name, p.township_name) AS township_name
-    FROM gridded r LEFT JOIN sure ON sure.division_id = r.grid_division_id
-    LEFT JOIN LATERAL ({_PATH.format(parts="division_parts dp", part_id="dp.division_id",
-                                     covers="sure.division_id IS NULL AND ST_Covers(dp.geom, r.pt)")}) p ON true
+    SELECT r.*, sure.path_ids, sure.township_id, sure.township_name
+    FROM gridded r JOIN sure ON sure.division_id = r.grid_division_id
+    UNION ALL
+    SELECT r.*, p.* FROM gridded r
+    CROSS JOIN LATERAL ({_PATH.format(parts="division_parts dp", part_id="dp.division_id",
+                                      covers="ST_Covers(dp.geom, r.pt)")}) p
+    WHERE NOT EXISTS (SELECT 1 FROM sure WHERE sure.division_id = r.grid_division_id)
 ), township_squads AS (
     SELECT DISTINCT ON (township_id) township_id, id, name FROM squads ORDER BY township_id, id
 ), defaults AS (
@@ -404,7 +405,7 @@ WITH fresh AS MATERIALIZED (
     FROM category_departments cd JOIN departments dep ON dep.id = cd.department_id
     ORDER BY cd.category_id, dep.code
 ), placed AS (
-    SELECT p.*, c.code AS category_code, gs.name AS grid_squad_name, ts.id AS township_squad_id,
+    SELECT p.*, gs.name AS grid_squad_name, ts.id AS township_squad_id,
            ts.name AS township_squad_name,
            coalesce(gs.id, ts.id) AS squad_id, f.id AS frontage_unit_id, f.name AS frontage_name,
            r.id AS rule_department_id, r.name AS rule_department, r.grid_code AS rule_grid, r.scope AS rule_scope,
@@ -413,7 +414,6 @@ WITH fresh AS MATERIALIZED (
                 WHEN coalesce(gs.id, ts.id) IS NOT NULL THEN 'squad'
                 WHEN p.township_id IS NOT NULL THEN 'township' ELSE 'centre' END AS owner_type
     FROM pathed p
-    JOIN categories c ON c.id = p.category_id
     LEFT JOIN squads gs ON gs.id = p.grid_squad_id
     LEFT JOIN township_squads ts ON ts.township_id = p.township_id AND gs.id IS NULL
     LEFT JOIN LATERAL (SELECT fu.id, fu.name FROM frontage_units fu
