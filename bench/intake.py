@@ -164,6 +164,25 @@ def worker_cpu(master: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def statements_per_case(url: str, raw: str, point: tuple[float, float]) -> int:
+    """SQL statements one report sends (in-process test client, counted by an engine event): independent of
+    the machine's load, so a regression shows even on a busy machine."""
+    from sqlalchemy import event
+
+    from webapp import create_app
+
+    app = create_app({"DATABASE_URL": url, "GRIDLINK_MODE": "demo", "GRIDLINK_CITY": CITY})
+    engine = app.extensions["gridlink.sessions"].kw["bind"]
+    client, make, counted = app.test_client(), intake_request(raw, point), []
+    event.listen(engine, "before_cursor_execute", lambda *args: counted.append(1))
+    for _ in range(2):  # the second report is counted: the first one warms the pool
+        counted.clear()
+        method, path, body, headers = make()
+        assert client.open(path, method=method, data=body, headers=headers).status_code == 201
+    engine.dispose()
+    return len(counted)
+
+
 def load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -181,15 +200,19 @@ def main() -> None:
             drive(port, make, clients * 10, clients)  # warm up pools and caches in every worker
             cpu = worker_cpu(master)
             rate, latencies = drive(port, make, requests, clients)
-            cpu = worker_cpu(master) - cpu
+            case_cpu = (worker_cpu(master) - cpu) / len(latencies)
             during = load()
+            cpu = worker_cpu(master)
             health_rate, health_latencies = drive(port, health_request, requests, clients)
+            health_cpu = (worker_cpu(master) - cpu) / len(health_latencies)
         bare = baseline(url, point, requests)
+        statements = statements_per_case(url, raw, point)
     print(f"intake: {len(latencies)} cases, {clients} clients, {workers} workers: {summary(rate, latencies)}"
           f" (target >= 300/s, p99 < 50 ms); {during}")
-    print(f"server CPU per case: {cpu / len(latencies) * 1000:.1f} ms in the workers (the database's CPU not counted)")
-    print(f"GET /healthz, same server and clients: {summary(health_rate, health_latencies)};"
-          f" ratio healthz/intake = {health_rate / rate:.1f}x")
+    print(f"  worker CPU per case {case_cpu * 1000:.1f} ms (the database's not counted); {statements} SQL statements")
+    print(f"GET /healthz, same server and clients: {summary(health_rate, health_latencies)},"
+          f" worker CPU {health_cpu * 1000:.2f} ms per request")
+    print(f"  intake vs healthz: {health_rate / rate:.1f}x the time, {case_cpu / health_cpu:.0f}x the worker CPU")
     print(f"bare INSERT (case + event, one connection): {bare:.0f} rows/s; ratio bare/intake = {bare / rate:.1f}x")
     print(f"after: {load()}")
 
