@@ -30,6 +30,7 @@ from grids.incidents import open_case
 from grids.layouts import generate_layout, publish_layout
 from grids.models import Category, Division, Grid, GridLayout, Incident, Squad, User
 from grids.org import add_user
+from grids.workflow import start_report_clock
 
 CITY_CODE = "330781"
 DEMO_PASSWORD = "gridlink-demo"
@@ -160,12 +161,12 @@ def _load_cases(session: Session, divisions: dict[str, Division]) -> int:
         anchor = _inner_point(session, inner)
         category = session.scalar(select(Category).where(Category.city_code == CITY_CODE,
                                                          Category.code == category_code))
-        open_case(session, CITY_CODE, category, anchor.x + dx, anchor.y + dy, source="demo", description=description,
-                  reporter=inspector)
+        start_report_clock(session, open_case(session, CITY_CODE, category, anchor.x + dx, anchor.y + dy,
+                                              source="demo", description=description, reporter=inspector))
     code, category_code, description = DEMO_COMPONENT_CASE
     category = session.scalar(select(Category).where(Category.city_code == CITY_CODE, Category.code == category_code))
-    open_case(session, CITY_CODE, category, None, None, source="demo", description=description, reporter=inspector,
-              component_code=code)
+    start_report_clock(session, open_case(session, CITY_CODE, category, None, None, source="demo",
+                                          description=description, reporter=inspector, component_code=code))
     return len(DEMO_CASES) + 1
 
 

@@ -43,7 +43,8 @@ bp = Blueprint("pages", __name__)
 bp.register_blueprint(photos_bp)  # /photos/<id>: shared by every surface, like the other pages here
 
 OPEN_STATUSES = OPEN_STATES
-#: Queue order: late first, then nearly late, then new cases still waiting to be filed, then the rest.
+#: Queue order: late first, then nearly late, then cases with no running clock (parked, or a stage without
+#: a limit), then the rest.
 URGENCY = ("overdue", "due_soon", "none", "on_time")
 DEADLINE_LABELS = {"overdue": _l("已超时"), "due_soon": _l("即将到期"), "on_time": _l("按时"),
                    "none": _l("无时限")}
