@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from generate import scratch_database  # noqa: E402
-from sqlalchemy import create_engine, func, select  # noqa: E402
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
@@ -153,15 +153,33 @@ def baseline(url: str, point: tuple[float, float], requests: int) -> float:
     return requests / elapsed
 
 
-def worker_cpu(master: int) -> float:
-    """CPU seconds used so far by the server's worker processes (Linux /proc): unlike wall time, not inflated
+def cpu_seconds(pids: list[str]) -> dict[str, float]:
+    """CPU seconds used so far by each of these processes (Linux /proc): unlike wall time, hardly inflated
     when other work shares the cores."""
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    ticks = 0
-    for pid in children:
+    used = {}
+    for pid in pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return used
+
+
+def spent(before: dict[str, float], after: dict[str, float]) -> float:
+    """CPU seconds between two readings; a process started in between counts from its start."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def workers_of(master: int) -> list[str]:
+    return Path(f"/proc/{master}/task/{master}/children").read_text().split()
+
+
+def backends_of(url: str) -> list[str]:
+    """The server's database connections (pooled, so they outlive requests), when the cluster is local."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        pids = conn.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                                 " AND pid <> pg_backend_pid()")).all()
+    engine.dispose()
+    return [str(pid) for pid in pids if Path(f"/proc/{pid}").exists()]
 
 
 def statements_per_case(url: str, raw: str, point: tuple[float, float]) -> int:
@@ -198,18 +216,21 @@ def main() -> None:
         with serve(url, workers=workers, threads=max(1, clients // workers)) as (port, master):
             make = intake_request(raw, point)
             drive(port, make, clients * 10, clients)  # warm up pools and caches in every worker
-            cpu = worker_cpu(master)
+            workers_cpu, database_cpu = cpu_seconds(workers_of(master)), cpu_seconds(backends_of(url))
             rate, latencies = drive(port, make, requests, clients)
-            case_cpu = (worker_cpu(master) - cpu) / len(latencies)
+            case_cpu = spent(workers_cpu, cpu_seconds(workers_of(master))) / len(latencies)
+            backends = backends_of(url)
+            case_db_cpu = spent(database_cpu, cpu_seconds(backends)) / len(latencies)
             during = load()
-            cpu = worker_cpu(master)
+            workers_cpu = cpu_seconds(workers_of(master))
             health_rate, health_latencies = drive(port, health_request, requests, clients)
-            health_cpu = (worker_cpu(master) - cpu) / len(health_latencies)
+            health_cpu = spent(workers_cpu, cpu_seconds(workers_of(master))) / len(health_latencies)
         bare = baseline(url, point, requests)
         statements = statements_per_case(url, raw, point)
     print(f"intake: {len(latencies)} cases, {clients} clients, {workers} workers: {summary(rate, latencies)}"
           f" (target >= 300/s, p99 < 50 ms); {during}")
-    print(f"  worker CPU per case {case_cpu * 1000:.1f} ms (the database's not counted); {statements} SQL statements")
+    print(f"  CPU per case: {case_cpu * 1000:.1f} ms in the workers, {case_db_cpu * 1000:.1f} ms in the database"
+          f" ({len(backends)} pooled connections); {statements} SQL statements")
     print(f"GET /healthz, same server and clients: {summary(health_rate, health_latencies)},"
           f" worker CPU {health_cpu * 1000:.2f} ms per request")
     print(f"  intake vs healthz: {health_rate / rate:.1f}x the time, {case_cpu / health_cpu:.0f}x the worker CPU")
