@@ -413,7 +413,7 @@ WITH fresh AS MATERIALIZED (
     SELECT p.*, gs.name AS grid_squad_name, ts.id AS township_squad_id,
            ts.name AS township_squad_name,
            coalesce(gs.id, ts.id) AS squad_id, f.id AS frontage_unit_id, f.name AS frontage_name,
-           r.id AS rule_department_id, r.name AS rule_department, r.grid_code AS rule_grid, r.scope AS rule_scope,
+           r.id AS rule_department_id, r.name AS rule_department, r.grid_code AS rule_grid, dv.name AS rule_scope,
            dd.id AS default_department_id, dd.name AS default_department, coalesce(r.id, dd.id) AS department_id,
            CASE WHEN coalesce(r.id, dd.id) IS NOT NULL THEN 'department'
                 WHEN coalesce(gs.id, ts.id) IS NOT NULL THEN 'squad'
@@ -425,14 +425,14 @@ WITH fresh AS MATERIALIZED (
                        WHERE fu.city_code = :city AND fu.status = 'active' AND ST_Covers(fu.area, p.pt)
                        ORDER BY fu.id LIMIT 1) f ON true
     LEFT JOIN LATERAL (
-        SELECT dep.id, dep.name, rr.grid_code, dv.name AS scope
+        SELECT dep.id, dep.name, rr.grid_code, rr.division_id
         FROM routing_rules rr JOIN departments dep ON dep.id = rr.department_id
-        LEFT JOIN divisions dv ON dv.id = rr.division_id
         WHERE rr.category_id = p.category_id
           AND (rr.grid_code = p.grid_code OR rr.division_id = ANY(p.path_ids)
                OR (rr.grid_code IS NULL AND rr.division_id IS NULL))
         ORDER BY rr.grid_code IS NULL, array_position(p.path_ids, rr.division_id) DESC NULLS LAST
         LIMIT 1) r ON true
+    LEFT JOIN divisions dv ON dv.id = r.division_id
     LEFT JOIN defaults dd ON dd.category_id = p.category_id
 ), inserted AS (
     INSERT INTO incidents (city_code, external_id, source, category_id, status, description, address, location,
@@ -443,7 +443,7 @@ WITH fresh AS MATERIALIZED (
         :crs, input_x, input_y, grid_id, township_id, squad_id, co_manager_id, department_id, frontage_unit_id,
         {_ROUTING_REASON}, {_ROUTING_STEPS}, owner_type, grid_id IS NULL AND status <> 'closed', 0, reported_at,
         closed_at, 1
-    FROM placed ORDER BY row_no
+    FROM placed
     ON CONFLICT (city_code, external_id) DO NOTHING
     RETURNING id, external_id, status, grid_id, routing_reason
 ), events AS (
