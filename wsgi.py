@@ -1,4 +1,4 @@
-"""What a WSGI server serves: `waitress-serve wsgi:app`, `gunicorn wsgi:app`, or `flask --app wsgi`."""
+"""What a WSGI server serves: `gridlink serve` runs it under gunicorn; `flask --app wsgi run` for development."""
 
 from webapp import create_app
 

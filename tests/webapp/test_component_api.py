@@ -28,6 +28,8 @@ def test_a_case_naming_a_component_needs_no_coordinates_and_goes_to_its_maintain
     assert case["grid"].startswith("330781102") and case["lon"] is not None
     assert f"maintainer of component {DAMAGED_COMPONENT}" in case["routing_reason"]
     assert db.get(Incident, case["id"]).component_id is not None
+    assert case["component"] == DAMAGED_COMPONENT
+    assert client.get(f"/api/v1/incidents/{case['id']}", headers=bearer(key)).json["component"] == DAMAGED_COMPONENT
 
 
 def test_a_component_without_maintainer_is_routed_by_the_rules(client, key) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from grids.incidents import Actor
-from grids.models import CaseEvent, Category, Department, Division, Grid, Incident, Squad
+from grids.models import CaseEvent, Category, Component, Department, Division, Grid, Incident, Squad
 from grids.workflow import CLOSED_STATES
 
 # Roles that may read the reporter's contact; machine clients and viewers may not.
@@ -28,10 +28,11 @@ _LABELS = (
     select(Incident.id, Category.code.label("category"), Category.name.label("category_name"),
            Grid.code.label("grid"), Division.code.label("township"), Division.name.label("township_name"),
            Squad.code.label("squad"), Squad.name.label("squad_name"), Department.code.label("department"),
-           Department.name.label("department_name"))
+           Department.name.label("department_name"), Component.code.label("component"))
     .join(Category, Category.id == Incident.category_id)
     .outerjoin(Grid, Grid.id == Incident.grid_id).outerjoin(Division, Division.id == Incident.township_id)
     .outerjoin(Squad, Squad.id == Incident.squad_id).outerjoin(Department, Department.id == Incident.department_id)
+    .outerjoin(Component, Component.id == Incident.component_id)
 )
 
 
@@ -58,7 +59,7 @@ def _incident_body(incident: Incident, labels: Row[Any], actor: Actor | None) ->
         "address": incident.address, "lon": lon, "lat": lat,
         "input": {"crs": incident.input_crs, "x": incident.input_x, "y": incident.input_y},
         "grid": labels.grid, "township": labels.township, "squad": labels.squad, "department": labels.department,
-        "owner_type": incident.owner_type, "needs_triage": incident.needs_triage,
+        "component": labels.component, "owner_type": incident.owner_type, "needs_triage": incident.needs_triage,
         "routing_reason": incident.routing_reason, "reported_at": iso(incident.reported_at),
         "deadline_at": iso(incident.deadline_at), "overdue_at": iso(incident.overdue_at),
         "due_times": incident.due_times,
