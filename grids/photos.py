@@ -144,8 +144,8 @@ def photo_file(root: Path, photo: CasePhoto, *, thumb: bool = False) -> Path:
     return target
 
 
-def report_with_photos(session: Session, root: Path, actor: Actor, category: str, x: float, y: float, *,
-                       pictures: Sequence[Picture], **details: Any) -> Incident:
+def report_with_photos(session: Session, root: Path, actor: Actor, category: str, x: float | None,
+                       y: float | None, *, pictures: Sequence[Picture], **details: Any) -> Incident:
     """A report (grids.workflow.report) with its "before" photos, in the caller's transaction."""
     incident = report(session, actor, category, x, y, **details)
     store(session, root, incident, pictures, "before", actor.user_id)

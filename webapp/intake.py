@@ -44,7 +44,8 @@ TEXT_LIMITS = {"description": 4000, "address": 300, "reporter_contact": 200}
 #: message follows in brackets: it names the file or the coordinates to fix).
 FIELD_OF_CODE = {"bad_coordinates": "point", "outside_city": "point", "swapped_coordinates": "point",
                  "unknown_category": "category", "not_an_image": "photos", "photo_too_large": "photos",
-                 "empty_photo": "photos", "too_many_photos": "photos", "after_photo_required": "photos"}
+                 "empty_photo": "photos", "too_many_photos": "photos", "after_photo_required": "photos",
+                 "unknown_component": "component_code"}
 CODE_MESSAGES = {
     "bad_coordinates": _l("坐标无效。"), "outside_city": _l("该点不在本市范围内，请检查坐标和坐标系。"),
     "swapped_coordinates": _l("经度和纬度似乎填反了。"), "unknown_category": _l("没有这个类别，请从列表中选择。"),
@@ -52,6 +53,7 @@ CODE_MESSAGES = {
     "photo_too_large": _l("照片太大：每张最多 %(mb)d MB。", mb=MAX_BYTES // 1048576),
     "empty_photo": _l("照片文件是空的。"), "too_many_photos": _l("照片太多，请减少后再提交。"),
     "after_photo_required": _l("请拍摄或选择至少一张处置后照片。"),
+    "unknown_component": _l("部件台账中没有这个编码，请核对部件铭牌上的 16 位编码。"),
 }
 
 
@@ -109,8 +111,11 @@ class ReportForm:
     """The fields of a report as posted, checked for what a person can fix before the domain looks."""
 
     category: str = ""
-    lon: float = math.nan
-    lat: float = math.nan
+    lon: float | None = math.nan
+    lat: float | None = math.nan
+    # A component's 16-digit code (部件编码, on its plate): the case goes to its maintainer, and the point
+    # may be left out (the register knows where the component stands).
+    component_code: str | None = None
     crs: str = DEFAULT_CRS
     texts: dict[str, str | None] = field(default_factory=dict)
     pictures: list[Picture] = field(default_factory=list)
@@ -120,7 +125,8 @@ class ReportForm:
     def parse(cls, form: MultiDict[str, str], files: MultiDict[str, FileStorage], *,
               require_description: bool) -> ReportForm:
         # "E0101 暴露垃圾" from the picker, or a bare code or name typed by hand
-        parsed = cls(category=form.get("category", "").strip().split(" ")[0], crs=form.get("crs") or DEFAULT_CRS)
+        parsed = cls(category=form.get("category", "").strip().split(" ")[0], crs=form.get("crs") or DEFAULT_CRS,
+                     component_code=form.get("component_code", "").strip() or None)
         if not parsed.category:
             parsed.errors["category"] = str(_l("请选择类别。"))
         if parsed.crs not in dict(CRS_CHOICES):
@@ -133,6 +139,9 @@ class ReportForm:
 
     def _point(self, form: MultiDict[str, str]) -> None:
         raw = (form.get("lon", "").strip(), form.get("lat", "").strip())
+        if not any(raw) and self.component_code:
+            self.lon = self.lat = None
+            return
         if not all(raw):
             self.errors["point"] = str(_l("请在地图上点选位置，或填写经度和纬度。"))
             return
@@ -152,7 +161,8 @@ class ReportForm:
 
     def fingerprint(self) -> dict[str, Any]:
         """What makes two submissions "the same report" for the Idempotency-Key check."""
-        return {"category": self.category, "lon": self.lon, "lat": self.lat, "crs": self.crs, **self.texts,
+        return {"category": self.category, "lon": self.lon, "lat": self.lat, "crs": self.crs,
+                "component_code": self.component_code, **self.texts,
                 "photos": [p.digest for p in self.pictures]}
 
 
@@ -167,7 +177,8 @@ def submit_report(source: str, case_url: Callable[[int], str], *, require_descri
         incident = report_with_photos(
             db(), upload_root(), Actor.of_user(user), form.category, form.lon, form.lat, crs=form.crs,
             source=source, pictures=form.pictures, description=form.texts["description"] or "",
-            address=form.texts["address"], reporter_contact=form.texts["reporter_contact"])
+            address=form.texts["address"], reporter_contact=form.texts["reporter_contact"],
+            component_code=form.component_code)
         return {"id": incident.id}, 201
 
     try:

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from grids.demo import DAMAGED_COMPONENT
 from grids.incidents import Actor
 from grids.models import CasePhoto, Division, Incident, User
 from grids.photos import MAX_BYTES
@@ -88,6 +89,19 @@ def test_bad_fields_get_a_message_next_to_the_field(client, db, change: dict, fi
     answer = post(client, "/dispatch/cases", form(db, **change))
     assert answer.status_code == 422
     assert field in answer.json["errors"] and words in answer.json["errors"][field]
+
+
+def test_a_component_code_on_the_form_places_the_case_and_routes_it_to_the_maintainer(client, db) -> None:
+    login(client, "dispatcher")
+    created = post(client, "/dispatch/cases", form(db, category="C0102", lon="", lat="",
+                                                 component_code=DAMAGED_COMPONENT))
+    assert created.status_code == 201, created.json
+    case = db.get(Incident, created.json["id"])
+    assert case.location is not None and case.department_id is not None
+    assert f"maintainer of component {DAMAGED_COMPONENT}" in case.routing_reason
+    unknown = post(client, "/dispatch/cases", form(db, category="C0102", lon="", lat="",
+                                                 component_code="3307810102999999"), key="form-token-2")
+    assert unknown.status_code == 422 and "部件台账中没有这个编码" in unknown.json["errors"]["component_code"]
 
 
 def test_swapped_coordinates_say_how_to_fix_them(client, db) -> None:
