@@ -686,7 +686,7 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
         result = import_cases(session, city, file, mapping, crs=crs, report_path=report_path, progress=progress)
     reasons = ", ".join(f"{count} {reason}" for reason, count in result["reasons"].items())
     emit(result, as_json, f"{result['rows']} rows: {result['imported']} imported ({result['unlocated']} in no grid), "
-                          f"{result['duplicates']} duplicates, {result['rejected']} rejected"
+                          f"{result['rejected']} rejected"
                           f"{f' ({reasons})' if reasons else ''}; rejects in {result['report']}")
 
 

@@ -17,9 +17,11 @@ Import is set-based, so a million rows take minutes rather than a per-row ORM lo
    new case. Most of its time is the schema's: the indexes and foreign keys of incidents and
    case_events (bench/import.py measures that share).
 
-Counting invariant, reported in the JSON as `invariant`: rows == imported + rejected + duplicates, where
-rows counts the data rows of the file, duplicates are rows whose external id is stored already or came
-earlier in the file (the first occurrence wins), and imported == located + unlocated.
+Counting invariant, reported in the JSON as `invariant`: rows == imported + rejected, where rows counts the
+data rows of the file and imported == located + unlocated. Duplicates (an external id stored already, or
+seen earlier in the file: the first occurrence wins) are rejected rows with the reason
+`duplicate_external_id`, also counted on their own as `duplicates`, so a second run of the same file
+imports nothing and rejects every row; the report lists them with the case or row they repeat.
 
 Choices an operator can rely on:
 - the grid is the one in force on the import day (what grid_at answers today): imported cases are
@@ -77,7 +79,8 @@ SOURCE = "import"
 MAX_EXTERNAL_ID, MAX_ADDRESS = 100, 300  # the column widths of incidents
 REPORT_COLUMNS = ("reject_reason", "reject_detail")
 EXPORT_FORMATS = ("csv", "geojson")
-INVARIANT = "rows == imported + rejected + duplicates; imported == located + unlocated"
+INVARIANT = "rows == imported + rejected; duplicates are rejected rows; imported == located + unlocated"
+DUPLICATE = "duplicate_external_id"
 STAGING = "incident_import"
 STAGING_COLUMNS = ("row_no", "external_id", "category_id", "category_code", "status", "reported_at", "closed_at",
                    "lon", "lat", "input_x", "input_y", "address", "description")
@@ -469,9 +472,30 @@ def _copy_rows(session: Session, rows: list[tuple[Any, ...]]) -> None:
         cursor.copy_expert(_COPY, buffer)
 
 
+_DUPLICATES = text(f"""
+SELECT s.row_no, s.external_id, i.id AS case_id, s.first_row
+FROM (SELECT row_no, external_id, min(row_no) OVER (PARTITION BY external_id) AS first_row FROM {STAGING}) s
+LEFT JOIN incidents i ON i.city_code = :city AND i.external_id = s.external_id
+WHERE i.id IS NOT NULL OR s.row_no > s.first_row
+ORDER BY s.row_no""")
+
+
+def _duplicates(session: Session, city_code: str, external_id_column: int,
+                width: int) -> Iterator[tuple[Cells, str, str]]:
+    """Staged rows whose external id is stored already or came earlier in the file, as report lines
+    (the staging keeps parsed values, not the original cells: the line shows the external id)."""
+    for row in session.execute(_DUPLICATES, {"city": city_code}):
+        cells = [""] * width
+        cells[external_id_column] = row.external_id
+        detail = (f"row {row.row_no}: case #{row.case_id} has this external id already" if row.case_id
+                  else f"row {row.row_no} repeats row {row.first_row} of this file")
+        yield cells, DUPLICATE, detail
+
+
 def _place_and_insert(session: Session, city_code: str, crs: str, file_name: str) -> tuple[int, int]:
-    """Run the placing INSERT; JIT off (compiling this plan cost 40% of the run) and room to sort in memory."""
-    session.execute(text(f"ANALYZE {STAGING}; SET LOCAL jit = off; SET LOCAL work_mem = '{SORT_MEMORY}'"))
+    """Run the placing INSERT (staging analysed already); JIT off (compiling this plan cost 40% of the run)
+    and room to sort in memory."""
+    session.execute(text(f"SET LOCAL jit = off; SET LOCAL work_mem = '{SORT_MEMORY}'"))
     result = session.execute(_PLACE_AND_INSERT, {"city": city_code, "day": date.today(), "crs": crs,
                                                  "source": SOURCE, "file": file_name,
                                                  "levels": list(DIVISION_LEVELS)}).one()
@@ -553,10 +577,16 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
     except UnicodeDecodeError as exc:
         raise Invalid(f"{csv_path.name} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 "
                       "(Excel: CSV UTF-8) and import again", code="bad_encoding") from exc
+    session.execute(text(f"ANALYZE {STAGING}"))
+    with report.open("a", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        for line in _duplicates(session, city_code, ctx.column["external_id"], len(header)):
+            _write_rejects(writer, len(header), [line])
+            reasons[DUPLICATE] += 1
     imported, located = _place_and_insert(session, city_code, ctx.crs, csv_path.name)
     rejected = sum(reasons.values())
     return {"file": str(csv_path), "crs": ctx.crs, "rows": rows, "imported": imported, "rejected": rejected,
-            "duplicates": rows - rejected - imported, "located": located, "unlocated": imported - located,
+            "duplicates": reasons[DUPLICATE], "located": located, "unlocated": imported - located,
             "reasons": dict(sorted(reasons.items())), "report": str(report), "invariant": INVARIANT}
 
 # --- export --------------------------------------------------------------------------------------

@@ -105,17 +105,19 @@ def cases(db) -> dict[str, Incident]:
 def test_import_counts_every_row_once_and_reports_each_reject(db, hotline) -> None:
     result = import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
     assert {k: result[k] for k in ("rows", "imported", "rejected", "duplicates", "located", "unlocated")} == {
-        "rows": 11, "imported": 4, "rejected": 6, "duplicates": 1, "located": 3, "unlocated": 1}
-    assert result["rows"] == result["imported"] + result["rejected"] + result["duplicates"]
-    assert result["reasons"] == {"bad_coordinates": 1, "bad_date": 1, "missing_coordinates": 1, "outside_city": 1,
-                                 "swapped_coordinates": 1, "unknown_category": 1}
+        "rows": 11, "imported": 4, "rejected": 7, "duplicates": 1, "located": 3, "unlocated": 1}
+    assert result["rows"] == result["imported"] + result["rejected"]
+    assert result["reasons"] == {"bad_coordinates": 1, "bad_date": 1, "duplicate_external_id": 1,
+                                 "missing_coordinates": 1, "outside_city": 1, "swapped_coordinates": 1,
+                                 "unknown_category": 1}
     with open(result["report"], encoding="utf-8-sig", newline="") as handle:
         report = list(csv.reader(handle))
     assert report[0] == [*HEADER, "reject_reason", "reject_detail"]
     assert {r[0]: r[-2] for r in report[1:]} == {
         "RX2025100804": "missing_coordinates", "RX2025100805": "swapped_coordinates",
         "RX2025100806": "unknown_category", "RX2025100807": "bad_date", "RX2025100809": "bad_coordinates",
-        "RX2025100810": "outside_city"}
+        "RX2025100810": "outside_city", "RX2025100801": "duplicate_external_id"}
+    assert [r[-1] for r in report if r[0] == "RX2025100801"] == ["row 8 repeats row 1 of this file"]
     swapped = next(r for r in report if r[0] == "RX2025100805")
     assert swapped[1:9] == hotline_rows(db)[4][1:9] and "look swapped" in swapped[-1]
 
@@ -217,7 +219,11 @@ def test_each_imported_case_gets_one_import_event(db, hotline) -> None:
 def test_a_second_import_of_the_same_file_adds_nothing(db, hotline) -> None:
     import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
     again = import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
-    assert (again["rows"], again["imported"], again["rejected"], again["duplicates"]) == (11, 0, 6, 5)
+    assert (again["rows"], again["imported"], again["rejected"], again["duplicates"]) == (11, 0, 11, 5)
+    assert again["reasons"]["duplicate_external_id"] == 5
+    with open(again["report"], encoding="utf-8-sig", newline="") as handle:
+        stored = next(r for r in csv.reader(handle) if r[0] == "RX2025100808")
+    assert "has this external id already" in stored[-1]
     assert len(cases(db)) == 4
 
 
@@ -307,7 +313,7 @@ def test_cli_import_and_export_on_a_committed_database(empty_database_url, tmp_p
 
     first = run("import", str(path), "--map", str(tmp_path / "map.json"), "--crs", "gcj02",
                 "--report", str(tmp_path / "rejects.csv"))
-    assert (first["imported"], first["rejected"], first["duplicates"]) == (4, 6, 1)
+    assert (first["imported"], first["rejected"], first["duplicates"]) == (4, 7, 1)
     assert first["report"] == str(tmp_path / "rejects.csv")
     second = run("import", str(path), "--map", str(tmp_path / "map.json"), "--crs", "gcj02")
     assert (second["imported"], second["duplicates"]) == (0, 5)
