@@ -797,3 +797,31 @@ def components_list(city: str, as_json: bool) -> None:
 
 
 COMMANDS += [components_group]
+
+
+# --- evaluate (综合评价) -------------------------------------------------------------------------
+@click.command("evaluate")
+@click.option("--period", "kind", required=True, type=click.Choice(["week", "month", "quarter", "year"]))
+@click.option("--date", "day", required=True, help="Any day in the period (YYYY-MM-DD, city time).")
+@click.option("--by", required=True, type=click.Choice(["township", "department", "squad"]))
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the ranking here.")
+@city_option
+@json_option
+@fail_cleanly
+def evaluate_command(kind: str, day: str, by: str, csv_out: Path | None, city: str, as_json: bool) -> None:
+    """Rank townships, departments or squads for a period: 应结案, 结案率, 按期结案率 ... and the 0-100 score."""
+    from grids.evaluation import evaluate, parse_period, write_csv
+
+    period = parse_period(kind, day)
+    with command_session() as session:
+        rows = evaluate(session, city, period, by)
+    if csv_out:
+        with csv_out.open("w", encoding="utf-8-sig", newline="") as handle:
+            write_csv(rows, handle)
+    lines = [f"{r.rank or '-':>3} {r.code:<12} 应结案 {r.counts['due']:>5}  结案率 {r.rates['结案率'] or '-':>6}  "
+             f"按期结案率 {r.rates['按期结案率'] or '-':>6}  得分 {r.score or '-':>6}  {r.name}" for r in rows]
+    emit({"period": period.label, "by": by, "rows": [r.record() for r in rows]}, as_json,
+         "\n".join([f"{period.label} by {by}", *lines]))
+
+
+COMMANDS += [evaluate_command]
