@@ -71,9 +71,10 @@ RATES: dict[str, tuple[str, str]] = {
 }
 #: Table columns (CLI, CSV): key and Chinese header.
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("rank", "名次"), ("code", "编码"), ("name", "名称"), ("reported", "上报"), ("filed", "立案"),
-    ("dispatched", "派遣"), ("handled", "处置"), ("due", "应结案"), ("closed", "结案"), ("on_time", "按期结案"),
-    ("returned", "回退"), ("reworked", "返工"), ("extended", "延期"), ("overdue", "超期"),
+    ("rank", "名次"), ("code", "编码"), ("name", "名称"), ("reported", "上报数"), ("filed", "立案数"),
+    ("dispatched", "派遣数"), ("handled", "处置数"), ("due", "应结案数"), ("closed", "结案数"),
+    ("on_time", "按期结案数"), ("returned", "回退数"), ("reworked", "返工数"), ("extended", "延期数"),
+    ("overdue", "超期数"),
     *((name, name) for name in RATES), ("handle_hours", "平均处置时长（小时）"), ("score", "综合得分"))
 
 

@@ -34,10 +34,11 @@ from grids.errors import NotFound
 from grids.models import CaseEvent, Category, Division, Incident, User
 from grids.workflow import OPEN_STATES, TRANSITIONS, Zone, case_conditions, deadline_class, zone_of
 from webapp import LANGUAGES, db
-from webapp.auth import current_user, home_url, require_roles
+from webapp.auth import ROLE_PAGES, current_user, home_url, require_roles
 from webapp.labels import city_time, status_label
 from webapp.maps import MapParts, add_plugins, add_vector_grid, base_map, render_map_parts
 from webapp.photos import bp as photos_bp
+from webapp.reports import ranking_page
 
 bp = Blueprint("pages", __name__)
 bp.register_blueprint(photos_bp)  # /photos/<id>: shared by every surface, like the other pages here
@@ -225,12 +226,10 @@ def department() -> Any:
 
 
 @bp.route("/reports")
-@require_roles("dispatcher", "supervisor", "squad_leader", "planner", "viewer")
+@require_roles(*(role for role, pages in ROLE_PAGES.items() if "reports" in pages))
 def reports() -> Any:
-    city = current_app.config["GRIDLINK_CITY"]
-    categories = db().scalars(select(Category).where(Category.city_code == city, Category.parent_id.is_(None))
-                              .order_by(Category.type.desc(), Category.code)).all()
-    return render_template("reports.html", categories=categories)
+    """统计评价 (webapp.reports): open to the roles whose menu has it (webapp.auth.ROLE_PAGES)."""
+    return ranking_page()
 
 
 @bp.route("/about")

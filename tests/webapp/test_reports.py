@@ -1,0 +1,68 @@
+"""统计评价 page: the ranking with rates as percentages, the empty state, a CSV whose cells stay text, English."""
+
+import csv
+import io
+
+from sqlalchemy import update
+
+from grids.models import Division
+from tests.conftest import login
+from tests.grids.test_evaluation import YOUBU, insert_due_cases
+
+MARCH_2025 = "/reports?period=month&date=2025-03-15&by=township"
+ON_TIME, LATE = "2025-03-09T16:00:00+08:00", "2025-03-12T09:00:00+08:00"
+
+
+def rows_of(page: str) -> list[str]:
+    return [chunk.split('"', 1)[0] for chunk in page.split('data-object="')[1:]]
+
+
+def test_the_ranking_shows_rates_as_percentages_best_first(client, db) -> None:
+    insert_due_cases(db, [ON_TIME] * 737 + [LATE] * 174 + [None] * 61)
+    login(client, "viewer")
+    response = client.get(MARCH_2025)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "2025-03" in page
+    assert rows_of(page)[0] == YOUBU and len(rows_of(page)) == 16  # every township, ranked or not
+    youbu = page.split(f'data-object="{YOUBU}"', 1)[1].split("</tr>", 1)[0]
+    assert ">972<" in youbu and ">911<" in youbu and ">737<" in youbu
+    assert "93.72%" in youbu and "75.82%" in youbu and "84.77" in youbu
+    others = page.split("</tr>", 2)[2]
+    assert "0%" not in others.split("</table>")[0]  # nothing due elsewhere: a dash, never 0 %
+
+
+def test_a_period_with_nothing_due_says_what_to_do(client) -> None:
+    login(client, "dispatcher")
+    page = client.get("/reports?period=year&date=2019-06-01&by=squad").get_data(as_text=True)
+    assert "本期没有应结案的案件：换一个时段" in page and "<table" not in page
+    assert client.get("/reports").status_code == 200  # no choice yet: this month, by township
+
+
+def test_a_bad_date_is_refused_with_the_expected_format(client) -> None:
+    login(client, "dispatcher")
+    response = client.get("/reports?period=month&date=2025-13-01")
+    assert response.status_code == 422 and "2026-11-01" in response.get_data(as_text=True)
+
+
+def test_the_csv_download_keeps_formula_like_names_as_text(client, db) -> None:
+    insert_due_cases(db, [ON_TIME, None])
+    db.execute(update(Division).where(Division.code == YOUBU).values(name="=HYPERLINK(\"http://x\")"))
+    login(client, "dispatcher")
+    response = client.get(MARCH_2025 + "&format=csv")
+    assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
+    table = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+    assert table[0][:3] == ["名次", "编码", "名称"] and "应结案数" in table[0] and "综合得分" in table[0]
+    youbu = next(row for row in table if row[1] == YOUBU)
+    assert youbu[2] == "'=HYPERLINK(\"http://x\")"
+    assert youbu[table[0].index("结案率")] == "50.00" and youbu[table[0].index("应结案数")] == "2"
+
+
+def test_english_shows_english_headers(client, db) -> None:
+    insert_due_cases(db, [ON_TIME])
+    login(client, "dispatcher")
+    client.get("/lang/en")
+    page = client.get(MARCH_2025).get_data(as_text=True)
+    assert "Due to close" in page and "On-time closing rate" in page and "Show ranking" in page
+    assert "应结案数" not in page
+    header = client.get(MARCH_2025 + "&format=csv").get_data().decode("utf-8-sig").splitlines()[0]
+    assert header.startswith("Rank,Code,Name,") and "Closing rate" in header

@@ -1,0 +1,79 @@
+"""统计评价 (/reports, endpoint pages.reports): the ranking of townships, departments or squads for a week,
+month, quarter or year, as a page and as a CSV download (?format=csv, same query).
+
+Who sees what: every role that may open the page sees the whole city's ranking, whatever its zone;
+rankings are published in this trade (DOMAIN 6), so a squad or a department sees where it stands among
+the others. The counts, rates and score are grids.evaluation's; this module only asks and shows.
+A plain GET form picks the period and the objects: no script, nothing for the CSP to allow.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Response, current_app, render_template, request
+from flask_babel import lazy_gettext as _l
+
+from grids.evaluation import OBJECT_KINDS, PERIOD_KINDS, RATES, Evaluation, evaluate, parse_period, write_csv
+from grids.models import City
+from webapp import db
+
+PERIOD_LABELS = {"week": _l("周"), "month": _l("月"), "quarter": _l("季度"), "year": _l("年")}
+OBJECT_LABELS = {"township": _l("按乡镇（街道）"), "department": _l("按部门"), "squad": _l("按中队")}
+#: Column headers of the table and the CSV, in the reader's language (keys: grids.evaluation.COLUMNS).
+HEADERS = {"rank": _l("名次"), "code": _l("编码"), "name": _l("名称"), "reported": _l("上报数"), "filed": _l("立案数"),
+           "dispatched": _l("派遣数"), "handled": _l("处置数"), "due": _l("应结案数"), "closed": _l("结案数"),
+           "on_time": _l("按期结案数"), "returned": _l("回退数"), "reworked": _l("返工数"), "extended": _l("延期数"),
+           "overdue": _l("超期数"), "结案率": _l("结案率"), "按期结案率": _l("按期结案率"), "返工率": _l("返工率"),
+           "延期率": _l("延期率"), "准确派遣率": _l("准确派遣率"), "handle_hours": _l("平均处置时长（小时）"),
+           "score": _l("综合得分")}
+#: The page's table: the columns a ranking is read by (the CSV has every column).
+TABLE = ("rank", "name", "due", "closed", "on_time", "结案率", "按期结案率", "返工率", "延期率", "准确派遣率",
+         "handle_hours", "score")
+RATE_COLUMNS = frozenset(RATES)
+
+
+def _choice(name: str, allowed: tuple[str, ...] | dict[str, Any], default: str) -> str:
+    value = request.args.get(name, default)
+    return value if value in allowed else default
+
+
+def _today(city_code: str) -> str:
+    city = db().get(City, city_code)
+    return datetime.now(ZoneInfo(city.timezone if city else "Asia/Shanghai")).date().isoformat()
+
+
+def _cell(key: str, value: Any) -> str:
+    """What a cell shows: rates as percentages, a dash for nothing to measure."""
+    if value is None:
+        return "—"
+    return f"{value}%" if key in RATE_COLUMNS else str(value)
+
+
+def _csv(rows: list[Evaluation], name: str) -> Response:
+    """The whole ranking (every column); a BOM so spreadsheet programs read UTF-8; names stay text."""
+    out = io.StringIO()
+    write_csv(rows, out, {key: str(label) for key, label in HEADERS.items()})
+    return Response(codecs.BOM_UTF8 + out.getvalue().encode("utf-8"), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+def ranking_page() -> Any:
+    city = current_app.config["GRIDLINK_CITY"]
+    kind = _choice("period", PERIOD_KINDS, "month")
+    by = _choice("by", OBJECT_KINDS, "township")
+    day = request.args.get("date") or _today(city)
+    period = parse_period(kind, day)
+    rows = evaluate(db(), city, period, by)
+    if request.args.get("format") == "csv":
+        return _csv(rows, f"evaluation-{by}-{period.label}")
+    table = [{"key": r.code, "cells": [(key, _cell(key, r.record()[key])) for key in TABLE]} for r in rows]
+    return render_template(
+        "reports.html", table=table, headers=[(key, HEADERS[key]) for key in TABLE], period=period, day=day,
+        kind=kind, by=by, periods=PERIOD_LABELS, objects=OBJECT_LABELS,
+        anything_due=any(r.counts["due"] for r in rows),
+        csv_args={"period": kind, "date": day, "by": by, "format": "csv"})
