@@ -95,6 +95,10 @@ class Period:
             return f"{self.start.year}-Q{(self.start.month - 1) // 3 + 1}"
         return self.start.strftime("%Y-%m" if self.kind == "month" else "%Y")
 
+    @property
+    def last_day(self) -> date:
+        return self.end - timedelta(days=1)
+
     def bounds(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
         return datetime.combine(self.start, time.min, tz), datetime.combine(self.end, time.min, tz)
 

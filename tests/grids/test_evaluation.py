@@ -101,6 +101,7 @@ def test_periods_are_whole_weeks_months_quarters_and_years() -> None:
     assert (week.start, week.end, week.label) == (date(2026, 11, 23), date(2026, 11, 30), "2026-W48")
     quarter = parse_period("quarter", "2026-11-01")
     assert (quarter.start, quarter.end, quarter.label) == (date(2026, 10, 1), date(2027, 1, 1), "2026-Q4")
+    assert quarter.last_day == date(2026, 12, 31)
     assert parse_period("year", "2026-11-01").end - parse_period("year", "2026-11-01").start == timedelta(days=365)
     with pytest.raises(Invalid, match="week, month, quarter, year"):
         parse_period("fortnight", "2026-11-01")
