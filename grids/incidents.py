@@ -21,6 +21,7 @@ Routing order (rules are data: RoutingRule rows and Category.departments):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,11 +35,12 @@ from sqlalchemy.orm import Session, defer
 from gis.crs import CoordinateError, looks_swapped, normalize_crs_name, to_wgs84
 from grids.components import component_by_code, nearest_component
 from grids.errors import Conflict, Invalid
-from grids.layouts import grid_at
+from grids.layouts import grid_id_at
 from grids.models import (
     DIVISION_LEVELS,
     CaseEvent,
     Category,
+    City,
     Component,
     Department,
     Division,
@@ -164,11 +166,15 @@ def to_city_point(session: Session, city_code: str, x: float, y: float, crs: str
         lon, lat = to_wgs84(x, y, normalize_crs_name(crs))
     except CoordinateError as exc:
         raise Invalid(str(exc), code="bad_coordinates") from exc
-    city = _city_outline(session, city_code)
     point = from_shape(Point(lon, lat), srid=4326)
-    covered, *bbox = session.execute(select(
-        func.ST_Covers(Division.geom, point), func.ST_XMin(Division.geom), func.ST_YMin(Division.geom),
-        func.ST_XMax(Division.geom), func.ST_YMax(Division.geom)).where(Division.id == city.id)).one()
+    # The outline's name, the check and its extent (for the fix) in one statement: every report asks this.
+    city = session.execute(select(
+        Division.name, func.ST_Covers(Division.geom, point), func.ST_XMin(Division.geom), func.ST_YMin(Division.geom),
+        func.ST_XMax(Division.geom), func.ST_YMax(Division.geom))
+        .where(Division.city_code == city_code, Division.level == "city").order_by(Division.id).limit(1)).first()
+    if city is None:
+        raise Invalid(f"city {city_code} has no outline yet; load its divisions first", code="no_city_outline")
+    covered, bbox = city[1], city[2:]
     if covered:
         return Point(lon, lat)
     extent = f"longitude {bbox[0]:.3f}..{bbox[2]:.3f}, latitude {bbox[1]:.3f}..{bbox[3]:.3f}"
@@ -180,24 +186,42 @@ def to_city_point(session: Session, city_code: str, x: float, y: float, crs: str
                   "bd09 for Baidu)", code="outside_city")
 
 
-def _divisions_at(session: Session, city_code: str, point: Point) -> list[Division]:
-    """The division path covering a point, city first; on a shared edge the lowest id of each level wins."""
-    rows = session.scalars(select(Division).where(
-        Division.city_code == city_code,
-        func.ST_Covers(Division.geom, func.ST_GeomFromEWKB(from_shape(point, srid=4326))))
-        .options(defer(Division.geom))  # the boundaries stay in the database: only names and codes travel
-        .order_by(Division.id))
-    first: dict[str, Division] = {}
+@dataclass(frozen=True)
+class _Surroundings:
+    """What lies at a point: the division path (city first), the grid in force with its squad and
+    co-manager, and the frontage unit (门前三包) whose area covers it."""
+
+    divisions: list[Division]
+    grid: Grid | None
+    grid_squad: Squad | None
+    co_manager: User | None
+    frontage_unit: FrontageUnit | None
+
+
+def _surroundings(session: Session, city_code: str, point: Point) -> _Surroundings:
+    """Everything locate needs at a point in ONE statement (issue 4: each round trip of a report costs more
+    than the joins): one row per covering division, each carrying the same grid, squad, co-manager and
+    frontage unit. The shapes stay in the database: only names, codes and ids travel."""
+    here = func.ST_GeomFromEWKB(from_shape(point, srid=4326))
+    frontage_id = (select(FrontageUnit.id)
+                   .where(FrontageUnit.city_code == city_code, FrontageUnit.status == "active",
+                          func.ST_Covers(FrontageUnit.area, here))
+                   .order_by(FrontageUnit.id).limit(1).scalar_subquery())
+    rows = session.execute(
+        select(Division, Grid, Squad, User, FrontageUnit).select_from(City).where(City.code == city_code)
+        .outerjoin(Division, and_(Division.city_code == City.code, func.ST_Covers(Division.geom, here)))
+        .outerjoin(Grid, Grid.id == grid_id_at(city_code, point.x, point.y))
+        .outerjoin(Squad, Squad.id == Grid.squad_id).outerjoin(User, User.id == Grid.co_manager_id)
+        .outerjoin(FrontageUnit, FrontageUnit.id == frontage_id)
+        .options(defer(Division.geom), defer(Grid.geom), defer(FrontageUnit.location), defer(FrontageUnit.area))
+        .order_by(Division.id)).all()
+    first: dict[str, Division] = {}  # on a shared edge the lowest id of each level wins
     for row in rows:
-        first.setdefault(row.level, row)
-    return [first[level] for level in DIVISION_LEVELS if level in first]
-
-
-def _frontage_at(session: Session, city_code: str, point: Point) -> FrontageUnit | None:
-    return session.scalar(
-        select(FrontageUnit).where(FrontageUnit.city_code == city_code, FrontageUnit.status == "active",
-                                   func.ST_Covers(FrontageUnit.area, func.ST_GeomFromEWKB(from_shape(point, 4326))))
-        .order_by(FrontageUnit.id).limit(1))
+        if row.Division is not None:
+            first.setdefault(row.Division.level, row.Division)
+    grid, squad, co_manager, frontage_unit = rows[0][1:] if rows else (None,) * 4  # no row: no such city
+    return _Surroundings([first[level] for level in DIVISION_LEVELS if level in first],
+                         grid, squad, co_manager, frontage_unit)
 
 
 def _department_for(session: Session, category: Category, path: list[Division],
@@ -266,27 +290,27 @@ def locate(session: Session, city_code: str, x: float | None, y: float | None, *
     component = component_by_code(session, city_code, component_code) if component_code else None
     loc = _place(session, city_code, x, y, crs, component)
     point = Point(loc.lon, loc.lat)
-    loc.divisions = _divisions_at(session, city_code, point)
+    here = _surroundings(session, city_code, point)
+    loc.divisions = here.divisions
     township = loc.township
     if township:
         loc.say("township", name=township.name)
     else:
         loc.say("no_township")
-    loc.grid = grid_at(session, city_code, point.x, point.y)
+    loc.grid = here.grid
     if loc.grid:
         loc.say("grid", code=loc.grid.code)
     else:
         loc.say("no_grid")
-    if loc.grid is not None and loc.grid.squad_id is not None:
-        loc.squad = session.get(Squad, loc.grid.squad_id)
+    if here.grid_squad is not None:
+        loc.squad = here.grid_squad
         loc.say("squad_of_grid", name=loc.squad.name)
     elif township is not None:
         loc.squad = session.scalar(select(Squad).where(Squad.township_id == township.id).order_by(Squad.id))
         if loc.squad is not None:
             loc.say("squad_of_township", name=loc.squad.name)
-    if loc.grid is not None and loc.grid.co_manager_id is not None:
-        loc.co_manager = session.get(User, loc.grid.co_manager_id)
-    loc.frontage_unit = _frontage_at(session, city_code, point)
+    loc.co_manager = here.co_manager
+    loc.frontage_unit = here.frontage_unit
     if loc.frontage_unit is not None:
         loc.say("frontage", name=loc.frontage_unit.name)
     _route(session, loc, category)
@@ -305,12 +329,14 @@ def unlocated(reason: str) -> Location:
 
 def record_event(session: Session, incident: Incident, action: str, *, actor_id: int | None = None,
                  actor_role: str | None = None, from_status: str | None = None, note: str | None = None,
-                 data: dict[str, Any] | None = None) -> CaseEvent:
+                 data: dict[str, Any] | None = None, first: bool = False) -> CaseEvent:
     """Append one history row; seq is per case so replaying the events gives the current state.
 
     The one place events are written, so the outbox messages the action calls for commit with it.
+    `first`: the case was inserted in this transaction, so its history is empty and seq is 1 without asking.
     """
-    seq = (session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.incident_id == incident.id)) or 0) + 1
+    seq = 1 if first else (session.scalar(select(func.max(CaseEvent.seq))
+                                          .where(CaseEvent.incident_id == incident.id)) or 0) + 1
     event = CaseEvent(city_code=incident.city_code, incident_id=incident.id, seq=seq, action=action,
                       actor_id=actor_id, actor_role=actor_role, from_status=from_status,
                       to_status=incident.status, note=note, data=data)
@@ -341,9 +367,14 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
               source: str, description: str, crs: str = "wgs84", address: str | None = None,
               reporter: User | None = None, reporter_contact: str | None = None,
               external_id: str | None = None, reported_at: datetime | None = None,
-              actor: Actor | None = None, component_code: str | None = None) -> Incident:
+              actor: Actor | None = None, component_code: str | None = None,
+              clock: Callable[[Session, Incident], object] | None = None) -> Incident:
     """Store a reported case at (x, y) in `crs` (or at the component it names), routed to its one owner;
-    no place -> triage by the centre."""
+    no place -> triage by the centre.
+
+    `clock` (grids.workflow.start_report_clock) sets the stage clock's columns before the case is stored,
+    so its INSERT carries them and no UPDATE follows.
+    """
     if external_id and session.scalar(select(Incident.id).where(Incident.city_code == city_code,
                                                               Incident.external_id == external_id)):
         raise Conflict(f"a case with external id {external_id!r} exists already", code="duplicate_external_id")
@@ -358,9 +389,11 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
     apply_location(incident, loc)
     if reported_at:
         incident.reported_at = reported_at
+    if clock is not None:
+        clock(session, incident)
     session.add(incident)
     session.flush()
     record_event(session, incident, "report", actor_id=actor.user_id if actor else None,
                  actor_role=actor.role if actor else None, note=description,
-                 data={"source": source, "routing_reason": loc.routing_reason})
+                 data={"source": source, "routing_reason": loc.routing_reason}, first=True)
     return incident

@@ -27,7 +27,7 @@ import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry import GeometryCollection, LineString, MultiPolygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import ScalarSelect, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from gis.crs import (
@@ -391,21 +391,26 @@ def _problem_summary(report: dict[str, Any]) -> str:
 
 
 # --- lookup --------------------------------------------------------------------------------------
-def grid_at(session: Session, city_code: str, lon: float, lat: float, on_date: date | None = None) -> Grid | None:
-    """The grid in force on `on_date` (default today) covering a WGS84 point; lowest code on a shared edge."""
+def grid_id_at(city_code: str, lon: float, lat: float, on_date: date | None = None) -> ScalarSelect[int]:
+    """The id of the grid in force on `on_date` (default today) covering a WGS84 point, lowest code on a
+    shared edge, as a subquery: grids.incidents.locate joins it into the one statement of a report's place."""
     try:
         check_lonlat(lon, lat)
     except CoordinateError as exc:
         raise Invalid(str(exc), code="bad_coordinates") from exc
     day = on_date or date.today()
     point = func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
-    return session.scalar(
-        select(Grid).join(GridLayout, GridLayout.id == Grid.layout_id)
-        .where(Grid.city_code == city_code, GridLayout.status.in_(("published", "retired")),
-               GridLayout.effective_from <= day,
-               (GridLayout.effective_to.is_(None)) | (GridLayout.effective_to > day),
-               func.ST_Covers(Grid.geom, point))
-        .order_by(Grid.code).limit(1))
+    return (select(Grid.id).join(GridLayout, GridLayout.id == Grid.layout_id)
+            .where(Grid.city_code == city_code, GridLayout.status.in_(("published", "retired")),
+                   GridLayout.effective_from <= day,
+                   (GridLayout.effective_to.is_(None)) | (GridLayout.effective_to > day),
+                   func.ST_Covers(Grid.geom, point))
+            .order_by(Grid.code).limit(1).scalar_subquery())
+
+
+def grid_at(session: Session, city_code: str, lon: float, lat: float, on_date: date | None = None) -> Grid | None:
+    """The grid in force on `on_date` (default today) covering a WGS84 point; lowest code on a shared edge."""
+    return session.scalar(select(Grid).where(Grid.id == grid_id_at(city_code, lon, lat, on_date)))
 
 
 # --- export and assign ---------------------------------------------------------------------------
