@@ -16,10 +16,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-from sqlalchemy import select
+from sqlalchemy import Row, Select, func, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from grids.errors import Invalid
@@ -48,11 +51,12 @@ class WorkCalendar:
     hours: tuple[tuple[str, str], ...] | list[list[str]] = DEFAULT_HOURS
     overrides: dict[date, bool] = field(default_factory=dict)
 
-    @property
+    # Cached: deadline arithmetic asks for these once per day walked, and a cached calendar lives long.
+    @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @property
+    @cached_property
     def periods(self) -> tuple[tuple[time, time], ...]:
         return _parse_hours(self.hours)
 
@@ -121,14 +125,39 @@ def parse_limit(limit: str, calendar: WorkCalendar) -> timedelta:
     return amount * units[unit]
 
 
-def city_calendar(session: Session, city_code: str) -> WorkCalendar:
-    """The calendar of a city: its time zone, working hours and day overrides from the database."""
-    city = session.get(City, city_code)
-    if city is None:
+def calendar_stamp(city_code: str) -> Select[Any]:
+    """One row that changes whenever the city's calendar does: its time zone, working hours and an md5 of
+    all its day overrides (computed in the database, so the days themselves need not travel). A caller may
+    add its own columns (grids.workflow adds the stage's limit and now()) to save a round trip."""
+    days = (select(func.md5(func.string_agg(func.concat(CalendarDay.day, ":", CalendarDay.is_workday),
+                                            aggregate_order_by(literal_column("','"), CalendarDay.day))))
+            .where(CalendarDay.city_code == City.code).scalar_subquery())
+    return select(City.timezone, City.working_hours, days.label("days_md5")).where(City.code == city_code)
+
+
+#: Calendars built in this process, by city, with the stamp they were built from. No TTL is needed: every
+#: use compares the stamp read in the same transaction, so an edited day or working hours count at once.
+_CALENDARS: dict[str, tuple[tuple[Any, ...], WorkCalendar]] = {}
+
+
+def city_calendar(session: Session, city_code: str, stamp: Row[Any] | None = None) -> WorkCalendar:
+    """The calendar of a city: its time zone, working hours and day overrides from the database.
+
+    `stamp` is its calendar_stamp row when the caller read it already. The overrides are read and parsed
+    only when the stamp differs from the cached calendar's (issue 4: every report starts a clock).
+    """
+    stamp = stamp or session.execute(calendar_stamp(city_code)).first()
+    if stamp is None:
         raise Invalid(f"unknown city {city_code}", code="unknown_city")
+    key = (stamp.timezone, repr(stamp.working_hours), stamp.days_md5)
+    cached = _CALENDARS.get(city_code)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     overrides = {row.day: row.is_workday for row in session.execute(
         select(CalendarDay.day, CalendarDay.is_workday).where(CalendarDay.city_code == city_code))}
-    return WorkCalendar(timezone=city.timezone, hours=city.working_hours or DEFAULT_HOURS, overrides=overrides)
+    calendar = WorkCalendar(timezone=stamp.timezone, hours=stamp.working_hours or DEFAULT_HOURS, overrides=overrides)
+    _CALENDARS[city_code] = (key, calendar)
+    return calendar
 
 
 def deadline(start: datetime, limit: str, calendar: WorkCalendar) -> datetime:

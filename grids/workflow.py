@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, true, update
+from sqlalchemy import ColumnElement, String, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from grids.calendar import city_calendar, deadline, parse_limit
+from grids.calendar import WorkCalendar, calendar_stamp, city_calendar, deadline, parse_limit
 from grids.errors import Conflict, Forbidden, Invalid, NotFound
 from grids.incidents import Actor, open_case, record_event
 from grids.models import CaseEvent, Category, Department, Incident, StageLimit, User
@@ -191,16 +191,25 @@ def _department(session: Session, city_code: str, code: str) -> Department:
     return dept
 
 
-def stage_limit(session: Session, incident: Incident, stage: str) -> str | None:
-    """A stage's working-time limit for this case: the minor class's handling limit for 处置; for the other
-    stages the category's StageLimit row, else the city default (category NULL). None: the stage has no clock.
-    """
+def stage_limit(incident: Incident, stage: str) -> ColumnElement[str | None]:
+    """A stage's working-time limit for this case, as a column: the minor class's handling limit for 处置;
+    for the other stages the category's StageLimit row, else the city default (category NULL). NULL: the
+    stage has no clock."""
     if stage == HANDLE_STAGE:
-        return incident.category.time_limit
-    return session.scalar(select(StageLimit.time_limit).where(
+        return literal(incident.category.time_limit, String)
+    return (select(StageLimit.time_limit).where(
         StageLimit.city_code == incident.city_code, StageLimit.stage == stage,
         or_(StageLimit.category_id == incident.category_id, StageLimit.category_id.is_(None)))
-        .order_by(StageLimit.category_id.nulls_last()).limit(1))
+        .order_by(StageLimit.category_id.nulls_last()).limit(1).scalar_subquery())
+
+
+def _clock_facts(session: Session, incident: Incident, stage: str) -> tuple[str | None, WorkCalendar, datetime]:
+    """The stage's limit, the city's calendar and the transaction's now(), read in one statement."""
+    row = session.execute(calendar_stamp(incident.city_code)
+                          .add_columns(stage_limit(incident, stage).label("limit"), func.now().label("now"))).first()
+    if row is None:
+        raise Invalid(f"unknown city {incident.city_code}", code="unknown_city")
+    return row.limit, city_calendar(session, incident.city_code, row), row.now
 
 
 def _utc(moment: datetime) -> str:
@@ -209,13 +218,16 @@ def _utc(moment: datetime) -> str:
 
 
 def start_stage(session: Session, incident: Incident, stage: str, now: datetime) -> dict[str, Any]:
-    """The column values that start `stage`'s clock at `now`.
+    """The column values that start `stage`'s clock at `now`."""
+    limit, calendar, _ = _clock_facts(session, incident, stage)
+    return _started(incident, stage, now, limit, calendar)
 
-    deadline_at is what the sweep, lists, markers and tiles read; due_times keeps every stage's clock for
-    the history. Clearing overdue_at lets the sweep escalate the new deadline once more.
-    """
-    limit = stage_limit(session, incident, stage)
-    due = deadline(now, limit, city_calendar(session, incident.city_code)) if limit else None
+
+def _started(incident: Incident, stage: str, now: datetime, limit: str | None,
+             calendar: WorkCalendar) -> dict[str, Any]:
+    """deadline_at is what the sweep, lists, markers and tiles read; due_times keeps every stage's clock for
+    the history. Clearing overdue_at lets the sweep escalate the new deadline once more."""
+    due = deadline(now, limit, calendar) if limit else None
     entry = {"started": _utc(now), "due": _utc(due) if due else None, "limit": limit}
     return {"deadline_at": due, "overdue_at": None, "due_times": {**(incident.due_times or {}), stage: entry}}
 
@@ -232,10 +244,17 @@ def _clock(session: Session, incident: Incident, action: str, target: str, now: 
 
 
 def start_report_clock(session: Session, incident: Incident) -> Incident:
-    """Start the clock of a case just reported (the centre must file it), from its report time (the
-    transaction's now(), already returned by the INSERT); open_case itself starts none, so imported
-    history keeps the state and deadline the old system recorded."""
-    for column, value in start_stage(session, incident, STAGE_CLOCKS[incident.status], incident.reported_at).items():
+    """Start the clock of a reported case (the centre must file it) from its report time: the transaction's
+    now() -- what the column's default stores -- unless the case says otherwise.
+
+    Passed to open_case as `clock`, it runs before the INSERT, which then carries the deadline (no UPDATE);
+    called on a stored case, it updates it. Imported history starts none: it keeps the state and deadline
+    the old system recorded.
+    """
+    stage = STAGE_CLOCKS[incident.status]
+    limit, calendar, now = _clock_facts(session, incident, stage)
+    incident.reported_at = incident.reported_at or now
+    for column, value in _started(incident, stage, incident.reported_at, limit, calendar).items():
         setattr(incident, column, value)
     session.flush()
     return incident
@@ -343,8 +362,8 @@ def report(session: Session, actor: Actor, category_code: str, x: float | None, 
     """Take in a report from any channel, if the actor's role may report."""
     authorize(actor, None, "report")
     category = category_by_code(session, actor.city_code, category_code)
-    return start_report_clock(session, open_case(session, actor.city_code, category, x, y, crs=crs, source=source,
-                                                 description=description, actor=actor, **details))
+    return open_case(session, actor.city_code, category, x, y, crs=crs, source=source, description=description,
+                     actor=actor, clock=start_report_clock, **details)
 
 
 def escalate_overdue(session: Session, now: datetime | None = None) -> list[int]:
