@@ -152,10 +152,11 @@ WITH history AS (
     LEFT JOIN users actor ON actor.id = e.actor_id
     LEFT JOIN departments named ON named.city_code = e.city_code AND named.code = e.data->>'department'
     WHERE e.city_code = :city AND e.at < :end
+      AND e.incident_id IN (SELECT incident_id FROM case_events WHERE city_code = :city AND at >= :start AND at < :end)
     WINDOW w AS (PARTITION BY e.incident_id ORDER BY e.seq)
 ), undone AS (  -- the dispatch each return undid
     SELECT DISTINCT incident_id, dispatch_seq AS seq FROM history WHERE action = 'return'
-), acts AS (
+), acts AS MATERIALIZED (  -- computed once, whatever the planner guesses about the objects
     SELECT h.object_id,
            count(*) FILTER (WHERE h.action = 'file') AS filed,
            count(*) FILTER (WHERE h.action IN ('dispatch', 'redispatch')) AS dispatched,
@@ -180,7 +181,7 @@ WITH history AS (
     SELECT c.*, c.status <> 'cancelled' AND least(c.due, c.closed_at) >= :start
                 AND least(c.due, c.closed_at) < :end AS is_due
     FROM cases c
-), tally AS (
+), tally AS MATERIALIZED (
     SELECT object_id,
            count(*) FILTER (WHERE reported_at >= :start AND reported_at < :end) AS reported,
            count(*) FILTER (WHERE is_due) AS due,
