@@ -29,9 +29,10 @@ stays in its own 准确派遣率 although the case has left it. Cases with no ob
 
 Rates are exact fractions shown as percentages rounded half-up to 2 places; a rate with nothing to
 divide by is None (no "0 %" for a township with nothing due). The score weights are data per city in
-grids/data/evaluation_weights.json (see score()). Each object kind is one SQL statement grouped in the
-database; it reads the city's cases (incidents.city_code index) and its events up to the period's end
-(case_events.city_code index).
+grids/data/evaluation_weights.json (see score()); an object with nothing due to close has no score and
+no rank. Each object kind is one SQL statement grouped in the database: it reads the city's cases
+(incidents.city_code index; the handling deadline sits in JSONB, which no index covers) and the history of
+the cases with an event in the period (case_events.city_code, then (incident_id, seq) for the window).
 """
 
 from __future__ import annotations
@@ -263,7 +264,7 @@ def score(rates: dict[str, Fraction | None], weights: dict[str, float]) -> Decim
 
     A positive rate with nothing to measure (None) is left out and the other positive weights are scaled
     up to 100, so a squad that dispatched nothing is not punished for it; a penalty with nothing to
-    measure costs nothing. None when no positive rate can be measured (nothing due, nothing dispatched).
+    measure costs nothing. None when no positive rate can be measured.
     """
     earned = {name: w for name, w in weights.items() if w > 0 and rates[name] is not None}
     if not earned:
@@ -276,11 +277,13 @@ def score(rates: dict[str, Fraction | None], weights: dict[str, float]) -> Decim
 
 
 def _evaluation(row: Any, weights: dict[str, float]) -> Evaluation:
+    """Nothing due to close: no score, since the closing rates carry the ranking and a township that only
+    had dispatches would otherwise top it with its 准确派遣率 alone."""
     counts = {name: int(getattr(row, name)) for name in COUNTS}
     exact = {name: ratio(counts[num], counts[den]) for name, (num, den) in RATES.items()}
     hours = None if row.handle_hours is None else Decimal(row.handle_hours).quantize(Decimal("0.1"), ROUND_HALF_UP)
     return Evaluation(row.code, row.name, counts, {name: percent(value) for name, value in exact.items()}, hours,
-                      score(exact, weights))
+                      score(exact, weights) if counts["due"] else None)
 
 
 def ranked(rows: list[Evaluation]) -> list[Evaluation]:
