@@ -28,7 +28,7 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
-from sqlalchemy import Integer, and_, cast, func, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, cast, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, defer
 
@@ -44,6 +44,7 @@ from grids.models import (
     Component,
     Department,
     Division,
+    DivisionPart,
     FrontageUnit,
     Grid,
     Incident,
@@ -160,23 +161,30 @@ def _city_outline(session: Session, city_code: str) -> Division:
     return city
 
 
+def _covers(division_id: ColumnElement[int], point: Point) -> ColumnElement[bool]:
+    """Whether the division covers the point, asked of its subdivided parts (division_parts): against a
+    county outline of many vertices the test would cost a millisecond and more per report."""
+    return exists().where(DivisionPart.division_id == division_id,
+                          func.ST_Covers(DivisionPart.geom, func.ST_GeomFromEWKB(from_shape(point, srid=4326))))
+
+
 def to_city_point(session: Session, city_code: str, x: float, y: float, crs: str = "wgs84") -> Point:
     """The WGS84 point of (x, y) given in `crs`, or Invalid (422) saying what to fix (RELIABILITY 7, 9)."""
     try:
         lon, lat = to_wgs84(x, y, normalize_crs_name(crs))
     except CoordinateError as exc:
         raise Invalid(str(exc), code="bad_coordinates") from exc
-    point = from_shape(Point(lon, lat), srid=4326)
-    # The outline's name, the check and its extent (for the fix) in one statement: every report asks this.
-    city = session.execute(select(
-        Division.name, func.ST_Covers(Division.geom, point), func.ST_XMin(Division.geom), func.ST_YMin(Division.geom),
-        func.ST_XMax(Division.geom), func.ST_YMax(Division.geom))
-        .where(Division.city_code == city_code, Division.level == "city").order_by(Division.id).limit(1)).first()
+    # One statement per report, tested against the outline's small parts (grids.divisions.division_at);
+    # the whole outline is read only to word the fix.
+    city = session.execute(select(Division.id, Division.name, _covers(Division.id, Point(lon, lat)).label("covered"))
+                           .where(Division.city_code == city_code, Division.level == "city")
+                           .order_by(Division.id).limit(1)).first()
     if city is None:
         raise Invalid(f"city {city_code} has no outline yet; load its divisions first", code="no_city_outline")
-    covered, bbox = city[1], city[2:]
-    if covered:
+    if city.covered:
         return Point(lon, lat)
+    bbox = session.execute(select(func.ST_XMin(Division.geom), func.ST_YMin(Division.geom), func.ST_XMax(Division.geom),
+                                  func.ST_YMax(Division.geom)).where(Division.id == city.id)).one()
     extent = f"longitude {bbox[0]:.3f}..{bbox[2]:.3f}, latitude {bbox[1]:.3f}..{bbox[3]:.3f}"
     if looks_swapped(x, y, tuple(bbox)):
         raise Invalid(f"longitude and latitude look swapped: ({x}, {y}) is outside {city.name} but ({y}, {x}) "
@@ -202,14 +210,13 @@ def _surroundings(session: Session, city_code: str, point: Point) -> _Surroundin
     """Everything locate needs at a point in ONE statement (issue 4: each round trip of a report costs more
     than the joins): one row per covering division, each carrying the same grid, squad, co-manager and
     frontage unit. The shapes stay in the database: only names, codes and ids travel."""
-    here = func.ST_GeomFromEWKB(from_shape(point, srid=4326))
     frontage_id = (select(FrontageUnit.id)
                    .where(FrontageUnit.city_code == city_code, FrontageUnit.status == "active",
-                          func.ST_Covers(FrontageUnit.area, here))
+                          func.ST_Covers(FrontageUnit.area, func.ST_GeomFromEWKB(from_shape(point, srid=4326))))
                    .order_by(FrontageUnit.id).limit(1).scalar_subquery())
     rows = session.execute(
         select(Division, Grid, Squad, User, FrontageUnit).select_from(City).where(City.code == city_code)
-        .outerjoin(Division, and_(Division.city_code == City.code, func.ST_Covers(Division.geom, here)))
+        .outerjoin(Division, and_(Division.city_code == City.code, _covers(Division.id, point)))
         .outerjoin(Grid, Grid.id == grid_id_at(city_code, point.x, point.y))
         .outerjoin(Squad, Squad.id == Grid.squad_id).outerjoin(User, User.id == Grid.co_manager_id)
         .outerjoin(FrontageUnit, FrontageUnit.id == frontage_id)
