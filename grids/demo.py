@@ -161,12 +161,12 @@ def _load_cases(session: Session, divisions: dict[str, Division]) -> int:
         anchor = _inner_point(session, inner)
         category = session.scalar(select(Category).where(Category.city_code == CITY_CODE,
                                                          Category.code == category_code))
-        start_report_clock(session, open_case(session, CITY_CODE, category, anchor.x + dx, anchor.y + dy,
-                                              source="demo", description=description, reporter=inspector))
+        open_case(session, CITY_CODE, category, anchor.x + dx, anchor.y + dy, source="demo", description=description,
+                  reporter=inspector, clock=start_report_clock)
     code, category_code, description = DEMO_COMPONENT_CASE
     category = session.scalar(select(Category).where(Category.city_code == CITY_CODE, Category.code == category_code))
-    start_report_clock(session, open_case(session, CITY_CODE, category, None, None, source="demo",
-                                          description=description, reporter=inspector, component_code=code))
+    open_case(session, CITY_CODE, category, None, None, source="demo", description=description, reporter=inspector,
+              component_code=code, clock=start_report_clock)
     return len(DEMO_CASES) + 1
 
 

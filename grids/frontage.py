@@ -432,9 +432,9 @@ def inspect_unit(session: Session, unit_id: int, inspector: User | None, deducti
     incident_ids = []
     for line in (ln for ln in lines if ln["category"]):
         category = _category(session, unit.city_code, line["category"])
-        case = start_report_clock(session, open_case(
-            session, unit.city_code, category, point.x, point.y, source="frontage_inspection",
-            description=f"门前三包检查 {unit.name}: {line['name']}", reporter=inspector))
+        case = open_case(session, unit.city_code, category, point.x, point.y, source="frontage_inspection",
+                         description=f"门前三包检查 {unit.name}: {line['name']}", reporter=inspector,
+                         clock=start_report_clock)
         case.frontage_unit_id = unit.id
         incident_ids.append(case.id)
     inspection = FrontageInspection(city_code=unit.city_code, unit_id=unit.id,
