@@ -321,11 +321,20 @@ def grids_group() -> None:
     """Unit grid layouts: generate, check, publish, export, assign."""
 
 
-def _progress_bar(label: str) -> Any:
-    """A click progress bar on a terminal; nothing when output is piped or captured."""
+@contextlib.contextmanager
+def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A `progress(done, total)` callback drawing a click progress bar on a terminal; it does nothing
+    when output is piped or captured."""
     if not sys.stdout.isatty():
-        return contextlib.nullcontext(None)
-    return click.progressbar(length=1, label=label)
+        yield lambda done, total: None
+        return
+    with click.progressbar(length=1, label=label) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        yield progress
 
 
 @grids_group.command("generate")
@@ -345,13 +354,7 @@ def grids_generate(division_code: str, target_area: float, method: str, roads_fi
     from grids.layouts import check_layout, generate_layout, read_roads
 
     roads = read_roads(roads_file, roads_crs) if roads_file else None
-    with command_session() as session, _progress_bar(f"drawing grids in {division_code}") as bar:
-
-        def progress(done: int, total: int) -> None:
-            if bar is not None:
-                bar.length = total
-                bar.update(done - bar.pos)
-
+    with command_session() as session, _progress_bar(f"drawing grids in {division_code}") as progress:
         layout = generate_layout(session, city, division_code, target_area=target_area, method=method,
                                  roads=roads, seq_width=seq_width, progress=progress)
         report = check_layout(session, layout.id)
@@ -676,13 +679,7 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
     from grids.incident_io import import_cases
 
     mapping = _read_mapping(mapping_file)
-    with command_session() as session, _progress_bar(f"importing {file.name}") as bar:
-
-        def progress(done: int, total: int) -> None:
-            if bar is not None:
-                bar.length = total
-                bar.update(done - bar.pos)
-
+    with command_session() as session, _progress_bar(f"importing {file.name}") as progress:
         result = import_cases(session, city, file, mapping, crs=crs, report_path=report_path, progress=progress)
     reasons = ", ".join(f"{count} {reason}" for reason, count in result["reasons"].items())
     emit(result, as_json, f"{result['rows']} rows: {result['imported']} imported ({result['unlocated']} in no grid), "
@@ -769,13 +766,7 @@ def components_import(file: Path, crs: str, city: str, as_json: bool) -> None:
     or GeoJSON points; all or nothing, every bad row listed; idempotent by code."""
     from grids.components import import_components
 
-    with command_session() as session, _progress_bar(f"importing {file.name}") as bar:
-
-        def progress(done: int, total: int) -> None:
-            if bar is not None:
-                bar.length = total
-                bar.update(done - bar.pos)
-
+    with command_session() as session, _progress_bar(f"importing {file.name}") as progress:
         result = import_components(session, city, file, crs=crs, progress=progress)
     emit(result, as_json, f"{result['rows']} components: {result['created']} new, {result['updated']} updated, "
                           f"{result['unchanged']} unchanged")
