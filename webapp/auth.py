@@ -37,7 +37,7 @@ ROLE_PAGES: dict[str, tuple[str, ...]] = {
     "squad_leader": ("township", "frontage", "reports", "about"),
     "officer": ("township", "frontage", "about"),
     "co_manager": ("township", "frontage", "about"),
-    "department": ("department", "about"),
+    "department": ("department", "reports", "about"),  # departments are ranked too: they see the tables
     "planner": ("plan", "frontage", "reports", "about"),
     "viewer": ("reports", "about"),
 }
