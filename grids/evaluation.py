@@ -40,7 +40,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import MAXYEAR, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from importlib import resources
@@ -118,6 +118,8 @@ def parse_period(kind: str, day: date | str) -> Period:
             day = date.fromisoformat(day)
         except ValueError as exc:
             raise Invalid(f"date {day!r} must look like 2026-11-01", code="bad_period") from exc
+    if day.year >= MAXYEAR:  # the period's end (the next day, month or year) must be a date too
+        raise Invalid(f"date {day} is too late: choose a day before {MAXYEAR}-01-01", code="bad_period")
     if kind == "week":
         start = day - timedelta(days=day.weekday())
         return Period(kind, start, start + timedelta(days=7))

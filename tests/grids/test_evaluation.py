@@ -105,6 +105,8 @@ def test_periods_are_whole_weeks_months_quarters_and_years() -> None:
     assert parse_period("year", "2026-11-01").end - parse_period("year", "2026-11-01").start == timedelta(days=365)
     with pytest.raises(Invalid, match="week, month, quarter, year"):
         parse_period("fortnight", "2026-11-01")
+    with pytest.raises(Invalid, match="before 9999-01-01"):
+        parse_period("year", "9999-12-31")
 
 
 def test_the_weights_file_is_valid_and_a_bad_key_is_named() -> None:
