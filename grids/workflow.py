@@ -247,16 +247,15 @@ def start_report_clock(session: Session, incident: Incident) -> Incident:
     """Start the clock of a reported case (the centre must file it) from its report time: the transaction's
     now() -- what the column's default stores -- unless the case says otherwise.
 
-    Passed to open_case as `clock`, it runs before the INSERT, which then carries the deadline (no UPDATE);
-    called on a stored case, it updates it. Imported history starts none: it keeps the state and deadline
-    the old system recorded.
+    Passed to open_case as `clock`, it runs before the INSERT, which then carries the deadline (no UPDATE,
+    no flush of its own). Imported history starts none: it keeps the state and deadline the old system
+    recorded.
     """
     stage = STAGE_CLOCKS[incident.status]
     limit, calendar, now = _clock_facts(session, incident, stage)
     incident.reported_at = incident.reported_at or now
     for column, value in _started(incident, stage, incident.reported_at, limit, calendar).items():
         setattr(incident, column, value)
-    session.flush()
     return incident
 
 
