@@ -13,13 +13,12 @@ import codecs
 import io
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 
+from grids.calendar import city_calendar
 from grids.evaluation import OBJECT_KINDS, PERIOD_KINDS, RATES, Evaluation, evaluate, parse_period, write_csv
-from grids.models import City
 from webapp import db
 
 PERIOD_LABELS = {"week": _l("周"), "month": _l("月"), "quarter": _l("季度"), "year": _l("年")}
@@ -43,8 +42,8 @@ def _choice(name: str, allowed: tuple[str, ...] | dict[str, Any], default: str) 
 
 
 def _today(city_code: str) -> str:
-    city = db().get(City, city_code)
-    return datetime.now(ZoneInfo(city.timezone if city else "Asia/Shanghai")).date().isoformat()
+    """Today on the city's clock (the cached calendar knows its time zone), not the server's."""
+    return datetime.now(city_calendar(db(), city_code).tz).date().isoformat()
 
 
 def _cell(key: str, value: Any) -> str:
@@ -71,7 +70,8 @@ def ranking_page() -> Any:
     rows = evaluate(db(), city, period, by)
     if request.args.get("format") == "csv":
         return _csv(rows, f"evaluation-{by}-{period.label}")
-    table = [{"key": r.code, "cells": [(key, _cell(key, r.record()[key])) for key in TABLE]} for r in rows]
+    records = [(r.code, r.record()) for r in rows]
+    table = [{"key": code, "cells": [(key, _cell(key, record[key])) for key in TABLE]} for code, record in records]
     return render_template(
         "reports.html", table=table, headers=[(key, HEADERS[key]) for key in TABLE], period=period, day=day,
         kind=kind, by=by, periods=PERIOD_LABELS, objects=OBJECT_LABELS,
