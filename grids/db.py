@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, text
+from sqlalchemy import URL, Engine, MetaData, create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -39,10 +40,13 @@ def database_url() -> str:
     return Cluster.for_project().url()
 
 
-def make_engine(url: str | None = None) -> Engine:
-    """pool_pre_ping survives a PostgreSQL restart; a short pool timeout fails fast (503) instead of hanging."""
-    return create_engine(url or database_url(), pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=5,
-                         connect_args={"connect_timeout": 5})
+def make_engine(url: str | URL | None = None, **options: Any) -> Engine:
+    """pool_pre_ping survives a PostgreSQL restart; a short pool timeout fails fast (503) instead of hanging.
+
+    `options` override these defaults (the web app's autocommit read pool turns the ping off)."""
+    settings = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5, "pool_timeout": 5,
+                "connect_args": {"connect_timeout": 5}, **options}
+    return create_engine(url or database_url(), **settings)
 
 
 def postgis_version(engine: Engine) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, g, request
 from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import Executable, Row, create_engine
+from sqlalchemy import Executable, Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -38,9 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         engine = make_engine(app.config["DATABASE_URL"]) if app.config["DATABASE_URL"] else make_engine()
         app.extensions["gridlink.sessions"] = session_factory(engine)
         # Read-only hot paths (tiles): autocommit, so no BEGIN/COMMIT round trips, and no ping per checkout.
-        app.extensions["gridlink.reads"] = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=5,
-                                                         max_overflow=5, pool_timeout=5,
-                                                         connect_args={"connect_timeout": 5})
+        app.extensions["gridlink.reads"] = make_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     _register_request_hooks(app)
