@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from grids.errors import Invalid
-from grids.models import Category, City, Department, Division, RoutingRule, StageLimit
+from grids.models import Category, City, Department, Division, Grid, GridLayout, RoutingRule, StageLimit
 
 SCHEMA = json.loads(resources.files("grids").joinpath("data/catalog.schema.json").read_text())
 
@@ -92,10 +92,32 @@ def _replace_stage_limits(session: Session, city_code: str, cats: dict[str, Cate
     return len(rows)
 
 
+def published_grid_codes(session: Session, city_code: str, codes: set[str]) -> set[str]:
+    """Those of `codes` that a published layout of the city draws: the grids a grid rule can apply in."""
+    if not codes:
+        return set()
+    return set(session.scalars(select(Grid.code).join(GridLayout, GridLayout.id == Grid.layout_id).where(
+        Grid.city_code == city_code, Grid.code.in_(codes), GridLayout.status == "published")))
+
+
+def _check_grid_rules(session: Session, city_code: str, rules: list[dict[str, Any]]) -> None:
+    """A rule for a grid no published layout draws would never apply: refused, naming the codes, before
+    anything is written (a typo must not silently route nothing)."""
+    codes = {rule["grid"] for rule in rules if rule.get("grid")}
+    known = published_grid_codes(session, city_code, codes)
+    bad = [f"routing/{n} (category {rule['category']}): no published grid has the code {rule['grid']}"
+           for n, rule in enumerate(rules) if rule.get("grid") and rule["grid"] not in known]
+    if bad:
+        raise Invalid("; ".join(bad[:20]) + ". Check the code (gridlink grids export lists a layout's grids) or "
+                      "publish the layout that draws the grid first (gridlink grids publish), then import the "
+                      "catalog again", code="unknown_grid", details=bad)
+
+
 def import_catalog(session: Session, doc: dict[str, Any]) -> dict[str, int]:
     """Insert or update everything in the file; routing rules of the city are replaced by the file's, and
-    so are its stage limits when the file has a stage_limits section."""
+    so are its stage limits when the file has a stage_limits section. A grid rule needs its grid published."""
     validate_catalog(doc)
+    _check_grid_rules(session, doc["city"]["code"], doc.get("routing", []))
     city_code = upsert_city(session, doc["city"]).code
     depts = {d["code"]: _upsert(session, Department, city_code, d["code"], name=d["name"])
              for d in doc["departments"]}

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from gis.crs import geometry_to_wgs84
 from gis.partition import voronoi_partition
-from grids.catalog import import_catalog, upsert_city
+from grids.catalog import import_catalog, published_grid_codes, upsert_city
 from grids.components import InputRow, store_components
 from grids.divisions import upsert_division
 from grids.incidents import open_case
@@ -201,6 +201,13 @@ def _inner_point(session: Session, division: Division) -> Point:
     return Point(x, y)
 
 
+def _drawn_rules_only(session: Session, catalog: dict[str, Any]) -> dict[str, Any]:
+    """The catalog without the grid rules whose grid is not drawn (none with `--no-grids`): the catalog
+    import refuses a rule for a grid that no published layout draws."""
+    drawn = published_grid_codes(session, CITY_CODE, {r["grid"] for r in catalog["routing"] if r.get("grid")})
+    return {**catalog, "routing": [r for r in catalog["routing"] if not r.get("grid") or r["grid"] in drawn]}
+
+
 def load_demo(session: Session, say: Callable[[str], None] = lambda _: None, *,
               grid_townships: Iterable[str] = tuple(PILOT_TOWNSHIPS)) -> dict[str, Any]:
     """Load (or refresh) the whole demo city; safe to run any number of times. `say` reports progress.
@@ -211,12 +218,12 @@ def load_demo(session: Session, say: Callable[[str], None] = lambda _: None, *,
     catalog = json.loads(_data("lanxi_catalog.json"))
     upsert_city(session, catalog["city"])
     divisions = _load_divisions(session)
-    counts = import_catalog(session, catalog)
     _load_squads(session, divisions)
+    say("divisions and squads loaded; drawing grids")
+    grids = _load_grids(session, divisions, grid_townships, say)
+    counts = import_catalog(session, _drawn_rules_only(session, catalog))
     for username, role, zone in DEMO_USERS:
         add_user(session, CITY_CODE, username, role, DEMO_PASSWORD, display_name=f"演示 {role}", **zone)
-    say("staff, squads and catalog loaded; drawing grids")
-    grids = _load_grids(session, divisions, grid_townships, say)
     components = _load_components(session, divisions)
     cases = _load_cases(session, divisions)
     return {"city": CITY_CODE, "divisions": len(divisions), **counts, "squads": len(PILOT_TOWNSHIPS),

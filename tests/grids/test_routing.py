@@ -201,3 +201,25 @@ def test_a_catalog_with_two_rules_for_one_scope_is_refused_naming_them(db, demo_
         import_catalog(db, doc)
     assert "E0502: 2 rules for grid 330781102004553" in caught.value.message
     assert "E0101: 2 rules for the whole city" in caught.value.message
+
+
+def test_a_catalog_rule_for_a_grid_no_layout_draws_is_refused_and_nothing_is_stored(db, grid) -> None:
+    """A mistyped grid code would route nothing: the import names it and the fix, and changes nothing."""
+    doc = json.loads(resources.files("grids").joinpath("data/lanxi_catalog.json").read_text(encoding="utf-8"))
+    doc["departments"][0]["name"] = "改过的名字"
+    doc["routing"].append({"category": "E0101", "grid": "330781102999999", "department": "bureau"})
+    rules_before = db.scalar(select(func.count()).select_from(RoutingRule))
+    with pytest.raises(Invalid) as caught:
+        import_catalog(db, doc)
+    error = caught.value
+    assert (error.status, error.code) == (422, "unknown_grid")
+    assert "category E0101): no published grid has the code 330781102999999" in error.message
+    assert "gridlink grids publish" in error.message and "330781102004553" not in error.message
+    assert by_code(db, Department, doc["departments"][0]["code"]).name != "改过的名字"
+    assert db.scalar(select(func.count()).select_from(RoutingRule)) == rules_before
+    doc["routing"][-1]["grid"] = grid.code  # the grid the demo drew: accepted
+    import_catalog(db, doc)
+    garbage = by_code(db, Category, "E0101")
+    rule = db.scalar(select(RoutingRule).where(RoutingRule.grid_code == grid.code,
+                                               RoutingRule.category_id == garbage.id))
+    assert rule.department_id == by_code(db, Department, "bureau").id
