@@ -15,9 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from flask import Response, current_app, render_template, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from grids.calendar import city_calendar
+from grids.errors import Invalid
 from grids.evaluation import OBJECT_KINDS, PERIOD_KINDS, RATES, Evaluation, evaluate, parse_period, write_csv
 from webapp import db
 
@@ -61,12 +63,24 @@ def _csv(rows: list[Evaluation], name: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 
+def _bad_date(kind: str, by: str, day: str, today: str) -> tuple[str, int]:
+    """422 with the form again (set to today) and what to type, in the reader's language: the domain's
+    message is for the API and the command line."""
+    error = _("“%(day)s”不是有效日期：请按“年-月-日”填写 9999 年以前的一天，例如 %(today)s", day=day, today=today)
+    return render_template("reports.html", error=error, period=None, day=today, kind=kind, by=by,
+                           periods=PERIOD_LABELS, objects=OBJECT_LABELS), 422
+
+
 def ranking_page() -> Any:
     city = current_app.config["GRIDLINK_CITY"]
     kind = _choice("period", PERIOD_KINDS, "month")
     by = _choice("by", OBJECT_KINDS, "township")
-    day = request.args.get("date") or _today(city)
-    period = parse_period(kind, day)
+    today = _today(city)
+    day = request.args.get("date") or today
+    try:
+        period = parse_period(kind, day)  # the kind is one of PERIOD_KINDS: only the date can be wrong
+    except Invalid:
+        return _bad_date(kind, by, day, today)
     rows = evaluate(db(), city, period, by)
     if request.args.get("format") == "csv":
         return _csv(rows, f"evaluation-{by}-{period.label}")

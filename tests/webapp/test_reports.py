@@ -2,7 +2,9 @@
 
 import csv
 import io
+from datetime import date
 
+import pytest
 from sqlalchemy import update
 
 from grids.models import Division
@@ -38,10 +40,22 @@ def test_a_period_with_nothing_due_says_what_to_do(client) -> None:
     assert client.get("/reports").status_code == 200  # no choice yet: this month, by township
 
 
-def test_a_bad_date_is_refused_with_the_expected_format(client) -> None:
+@pytest.mark.parametrize("bad", ["2025-13-01", "9999-12-31", "<b>26/11</b>"])
+def test_a_bad_date_is_refused_in_the_page_language_with_what_to_type(client, bad) -> None:
+    """In Chinese first, English after the switch; the form comes back set to today, without a ranking."""
     login(client, "dispatcher")
-    response = client.get("/reports?period=month&date=2025-13-01")
-    assert response.status_code == 422 and "2026-11-01" in response.get_data(as_text=True)
+    response = client.get(f"/reports?period=quarter&by=squad&date={bad}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "<table" not in page
+    shown = bad.replace("<", "&lt;").replace(">", "&gt;")
+    assert f"“{shown}”不是有效日期：请按“年-月-日”填写 9999 年以前的一天，例如 " in page
+    assert 'value="quarter" selected' in page and 'value="squad" selected' in page
+    today = page.split("例如 ", 1)[1][:10]
+    assert f'name="date" value="{today}"' in page and date.fromisoformat(today)
+    client.get("/lang/en")
+    english = client.get(f"/reports?date={bad}").get_data(as_text=True)
+    assert f"“{shown}” is not a valid date: enter a day before the year 9999 as year-month-day" in english
+    assert "不是有效日期" not in english
 
 
 def test_the_csv_download_keeps_formula_like_names_as_text(client, db) -> None:
