@@ -23,19 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NoReturn
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
-from sqlalchemy import ColumnElement, Integer, and_, cast, exists, func, or_, select
+from sqlalchemy import ColumnElement, Date, Float, Integer, String, and_, bindparam, cast, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, defer
 
 from gis.crs import CoordinateError, looks_swapped, normalize_crs_name, to_wgs84
 from grids.components import component_by_code, nearest_component
 from grids.errors import Conflict, Invalid
-from grids.layouts import grid_id_at
+from grids.layouts import grid_in_force
 from grids.models import (
     DIVISION_LEVELS,
     CaseEvent,
@@ -161,37 +161,58 @@ def _city_outline(session: Session, city_code: str) -> Division:
     return city
 
 
-def _covers(division_id: ColumnElement[int], point: Point) -> ColumnElement[bool]:
+#: A report's point and city as bind parameters: the statements below are built once, so SQLAlchemy reuses
+#: their cache keys and compiled SQL, and each report only sends its numbers (bench/intake.py).
+_CITY = bindparam("city_code", type_=String)
+_POINT = func.ST_SetSRID(func.ST_MakePoint(bindparam("lon", type_=Float), bindparam("lat", type_=Float)), 4326)
+
+
+def _covers(division_id: ColumnElement[int]) -> ColumnElement[bool]:
     """Whether the division covers the point, asked of its subdivided parts (division_parts): against a
     county outline of many vertices the test would cost a millisecond and more per report."""
-    return exists().where(DivisionPart.division_id == division_id,
-                          func.ST_Covers(DivisionPart.geom, func.ST_GeomFromEWKB(from_shape(point, srid=4326))))
+    return exists().where(DivisionPart.division_id == division_id, func.ST_Covers(DivisionPart.geom, _POINT))
 
 
-def to_city_point(session: Session, city_code: str, x: float, y: float, crs: str = "wgs84") -> Point:
-    """The WGS84 point of (x, y) given in `crs`, or Invalid (422) saying what to fix (RELIABILITY 7, 9)."""
+_IN_CITY = (select(_covers(Division.id)).where(Division.city_code == _CITY, Division.level == "city")
+            .order_by(Division.id).limit(1))
+
+
+def wgs84_point(x: float, y: float, crs: str = "wgs84") -> Point:
+    """The WGS84 point of (x, y) given in `crs`, or Invalid (422) saying what to fix (RELIABILITY 7)."""
     try:
-        lon, lat = to_wgs84(x, y, normalize_crs_name(crs))
+        return Point(*to_wgs84(x, y, normalize_crs_name(crs)))
     except CoordinateError as exc:
         raise Invalid(str(exc), code="bad_coordinates") from exc
-    # One statement per report, tested against the outline's small parts (grids.divisions.division_at);
-    # the whole outline is read only to word the fix.
-    city = session.execute(select(Division.id, Division.name, _covers(Division.id, Point(lon, lat)).label("covered"))
+
+
+def refuse_outside_city(session: Session, city_code: str, x: float, y: float, crs: str) -> NoReturn:
+    """Invalid (422) for a point outside the city, worded from its outline: swapped or simply elsewhere
+    (RELIABILITY 8, 9). Only a refused point pays for reading the outline's extent."""
+    city = session.execute(select(Division.name, func.ST_XMin(Division.geom), func.ST_YMin(Division.geom),
+                                  func.ST_XMax(Division.geom), func.ST_YMax(Division.geom))
                            .where(Division.city_code == city_code, Division.level == "city")
                            .order_by(Division.id).limit(1)).first()
     if city is None:
         raise Invalid(f"city {city_code} has no outline yet; load its divisions first", code="no_city_outline")
-    if city.covered:
-        return Point(lon, lat)
-    bbox = session.execute(select(func.ST_XMin(Division.geom), func.ST_YMin(Division.geom), func.ST_XMax(Division.geom),
-                                  func.ST_YMax(Division.geom)).where(Division.id == city.id)).one()
+    name, bbox = city[0], tuple(city[1:])
     extent = f"longitude {bbox[0]:.3f}..{bbox[2]:.3f}, latitude {bbox[1]:.3f}..{bbox[3]:.3f}"
-    if looks_swapped(x, y, tuple(bbox)):
-        raise Invalid(f"longitude and latitude look swapped: ({x}, {y}) is outside {city.name} but ({y}, {x}) "
+    if looks_swapped(x, y, bbox):
+        raise Invalid(f"longitude and latitude look swapped: ({x}, {y}) is outside {name} but ({y}, {x}) "
                       f"is inside; send lon={y}, lat={x}", code="swapped_coordinates")
-    raise Invalid(f"the point ({x}, {y}) in {crs} is outside {city.name} ({extent}); check the coordinates "
+    raise Invalid(f"the point ({x}, {y}) in {crs} is outside {name} ({extent}); check the coordinates "
                   "and that crs names the system they were taken in (wgs84 for GPS, gcj02 for Amap/Tencent, "
                   "bd09 for Baidu)", code="outside_city")
+
+
+def to_city_point(session: Session, city_code: str, x: float, y: float, crs: str = "wgs84") -> Point:
+    """The WGS84 point of (x, y) given in `crs` if it lies in the city, else Invalid (422) with the fix.
+
+    Tested against the outline's small parts (grids.divisions.division_at) in one statement; locate asks
+    the same of its surroundings statement instead of sending this one."""
+    point = wgs84_point(x, y, crs)
+    if session.scalar(_IN_CITY, {"city_code": city_code, "lon": point.x, "lat": point.y}):
+        return point
+    refuse_outside_city(session, city_code, x, y, crs)
 
 
 @dataclass(frozen=True)
@@ -206,23 +227,29 @@ class _Surroundings:
     frontage_unit: FrontageUnit | None
 
 
+_FRONTAGE_AT = (select(FrontageUnit.id)
+                .where(FrontageUnit.city_code == _CITY, FrontageUnit.status == "active",
+                       func.ST_Covers(FrontageUnit.area, _POINT))
+                .order_by(FrontageUnit.id).limit(1).scalar_subquery())
+#: Everything locate needs at a point in ONE statement (issue 4: each round trip of a report costs more than
+#: the joins): one row per covering division, each carrying the same grid, squad, co-manager and frontage
+#: unit. The shapes stay in the database: only names, codes and ids travel.
+_SURROUNDINGS = (
+    select(Division, Grid, Squad, User, FrontageUnit).select_from(City).where(City.code == _CITY)
+    .outerjoin(Division, and_(Division.city_code == City.code, _covers(Division.id)))
+    .outerjoin(Grid, Grid.id == grid_in_force(_CITY, _POINT, bindparam("day", type_=Date)))
+    .outerjoin(Squad, Squad.id == Grid.squad_id).outerjoin(User, User.id == Grid.co_manager_id)
+    .outerjoin(FrontageUnit, FrontageUnit.id == _FRONTAGE_AT)
+    .options(defer(Division.geom), defer(Grid.geom), defer(FrontageUnit.location), defer(FrontageUnit.area))
+    .order_by(Division.id))
+
+
 def _surroundings(session: Session, city_code: str, point: Point) -> _Surroundings:
-    """Everything locate needs at a point in ONE statement (issue 4: each round trip of a report costs more
-    than the joins): one row per covering division, each carrying the same grid, squad, co-manager and
-    frontage unit. The shapes stay in the database: only names, codes and ids travel."""
-    frontage_id = (select(FrontageUnit.id)
-                   .where(FrontageUnit.city_code == city_code, FrontageUnit.status == "active",
-                          func.ST_Covers(FrontageUnit.area, func.ST_GeomFromEWKB(from_shape(point, srid=4326))))
-                   .order_by(FrontageUnit.id).limit(1).scalar_subquery())
-    rows = session.execute(
-        select(Division, Grid, Squad, User, FrontageUnit).select_from(City).where(City.code == city_code)
-        .outerjoin(Division, and_(Division.city_code == City.code, _covers(Division.id, point)))
-        .outerjoin(Grid, Grid.id == grid_id_at(city_code, point.x, point.y))
-        .outerjoin(Squad, Squad.id == Grid.squad_id).outerjoin(User, User.id == Grid.co_manager_id)
-        .outerjoin(FrontageUnit, FrontageUnit.id == frontage_id)
-        .options(defer(Division.geom), defer(Grid.geom), defer(FrontageUnit.location), defer(FrontageUnit.area))
-        .order_by(Division.id)).all()
-    first: dict[str, Division] = {}  # on a shared edge the lowest id of each level wins
+    """What lies at the point: the division path (lowest id of each level on a shared edge), the grid in
+    force today and its people, the frontage unit."""
+    rows = session.execute(_SURROUNDINGS, {"city_code": city_code, "lon": point.x, "lat": point.y,
+                                           "day": date.today()}).all()
+    first: dict[str, Division] = {}
     for row in rows:
         if row.Division is not None:
             first.setdefault(row.Division.level, row.Division)
@@ -275,11 +302,11 @@ def _route(session: Session, loc: Location, category: Category | None) -> None:
         loc.say(key, **params)
 
 
-def _place(session: Session, city_code: str, x: float | None, y: float | None, crs: str,
-           component: Component | None) -> Location:
-    """The checked WGS84 point of the report; a case naming a component without coordinates is at the component."""
+def _place(x: float | None, y: float | None, crs: str, component: Component | None) -> Location:
+    """The WGS84 point of the report (whether it is in the city is asked with its surroundings); a case
+    naming a component without coordinates is at the component."""
     if x is not None and y is not None:
-        point = to_city_point(session, city_code, x, y, crs)
+        point = wgs84_point(x, y, crs)
         return Location(lon=point.x, lat=point.y, input_crs=normalize_crs_name(crs), input_x=x, input_y=y,
                         component=component)
     if component is None:
@@ -295,9 +322,11 @@ def locate(session: Session, city_code: str, x: float | None, y: float | None, *
     A case may name a component instead of (or as well as) giving coordinates: see the module docstring.
     """
     component = component_by_code(session, city_code, component_code) if component_code else None
-    loc = _place(session, city_code, x, y, crs, component)
+    loc = _place(x, y, crs, component)
     point = Point(loc.lon, loc.lat)
     here = _surroundings(session, city_code, point)
+    if loc.input_crs is not None and not (here.divisions and here.divisions[0].level == "city"):
+        refuse_outside_city(session, city_code, x, y, crs)
     loc.divisions = here.divisions
     township = loc.township
     if township:
@@ -354,17 +383,16 @@ def record_event(session: Session, incident: Incident, action: str, *, actor_id:
 
 
 def apply_location(incident: Incident, loc: Location) -> None:
-    """Copy where and who from a Location onto a case, including why (routing_reason)."""
-    township = loc.township
+    """Copy where and who from a Location onto a case, including why (routing_reason). The rows go on as
+    relationships as well as ids: the ids read at once, the rows name the case without a query."""
     incident.location = from_shape(Point(loc.lon, loc.lat), srid=4326) if loc.lon is not None else None
     incident.input_crs, incident.input_x, incident.input_y = loc.input_crs, loc.input_x, loc.input_y
-    incident.grid_id = loc.grid.id if loc.grid else None
-    incident.township_id = township.id if township else None
-    incident.squad_id = loc.squad.id if loc.squad else None
+    for name, row in (("grid", loc.grid), ("township", loc.township), ("squad", loc.squad),
+                      ("department", loc.department), ("component", loc.component)):
+        setattr(incident, name, row)
+        setattr(incident, f"{name}_id", row.id if row else None)
     incident.co_manager_id = loc.co_manager.id if loc.co_manager else None
-    incident.department_id = loc.department.id if loc.department else None
     incident.frontage_unit_id = loc.frontage_unit.id if loc.frontage_unit else None
-    incident.component_id = loc.component.id if loc.component else None
     incident.owner_type, incident.needs_triage = loc.owner_type, loc.needs_triage
     incident.routing_reason = loc.routing_reason
     incident.routing_steps = [[key, params] for key, params in loc.steps]
@@ -390,9 +418,9 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
     else:
         loc = locate(session, city_code, x, y, crs=crs, category=category, component_code=component_code)
     actor = actor or (Actor.of_user(reporter) if reporter else None)
-    incident = Incident(city_code=city_code, source=source, category_id=category.id, status="reported",
-                        description=description, address=address, reporter_contact=reporter_contact,
-                        external_id=external_id, version=1)
+    incident = Incident(city_code=city_code, source=source, category=category, category_id=category.id,
+                        status="reported", description=description, address=address,
+                        reporter_contact=reporter_contact, external_id=external_id, version=1)
     apply_location(incident, loc)
     if reported_at:
         incident.reported_at = reported_at

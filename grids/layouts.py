@@ -391,21 +391,24 @@ def _problem_summary(report: dict[str, Any]) -> str:
 
 
 # --- lookup --------------------------------------------------------------------------------------
-def grid_id_at(city_code: str, lon: float, lat: float, on_date: date | None = None) -> ScalarSelect[int]:
-    """The id of the grid in force on `on_date` (default today) covering a WGS84 point, lowest code on a
-    shared edge, as a subquery: grids.incidents.locate joins it into the one statement of a report's place."""
-    try:
-        check_lonlat(lon, lat)
-    except CoordinateError as exc:
-        raise Invalid(str(exc), code="bad_coordinates") from exc
-    day = on_date or date.today()
-    point = func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
+def grid_in_force(city_code: Any, point: Any, day: Any) -> ScalarSelect[int]:
+    """The id of the grid in force on `day` covering `point` (lowest code on a shared edge), as a subquery
+    of SQL expressions: grids.incidents builds the one statement of a report's place from it once."""
     return (select(Grid.id).join(GridLayout, GridLayout.id == Grid.layout_id)
             .where(Grid.city_code == city_code, GridLayout.status.in_(("published", "retired")),
                    GridLayout.effective_from <= day,
                    (GridLayout.effective_to.is_(None)) | (GridLayout.effective_to > day),
                    func.ST_Covers(Grid.geom, point))
             .order_by(Grid.code).limit(1).scalar_subquery())
+
+
+def grid_id_at(city_code: str, lon: float, lat: float, on_date: date | None = None) -> ScalarSelect[int]:
+    """The id of the grid in force on `on_date` (default today) covering a WGS84 point, as a subquery."""
+    try:
+        check_lonlat(lon, lat)
+    except CoordinateError as exc:
+        raise Invalid(str(exc), code="bad_coordinates") from exc
+    return grid_in_force(city_code, func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326), on_date or date.today())
 
 
 def grid_at(session: Session, city_code: str, lon: float, lat: float, on_date: date | None = None) -> Grid | None:

@@ -426,9 +426,14 @@ class Incident(Base):
     # A report of something already reported points at the original (which keeps both reporters' photos).
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
 
+    # Set together with the ids when a case is stored (grids.incidents.apply_location), so the answer to its
+    # report names them from memory (webapp.api.serialize): no statement to look them up again.
     category: Mapped[Category] = relationship()
     township: Mapped[Division | None] = relationship()
     squad: Mapped[Squad | None] = relationship()
+    grid: Mapped[Grid | None] = relationship()
+    department: Mapped[Department | None] = relationship()
+    component: Mapped[Component | None] = relationship()
 
 
 class CaseEvent(Base):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from geoalchemy2.shape import to_shape
-from sqlalchemy import Row, func, select
+from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.orm import Session
 
 from grids.incidents import Actor
@@ -22,25 +23,50 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-#: The codes and names a case's JSON shows of the rows it points at, fetched in one statement for any number
-#: of cases (looking each up with session.get cost five round trips per case, and loaded their geometries).
-_LABELS = (
-    select(Incident.id, Category.code.label("category"), Category.name.label("category_name"),
-           Grid.code.label("grid"), Division.code.label("township"), Division.name.label("township_name"),
-           Squad.code.label("squad"), Squad.name.label("squad_name"), Department.code.label("department"),
-           Department.name.label("department_name"), Component.code.label("component"))
-    .join(Category, Category.id == Incident.category_id)
-    .outerjoin(Grid, Grid.id == Incident.grid_id).outerjoin(Division, Division.id == Incident.township_id)
-    .outerjoin(Squad, Squad.id == Incident.squad_id).outerjoin(Department, Department.id == Incident.department_id)
-    .outerjoin(Component, Component.id == Incident.component_id)
-)
+#: The rows a case's JSON names: label -> (model, the case's column pointing at it, whether its name shows too).
+_LABEL_SOURCES: dict[str, tuple[Any, str, bool]] = {
+    "category": (Category, "category_id", True), "grid": (Grid, "grid_id", False),
+    "township": (Division, "township_id", True), "squad": (Squad, "squad_id", True),
+    "department": (Department, "department_id", True), "component": (Component, "component_id", False),
+}
 
 
-def _labels(session: Session, incidents: Sequence[Incident]) -> dict[int, Row[Any]]:
-    if not incidents:
-        return {}
-    rows = session.execute(_LABELS.where(Incident.id.in_([i.id for i in incidents])))
-    return {row.id: row for row in rows}
+def _labels_query() -> Select[Any]:
+    """The codes (and names) of the rows cases point at, in one statement for any number of cases: looking
+    each up with session.get cost five round trips per case, and loaded their geometries."""
+    query = select(Incident.id).select_from(Incident)
+    for label, (model, column, named) in _LABEL_SOURCES.items():
+        query = query.add_columns(model.code.label(label)).outerjoin(model, model.id == getattr(Incident, column))
+        if named:
+            query = query.add_columns(model.name.label(f"{label}_name"))
+    return query
+
+
+_LABELS = _labels_query()
+
+
+def _labels_in_memory(incident: Incident) -> SimpleNamespace | None:
+    """A case's labels from the rows it holds already, without a statement: a case just taken in carries the
+    rows it was located and routed to (grids.incidents.apply_location); bench/intake.py measured the labels
+    statement at a tenth of a report. None when any row is not loaded (or no longer the one its id names)."""
+    loaded, values = inspect(incident).dict, {"id": incident.id}
+    for label, (_, column, named) in _LABEL_SOURCES.items():
+        row_id, row = getattr(incident, column), loaded.get(label)
+        if (row.id if row is not None else None) != row_id:
+            return None
+        values[label] = row.code if row else None
+        if named:
+            values[f"{label}_name"] = row.name if row else None
+    return SimpleNamespace(**values)
+
+
+def _labels(session: Session, incidents: Sequence[Incident]) -> dict[int, Any]:
+    labels = {incident.id: known for incident in incidents
+              if (known := _labels_in_memory(incident)) is not None}
+    missing = [incident.id for incident in incidents if incident.id not in labels]
+    if missing:
+        labels.update((row.id, row) for row in session.execute(_LABELS.where(Incident.id.in_(missing))))
+    return labels
 
 
 def lonlat(incident: Incident) -> tuple[float | None, float | None]:
@@ -50,7 +76,7 @@ def lonlat(incident: Incident) -> tuple[float | None, float | None]:
     return point.x, point.y
 
 
-def _incident_body(incident: Incident, labels: Row[Any], actor: Actor | None) -> dict[str, Any]:
+def _incident_body(incident: Incident, labels: Any, actor: Actor | None) -> dict[str, Any]:
     lon, lat = lonlat(incident)
     body = {
         "id": incident.id, "external_id": incident.external_id, "source": incident.source,
@@ -85,7 +111,7 @@ def event_json(event: CaseEvent) -> dict[str, Any]:
             "from": event.from_status, "to": event.to_status, "note": event.note, "data": event.data}
 
 
-def _agency(incident: Incident, labels: Row[Any]) -> str | None:
+def _agency(incident: Incident, labels: Any) -> str | None:
     """The name of the case's one accountable owner (the centre has no agency row)."""
     names = {"department": labels.department_name, "squad": labels.squad_name, "township": labels.township_name}
     return names.get(incident.owner_type or "")
