@@ -250,10 +250,11 @@ def demo_load(no_grids: bool, as_json: bool) -> None:
 
     with command_session() as session:
         result = load_demo(session, say=lambda line: click.echo(line, err=True),
-                           grid_townships=() if no_grids else PILOT_TOWNSHIPS)
+                           grid_townships=() if no_grids else PILOT_TOWNSHIPS, history=True)
     emit(result, as_json, f"demo city {result['city']} loaded: {result['divisions']} divisions, "
                           f"{result['categories']} categories, {result['squads']} squads, "
-                          f"{result['new_grids']} new grids, {result['new_cases']} new cases")
+                          f"{result['new_grids']} new grids, {result['new_cases']} new cases, "
+                          f"{result['new_worked_cases']} new worked cases")
 
 
 # --- divisions -----------------------------------------------------------------------------------

@@ -26,11 +26,11 @@ from gis.partition import voronoi_partition
 from grids.catalog import import_catalog, published_grid_codes, upsert_city
 from grids.components import InputRow, store_components
 from grids.divisions import upsert_division
-from grids.incidents import open_case
+from grids.incidents import Actor, open_case
 from grids.layouts import generate_layout, publish_layout
 from grids.models import Category, Division, Grid, GridLayout, Incident, Squad, User
 from grids.org import add_user
-from grids.workflow import start_report_clock
+from grids.workflow import act, report, start_report_clock
 
 CITY_CODE = "330781"
 DEMO_PASSWORD = "gridlink-demo"
@@ -58,6 +58,62 @@ DEMO_CASES = [
     ("330781108", "E0201", (0.000, 0.000), "香溪镇公交站亭张贴非法小广告"),
     ("330781111", "E0506", (0.000, 0.000), "梅江镇夜市噪声扰民"),
 ]
+# Worked cases for the evaluation page (综合评价): each went through the workflow (grids.workflow.act) as the
+# named demo logins; HANDLER stands for the case's handling department's login (the 环卫 "department" account,
+# or the township squad's first officer for the bureau's own work) and, as a payload value, for that department.
+HANDLER = "handler"
+_FILE_AND_DISPATCH = (("file", "dispatcher", {}), ("dispatch", "dispatcher", {"department": HANDLER}),
+                      ("accept", HANDLER, {}))
+_HANDLE_TO_CLOSE = (("handle", HANDLER, {"note": "已处置，上传处置后照片"}), ("check", "inspector", {}),
+                    ("close", "dispatcher", {}))
+HISTORY_SCRIPTS: dict[str, tuple[tuple[str, str, dict[str, str]], ...]] = {
+    "closed": _FILE_AND_DISPATCH + _HANDLE_TO_CLOSE,
+    "reworked": _FILE_AND_DISPATCH + (("handle", HANDLER, {"note": "已清运"}), ("check", "inspector", {}),
+                                      ("rework", "dispatcher", {"reason": "核查照片仍有残留"})) + _HANDLE_TO_CLOSE,
+    "extended": _FILE_AND_DISPATCH + (("request_extension", HANDLER, {"duration": "1d"}),
+                                      ("approve_extension", "supervisor", {})) + _HANDLE_TO_CLOSE,
+    "returned": (("file", "dispatcher", {}), ("dispatch", "dispatcher", {"department": "sanitation"}),
+                 ("return", "department", {"reason": "建筑渣土，属施工方清运责任"})) + _FILE_AND_DISPATCH[1:]
+                + _HANDLE_TO_CLOSE,
+    "open": _FILE_AND_DISPATCH,
+}
+HANDLER_LOGINS = {"sanitation": "department", "bureau": "{township}-officer1"}
+HISTORY_PREFIX = "demo-history-"
+# (township, category, handling department, script, text): different closing rates per pilot township. The
+# open cases are of 2-hour classes, so their handling deadline falls in the month of loading unless that is
+# the month's last working hours.
+DEMO_HISTORY = [
+    ("330781102", "E0101", "sanitation", "closed", "老街菜场门口垃圾桶满溢"),
+    ("330781102", "E0102", "sanitation", "closed", "游埠大桥下路面油污未清扫"),
+    ("330781102", "E0101", "sanitation", "reworked", "溪西小区垃圾房外垃圾堆积"),
+    ("330781102", "E0105", "bureau", "closed", "老街民居门前堆放建材"),
+    ("330781102", "E0201", "bureau", "extended", "老街电线杆上张贴小广告"),
+    ("330781102", "E0504", "bureau", "closed", "早茶街非机动车乱停放"),
+    ("330781102", "E0504", "bureau", "open", "镇政府门口非机动车乱停放堵塞通道"),
+    ("330781104", "E0101", "sanitation", "closed", "诸葛村停车场垃圾未清运"),
+    ("330781104", "E0201", "bureau", "closed", "景区入口围墙张贴小广告"),
+    ("330781104", "E0504", "bureau", "closed", "游客中心前电动车乱停放"),
+    ("330781104", "E0102", "sanitation", "closed", "村道落叶未清扫"),
+    ("330781004", "E0101", "sanitation", "closed", "小区门口垃圾满溢"),
+    ("330781004", "E0105", "bureau", "closed", "沿街店铺门前堆放纸箱"),
+    ("330781004", "E0201", "bureau", "closed", "公交站牌张贴小广告"),
+    ("330781004", "E0103", "bureau", "returned", "工地旁积存建筑渣土"),
+    ("330781004", "E0504", "bureau", "open", "学校门口非机动车乱停放"),
+    ("330781004", "E0102", "sanitation", "open", "农贸市场后巷路面污水横流"),
+    ("330781109", "E0101", "sanitation", "closed", "马涧镇区垃圾桶破损外溢"),
+    ("330781109", "E0105", "bureau", "closed", "桥头堆放砂石"),
+    ("330781109", "E0201", "bureau", "closed", "村口宣传栏外张贴小广告"),
+    ("330781109", "E0504", "bureau", "open", "卫生院门口非机动车乱停放"),
+    ("330781108", "E0102", "sanitation", "closed", "香溪老街路面泥污"),
+    ("330781108", "E0105", "bureau", "closed", "河埠头堆放杂物"),
+    ("330781108", "E0101", "sanitation", "reworked", "菜场垃圾房外溢"),
+    ("330781108", "E0201", "bureau", "closed", "桥栏张贴小广告"),
+    ("330781111", "E0101", "sanitation", "closed", "梅江镇中心街垃圾满溢"),
+    ("330781111", "E0105", "bureau", "closed", "路口堆放废旧轮胎"),
+    ("330781111", "E0504", "bureau", "open", "车站前非机动车乱停放"),
+]
+HISTORY_STEP_DEGREES = (0.0006, -0.0004)  # each township's worked cases lie ~70 m apart (no duplicate hints)
+
 # The component register (部件) along 游埠's old street: (class, maintainer, owner, name, how many). The estate's
 # lamps have no registered maintainer, so their cases fall back to the routing rules.
 DEMO_COMPONENTS = [
@@ -170,6 +226,46 @@ def _load_cases(session: Session, divisions: dict[str, Division]) -> int:
     return len(DEMO_CASES) + 1
 
 
+def _actors(session: Session, usernames: Iterable[str]) -> dict[str, Actor]:
+    users = session.scalars(select(User).where(User.city_code == CITY_CODE, User.username.in_(set(usernames))))
+    return {user.username: Actor.of_user(user) for user in users}
+
+
+def _work_case(session: Session, actors: dict[str, Actor], township: str, department: str, script: str,
+               case_id: int, version: int) -> None:
+    """Take the script's actions on the case; HANDLER names the handling department and its login."""
+    handler = HANDLER_LOGINS[department].format(township=township)
+    for action, who, payload in HISTORY_SCRIPTS[script]:
+        values = {key: department if value == HANDLER else value for key, value in payload.items()}
+        version = act(session, case_id, action, actors[handler if who == HANDLER else who], version,
+                      **values).version
+
+
+def load_history(session: Session) -> int:
+    """DEMO_HISTORY reported and worked through the same use cases as live cases, once (by external id).
+
+    grids.workflow.act stamps every action with the transaction's clock, so these cases are worked on
+    load day: they settle in the period holding it (on time, since the handling clock starts at dispatch).
+    """
+    if session.scalar(select(Incident.id).where(Incident.city_code == CITY_CODE,
+                                                Incident.external_id == f"{HISTORY_PREFIX}01")):
+        return 0
+    handlers = {HANDLER_LOGINS[dept].format(township=town) for town, _, dept, _, _ in DEMO_HISTORY}
+    named = {who for steps in HISTORY_SCRIPTS.values() for _, who, _ in steps if who != HANDLER}
+    actors = _actors(session, named | handlers)
+    townships = session.scalars(select(Division).where(Division.city_code == CITY_CODE,
+                                                       Division.code.in_(PILOT_TOWNSHIPS)))
+    anchors = {township.code: _inner_point(session, township) for township in townships}
+    placed: dict[str, int] = {}
+    for n, (township, category, department, script, description) in enumerate(DEMO_HISTORY, start=1):
+        k = placed[township] = placed.get(township, 0) + 1
+        x, y = (anchors[township].x + k * HISTORY_STEP_DEGREES[0], anchors[township].y + k * HISTORY_STEP_DEGREES[1])
+        case = report(session, actors["inspector"], category, x, y, source="demo", description=description,
+                      external_id=f"{HISTORY_PREFIX}{n:02d}")
+        _work_case(session, actors, township, department, script, case.id, case.version)
+    return len(DEMO_HISTORY)
+
+
 def _demo_components(anchor: Point) -> list[InputRow]:
     """The register rows, laid out in a small block around the anchor: one row of components per kind."""
     rows: list[InputRow] = []
@@ -209,11 +305,12 @@ def _drawn_rules_only(session: Session, catalog: dict[str, Any]) -> dict[str, An
 
 
 def load_demo(session: Session, say: Callable[[str], None] = lambda _: None, *,
-              grid_townships: Iterable[str] = tuple(PILOT_TOWNSHIPS)) -> dict[str, Any]:
+              grid_townships: Iterable[str] = tuple(PILOT_TOWNSHIPS), history: bool = False) -> dict[str, Any]:
     """Load (or refresh) the whole demo city; safe to run any number of times. `say` reports progress.
 
     Drawing and checking ~50,000 grids in the six pilot townships takes most of the time (about a minute);
-    `grid_townships` narrows it (tests draw one township, `--no-grids` none).
+    `grid_townships` narrows it (tests draw one township, `--no-grids` none). `history` adds DEMO_HISTORY,
+    the worked cases the evaluation page ranks (`gridlink demo load` does; tests that count cases do not).
     """
     catalog = json.loads(_data("lanxi_catalog.json"))
     upsert_city(session, catalog["city"])
@@ -226,6 +323,7 @@ def load_demo(session: Session, say: Callable[[str], None] = lambda _: None, *,
         add_user(session, CITY_CODE, username, role, DEMO_PASSWORD, display_name=f"演示 {role}", **zone)
     components = _load_components(session, divisions)
     cases = _load_cases(session, divisions)
+    worked = load_history(session) if history else 0
     return {"city": CITY_CODE, "divisions": len(divisions), **counts, "squads": len(PILOT_TOWNSHIPS),
             "users": [u for u, _, _ in DEMO_USERS], "password": DEMO_PASSWORD, "new_grids": grids,
-            "components": components, "new_cases": cases}
+            "components": components, "new_cases": cases, "new_worked_cases": worked}

@@ -1,10 +1,13 @@
 """The demo city is real Lanxi, labelled illustrative where it is drawn, and loads idempotently."""
 
+from collections import Counter
+
 from sqlalchemy import func, select
 
 from gis.crs import area_m2
-from grids.demo import PILOT_TOWNSHIPS, lanxi_outline, load_demo
+from grids.demo import DEMO_HISTORY, HISTORY_PREFIX, PILOT_TOWNSHIPS, lanxi_outline, load_demo, load_history
 from grids.models import CaseEvent, Category, Division, Incident, Squad, User
+from grids.workflow import events_of, replay
 
 
 def _counts(db) -> dict[str, int]:
@@ -42,3 +45,17 @@ def test_demo_cases_lie_in_pilot_townships_with_their_squad(db, demo_city) -> No
     for case in cases:
         assert case.township.code in PILOT_TOWNSHIPS
         assert case.squad is not None and case.squad.township_id == case.township_id
+
+
+def test_worked_cases_went_through_the_workflow_and_load_once(db, demo_city) -> None:
+    """Each worked case's history replays to its state; a second load adds nothing."""
+    assert load_history(db) == len(DEMO_HISTORY)
+    cases = db.scalars(select(Incident).where(Incident.external_id.like(f"{HISTORY_PREFIX}%"))).all()
+    scripts = Counter(script for _, _, _, script, _ in DEMO_HISTORY)
+    assert Counter(case.status for case in cases) == {"closed": len(cases) - scripts["open"],
+                                                       "in_progress": scripts["open"]}
+    assert all(replay(events_of(db, case.id)) == case.status for case in cases)
+    actions = Counter(e.action for case in cases for e in events_of(db, case.id))
+    assert (actions["rework"], actions["approve_extension"], actions["return"]) == (
+        scripts["reworked"], scripts["extended"], scripts["returned"])
+    assert load_history(db) == 0

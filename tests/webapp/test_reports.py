@@ -2,12 +2,17 @@
 
 import csv
 import io
-from datetime import date
+from collections import Counter
+from datetime import date, datetime
+from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from grids.models import Division
+from grids.demo import DEMO_HISTORY, HISTORY_PREFIX, PILOT_TOWNSHIPS, load_history
+from grids.evaluation import parse_period, percent
+from grids.models import Division, Incident
 from tests.conftest import login
 from tests.grids.test_evaluation import YOUBU, insert_due_cases
 
@@ -80,3 +85,40 @@ def test_english_shows_english_headers(client, db) -> None:
     assert "应结案数" not in page
     header = client.get(MARCH_2025 + "&format=csv").get_data().decode("utf-8-sig").splitlines()[0]
     assert header.startswith("Rank,Code,Name,") and "Closing rate" in header
+
+
+def cells(page: str, code: str) -> dict[str, str]:
+    """The ranking row of one township: column key -> text shown."""
+    row = page.split(f'data-object="{code}"', 1)[1].split("</tr>", 1)[0]
+    return {chunk.split('"', 1)[0]: chunk.split(">", 1)[1].split("<", 1)[0] for chunk in row.split('data-col="')[1:]}
+
+
+def test_the_demo_ranking_ranks_the_pilot_townships_by_their_worked_cases(client, db) -> None:
+    """What `make demo` shows on /reports by default (this month, by township): the six pilot townships
+    ranked by their worked cases, 诸葛 first with everything closed, 香溪 second (a rework costs it points).
+
+    An open case is due to close this month when its handling deadline falls in it: on a month's last
+    working hours the 2-hour deadline falls next month, and the township's rates are those of its closed cases.
+    """
+    load_history(db)
+    login(client, "viewer")
+    page = client.get("/reports").get_data(as_text=True)
+    assert rows_of(page)[:2] == ["330781104", "330781108"] and set(rows_of(page)[:6]) == set(PILOT_TOWNSHIPS)
+    assert [cells(page, code)["rank"] for code in rows_of(page)[:6]] == ["1", "2", "3", "4", "5", "6"]
+    assert all(cells(page, code)["score"] == "—" for code in rows_of(page)[6:])
+    zhuge = cells(page, "330781104")
+    assert zhuge.pop("name").startswith("诸葛镇") and zhuge == {
+        "rank": "1", "due": "4", "closed": "4", "on_time": "4", "结案率": "100.00%", "按期结案率": "100.00%",
+        "返工率": "0.00%", "延期率": "0.00%", "准确派遣率": "100.00%", "handle_hours": "0.0", "score": "100.00"}
+    assert cells(page, "330781108")["返工率"] == "20.00%"  # 1 rework of 5 handling reports
+    assert cells(page, "330781102")["延期率"] == "14.29%" and cells(page, "330781004")["准确派遣率"] == "85.71%"
+    tz = ZoneInfo("Asia/Shanghai")
+    month_end = parse_period("month", datetime.now(tz).date()).bounds(tz)[1]
+    still_open = db.scalars(select(Incident).where(Incident.external_id.like(f"{HISTORY_PREFIX}%"),
+                                                   Incident.status != "closed")).all()
+    due_open = Counter(case.township.code for case in still_open if case.deadline_at < month_end)
+    closed = Counter(town for town, _, _, script, _ in DEMO_HISTORY if script != "open")
+    for code in PILOT_TOWNSHIPS:
+        row, due = cells(page, code), closed[code] + due_open[code]
+        assert (row["closed"], row["due"]) == (str(closed[code]), str(due)), code
+        assert row["结案率"] == row["按期结案率"] == f"{percent(Fraction(closed[code], due))}%", code
