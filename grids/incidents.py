@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
-from sqlalchemy import ColumnElement, Date, Float, Integer, String, and_, bindparam, cast, exists, func, or_, select
+from sqlalchemy import ColumnElement, Date, Float, Integer, String, and_, any_, bindparam, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, defer
 
@@ -258,22 +258,25 @@ def _surroundings(session: Session, city_code: str, point: Point) -> _Surroundin
                          grid, squad, co_manager, frontage_unit)
 
 
+_PATH = bindparam("path_ids", type_=ARRAY(Integer))
+#: The category's most specific rule (grid > deepest division > city-wide, see the module docstring): a
+#: NULL grid_code (no grid at the point) matches no grid rule.
+_RULE = (select(RoutingRule.division_id, RoutingRule.grid_code, Department)
+         .join(Department, RoutingRule.department_id == Department.id)
+         .where(RoutingRule.category_id == bindparam("category_id", type_=Integer),
+                or_(and_(RoutingRule.division_id.is_(None), RoutingRule.grid_code.is_(None)),
+                    RoutingRule.division_id == any_(_PATH),
+                    RoutingRule.grid_code == bindparam("grid_code", type_=String)))
+         .order_by(RoutingRule.grid_code.is_(None),
+                   func.array_position(_PATH, RoutingRule.division_id).desc().nulls_last())
+         .limit(1))
+
+
 def _department_for(session: Session, category: Category, path: list[Division],
                     grid: Grid | None) -> tuple[Department | None, tuple[str, dict[str, str]]]:
-    """The category's most specific rule (grid > deepest division > city-wide, see the module docstring),
-    else the category's default department."""
-    path_ids = [d.id for d in path]
-    scopes = [and_(RoutingRule.division_id.is_(None), RoutingRule.grid_code.is_(None)),
-              RoutingRule.division_id.in_(path_ids)]
-    if grid is not None:
-        scopes.append(RoutingRule.grid_code == grid.code)
-    rule = session.execute(
-        select(RoutingRule.division_id, RoutingRule.grid_code, Department)
-        .join(Department, RoutingRule.department_id == Department.id)
-        .where(RoutingRule.category_id == category.id, or_(*scopes))
-        .order_by(RoutingRule.grid_code.is_(None),
-                  func.array_position(cast(path_ids, ARRAY(Integer)), RoutingRule.division_id).desc().nulls_last())
-        .limit(1)).first()
+    """The category's most specific rule, else the category's default department."""
+    rule = session.execute(_RULE, {"category_id": category.id, "path_ids": [d.id for d in path],
+                                   "grid_code": grid.code if grid else None}).first()
     if rule is not None:
         params = {"name": rule.Department.name, "category": category.code}
         if rule.grid_code is not None:

@@ -21,15 +21,16 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, func, literal, or_, select, true, update
+from sqlalchemy import ColumnElement, ScalarSelect, String, and_, bindparam, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from grids.calendar import WorkCalendar, calendar_stamp, city_calendar, deadline, parse_limit
 from grids.errors import Conflict, Forbidden, Invalid, NotFound
 from grids.incidents import Actor, open_case, record_event
-from grids.models import CaseEvent, Category, Department, Incident, StageLimit, User
+from grids.models import CaseEvent, Category, City, Department, Incident, StageLimit, User
 
 log = logging.getLogger("gridlink.workflow")
 
@@ -191,22 +192,29 @@ def _department(session: Session, city_code: str, code: str) -> Department:
     return dept
 
 
-def stage_limit(incident: Incident, stage: str) -> ColumnElement[str | None]:
-    """A stage's working-time limit for this case, as a column: the minor class's handling limit for 处置;
-    for the other stages the category's StageLimit row, else the city default (category NULL). NULL: the
-    stage has no clock."""
-    if stage == HANDLE_STAGE:
-        return literal(incident.category.time_limit, String)
+def stage_limit(city_code: Any, category_id: Any, stage: str) -> ScalarSelect[str | None]:
+    """A stage's working-time limit other than 处置's: the category's StageLimit row, else the city default
+    (category NULL); NULL: the stage has no clock. SQL expressions in, so a statement built once can use it."""
     return (select(StageLimit.time_limit).where(
-        StageLimit.city_code == incident.city_code, StageLimit.stage == stage,
-        or_(StageLimit.category_id == incident.category_id, StageLimit.category_id.is_(None)))
+        StageLimit.city_code == city_code, StageLimit.stage == stage,
+        or_(StageLimit.category_id == category_id, StageLimit.category_id.is_(None)))
         .order_by(StageLimit.category_id.nulls_last()).limit(1).scalar_subquery())
 
 
-def _clock_facts(session: Session, incident: Incident, stage: str) -> tuple[str | None, WorkCalendar, datetime]:
+def _limit_of(incident: Incident, stage: str) -> ColumnElement[str | None]:
+    """This case's limit for `stage`, as a column: 处置 is the minor class's handling limit."""
+    if stage == HANDLE_STAGE:
+        return literal(incident.category.time_limit, String)
+    return stage_limit(incident.city_code, incident.category_id, stage)
+
+
+ClockFacts = tuple[str | None, WorkCalendar, datetime]
+
+
+def _clock_facts(session: Session, incident: Incident, stage: str) -> ClockFacts:
     """The stage's limit, the city's calendar and the transaction's now(), read in one statement."""
     row = session.execute(calendar_stamp(incident.city_code)
-                          .add_columns(stage_limit(incident, stage).label("limit"), func.now().label("now"))).first()
+                          .add_columns(_limit_of(incident, stage).label("limit"), func.now().label("now"))).first()
     if row is None:
         raise Invalid(f"unknown city {incident.city_code}", code="unknown_city")
     return row.limit, city_calendar(session, incident.city_code, row), row.now
@@ -243,7 +251,7 @@ def _clock(session: Session, incident: Incident, action: str, target: str, now: 
     return {}
 
 
-def start_report_clock(session: Session, incident: Incident) -> Incident:
+def start_report_clock(session: Session, incident: Incident, facts: ClockFacts | None = None) -> Incident:
     """Start the clock of a reported case (the centre must file it) from its report time: the transaction's
     now() -- what the column's default stores -- unless the case says otherwise.
 
@@ -252,7 +260,7 @@ def start_report_clock(session: Session, incident: Incident) -> Incident:
     recorded.
     """
     stage = STAGE_CLOCKS[incident.status]
-    limit, calendar, now = _clock_facts(session, incident, stage)
+    limit, calendar, now = facts or _clock_facts(session, incident, stage)
     incident.reported_at = incident.reported_at or now
     for column, value in _started(incident, stage, incident.reported_at, limit, calendar).items():
         setattr(incident, column, value)
@@ -345,24 +353,42 @@ def act(session: Session, incident_id: int, action: str, actor: Actor, expected_
     return incident
 
 
+def _unknown_category(value: str) -> Invalid:
+    return Invalid(f"unknown category {value!r}: use a minor class code such as E0101 "
+                   "(list them at /open311/v2/services.json)", code="unknown_category")
+
+
 def category_by_code(session: Session, city_code: str, value: str) -> Category:
     """A minor class by its code or name (the classes cases are reported in), or Invalid naming the fix."""
     category = session.scalar(select(Category).where(
         Category.city_code == city_code, Category.parent_id.is_not(None),
         (Category.code == value) | (Category.name == value)).order_by(Category.code).limit(1))
     if category is None:
-        raise Invalid(f"unknown category {value!r}: use a minor class code such as E0101 "
-                      "(list them at /open311/v2/services.json)", code="unknown_category")
+        raise _unknown_category(value)
     return category
+
+
+#: What a report needs before its case is stored, in one statement built once: the minor class by code or
+#: name, and for its first stage clock (立案) the limit, the city calendar's stamp and now().
+_NAMED = bindparam("category", type_=String)
+_REPORTED_IN = (calendar_stamp(bindparam("city_code", type_=String))
+                .add_columns(Category, stage_limit(City.code, Category.id, STAGE_CLOCKS["reported"]).label("limit"),
+                             func.now().label("now"))
+                .join(Category, and_(Category.city_code == City.code, Category.parent_id.is_not(None),
+                                     or_(Category.code == _NAMED, Category.name == _NAMED)))
+                .order_by(Category.code).limit(1))
 
 
 def report(session: Session, actor: Actor, category_code: str, x: float | None, y: float | None, *,
            crs: str = "wgs84", source: str, description: str, **details: Any) -> Incident:
     """Take in a report from any channel, if the actor's role may report."""
     authorize(actor, None, "report")
-    category = category_by_code(session, actor.city_code, category_code)
-    return open_case(session, actor.city_code, category, x, y, crs=crs, source=source, description=description,
-                     actor=actor, clock=start_report_clock, **details)
+    row = session.execute(_REPORTED_IN, {"city_code": actor.city_code, "category": category_code}).first()
+    if row is None:
+        raise _unknown_category(category_code)
+    facts = (row.limit, city_calendar(session, actor.city_code, row), row.now)
+    return open_case(session, actor.city_code, row.Category, x, y, crs=crs, source=source, description=description,
+                     actor=actor, clock=partial(start_report_clock, facts=facts), **details)
 
 
 def escalate_overdue(session: Session, now: datetime | None = None) -> list[int]:
