@@ -20,12 +20,14 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -384,10 +386,18 @@ class Incident(Base):
     """A case: where, what, who is accountable now, and its deadline. History lives in CaseEvent."""
 
     __tablename__ = "incidents"
-    __table_args__ = (UniqueConstraint("city_code", "external_id"), _valid_geom("location"))
+    # Lean indexes, as every case written pays each (migration 0009): city_code leads the unique pair; a
+    # mostly-empty column is indexed only where set (the triage queue: ask `needs_triage.is_(True)`).
+    __table_args__ = (
+        UniqueConstraint("city_code", "external_id"), _valid_geom("location"),
+        *(Index(f"ix_incidents_{column}", column, postgresql_where=text(f"{column} IS NOT NULL"))
+          for column in ("assignee_id", "co_manager_id", "component_id", "duplicate_of_id", "frontage_unit_id")),
+        Index("ix_incidents_needs_triage", "needs_triage", postgresql_where=text("needs_triage IS TRUE")),
+        Index("ix_incidents_deadline_at", "deadline_at", postgresql_where=text("deadline_at IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    city_code: Mapped[str] = _city_fk()
+    city_code: Mapped[str] = mapped_column(String(6), ForeignKey("cities.code"))
     external_id: Mapped[str | None] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(String(32))
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
@@ -402,29 +412,29 @@ class Incident(Base):
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
     township_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id"), index=True)
     squad_id: Mapped[int | None] = mapped_column(ForeignKey("squads.id"), index=True)
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
-    frontage_unit_id: Mapped[int | None] = mapped_column(ForeignKey("frontage_units.id"), index=True)
-    component_id: Mapped[int | None] = mapped_column(ForeignKey("components.id"), index=True)
+    frontage_unit_id: Mapped[int | None] = mapped_column(ForeignKey("frontage_units.id"))
+    component_id: Mapped[int | None] = mapped_column(ForeignKey("components.id"))
     routing_reason: Mapped[str | None] = mapped_column(Text)
     # The same explanation as [key, values] steps (grids.incidents.REASON_TEXT), worded per language on pages.
     routing_steps: Mapped[list[Any] | None] = mapped_column(JSONB)
-    co_manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    co_manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Who answers for the case now (责任主体唯一): department, squad, township (属地兜底) or centre.
     owner_type: Mapped[str | None] = mapped_column(String(16))
     # In the city but in no grid (or no usable location): waits in the triage queue, never dropped.
-    needs_triage: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false", index=True)
+    needs_triage: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     overdue_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     extensions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     extension_request: Mapped[str | None] = mapped_column(String(8))
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Every stage clock started on this case: {stage: {"started": iso, "due": iso, "limit": "2h"}}.
     due_times: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
     # A report of something already reported points at the original (which keeps both reporters' photos).
-    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
 
     # Set together with the ids when a case is stored (grids.incidents.apply_location), so the answer to its
     # report names them from memory (webapp.api.serialize): no statement to look them up again.
@@ -444,7 +454,7 @@ class CaseEvent(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     city_code: Mapped[str] = _city_fk()
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))  # leads the unique (incident_id, seq)
     seq: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
