@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NoReturn
 
-from geoalchemy2.shape import from_shape, to_shape
+from geoalchemy2 import WKTElement
+from geoalchemy2.shape import to_shape
 from shapely.geometry import Point
 from sqlalchemy import ColumnElement, Date, Float, Integer, String, and_, any_, bindparam, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -177,10 +178,10 @@ _IN_CITY = (select(_covers(Division.id)).where(Division.city_code == _CITY, Divi
             .order_by(Division.id).limit(1))
 
 
-def wgs84_point(x: float, y: float, crs: str = "wgs84") -> Point:
-    """The WGS84 point of (x, y) given in `crs`, or Invalid (422) saying what to fix (RELIABILITY 7)."""
+def wgs84_lonlat(x: float, y: float, crs: str = "wgs84") -> tuple[float, float]:
+    """The WGS84 (lon, lat) of (x, y) given in `crs`, or Invalid (422) saying what to fix (RELIABILITY 7)."""
     try:
-        return Point(*to_wgs84(x, y, normalize_crs_name(crs)))
+        return to_wgs84(x, y, normalize_crs_name(crs))
     except CoordinateError as exc:
         raise Invalid(str(exc), code="bad_coordinates") from exc
 
@@ -209,9 +210,9 @@ def to_city_point(session: Session, city_code: str, x: float, y: float, crs: str
 
     Tested against the outline's small parts (grids.divisions.division_at) in one statement; locate asks
     the same of its surroundings statement instead of sending this one."""
-    point = wgs84_point(x, y, crs)
-    if session.scalar(_IN_CITY, {"city_code": city_code, "lon": point.x, "lat": point.y}):
-        return point
+    lon, lat = wgs84_lonlat(x, y, crs)
+    if session.scalar(_IN_CITY, {"city_code": city_code, "lon": lon, "lat": lat}):
+        return Point(lon, lat)
     refuse_outside_city(session, city_code, x, y, crs)
 
 
@@ -244,10 +245,10 @@ _SURROUNDINGS = (
     .order_by(Division.id))
 
 
-def _surroundings(session: Session, city_code: str, point: Point) -> _Surroundings:
+def _surroundings(session: Session, city_code: str, lon: float, lat: float) -> _Surroundings:
     """What lies at the point: the division path (lowest id of each level on a shared edge), the grid in
     force today and its people, the frontage unit."""
-    rows = session.execute(_SURROUNDINGS, {"city_code": city_code, "lon": point.x, "lat": point.y,
+    rows = session.execute(_SURROUNDINGS, {"city_code": city_code, "lon": lon, "lat": lat,
                                            "day": date.today()}).all()
     first: dict[str, Division] = {}
     for row in rows:
@@ -309,8 +310,8 @@ def _place(x: float | None, y: float | None, crs: str, component: Component | No
     """The WGS84 point of the report (whether it is in the city is asked with its surroundings); a case
     naming a component without coordinates is at the component."""
     if x is not None and y is not None:
-        point = wgs84_point(x, y, crs)
-        return Location(lon=point.x, lat=point.y, input_crs=normalize_crs_name(crs), input_x=x, input_y=y,
+        lon, lat = wgs84_lonlat(x, y, crs)
+        return Location(lon=lon, lat=lat, input_crs=normalize_crs_name(crs), input_x=x, input_y=y,
                         component=component)
     if component is None:
         raise Invalid("send lon and lat, or the 16-digit code of a component (部件)", code="missing_location")
@@ -326,8 +327,7 @@ def locate(session: Session, city_code: str, x: float | None, y: float | None, *
     """
     component = component_by_code(session, city_code, component_code) if component_code else None
     loc = _place(x, y, crs, component)
-    point = Point(loc.lon, loc.lat)
-    here = _surroundings(session, city_code, point)
+    here = _surroundings(session, city_code, loc.lon, loc.lat)
     if loc.input_crs is not None and not (here.divisions and here.divisions[0].level == "city"):
         refuse_outside_city(session, city_code, x, y, crs)
     loc.divisions = here.divisions
@@ -354,7 +354,7 @@ def locate(session: Session, city_code: str, x: float | None, y: float | None, *
         loc.say("frontage", name=loc.frontage_unit.name)
     _route(session, loc, category)
     if component is None and category is not None and category.type == "component":
-        loc.suggested_component = nearest_component(session, city_code, category.id, point)
+        loc.suggested_component = nearest_component(session, city_code, category.id, Point(loc.lon, loc.lat))
     found = {"department": loc.department, "squad": loc.squad, "township": township}
     loc.owner_type = next((kind for kind in OWNER_ORDER if found[kind] is not None), CENTRE)
     loc.say("owner", owner=loc.owner_type)
@@ -388,7 +388,8 @@ def record_event(session: Session, incident: Incident, action: str, *, actor_id:
 def apply_location(incident: Incident, loc: Location) -> None:
     """Copy where and who from a Location onto a case, including why (routing_reason). The rows go on as
     relationships as well as ids: the ids read at once, the rows name the case without a query."""
-    incident.location = from_shape(Point(loc.lon, loc.lat), srid=4326) if loc.lon is not None else None
+    # WKT from the floats' exact repr: building a shapely point to make WKB cost more than the INSERT's binding.
+    incident.location = WKTElement(f"POINT({loc.lon!r} {loc.lat!r})", srid=4326) if loc.lon is not None else None
     incident.input_crs, incident.input_x, incident.input_y = loc.input_crs, loc.input_x, loc.input_y
     for name, row in (("grid", loc.grid), ("township", loc.township), ("squad", loc.squad),
                       ("department", loc.department), ("component", loc.component)):
