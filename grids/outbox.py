@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -48,8 +48,9 @@ def recipients(incident: Incident, action: str) -> list[str]:
     return list(dict.fromkeys(owner_recipient(incident) if who == OWNER else who for who in NOTIFY.get(action, ())))
 
 
-def notify(session: Session, incident: Incident, event: CaseEvent) -> int:
-    """Queue the messages an event calls for; idempotent by (event_id, recipient). Returns rows added."""
+def notify(session: Session, incident: Incident, event: CaseEvent | Row[Any]) -> int:
+    """Queue the messages an event (a CaseEvent or the row record_event inserted) calls for; idempotent by
+    (event_id, recipient). Returns rows added."""
     targets = recipients(incident, event.action)
     if not targets:
         return 0
