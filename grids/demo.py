@@ -10,6 +10,7 @@ Loading is idempotent: every row is found by its code or name before it is creat
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -29,7 +30,7 @@ from grids.divisions import upsert_division
 from grids.incidents import Actor, open_case
 from grids.layouts import generate_layout, publish_layout
 from grids.models import Category, Division, Grid, GridLayout, Incident, Squad, User
-from grids.org import add_user
+from grids.org import SharedPassword, add_user
 from grids.workflow import act, report, start_report_clock
 
 CITY_CODE = "330781"
@@ -158,6 +159,12 @@ def _load_divisions(session: Session) -> dict[str, Division]:
     return rows
 
 
+@functools.cache
+def _demo_password() -> SharedPassword:
+    """DEMO_PASSWORD hashed once per process: every demo login stores this one hash (the password is public)."""
+    return SharedPassword.of(DEMO_PASSWORD)
+
+
 def _load_squads(session: Session, divisions: dict[str, Division]) -> None:
     for code, short in PILOT_TOWNSHIPS.items():
         squad_code = f"SQ{code}"
@@ -167,12 +174,12 @@ def _load_squads(session: Session, divisions: dict[str, Division]) -> None:
             session.add(squad)
             session.flush()
         for i in range(1, OFFICERS_PER_SQUAD + 1):
-            add_user(session, CITY_CODE, f"{code}-officer{i}", "officer", DEMO_PASSWORD,
+            add_user(session, CITY_CODE, f"{code}-officer{i}", "officer", _demo_password(),
                      display_name=f"{short}执法队员{i}", squad_code=squad_code)
         # The demo "officer" login joins the login squad, so that squad hires co-managers for it too.
         officers = OFFICERS_PER_SQUAD + (squad_code == LOGIN_SQUAD)
         for i in range(1, officers * CO_MANAGERS_PER_OFFICER + 1):
-            add_user(session, CITY_CODE, f"{code}-comanager{i}", "co_manager", DEMO_PASSWORD,
+            add_user(session, CITY_CODE, f"{code}-comanager{i}", "co_manager", _demo_password(),
                      display_name=f"{short}协管员{i}", squad_code=squad_code)
 
 
@@ -320,7 +327,7 @@ def load_demo(session: Session, say: Callable[[str], None] = lambda _: None, *,
     grids = _load_grids(session, divisions, grid_townships, say)
     counts = import_catalog(session, _drawn_rules_only(session, catalog))
     for username, role, zone in DEMO_USERS:
-        add_user(session, CITY_CODE, username, role, DEMO_PASSWORD, display_name=f"演示 {role}", **zone)
+        add_user(session, CITY_CODE, username, role, _demo_password(), display_name=f"演示 {role}", **zone)
     components = _load_components(session, divisions)
     cases = _load_cases(session, divisions)
     worked = load_history(session) if history else 0

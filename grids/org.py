@@ -6,6 +6,7 @@ Failed logins are counted per typed user name, so the slow-down says nothing abo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -29,6 +30,19 @@ def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise Invalid(f"the password must have at least {MIN_PASSWORD_LENGTH} characters", code="weak_password")
     return _hasher.hash(password)
+
+
+@dataclass(frozen=True)
+class SharedPassword:
+    """A published password that many accounts share (the demo logins'), hashed once: each account stores
+    the same hash. Hashing costs ~0.3 s by design, and a per-account salt protects nothing when the password
+    itself is public. A plain str given to add_user is always hashed afresh with its own salt."""
+
+    password_hash: str
+
+    @classmethod
+    def of(cls, password: str) -> SharedPassword:
+        return cls(hash_password(password))
 
 
 def _verify(stored: str, password: str) -> bool:
@@ -76,10 +90,12 @@ def _division_by_code(session: Session, city_code: str, code: str) -> Division:
     return division
 
 
-def add_user(session: Session, city_code: str, username: str, role: str, password: str, *,
+def add_user(session: Session, city_code: str, username: str, role: str, password: str | SharedPassword, *,
              display_name: str = "", township_code: str | None = None, department_code: str | None = None,
              squad_code: str | None = None) -> User:
-    """Create a staff account, or update the role/zone/password of an existing one (idempotent by name)."""
+    """Create a staff account, or update the role/zone/password of an existing one (idempotent by name).
+
+    A str password is hashed with its own salt; a SharedPassword's one hash is stored as it is."""
     if role not in ROLES:
         raise Invalid(f"unknown role {role!r}; choose one of: {', '.join(ROLES)}", code="unknown_role")
     user = session.scalar(select(User).where(User.city_code == city_code, User.username == username))
@@ -88,7 +104,8 @@ def add_user(session: Session, city_code: str, username: str, role: str, passwor
         session.add(user)
     user.role = role
     user.display_name = display_name or user.display_name or username
-    user.password_hash = hash_password(password)
+    user.password_hash = (password.password_hash if isinstance(password, SharedPassword)
+                          else hash_password(password))
     user.township_id = _division_by_code(session, city_code, township_code).id if township_code else None
     user.department_id = None
     if department_code:
