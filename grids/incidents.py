@@ -385,22 +385,46 @@ def unlocated(reason: str) -> Location:
 #: the ORM's flush cost a report more than the INSERT itself (bench/intake.py).
 _EVENTS = CaseEvent.__table__
 _NEW_EVENT = insert(_EVENTS).returning(_EVENTS.c.id, _EVENTS.c.action, _EVENTS.c.note)
+#: A back-filled event's checks in one round trip: the transaction's now() and the case's last event time.
+_HISTORY_END = (select(func.now(), func.max(CaseEvent.at))
+                .where(CaseEvent.incident_id == bindparam("incident_id", type_=Integer)))
+
+
+def check_event_time(session: Session, incident_id: int, at: datetime) -> None:
+    """A back-filled time is never in the future and never before the case's last event: the history's
+    times must read in the order its seq replays."""
+    if at.tzinfo is None:
+        raise Invalid(f"the event time {at.isoformat()} needs a time zone", code="event_time_naive")
+    now, last = session.execute(_HISTORY_END, {"incident_id": incident_id}).one()
+    if at > now:
+        raise Invalid(f"the event time {at.isoformat()} is in the future (now: {now.isoformat()})",
+                      code="event_time_in_future")
+    if last is not None and at < last:
+        raise Invalid(f"the event time {at.isoformat()} is before the case's last event ({last.isoformat()})",
+                      code="event_time_before_history")
 
 
 def record_event(session: Session, incident: Incident, action: str, *, actor_id: int | None = None,
                  actor_role: str | None = None, from_status: str | None = None, note: str | None = None,
-                 data: dict[str, Any] | None = None, first: bool = False) -> Row[Any]:
+                 data: dict[str, Any] | None = None, first: bool = False, at: datetime | None = None) -> Row[Any]:
     """Append one history row; seq is per case so replaying the events gives the current state.
 
     The one place events are written, so the outbox messages the action calls for commit with it.
     `first`: the case was inserted in this transaction, so its history is empty and seq is 1 without asking.
+    `at`: when it happened, for back-filled history only (the demo's worked cases, tests); HTTP callers never
+    pass it and the event takes the transaction's now(). Invalid when it lies in the future
+    (event_time_in_future), before the case's last event (event_time_before_history) or has no time zone.
     """
+    if at is not None:
+        check_event_time(session, incident.id, at)
     seq = 1 if first else (session.scalar(select(func.max(CaseEvent.seq))
                                           .where(CaseEvent.incident_id == incident.id)) or 0) + 1
+    # The column default (now()) unless `at` is given: one prebuilt statement, compiled once per column set.
+    when = {} if at is None else {"at": at}
     event = session.execute(_NEW_EVENT, {
         "city_code": incident.city_code, "incident_id": incident.id, "seq": seq, "action": action,
         "actor_id": actor_id, "actor_role": actor_role, "from_status": from_status, "to_status": incident.status,
-        "note": note, "data": data}).one()
+        "note": note, "data": data, **when}).one()
     notify(session, incident, event)
     return event
 
@@ -454,5 +478,5 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
     session.flush()
     record_event(session, incident, "report", actor_id=actor.user_id if actor else None,
                  actor_role=actor.role if actor else None, note=description,
-                 data={"source": source, "routing_reason": loc.routing_reason}, first=True)
+                 data={"source": source, "routing_reason": loc.routing_reason}, first=True, at=reported_at)
     return incident

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from grids.calendar import WorkCalendar, calendar_stamp, city_calendar, deadline, parse_limit
 from grids.errors import Conflict, Forbidden, Invalid, NotFound
-from grids.incidents import Actor, open_case, record_event
+from grids.incidents import Actor, check_event_time, open_case, record_event
 from grids.models import CaseEvent, Category, City, Department, Incident, StageLimit, User
 
 log = logging.getLogger("gridlink.workflow")
@@ -330,9 +330,15 @@ def _guarded_update(session: Session, incident: Incident, expected_version: int,
     session.refresh(incident)
 
 
-def act(session: Session, incident_id: int, action: str, actor: Actor, expected_version: int,
-        **payload: Any) -> Incident:
-    """Take one workflow action on a case, checking zone, version, transition, role and payload."""
+def act(session: Session, incident_id: int, action: str, actor: Actor, expected_version: int, *,
+        at: datetime | None = None, **payload: Any) -> Incident:
+    """Take one workflow action on a case, checking zone, version, transition, role and payload.
+
+    `at` back-fills history (the demo's worked cases, tests): the action happened then, not at the
+    transaction's now(), so the stage clock it starts, closed_at and the event's time count from it. It may
+    not lie in the future nor before the case's last event (grids.incidents.check_event_time);
+    HTTP callers never pass it.
+    """
     incident = visible_case(session, actor, incident_id)
     if incident.version != expected_version:
         raise Conflict("case changed, reload", code="stale_version", details={"version": incident.version})
@@ -340,7 +346,9 @@ def act(session: Session, incident_id: int, action: str, actor: Actor, expected_
     missing = [name for name in rule.required if not payload.get(name)]
     if missing:
         raise Invalid(f"{action} needs: {', '.join(missing)}", code="missing_fields", details=missing)
-    now = session.scalar(select(func.now()))
+    if at is not None:  # refused before the case changes, not only when its event is written
+        check_event_time(session, incident.id, at)
+    now = at or session.scalar(select(func.now()))
     from_status = incident.status
     target = rule.target or from_status
     values = {**_clock(session, incident, action, target, now),
@@ -349,7 +357,7 @@ def act(session: Session, incident_id: int, action: str, actor: Actor, expected_
     note = payload.get("note") or payload.get("reason")
     data = {k: v for k, v in payload.items() if k not in ("note",) and v is not None} or None
     record_event(session, incident, action, actor_id=actor.user_id, actor_role=actor.role,
-                 from_status=from_status, note=note, data=data)
+                 from_status=from_status, note=note, data=data, at=at)
     return incident
 
 
