@@ -1,13 +1,19 @@
 """The demo city is real Lanxi, labelled illustrative where it is drawn, and loads idempotently."""
 
 from collections import Counter
+from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from gis.crs import area_m2
+from grids.calendar import city_calendar
 from grids.demo import DEMO_HISTORY, HISTORY_PREFIX, PILOT_TOWNSHIPS, lanxi_outline, load_demo, load_history
+from grids.errors import Invalid
+from grids.evaluation import evaluate, parse_period
+from grids.incidents import Actor
 from grids.models import CaseEvent, Category, Division, Incident, Squad, User
-from grids.workflow import events_of, replay
+from grids.workflow import act, events_of, replay
 
 
 def _counts(db) -> dict[str, int]:
@@ -51,7 +57,7 @@ def test_worked_cases_went_through_the_workflow_and_load_once(db, demo_city) -> 
     """Each worked case's history replays to its state; a second load adds nothing."""
     assert load_history(db) == len(DEMO_HISTORY)
     cases = db.scalars(select(Incident).where(Incident.external_id.like(f"{HISTORY_PREFIX}%"))).all()
-    scripts = Counter(script for _, _, _, script, _ in DEMO_HISTORY)
+    scripts = Counter(case.script for case in DEMO_HISTORY)
     assert Counter(case.status for case in cases) == {"closed": len(cases) - scripts["open"],
                                                        "in_progress": scripts["open"]}
     assert all(replay(events_of(db, case.id)) == case.status for case in cases)
@@ -59,3 +65,53 @@ def test_worked_cases_went_through_the_workflow_and_load_once(db, demo_city) -> 
     assert (actions["rework"], actions["approve_extension"], actions["return"]) == (
         scripts["reworked"], scripts["extended"], scripts["returned"])
     assert load_history(db) == 0
+
+
+def _worked_cases(db) -> list[Incident]:
+    load_history(db)
+    return list(db.scalars(select(Incident).where(Incident.external_id.like(f"{HISTORY_PREFIX}%"))
+                           .order_by(Incident.external_id)))
+
+
+def test_worked_cases_happened_over_the_past_weeks_in_order(db, demo_city) -> None:
+    """Back-filled from the report on: each case's events in replay order are in time order, all past,
+    spread over more than five weeks; one open case is overdue, the other open ones are not."""
+    cases = _worked_cases(db)
+    now = db.scalar(select(func.now()))
+    for case in cases:
+        times = [event.at for event in events_of(db, case.id)]
+        assert times == sorted(times) and times[0] == case.reported_at and times[-1] < now, case.external_id
+    assert now - min(case.reported_at for case in cases) > timedelta(weeks=5)
+    still_open = [case for case in cases if case.status != "closed"]
+    assert sum(case.deadline_at < now for case in still_open) == 1
+
+
+def test_the_demo_history_ranks_this_month_and_last_with_late_closings_and_handling_time(db, demo_city) -> None:
+    """What /reports shows after `gridlink demo load`: both months rank pilot townships; a late closing makes
+    按期结案率 differ from 结案率; handling takes time."""
+    _worked_cases(db)
+    today = db.scalar(select(func.now())).astimezone(city_calendar(db, "330781").tz).date()
+    this_month = parse_period("month", today)
+    last_month = parse_period("month", this_month.start - timedelta(days=1))
+    rows = {period.label: [row for row in evaluate(db, "330781", period, "township") if row.rank]
+            for period in (this_month, last_month)}
+    assert all(rows.values()), rows
+    ranked = [row for period_rows in rows.values() for row in period_rows]
+    assert {row.code for row in ranked} <= set(PILOT_TOWNSHIPS)
+    assert any(row.rates["按期结案率"] < row.rates["结案率"] for row in ranked)
+    assert any(row.handle_hours for row in ranked)
+    assert all(row.handle_hours > 0 for row in ranked if row.handle_hours is not None)
+
+
+def test_a_back_filled_action_in_the_future_or_before_the_history_is_refused(db, demo_city) -> None:
+    """`at` keeps the history ordered and past; a refused action leaves the case as it was."""
+    case = next(case for case in _worked_cases(db) if case.status == "in_progress")
+    officer = Actor.of_user(db.scalar(select(User).where(User.username == f"{case.township.code}-officer1")))
+    history = events_of(db, case.id)
+    for at, code in ((db.scalar(select(func.now())) + timedelta(hours=1), "event_time_in_future"),
+                     (history[-1].at - timedelta(minutes=1), "event_time_before_history")):
+        with pytest.raises(Invalid) as refused:
+            act(db, case.id, "handle", officer, case.version, at=at, note="已处置")
+        assert refused.value.code == code
+        db.refresh(case)
+        assert (case.status, len(events_of(db, case.id))) == ("in_progress", len(history))
