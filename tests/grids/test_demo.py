@@ -12,18 +12,20 @@ from grids.demo import DEMO_HISTORY, HISTORY_PREFIX, PILOT_TOWNSHIPS, lanxi_outl
 from grids.errors import Invalid
 from grids.evaluation import evaluate, parse_period
 from grids.incidents import Actor
-from grids.models import CaseEvent, Category, Division, Incident, Squad, User
+from grids.models import CaseEvent, Category, Division, Grid, Incident, Squad, User
 from grids.workflow import act, events_of, replay
+from tests.conftest import YOUBU
 
 
 def _counts(db) -> dict[str, int]:
     return {m.__name__: db.scalar(select(func.count()).select_from(m))
-            for m in (Division, Category, Squad, User, Incident, CaseEvent)}
+            for m in (Division, Grid, Category, Squad, User, Incident, CaseEvent)}
 
 
 def test_loading_twice_creates_no_duplicates(db, demo_city) -> None:
+    """The same load again (the session fixture drew 游埠's grids) adds nothing, grids included."""
     before = _counts(db)
-    again = load_demo(db)
+    again = load_demo(db, grid_townships=(YOUBU,))
     assert again["new_cases"] == 0
     assert _counts(db) == before
 
