@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, aliased
 
 from gis.crs import CoordinateError, normalize_crs_name, to_wgs84
 from gis.readers import InputRejected, read_features
+from grids.divisions import city_outline
 from grids.errors import Invalid
 from grids.models import Category, Component, Department, Division, DivisionPart
 
@@ -222,10 +223,7 @@ def _check(raw: InputRow, lookups: _Lookups, crs: str) -> tuple[dict[str, Any], 
 
 def _outside_city(session: Session, city_code: str, points: Sequence[tuple[int, float, float]]) -> set[int]:
     """Numbers of the rows whose point the city outline does not cover (one set-based query)."""
-    city_id = session.scalar(select(Division.id).where(Division.city_code == city_code, Division.level == "city")
-                             .order_by(Division.id).limit(1))
-    if city_id is None:
-        raise Invalid(f"city {city_code} has no outline yet; load its divisions first", code="no_city_outline")
+    city_id = city_outline(session, city_code).id
     given = func.unnest(cast([p[0] for p in points], ARRAY(Integer)), cast([p[1] for p in points], ARRAY(Float)),
                         cast([p[2] for p in points], ARRAY(Float))).table_valued("n", "lon", "lat").render_derived("p")
     pt = func.ST_SetSRID(func.ST_MakePoint(given.c.lon, given.c.lat), 4326)

@@ -22,7 +22,7 @@ from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, defer
 
 from gis.crs import CoordinateError, area_m2, from_metric, geometry_to_wgs84, normalize_crs_name
 from gis.readers import Feature, InputRejected, read_features
@@ -89,6 +89,16 @@ def division_at(session: Session, city_code: str, point: BaseGeometry, level: st
         .where(Division.city_code == city_code, Division.level == level,
                func.ST_Covers(DivisionPart.geom, func.ST_GeomFromEWKB(from_shape(point, srid=4326))))
         .order_by(Division.id).limit(1))
+
+
+def city_outline(session: Session, city_code: str) -> Division:
+    """The city's outline row (its shape deferred: most callers need only its id or name), or Invalid naming
+    the fix when the city has no divisions yet."""
+    city = session.scalar(select(Division).where(Division.city_code == city_code, Division.level == "city")
+                          .options(defer(Division.geom)).order_by(Division.id).limit(1))
+    if city is None:
+        raise Invalid(f"city {city_code} has no outline yet; load its divisions first", code="no_city_outline")
+    return city
 
 
 def division_by_code(session: Session, city_code: str, code: str) -> Division:

@@ -66,8 +66,9 @@ from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from gis.crs import CoordinateError, geometry_to_wgs84, normalize_crs_name
+from grids.divisions import city_outline
 from grids.errors import Invalid
-from grids.incidents import REASON_TEXT, Actor, _city_outline
+from grids.incidents import REASON_TEXT, Actor
 from grids.models import DIVISION_LEVELS, Category, City, Department, Division, Grid, Incident, Squad, User
 from grids.spreadsheet import safe_cell
 from grids.workflow import CLOSED_STATES, OPEN_STATES, zone_conditions
@@ -509,7 +510,7 @@ def _context(session: Session, city_code: str, mapping: dict[str, Any], crs: str
         crs_name = normalize_crs_name(crs)
     except CoordinateError as exc:
         raise Invalid(str(exc), code="bad_crs") from exc
-    city = _city_outline(session, city_code)
+    city = city_outline(session, city_code)
     zone = ZoneInfo(session.scalar(select(City.timezone).where(City.code == city_code)) or "Asia/Shanghai")
     outline = to_shape(city.geom)
     shapely.prepare(outline)

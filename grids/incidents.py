@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session, defer
 
 from gis.crs import CoordinateError, looks_swapped, normalize_crs_name, to_wgs84
 from grids.components import component_by_code, nearest_component
+from grids.divisions import city_outline
 from grids.errors import Conflict, Invalid
 from grids.layouts import grid_in_force
 from grids.models import (
@@ -169,14 +170,6 @@ class Location:
         }
 
 
-def _city_outline(session: Session, city_code: str) -> Division:
-    city = session.scalar(select(Division).where(Division.city_code == city_code, Division.level == "city")
-                          .options(defer(Division.geom)).order_by(Division.id).limit(1))
-    if city is None:
-        raise Invalid(f"city {city_code} has no outline yet; load its divisions first", code="no_city_outline")
-    return city
-
-
 #: A report's point and city as bind parameters: the statements below are built once, so SQLAlchemy reuses
 #: their cache keys and compiled SQL, and each report only sends its numbers (bench/intake.py).
 _CITY = bindparam("city_code", type_=String)
@@ -204,13 +197,11 @@ def wgs84_lonlat(x: float, y: float, crs: str = "wgs84") -> tuple[float, float]:
 def refuse_outside_city(session: Session, city_code: str, x: float, y: float, crs: str) -> NoReturn:
     """Invalid (422) for a point outside the city, worded from its outline: swapped or simply elsewhere
     (RELIABILITY 8, 9). Only a refused point pays for reading the outline's extent."""
-    city = session.execute(select(Division.name, func.ST_XMin(Division.geom), func.ST_YMin(Division.geom),
-                                  func.ST_XMax(Division.geom), func.ST_YMax(Division.geom))
-                           .where(Division.city_code == city_code, Division.level == "city")
-                           .order_by(Division.id).limit(1)).first()
-    if city is None:
-        raise Invalid(f"city {city_code} has no outline yet; load its divisions first", code="no_city_outline")
-    name, bbox = city[0], tuple(city[1:])
+    city = city_outline(session, city_code)
+    bbox = tuple(session.execute(select(func.ST_XMin(Division.geom), func.ST_YMin(Division.geom),
+                                        func.ST_XMax(Division.geom), func.ST_YMax(Division.geom))
+                                 .where(Division.id == city.id)).one())
+    name = city.name
     extent = f"longitude {bbox[0]:.3f}..{bbox[2]:.3f}, latitude {bbox[1]:.3f}..{bbox[3]:.3f}"
     if looks_swapped(x, y, bbox):
         raise Invalid(f"longitude and latitude look swapped: ({x}, {y}) is outside {name} but ({y}, {x}) "
