@@ -9,7 +9,8 @@ hotline-style CSV of N cases to disk (GCJ-02 points, Chinese text, times spread 
    committed;
 3. the bare baseline again, so load that changes during the run shows as two different bare times;
 4. the bare join written straight into incidents and case_events (rolled back): the share of the
-   schema's 16 indexes and 14 foreign-key checks, which any import of cases pays.
+   schema (since migration 0009 a case and its event write 12 index entries, 21 before, and pass 14
+   foreign-key checks), which any import of cases pays.
 Prints wall seconds, rows/s and CPU seconds (the backend's, read from /proc, plus this process's: what a
 shared, loaded machine cannot inflate), the ratios to the mean bare cost, peak memory and the load average.
 
