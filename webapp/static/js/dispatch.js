@@ -249,9 +249,10 @@
 
   drawer.querySelector("[data-close]").addEventListener("click", closeDrawer);
 
-  /* The 新建案件 form's nearby list; dispatch-tools.js sets the point on a map click (no input event). */
+  /* The 新建案件 form's nearby list and 附近部件 line; dispatch-tools.js sets the point on a map click
+   * (no input event). */
   var intakeForm = document.getElementById("intake-form");
-  G.onClick(caseMap, Intake.watchNearby(intakeForm, {open: openCase, category: function () {
+  G.onClick(caseMap, Intake.watchHints(intakeForm, {open: openCase, category: function () {
     var value = intakeForm.elements.category.value.trim();
     var known = Array.prototype.some.call(intakeForm.elements.category.list.options, function (o) {
       return o.value === value;

@@ -107,7 +107,6 @@
     var box = form.querySelector("[data-nearby]");
     var list = box.querySelector("[data-nearby-items]");
     var config = nearbyConfig();
-    var timer = null;
     var asked = 0;  // answers to older questions are dropped
 
     function show(items, categoryName) {
@@ -119,12 +118,26 @@
 
     function ask() {
       var category = options.category();
-      var lon = form.elements.lon.value.trim(), lat = form.elements.lat.value.trim();
+      var query = placed(form, category);
       var mine = ++asked;
-      if (!category || !isFinite(parseFloat(lon)) || !isFinite(parseFloat(lat))) { show([], ""); return; }
-      fetchNearby(config, {category: category[0], lon: lon, lat: lat, crs: form.elements.crs.value})
-        .then(function (items) { if (mine === asked) { show(items, category[1]); } });
+      if (!query) { show([], ""); return; }
+      fetchNearby(config, query).then(function (items) { if (mine === asked) { show(items, category[1]); } });
     }
+
+    return whenPlaced(form, ask);
+  }
+
+  /* The question both hints ask, {category, lon, lat, crs}, or null until a category and a point are chosen. */
+  function placed(form, category) {
+    var lon = form.elements.lon.value.trim(), lat = form.elements.lat.value.trim();
+    if (!category || !isFinite(parseFloat(lon)) || !isFinite(parseFloat(lat))) { return null; }
+    return {category: category[0], lon: lon, lat: lat, crs: form.elements.crs.value};
+  }
+
+  /* Calls ask() once, NEARBY_WAIT_MS after the last edit of the point or category. Returns refresh(),
+   * for callers that set the point or category from script (no input event fires then). */
+  function whenPlaced(form, ask) {
+    var timer = null;
 
     function refresh() {
       window.clearTimeout(timer);
@@ -139,6 +152,69 @@
     return refresh;
   }
 
-  window.GridlinkIntake = {bind: bind, showErrors: showErrors, watchNearby: watchNearby,
+  /* ---- 附近部件: the register's component of the chosen class at the point, offered as component_code,
+   * so the case goes to that component's maintainer. /api/v1/locate decides which classes are components
+   * and answers suggested_component (or null); the form's code is only ever filled by a press. ---- */
+  function fetchSuggestion(config, query) {
+    return fetch(config.url + "?" + new URLSearchParams(query), {headers: {Accept: "application/json"}})
+      .then(function (r) { return r.ok ? r.json() : {}; })
+      .then(function (answer) { return answer.suggested_component || null; })
+      .catch(function () { return null; });
+  }
+
+  /* Keeps the form's [data-component] line current; options.category() as for watchNearby. A code that
+   * 就是它 filled is cleared when a new category or point no longer suggests it. Returns refresh(). */
+  function watchComponent(form, options) {
+    var box = form.querySelector("[data-component]");
+    var config = JSON.parse(box.querySelector("[data-component-config]").textContent);
+    var text = box.querySelector("[data-component-text]");
+    var pick = box.querySelector("[data-component-pick]");
+    var clear = box.querySelector("[data-component-clear]");
+    var mark = box.querySelector("[data-component-filled]");
+    var field = form.elements.component_code;
+    var suggestion = null;
+    var filled = null;  // the code 就是它 put in the field
+    var asked = 0;
+
+    function render() {
+      if (field.value !== filled) { filled = null; }  // typed over, or the form was reset
+      var chosen = suggestion !== null && field.value === suggestion.code;
+      box.hidden = suggestion === null;
+      box.classList.toggle("chosen", chosen);
+      pick.hidden = chosen;
+      clear.hidden = mark.hidden = !chosen;
+    }
+
+    function show(found, categoryName) {
+      suggestion = found;
+      if (filled !== null && field.value === filled && (!found || found.code !== filled)) { field.value = ""; }
+      if (found) {
+        text.textContent = config.labels.line.replace("%(what)s", found.name || categoryName)
+          .replace("%(code)s", found.code).replace("%(m)s", String(Math.round(found.distance_m)));
+      }
+      render();
+    }
+
+    function ask() {
+      var category = options.category();
+      var query = placed(form, category);
+      var mine = ++asked;
+      if (!query) { show(null, ""); return; }
+      fetchSuggestion(config, query).then(function (found) { if (mine === asked) { show(found, category[1]); } });
+    }
+
+    pick.addEventListener("click", function () { field.value = filled = suggestion.code; render(); });
+    clear.addEventListener("click", function () { field.value = ""; render(); });
+    field.addEventListener("input", render);
+    return whenPlaced(form, ask);
+  }
+
+  /* Both hints of a report form (附近已有同类案件, 附近部件); returns one refresh() for both. */
+  function watchHints(form, options) {
+    var refreshes = [watchNearby(form, options), watchComponent(form, options)];
+    return function () { refreshes.forEach(function (refresh) { refresh(); }); };
+  }
+
+  window.GridlinkIntake = {bind: bind, showErrors: showErrors, watchHints: watchHints,
     nearbyConfig: nearbyConfig, fetchNearby: fetchNearby, describeNearby: describe};
 })();

@@ -12,7 +12,7 @@
   var gps = form.querySelector("[data-gps]");
   var marker = null;
   var circle = null;
-  var refreshNearby = window.GridlinkIntake.watchNearby(form, {category: function () {
+  var refreshHints = window.GridlinkIntake.watchHints(form, {category: function () {
     var pressed = form.querySelector("[data-category][aria-pressed=true]");
     return pressed && [pressed.dataset.category, pressed.textContent];
   }});
@@ -34,7 +34,7 @@
       gps.textContent = labels.tapped;
     }
     gps.classList.toggle("located", true);
-    refreshNearby();
+    refreshHints();
   }
 
   if (navigator.geolocation) {
@@ -52,7 +52,7 @@
       form.querySelectorAll("[data-category]").forEach(function (b) {
         b.setAttribute("aria-pressed", String(b === button));
       });
-      refreshNearby();
+      refreshHints();
     });
   });
 
