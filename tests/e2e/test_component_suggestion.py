@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from grids.demo import DAMAGED_COMPONENT
 from grids.models import Component
 from tests.e2e.conftest import browser_login, screenshot
-from tests.e2e.test_intake import watch, youbu_point  # noqa: F401 (youbu_point: removes new cases)
+from tests.e2e.test_intake import phone_report_page, watch, youbu_point  # noqa: F401 (youbu_point: removes new cases)
 
 pytestmark = pytest.mark.e2e
 MAINTAINER = "utilities"  # the demo register's maintainer of 游埠's sewer covers (C0102)
@@ -47,13 +47,7 @@ def assert_routed_to_the_cover(body: dict) -> None:
 
 def test_phone_report_takes_the_suggested_component(browser: Browser, live_server, beside_cover) -> None:
     lat, lon = beside_cover
-    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN", has_touch=True,
-                                  geolocation={"latitude": lat, "longitude": lon, "accuracy": 5},
-                                  permissions=["geolocation"])
-    page = watch(context.new_page(), live_server)
-    browser_login(page, live_server, "co_manager")
-    page.click("[data-report]")
-    page.wait_for_selector("[data-gps].located")
+    page = phone_report_page(browser, live_server, lat, lon, accuracy=5)
     form = page.locator("#report-form")
     line = form.locator("[data-component]")
     code = form.locator("input[name=component_code]")
@@ -80,7 +74,7 @@ def test_phone_report_takes_the_suggested_component(browser: Browser, live_serve
     page.wait_for_url("**/township?reported=*")
     assert_routed_to_the_cover(case_json(page, live_server, page.url.rsplit("=", 1)[1]))
     assert page.foreign_requests == [] and page.console_errors == []
-    context.close()
+    page.context.close()
 
 
 def test_dispatcher_fills_the_code_field_from_the_suggestion(page, live_server, beside_cover) -> None:

@@ -53,6 +53,19 @@ def watch(page: Page, base: str) -> Page:
     return page
 
 
+def phone_report_page(browser: Browser, base: str, lat: float, lon: float, accuracy: float) -> Page:
+    """A co-manager's 上报 page on a 360 px phone whose GPS reads (lat, lon), once it has taken the position
+    (tap 1: the 上报 button). Close it with `page.context.close()`."""
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN", has_touch=True,
+                                  geolocation={"latitude": lat, "longitude": lon, "accuracy": accuracy},
+                                  permissions=["geolocation"])
+    page = watch(context.new_page(), base)
+    browser_login(page, base, "co_manager")
+    page.click("[data-report]")
+    page.wait_for_selector("[data-gps].located")
+    return page
+
+
 def click_map_at(page: Page, lat: float, lon: float) -> None:
     x, y = page.evaluate("""([lat, lon]) => {
         const data = JSON.parse(document.getElementById('page-data').textContent);
@@ -127,13 +140,7 @@ def test_keyboard_opens_and_closes_the_drawer_and_lists_the_shortcuts(page, live
 
 def test_co_manager_reports_in_three_taps_on_a_phone(browser: Browser, live_server, youbu_point) -> None:
     lat, lon = youbu_point
-    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN", has_touch=True,
-                                  geolocation={"latitude": lat, "longitude": lon, "accuracy": 12},
-                                  permissions=["geolocation"])
-    page = watch(context.new_page(), live_server)
-    browser_login(page, live_server, "co_manager")
-    page.click("[data-report]")  # tap 1
-    page.wait_for_selector("[data-gps].located")
+    page = phone_report_page(browser, live_server, lat, lon, accuracy=12)  # tap 1
     assert "精度约 12 米" in page.locator("[data-gps]").inner_text()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     screenshot(page, "township-report-phone")
@@ -153,4 +160,4 @@ def test_co_manager_reports_in_three_taps_on_a_phone(browser: Browser, live_serv
     assert thumb.evaluate(loaded_width) > 0  # waits for a slow machine to finish loading the thumbnail
     screenshot(page, "township-case-photo-phone")
     assert page.foreign_requests == [] and page.console_errors == []
-    context.close()
+    page.context.close()
