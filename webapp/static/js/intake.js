@@ -154,12 +154,13 @@
 
   /* ---- 附近部件: the register's component of the chosen class at the point, offered as component_code,
    * so the case goes to that component's maintainer. /api/v1/locate decides which classes are components
-   * and answers suggested_component (or null); the form's code is only ever filled by a press. ---- */
+   * and answers suggested_component (or null); the form's code is only ever filled by a press. A failed
+   * request answers undefined: the line stays as it was rather than clearing a chosen code unseen. ---- */
   function fetchSuggestion(config, query) {
     return fetch(config.url + "?" + new URLSearchParams(query), {headers: {Accept: "application/json"}})
       .then(function (r) { return r.ok ? r.json() : {}; })
       .then(function (answer) { return answer.suggested_component || null; })
-      .catch(function () { return null; });
+      .catch(function () { return undefined; });
   }
 
   /* Keeps the form's [data-component] line current; options.category() as for watchNearby. A code that
@@ -189,8 +190,10 @@
       suggestion = found;
       if (filled !== null && field.value === filled && (!found || found.code !== filled)) { field.value = ""; }
       if (found) {
-        text.textContent = config.labels.line.replace("%(what)s", found.name || categoryName)
-          .replace("%(code)s", found.code).replace("%(m)s", String(Math.round(found.distance_m)));
+        // Replacement functions: a name from the register may hold "$&" and the like, which a string would expand.
+        text.textContent = config.labels.line.replace("%(what)s", function () { return found.name || categoryName; })
+          .replace("%(code)s", function () { return found.code; })
+          .replace("%(m)s", function () { return String(Math.round(found.distance_m)); });
       }
       render();
     }
@@ -200,7 +203,9 @@
       var query = placed(form, category);
       var mine = ++asked;
       if (!query) { show(null, ""); return; }
-      fetchSuggestion(config, query).then(function (found) { if (mine === asked) { show(found, category[1]); } });
+      fetchSuggestion(config, query).then(function (found) {
+        if (mine === asked && found !== undefined) { show(found, category[1]); }
+      });
     }
 
     pick.addEventListener("click", function () { field.value = filled = suggestion.code; render(); });
