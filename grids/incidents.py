@@ -381,9 +381,10 @@ _HISTORY_END = (select(func.now(), func.max(CaseEvent.at))
                 .where(CaseEvent.incident_id == bindparam("incident_id", type_=Integer)))
 
 
-def check_event_time(session: Session, incident_id: int, at: datetime) -> None:
-    """A back-filled time is never in the future and never before the case's last event: the history's
-    times must read in the order its seq replays."""
+def check_event_time(session: Session, incident_id: int | None, at: datetime) -> None:
+    """A back-filled time is never in the future and never before the case's last event (None: a case not
+    stored yet): the history's times must read in the order its seq replays. Callers check before they
+    change anything (act, open_case), so record_event takes `at` as checked."""
     if at.tzinfo is None:
         raise Invalid(f"the event time {at.isoformat()} needs a time zone", code="event_time_naive")
     now, last = session.execute(_HISTORY_END, {"incident_id": incident_id}).one()
@@ -402,12 +403,9 @@ def record_event(session: Session, incident: Incident, action: str, *, actor_id:
 
     The one place events are written, so the outbox messages the action calls for commit with it.
     `first`: the case was inserted in this transaction, so its history is empty and seq is 1 without asking.
-    `at`: when it happened, for back-filled history only (the demo's worked cases, tests); HTTP callers never
-    pass it and the event takes the transaction's now(). Invalid when it lies in the future
-    (event_time_in_future), before the case's last event (event_time_before_history) or has no time zone.
+    `at`: when it happened, for back-filled history only (the demo's worked cases, tests), already checked
+    by the caller (check_event_time); HTTP callers never pass it and the event takes the transaction's now().
     """
-    if at is not None:
-        check_event_time(session, incident.id, at)
     seq = 1 if first else (session.scalar(select(func.max(CaseEvent.seq))
                                           .where(CaseEvent.incident_id == incident.id)) or 0) + 1
     # The column default (now()) unless `at` is given: one prebuilt statement, compiled once per column set.
@@ -462,6 +460,7 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
                         reporter_contact=reporter_contact, external_id=external_id, version=1)
     apply_location(incident, loc)
     if reported_at:
+        check_event_time(session, None, reported_at)
         incident.reported_at = reported_at
     if clock is not None:
         clock(session, incident)
