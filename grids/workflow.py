@@ -366,11 +366,16 @@ def _unknown_category(value: str) -> Invalid:
                    "(list them at /open311/v2/services.json)", code="unknown_category")
 
 
+def _minor_class(city_code: Any, value: Any) -> ColumnElement[bool]:
+    """A minor class (the classes cases are reported in) of the city, named by its code or its name."""
+    return and_(Category.city_code == city_code, Category.parent_id.is_not(None),
+                or_(Category.code == value, Category.name == value))
+
+
 def category_by_code(session: Session, city_code: str, value: str) -> Category:
-    """A minor class by its code or name (the classes cases are reported in), or Invalid naming the fix."""
-    category = session.scalar(select(Category).where(
-        Category.city_code == city_code, Category.parent_id.is_not(None),
-        (Category.code == value) | (Category.name == value)).order_by(Category.code).limit(1))
+    """A minor class by its code or name, or Invalid naming the fix."""
+    category = session.scalar(select(Category).where(_minor_class(city_code, value))
+                              .order_by(Category.code).limit(1))
     if category is None:
         raise _unknown_category(value)
     return category
@@ -378,12 +383,10 @@ def category_by_code(session: Session, city_code: str, value: str) -> Category:
 
 #: What a report needs before its case is stored, in one statement built once: the minor class by code or
 #: name, and for its first stage clock (立案) the limit, the city calendar's stamp and now().
-_NAMED = bindparam("category", type_=String)
 _REPORTED_IN = (calendar_stamp(bindparam("city_code", type_=String))
                 .add_columns(Category, stage_limit(City.code, Category.id, STAGE_CLOCKS["reported"]).label("limit"),
                              func.now().label("now"))
-                .join(Category, and_(Category.city_code == City.code, Category.parent_id.is_not(None),
-                                     or_(Category.code == _NAMED, Category.name == _NAMED)))
+                .join(Category, _minor_class(City.code, bindparam("category", type_=String)))
                 .order_by(Category.code).limit(1))
 
 
