@@ -402,18 +402,14 @@ def grid_in_force(city_code: Any, point: Any, day: Any) -> ScalarSelect[int]:
             .order_by(Grid.code).limit(1).scalar_subquery())
 
 
-def grid_id_at(city_code: str, lon: float, lat: float, on_date: date | None = None) -> ScalarSelect[int]:
-    """The id of the grid in force on `on_date` (default today) covering a WGS84 point, as a subquery."""
+def grid_at(session: Session, city_code: str, lon: float, lat: float, on_date: date | None = None) -> Grid | None:
+    """The grid in force on `on_date` (default today) covering a WGS84 point; lowest code on a shared edge."""
     try:
         check_lonlat(lon, lat)
     except CoordinateError as exc:
         raise Invalid(str(exc), code="bad_coordinates") from exc
-    return grid_in_force(city_code, func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326), on_date or date.today())
-
-
-def grid_at(session: Session, city_code: str, lon: float, lat: float, on_date: date | None = None) -> Grid | None:
-    """The grid in force on `on_date` (default today) covering a WGS84 point; lowest code on a shared edge."""
-    return session.scalar(select(Grid).where(Grid.id == grid_id_at(city_code, lon, lat, on_date)))
+    point = func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
+    return session.scalar(select(Grid).where(Grid.id == grid_in_force(city_code, point, on_date or date.today())))
 
 
 # --- export and assign ---------------------------------------------------------------------------
