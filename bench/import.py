@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from bench.measure import process_cpu_seconds  # noqa: E402
 from bench.tiles import CELL, CITY, CITY_SQL, COLS, ROWS, X0, Y0  # noqa: E402
 from gis.crs import geometry_from_wgs84  # noqa: E402
 from grids.incident_io import import_cases  # noqa: E402
@@ -134,8 +135,7 @@ class Cost:
 def backend_cpu(cursor: Any) -> float:
     """CPU seconds used so far by the PostgreSQL backend serving `cursor` (the server runs on this machine)."""
     cursor.execute("SELECT pg_backend_pid()")
-    fields = Path(f"/proc/{cursor.fetchone()[0]}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu_seconds(cursor.fetchone()[0])
 
 
 @contextmanager

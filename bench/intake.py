@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from generate import scratch_database  # noqa: E402
+from measure import process_cpu_seconds  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
@@ -159,11 +160,7 @@ def baseline(url: str, point: tuple[float, float], requests: int) -> float:
 def cpu_seconds(pids: list[str]) -> dict[str, float]:
     """CPU seconds used so far by each of these processes (Linux /proc): unlike wall time, hardly inflated
     when other work shares the cores."""
-    used = {}
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-    return used
+    return {pid: process_cpu_seconds(pid) for pid in pids}
 
 
 def spent(before: dict[str, float], after: dict[str, float]) -> float:
