@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from sqlalchemy import String, bindparam, select
 from sqlalchemy.orm import Session
 
+from grids.db import prepared
 from grids.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
 from grids.incidents import Actor
 from grids.models import ApiKey
@@ -68,7 +69,7 @@ def list_keys(session: Session, city_code: str) -> list[ApiKey]:
 
 
 #: Built once: every machine request runs it (bench/intake.py), and a prebuilt statement skips rebuilding it.
-_BY_HASH = select(ApiKey).where(ApiKey.key_hash == bindparam("key_hash", type_=String))
+_BY_HASH = prepared(select(ApiKey).where(ApiKey.key_hash == bindparam("key_hash", type_=String)))
 
 
 def key_for(session: Session, city_code: str, raw_key: str) -> ApiKey:

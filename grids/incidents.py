@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session, defer
 
 from gis.crs import CoordinateError, looks_swapped, normalize_crs_name, to_wgs84
 from grids.components import component_by_code, nearest_component
+from grids.db import prepared
 from grids.divisions import city_outline
 from grids.errors import Conflict, Invalid
 from grids.layouts import grid_in_force
@@ -241,7 +242,7 @@ _FRONTAGE_AT = (select(FrontageUnit.id)
 #: Everything locate needs at a point in ONE statement (issue 4: each round trip of a report costs more than
 #: the joins): one row per covering division, each carrying the same grid, squad, co-manager and frontage
 #: unit. The shapes stay in the database: only names, codes and ids travel.
-_SURROUNDINGS = (
+_SURROUNDINGS = prepared(
     select(Division, Grid, Squad, User, FrontageUnit).select_from(City).where(City.code == _CITY)
     .outerjoin(Division, and_(Division.city_code == City.code, _covers(Division.id)))
     .outerjoin(Grid, Grid.id == grid_in_force(_CITY, _POINT, bindparam("day", type_=Date)))
@@ -268,7 +269,7 @@ def _surroundings(session: Session, city_code: str, lon: float, lat: float) -> _
 _PATH = bindparam("path_ids", type_=ARRAY(Integer))
 #: The category's most specific rule (grid > deepest division > city-wide, see the module docstring): a
 #: NULL grid_code (no grid at the point) matches no grid rule.
-_RULE = (select(RoutingRule.division_id, RoutingRule.grid_code, Department)
+_RULE = prepared(select(RoutingRule.division_id, RoutingRule.grid_code, Department)
          .join(Department, RoutingRule.department_id == Department.id)
          .where(RoutingRule.category_id == bindparam("category_id", type_=Integer),
                 or_(and_(RoutingRule.division_id.is_(None), RoutingRule.grid_code.is_(None)),
@@ -375,7 +376,7 @@ def unlocated(reason: str) -> Location:
 #: Events go in through the table: no ORM object is needed (replay and the API read them back by query), and
 #: the ORM's flush cost a report more than the INSERT itself (bench/intake.py).
 _EVENTS = CaseEvent.__table__
-_NEW_EVENT = insert(_EVENTS).returning(_EVENTS.c.id, _EVENTS.c.action, _EVENTS.c.note)
+_NEW_EVENT = prepared(insert(_EVENTS).returning(_EVENTS.c.id, _EVENTS.c.action, _EVENTS.c.note))
 #: A back-filled event's checks in one round trip: the transaction's now() and the case's last event time.
 _HISTORY_END = (select(func.now(), func.max(CaseEvent.at))
                 .where(CaseEvent.incident_id == bindparam("incident_id", type_=Integer)))

@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, ScalarSelect, String, and_, bindparam, fun
 from sqlalchemy.orm import Session
 
 from grids.calendar import WorkCalendar, calendar_stamp, city_calendar, deadline, parse_limit
+from grids.db import prepared
 from grids.errors import Conflict, Forbidden, Invalid, NotFound
 from grids.incidents import Actor, check_event_time, open_case, record_event
 from grids.models import CaseEvent, Category, City, Department, Incident, StageLimit, User
@@ -383,7 +384,7 @@ def category_by_code(session: Session, city_code: str, value: str) -> Category:
 
 #: What a report needs before its case is stored, in one statement built once: the minor class by code or
 #: name, and for its first stage clock (立案) the limit, the city calendar's stamp and now().
-_REPORTED_IN = (calendar_stamp(bindparam("city_code", type_=String))
+_REPORTED_IN = prepared(calendar_stamp(bindparam("city_code", type_=String))
                 .add_columns(Category, stage_limit(City.code, Category.id, STAGE_CLOCKS["reported"]).label("limit"),
                              func.now().label("now"))
                 .join(Category, _minor_class(City.code, bindparam("category", type_=String)))
