@@ -24,7 +24,7 @@ seen earlier in the file: the first occurrence wins) are rejected rows with the 
 imports nothing and rejects every row; the report lists them with the case or row they repeat.
 
 Choices an operator can rely on:
-- the grid is the one in force on the import day (what grid_at answers today): imported cases are
+- the grid is the one in force on the import day, the city's today (what grid_at answers): imported cases are
   routed now, like every other channel. A point in the city but in no grid is imported `unlocated`
   and waits in the triage queue while it is open;
 - status is `closed` when the status column holds one of `closed_values` (without a status mapping:
@@ -69,6 +69,7 @@ from gis.crs import CoordinateError, geometry_to_wgs84, normalize_crs_name
 from grids.divisions import city_outline
 from grids.errors import Invalid
 from grids.incidents import REASON_TEXT, Actor
+from grids.layouts import city_date
 from grids.models import DIVISION_LEVELS, Category, City, Department, Division, Grid, Incident, Squad, User
 from grids.spreadsheet import safe_cell
 from grids.workflow import CLOSED_STATES, OPEN_STATES, zone_conditions
@@ -497,7 +498,7 @@ def _place_and_insert(session: Session, city_code: str, crs: str, file_name: str
     """Run the placing INSERT (staging analysed already); JIT off (compiling this plan cost 40% of the run)
     and room to sort in memory."""
     session.execute(text(f"SET LOCAL jit = off; SET LOCAL work_mem = '{SORT_MEMORY}'"))
-    result = session.execute(_PLACE_AND_INSERT, {"city": city_code, "day": date.today(), "crs": crs,
+    result = session.execute(_PLACE_AND_INSERT, {"city": city_code, "day": city_date(session, city_code), "crs": crs,
                                                  "source": SOURCE, "file": file_name,
                                                  "levels": list(DIVISION_LEVELS)}).one()
     session.execute(text(f"DROP TABLE {STAGING}"))

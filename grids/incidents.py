@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, NoReturn
 
 from geoalchemy2 import WKTElement
@@ -31,7 +31,6 @@ from geoalchemy2.shape import to_shape
 from shapely.geometry import Point
 from sqlalchemy import (
     ColumnElement,
-    Date,
     Float,
     Integer,
     Row,
@@ -246,7 +245,7 @@ _FRONTAGE_AT = (select(FrontageUnit.id)
 _SURROUNDINGS = prepared(
     select(Division, Grid, Squad, User, FrontageUnit).select_from(City).where(City.code == _CITY)
     .outerjoin(Division, and_(Division.city_code == City.code, _covers(Division.id)))
-    .outerjoin(Grid, Grid.id == grid_in_force(_CITY, _POINT, bindparam("day", type_=Date)))
+    .outerjoin(Grid, Grid.id == grid_in_force(_CITY, _POINT))
     .outerjoin(Squad, Squad.id == Grid.squad_id).outerjoin(User, User.id == Grid.co_manager_id)
     .outerjoin(FrontageUnit, FrontageUnit.id == _FRONTAGE_AT)
     .options(defer(Division.geom), defer(Grid.geom), defer(FrontageUnit.location), defer(FrontageUnit.area))
@@ -255,9 +254,8 @@ _SURROUNDINGS = prepared(
 
 def _surroundings(session: Session, city_code: str, lon: float, lat: float) -> _Surroundings:
     """What lies at the point: the division path (lowest id of each level on a shared edge), the grid in
-    force today and its people, the frontage unit."""
-    rows = session.execute(_SURROUNDINGS, {"city_code": city_code, "lon": lon, "lat": lat,
-                                           "day": date.today()}).all()
+    force on the city's today and its people, the frontage unit."""
+    rows = session.execute(_SURROUNDINGS, {"city_code": city_code, "lon": lon, "lat": lat}).all()
     first: dict[str, Division] = {}
     for row in rows:
         if row.Division is not None:

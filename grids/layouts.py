@@ -27,7 +27,7 @@ import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry import GeometryCollection, LineString, MultiPolygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ScalarSelect, bindparam, func, insert, select, text, update
+from sqlalchemy import Date, ScalarSelect, bindparam, cast, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from gis.crs import (
@@ -45,7 +45,7 @@ from gis.split import polygons_of, road_grids
 from gis.tiling import order_west_east_north_south, square_grid
 from grids.divisions import division_by_code
 from grids.errors import Conflict, Invalid, NotFound
-from grids.models import Division, Grid, GridCode, GridLayout, Squad, User
+from grids.models import City, Division, Grid, GridCode, GridLayout, Squad, User
 from grids.responsibility import carry_over, carry_over_impact
 
 METHODS = ("square", "roads")
@@ -355,8 +355,8 @@ def publish_impact(session: Session, layout_id: int) -> dict[str, Any]:
 
 
 def publish_layout(session: Session, layout_id: int, effective: date | None = None) -> dict[str, Any]:
-    """Publish a problem-free draft from `effective` (default today); the division's previous layout is
-    retired that day. Cases keep the grid they were filed in: nothing here rewrites their grid_id; duty
+    """Publish a problem-free draft from `effective` (default: the city's today); the division's previous
+    layout is retired that day. Cases keep the grid they were filed in: nothing here rewrites their grid_id; duty
     areas (责任网格) move onto the new grids (grids.responsibility.carry_over)."""
     layout = _layout(session, layout_id)
     if layout.status != "draft":
@@ -365,7 +365,7 @@ def publish_layout(session: Session, layout_id: int, effective: date | None = No
     if not report["ok"]:
         raise Invalid(f"layout {layout.id} cannot be published: {_problem_summary(report)}; fix them and check again "
                       "(`gridlink grids check`)", code="layout_has_problems", details=report)
-    effective = effective or date.today()
+    effective = effective or city_date(session, layout.city_code)
     impact = publish_impact(session, layout.id)
     current = _current(session, layout)
     if current is not None:
@@ -391,9 +391,24 @@ def _problem_summary(report: dict[str, Any]) -> str:
 
 
 # --- lookup --------------------------------------------------------------------------------------
-def grid_in_force(city_code: Any, point: Any, day: Any) -> ScalarSelect[int]:
-    """The id of the grid in force on `day` covering `point` (lowest code on a shared edge), as a subquery
-    of SQL expressions: grids.incidents builds the one statement of a report's place from it once."""
+def city_today(city_code: Any) -> ScalarSelect[date]:
+    """The city's date now, in its own time zone (cities.timezone), as SQL: a layout effective from the 1st
+    takes over at midnight in the city, whatever zone the server runs in (on a UTC server, date.today()
+    would switch a Chinese city's grids at 08:00)."""
+    return (select(cast(func.timezone(City.timezone, func.now()), Date)).where(City.code == city_code)
+            .scalar_subquery().correlate(None))
+
+
+def city_date(session: Session, city_code: str) -> date:
+    """The city's date now (city_today), for defaults such as a layout's effective date."""
+    return session.scalar(select(city_today(city_code)))
+
+
+def grid_in_force(city_code: Any, point: Any, day: Any = None) -> ScalarSelect[int]:
+    """The id of the grid in force on `day` (default: the city's today) covering `point` (lowest code on a
+    shared edge), as a subquery of SQL expressions: grids.incidents builds the one statement of a report's
+    place from it once."""
+    day = city_today(city_code) if day is None else day
     return (select(Grid.id).join(GridLayout, GridLayout.id == Grid.layout_id)
             .where(Grid.city_code == city_code, GridLayout.status.in_(("published", "retired")),
                    GridLayout.effective_from <= day,
@@ -403,13 +418,14 @@ def grid_in_force(city_code: Any, point: Any, day: Any) -> ScalarSelect[int]:
 
 
 def grid_at(session: Session, city_code: str, lon: float, lat: float, on_date: date | None = None) -> Grid | None:
-    """The grid in force on `on_date` (default today) covering a WGS84 point; lowest code on a shared edge."""
+    """The grid in force on `on_date` (default: the city's today) covering a WGS84 point; lowest code on a
+    shared edge."""
     try:
         check_lonlat(lon, lat)
     except CoordinateError as exc:
         raise Invalid(str(exc), code="bad_coordinates") from exc
     point = func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
-    return session.scalar(select(Grid).where(Grid.id == grid_in_force(city_code, point, on_date or date.today())))
+    return session.scalar(select(Grid).where(Grid.id == grid_in_force(city_code, point, on_date)))
 
 
 # --- export and assign ---------------------------------------------------------------------------

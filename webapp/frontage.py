@@ -36,6 +36,7 @@ from grids.frontage import (
     unit_rows,
     unit_view,
 )
+from grids.layouts import city_date
 from grids.models import Division, FrontageInspection, FrontageUnit, Incident, User
 from grids.photos import MAX_BYTES, MAX_PHOTOS, Picture, place, prepare_all, write
 from grids.workflow import TOWNSHIP_ROLES, Zone, case_conditions, zone_of
@@ -107,8 +108,15 @@ def unit_in_zone(unit_id: int, zone: Zone) -> FrontageUnit:
     return unit
 
 
+def _today() -> date:
+    """The city's date (grids.layouts.city_date, not the server's), read once per request."""
+    if "city_today" not in g:
+        g.city_today = city_date(db(), _city())
+    return g.city_today
+
+
 def _expired(expires_on: date | None) -> bool:
-    return expires_on is not None and expires_on < date.today()
+    return expires_on is not None and expires_on < _today()
 
 
 def case_href(case_id: int) -> str | None:
@@ -227,7 +235,7 @@ def export(fmt: str) -> Response:
         body = out.read_bytes()
     if fmt == "csv":
         body = codecs.BOM_UTF8 + body
-    name = f"frontage-{date.today().isoformat()}.{fmt}"
+    name = f"frontage-{_today().isoformat()}.{fmt}"
     return Response(body, mimetype=EXPORT_TYPES[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

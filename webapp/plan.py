@@ -34,6 +34,7 @@ from grids.layouts import (
     EXPORT_DRIVERS,
     assign_by_codes,
     check_layout,
+    city_date,
     export_layout,
     generate_layout,
     publish_impact,
@@ -230,7 +231,7 @@ def editor(layout_id: int) -> Any:
     data = {"layout": layout.id, "revision": layout.revision, "status": layout.status, "bounds": bounds,
             "map": names, "api": f"{url_for('plan.home')}/api/layouts/{layout.id}", "csrf": generate_csrf(),
             "labels": _labels(), "check": report, "problems": problem_features(report),
-            "today": date.today().isoformat(), "colours": RESPONSIBILITY_COLOURS, **_people()}
+            "today": city_date(db(), _city()).isoformat(), "colours": RESPONSIBILITY_COLOURS, **_people()}
     division = db().get(Division, layout.division_id)
     return render_template("plan/editor.html", layout=layout, division=division, data=data, map_parts=parts,
                            formats=EXPORT_DRIVERS, layout_status=LAYOUT_STATUS,
@@ -404,7 +405,7 @@ def api_publish(layout_id: int) -> Any:
     if layout.revision != _revision(body):
         raise Conflict(_("网格方案已被他人修改，请重新加载。"), code="stale_revision")
     try:
-        effective = date.fromisoformat(body.get("effective") or date.today().isoformat())
+        effective = date.fromisoformat(body["effective"]) if body.get("effective") else None  # None: city's today
     except ValueError as exc:
         raise Invalid(_("生效日期格式应为 YYYY-MM-DD。"), code="bad_date") from exc
     return safe_json(publish_layout(db(), layout.id, effective))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -86,9 +86,10 @@ def write_csv(path: Path, rows: list[list[str]]) -> Path:
 
 
 def publish_square_layout(session: Session) -> None:
-    """Few large square grids over 游埠镇, in force today (imports use the grids in force on the import day)."""
+    """Few large square grids over 游埠镇, in force from the city's today (imports use the grids in force on the
+    import day)."""
     layout = generate_layout(session, CITY, YOUBU, target_area=1_000_000, method="square")
-    publish_layout(session, layout.id, date.today())
+    publish_layout(session, layout.id)
 
 
 @pytest.fixture()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import UTC, date
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from gis.readers import read_features
 from gis.split import blocks_from_roads, split_large
 from grids.divisions import upsert_division
 from grids.errors import Conflict, Invalid
+from grids.incidents import locate
 from grids.layouts import (
     SEGMENT_DEG,
     assign_grids,
@@ -186,6 +188,35 @@ def test_publish_previews_impact_and_old_cases_keep_their_grid_after_a_redraw(db
     assert grid_at(db, "330781", point.x, point.y, on_date=date(2026, 3, 1)).id == old.id  # old layout queryable
     with pytest.raises(Conflict):
         publish_layout(db, first.id)
+
+
+def _city_zone_off_the_servers_date(db) -> tuple[date, date]:
+    """Give the demo city a time zone whose date differs from the server's (UTC) date right now, at least an
+    hour from either midnight: (the city's date, the server's date)."""
+    now = db.scalar(select(func.now())).astimezone(UTC)
+    zone = "Etc/GMT-14" if now.hour >= 11 else "Etc/GMT+12"  # UTC+14 / UTC-12 (POSIX names flip the sign)
+    db.get(City, "330781").timezone = zone
+    db.flush()
+    return now.astimezone(ZoneInfo(zone)).date(), now.date()
+
+
+def test_publishing_without_a_date_takes_effect_on_the_citys_today_not_the_servers(db, demo_city) -> None:
+    city_day, server_day = _city_zone_off_the_servers_date(db)
+    layout = generate_layout(db, "330781", "330781104", target_area=2_000_000, method="square")
+    assert publish_layout(db, layout.id)["effective_from"] == city_day.isoformat() != server_day.isoformat()
+
+
+def test_reports_land_in_the_layout_in_force_on_the_citys_date(db, demo_city) -> None:
+    """A layout effective from the later of the two dates: in force now exactly when the city's date has
+    reached it (a server-date lookup would answer the opposite)."""
+    city_day, server_day = _city_zone_off_the_servers_date(db)
+    layout = generate_layout(db, "330781", "330781104", target_area=2_000_000, method="square")
+    effective = max(city_day, server_day)
+    publish_layout(db, layout.id, effective=effective)
+    point = to_shape(_grids(db, layout.id)[0].geom).representative_point()
+    in_force = city_day >= effective
+    assert (locate(db, "330781", point.x, point.y).grid is not None) is in_force
+    assert (grid_at(db, "330781", point.x, point.y) is not None) is in_force
 
 
 def test_a_point_on_a_shared_vertex_gets_exactly_the_lowest_code(jdb) -> None:
