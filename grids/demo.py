@@ -33,7 +33,7 @@ from grids.incidents import Actor, open_case
 from grids.layouts import generate_layout, publish_layout
 from grids.models import Category, Division, Grid, GridLayout, Incident, Squad, User
 from grids.org import SharedPassword, add_user
-from grids.workflow import act, report, start_report_clock
+from grids.workflow import act, escalate_overdue, report, start_report_clock
 
 CITY_CODE = "330781"
 DEMO_PASSWORD = "gridlink-demo"
@@ -265,14 +265,16 @@ def _actors(session: Session, usernames: Iterable[str]) -> dict[str, Actor]:
 def _work_case(session: Session, actors: dict[str, Actor], case: WorkedCase, incident: Incident,
                calendar: WorkCalendar) -> None:
     """Take the script's actions on the case, each its working-time gap after the one before; HANDLER names
-    the handling department and its login."""
+    the handling department and its login. An action that comes after the running stage's deadline finds
+    the case escalated (督办) at that deadline, as the sweeper would have done then."""
     handler = HANDLER_LOGINS[case.department].format(township=case.township)
-    at, version = incident.reported_at, incident.version
+    at = incident.reported_at
     for action, who, payload in HISTORY_SCRIPTS[case.script]:
         at = calendar.add(at, parse_limit(case.handling if action == "handle" else STEP_GAPS[action], calendar))
+        escalate_overdue(session, at, backfill=(incident.id,))  # refreshes the case (its version) if it escalates
         values = {key: case.department if value == HANDLER else value for key, value in payload.items()}
-        version = act(session, incident.id, action, actors[handler if who == HANDLER else who], version, at=at,
-                      **values).version
+        act(session, incident.id, action, actors[handler if who == HANDLER else who], incident.version, at=at,
+            **values)
 
 
 def _working_days_back(calendar: WorkCalendar, today: date, days: int) -> date:

@@ -403,23 +403,31 @@ def report(session: Session, actor: Actor, category_code: str, x: float | None, 
                      actor=actor, clock=partial(start_report_clock, facts=facts), **details)
 
 
-def escalate_overdue(session: Session, now: datetime | None = None) -> list[int]:
+def escalate_overdue(session: Session, now: datetime | None = None, *,
+                     backfill: Iterable[int] | None = None) -> list[int]:
     """Mark and escalate (督办) every case past its stage deadline; each deadline is escalated exactly once.
 
     The guarded UPDATE (overdue_at IS NULL) makes a concurrent or restarted sweeper find nothing twice;
     the next stage's start clears overdue_at, so its deadline is escalated once in turn.
+    `backfill` (the demo's worked cases) sweeps only these cases, whose history is being written up to
+    `now`: what a sweeper running back then would have said, so the mark and the event take the deadline's
+    time (check_event_time: in order with the history), not the time of the late action that follows.
     """
     clock = now if now is not None else func.now()
+    scope = [] if backfill is None else [Incident.id.in_(backfill)]
     rows = session.execute(
         update(Incident).where(Incident.deadline_at < clock, Incident.overdue_at.is_(None),
-                               Incident.status.in_(CLOCK_STATES))
-        .values(overdue_at=clock, version=Incident.version + 1).returning(Incident.id)
-        .execution_options(synchronize_session=False)).scalars().all()
+                               Incident.status.in_(CLOCK_STATES), *scope)
+        .values(overdue_at=clock if backfill is None else Incident.deadline_at, version=Incident.version + 1)
+        .returning(Incident.id).execution_options(synchronize_session=False)).scalars().all()
     for incident_id in rows:
         incident = session.get(Incident, incident_id, populate_existing=True)
+        at = None if backfill is None else incident.deadline_at
+        if at is not None:
+            check_event_time(session, incident.id, at)
         record_event(session, incident, "escalate", actor_role=SYSTEM_ROLE, from_status=incident.status,
                      note="overdue", data={"stage": STAGE_CLOCKS[incident.status],
-                                           "deadline_at": incident.deadline_at.isoformat()})
+                                           "deadline_at": incident.deadline_at.isoformat()}, at=at)
     return list(rows)
 
 
