@@ -134,12 +134,14 @@
     return {category: category[0], lon: lon, lat: lat, crs: form.elements.crs.value};
   }
 
-  /* Calls ask() once, NEARBY_WAIT_MS after the last edit of the point or category. Returns refresh(),
-   * for callers that set the point or category from script (no input event fires then). */
-  function whenPlaced(form, ask) {
+  /* Calls ask() once, NEARBY_WAIT_MS after the last edit of the point or category, and atOnce(), if given,
+   * on every edit. Returns refresh(), for callers that set the point or category from script (no
+   * input event fires then). */
+  function whenPlaced(form, ask, atOnce) {
     var timer = null;
 
     function refresh() {
+      if (atOnce) { atOnce(); }
       window.clearTimeout(timer);
       timer = window.setTimeout(ask, NEARBY_WAIT_MS);
     }
@@ -155,7 +157,7 @@
   /* ---- 附近部件: the register's component of the chosen class at the point, offered as component_code,
    * so the case goes to that component's maintainer. /api/v1/locate decides which classes are components
    * and answers suggested_component (or null); the form's code is only ever filled by a press. A failed
-   * request answers undefined: the line stays as it was rather than clearing a chosen code unseen. ---- */
+   * request answers undefined: the line stays as it was (cleared, if the question changed). ---- */
   function fetchSuggestion(config, query) {
     return fetch(config.url + "?" + new URLSearchParams(query), {headers: {Accept: "application/json"}})
       .then(function (r) { return r.ok ? r.json() : {}; })
@@ -164,7 +166,9 @@
   }
 
   /* Keeps the form's [data-component] line current; options.category() as for watchNearby. A code that
-   * 就是它 filled is cleared when a new category or point no longer suggests it. Returns refresh(). */
+   * 就是它 filled is cleared the moment the category or point changes, before any request: a submit while
+   * the new answer is on its way must not send the old component (whose maintainer would get the case).
+   * The new answer may offer it again. Returns refresh(). */
   function watchComponent(form, options) {
     var box = form.querySelector("[data-component]");
     var config = JSON.parse(box.querySelector("[data-component-config]").textContent);
@@ -176,6 +180,7 @@
     var suggestion = null;
     var filled = null;  // the code 就是它 put in the field
     var asked = 0;
+    var question = null;  // the query the line stands for, as a string; null until a point and category
 
     function render() {
       if (field.value !== filled) { filled = null; }  // typed over, or the form was reset
@@ -208,10 +213,19 @@
       });
     }
 
+    function dropStale() {
+      var query = placed(form, options.category());
+      var now = query && String(new URLSearchParams(query));
+      if (now === question) { return; }  // e.g. the change event of a field already read on input
+      question = now;
+      asked++;  // an answer on its way is for the old question
+      show(null, "");
+    }
+
     pick.addEventListener("click", function () { field.value = filled = suggestion.code; render(); });
     clear.addEventListener("click", function () { field.value = ""; render(); });
     field.addEventListener("input", render);
-    return whenPlaced(form, ask);
+    return whenPlaced(form, ask, dropStale);
   }
 
   /* Both hints of a report form (附近已有同类案件, 附近部件); returns one refresh() for both. */
