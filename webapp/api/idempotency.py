@@ -13,9 +13,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from grids.db import prepared
 from grids.errors import Conflict, Invalid
 from grids.models import IdempotencyRecord
 from webapp import db
@@ -25,6 +26,9 @@ Answer = tuple[Any, int]
 #: The table, not the mapped class: its INSERT and UPDATE then skip the ORM's bulk-statement layer, which cost
 #: more than the statements themselves on every keyed request (bench/intake.py).
 RECORDS = IdempotencyRecord.__table__
+#: Built once and prepared (grids.db.prepared): every keyed request runs both.
+_CLAIM = prepared(insert(RECORDS).on_conflict_do_nothing().returning(RECORDS.c.id))
+_ANSWER = prepared(update(RECORDS).where(RECORDS.c.id == bindparam("record_id", type_=Integer)))
 
 
 def fingerprint(body: Any) -> str:
@@ -37,16 +41,16 @@ def once(principal: str, key: str | None, body: Any, produce: Callable[[], Answe
         return *produce(), False
     if len(key) > MAX_KEY_LENGTH:
         raise Invalid(f"Idempotency-Key is limited to {MAX_KEY_LENGTH} characters", code="bad_idempotency_key")
-    session, digest = db(), fingerprint(body)
-    claimed = session.scalar(insert(RECORDS).values(principal=principal, key=key, fingerprint=digest)
-                             .on_conflict_do_nothing().returning(RECORDS.c.id))
+    # Core statements on the session's connection: the ORM session layer cost more than these statements.
+    connection, digest = db().connection(), fingerprint(body)
+    claimed = connection.scalar(_CLAIM, {"principal": principal, "key": key, "fingerprint": digest})
     if claimed is None:
-        record = session.execute(select(RECORDS).where(RECORDS.c.principal == principal,
+        record = connection.execute(select(RECORDS).where(RECORDS.c.principal == principal,
                                                        RECORDS.c.key == key)).one()
         if record.fingerprint != digest:
             raise Conflict("this Idempotency-Key was already used with a different request; use a new key",
                            code="idempotency_key_reused")
         return record.response, record.status_code, True
     answer, status = produce()
-    session.execute(update(RECORDS).where(RECORDS.c.id == claimed).values(response=answer, status_code=status))
+    connection.execute(_ANSWER, {"record_id": claimed, "response": answer, "status_code": status})
     return answer, status, False
