@@ -387,7 +387,8 @@ def grids_check(layout_id: int, as_json: bool) -> None:
 
 @grids_group.command("publish")
 @click.argument("layout_id", type=int)
-@click.option("--effective", type=click.DateTime(formats=["%Y-%m-%d"]), help="First day in force (default today).")
+@click.option("--effective", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="First day in force (default: the city's today).")
 @click.option("--preview", is_flag=True, help="Only show what changes hands; publish nothing.")
 @json_option
 @fail_cleanly

@@ -54,6 +54,8 @@ def make_engine(url: str | URL | None = None, **options: Any) -> Engine:
 
 #: The execution option that marks a statement to run prepared (see `prepared`).
 PREPARED = "gridlink_prepared"
+#: invalid_sql_statement_name (EXECUTE of a statement the server dropped), duplicate_prepared_statement.
+_LOST_PREPARED = {"26000", "42P05"}
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 E = TypeVar("E", bound=Executable)
 
@@ -86,7 +88,7 @@ def _execute_prepared(conn: Connection, cursor: Any, statement: str, parameters:
     into the EXECUTE as it would have into the statement. A prepared statement outlives transactions and
     rollbacks; a new connection (after a database restart, say) prepares afresh."""
     if context is None or not context.execution_options.get(PREPARED) or executemany \
-            or not isinstance(parameters, dict):
+            or not isinstance(parameters, dict) or getattr(cursor, "name", None):  # server-side cursors: DECLARE
         return statement, parameters
     names = list(dict.fromkeys(_PLACEHOLDER.findall(statement)))
     name = "gridlink_" + hashlib.blake2b(statement.encode(), digest_size=8).hexdigest()
@@ -97,6 +99,15 @@ def _execute_prepared(conn: Connection, cursor: Any, statement: str, parameters:
         cursor.execute(f"PREPARE {name}{f'({types})' if names else ''} AS {body}")
         done.add(name)
     return f"EXECUTE {name}{'(' + ', '.join(f'%({n})s' for n in names) + ')' if names else ''}", parameters
+
+
+@event.listens_for(Engine, "handle_error")
+def _drop_connection_without_its_statements(context: Any) -> None:
+    """A connection whose prepared statements the server no longer has (DEALLOCATE, or DISCARD ALL by a
+    pooler) is thrown away like a broken one: the failing statement's transaction fails once, the next
+    checkout gets a fresh connection that prepares afresh, instead of a pooled connection failing for good."""
+    if getattr(context.original_exception, "pgcode", None) in _LOST_PREPARED:
+        context.is_disconnect, context.invalidate_pool_on_disconnect = True, False
 
 
 def postgis_version(engine: Engine) -> str:

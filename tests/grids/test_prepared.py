@@ -1,9 +1,12 @@
 """Statements marked `prepared` (grids.db) run as server-side prepared statements: same answers as the plain
 statement, prepared once per connection, surviving rollbacks, whatever SQL text the statement compiles to."""
 
+import pytest
 from sqlalchemy import String, bindparam, func, select, text
+from sqlalchemy.exc import DBAPIError
 
-from grids.db import prepared
+from grids.db import make_engine, prepared
+from grids.incidents import _CASE_COLUMNS
 from grids.models import Category, Division
 from grids.workflow import report
 from tests.grids.test_routing import inner_point
@@ -49,3 +52,32 @@ def test_each_sql_text_of_a_statement_is_prepared_on_its_own(db, demo_city) -> N
                     .where(Category.city_code == CITY, Category.code.like("E01%")))
     plain = select(func.count()).select_from(Category).where(Category.city_code == CITY, Category.code.like("E01%"))
     assert db.scalar(like) == db.scalar(plain) > 1
+
+
+def test_a_connection_whose_statements_the_server_dropped_fails_once_then_a_fresh_one_works(database_url,
+                                                                                              demo_city) -> None:
+    """DEALLOCATE ALL (or a pooler's DISCARD ALL) empties the server's list behind the connection's back."""
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    name_of = prepared(select(Category.name).where(Category.city_code == CITY,
+                                                    Category.code == bindparam("code", type_=String)))
+    try:
+        with engine.connect() as conn:
+            assert conn.scalar(name_of, {"code": "E0101"}) == "暴露垃圾"
+            conn.execute(text("DEALLOCATE ALL"))
+            with pytest.raises(DBAPIError) as failure:
+                conn.scalar(name_of, {"code": "E0101"})
+            assert failure.value.connection_invalidated
+        with engine.connect() as conn:
+            assert conn.scalar(name_of, {"code": "E0101"}) == "暴露垃圾"
+    finally:
+        engine.dispose()
+
+
+def test_every_column_a_report_binds_has_a_python_default_or_none() -> None:
+    """The report INSERT binds every case column, so a server-side default would be overwritten by NULL:
+    each column must have a plain Python default (copied onto the case) or be meant to start empty."""
+    for column in _CASE_COLUMNS:
+        if column.key == "reported_at":  # coalesce(:reported_at, now()) in the statement itself
+            continue
+        assert column.default is None or column.default.is_scalar, column.key
+        assert column.server_default is None or column.default is not None or column.nullable, column.key

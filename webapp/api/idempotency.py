@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from grids.db import prepared
@@ -28,7 +28,7 @@ Answer = tuple[Any, int]
 RECORDS = IdempotencyRecord.__table__
 #: Built once and prepared (grids.db.prepared): every keyed request runs both.
 _CLAIM = prepared(insert(RECORDS).on_conflict_do_nothing().returning(RECORDS.c.id))
-_ANSWER = prepared(update(RECORDS).where(RECORDS.c.id == bindparam("record_id", type_=Integer)))
+_ANSWER = prepared(update(RECORDS).where(RECORDS.c.id == bindparam("record_id", type_=RECORDS.c.id.type)))
 
 
 def fingerprint(body: Any) -> str:
