@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 from grids.apikeys import create_key  # noqa: E402
 from grids.demo import load_demo  # noqa: E402
 from grids.models import Division  # noqa: E402
+from webapp.cli import DEFAULT_WORKERS  # noqa: E402
 
 CITY, YOUBU = "330781", "330781102"
 
@@ -208,12 +209,12 @@ def load() -> str:
 def main() -> None:
     requests = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     clients = int(sys.argv[2]) if len(sys.argv) > 2 else 8
-    workers = int(sys.argv[3]) if len(sys.argv) > 3 else os.cpu_count() or 1
+    workers = int(sys.argv[3]) if len(sys.argv) > 3 else DEFAULT_WORKERS
     socket.setdefaulttimeout(30)
     print(f"before: {load()} on {os.cpu_count()} cpus")
     with scratch_database() as url:
         raw, point = prepare(url)
-        with serve(url, workers=workers, threads=max(1, clients // workers)) as (port, master):
+        with serve(url, workers=workers, threads=-(-clients // workers)) as (port, master):
             make = intake_request(raw, point)
             drive(port, make, clients * 10, clients)  # warm up pools and caches in every worker
             workers_cpu, database_cpu = cpu_seconds(workers_of(master)), cpu_seconds(backends_of(url))
