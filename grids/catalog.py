@@ -13,10 +13,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from grids.errors import Invalid
+from grids.layouts import city_today
 from grids.models import Category, City, Department, Division, Grid, GridLayout, RoutingRule, StageLimit
 
 SCHEMA = json.loads(resources.files("grids").joinpath("data/catalog.schema.json").read_text())
@@ -93,11 +94,13 @@ def _replace_stage_limits(session: Session, city_code: str, cats: dict[str, Cate
 
 
 def published_grid_codes(session: Session, city_code: str, codes: set[str]) -> set[str]:
-    """Those of `codes` that a published layout of the city draws: the grids a grid rule can apply in."""
+    """Those of `codes` that a layout in force today or published for a later day draws: the grids a grid
+    rule can apply in (a layout retired from next month still draws this month's grids)."""
     if not codes:
         return set()
     return set(session.scalars(select(Grid.code).join(GridLayout, GridLayout.id == Grid.layout_id).where(
-        Grid.city_code == city_code, Grid.code.in_(codes), GridLayout.status == "published")))
+        Grid.city_code == city_code, Grid.code.in_(codes), GridLayout.status.in_(("published", "retired")),
+        or_(GridLayout.effective_to.is_(None), GridLayout.effective_to > city_today(city_code)))))
 
 
 def _check_grid_rules(session: Session, city_code: str, rules: list[dict[str, Any]]) -> None:

@@ -48,6 +48,11 @@ class TileLayer:
     min_zoom: int = 0
 
 
+#: The layout in force on the city's today (grids.layouts.grid_in_force says the same for a point): a layout
+#: published to take effect next month is not on the map yet, and the one it replaces still is.
+_CITY_TODAY = "(SELECT CAST(timezone(c.timezone, now()) AS date) FROM cities c WHERE c.code = :city)"
+_IN_FORCE_TODAY = (f"l.status IN ('published', 'retired') AND l.effective_from <= {_CITY_TODAY}"
+                   f" AND (l.effective_to IS NULL OR l.effective_to > {_CITY_TODAY})")
 _OPEN = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
 LAYERS: dict[str, TileLayer] = {
     "divisions": TileLayer("""
@@ -56,11 +61,11 @@ LAYERS: dict[str, TileLayer] = {
         WHERE d.city_code = :city AND d.level <> 'community' AND d.geom && bounds.env4326
           AND (:township IS NULL OR d.id = :township)""", "d.geom"),
     # Grids are about 100 m across: below zoom 13 they are under 6 px and would only flood the tile.
-    # Planners ask for one layout (a draft they edit) with ?layout=ID; everyone else sees published ones.
-    "grids": TileLayer("""
-        SELECT g.id, g.code, g.division_id, {geom} AS geom
+    # Planners ask for one layout (a draft they edit) with ?layout=ID; everyone else sees the one in force.
+    "grids": TileLayer(f"""
+        SELECT g.id, g.code, g.division_id, {{geom}} AS geom
         FROM grids g JOIN grid_layouts l ON l.id = g.layout_id
-             AND (l.id = :layout OR (CAST(:layout AS integer) IS NULL AND l.status = 'published')), bounds
+             AND (l.id = :layout OR (CAST(:layout AS integer) IS NULL AND {_IN_FORCE_TODAY})), bounds
         WHERE g.city_code = :city AND g.geom && bounds.env4326
           AND (:township IS NULL OR g.division_id IN (
                SELECT id FROM divisions WHERE id = :township OR parent_id = :township))""", "g.geom",
@@ -90,14 +95,14 @@ LAYERS: dict[str, TileLayer] = {
     # 责任网格: one outline per duty area, the union of its member grids meeting the tile (grids beyond the
     # tile's margin cannot add an edge inside it). `kind` lets the page colour squad / co-manager /
     # department areas; a department account sees only its own department's areas.
-    "responsibility": TileLayer("""
-        SELECT r.id, r.code, r.kind, {geom} AS geom FROM (
+    "responsibility": TileLayer(f"""
+        SELECT r.id, r.code, r.kind, {{geom}} AS geom FROM (
             SELECT r.id, r.code, r.kind, ST_Union(g.geom) AS geom
             FROM responsibility_grids r
             JOIN responsibility_grid_members m ON m.responsibility_grid_id = r.id
             JOIN grids g ON g.id = m.grid_id
             JOIN grid_layouts l ON l.id = g.layout_id
-                 AND (l.id = :layout OR (CAST(:layout AS integer) IS NULL AND l.status = 'published')), bounds
+                 AND (l.id = :layout OR (CAST(:layout AS integer) IS NULL AND {_IN_FORCE_TODAY})), bounds
             WHERE r.city_code = :city AND g.geom && bounds.env4326
               AND (:township IS NULL OR g.division_id IN (
                    SELECT id FROM divisions WHERE id = :township OR parent_id = :township))

@@ -1,10 +1,11 @@
 """Locate and route: one accountable owner for every point, the reason in words, bad points refused."""
 
 import json
+from datetime import timedelta
 from importlib import resources
 
 import pytest
-from geoalchemy2.shape import from_shape
+from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon, Point
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -13,7 +14,7 @@ from gis.crs import wgs84_to_bd09, wgs84_to_gcj02
 from grids.catalog import import_catalog
 from grids.errors import Invalid
 from grids.incidents import locate, open_case
-from grids.layouts import grid_at
+from grids.layouts import city_date, generate_layout, grid_at, publish_layout
 from grids.models import (
     Category,
     Department,
@@ -223,3 +224,17 @@ def test_a_catalog_rule_for_a_grid_no_layout_draws_is_refused_and_nothing_is_sto
     rule = db.scalar(select(RoutingRule).where(RoutingRule.grid_code == grid.code,
                                                RoutingRule.category_id == garbage.id))
     assert rule.department_id == by_code(db, Department, "bureau").id
+
+
+def test_a_grid_rule_stays_accepted_while_its_layout_is_in_force_before_a_redraw_takes_over(db, grid) -> None:
+    """A redraw published for next month retires today's layout from that day: until then its grids are
+    the ones cases land in, so a catalog rule for one of them is still a rule that applies."""
+    township = db.scalar(select(Division).where(Division.id == grid.division_id))
+    redraw = generate_layout(db, CITY, township.code, target_area=1_000_000, method="square")
+    publish_layout(db, redraw.id, city_date(db, CITY) + timedelta(days=30))
+    assert grid.code not in set(db.scalars(select(Grid.code).where(Grid.layout_id == redraw.id)))
+    doc = json.loads(resources.files("grids").joinpath("data/lanxi_catalog.json").read_text(encoding="utf-8"))
+    doc["routing"].append({"category": "E0101", "grid": grid.code, "department": "bureau"})
+    import_catalog(db, doc)
+    here = to_shape(grid.geom).representative_point()
+    assert locate(db, CITY, here.x, here.y, category=by_code(db, Category, "E0101")).department.code == "bureau"

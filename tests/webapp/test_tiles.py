@@ -1,12 +1,14 @@
 """Vector tiles over the demo city: they decode, carry the expected features, respect zones, revalidate."""
 
 import math
+from datetime import timedelta
 
 import mapbox_vector_tile
 import pytest
 from sqlalchemy import event, func, select, text, update
 
-from grids.models import Division, Incident, User
+from grids.layouts import city_date, generate_layout, publish_layout
+from grids.models import Division, Grid, Incident, User
 from tests.conftest import login
 from webapp import auth, create_app
 from webapp.pages import OPEN_STATUSES
@@ -29,8 +31,8 @@ def city_tile(db) -> tuple[int, int, int]:
     return tile_of(lon, lat, 7)
 
 
-def features(client, layer: str, tile: tuple[int, int, int]) -> list[dict]:
-    response = client.get("/tiles/{}/{}/{}/{}.pbf".format(layer, *tile))
+def features(client, layer: str, tile: tuple[int, int, int], query: str = "") -> list[dict]:
+    response = client.get("/tiles/{}/{}/{}/{}.pbf".format(layer, *tile) + query)
     assert response.status_code in (200, 204)
     if response.status_code == 204:
         return []
@@ -125,3 +127,22 @@ def test_tiles_survive_a_dropped_database_connection(database_url, demo_city, co
     assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     assert client.get(url).status_code == 200
     app.extensions["gridlink.reads"].dispose()
+
+
+def test_a_layout_published_for_next_month_is_on_the_map_only_from_its_first_day(client, db) -> None:
+    """Publishing with a later effective date retires the old layout at once on paper (effective_to), but
+    the old grids stay in force, in lookups and on the map, until that day; a planner sees the new one."""
+    lon, lat = db.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
+                                 func.ST_Y(func.ST_PointOnSurface(Division.geom))).where(Division.code == YOUBU)).one()
+    tile = tile_of(lon, lat, 13)
+    login(client, "dispatcher")
+    before = {f["id"] for f in features(client, "grids", tile)}
+    assert before, "the demo's grids of 游埠镇 are on the map"
+    redraw = generate_layout(db, "330781", YOUBU, target_area=1_000_000, method="square")
+    publish_layout(db, redraw.id, city_date(db, "330781") + timedelta(days=30))
+    db.flush()
+    new = set(db.scalars(select(Grid.id).where(Grid.layout_id == redraw.id)))
+    assert {f["id"] for f in features(client, "grids", tile)} == before
+    login(client, "planner")
+    drafted = {f["id"] for f in features(client, "grids", tile, f"?layout={redraw.id}")}
+    assert drafted and drafted <= new
