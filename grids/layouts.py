@@ -27,7 +27,7 @@ import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry import GeometryCollection, LineString, MultiPolygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Date, ScalarSelect, bindparam, cast, func, insert, select, text, update
+from sqlalchemy import Date, ScalarSelect, any_, bindparam, cast, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from gis.crs import (
@@ -409,12 +409,17 @@ def grid_in_force(city_code: Any, point: Any, day: Any = None) -> ScalarSelect[i
     shared edge), as a subquery of SQL expressions: grids.incidents builds the one statement of a report's
     place from it once."""
     day = city_today(city_code) if day is None else day
-    return (select(Grid.id).join(GridLayout, GridLayout.id == Grid.layout_id)
-            .where(Grid.city_code == city_code, GridLayout.status.in_(("published", "retired")),
-                   GridLayout.effective_from <= day,
-                   (GridLayout.effective_to.is_(None)) | (GridLayout.effective_to > day),
-                   func.ST_Covers(Grid.geom, point))
-            .order_by(Grid.code).limit(1).scalar_subquery())
+    # The grids at the point first (one GiST lookup), then the ones of a layout in force. OFFSET 0 keeps
+    # PostgreSQL from pushing the layout test into the grid scan: as one scan, a prepared (generic) plan
+    # ANDed the GiST hits with every in-force grid's layout_id entry (3 ms per report at 150,000 grids).
+    at_point = (select(Grid.id, Grid.code, Grid.layout_id)
+                .where(Grid.city_code == city_code, func.ST_Covers(Grid.geom, point)).offset(0).subquery())
+    in_force = func.array(select(GridLayout.id).where(  # an array: computed once, never a loop over layouts
+        GridLayout.city_code == city_code, GridLayout.status.in_(("published", "retired")),
+        GridLayout.effective_from <= day, (GridLayout.effective_to.is_(None)) | (GridLayout.effective_to > day))
+        .scalar_subquery())
+    return (select(at_point.c.id).where(at_point.c.layout_id == any_(in_force))
+            .order_by(at_point.c.code).limit(1).scalar_subquery())
 
 
 def grid_at(session: Session, city_code: str, lon: float, lat: float, on_date: date | None = None) -> Grid | None:
