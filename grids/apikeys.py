@@ -72,7 +72,7 @@ def list_keys(session: Session, city_code: str) -> list[ApiKey]:
 #: Built once and prepared: every machine request runs it (bench/intake.py). Columns, not the mapped class:
 #: authenticating a request needs the values, not an ORM identity, and loading one cost more than the query.
 _BY_HASH = prepared(select(*ApiKey.__table__.c).where(ApiKey.key_hash == bindparam("key_hash", type_=String)))
-KeyRow = ApiKey | Row[Any]  # what key_for answers, and what actor_of and the limiter read
+KeyRow = Row[Any]  # an api_keys row: what key_for answers, and what actor_of and the limiter read
 
 
 def key_for(session: Session, city_code: str, raw_key: str) -> KeyRow:

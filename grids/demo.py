@@ -30,7 +30,7 @@ from grids.catalog import import_catalog, published_grid_codes, upsert_city
 from grids.components import InputRow, store_components
 from grids.divisions import upsert_division
 from grids.incidents import Actor, open_case
-from grids.layouts import generate_layout, publish_layout
+from grids.layouts import city_date, generate_layout, publish_layout
 from grids.models import Category, Division, Grid, GridLayout, Incident, Squad, User
 from grids.org import SharedPassword, add_user
 from grids.workflow import act, escalate_overdue, report, start_report_clock
@@ -304,7 +304,7 @@ def load_history(session: Session) -> int:
                                                        Division.code.in_(PILOT_TOWNSHIPS)))
     anchors = {township.code: _inner_point(session, township) for township in townships}
     calendar = city_calendar(session, CITY_CODE)
-    today = session.scalar(select(func.now())).astimezone(calendar.tz).date()
+    today = city_date(session, CITY_CODE)
     placed: dict[str, int] = {}
     for n, case in enumerate(DEMO_HISTORY, start=1):
         k = placed[case.township] = placed.get(case.township, 0) + 1

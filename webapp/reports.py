@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import codecs
 import io
-from datetime import datetime
 from typing import Any
 
 from flask import Response, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from grids.calendar import city_calendar
 from grids.errors import Invalid
 from grids.evaluation import OBJECT_KINDS, PERIOD_KINDS, RATES, Evaluation, evaluate, parse_period, write_csv
+from grids.layouts import city_date
 from webapp import db
 
 PERIOD_LABELS = {"week": _l("周"), "month": _l("月"), "quarter": _l("季度"), "year": _l("年")}
@@ -44,8 +43,8 @@ def _choice(name: str, allowed: tuple[str, ...] | dict[str, Any], default: str) 
 
 
 def _today(city_code: str) -> str:
-    """Today on the city's clock (the cached calendar knows its time zone), not the server's."""
-    return datetime.now(city_calendar(db(), city_code).tz).date().isoformat()
+    """Today on the city's clock, not the server's."""
+    return city_date(db(), city_code).isoformat()
 
 
 def _cell(key: str, value: Any) -> str:
