@@ -1,7 +1,8 @@
 """`grids.incidents.locate` at city scale vs the bare PostGIS point-in-grid lookup, in the same run.
 
 Builds the 150,000-grid scratch city of bench/tiles.py (its CITY_SQL) with one published layout per township
-(25), as a city whose townships publish their grids one by one has, then for the same random points times
+(25), as a city whose townships publish their grids one by one has, and a squad per township on its grids,
+then for the same random points times
 1. the bare lookup: the grid covering the point (GiST), lowest code, through a plain psycopg2 cursor;
 2. `locate()` as a report runs it: division path, grid in force, squad, co-manager, 门前三包 unit and the
    category's routing rule (the place statement and the rule statement, prepared, through SQLAlchemy).
@@ -34,12 +35,17 @@ from grids.migrate import upgrade  # noqa: E402
 from grids.models import Category  # noqa: E402
 from tests.conftest import _fresh_database  # noqa: E402
 
-# One published layout per township instead of the tiles city's single one, in force since yesterday.
+# One published layout per township instead of the tiles city's single one, in force since yesterday, and the
+# township's squad on its grids (as generate_layout assigns them).
 LAYOUT_PER_TOWNSHIP = f"""
 INSERT INTO grid_layouts (city_code, name, status, revision, division_id, effective_from)
 SELECT '{CITY}', 'bench ' || d.code, 'published', 1, d.id, current_date - 1
 FROM divisions d WHERE d.city_code = '{CITY}' AND d.level = 'township';
-UPDATE grids g SET layout_id = l.id FROM grid_layouts l WHERE l.division_id = g.division_id;
+INSERT INTO squads (city_code, code, name, township_id)
+SELECT '{CITY}', 'S' || d.code, d.name || ' squad', d.id
+FROM divisions d WHERE d.city_code = '{CITY}' AND d.level = 'township';
+UPDATE grids g SET layout_id = l.id, squad_id = s.id FROM grid_layouts l, squads s
+WHERE l.division_id = g.division_id AND s.township_id = g.division_id;
 DELETE FROM grid_layouts WHERE city_code = '{CITY}' AND name = 'bench';
 ANALYZE;
 """
