@@ -55,9 +55,8 @@ MAPPING = {
     "category": "问题类型", "lat": "纬度", "lon": "经度", "address": "事发地址", "description": "问题描述",
     "status": {"column": "处理状态", "closed_values": ["已办结"]},
 }
-# What tiles.py's city lacks for an import: a minor class, and a date its layout is in force from.
+# What tiles.py's city lacks for an import: a minor class.
 IMPORT_SETUP = f"""
-UPDATE grid_layouts SET effective_from = current_date - 1 WHERE city_code = '{CITY}';
 INSERT INTO categories (city_code, code, name, name_en, type, parent_id, time_limit)
 SELECT '{CITY}', 'E010101', '暴露垃圾', 'Exposed garbage', 'event', id, '2h' FROM categories WHERE code = 'E0101';
 """

@@ -54,7 +54,8 @@ SELECT '{CITY}', format('T%s_%s', tx, ty), format('Township %s-%s', tx, ty), 'to
                                 {X0} + (tx + 1) * {TOWN_COLS * CELL}, {Y0} + (ty + 1) * {TOWN_ROWS * CELL}, 4326)),
        false, 1
 FROM generate_series(0, 4) tx, generate_series(0, 4) ty;
-INSERT INTO grid_layouts (city_code, name, status, revision) VALUES ('{CITY}', 'bench', 'published', 1);
+INSERT INTO grid_layouts (city_code, name, status, revision, effective_from)
+VALUES ('{CITY}', 'bench', 'published', 1, current_date - 1);
 INSERT INTO grids (city_code, layout_id, code, division_id, geom, area_m2)
 SELECT '{CITY}', (SELECT id FROM grid_layouts WHERE name = 'bench'), format('G%s_%s', i, j), d.id,
        ST_Multi(ST_MakeEnvelope({X0} + i * {CELL}, {Y0} + j * {CELL}, {X0} + (i + 1) * {CELL},
