@@ -442,7 +442,9 @@ def _store_reported(session: Session, incident: Incident, actor: Actor | None, d
     """INSERT a new case with its report event; the object becomes the session's persistent case, as if loaded.
 
     Every column is bound: a column the object leaves unset takes its model default (None if it has none),
-    set on the object too, so reading it later costs no query."""
+    set on the object too, so reading it later costs no query. The session treats the case as loaded, not
+    added: a rollback to a savepoint taken before the report expires it instead of discarding it, so a
+    caller that rolls back must not use the case afterwards (every caller's request or command ends there)."""
     for column in _CASE_COLUMNS:
         value = getattr(incident, column.key)
         if value is None and column.default is not None and column.default.is_scalar:
