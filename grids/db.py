@@ -7,6 +7,7 @@ names, or every downgrade guesses.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -52,6 +53,7 @@ def make_engine(url: str | URL | None = None, **options: Any) -> Engine:
     return create_engine(url or database_url(), **settings)
 
 
+_log = logging.getLogger(__name__)
 #: The execution option that marks a statement to run prepared (see `prepared`).
 PREPARED = "gridlink_prepared"
 #: invalid_sql_statement_name (EXECUTE of a statement the server dropped), duplicate_prepared_statement.
@@ -103,10 +105,13 @@ def _execute_prepared(conn: Connection, cursor: Any, statement: str, parameters:
 
 @event.listens_for(Engine, "handle_error")
 def _drop_connection_without_its_statements(context: Any) -> None:
-    """A connection whose prepared statements the server no longer has (DEALLOCATE, or DISCARD ALL by a
-    pooler) is thrown away like a broken one: the failing statement's transaction fails once, the next
-    checkout gets a fresh connection that prepares afresh, instead of a pooled connection failing for good."""
+    """A connection whose prepared statements the server no longer has (a DEALLOCATE, or a pooler's reset
+    mid-session) is thrown away like a broken one, with a warning: the failing statement's transaction fails
+    once, the next checkout gets a fresh connection that prepares afresh, instead of a pooled connection
+    failing for good."""
     if getattr(context.original_exception, "pgcode", None) in _LOST_PREPARED:
+        _log.warning("replacing a database connection that lost its prepared statements: %s",
+                     context.original_exception)
         context.is_disconnect, context.invalidate_pool_on_disconnect = True, False
 
 

@@ -49,10 +49,11 @@ class TileLayer:
 
 
 #: The layout in force on the city's today (grids.layouts.grid_in_force says the same for a point): a layout
-#: published to take effect next month is not on the map yet, and the one it replaces still is.
+#: published to take effect next month is not on the map yet, and the one it replaces still is. The city's
+#: today is grids.layouts.city_today, written out for these text statements.
 _CITY_TODAY = "(SELECT CAST(timezone(c.timezone, now()) AS date) FROM cities c WHERE c.code = :city)"
-_IN_FORCE_TODAY = (f"l.status IN ('published', 'retired') AND l.effective_from <= {_CITY_TODAY}"
-                   f" AND (l.effective_to IS NULL OR l.effective_to > {_CITY_TODAY})")
+_NOT_ENDED = f"l.status IN ('published', 'retired') AND (l.effective_to IS NULL OR l.effective_to > {_CITY_TODAY})"
+_IN_FORCE_TODAY = f"{_NOT_ENDED} AND l.effective_from <= {_CITY_TODAY}"
 _OPEN = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
 LAYERS: dict[str, TileLayer] = {
     "divisions": TileLayer("""
@@ -94,7 +95,9 @@ LAYERS: dict[str, TileLayer] = {
           AND CAST(:department AS integer) IS NULL""", "u.area", min_zoom=14),
     # 责任网格: one outline per duty area, the union of its member grids meeting the tile (grids beyond the
     # tile's margin cannot add an edge inside it). `kind` lets the page colour squad / co-manager /
-    # department areas; a department account sees only its own department's areas.
+    # department areas; a department account sees only its own department's areas. Publishing moves the
+    # members onto the new layout's grids at once (grids.responsibility.carry_over), so a layout not ended
+    # yet, in force or coming, holds them.
     "responsibility": TileLayer(f"""
         SELECT r.id, r.code, r.kind, {{geom}} AS geom FROM (
             SELECT r.id, r.code, r.kind, ST_Union(g.geom) AS geom
@@ -102,7 +105,7 @@ LAYERS: dict[str, TileLayer] = {
             JOIN responsibility_grid_members m ON m.responsibility_grid_id = r.id
             JOIN grids g ON g.id = m.grid_id
             JOIN grid_layouts l ON l.id = g.layout_id
-                 AND (l.id = :layout OR (CAST(:layout AS integer) IS NULL AND {_IN_FORCE_TODAY})), bounds
+                 AND (l.id = :layout OR (CAST(:layout AS integer) IS NULL AND {_NOT_ENDED})), bounds
             WHERE r.city_code = :city AND g.geom && bounds.env4326
               AND (:township IS NULL OR g.division_id IN (
                    SELECT id FROM divisions WHERE id = :township OR parent_id = :township))

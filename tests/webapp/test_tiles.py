@@ -7,8 +7,10 @@ import mapbox_vector_tile
 import pytest
 from sqlalchemy import event, func, select, text, update
 
-from grids.layouts import city_date, generate_layout, publish_layout
+from grids.editing import copy_layout_as_draft
+from grids.layouts import city_date, grid_at, publish_layout
 from grids.models import Division, Grid, Incident, User
+from grids.responsibility import create_responsibility_grid
 from tests.conftest import login
 from webapp import auth, create_app
 from webapp.pages import OPEN_STATUSES
@@ -138,11 +140,16 @@ def test_a_layout_published_for_next_month_is_on_the_map_only_from_its_first_day
     login(client, "dispatcher")
     before = {f["id"] for f in features(client, "grids", tile)}
     assert before, "the demo's grids of 游埠镇 are on the map"
-    redraw = generate_layout(db, "330781", YOUBU, target_area=1_000_000, method="square")
+    here = grid_at(db, "330781", lon, lat)
+    duty = create_responsibility_grid(db, "330781", "R-TILE", "游埠一片", "squad", [here.id], squad_id=here.squad_id)
+    assert [f["id"] for f in features(client, "responsibility", tile)] == [duty.id]
+    redraw = copy_layout_as_draft(db, here.layout_id)  # same grids under new ids: the duty area carries over
     publish_layout(db, redraw.id, city_date(db, "330781") + timedelta(days=30))
     db.flush()
     new = set(db.scalars(select(Grid.id).where(Grid.layout_id == redraw.id)))
     assert {f["id"] for f in features(client, "grids", tile)} == before
+    # its members moved onto the redraw's grids at publishing: the duty area stays on the map meanwhile
+    assert [f["id"] for f in features(client, "responsibility", tile)] == [duty.id]
     login(client, "planner")
     drafted = {f["id"] for f in features(client, "grids", tile, f"?layout={redraw.id}")}
     assert drafted and drafted <= new
