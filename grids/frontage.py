@@ -20,7 +20,7 @@ import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon, Point, mapping
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import and_, delete, func, insert, select, text
+from sqlalchemy import and_, func, select, text
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
@@ -40,15 +40,14 @@ from gis.split import polygons_of
 from gis.validate import GeometryProblem, explain_invalid, validated_polygon
 from grids.divisions import division_at, division_by_code
 from grids.errors import Invalid, NotFound
+from grids.frontage_links import link_grids
 from grids.incidents import open_case
 from grids.models import (
     Category,
     Division,
     FrontageInspection,
     FrontageUnit,
-    Grid,
     User,
-    frontage_unit_grids,
 )
 from grids.spreadsheet import safe_cell
 from grids.workflow import start_report_clock
@@ -288,42 +287,6 @@ def _units_in(session: Session, city_code: str, division: Division, manual: bool
 
 def _manual_in(session: Session, city_code: str, division: Division) -> list[FrontageUnit]:
     return [u for u in _units_in(session, city_code, division, manual=True) if u.area is not None]
-
-
-_LINKABLE_LAYOUT = text("""
-SELECT l.id FROM grid_layouts l
-WHERE l.city_code = :city AND l.status IN ('published', 'draft')
-  AND EXISTS (SELECT 1 FROM grids g JOIN frontage_units u ON ST_Intersects(g.geom, u.area)
-              WHERE g.layout_id = l.id AND u.id = ANY(:units))
-ORDER BY (l.status = 'published') DESC, l.id DESC LIMIT 1
-""")
-
-
-def link_grids(session: Session, unit_ids: Sequence[int]) -> int:
-    """Link each unit to every grid its area overlaps (published layout first, else the newest draft);
-    the grid holding most of the area becomes the unit's grid."""
-    if not unit_ids:
-        return 0
-    session.execute(delete(frontage_unit_grids).where(frontage_unit_grids.c.unit_id.in_(unit_ids)))
-    city = session.scalar(select(FrontageUnit.city_code).where(FrontageUnit.id == unit_ids[0]))
-    layout_id = session.scalar(_LINKABLE_LAYOUT, {"city": city, "units": list(unit_ids)})
-    if layout_id is None:
-        return 0
-    overlap = func.ST_Area(func.ST_Intersection(Grid.geom, FrontageUnit.area))
-    rows = session.execute(
-        select(FrontageUnit.id, Grid.id, overlap).join(Grid, func.ST_Intersects(Grid.geom, FrontageUnit.area))
-        .where(Grid.layout_id == layout_id, FrontageUnit.id.in_(unit_ids), overlap > 0)
-        .order_by(FrontageUnit.id, overlap.desc(), Grid.id)).all()
-    if rows:
-        session.execute(insert(frontage_unit_grids), [{"unit_id": u, "grid_id": g} for u, g, _ in rows])
-    main: dict[int, int] = {}
-    for unit_id, grid_id, _ in rows:
-        main.setdefault(unit_id, grid_id)
-    for unit in session.scalars(select(FrontageUnit).where(FrontageUnit.id.in_(unit_ids))):
-        unit.grid_id = main.get(unit.id)
-        session.expire(unit, ["grids"])
-    session.flush()
-    return len(rows)
 
 
 # Other active units whose area shares interior with the drawn one, and how much (m², geodesic).

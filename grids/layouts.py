@@ -45,6 +45,7 @@ from gis.split import polygons_of, road_grids
 from gis.tiling import order_west_east_north_south, square_grid
 from grids.divisions import division_by_code
 from grids.errors import Conflict, Invalid, NotFound
+from grids.frontage_links import relink_units_over
 from grids.models import City, Division, Grid, GridCode, GridLayout, Squad, User
 from grids.responsibility import carry_over, carry_over_impact
 
@@ -357,7 +358,8 @@ def publish_impact(session: Session, layout_id: int) -> dict[str, Any]:
 def publish_layout(session: Session, layout_id: int, effective: date | None = None) -> dict[str, Any]:
     """Publish a problem-free draft from `effective` (default: the city's today); the division's previous
     layout is retired that day. Cases keep the grid they were filed in: nothing here rewrites their grid_id; duty
-    areas (责任网格) move onto the new grids (grids.responsibility.carry_over)."""
+    areas (责任网格) move onto the new grids (grids.responsibility.carry_over), and so do the 门前三包 units
+    (grids.frontage_links)."""
     layout = _layout(session, layout_id)
     if layout.status != "draft":
         raise Conflict(f"layout {layout.id} is {layout.status}; only a draft can be published", code="not_draft")
@@ -376,6 +378,7 @@ def publish_layout(session: Session, layout_id: int, effective: date | None = No
         carry_over(session, current.id, layout.id)
     layout.status, layout.effective_from = "published", effective
     session.flush()
+    relink_units_over(session, layout.id)
     return {"layout": layout.id, "effective_from": effective.isoformat(),
             "retired": current.id if current else None, "count": report["count"], "impact": impact}
 
