@@ -13,11 +13,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from grids.errors import Invalid
-from grids.layouts import city_today
+from grids.layouts import city_today, layout_not_ended
 from grids.models import Category, City, Department, Division, Grid, GridLayout, RoutingRule, StageLimit
 
 SCHEMA = json.loads(resources.files("grids").joinpath("data/catalog.schema.json").read_text())
@@ -99,8 +99,7 @@ def published_grid_codes(session: Session, city_code: str, codes: set[str]) -> s
     if not codes:
         return set()
     return set(session.scalars(select(Grid.code).join(GridLayout, GridLayout.id == Grid.layout_id).where(
-        Grid.city_code == city_code, Grid.code.in_(codes), GridLayout.status.in_(("published", "retired")),
-        or_(GridLayout.effective_to.is_(None), GridLayout.effective_to > city_today(city_code)))))
+        Grid.city_code == city_code, Grid.code.in_(codes), layout_not_ended(city_today(city_code)))))
 
 
 def _check_grid_rules(session: Session, city_code: str, rules: list[dict[str, Any]]) -> None:

@@ -27,7 +27,7 @@ import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry import GeometryCollection, LineString, MultiPolygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Date, ScalarSelect, any_, bindparam, cast, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Date, ScalarSelect, any_, bindparam, cast, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from gis.crs import (
@@ -407,6 +407,18 @@ def city_date(session: Session, city_code: str) -> date:
     return session.scalar(select(city_today(city_code)))
 
 
+def layout_not_ended(day: Any) -> ColumnElement[bool]:
+    """A published layout, or one retired from a day after `day`: it draws grids on `day` or will (a redraw
+    published for a later day). The SQL of webapp.tiles and grids.incident_io says the same in text."""
+    return GridLayout.status.in_(("published", "retired")) & (
+        GridLayout.effective_to.is_(None) | (GridLayout.effective_to > day))
+
+
+def layout_in_force(day: Any) -> ColumnElement[bool]:
+    """A layout whose grids are the city's grids on `day`."""
+    return layout_not_ended(day) & (GridLayout.effective_from <= day)
+
+
 def grid_in_force(city_code: Any, point: Any, day: Any = None) -> ScalarSelect[int]:
     """The id of the grid in force on `day` (default: the city's today) covering `point` (lowest code on a
     shared edge), as a subquery of SQL expressions: grids.incidents builds the one statement of a report's
@@ -418,9 +430,7 @@ def grid_in_force(city_code: Any, point: Any, day: Any = None) -> ScalarSelect[i
     at_point = (select(Grid.id, Grid.code, Grid.layout_id)
                 .where(Grid.city_code == city_code, func.ST_Covers(Grid.geom, point)).offset(0).subquery())
     in_force = func.array(select(GridLayout.id).where(  # an array: computed once, never a loop over layouts
-        GridLayout.city_code == city_code, GridLayout.status.in_(("published", "retired")),
-        GridLayout.effective_from <= day, (GridLayout.effective_to.is_(None)) | (GridLayout.effective_to > day))
-        .scalar_subquery())
+        GridLayout.city_code == city_code, layout_in_force(day)).scalar_subquery())
     return (select(at_point.c.id).where(at_point.c.layout_id == any_(in_force))
             .order_by(at_point.c.code).limit(1).scalar_subquery())
 

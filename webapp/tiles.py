@@ -48,7 +48,7 @@ class TileLayer:
     min_zoom: int = 0
 
 
-#: The layout in force on the city's today (grids.layouts.grid_in_force says the same for a point): a layout
+#: The layout in force on the city's today (grids.layouts.layout_in_force and layout_not_ended in text): a layout
 #: published to take effect next month is not on the map yet, and the one it replaces still is. The city's
 #: today is grids.layouts.city_today, written out for these text statements.
 _CITY_TODAY = "(SELECT CAST(timezone(c.timezone, now()) AS date) FROM cities c WHERE c.code = :city)"
