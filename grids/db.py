@@ -6,6 +6,7 @@ names, or every downgrade guesses.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -92,15 +93,23 @@ def _execute_prepared(conn: Connection, cursor: Any, statement: str, parameters:
     if context is None or not context.execution_options.get(PREPARED) or executemany \
             or not isinstance(parameters, dict) or getattr(cursor, "name", None):  # server-side cursors: DECLARE
         return statement, parameters
-    names = list(dict.fromkeys(_PLACEHOLDER.findall(statement)))
-    name = "gridlink_" + hashlib.blake2b(statement.encode(), digest_size=8).hexdigest()
+    name, names, execute = _prepared_form(statement)
     done = conn.connection.info.setdefault(PREPARED, set())
     if name not in done:
         types = ", ".join(_parameter_type(context, conn, n) for n in names)
         body = _PLACEHOLDER.sub(lambda m: f"${names.index(m.group(1)) + 1}", statement).replace("%%", "%")
         cursor.execute(f"PREPARE {name}{f'({types})' if names else ''} AS {body}")
         done.add(name)
-    return f"EXECUTE {name}{'(' + ', '.join(f'%({n})s' for n in names) + ')' if names else ''}", parameters
+    return execute, parameters
+
+
+@functools.lru_cache(maxsize=1024)
+def _prepared_form(statement: str) -> tuple[str, list[str], str]:
+    """(name, parameter names, EXECUTE text) of a statement's SQL: worked out once per text, not per call
+    (SQLAlchemy hands over the same compiled string each time, and a report runs seven of them)."""
+    names = list(dict.fromkeys(_PLACEHOLDER.findall(statement)))
+    name = "gridlink_" + hashlib.blake2b(statement.encode(), digest_size=8).hexdigest()
+    return name, names, f"EXECUTE {name}{'(' + ', '.join(f'%({n})s' for n in names) + ')' if names else ''}"
 
 
 @event.listens_for(Engine, "handle_error")

@@ -8,8 +8,8 @@ Routing order (rules are data: RoutingRule rows and Category.departments):
 - the department, first that applies:
   1. a case naming a component (its 16-digit code) goes to the component's maintainer; a component with
      no maintainer falls through to the rules below (with a step saying so);
-  2. the category's routing rule of the most specific scope, in this exact precedence (one query,
-     `ORDER BY grid_code IS NULL, array_position(<path ids city..community>, division_id) DESC NULLS LAST
+  2. the category's routing rule of the most specific scope, in this exact precedence (asked in the same
+     statement as the place, `ORDER BY grid_code IS NULL, <depth of the rule's division> DESC NULLS LAST
      LIMIT 1` over the rules with `grid_code = <located grid's code>` OR `division_id IN <path>` OR both
      NULL): a rule for the located grid's code (no grid, no grid rule) > the rule for the deepest division
      of the path (community > township > district > city) > the city-wide rule (no grid, no division);
@@ -45,8 +45,8 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session, defer, make_transient_to_detached
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
+from sqlalchemy.orm import Session, aliased, defer, make_transient_to_detached
 
 from gis.crs import CoordinateError, looks_swapped, normalize_crs_name, to_wgs84
 from grids.components import component_by_code, nearest_component
@@ -187,6 +187,10 @@ def _covers(division_id: ColumnElement[int]) -> ColumnElement[bool]:
 #: (generic) plan probed the parts once per division of the city (17 in the demo, hundreds in a real city).
 _COVERING = func.array(select(DivisionPart.division_id).where(func.ST_Covers(DivisionPart.geom, _POINT))
                        .scalar_subquery())
+#: The division path at the point: of the city's divisions covering it, the lowest id of each level (a point
+#: on a shared edge is in both neighbours).
+_PATH_IDS = func.array(select(Division.id).where(Division.city_code == _CITY, Division.id == any_(_COVERING))
+                       .ext(distinct_on(Division.level)).order_by(Division.level, Division.id).scalar_subquery())
 _IN_CITY = (select(_covers(Division.id)).where(Division.city_code == _CITY, Division.level == "city")
             .order_by(Division.id).limit(1))
 
@@ -228,80 +232,96 @@ def to_city_point(session: Session, city_code: str, x: float, y: float, crs: str
 
 
 @dataclass(frozen=True)
+class _Rule:
+    """The routing rule that applies at a point: its scope (a division id, a grid code, or neither: city-wide)
+    and its department."""
+
+    division_id: int | None
+    grid_code: str | None
+    department: Department
+
+
+@dataclass(frozen=True)
 class _Surroundings:
     """What lies at a point: the division path (city first), the grid in force with its squad and
-    co-manager, and the frontage unit (门前三包) whose area covers it."""
+    co-manager, the frontage unit (门前三包) whose area covers it, and the category's routing rule there."""
 
     divisions: list[Division]
     grid: Grid | None
     grid_squad: Squad | None
     co_manager: User | None
     frontage_unit: FrontageUnit | None
+    rule: _Rule | None
 
 
 _FRONTAGE_AT = (select(FrontageUnit.id)
                 .where(FrontageUnit.city_code == _CITY, FrontageUnit.status == "active",
                        func.ST_Covers(FrontageUnit.area, _POINT))
                 .order_by(FrontageUnit.id).limit(1).scalar_subquery())
+_RULE_SCOPE = aliased(Division)
+#: The category's most specific rule at the point (grid > deepest division of the path > city-wide, see the
+#: module docstring); no grid at the point matches no grid rule, no category no rule.
+_RULE_AT = (select(RoutingRule.id).outerjoin(_RULE_SCOPE, _RULE_SCOPE.id == RoutingRule.division_id)
+            .where(RoutingRule.category_id == bindparam("category_id", type_=Integer),
+                   or_(and_(RoutingRule.division_id.is_(None), RoutingRule.grid_code.is_(None)),
+                       RoutingRule.division_id == any_(_PATH_IDS), RoutingRule.grid_code == Grid.code))
+            .order_by(RoutingRule.grid_code.is_(None),
+                      func.array_position(literal(list(DIVISION_LEVELS), ARRAY(String)), _RULE_SCOPE.level)
+                      .desc().nulls_last())
+            .limit(1).scalar_subquery())
 #: Everything locate needs at a point in ONE statement (issue 4: each round trip of a report costs more than
-#: the joins): one row per covering division, each carrying the same grid, squad, co-manager and frontage
-#: unit. The shapes stay in the database: only names, codes and ids travel.
+#: the joins): one row per division of the path, each carrying the same grid, squad, co-manager, frontage
+#: unit and rule. The shapes stay in the database: only names, codes and ids travel.
 _SURROUNDINGS = prepared(
-    select(Division, Grid, Squad, User, FrontageUnit).select_from(City).where(City.code == _CITY)
-    .outerjoin(Division, and_(Division.city_code == City.code, Division.id == any_(_COVERING)))
+    select(Division, Grid, Squad, User, FrontageUnit, RoutingRule.division_id, RoutingRule.grid_code, Department)
+    .select_from(City).where(City.code == _CITY)
+    .outerjoin(Division, and_(Division.city_code == City.code, Division.id == any_(_PATH_IDS)))
     .outerjoin(Grid, Grid.id == grid_in_force(_CITY, _POINT))
     .outerjoin(Squad, Squad.id == Grid.squad_id).outerjoin(User, User.id == Grid.co_manager_id)
     .outerjoin(FrontageUnit, FrontageUnit.id == _FRONTAGE_AT)
+    .outerjoin(RoutingRule, RoutingRule.id == _RULE_AT)
+    .outerjoin(Department, Department.id == RoutingRule.department_id)
     .options(defer(Division.geom), defer(Grid.geom), defer(FrontageUnit.location), defer(FrontageUnit.area),
              defer(User.password_hash))
     .order_by(Division.id))
 
 
-def _surroundings(session: Session, city_code: str, lon: float, lat: float) -> _Surroundings:
-    """What lies at the point: the division path (lowest id of each level on a shared edge), the grid in
-    force on the city's today and its people, the frontage unit."""
-    rows = session.execute(_SURROUNDINGS, {"city_code": city_code, "lon": lon, "lat": lat}).all()
-    first: dict[str, Division] = {}
-    for row in rows:
-        if row.Division is not None:
-            first.setdefault(row.Division.level, row.Division)
-    grid, squad, co_manager, frontage_unit = rows[0][1:] if rows else (None,) * 4  # no row: no such city
-    return _Surroundings([first[level] for level in DIVISION_LEVELS if level in first],
-                         grid, squad, co_manager, frontage_unit)
+def _surroundings(session: Session, city_code: str, lon: float, lat: float,
+                  category: Category | None) -> _Surroundings:
+    """What lies at the point: the division path, the grid in force on the city's today and its people, the
+    frontage unit, and the rule that routes the category there."""
+    rows = session.execute(_SURROUNDINGS, {"city_code": city_code, "lon": lon, "lat": lat,
+                                           "category_id": category.id if category else None}).all()
+    if not rows:  # no such city
+        return _Surroundings([], None, None, None, None, None)
+    by_level = {row.Division.level: row.Division for row in rows if row.Division is not None}
+    grid, squad, co_manager, frontage_unit, division_id, grid_code, department = rows[0][1:]
+    return _Surroundings([by_level[level] for level in DIVISION_LEVELS if level in by_level],
+                         grid, squad, co_manager, frontage_unit,
+                         _Rule(division_id, grid_code, department) if department is not None else None)
 
 
-_PATH = bindparam("path_ids", type_=ARRAY(Integer))
-#: The category's most specific rule (grid > deepest division > city-wide, see the module docstring): a
-#: NULL grid_code (no grid at the point) matches no grid rule.
-_RULE = prepared(select(RoutingRule.division_id, RoutingRule.grid_code, Department)
-         .join(Department, RoutingRule.department_id == Department.id)
-         .where(RoutingRule.category_id == bindparam("category_id", type_=Integer),
-                or_(and_(RoutingRule.division_id.is_(None), RoutingRule.grid_code.is_(None)),
-                    RoutingRule.division_id == any_(_PATH),
-                    RoutingRule.grid_code == bindparam("grid_code", type_=String)))
-         .order_by(RoutingRule.grid_code.is_(None),
-                   func.array_position(_PATH, RoutingRule.division_id).desc().nulls_last())
-         .limit(1))
-
-
-def _department_for(session: Session, category: Category, path: list[Division],
-                    grid: Grid | None) -> tuple[Department | None, tuple[str, dict[str, str]]]:
-    """The category's most specific rule, else the category's default department."""
-    rule = session.execute(_RULE, {"category_id": category.id, "path_ids": [d.id for d in path],
-                                   "grid_code": grid.code if grid else None}).first()
+def _department_for(category: Category, path: list[Division],
+                    rule: _Rule | None) -> tuple[Department | None, tuple[str, dict[str, str]]]:
+    """The category's most specific rule at the point, else the category's default department."""
     if rule is not None:
-        params = {"name": rule.Department.name, "category": category.code}
+        params = {"name": rule.department.name, "category": category.code}
         if rule.grid_code is not None:
-            return rule.Department, ("grid_rule", {**params, "grid": rule.grid_code})
+            return rule.department, ("grid_rule", {**params, "grid": rule.grid_code})
         scope = next((d.name for d in path if d.id == rule.division_id), None)
-        return rule.Department, (("scoped_rule", {**params, "scope": scope}) if scope else ("city_rule", params))
+        return rule.department, (("scoped_rule", {**params, "scope": scope}) if scope else ("city_rule", params))
     if category.departments:
         department = min(category.departments, key=lambda d: d.code)
         return department, ("category_default", {"name": department.name, "category": category.code})
     return None, ("no_department", {"category": category.code})
 
 
-def _route(session: Session, loc: Location, category: Category | None) -> None:
+def _routing_category(category: Category | None, component: Component | None) -> Category | None:
+    """Whose rules route the case: its category's, or its component's class when it gives none."""
+    return category or (component.category if component is not None else None)
+
+
+def _route(loc: Location, category: Category | None, rule: _Rule | None) -> None:
     """The department: the named component's maintainer first, then the rules of the category (or of the
     component's class when the case gives none)."""
     component = loc.component
@@ -311,9 +331,9 @@ def _route(session: Session, loc: Location, category: Category | None) -> None:
         return
     if component is not None:
         loc.say("component_no_maintainer", code=component.code)
-        category = category or component.category
+    category = _routing_category(category, component)
     if category is not None:
-        loc.department, (key, params) = _department_for(session, category, loc.divisions, loc.grid)
+        loc.department, (key, params) = _department_for(category, loc.divisions, rule)
         loc.say(key, **params)
 
 
@@ -338,7 +358,7 @@ def locate(session: Session, city_code: str, x: float | None, y: float | None, *
     """
     component = component_by_code(session, city_code, component_code) if component_code else None
     loc = _place(x, y, crs, component)
-    here = _surroundings(session, city_code, loc.lon, loc.lat)
+    here = _surroundings(session, city_code, loc.lon, loc.lat, _routing_category(category, component))
     if loc.input_crs is not None and not (here.divisions and here.divisions[0].level == "city"):
         refuse_outside_city(session, city_code, x, y, crs)
     loc.divisions = here.divisions
@@ -363,7 +383,7 @@ def locate(session: Session, city_code: str, x: float | None, y: float | None, *
     loc.frontage_unit = here.frontage_unit
     if loc.frontage_unit is not None:
         loc.say("frontage", name=loc.frontage_unit.name)
-    _route(session, loc, category)
+    _route(loc, category, here.rule)
     if component is None and category is not None and category.type == "component":
         loc.suggested_component = nearest_component(session, city_code, category.id, Point(loc.lon, loc.lat))
     found = {"department": loc.department, "squad": loc.squad, "township": township}

@@ -12,12 +12,12 @@ from grids.models import CalendarDay, City, Division
 from grids.workflow import report
 from tests.grids.test_workflow import CITY, YOUBU, actor, new_case
 
-# Category with its stage clock, everything at the point (city check included), routing rule, INSERT of the
-# case with its first event.
-LOCATED_REPORT_STATEMENTS = 4
+# Category with its stage clock, everything at the point (city check and routing rule included), INSERT of
+# the case with its first event.
+LOCATED_REPORT_STATEMENTS = 3
 
 
-def test_a_located_report_costs_at_most_four_statements(db, demo_city) -> None:
+def test_a_located_report_costs_at_most_three_statements(db, demo_city) -> None:
     new_case(db)  # the first report of a process also reads the city's calendar days
     inspector, township = actor(db, "inspector"), db.scalar(select(Division).where(Division.code == YOUBU))
     x, y = db.execute(select(func.ST_X(func.ST_PointOnSurface(township.geom)),

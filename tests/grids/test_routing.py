@@ -7,8 +7,9 @@ from importlib import resources
 import pytest
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon, Point
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from gis.crs import wgs84_to_bd09, wgs84_to_gcj02
 from grids.catalog import import_catalog
@@ -19,6 +20,7 @@ from grids.models import (
     Category,
     Department,
     Division,
+    DivisionPart,
     FrontageUnit,
     Grid,
     Incident,
@@ -238,3 +240,27 @@ def test_a_grid_rule_stays_accepted_while_its_layout_is_in_force_before_a_redraw
     import_catalog(db, doc)
     here = to_shape(grid.geom).representative_point()
     assert locate(db, CITY, here.x, here.y, category=by_code(db, Category, "E0101")).department.code == "bureau"
+
+
+def _shared_vertex():
+    """A vertex both townships' outlines have: on the edge of each (ST_Touches picks pairs that share one)."""
+    a, b = aliased(Division, name="a"), aliased(Division, name="b")
+    return a, b, func.ST_PointN(func.ST_GeometryN(func.ST_Intersection(a.geom, b.geom), 1), 1)
+
+
+def test_on_the_edge_of_two_townships_the_rule_of_the_township_in_the_path_applies(db, demo_city) -> None:
+    a, b, vertex = _shared_vertex()
+    first, second, x, y = db.execute(
+        select(a.id, b.id, func.ST_X(vertex), func.ST_Y(vertex))
+        .join(b, and_(b.city_code == a.city_code, b.level == "township", b.id > a.id, func.ST_Touches(a.geom, b.geom)))
+        .where(a.city_code == CITY, a.level == "township").order_by(a.id, b.id).limit(1)).one()
+    assert {first, second} <= set(db.scalars(select(DivisionPart.division_id).where(
+        func.ST_Covers(DivisionPart.geom, func.ST_SetSRID(func.ST_MakePoint(x, y), 4326)))))
+    garbage = by_code(db, Category, "E0101")
+    for township, department in ((second, "bureau"), (first, "sanitation")):  # the higher id's rule first
+        db.add(RoutingRule(city_code=CITY, category_id=garbage.id, division_id=township,
+                           department_id=by_code(db, Department, department).id))
+    db.flush()
+    loc = locate(db, CITY, x, y, category=garbage)
+    assert loc.township.id == first and loc.department.code == "sanitation"
+    assert f"rule for {loc.township.name}" in loc.routing_reason
