@@ -53,6 +53,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from importlib import resources
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -177,6 +178,7 @@ class _Context:
     outline: BaseGeometry
     city_name: str
     column: dict[str, int]  # mapped field -> its position in the header
+    width: int  # cells in the header
     times: dict[str, Callable[[str], datetime]]
 
 
@@ -192,15 +194,19 @@ def _categories(session: Session, city_code: str) -> dict[str, tuple[int, str]]:
     return {_key(label): (row.id, row.code) for row in rows for label in (row.code, row.name, row.name_en) if label}
 
 
-def _cell(row: Cells, ctx: _Context, name: str) -> str:
-    index = ctx.column.get(name)
-    if index is None or index >= len(row):
-        return ""
-    return row[index].replace("\x00", "").strip()
+Values = dict[str, str]
 
 
-def _time(row: Cells, ctx: _Context, name: str) -> datetime | None:
-    value = _cell(row, ctx, name)
+def _values(row: Cells, ctx: _Context) -> Values:
+    """The mapped fields of a row, stripped ('' for a cell a short row lacks); one pass per row, as this
+    runs a million times in an import."""
+    if len(row) < ctx.width:
+        row = row + [""] * (ctx.width - len(row))
+    return {name: row[index].strip() for name, index in ctx.column.items()}
+
+
+def _time(values: Values, ctx: _Context, name: str) -> datetime | None:
+    value = values.get(name)
     if not value:
         return None
     try:
@@ -209,34 +215,34 @@ def _time(row: Cells, ctx: _Context, name: str) -> datetime | None:
         raise Rejected("bad_date", f"{name} time {value!r} does not match {ctx.mapping[name]['format']!r}") from exc
 
 
-def _status(row: Cells, ctx: _Context, closed: datetime | None) -> str:
+def _status(values: Values, ctx: _Context, closed: datetime | None) -> str:
     spec = ctx.mapping.get("status")
     if spec is None:
         return "closed" if closed else "reported"
-    return "closed" if _cell(row, ctx, "status") in spec["closed_values"] else "reported"
+    return "closed" if values["status"] in spec["closed_values"] else "reported"
 
 
-def _fields(row: Cells, ctx: _Context) -> tuple[Any, ...]:
+def _fields(values: Values, ctx: _Context) -> tuple[Any, ...]:
     """(external_id, category_id, category_code, status, reported_at, closed_at, address, description) of a
     row, or Rejected with the first reason of the documented order; places are checked per chunk."""
-    external_id, address = _cell(row, ctx, "external_id"), _cell(row, ctx, "address")
+    external_id, address = values["external_id"], values.get("address", "")
     if not external_id:
         raise Rejected("missing_external_id", f"the {ctx.mapping['external_id']} column is empty")
     if len(external_id) > MAX_EXTERNAL_ID or len(address) > MAX_ADDRESS:
         raise Rejected("too_long", f"external id over {MAX_EXTERNAL_ID} or address over {MAX_ADDRESS} characters")
-    created = _time(row, ctx, "created")
+    created = _time(values, ctx, "created")
     if created is None:
         raise Rejected("bad_date", f"the created time ({ctx.mapping['created']['column']}) is empty")
-    closed = _time(row, ctx, "closed") if "closed" in ctx.times else None
+    closed = _time(values, ctx, "closed") if "closed" in ctx.times else None
     if closed is not None and closed < created:
         raise Rejected("bad_date", f"closed {closed.isoformat()} is before created {created.isoformat()}")
-    category = ctx.categories.get(_key(_cell(row, ctx, "category")))
+    category = ctx.categories.get(_key(values["category"]))
     if category is None:
-        raise Rejected("unknown_category", f"no minor class has the code or name {_cell(row, ctx, 'category')!r}")
-    status = _status(row, ctx, closed)
+        raise Rejected("unknown_category", f"no minor class has the code or name {values['category']!r}")
+    status = _status(values, ctx, closed)
     return (external_id, *category, status, created.isoformat(),
             closed.isoformat() if closed and status == "closed" else None, address or None,
-            _cell(row, ctx, "description") or None)
+            values.get("description") or None)
 
 
 # --- places of a chunk, vectorised ---------------------------------------------------------------
@@ -291,17 +297,17 @@ def _parse_chunk(rows: list[tuple[int, Cells]], ctx: _Context) -> _Chunk:
     """Split a chunk into staging tuples (STAGING_COLUMNS order) and rejects (row, reason, detail)."""
     chunk, parsed = _Chunk(), []
     for row_no, row in rows:
+        values = _values(row, ctx)
         try:
-            parsed.append((row_no, row, _fields(row, ctx)))
+            parsed.append((row_no, row, values, _fields(values, ctx)))
         except Rejected as exc:
             chunk.rejected.append((row, exc.reason, exc.detail))
-    raw = [(_cell(row, ctx, "lon"), _cell(row, ctx, "lat")) for _, row, _ in parsed]
-    xs, ys, wgs, reasons = _place_reasons(raw, ctx)
-    for i, (row_no, row, values) in enumerate(parsed):
+    xs, ys, wgs, reasons = _place_reasons([(values["lon"], values["lat"]) for _, _, values, _ in parsed], ctx)
+    for i, (row_no, row, _, fields_of_row) in enumerate(parsed):
         if reasons[i] is not None:
             chunk.rejected.append((row, *reasons[i]))
             continue
-        *fields, address, description = values
+        *fields, address, description = fields_of_row
         chunk.staged.append((row_no, *fields, float(wgs[i, 0]), float(wgs[i, 1]), float(xs[i]), float(ys[i]),
                              address, description))
     return chunk
@@ -520,18 +526,13 @@ def _context(session: Session, city_code: str, mapping: dict[str, Any], crs: str
     columns = {name: header.index(spec["column"] if isinstance(spec, dict) else spec)
                for name, spec in mapping.items()}
     return _Context(mapping=mapping, crs=crs_name, categories=_categories(session, city_code), outline=outline,
-                    city_name=city.name, column=columns, times=times)
+                    city_name=city.name, column=columns, width=len(header), times=times)
 
 
 def _chunks(reader: Iterator[Cells], size: int) -> Iterator[list[tuple[int, Cells]]]:
     """Numbered data rows (blank lines skipped, as csv.DictReader does) in lists of `size`."""
-    chunk: list[tuple[int, Cells]] = []
-    for row_no, row in enumerate((row for row in reader if row), start=1):
-        chunk.append((row_no, row))
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
+    numbered = enumerate((row for row in reader if row), start=1)
+    while chunk := list(islice(numbered, size)):
         yield chunk
 
 
@@ -561,7 +562,7 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
     try:
         with csv_path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle, \
                 report.open("w", encoding="utf-8-sig", newline="") as out:
-            reader = csv.reader(handle)
+            reader = csv.reader(line.replace("\x00", "") for line in handle)  # text columns cannot hold NUL
             header = next(reader, [])
             _check_header(header, mapping)
             ctx = _context(session, city_code, mapping, crs, header)

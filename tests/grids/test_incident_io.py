@@ -325,3 +325,16 @@ def test_cli_import_and_export_on_a_committed_database(empty_database_url, tmp_p
     bad = runner.invoke(incidents_group, ["import", str(path), "--map", str(tmp_path / "bad.json"), "--json"])
     assert bad.exit_code == 1 and json.loads(bad.output)["error"]["code"] == "bad_mapping"
 
+
+
+def test_nul_bytes_are_dropped_and_a_short_row_is_rejected_for_what_it_lacks(db, demo_city, tmp_path) -> None:
+    publish_square_layout(db)
+    good = hotline_rows(db)[0]
+    nul = [good[0].replace("01", "91"), *good[1:6], "游埠\x00老街", "垃圾\x00桶满溢", good[8]]
+    short = [good[0].replace("01", "92"), good[1], good[2], good[3]]  # cut after the category: no point
+    path = tmp_path / "nul.csv"
+    path.write_text(",".join(HEADER) + "\n" + ",".join(nul) + "\n" + ",".join(short) + "\n", encoding="utf-8")
+    result = import_cases(db, CITY, path, MAPPING, crs="gcj02")
+    assert (result["imported"], result["reasons"]) == (1, {"missing_coordinates": 1})
+    case = cases(db)[nul[0]]
+    assert (case.address, case.description) == ("游埠老街", "垃圾桶满溢")
