@@ -1,0 +1,40 @@
+"""Every text the pages show in Chinese has its English: the msgids extracted from the code and templates
+(babel.cfg, as `pybabel extract` reads them) against the English catalogs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+ROOT = Path(__file__).resolve().parents[2]
+ENGLISH = ROOT / "webapp" / "translations" / "en" / "LC_MESSAGES"
+METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
+KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}  # flask_babel's lazy form, imported as _l
+
+
+def _english() -> set[str]:
+    """The msgids translated in any English catalog (each page family has its own .po)."""
+    translated: set[str] = set()
+    for po in sorted(ENGLISH.glob("*.po")):
+        with po.open("rb") as handle:
+            translated |= {m.id for m in read_po(handle) if isinstance(m.id, str) and m.string and not m.fuzzy}
+    return translated
+
+
+def test_every_chinese_text_of_the_web_app_has_an_english_translation() -> None:
+    english = _english()
+    missing = sorted({f"{path}:{line}: {message}" for path, line, message, *_ in
+                      extract_from_dir(str(ROOT / "webapp"), METHODS, keywords=KEYWORDS)
+                      if isinstance(message, str) and any("\u4e00" <= ch <= "\u9fff" for ch in message)
+                      and message not in english})
+    assert not missing, "add these to a catalog under webapp/translations/en:\n" + "\n".join(missing)
+
+
+def test_the_compiled_catalogs_hold_what_their_sources_say() -> None:
+    for po in sorted(ENGLISH.glob("*.po")):
+        with po.open("rb") as source, po.with_suffix(".mo").open("rb") as compiled:
+            expected = {m.id for m in read_po(source) if m.id and m.string and not m.fuzzy}
+            assert expected <= {m.id for m in read_mo(compiled) if m.id}, po.name
