@@ -48,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.orm import Session, aliased, defer, make_transient_to_detached
 
-from gis.crs import CoordinateError, looks_swapped, normalize_crs_name, to_wgs84
+from gis.crs import CoordinateError, check_lonlat, looks_swapped, normalize_crs_name, to_wgs84
 from grids.components import component_by_code, nearest_component
 from grids.db import prepared
 from grids.divisions import city_outline
@@ -200,7 +200,18 @@ def wgs84_lonlat(x: float, y: float, crs: str = "wgs84") -> tuple[float, float]:
     try:
         return to_wgs84(x, y, normalize_crs_name(crs))
     except CoordinateError as exc:
+        if _valid_lonlat(y, x) and not _valid_lonlat(x, y):
+            raise Invalid(f"longitude and latitude look swapped: {exc}; send lon={y}, lat={x}",
+                          code="swapped_coordinates") from exc
         raise Invalid(str(exc), code="bad_coordinates") from exc
+
+
+def _valid_lonlat(lon: float, lat: float) -> bool:
+    try:
+        check_lonlat(lon, lat)
+    except CoordinateError:
+        return False
+    return True
 
 
 def refuse_outside_city(session: Session, city_code: str, x: float, y: float, crs: str) -> NoReturn:
@@ -211,11 +222,11 @@ def refuse_outside_city(session: Session, city_code: str, x: float, y: float, cr
                                         func.ST_XMax(Division.geom), func.ST_YMax(Division.geom))
                                  .where(Division.id == city.id)).one())
     name = city.name
-    extent = f"longitude {bbox[0]:.3f}..{bbox[2]:.3f}, latitude {bbox[1]:.3f}..{bbox[3]:.3f}"
+    extent = f"its outline spans longitude {bbox[0]:.3f}..{bbox[2]:.3f}, latitude {bbox[1]:.3f}..{bbox[3]:.3f}"
     if looks_swapped(x, y, bbox):
         raise Invalid(f"longitude and latitude look swapped: ({x}, {y}) is outside {name} but ({y}, {x}) "
                       f"is inside; send lon={y}, lat={x}", code="swapped_coordinates")
-    raise Invalid(f"the point ({x}, {y}) in {crs} is outside {name} ({extent}); check the coordinates "
+    raise Invalid(f"the point ({x}, {y}) in {crs} is outside the boundary of {name} ({extent}); check the coordinates "
                   "and that crs names the system they were taken in (wgs84 for GPS, gcj02 for Amap/Tencent, "
                   "bd09 for Baidu)", code="outside_city")
 

@@ -105,11 +105,11 @@ def test_the_same_place_as_gps_amap_and_baidu_lands_in_the_same_grid(db, grid) -
 
 
 @pytest.mark.parametrize(("x", "y", "code", "words"), [
-    (29.21, 119.47, "bad_coordinates", "swapped"),
+    (29.21, 119.47, "swapped_coordinates", "swapped.*send lon=119.47, lat=29.21"),
     (119.47, 91.0, "bad_coordinates", "latitude 91.0 is outside"),
     (float("nan"), 29.21, "bad_coordinates", "finite"),
     (119.47, float("inf"), "bad_coordinates", "finite"),
-    (116.40, 39.90, "outside_city", "outside 兰溪市"),
+    (116.40, 39.90, "outside_city", "outside the boundary of 兰溪市"),
 ])
 def test_bad_points_are_refused_with_a_message_saying_what_to_fix(db, demo_city, x, y, code, words) -> None:
     """RELIABILITY 7: never routed to some wrong grid."""

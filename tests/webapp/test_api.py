@@ -54,7 +54,7 @@ def test_gcj02_points_are_converted_and_the_input_is_recorded(client, db, key) -
 
 
 @pytest.mark.parametrize(("lon", "lat", "code"), [
-    (29.2, 119.5, "bad_coordinates"), ("east", 29.2, "bad_coordinates"), (None, 29.2, "bad_coordinates"),
+    (29.2, 119.5, "swapped_coordinates"), ("east", 29.2, "bad_coordinates"), (None, 29.2, "bad_coordinates"),
     (116.4, 39.9, "outside_city"), (119.5, 91, "bad_coordinates"),
 ])
 def test_bad_points_get_422_with_an_actionable_message(client, key, lon, lat, code) -> None:
