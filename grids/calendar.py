@@ -168,3 +168,41 @@ def deadline(start: datetime, limit: str, calendar: WorkCalendar) -> datetime:
 def remaining(now: datetime, due: datetime, calendar: WorkCalendar) -> timedelta:
     """Working time left until `due` (negative: overdue by that much working time)."""
     return calendar.between(now, due)
+
+
+# --- the days a city overrides -------------------------------------------------------------------
+def package_covers(year: int) -> bool:
+    """Whether the holiday package knows the year's official holidays and 调休 days."""
+    try:
+        chinese_calendar.is_workday(date(year, 1, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+def set_day(session: Session, city_code: str, day: date, is_workday: bool | None, note: str | None = None) -> None:
+    """Make `day` a working day (True) or a day off (False) for the city, or drop its override (None) so the
+    holiday package (or Monday-Friday) decides again. Counts from the next deadline computed."""
+    if session.get(City, city_code) is None:
+        raise Invalid(f"unknown city {city_code}", code="unknown_city")
+    row = session.get(CalendarDay, (city_code, day))
+    if is_workday is None:
+        if row is not None:
+            session.delete(row)
+    elif row is None:
+        session.add(CalendarDay(city_code=city_code, day=day, is_workday=is_workday, note=note))
+    else:
+        row.is_workday, row.note = is_workday, note
+    session.flush()
+
+
+def year_days(session: Session, city_code: str, year: int) -> dict[str, Any]:
+    """A year as the city's deadlines see it: whether the package covers it, and the city's own days.
+
+    Why it matters: a year the package does not know yet counts Monday-Friday, so until the State Council's
+    holidays are entered here (or the package is upgraded), a deadline may fall on a national holiday."""
+    rows = session.scalars(select(CalendarDay).where(
+        CalendarDay.city_code == city_code, CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31))
+        .order_by(CalendarDay.day))
+    return {"city": city_code, "year": year, "package_covers": package_covers(year),
+            "days": [{"day": row.day.isoformat(), "workday": row.is_workday, "note": row.note} for row in rows]}

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -645,6 +646,55 @@ def sla_sweep(as_json: bool) -> None:
              "another process is sweeping right now; nothing done")
         return
     emit({"escalated": escalated}, as_json, f"{len(escalated)} overdue cases escalated")
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date such as 2027-02-06") from exc
+
+
+@sla_group.command("day")
+@click.argument("day", type=_day)
+@click.option("--workday", "kind", flag_value="workday", help="A working day (a 调休 Saturday, say).")
+@click.option("--holiday", "kind", flag_value="holiday", help="A day off (an official or local holiday).")
+@click.option("--clear", "kind", flag_value="clear", help="Drop the override: the holiday package decides.")
+@click.option("--note", default=None, help="Why, e.g. 春节 or 国务院办公厅通知.")
+@city_option
+@json_option
+@fail_cleanly
+def sla_day(day: date, kind: str | None, note: str | None, city: str, as_json: bool) -> None:
+    """Override one day of the city's working calendar (deadlines computed from now on count it)."""
+    from grids.calendar import set_day
+
+    if kind is None:
+        raise click.UsageError("say --workday, --holiday or --clear")
+    with command_session() as session:
+        set_day(session, city, day, {"workday": True, "holiday": False, "clear": None}[kind], note)
+    emit({"city": city, "day": day.isoformat(), "set": kind, "note": note}, as_json,
+         f"{day.isoformat()}: {kind}" + (f" ({note})" if note else ""))
+
+
+@sla_group.command("days")
+@click.argument("year", type=int)
+@city_option
+@json_option
+@fail_cleanly
+def sla_days(year: int, city: str, as_json: bool) -> None:
+    """The city's own working days and days off in YEAR, and whether the holiday package knows YEAR."""
+    from grids.calendar import year_days
+
+    with command_session() as session:
+        result = year_days(session, city, year)
+    lines = [f"{d['day']} {'working day' if d['workday'] else 'day off'}{' ' + d['note'] if d['note'] else ''}"
+             for d in result["days"]]
+    coverage = (f"{year}: official holidays and 调休 days from the chinesecalendar package"
+                if result["package_covers"] else
+                f"{year}: NOT known to the installed chinesecalendar package: deadlines count Monday-Friday plus "
+                f"the days below; enter the State Council's holidays with `gridlink sla day DATE --holiday` "
+                f"(and --workday for 调休 days) or upgrade the package")
+    emit(result, as_json, "\n".join([coverage, *lines] if lines else [coverage, "no days of the city's own"]))
 
 
 COMMANDS += [apikeys_group, locate_command, sla_group]

@@ -1,13 +1,19 @@
 """Working-time deadlines on China's official calendar (holidays and 调休 make-up working days)."""
 
+import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, insert
+from sqlalchemy.orm import Session
 
 from grids.calendar import WorkCalendar, city_calendar, deadline, parse_limit, remaining
 from grids.errors import Invalid
-from grids.models import CalendarDay
+from grids.models import CalendarDay, City
+from tests.grids.test_cli_foundation import cli_db  # noqa: F401  (fixture)
+from webapp.cli import main
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL = WorkCalendar()
@@ -67,3 +73,29 @@ def test_city_overrides_in_the_database_beat_the_package(db, demo_city) -> None:
     cal = city_calendar(db, "330781")
     assert cal.timezone == "Asia/Shanghai"
     assert deadline(at("2025-06-09 17:00"), "1h", cal) == at("2025-06-11 09:00")
+
+
+def test_an_operator_enters_a_year_the_holiday_package_does_not_know(cli_db: str) -> None:  # noqa: F811
+    """2027 is not in chinesecalendar 1.11: until its holidays are entered, 1 January counts as a workday."""
+    engine = create_engine(cli_db)
+    with engine.begin() as conn:
+        conn.execute(insert(City).values(code="999701", name="Calendar city"))
+    thursday_evening = datetime(2026, 12, 31, 16, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with Session(engine) as session:
+        assert deadline(thursday_evening, "2h", city_calendar(session, "999701")).date() == date(2027, 1, 1)
+    before = CliRunner().invoke(main, ["sla", "days", "2027", "--city", "999701"])
+    assert "NOT known to the installed chinesecalendar" in before.output and "gridlink sla day" in before.output
+    entered = CliRunner().invoke(main, ["sla", "day", "2027-01-01", "--holiday", "--note", "元旦", "--city", "999701"])
+    assert entered.exit_code == 0, entered.output
+    listed = json.loads(CliRunner().invoke(main, ["sla", "days", "2027", "--city", "999701", "--json"]).output)
+    assert listed["package_covers"] is False
+    assert listed["days"] == [{"day": "2027-01-01", "workday": False, "note": "元旦"}]
+    with Session(engine) as session:
+        assert deadline(thursday_evening, "2h", city_calendar(session, "999701")) == datetime(
+            2027, 1, 4, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    CliRunner().invoke(main, ["sla", "day", "2027-01-01", "--clear", "--city", "999701"])
+    unknown = CliRunner().invoke(main, ["sla", "day", "2027-01-01", "--holiday", "--city", "999999"])
+    assert unknown.exit_code == 1 and "unknown city 999999" in unknown.output
+    assert json.loads(CliRunner().invoke(main, ["sla", "days", "2027", "--city", "999701", "--json"]).output)[
+        "days"] == []
+    engine.dispose()
