@@ -7,6 +7,7 @@ see, how late a case is in words); the workflow rules themselves belong to grids
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,8 +32,8 @@ from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import selectinload
 
 from grids.errors import NotFound
-from grids.models import CaseEvent, Category, Division, Incident, User
-from grids.workflow import OPEN_STATES, TRANSITIONS, Zone, case_conditions, deadline_class, zone_of
+from grids.models import CaseEvent, Category, Department, Division, Incident, User
+from grids.workflow import CANCEL_REASONS, OPEN_STATES, TRANSITIONS, Zone, case_conditions, deadline_class, zone_of
 from webapp import LANGUAGES, db
 from webapp.auth import ROLE_PAGES, current_user, home_url, require_roles
 from webapp.labels import city_time, status_label
@@ -54,9 +55,24 @@ ACTION_LABELS = {"report": _l("上报"), "verify": _l("核实"), "file": _l("立
                  "check": _l("核查"), "rework": _l("返工"), "close": _l("结案"),
                  "request_extension": _l("申请延期"), "approve_extension": _l("批准延期"), "park": _l("挂账"),
                  "resume": _l("恢复"), "escalate": _l("督办"), "cancel": _l("作废"), "reopen": _l("重新立案")}
-#: Fields the drawer can supply: a free-text note (sent as note and reason). Actions needing more
-#: (a department to redispatch to, an extension's duration) are left to forms that ask for them.
-DRAWER_FIELDS = ("note", "reason")
+#: Fields the drawer can supply: a free-text note (sent as note and reason), and a field an action picks
+#: from a list (CHOICES). Actions needing more (an extension's duration) are left to forms that ask for them.
+DRAWER_FIELDS = ("note", "reason", "department")
+CANCEL_REASON_LABELS = {"duplicate": _l("重复上报"), "invalid": _l("无效（不属实或非城管事项）")}
+
+
+def _department_options(case: Incident) -> list[dict[str, str]]:
+    return [{"value": d.code, "label": d.name} for d in db().scalars(
+        select(Department).where(Department.city_code == case.city_code).order_by(Department.code))]
+
+
+#: Actions whose field takes one of a list: the field, and the options (value, words) for a case. The
+#: workflow checks the value again (a cancel is for a duplicate or an invalid report, nothing else).
+CHOICES: dict[str, tuple[str, Callable[[Incident], list[dict[str, str]]]]] = {
+    "cancel": ("reason", lambda case: [{"value": code, "label": str(CANCEL_REASON_LABELS[code])}
+                                       for code in CANCEL_REASONS]),
+    "redispatch": ("department", _department_options),
+}
 QUEUE_LIMIT = 500
 
 
@@ -194,10 +210,18 @@ def drawer_actions(user: User, case: Incident) -> list[dict[str, Any]]:
     The API checks again on submit; this only decides which buttons to show.
     """
     return [{"action": t.action, "label": str(ACTION_LABELS.get(t.action, t.action)),
-             "needsNote": bool(t.required)}
+             "needsNote": bool(set(t.required) - {CHOICES[t.action][0]} if t.action in CHOICES else t.required),
+             **_choice(t.action, case)}
             for t in TRANSITIONS
             if case.status in t.sources and (user.role == "admin" or user.role in t.roles)
             and set(t.required) <= set(DRAWER_FIELDS)]
+
+
+def _choice(action: str, case: Incident) -> dict[str, Any]:
+    if action not in CHOICES:
+        return {}
+    name, options = CHOICES[action]
+    return {"choice": {"field": name, "options": options(case)}}
 
 
 def safe_json(payload: Any) -> Response:

@@ -56,3 +56,36 @@ def test_dispatcher_files_and_dispatches_and_the_squad_sees_it(browser: Browser,
     expect(row).to_contain_text("已派遣")
     screenshot(squad, "township-sees-dispatched")
     squad.context.close()
+
+
+def test_the_drawer_redispatches_to_a_chosen_department(page, live_server, youbu_case: int,
+                                                        database_url: str) -> None:
+    browser_login(page, live_server, "dispatcher")
+    page.locator(f"#queue tr[data-case='{youbu_case}']").click()
+    drawer = page.locator("#drawer")
+    for action, status in (("立案", "已立案"), ("派遣", "已派遣")):
+        drawer.locator("[data-actions] button", has_text=action).click()
+        expect(drawer.locator("[data-field=status_label]")).to_have_text(status)
+    choice = drawer.locator("[data-actions] select.action-choice")
+    expect(choice).to_have_count(1)  # 改派 picks its department; 督办 needs nothing
+    choice.select_option("bureau")
+    drawer.locator("[data-actions] button.action-redispatch").click()
+    expect(drawer.locator("[data-history]")).to_contain_text("改派")
+    screenshot(page, "dispatch-redispatch-choice")
+    engine = create_engine(database_url)
+    with Session(engine) as session:
+        assert session.scalar(select(Incident).where(Incident.id == youbu_case)).department.code == "bureau"
+    engine.dispose()
+    assert page.foreign_requests == [] and page.console_errors == []
+
+
+def test_the_drawer_cancels_a_report_as_invalid_with_a_note(page, live_server, youbu_case: int) -> None:
+    browser_login(page, live_server, "dispatcher")
+    page.locator(f"#queue tr[data-case='{youbu_case}']").click()
+    drawer = page.locator("#drawer")
+    drawer.locator("[data-actions] select.action-choice").select_option("invalid")
+    drawer.locator("[data-actions] textarea").fill("现场核实无此问题")
+    drawer.locator("[data-actions] button.action-cancel").click()
+    expect(drawer.locator("[data-field=status_label]")).to_have_text("已作废")
+    expect(drawer.locator("[data-history]")).to_contain_text("现场核实无此问题")
+    assert page.console_errors == []

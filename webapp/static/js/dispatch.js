@@ -112,11 +112,24 @@
   }
 
   /* The dispatch button sends the suggested department unless the dispatcher typed nothing else. */
-  function payload(c, action, note) {
+  function payload(c, action, note, choice) {
     var body = {action: action, version: c.version};
     if (note) { body.note = note; body.reason = note; }
     if (action === "dispatch" && c.suggestion.department) { body.department = c.suggestion.department; }
+    if (choice) { body[choice.field] = choice.value; }  // a cancel's reason, a redispatch's department
     return body;
+  }
+
+  /* The list an action picks its field from (作废: why; 改派: to which department), before its button. */
+  function choiceSelect(box, a) {
+    if (!a.choice) { return null; }
+    var select = box.appendChild(el("select", "action-choice"));
+    select.setAttribute("aria-label", a.label);
+    a.choice.options.forEach(function (o) {
+      var option = select.appendChild(el("option", null, o.label));
+      option.value = o.value;
+    });
+    return select;
   }
 
   function fillActions(c) {
@@ -127,11 +140,12 @@
     note.placeholder = labels.notePlaceholder;
     note.rows = 2;
     c.actions.forEach(function (a) {
-      var button = box.appendChild(el("button", "action", a.label));
+      var select = choiceSelect(box, a);
+      var button = box.appendChild(el("button", "action action-" + a.action, a.label));
       button.type = "button";
       button.addEventListener("click", function () {
         if (a.needsNote && !note.value.trim()) { showError(labels.noteRequired); note.focus(); return; }
-        act(c, a.action, note.value.trim());
+        act(c, a.action, note.value.trim(), select && {field: a.choice.field, value: select.value});
       });
     });
   }
@@ -189,12 +203,12 @@
     });
   }
 
-  function act(c, action, note) { send(c, c.actionsUrl, payload(c, action, note)); }
+  function act(c, action, note, choice) { send(c, c.actionsUrl, payload(c, action, note, choice)); }
 
   /* A keyboard shortcut's action on the open case, if the user's role may take it now. */
   function actOnCurrent(action) {
     if (!currentCase) { return; }
-    var allowed = currentCase.actions.some(function (a) { return a.action === action && !a.needsNote; });
+    var allowed = currentCase.actions.some(function (a) { return a.action === action && !a.needsNote && !a.choice; });
     if (!allowed) { showError(labels.notAvailable.replace("%(action)s", action)); return; }
     act(currentCase, action, "");
   }
