@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, Date, cast, func, or_, select
 from grids.models import Category, City, Department, Division, Incident
 from grids.workflow import STAGE_CLOCKS, zone_of
 from webapp import db
+from webapp.api.v1 import EXPORT_TYPES
 from webapp.auth import current_user, require_roles
 from webapp.intake import CRS_CHOICES, DEFAULT_CRS, nearby_config, new_token, submit_report
 from webapp.labels import city_time, routing_text
@@ -95,6 +96,18 @@ class Filters:
             conditions.append(Incident.source == self.source)
         return conditions + self._days()
 
+    def export_args(self) -> dict[str, str]:
+        """The same choice as the export's query (codes, not ids; closed cases too unless a status is chosen);
+        source and overdue have no export filter and are left out."""
+        args = {"status": self.status, "since": self.since.isoformat() if self.since else "",
+                "until": self.until.isoformat() if self.until else ""}
+        if self.category is not None:
+            args["category"] = ",".join(db().scalars(select(Category.code).where(
+                or_(Category.id == self.category, Category.parent_id == self.category)).order_by(Category.code)))
+        if self.township is not None:
+            args["township"] = db().scalar(select(Division.code).where(Division.id == self.township)) or ""
+        return {name: value for name, value in args.items() if value}
+
     def _days(self) -> list[ColumnElement[bool]]:
         """The reporting day in the city's own time zone, both bounds included."""
         zone = select(City.timezone).where(City.code == Incident.city_code).scalar_subquery()
@@ -149,8 +162,9 @@ def board() -> Any:
             "csrf": generate_csrf(), "labels": _labels(), "openStatuses": OPEN_STATUSES,
             "intakeUrl": url_for("dispatch.intake"), "duty": _duty_layer()}
     duty_kinds = [(RESPONSIBILITY_COLOURS[k], label) for k, label in RESPONSIBILITY_KIND_LABELS.items()]
+    exports = {fmt: url_for("api_v1.export_incidents", fmt=fmt, **filters.export_args()) for fmt in EXPORT_TYPES}
     return render_template("dispatch.html", cases=cases, filters=filters, data=data, map_parts=parts,
-                           duty_kinds=duty_kinds, **_choices())
+                           duty_kinds=duty_kinds, exports=exports, **_choices())
 
 
 def _duty_layer() -> dict[str, Any]:

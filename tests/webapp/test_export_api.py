@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -77,3 +78,15 @@ def test_bad_filters_unknown_formats_and_strangers_are_refused(client, cases) ->
     bad = client.get("/api/v1/incidents/export.csv?since=last-week")
     assert bad.status_code == 422 and bad.json["error"]["code"] == "bad_filter"
     assert client.get("/api/v1/incidents/export.xlsx").status_code == 404
+
+
+def test_the_dispatch_page_offers_its_filtered_cases_as_downloads(client, db, cases) -> None:
+    login(client, "dispatcher")
+    township = db.scalar(select(Division.id).where(Division.code == YOUBU))
+    page = client.get(f"/dispatch?township={township}&since=2020-01-01").get_data(as_text=True)
+    link = re.search(r'<a href="([^"]+)" download data-export="csv"', page).group(1).replace("&amp;", "&")
+    assert f"township={YOUBU}" in link and "since=2020-01-01" in link
+    downloaded = rows(client.get(link))
+    assert cases[YOUBU] in {int(r["id"]) for r in downloaded}
+    assert {r["township_code"] for r in downloaded} == {YOUBU}
+    assert 'data-export="geojson"' in page
