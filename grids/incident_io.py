@@ -30,8 +30,9 @@ Choices an operator can rely on:
 - status is `closed` when the status column holds one of `closed_values` (without a status mapping:
   when a closed time is given), else `reported`, waiting for the centre to file it;
 - a time without a UTC offset is read in the mapping's `tz`, default the city's time zone;
-- a row is rejected for the first of: missing_external_id, too_long, bad_date, unknown_category,
-  missing_coordinates, bad_coordinates, swapped_coordinates, outside_city.
+- a row is rejected for the first of: missing_external_id, too_long, bad_date (unreadable, missing, closed
+  before created, or after the import started), unknown_category, missing_coordinates, bad_coordinates,
+  swapped_coordinates, outside_city.
 
 CSV written here (the export and the rejects report) is data, never formulas: a text cell starting with
 = + - @ or a tab/CR gets a leading ' (OWASP CSV injection), so a spreadsheet shows it as text (in the
@@ -51,7 +52,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from itertools import islice
 from pathlib import Path
@@ -179,6 +180,7 @@ class _Context:
     city_name: str
     column: dict[str, int]  # mapped field -> its position in the header
     width: int  # cells in the header
+    now: datetime  # when the import started: a history cannot have happened after it
     times: dict[str, Callable[[str], datetime]]
 
 
@@ -234,6 +236,9 @@ def _fields(values: Values, ctx: _Context) -> tuple[Any, ...]:
     if created is None:
         raise Rejected("bad_date", f"the created time ({ctx.mapping['created']['column']}) is empty")
     closed = _time(values, ctx, "closed") if "closed" in ctx.times else None
+    if max(created, closed or created) > ctx.now:
+        raise Rejected("bad_date", f"{max(created, closed or created).isoformat()} is in the future; check the "
+                                   "format and the time zone of the mapping")
     if closed is not None and closed < created:
         raise Rejected("bad_date", f"closed {closed.isoformat()} is before created {created.isoformat()}")
     category = ctx.categories.get(_key(values["category"]))
@@ -526,7 +531,7 @@ def _context(session: Session, city_code: str, mapping: dict[str, Any], crs: str
     columns = {name: header.index(spec["column"] if isinstance(spec, dict) else spec)
                for name, spec in mapping.items()}
     return _Context(mapping=mapping, crs=crs_name, categories=_categories(session, city_code), outline=outline,
-                    city_name=city.name, column=columns, width=len(header), times=times)
+                    city_name=city.name, column=columns, width=len(header), now=datetime.now(UTC), times=times)
 
 
 def _chunks(reader: Iterator[Cells], size: int) -> Iterator[list[tuple[int, Cells]]]:

@@ -338,3 +338,16 @@ def test_nul_bytes_are_dropped_and_a_short_row_is_rejected_for_what_it_lacks(db,
     assert (result["imported"], result["reasons"]) == (1, {"missing_coordinates": 1})
     case = cases(db)[nul[0]]
     assert (case.address, case.description) == ("游埠老街", "垃圾桶满溢")
+
+
+def test_a_case_reported_or_closed_in_the_future_is_rejected_as_a_bad_date(db, demo_city, tmp_path) -> None:
+    publish_square_layout(db)
+    good = hotline_rows(db)[0]
+    future_created = ["RX2030000001", "2030/10/01 09:00", "", *good[3:8], "处理中"]
+    future_closed = ["RX2030000002", good[1], "2030/10/02 09:00", *good[3:]]
+    path = write_csv(tmp_path / "future.csv", [future_created, future_closed, good])
+    result = import_cases(db, CITY, path, MAPPING, crs="gcj02")
+    assert (result["imported"], result["reasons"]) == (1, {"bad_date": 2})
+    with open(result["report"], encoding="utf-8-sig", newline="") as handle:
+        details = [row[-1] for row in csv.reader(handle)][1:]
+    assert all("in the future" in detail for detail in details), details
