@@ -37,7 +37,7 @@ from webapp.photos import upload_root
 
 #: Coordinate systems a person can pick; map clicks and phone GPS are WGS84, the documented default.
 CRS_CHOICES = (("wgs84", _l("WGS84（GPS、本系统地图）")), ("gcj02", _l("GCJ-02（高德、腾讯地图）")),
-               ("bd09", _l("BD-09（百度地图）")))
+               ("bd09", _l("BD-09（百度地图）")), ("cgcs2000", _l("CGCS2000（国家大地坐标系、测绘成果）")))
 DEFAULT_CRS = "wgs84"
 TEXT_LIMITS = {"description": 4000, "address": 300, "reporter_contact": 200}
 #: Where a domain error belongs on the form, and the words a person reads there (the domain's own

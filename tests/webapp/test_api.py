@@ -130,3 +130,9 @@ def test_locate_answers_path_owner_and_reason(client, db, key) -> None:
     bad = client.get("/api/v1/locate?lon=nan&lat=29.2", headers=bearer(key))
     assert bad.status_code == 422 and "finite" in bad.json["error"]["message"]
     assert client.get(f"/api/v1/locate?lon={lon}&lat={lat}&category=nope", headers=bearer(key)).status_code == 422
+
+
+def test_an_unknown_status_filter_is_refused_naming_the_statuses(client, key) -> None:
+    answer = client.get("/api/v1/incidents?status=reported,bogus", headers=bearer(key))
+    assert answer.status_code == 422 and answer.json["error"]["code"] == "bad_filter"
+    assert "bogus" in answer.json["error"]["message"] and "dispatched" in answer.json["error"]["message"]

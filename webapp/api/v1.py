@@ -92,7 +92,7 @@ def create_incident() -> Any:
 def _filters(args: Any) -> list[Any]:
     conditions: list[Any] = []
     if args.get("status"):
-        conditions.append(Incident.status.in_(args["status"].split(",")))
+        conditions.append(Incident.status.in_(CaseFilter.parse(status=args["status"]).status))  # 422 if unknown
     if args.get("category"):
         conditions.append(Incident.category_id.in_(select(Category.id).where(
             Category.city_code == city(), Category.code.in_(args["category"].split(",")))))
