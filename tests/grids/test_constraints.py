@@ -34,3 +34,6 @@ def test_case_history_cannot_be_rewritten(db, demo_city) -> None:
     db.rollback()
     with pytest.raises(DBAPIError, match="append-only"):
         db.execute(text("DELETE FROM case_events"))
+    db.rollback()
+    with pytest.raises(DBAPIError, match="append-only: TRUNCATE"):
+        db.execute(text("TRUNCATE incidents CASCADE"))  # would take the events with it
