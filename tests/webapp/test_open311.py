@@ -100,3 +100,23 @@ def test_date_windows_are_at_most_90_days_and_errors_have_an_xml_form(client) ->
     valid("requests.json", ok.json)
     xml_error = client.get("/open311/v2/requests.xml?status=pending")
     assert ET.fromstring(xml_error.data).find("error/code").text == "422"
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("get", "/open311/v2/requests/abc.json", 404), ("get", "/open311/v2/nothing.json", 404),
+    ("delete", "/open311/v2/requests.json", 405), ("get", "/open311/v2/requests/abc.xml", 404),
+])
+def test_unknown_paths_and_methods_answer_in_the_spec_error_format(client, method, path, status) -> None:
+    response = getattr(client, method)(path)
+    assert response.status_code == status
+    if path.endswith(".xml"):
+        assert ET.fromstring(response.data).find("error/code").text == str(status)
+    else:
+        valid(ERRORS_SCHEMA, response.json)
+
+
+def test_status_takes_a_comma_list(client) -> None:
+    both = client.get("/open311/v2/requests.json?status=open,closed")
+    assert both.status_code == 200 and {r["status"] for r in both.json} <= {"open", "closed"}
+    assert len(both.json) == len(client.get("/open311/v2/requests.json").json)
+    assert client.get("/open311/v2/requests.json?status=open,pending").status_code == 422

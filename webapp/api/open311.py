@@ -14,7 +14,7 @@ from xml.etree import ElementTree as ET
 from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy import select
 
-from grids.errors import DomainError, Invalid, NotFound, Unauthorized
+from grids.errors import Invalid, NotFound, Unauthorized
 from grids.models import Category, Incident
 from grids.workflow import case_filter, report
 from webapp import db
@@ -31,7 +31,7 @@ MAX_SPAN = timedelta(days=90)
 MAX_REQUESTS = 1000
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 # The element name of one item inside each XML list answer.
-XML_ITEMS = {"services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute"}
+XML_ITEMS = {"services": "service", "service_requests": "request", "attributes": "attribute"}
 
 
 def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
@@ -59,16 +59,6 @@ def render(data: Any, fmt: str, root: str, status: int = 200) -> Response:
         response = Response(body, mimetype="text/xml")
     response.status_code = status
     return response
-
-
-def _fmt() -> str:
-    return request.view_args.get("fmt", "json") if request.view_args else "json"
-
-
-@bp.errorhandler(DomainError)
-def _error(exc: DomainError) -> Response:
-    fmt = _fmt() if _fmt() in FORMATS else "json"
-    return render([{"code": exc.status, "description": exc.message}], fmt, "errors", exc.status)
 
 
 @bp.get("/discovery.<fmt>")
@@ -191,10 +181,10 @@ def list_requests(fmt: str) -> Response:
         if request.args.get("service_code"):
             where.append(Incident.category_id.in_(select(Category.id).where(
                 Category.city_code == city(), Category.code.in_(request.args["service_code"].split(",")))))
-        status = request.args.get("status")
-        if status and status not in ("open", "closed"):
-            raise Invalid("status is open or closed", code="bad_status")
-        where.append(case_filter(status))
+        statuses = set(filter(None, request.args.get("status", "").split(",")))
+        if not statuses <= {"open", "closed"}:
+            raise Invalid("status is open, closed or both (open,closed)", code="bad_status")
+        where.append(case_filter(statuses.pop() if len(statuses) == 1 else None))
     rows = db().scalars(select(Incident).where(*where).order_by(Incident.reported_at.desc()).limit(MAX_REQUESTS))
     return render([service_request(db(), i) for i in rows], fmt, "service_requests")
 
