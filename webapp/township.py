@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, or_, select
 
 from grids.errors import Conflict, Invalid
@@ -24,6 +25,10 @@ from webapp.photos import photo_links, upload_root
 
 bp = Blueprint("township", __name__, url_prefix="/township")
 EXTENSION_UNITS = ("h", "d")
+#: Steps taken on the spot with one tap and an optional note: 核实 a report, 接单 a dispatched case, 核查
+#: a handled one (a failed check is a note to the centre, which sends it back for 返工).
+ON_THE_SPOT = {"verify": (_l("核实属实"), _l("已核实，等待立案。")), "accept": (_l("接单"), _l("已接单。")),
+               "check": (_l("核查通过"), _l("已核查，等待结案。"))}
 MAX_EXTENSION = 99
 MAX_NOTE = 4000
 
@@ -65,6 +70,8 @@ def _case_page(incident: Incident, errors: dict[str, str] | None = None, status:
     return render_template("township_case.html", case=summaries([incident])[0], incident=incident,
                            history=case_history(incident), photos=photo_links(incident.id),
                            may_handle=_may(user, incident, "handle"),
+                           spot_actions=[(a, label) for a, (label, _done) in ON_THE_SPOT.items()
+                                         if _may(user, incident, a)],
                            may_extend=_may(user, incident, "request_extension") and not incident.extension_request,
                            errors=errors or {}, form=request.form, units=EXTENSION_UNITS), status
 
@@ -108,6 +115,20 @@ def handle(case_id: int) -> Any:
     actor = Actor.of_user(current_user())
     return _act_or_page(incident, lambda: handle_with_photos(db(), upload_root(), case_id, actor, _posted_version(),
                                                              note, pictures), _("已提交处置反馈，等待核查。"))
+
+
+@bp.post("/cases/<int:case_id>/act")
+@require_roles(*TOWNSHIP_ROLES)
+def act_on_the_spot(case_id: int) -> Any:
+    """One of ON_THE_SPOT, with the note the person adds (what they saw)."""
+    incident = case_in_zone(case_id, zone_of(current_user()))
+    action = request.form.get("action", "")
+    if action not in ON_THE_SPOT:
+        raise Invalid(f"unknown action {action!r}; one of {', '.join(ON_THE_SPOT)}", code="bad_action")
+    note = request.form.get("note", "").strip()[:MAX_NOTE] or None
+    actor = Actor.of_user(current_user())
+    return _act_or_page(incident, lambda: act(db(), case_id, action, actor, _posted_version(), note=note),
+                        str(ON_THE_SPOT[action][1]))
 
 
 @bp.post("/cases/<int:case_id>/extension")

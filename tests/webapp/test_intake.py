@@ -209,3 +209,33 @@ def test_a_squad_requests_an_extension_with_duration_and_reason(client, db, disp
     db.refresh(case)
     assert case.extension_request == "2d"
     assert "等待审批" in client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+
+
+def test_on_the_spot_a_squad_accepts_and_an_inspector_checks_with_one_tap(client, db, dispatched_in_youbu) -> None:
+    case = dispatched_in_youbu
+    login(client, "squad_leader")
+    page = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+    assert 'value="accept"' in page and 'value="check"' not in page
+    token = csrf_token(client, f"/township/cases/{case.id}")
+    url = f"/township/cases/{case.id}/act"
+    accepted = client.post(url, data={"csrf_token": token, "version": case.version, "action": "accept"})
+    assert accepted.status_code == 302
+    db.refresh(case)
+    assert case.status == "in_progress"
+    stale = client.post(url, data={"csrf_token": token, "version": case.version - 1, "action": "accept"})
+    assert stale.status_code == 409 and "已被他人更改" in stale.get_data(as_text=True)
+    act(db, case.id, "handle", Actor.of_user(db.scalar(select(User).where(User.username == "squad_leader"))),
+        case.version, note="已清运")
+    db.flush()
+    login(client, "inspector")
+    assert 'value="check"' in client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+    token = csrf_token(client, f"/township/cases/{case.id}")
+    checked = client.post(url, data={"csrf_token": token, "version": case.version, "action": "check",
+                                     "note": "现场已清理干净"})
+    assert checked.status_code == 302
+    db.refresh(case)
+    assert case.status == "checked"
+    history = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+    assert "现场已清理干净" in history and "核查" in history
+    refused = client.post(url, data={"csrf_token": token, "version": case.version, "action": "close"})
+    assert refused.status_code == 422
