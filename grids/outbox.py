@@ -32,6 +32,9 @@ NOTIFY: dict[str, tuple[str, ...]] = {
     "return": (DISPATCH_CENTRE,),
     "handle": (DISPATCH_CENTRE,),
     "escalate": (OWNER, SUPERVISORS),
+    "request_extension": (SUPERVISORS,),
+    "approve_extension": (OWNER,),
+    "reject_extension": (OWNER,),
 }
 
 

@@ -94,6 +94,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("close", ("checked",), "closed", CENTRE_ROLES),
     Transition("request_extension", ("dispatched", "in_progress"), STAY, HANDLER_ROLES, ("duration",)),
     Transition("approve_extension", ("dispatched", "in_progress"), STAY, EXTENSION_APPROVERS[0]),
+    Transition("reject_extension", ("dispatched", "in_progress"), STAY, EXTENSION_APPROVERS[0], ("reason",)),
     Transition("park", ("filed", "dispatched", "in_progress"), "parked", ("supervisor",), ("reason",)),
     Transition("resume", ("parked",), "filed", ("supervisor",)),
     Transition("escalate", OPEN_STATES, STAY, (*CENTRE_ROLES, SYSTEM_ROLE)),
@@ -300,6 +301,14 @@ def _approve_extension(session: Session, incident: Incident, now: datetime,
             "extensions": incident.extensions + 1, "extension_request": None, "overdue_at": None}
 
 
+def _reject_extension(session: Session, incident: Incident, now: datetime,
+                      payload: dict[str, Any]) -> dict[str, Any]:
+    """The request is refused with a reason: the deadline stays, and the handler may ask again."""
+    if not incident.extension_request:
+        raise Invalid("no extension is waiting for approval", code="no_extension_request")
+    return {"extension_request": None}
+
+
 def _cancel(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:
     if payload["reason"] not in CANCEL_REASONS:
         raise Invalid(f"a case is cancelled as one of: {', '.join(CANCEL_REASONS)}", code="bad_cancel_reason")
@@ -314,6 +323,7 @@ EFFECTS: dict[str, Effect] = {
     "return": _return,
     "request_extension": _request_extension,
     "approve_extension": _approve_extension,
+    "reject_extension": _reject_extension,
     "close": lambda s, i, now, p: {"closed_at": now},
     "cancel": _cancel,
     "reopen": lambda s, i, now, p: {"closed_at": None},

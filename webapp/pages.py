@@ -53,7 +53,8 @@ DEADLINE_LABELS = {"overdue": _l("已超时"), "due_soon": _l("即将到期"), "
 ACTION_LABELS = {"report": _l("上报"), "verify": _l("核实"), "file": _l("立案"), "dispatch": _l("派遣"),
                  "accept": _l("接单"), "return": _l("退回"), "redispatch": _l("改派"), "handle": _l("处置反馈"),
                  "check": _l("核查"), "rework": _l("返工"), "close": _l("结案"),
-                 "request_extension": _l("申请延期"), "approve_extension": _l("批准延期"), "park": _l("挂账"),
+                 "request_extension": _l("申请延期"), "approve_extension": _l("批准延期"),
+                 "reject_extension": _l("驳回延期"), "park": _l("挂账"),
                  "resume": _l("恢复"), "escalate": _l("督办"), "cancel": _l("作废"), "reopen": _l("重新立案")}
 #: Fields the drawer can supply: a free-text note (sent as note and reason), and a field an action picks
 #: from a list (CHOICES). Actions needing more (an extension's duration) are left to forms that ask for them.

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from grids.errors import Conflict, Forbidden, Invalid, NotFound
 from grids.incidents import Actor
-from grids.models import ROLES, CaseEvent, Division, Incident, User
+from grids.models import ROLES, CaseEvent, Division, Incident, OutboxMessage, User
 from grids.workflow import ACTIONS, Zone, act, authorize, escalate_overdue, events_of, replay, report, zone_of
 
 CITY = "330781"
@@ -89,6 +89,7 @@ EXPECTED = {  # (state, action): roles granted, besides admin
     ("checked", "close"): {"dispatcher", "supervisor"},
     ("filed", "park"): {"supervisor"},
     ("filed", "cancel"): {"dispatcher", "supervisor"},
+    ("in_progress", "reject_extension"): {"supervisor"},
     (None, "report"): {"dispatcher", "supervisor", "inspector", "squad_leader", "officer", "co_manager"},
 }
 
@@ -107,7 +108,7 @@ def test_role_action_matrix(role: str, state: str | None, action: str) -> None:
 def test_every_action_of_the_table_is_known() -> None:
     assert set(ACTIONS) >= {"report", "verify", "file", "dispatch", "accept", "handle", "check", "close", "rework",
                             "request_extension", "approve_extension", "return", "redispatch", "park", "resume",
-                            "escalate", "cancel", "reopen"}
+                            "escalate", "cancel", "reopen", "reject_extension"}
 
 
 def test_actors_outside_their_zone_get_not_found(db, demo_city) -> None:
@@ -157,6 +158,25 @@ def test_extensions_need_approval_and_the_second_one_a_higher_one(db, demo_city)
         step(db, case, "approve_extension", "supervisor")
     step(db, case, "approve_extension", "admin")
     assert case.extensions == 2
+
+
+def test_an_extension_is_refused_with_a_reason_and_may_be_asked_again(db, demo_city) -> None:
+    case = new_case(db)
+    for action in ("file", "dispatch"):
+        step(db, case, action, "dispatcher")
+    due = case.deadline_at
+    with pytest.raises(Invalid, match="no extension is waiting"):
+        step(db, case, "reject_extension", "supervisor", reason="工作量不大")
+    step(db, case, "request_extension", "department", duration="2d")
+    with pytest.raises(Invalid, match="reason"):
+        step(db, case, "reject_extension", "supervisor")
+    step(db, case, "reject_extension", "supervisor", reason="工作量不大，按期完成")
+    assert case.extension_request is None and case.deadline_at == due and case.extensions == 0
+    assert [(m.kind, m.recipient) for m in db.scalars(select(OutboxMessage).where(
+        OutboxMessage.incident_id == case.id, OutboxMessage.kind.like("%extension")))] == [
+        ("request_extension", "role:supervisor"), ("reject_extension", f"department:{case.department_id}")]
+    step(db, case, "request_extension", "department", duration="1d")
+    assert case.extension_request == "1d"
 
 
 def test_park_resume_cancel_and_reopen(db, demo_city) -> None:
