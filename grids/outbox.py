@@ -38,8 +38,15 @@ NOTIFY: dict[str, tuple[str, ...]] = {
 }
 
 
+#: States whose next step is the dispatch centre's (立案, 派遣, 结案): whoever owns the case, the centre must act.
+WAITING_ON_CENTRE = ("reported", "verified", "filed", "checked")
+
+
 def owner_recipient(incident: Incident) -> str:
-    """The one accountable owner as a recipient; a case the centre holds goes to the dispatch centre."""
+    """Who must act next: the one accountable owner, or the dispatch centre when the case waits on it (an
+    overdue filing is the centre's to hear about, not the department's the case will go to)."""
+    if incident.status in WAITING_ON_CENTRE:
+        return DISPATCH_CENTRE
     owner_ids = {"department": incident.department_id, "squad": incident.squad_id,
                  "township": incident.township_id}
     owner_id = owner_ids.get(incident.owner_type or "")

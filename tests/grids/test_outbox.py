@@ -52,3 +52,14 @@ def test_the_sweeper_escalation_writes_one_message_per_recipient_and_a_replay_ad
     assert notify(db, case, event) == 0
     assert escalate_overdue(db, later) == []
     assert len(messages(db, case.id)) == 3  # dispatch + two escalation messages, nothing twice
+
+
+def test_an_overdue_filing_is_escalated_to_the_dispatch_centre_not_the_future_department(db, demo_city) -> None:
+    from grids.workflow import escalate_overdue
+
+    case = new_case(db)  # reported: the centre's to file, although routed to sanitation already
+    assert case.department_id is not None
+    later = db.scalar(select(func.now())) + timedelta(days=30)
+    assert case.id in escalate_overdue(db, later)
+    assert sorted(m.recipient for m in messages(db, case.id) if m.kind == "escalate") == sorted(
+        [DISPATCH_CENTRE, SUPERVISORS])
