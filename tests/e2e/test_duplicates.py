@@ -64,7 +64,7 @@ def test_new_report_lists_the_case_nearby_and_is_marked_its_duplicate(page, live
     page.click("[data-open-intake]")
     form = page.locator("#intake-form")
     click_map_close_up(page, demo_case["lat"] + METRES_NORTH, demo_case["lon"])
-    form.locator("input[name=category]").fill(f"{demo_case['code']} {demo_case['name']}")
+    form.locator("input[name=category]").fill(demo_case["name"])  # typed by name, not picked from the list
     nearby = form.locator("[data-nearby]")
     nearby.wait_for(state="visible")
     item = nearby.locator("li", has_text=f"#{demo_case['id']}")

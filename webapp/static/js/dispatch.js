@@ -266,12 +266,17 @@
   /* The 新建案件 form's nearby list and 附近部件 line; dispatch-tools.js sets the point on a map click
    * (no input event). */
   var intakeForm = document.getElementById("intake-form");
+  /* The category typed or picked, as [code, name]: the list's "CODE 名称", the code alone or the name alone
+   * (what the server accepts too), so the hints show whenever the report would be taken. */
   G.onClick(caseMap, Intake.watchHints(intakeForm, {open: openCase, category: function () {
     var value = intakeForm.elements.category.value.trim();
-    var known = Array.prototype.some.call(intakeForm.elements.category.list.options, function (o) {
-      return o.value === value;
+    var found = null;
+    Array.prototype.some.call(intakeForm.elements.category.list.options, function (o) {
+      var pair = [o.value.split(" ")[0], o.value.slice(o.value.indexOf(" ") + 1)];
+      if (o.value === value || pair[0] === value || pair[1] === value) { found = pair; }
+      return found !== null;
     });
-    return known ? [value.split(" ")[0], value.slice(value.indexOf(" ") + 1)] : null;
+    return found;
   }}));
   window.setTimeout(poll, data.pollMs);
 
