@@ -89,3 +89,17 @@ def test_the_drawer_cancels_a_report_as_invalid_with_a_note(page, live_server, y
     expect(drawer.locator("[data-field=status_label]")).to_have_text("已作废")
     expect(drawer.locator("[data-history]")).to_contain_text("现场核实无此问题")
     assert page.console_errors == []
+
+
+def test_a_case_link_opens_the_case_and_the_open_case_names_itself_in_the_address(page, live_server,
+                                                                                  youbu_case: int) -> None:
+    browser_login(page, live_server, "dispatcher")
+    page.goto(f"{live_server}/dispatch#case-{youbu_case}")
+    drawer = page.locator("#drawer")
+    expect(drawer.locator("[data-field=title]")).to_contain_text(f"#{youbu_case}")
+    drawer.locator("[data-close]").click()
+    assert "#case" not in page.url
+    page.locator(f"#queue tr[data-case='{youbu_case}']").click()
+    expect(drawer).to_be_visible()
+    assert page.url.endswith(f"#case-{youbu_case}")
+    assert page.console_errors == []

@@ -247,6 +247,7 @@
         fill(c);
         (changed ? refreshCase : updateRow)(c);
         drawer.hidden = false;
+        history.replaceState(null, "", "#case-" + id);  // the address names the open case: share it, reload it
         Array.prototype.forEach.call(tbody.rows, function (r) {
           r.classList.toggle("selected", r.dataset.case === String(id));
         });
@@ -259,7 +260,18 @@
     var tr = event.target.closest("tr[data-case]");
     if (tr) { event.preventDefault(); openCase(Number(tr.dataset.case)); }
   });
-  function closeDrawer() { drawer.hidden = true; current = null; currentCase = null; }
+  function closeDrawer() {
+    drawer.hidden = true; current = null; currentCase = null;
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+
+  /* /dispatch#case-38 opens case 38 (a link shared, a reload, the back button). */
+  function openFromAddress() {
+    var match = /^#case-(\d+)$/.exec(location.hash);
+    if (match && match[1] !== String(current)) { openCase(Number(match[1])); }
+  }
+  window.addEventListener("hashchange", openFromAddress);
+  openFromAddress();
 
   drawer.querySelector("[data-close]").addEventListener("click", closeDrawer);
 
