@@ -53,14 +53,15 @@ def watch(page: Page, base: str) -> Page:
     return page
 
 
-def phone_report_page(browser: Browser, base: str, lat: float, lon: float, accuracy: float) -> Page:
-    """A co-manager's 上报 page on a 360 px phone whose GPS reads (lat, lon), once it has taken the position
-    (tap 1: the 上报 button). Close it with `page.context.close()`."""
+def phone_report_page(browser: Browser, base: str, lat: float, lon: float, accuracy: float,
+                      username: str = "co_manager") -> Page:
+    """A co-manager's (or `username`'s) 上报 page on a 360 px phone whose GPS reads (lat, lon), once it has
+    taken the position (tap 1: the 上报 button). Close it with `page.context.close()`."""
     context = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN", has_touch=True,
                                   geolocation={"latitude": lat, "longitude": lon, "accuracy": accuracy},
                                   permissions=["geolocation"])
     page = watch(context.new_page(), base)
-    browser_login(page, base, "co_manager")
+    browser_login(page, base, username)
     page.click("[data-report]")
     page.wait_for_selector("[data-gps].located")
     return page
@@ -160,4 +161,17 @@ def test_co_manager_reports_in_three_taps_on_a_phone(browser: Browser, live_serv
     assert thumb.evaluate(loaded_width) > 0  # waits for a slow machine to finish loading the thumbnail
     screenshot(page, "township-case-photo-phone")
     assert page.foreign_requests == [] and page.console_errors == []
+    page.context.close()
+
+
+@pytest.mark.parametrize("username", ["co_manager", "inspector"])  # a township's map, the whole city's map
+def test_the_gps_fix_zooms_the_map_to_the_street(browser: Browser, live_server, youbu_point, username) -> None:
+    lat, lon = youbu_point
+    page = phone_report_page(browser, live_server, lat, lon, accuracy=12, username=username)
+    page.wait_for_timeout(1000)  # the first view's fit must not undo the fix's view
+    zoom, centre = page.evaluate("""() => {
+        const map = window[JSON.parse(document.getElementById('page-data').textContent).map.map];
+        return [map.getZoom(), map.getCenter()];
+    }""")
+    assert zoom >= 16 and abs(centre["lat"] - lat) < 0.002 and abs(centre["lng"] - lon) < 0.002
     page.context.close()

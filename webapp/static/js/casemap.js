@@ -48,7 +48,8 @@
     this.onSelect = onSelect;
     this.cluster.options.iconCreateFunction = clusterIcon;
     this.map.removeLayer(this.heat);
-    this.map.fitBounds(data.bounds, {padding: [12, 12]});
+    // Not animated: a view set while the first one is still animating (a GPS fix on the phone page) is dropped.
+    this.map.fitBounds(data.bounds, {padding: [12, 12], animate: false});
     data.cases.forEach(function (c) { self.add(c); });
     document.querySelectorAll("[data-toggle-layer]").forEach(function (box) {
       box.addEventListener("change", function () {
