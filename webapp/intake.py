@@ -75,7 +75,8 @@ def nearby_config(case_url: str) -> dict[str, Any]:
     Why both report forms show it: a second report of the same rubbish pile is a duplicate the dispatcher
     would otherwise file and dispatch twice (issue 4, item 6).
     """
-    return {"url": url_for("api_v1.nearby_incidents"), "caseUrl": case_url,
+    return {"url": url_for("api_v1.nearby_incidents"), "caseUrl": case_url, "locateUrl": url_for("api_v1.locate_point"),
+            "pointErrors": {code: str(CODE_MESSAGES[code]) for code, name in FIELD_OF_CODE.items() if name == "point"},
             "statuses": {code: status_label(code) for code in OPEN_STATES},
             "labels": {"metres": _("%(m)s 米"), "minutes": _("%(n)s 分钟前"), "hours": _("%(n)s 小时前"),
                        "days": _("%(n)s 天前")}}

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import create_engine, delete, func, select, text
 from sqlalchemy.orm import Session
 
@@ -175,3 +175,18 @@ def test_the_gps_fix_zooms_the_map_to_the_street(browser: Browser, live_server, 
     }""")
     assert zoom >= 16 and abs(centre["lat"] - lat) < 0.002 and abs(centre["lng"] - lon) < 0.002
     page.context.close()
+
+
+def test_a_point_outside_the_city_is_flagged_when_placed_not_only_on_submit(page, live_server, youbu_point) -> None:
+    watch(page, live_server)
+    browser_login(page, live_server, "dispatcher")
+    page.click("[data-open-intake]")
+    form = page.locator("#intake-form")
+    click_map_at(page, youbu_point[0], 119.95)  # east of 兰溪市's outline
+    note = form.locator("[data-error-for=point]")
+    expect(note).to_be_visible()
+    assert "不在本市范围内" in note.inner_text() and "outside the boundary" in note.inner_text()
+    screenshot(page, "dispatch-intake-outside")
+    click_map_at(page, *youbu_point)
+    expect(note).to_be_hidden()
+    assert page.foreign_requests == []

@@ -229,8 +229,35 @@
   }
 
   /* Both hints of a report form (附近已有同类案件, 附近部件); returns one refresh() for both. */
+  /* Says at once, under the point, when the point chosen is not a place in the city (outside it, swapped,
+   * out of range), in the words a submit would use; clears the note once the point is good. */
+  function watchPoint(form) {
+    var config = nearbyConfig();
+    var slot = form.querySelector("[data-error-for=point]");
+    var asked = 0;
+
+    function ask() {
+      var lon = form.elements.lon.value.trim(), lat = form.elements.lat.value.trim();
+      var mine = ++asked;
+      if (!isFinite(parseFloat(lon)) || !isFinite(parseFloat(lat))) { return; }
+      fetch(config.locateUrl + "?" + new URLSearchParams({lon: lon, lat: lat, crs: form.elements.crs.value}),
+        {headers: {Accept: "application/json"}})
+        .then(function (r) { return r.json().then(function (answer) { return [r.status, answer]; }); })
+        .then(function (result) {
+          if (mine !== asked) { return; }
+          var error = result[0] === 422 && result[1].error;
+          var words = error ? (config.pointErrors[error.code] || "") + "（" + error.message + "）" : "";
+          slot.textContent = words;
+          slot.hidden = !words;
+        })
+        .catch(function () {});
+    }
+
+    return whenPlaced(form, ask);
+  }
+
   function watchHints(form, options) {
-    var refreshes = [watchNearby(form, options), watchComponent(form, options)];
+    var refreshes = [watchNearby(form, options), watchComponent(form, options), watchPoint(form)];
     return function () { refreshes.forEach(function (refresh) { refresh(); }); };
   }
 
