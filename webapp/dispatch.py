@@ -69,6 +69,7 @@ class Filters:
     category: int | None = None
     township: int | None = None
     overdue: bool = False
+    triage: bool = False  # 待分拣: in the city but in no grid, or no usable place at all
     source: str = ""
     since: date | None = None
     until: date | None = None
@@ -78,7 +79,8 @@ class Filters:
         status = args.get("status", "")
         return cls(status=status if status in OPEN_STATUSES else "",
                    category=args.get("category", type=int), township=args.get("township", type=int),
-                   overdue=args.get("overdue") == "1", source=args.get("source", "")[:32],
+                   overdue=args.get("overdue") == "1", triage=args.get("triage") == "1",
+                   source=args.get("source", "")[:32],
                    since=_day(args.get("since")), until=_day(args.get("until")))
 
     def conditions(self) -> list[ColumnElement[bool]]:
@@ -92,6 +94,8 @@ class Filters:
             conditions.append(Incident.township_id == self.township)
         if self.overdue:
             conditions.append(Incident.deadline_at < func.now())
+        if self.triage:
+            conditions.append(Incident.needs_triage.is_(True))
         if self.source:
             conditions.append(Incident.source == self.source)
         return conditions + self._days()

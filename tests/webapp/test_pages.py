@@ -4,7 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from grids.incidents import open_case
 from grids.models import Category, Division, Incident
@@ -93,3 +93,17 @@ def test_time_left_reads_like_speech(app, lang: str, offset: timedelta, expected
     now = datetime.now(UTC)
     with app.test_request_context(f"/?lang={lang}"):
         assert time_left_text(now + offset, now) == expected
+
+
+def test_the_triage_filter_lists_the_cases_in_no_grid(client, db) -> None:
+    zhuge = db.scalar(select(Division).where(Division.code == "330781104"))  # no grids drawn in the tests' city
+    x, y = db.execute(select(func.ST_X(func.ST_PointOnSurface(zhuge.geom)),
+                             func.ST_Y(func.ST_PointOnSurface(zhuge.geom)))).one()
+    garbage = db.scalar(select(Category).where(Category.code == "E0101"))
+    stray = open_case(db, "330781", garbage, x, y, source="test", description="网格外的垃圾堆")
+    db.flush()
+    assert stray.needs_triage
+    login(client, "dispatcher")
+    page = client.get("/dispatch?triage=1").get_data(as_text=True)
+    assert "网格外的垃圾堆" in page and "游埠古镇老街口" not in page
+    assert 'name="triage" value="1" checked' in page
