@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, or_, select
 
 from grids.errors import Conflict, Invalid
 from grids.incidents import Actor
-from grids.models import CaseEvent, Division, Incident, Squad, User
+from grids.models import CaseEvent, Category, Division, Incident, Squad, User
 from grids.photos import handle_with_photos
 from grids.workflow import RULES, TOWNSHIP_ROLES, act, case_conditions, zone_of
 from webapp import db
@@ -159,9 +159,13 @@ def report_page() -> Any:
     zone = zone_of(current_user())
     parts, names, bounds = surface_map(zone)
     data = {"cases": [], "map": names, "bounds": bounds, "labels": _report_labels()}
+    quick = quick_categories()
+    others = db().scalars(select(Category).where(
+        Category.city_code == current_app.config["GRIDLINK_CITY"], Category.parent_id.is_not(None),
+        Category.id.not_in([c.id for c in quick])).order_by(Category.code))
     return render_template("township_report.html", map_parts=parts, data=data, token=new_token(),
-                           categories=[(c.code, category_name(c)) for c in quick_categories()],
-                           crs_choices=CRS_CHOICES)
+                           categories=[(c.code, category_name(c)) for c in quick],
+                           more_categories=[(c.code, category_name(c)) for c in others], crs_choices=CRS_CHOICES)
 
 
 def _report_labels() -> dict[str, str]:

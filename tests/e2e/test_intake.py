@@ -190,3 +190,24 @@ def test_a_point_outside_the_city_is_flagged_when_placed_not_only_on_submit(page
     click_map_at(page, *youbu_point)
     expect(note).to_be_hidden()
     assert page.foreign_requests == []
+
+
+def test_a_class_without_a_big_button_is_reported_from_other_categories(browser: Browser, live_server,
+                                                                        youbu_point) -> None:
+    page = phone_report_page(browser, live_server, *youbu_point, accuracy=8)
+    buttons = {b.get_attribute("data-category") for b in page.locator("[data-category]").all()}
+    more = page.locator("[data-more-categories]")
+    codes = [o.get_attribute("value") for o in more.locator("option").all() if o.get_attribute("value")]
+    assert codes and not buttons & set(codes)
+    page.locator("[data-category]").first.click()
+    more.select_option(codes[0])  # replaces the button's choice
+    name = more.locator(f"option[value='{codes[0]}']").inner_text().split(" ", 1)[1]
+    assert page.locator("[data-category][aria-pressed=true]").count() == 0
+    page.locator("[data-photo-submit]").set_input_files(
+        files=[{"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": small_jpeg()}])
+    page.wait_for_url("**/township?reported=*")
+    case_id = page.url.rsplit("=", 1)[1]
+    page.goto(f"{live_server}/township/cases/{case_id}")
+    assert name in page.locator("h1").inner_text()
+    assert page.console_errors == [] and page.foreign_requests == []
+    page.context.close()

@@ -12,9 +12,12 @@
   var gps = form.querySelector("[data-gps]");
   var marker = null;
   var circle = null;
+  var more = form.querySelector("[data-more-categories]");
   var refreshHints = window.GridlinkIntake.watchHints(form, {category: function () {
     var pressed = form.querySelector("[data-category][aria-pressed=true]");
-    return pressed && [pressed.dataset.category, pressed.textContent];
+    if (pressed) { return [pressed.dataset.category, pressed.textContent]; }
+    var chosen = more.selectedOptions[0];
+    return more.value ? [more.value, chosen.textContent.slice(chosen.textContent.indexOf(" ") + 1)] : null;
   }});
 
   function place(latlng, accuracy) {
@@ -46,14 +49,22 @@
   }
   G.onClick(caseMap, function (latlng) { place(latlng, 0); });
 
-  form.querySelectorAll("[data-category]").forEach(function (button) {
-    button.addEventListener("click", function () {
-      form.elements.category.value = button.dataset.category;
-      form.querySelectorAll("[data-category]").forEach(function (b) {
-        b.setAttribute("aria-pressed", String(b === button));
-      });
-      refreshHints();
+  /* One category at a time: a big button, or a class from 其他类别. */
+  function choose(code, button) {
+    form.elements.category.value = code;
+    form.querySelectorAll("[data-category]").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(b === button));
     });
+    if (button) { more.value = ""; }
+    refreshHints();
+  }
+  form.querySelectorAll("[data-category]").forEach(function (button) {
+    button.addEventListener("click", function () { choose(button.dataset.category, button); });
+  });
+  more.addEventListener("change", function () { choose(more.value, null); });
+  // "不拍照": a photo picked earlier (say, before a category, so its submit was refused) stays behind.
+  form.querySelector("[data-no-photo]").addEventListener("click", function () {
+    form.querySelector("[data-photo-submit]").value = "";
   });
 
   window.GridlinkIntake.bind(form, {csrf: form.elements.csrf_token.value, failed: labels.failed,
