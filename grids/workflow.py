@@ -161,6 +161,8 @@ def visible_case(session: Session, actor: Actor, incident_id: int) -> Incident:
     """The case if the actor's zone holds it; NotFound otherwise, exactly as if it did not exist."""
     incident = session.scalar(select(Incident).where(Incident.id == incident_id, *zone_conditions(actor)))
     if incident is None:
+        log.warning("refused case %s to %s (%s): not in their zone, or no such case", incident_id, actor.label,
+                    actor.role)  # RELIABILITY 13: the attempt is logged, the answer leaks nothing
         raise NotFound(f"no case {incident_id}", code="case_not_found")
     return incident
 
@@ -169,6 +171,7 @@ def rule_for(state: str | None, action: str) -> Transition:
     rule = RULES.get((state, action))
     if rule is None:
         allowed = sorted(a for (s, a) in RULES if s == state and a != ABSORB_DUPLICATE)
+        log.warning("refused %s on a %s case: not a step of the workflow", action, state)
         raise Invalid(f"a case that is {state} cannot be {action!r}ed; allowed now: {', '.join(allowed) or 'none'}",
                       code="illegal_action", details={"status": state, "allowed": allowed})
     return rule

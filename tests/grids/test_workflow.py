@@ -66,11 +66,12 @@ def test_every_demo_case_replays_to_its_current_state(db, demo_city) -> None:
         assert replay(events_of(db, incident.id)) == incident.status
 
 
-def test_an_illegal_jump_is_refused_and_nothing_is_recorded(db, demo_city) -> None:
+def test_an_illegal_jump_is_refused_and_nothing_is_recorded(db, demo_city, caplog) -> None:
     case = new_case(db)
     with pytest.raises(Invalid, match="cannot be 'close'ed") as caught:
         step(db, case, "close", "dispatcher")
     assert caught.value.details["allowed"] == ["cancel", "escalate", "file", "verify"]
+    assert "refused close on a reported case" in caplog.text
     assert len(events_of(db, case.id)) == 1 and case.version == 1
 
 
@@ -111,13 +112,15 @@ def test_every_action_of_the_table_is_known() -> None:
                             "escalate", "cancel", "reopen", "reject_extension"}
 
 
-def test_actors_outside_their_zone_get_not_found(db, demo_city) -> None:
-    """RELIABILITY 13/16: a squad only in its township, a department only on cases routed to it."""
+def test_actors_outside_their_zone_get_not_found(db, demo_city, caplog) -> None:
+    """RELIABILITY 13/16: a squad only in its township, a department only on cases routed to it; each
+    attempt is logged."""
     case = new_case(db)
     step(db, case, "file", "dispatcher")
     step(db, case, "dispatch", "dispatcher")
-    with pytest.raises(NotFound):
+    with caplog.at_level("WARNING", logger="gridlink.workflow"), pytest.raises(NotFound):
         step(db, case, "accept", "330781104-officer1")  # 诸葛镇's squad
+    assert f"refused case {case.id}" in caplog.text and "officer" in caplog.text
     step(db, case, "redispatch", "dispatcher", department="utilities")
     with pytest.raises(NotFound):
         step(db, case, "accept", "department")  # sanitation: no longer routed to it

@@ -28,9 +28,11 @@ def other_township_case(db) -> int:
                      .where(Division.code != YOUBU).limit(1))
 
 
-def test_another_townships_case_is_404_and_own_case_has_the_way_there(client, db) -> None:
+def test_another_townships_case_is_404_and_own_case_has_the_way_there(client, db, caplog) -> None:
     login(client, "squad_leader")
-    assert client.get(f"/township/cases/{other_township_case(db)}").status_code == 404
+    other = other_township_case(db)
+    assert client.get(f"/township/cases/{other}").status_code == 404
+    assert f"refused case {other} to squad_leader (squad_leader)" in caplog.text  # RELIABILITY 13
     own = db.scalar(select(Incident.id).join(Division, Division.id == Incident.township_id)
                     .where(Division.code == YOUBU).limit(1))
     page = client.get(f"/township/cases/{own}").get_data(as_text=True)
