@@ -58,8 +58,11 @@ ACTION_LABELS = {"report": _l("上报"), "verify": _l("核实"), "file": _l("立
                  "resume": _l("恢复"), "escalate": _l("督办"), "cancel": _l("作废"), "reopen": _l("重新立案")}
 #: Fields the drawer can supply: a free-text note (sent as note and reason), and a field an action picks
 #: from a list (CHOICES). Actions needing more (an extension's duration) are left to forms that ask for them.
-DRAWER_FIELDS = ("note", "reason", "department")
+DRAWER_FIELDS = ("note", "reason", "department", "duration")
 CANCEL_REASON_LABELS = {"duplicate": _l("重复上报"), "invalid": _l("无效（不属实或非城管事项）")}
+#: The extensions a department picks from (working time, grids.calendar): the phone form takes any amount.
+EXTENSION_CHOICES = (("4h", _l("4 个工作小时")), ("1d", _l("1 个工作日")), ("2d", _l("2 个工作日")),
+                     ("3d", _l("3 个工作日")), ("5d", _l("5 个工作日")))
 
 
 def _department_options(case: Incident) -> list[dict[str, str]]:
@@ -73,6 +76,8 @@ CHOICES: dict[str, tuple[str, Callable[[Incident], list[dict[str, str]]]]] = {
     "cancel": ("reason", lambda case: [{"value": code, "label": str(CANCEL_REASON_LABELS[code])}
                                        for code in CANCEL_REASONS]),
     "redispatch": ("department", _department_options),
+    "request_extension": ("duration", lambda case: [{"value": value, "label": str(label)}
+                                                    for value, label in EXTENSION_CHOICES]),
 }
 QUEUE_LIMIT = 500
 

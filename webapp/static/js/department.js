@@ -1,4 +1,4 @@
-/* Department inbox: accept (接单), report handled (处置反馈) or return (退回) a case through the actions API,
+/* Department inbox: accept (接单), report handled (处置反馈), return (退回) or ask for more time (申请延期) on a case through the actions API,
  * quoting the version the page was rendered with; a 409 means someone else changed the case first. */
 (function () {
   "use strict";
@@ -11,9 +11,10 @@
     slot.hidden = !text;
   }
 
-  function post(item, action, note) {
+  function post(item, action, note, choice) {
     var body = {action: action, version: Number(item.dataset.version)};
     if (note) { body.note = note; body.reason = note; }
+    if (choice) { body[choice.dataset.field] = choice.value; }  // 申请延期: how long
     return fetch(item.dataset.actionsUrl, {method: "POST", body: JSON.stringify(body), headers: {
       "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": data.csrf}})
       .then(function (r) {
@@ -34,7 +35,8 @@
       say(item, "[data-done]", "");
       if (button.dataset.needsNote === "true" && !note) { say(item, "[data-error]", labels.noteRequired); return; }
       say(item, "[data-error]", "");
-      post(item, button.value, note).then(function (answer) {
+      var choice = form.querySelector("[data-choice-for='" + button.value + "']");
+      post(item, button.value, note, choice).then(function (answer) {
         item.dataset.version = String(answer.version);
         say(item, "[data-done]", labels.done.replace("%(action)s", button.textContent));
         form.hidden = true;  // the allowed actions changed; reload to see the next ones

@@ -1,0 +1,34 @@
+"""The department inbox in a real Chromium: a liaison asks for more time, picking how long from a list."""
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from grids.incidents import Actor
+from grids.models import Incident, User
+from grids.workflow import act
+from tests.e2e.conftest import browser_login, screenshot
+from tests.e2e.test_file_and_dispatch import youbu_case  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_department_asks_for_two_working_days(page, live_server, database_url, youbu_case) -> None:  # noqa: F811
+    engine = create_engine(database_url)
+    with Session(engine) as session, session.begin():
+        dispatcher = Actor.of_user(session.scalar(select(User).where(User.username == "dispatcher")))
+        for action in ("file", "dispatch"):
+            case = session.get(Incident, youbu_case)
+            act(session, youbu_case, action, dispatcher, case.version)
+    browser_login(page, live_server, "department")
+    item = page.locator(f"[data-case='{youbu_case}']")
+    item.locator("select[data-choice-for=request_extension]").select_option("2d")
+    item.locator("textarea[name=note]").fill("需要协调挖掘机")
+    item.locator("button[value=request_extension]").click()
+    expect(item.locator("[data-done]")).to_be_visible()
+    screenshot(page, "department-extension")
+    with Session(engine) as session:
+        assert session.get(Incident, youbu_case).extension_request == "2d"
+    engine.dispose()
+    assert page.console_errors == [] and page.foreign_requests == []
