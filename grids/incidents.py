@@ -491,21 +491,29 @@ def _store_reported(session: Session, incident: Incident, actor: Actor | None, d
     return event
 
 
+_ROUTED_ROWS = ("grid", "township", "squad", "department", "component")
+
+
+def location_values(loc: Location) -> dict[str, Any]:
+    """The case columns a Location decides: where (and as given), who answers, and why."""
+    # WKT from the floats' exact repr: building a shapely point to make WKB cost more than the INSERT's binding.
+    return {"location": WKTElement(f"POINT({loc.lon!r} {loc.lat!r})", srid=4326) if loc.lon is not None else None,
+            "input_crs": loc.input_crs, "input_x": loc.input_x, "input_y": loc.input_y,
+            **{f"{name}_id": row.id if row else None for name, row in
+               zip(_ROUTED_ROWS, (loc.grid, loc.township, loc.squad, loc.department, loc.component), strict=True)},
+            "co_manager_id": loc.co_manager.id if loc.co_manager else None,
+            "frontage_unit_id": loc.frontage_unit.id if loc.frontage_unit else None,
+            "owner_type": loc.owner_type, "needs_triage": loc.needs_triage, "routing_reason": loc.routing_reason,
+            "routing_steps": [[key, params] for key, params in loc.steps]}
+
+
 def apply_location(incident: Incident, loc: Location) -> None:
     """Copy where and who from a Location onto a case, including why (routing_reason). The rows go on as
     relationships as well as ids: the ids read at once, the rows name the case without a query."""
-    # WKT from the floats' exact repr: building a shapely point to make WKB cost more than the INSERT's binding.
-    incident.location = WKTElement(f"POINT({loc.lon!r} {loc.lat!r})", srid=4326) if loc.lon is not None else None
-    incident.input_crs, incident.input_x, incident.input_y = loc.input_crs, loc.input_x, loc.input_y
-    for name, row in (("grid", loc.grid), ("township", loc.township), ("squad", loc.squad),
-                      ("department", loc.department), ("component", loc.component)):
-        setattr(incident, name, row)
-        setattr(incident, f"{name}_id", row.id if row else None)
-    incident.co_manager_id = loc.co_manager.id if loc.co_manager else None
-    incident.frontage_unit_id = loc.frontage_unit.id if loc.frontage_unit else None
-    incident.owner_type, incident.needs_triage = loc.owner_type, loc.needs_triage
-    incident.routing_reason = loc.routing_reason
-    incident.routing_steps = [[key, params] for key, params in loc.steps]
+    for name, value in location_values(loc).items():
+        setattr(incident, name, value)
+    for name in _ROUTED_ROWS:
+        setattr(incident, name, getattr(loc, name))
 
 
 def open_case(session: Session, city_code: str, category: Category, x: float | None, y: float | None, *,

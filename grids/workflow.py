@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from grids.calendar import WorkCalendar, calendar_stamp, city_calendar, deadline, parse_limit
 from grids.db import prepared
 from grids.errors import Conflict, Forbidden, Invalid, NotFound
-from grids.incidents import Actor, check_event_time, open_case, record_event
+from grids.incidents import Actor, check_event_time, locate, location_values, open_case, record_event
 from grids.models import CaseEvent, Category, City, Department, Incident, StageLimit, User
 
 log = logging.getLogger("gridlink.workflow")
@@ -99,6 +99,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("resume", ("parked",), "filed", ("supervisor",)),
     Transition("escalate", OPEN_STATES, STAY, (*CENTRE_ROLES, SYSTEM_ROLE)),
     Transition("cancel", ("reported", "verified", "filed"), "cancelled", CENTRE_ROLES, ("reason",)),
+    Transition("relocate", ("reported", "verified", "filed"), STAY, CENTRE_ROLES, ("lon", "lat")),
     Transition(ABSORB_DUPLICATE, OPEN_STATES, STAY, CENTRE_ROLES, ("duplicate",)),
     Transition("reopen", ("closed",), "filed", ("supervisor",), ("reason",)),
 )
@@ -312,6 +313,14 @@ def _reject_extension(session: Session, incident: Incident, now: datetime,
     return {"extension_request": None}
 
 
+def _relocate(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:
+    """分拣: the centre places a case that came without a usable place (an address-only Open311 request, a
+    point in no grid), or at the wrong one, and it is located and routed again as if reported there."""
+    loc = locate(session, incident.city_code, payload["lon"], payload["lat"], crs=payload.get("crs") or "wgs84",
+                 category=incident.category)
+    return location_values(loc)
+
+
 def _cancel(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:
     if payload["reason"] not in CANCEL_REASONS:
         raise Invalid(f"a case is cancelled as one of: {', '.join(CANCEL_REASONS)}", code="bad_cancel_reason")
@@ -329,6 +338,7 @@ EFFECTS: dict[str, Effect] = {
     "reject_extension": _reject_extension,
     "close": lambda s, i, now, p: {"closed_at": now},
     "cancel": _cancel,
+    "relocate": _relocate,
     "reopen": lambda s, i, now, p: {"closed_at": None},
 }
 

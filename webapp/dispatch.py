@@ -148,6 +148,7 @@ def _labels() -> dict[str, str]:
             "conflict": _("案件已被他人更改，请重新加载后再操作。"),
             "noActions": _("当前状态下你的角色没有可做的操作。"),
             "notePlaceholder": _("备注或理由（返工、挂账、重新立案时必填）"), "noteRequired": _("请先填写理由。"),
+            "lon": _("经度"), "lat": _("纬度"), "pickPoint": _("在地图上点选新位置（或填写 WGS84 坐标）后再点“重新定位”。"),
             "created": _("已创建案件 #%(id)s。"), "notAvailable": _("当前案件不能执行“%(action)s”。"),
             "bulkOk": _("成功"), "bulkChanged": _("案件已被他人更改"), "bulkNone": _("框内没有案件。"),
             "selected": _("已选 %(n)s 件"), "photoAlt": _("案件照片"), "noPhotos": _("无照片")}

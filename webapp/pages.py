@@ -54,11 +54,12 @@ ACTION_LABELS = {"report": _l("上报"), "verify": _l("核实"), "file": _l("立
                  "accept": _l("接单"), "return": _l("退回"), "redispatch": _l("改派"), "handle": _l("处置反馈"),
                  "check": _l("核查"), "rework": _l("返工"), "close": _l("结案"),
                  "request_extension": _l("申请延期"), "approve_extension": _l("批准延期"),
-                 "reject_extension": _l("驳回延期"), "park": _l("挂账"),
+                 "reject_extension": _l("驳回延期"), "relocate": _l("重新定位"), "park": _l("挂账"),
                  "resume": _l("恢复"), "escalate": _l("督办"), "cancel": _l("作废"), "reopen": _l("重新立案")}
 #: Fields the drawer can supply: a free-text note (sent as note and reason), and a field an action picks
 #: from a list (CHOICES). Actions needing more (an extension's duration) are left to forms that ask for them.
-DRAWER_FIELDS = ("note", "reason", "department", "duration")
+DRAWER_FIELDS = ("note", "reason", "department", "duration", "lon", "lat")
+NOTE_FIELDS = {"note", "reason"}  # typed into the drawer's note; the rest come from a list or the map
 CANCEL_REASON_LABELS = {"duplicate": _l("重复上报"), "invalid": _l("无效（不属实或非城管事项）")}
 #: The extensions a department picks from (working time, grids.calendar): the phone form takes any amount.
 EXTENSION_CHOICES = (("4h", _l("4 个工作小时")), ("1d", _l("1 个工作日")), ("2d", _l("2 个工作日")),
@@ -219,8 +220,8 @@ def drawer_actions(user: User, case: Incident) -> list[dict[str, Any]]:
     The API checks again on submit; this only decides which buttons to show.
     """
     return [{"action": t.action, "label": str(ACTION_LABELS.get(t.action, t.action)),
-             "needsNote": bool(set(t.required) - {CHOICES[t.action][0]} if t.action in CHOICES else t.required),
-             **_choice(t.action, case)}
+             "needsNote": bool(NOTE_FIELDS & set(t.required) - {CHOICES.get(t.action, ("",))[0]}),
+             "point": "lon" in t.required, **_choice(t.action, case)}
             for t in TRANSITIONS
             if case.status in t.sources and (user.role == "admin" or user.role in t.roles)
             and set(t.required) <= set(DRAWER_FIELDS)]

@@ -103,3 +103,47 @@ def test_a_case_link_opens_the_case_and_the_open_case_names_itself_in_the_addres
     expect(drawer).to_be_visible()
     assert page.url.endswith(f"#case-{youbu_case}")
     assert page.console_errors == []
+
+
+@pytest.fixture()
+def unplaced_case(database_url: str) -> Iterator[int]:
+    """A report with an address and no point (as Open311 may send), waiting in triage; removed afterwards."""
+    engine = create_engine(database_url)
+    with Session(engine) as session, session.begin():
+        category = session.scalar(select(Category).where(Category.code == "E0101"))
+        case_id = open_case(session, "330781", category, None, None, source="test", address="游埠镇老街口",
+                            description="测试：只有地址的垃圾堆").id
+    yield case_id
+    with Session(engine) as session, session.begin():
+        session.execute(text("SET LOCAL session_replication_role = replica"))
+        session.execute(delete(CaseEvent).where(CaseEvent.incident_id == case_id))
+        session.execute(delete(Incident).where(Incident.id == case_id))
+    engine.dispose()
+
+
+def test_the_centre_places_a_triage_case_on_the_map_and_it_is_routed(page, live_server, unplaced_case: int,
+                                                                     database_url: str) -> None:
+    from tests.e2e.test_intake import click_map_at
+
+    browser_login(page, live_server, "dispatcher")
+    page.goto(f"{live_server}/dispatch?triage=1#case-{unplaced_case}")
+    drawer = page.locator("#drawer")
+    expect(drawer.locator("[data-field=title]")).to_contain_text(f"#{unplaced_case}")
+    drawer.locator("button.action-relocate").click()
+    expect(drawer.locator(".drawer-error")).to_contain_text("在地图上点选新位置")
+    engine = create_engine(database_url)
+    with Session(engine) as session:
+        youbu = session.scalar(select(Division).where(Division.code == YOUBU))
+        x, y = session.execute(select(func.ST_X(func.ST_PointOnSurface(youbu.geom)),
+                                      func.ST_Y(func.ST_PointOnSurface(youbu.geom)))).one()
+    click_map_at(page, y, x)
+    assert drawer.locator("[data-relocate] [name=lon]").input_value().startswith("119.")
+    drawer.locator("button.action-relocate").click()
+    expect(drawer.locator("[data-field=township]")).to_contain_text("游埠镇")
+    expect(drawer.locator("[data-history]")).to_contain_text("重新定位")
+    screenshot(page, "dispatch-relocated")
+    with Session(engine) as session:
+        case = session.get(Incident, unplaced_case)
+        assert case.grid_id is not None and not case.needs_triage
+    engine.dispose()
+    assert page.console_errors == []

@@ -136,3 +136,26 @@ def test_an_unknown_status_filter_is_refused_naming_the_statuses(client, key) ->
     answer = client.get("/api/v1/incidents?status=reported,bogus", headers=bearer(key))
     assert answer.status_code == 422 and answer.json["error"]["code"] == "bad_filter"
     assert "bogus" in answer.json["error"]["message"] and "dispatched" in answer.json["error"]["message"]
+
+
+def test_an_address_only_case_is_placed_by_the_centre_and_routed_there(client, db, key) -> None:
+    form = {"api_key": key, "service_code": "E0101", "description": "某路口垃圾", "address_string": "游埠镇老街"}
+    created = client.post("/open311/v2/requests.json", data=form)  # Open311 may send an address alone
+    assert created.status_code == 201, created.json
+    case_id = int(created.json[0]["service_request_id"])
+    before = client.get(f"/api/v1/incidents/{case_id}", headers=bearer(key)).json
+    assert before["needs_triage"] and before["grid"] is None
+    version = before["version"]
+    url = f"/api/v1/incidents/{case_id}/actions"
+    lon, lat = inner(db, YOUBU)
+    outside = client.post(url, json={"action": "relocate", "version": version, "lon": 116.4, "lat": 39.9},
+                          headers=bearer(key))
+    assert outside.status_code == 422 and outside.json["error"]["code"] == "outside_city"
+    placed = client.post(url, json={"action": "relocate", "version": version, "lon": lon, "lat": lat,
+                                    "note": "按地址定位"}, headers=bearer(key))
+    assert placed.status_code == 200, placed.json
+    case = placed.json
+    assert not case["needs_triage"] and case["grid"].startswith(YOUBU) and case["township"] == YOUBU
+    assert case["department"] == "sanitation" and case["status"] == "reported"
+    history = client.get(f"/api/v1/incidents/{case_id}", headers=bearer(key)).json
+    assert history["version"] == version + 1

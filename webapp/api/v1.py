@@ -25,7 +25,8 @@ bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
 MAX_DESCRIPTION = 4000
 MAX_PER_PAGE = 100
-ACTION_FIELDS = ("note", "reason", "department", "duration", "after_photo")
+ACTION_FIELDS = ("note", "reason", "department", "duration", "after_photo", "crs")
+POINT_FIELDS = ("lon", "lat")  # relocate: numbers, not text
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "geojson": "application/geo+json"}
 EXPORT_SPOOL_BYTES = 8 * 1024 * 1024  # larger exports spill to a temporary file, never to memory
 
@@ -183,13 +184,14 @@ def get_incident(incident_id: int) -> Any:
 def act_on_incident(incident_id: int) -> Any:
     actor, _ = principal()
     body = json_body()
-    unknown = sorted(set(body) - {"action", "version", *ACTION_FIELDS})
+    unknown = sorted(set(body) - {"action", "version", *ACTION_FIELDS, *POINT_FIELDS})
     if unknown:
         raise Invalid(f"unknown fields: {', '.join(unknown)}", code="bad_field", details=unknown)
     version = body.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise Invalid("version (the case's version you saw) is required", code="missing_fields", details=["version"])
     payload = {name: text(body, name, MAX_DESCRIPTION) for name in ACTION_FIELDS}
+    payload.update({name: number(body[name], name) for name in POINT_FIELDS if body.get(name) is not None})
     incident = act(db(), incident_id, text(body, "action", 32, required=True), actor, version, **payload)
     return jsonify(incident_json(db(), incident, actor))
 

@@ -120,6 +120,30 @@
     return body;
   }
 
+  /* 重新定位 (分拣): the new point, typed or taken from the next click on the map while the drawer is open. */
+  function pointInputs(box, a) {
+    if (!a.point) { return null; }
+    var group = box.appendChild(el("span", "relocate"));
+    group.dataset.relocate = "";
+    var inputs = ["lon", "lat"].map(function (name) {
+      var input = group.appendChild(el("input"));
+      input.type = "number";
+      input.step = "any";
+      input.name = name;
+      input.placeholder = labels[name];
+      input.setAttribute("aria-label", labels[name]);
+      return input;
+    });
+    return {lon: inputs[0], lat: inputs[1]};
+  }
+
+  G.onClick(caseMap, function (latlng) {
+    var group = drawer.hidden ? null : drawer.querySelector("[data-relocate]");
+    if (!group) { return; }
+    group.querySelector("[name=lon]").value = latlng.lng.toFixed(6);
+    group.querySelector("[name=lat]").value = latlng.lat.toFixed(6);
+  });
+
   /* The list an action picks its field from (作废: why; 改派: to which department), before its button. */
   function choiceSelect(box, a) {
     if (!a.choice) { return null; }
@@ -141,11 +165,15 @@
     note.rows = 2;
     c.actions.forEach(function (a) {
       var select = choiceSelect(box, a);
+      var point = pointInputs(box, a);
       var button = box.appendChild(el("button", "action action-" + a.action, a.label));
       button.type = "button";
       button.addEventListener("click", function () {
         if (a.needsNote && !note.value.trim()) { showError(labels.noteRequired); note.focus(); return; }
-        act(c, a.action, note.value.trim(), select && {field: a.choice.field, value: select.value});
+        if (point && !(point.lon.value && point.lat.value)) { showError(labels.pickPoint); return; }
+        var body = payload(c, a.action, note.value.trim(), select && {field: a.choice.field, value: select.value});
+        if (point) { body.lon = Number(point.lon.value); body.lat = Number(point.lat.value); }
+        send(c, c.actionsUrl, body);
       });
     });
   }
