@@ -317,7 +317,8 @@ def _relocate(session: Session, incident: Incident, now: datetime, payload: dict
     """分拣: the centre places a case that came without a usable place (an address-only Open311 request, a
     point in no grid), or at the wrong one, and it is located and routed again as if reported there."""
     loc = locate(session, incident.city_code, payload["lon"], payload["lat"], crs=payload.get("crs") or "wgs84",
-                 category=incident.category)
+                 category=incident.category,  # a component case keeps its component (and its maintainer)
+                 component_code=incident.component.code if incident.component_id else None)
     return location_values(loc)
 
 

@@ -102,7 +102,7 @@ class Filters:
 
     def export_args(self) -> dict[str, str]:
         """The same choice as the export's query (codes, not ids; closed cases too unless a status is chosen);
-        source and overdue have no export filter and are left out."""
+        source, overdue and triage have no export filter and are left out."""
         args = {"status": self.status, "since": self.since.isoformat() if self.since else "",
                 "until": self.until.isoformat() if self.until else ""}
         if self.category is not None:
@@ -147,8 +147,9 @@ def _labels() -> dict[str, str]:
             "offline": _("连接中断，正在重试…"), "failed": _("操作失败，请重试。"),
             "conflict": _("案件已被他人更改，请重新加载后再操作。"),
             "noActions": _("当前状态下你的角色没有可做的操作。"),
-            "notePlaceholder": _("备注或理由（返工、挂账、重新立案时必填）"), "noteRequired": _("请先填写理由。"),
-            "lon": _("经度"), "lat": _("纬度"), "pickPoint": _("在地图上点选新位置（或填写 WGS84 坐标）后再点“重新定位”。"),
+            "notePlaceholder": _("备注或理由（返工、挂账、驳回延期、重新立案时必填）"),
+            "noteRequired": _("请先填写理由。"), "lon": _("经度"), "lat": _("纬度"),
+            "pickPoint": _("在地图上点选新位置（或填写 WGS84 坐标）后再点“重新定位”。"),
             "created": _("已创建案件 #%(id)s。"), "notAvailable": _("当前案件不能执行“%(action)s”。"),
             "bulkOk": _("成功"), "bulkChanged": _("案件已被他人更改"), "bulkNone": _("框内没有案件。"),
             "selected": _("已选 %(n)s 件"), "photoAlt": _("案件照片"), "noPhotos": _("无照片")}

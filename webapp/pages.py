@@ -224,7 +224,20 @@ def drawer_actions(user: User, case: Incident) -> list[dict[str, Any]]:
              "point": "lon" in t.required, **_choice(t.action, case)}
             for t in TRANSITIONS
             if case.status in t.sources and (user.role == "admin" or user.role in t.roles)
-            and set(t.required) <= set(DRAWER_FIELDS)]
+            and set(t.required) <= set(DRAWER_FIELDS) and OFFERED_WHEN.get(t.action, _always)(case)]
+
+
+def _always(case: Incident) -> bool:
+    return True
+
+
+#: Actions the table allows in the state but the case must also be ready for: a button that can only get an
+#: error back is not shown (one extension request at a time; an answer needs a request).
+OFFERED_WHEN: dict[str, Callable[[Incident], bool]] = {
+    "request_extension": lambda case: not case.extension_request,
+    "approve_extension": lambda case: bool(case.extension_request),
+    "reject_extension": lambda case: bool(case.extension_request),
+}
 
 
 def _choice(action: str, case: Incident) -> dict[str, Any]:

@@ -6,7 +6,6 @@ Create Date: 2026-11-26 11:55:05.832122
 """
 from collections.abc import Sequence
 
-import geoalchemy2
 import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry

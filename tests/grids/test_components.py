@@ -191,3 +191,17 @@ def test_components_commands_import_list_and_refuse(tmp_path, empty_database_url
     assert refused.exit_code == 1 and "row 2" in refused.output and "not 16 digits" in refused.output
     located = json.loads(run("locate", "--component", "3307810101900001", "--json").stdout)
     assert located["component"]["code"] == "3307810101900001" and located["department"]["code"] == "utilities"
+
+
+def test_relocating_a_component_case_keeps_the_component_and_its_maintainer(db, demo_city) -> None:
+    from grids.workflow import act
+    from tests.grids.test_workflow import actor
+
+    cover = component_by_code(db, CITY, DAMAGED_COMPONENT)
+    sewer = db.scalar(select(Category).where(Category.code == "C0102"))
+    case = open_case(db, CITY, sewer, None, None, source="test", description="井盖松动", component_code=cover.code)
+    db.flush()
+    spot = to_shape(cover.location)
+    moved = act(db, case.id, "relocate", actor(db, "dispatcher"), case.version, lon=spot.x + 0.00005, lat=spot.y)
+    assert moved.component_id == cover.id and moved.department_id == cover.maintainer.id
+    assert to_shape(moved.location).x == pytest.approx(spot.x + 0.00005)

@@ -239,7 +239,7 @@
     function ask() {
       var lon = form.elements.lon.value.trim(), lat = form.elements.lat.value.trim();
       var mine = ++asked;
-      if (!isFinite(parseFloat(lon)) || !isFinite(parseFloat(lat))) { return; }
+      if (!isFinite(parseFloat(lon)) || !isFinite(parseFloat(lat))) { slot.hidden = true; return; }
       fetch(config.locateUrl + "?" + new URLSearchParams({lon: lon, lat: lat, crs: form.elements.crs.value}),
         {headers: {Accept: "application/json"}})
         .then(function (r) { return r.json().then(function (answer) { return [r.status, answer]; }); })
