@@ -201,6 +201,8 @@ def year_days(session: Session, city_code: str, year: int) -> dict[str, Any]:
 
     Why it matters: a year the package does not know yet counts Monday-Friday, so until the State Council's
     holidays are entered here (or the package is upgraded), a deadline may fall on a national holiday."""
+    if session.get(City, city_code) is None:
+        raise Invalid(f"unknown city {city_code}", code="unknown_city")
     rows = session.scalars(select(CalendarDay).where(
         CalendarDay.city_code == city_code, CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31))
         .order_by(CalendarDay.day))

@@ -677,7 +677,7 @@ def sla_day(day: date, kind: str | None, note: str | None, city: str, as_json: b
 
 
 @sla_group.command("days")
-@click.argument("year", type=int)
+@click.argument("year", type=click.IntRange(1900, 2999))
 @city_option
 @json_option
 @fail_cleanly

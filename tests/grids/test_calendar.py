@@ -96,6 +96,9 @@ def test_an_operator_enters_a_year_the_holiday_package_does_not_know(cli_db: str
     CliRunner().invoke(main, ["sla", "day", "2027-01-01", "--clear", "--city", "999701"])
     unknown = CliRunner().invoke(main, ["sla", "day", "2027-01-01", "--holiday", "--city", "999999"])
     assert unknown.exit_code == 1 and "unknown city 999999" in unknown.output
+    listed_unknown = CliRunner().invoke(main, ["sla", "days", "2027", "--city", "999999"])
+    assert listed_unknown.exit_code == 1 and "unknown city 999999" in listed_unknown.output
+    assert CliRunner().invoke(main, ["sla", "days", "10000", "--city", "999701"]).exit_code == 2  # a usage error
     assert json.loads(CliRunner().invoke(main, ["sla", "days", "2027", "--city", "999701", "--json"]).output)[
         "days"] == []
     engine.dispose()
