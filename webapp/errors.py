@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from typing import Any
-from xml.etree import ElementTree as ET
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
@@ -13,26 +12,13 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from grids.errors import DomainError, Unavailable
+from webapp.api.open311 import open311_error
 
 MACHINE_PREFIXES = ("/api/", "/open311/", "/tiles/", "/healthz")
 
 
 def wants_json() -> bool:
     return request.path.startswith(MACHINE_PREFIXES) or request.accept_mimetypes.best == "application/json"
-
-
-def open311_error(status: int, message: str) -> Response:
-    """GeoReport v2's error list, [{code, description}], as JSON or (for a .xml path) XML: Open311 clients
-    parse this shape, whatever went wrong (a bad value, an unknown path, a wrong method)."""
-    if request.path.endswith(".xml"):
-        root = ET.Element("errors")
-        error = ET.SubElement(root, "error")
-        ET.SubElement(error, "code").text, ET.SubElement(error, "description").text = str(status), message
-        body = b'<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(root, encoding="utf-8")
-        return Response(body, status=status, mimetype="text/xml")
-    response = jsonify([{"code": status, "description": message}])
-    response.status_code = status
-    return response
 
 
 def render_error(status: int, code: str, message: str, details: Any = None) -> Any:

@@ -31,7 +31,7 @@ MAX_SPAN = timedelta(days=90)
 MAX_REQUESTS = 1000
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 # The element name of one item inside each XML list answer.
-XML_ITEMS = {"services": "service", "service_requests": "request", "attributes": "attribute"}
+XML_ITEMS = {"services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute"}
 
 
 def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
@@ -59,6 +59,14 @@ def render(data: Any, fmt: str, root: str, status: int = 200) -> Response:
         response = Response(body, mimetype="text/xml")
     response.status_code = status
     return response
+
+
+def open311_error(status: int, message: str) -> Response:
+    """GeoReport v2's error list, [{code, description}], as JSON or (for a .xml path) XML: Open311 clients
+    parse this shape, whatever went wrong (a bad value, an unknown path, a wrong method). webapp.errors, the
+    one error handler, answers every path under /open311/ with it."""
+    fmt = "xml" if request.path.endswith(".xml") else "json"
+    return render([{"code": status, "description": message}], fmt, "errors", status)
 
 
 @bp.get("/discovery.<fmt>")
