@@ -33,7 +33,16 @@ from sqlalchemy.orm import selectinload
 
 from grids.errors import NotFound
 from grids.models import CaseEvent, Category, Department, Division, Incident, User
-from grids.workflow import CANCEL_REASONS, OPEN_STATES, TRANSITIONS, Zone, case_conditions, deadline_class, zone_of
+from grids.workflow import (
+    CANCEL_REASONS,
+    OPEN_STATES,
+    RULES,
+    TRANSITIONS,
+    Zone,
+    case_conditions,
+    deadline_class,
+    zone_of,
+)
 from webapp import LANGUAGES, db
 from webapp.auth import ROLE_PAGES, current_user, home_url, require_roles
 from webapp.labels import city_time, status_label
@@ -56,8 +65,8 @@ ACTION_LABELS = {"report": _l("上报"), "verify": _l("核实"), "file": _l("立
                  "request_extension": _l("申请延期"), "approve_extension": _l("批准延期"),
                  "reject_extension": _l("驳回延期"), "relocate": _l("重新定位"), "park": _l("挂账"),
                  "resume": _l("恢复"), "escalate": _l("督办"), "cancel": _l("作废"), "reopen": _l("重新立案")}
-#: Fields the drawer can supply: a free-text note (sent as note and reason), and a field an action picks
-#: from a list (CHOICES). Actions needing more (an extension's duration) are left to forms that ask for them.
+#: Fields the drawer can supply: a free-text note (sent as note and reason), a field an action picks from a
+#: list (CHOICES), and a point clicked on the map (relocate).
 DRAWER_FIELDS = ("note", "reason", "department", "duration", "lon", "lat")
 NOTE_FIELDS = {"note", "reason"}  # typed into the drawer's note; the rest come from a list or the map
 CANCEL_REASON_LABELS = {"duplicate": _l("重复上报"), "invalid": _l("无效（不属实或非城管事项）")}
@@ -220,15 +229,17 @@ def drawer_actions(user: User, case: Incident) -> list[dict[str, Any]]:
     The API checks again on submit; this only decides which buttons to show.
     """
     return [{"action": t.action, "label": str(ACTION_LABELS.get(t.action, t.action)),
-             "needsNote": bool(NOTE_FIELDS & set(t.required) - {CHOICES.get(t.action, ("",))[0]}),
+             "needsNote": bool((NOTE_FIELDS & set(t.required)) - {CHOICES.get(t.action, ("",))[0]}),
              "point": "lon" in t.required, **_choice(t.action, case)}
-            for t in TRANSITIONS
-            if case.status in t.sources and (user.role == "admin" or user.role in t.roles)
-            and set(t.required) <= set(DRAWER_FIELDS) and OFFERED_WHEN.get(t.action, _always)(case)]
+            for t in TRANSITIONS if offered(user, case, t.action) and set(t.required) <= set(DRAWER_FIELDS)]
 
 
-def _always(case: Incident) -> bool:
-    return True
+def offered(user: User, case: Incident, action: str) -> bool:
+    """Whether a page offers the action: the workflow's table allows it to the user's role in the case's state,
+    and the case is ready for it (OFFERED_WHEN). The workflow checks again (role, zone, version) on submit."""
+    rule = RULES.get((case.status, action))
+    return (rule is not None and (user.role == "admin" or user.role in rule.roles)
+            and OFFERED_WHEN.get(action, lambda _case: True)(case))
 
 
 #: Actions the table allows in the state but the case must also be ready for: a button that can only get an

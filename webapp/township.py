@@ -20,7 +20,7 @@ from grids.workflow import RULES, TOWNSHIP_ROLES, act, case_conditions, zone_of
 from webapp import db
 from webapp.auth import current_user, require_roles
 from webapp.intake import CRS_CHOICES, field_errors, new_token, pictures_or_errors, quick_categories, submit_report
-from webapp.pages import case_history, case_in_zone, category_name, open_cases, summaries, surface_map
+from webapp.pages import case_history, case_in_zone, category_name, offered, open_cases, summaries, surface_map
 from webapp.photos import photo_links, upload_root
 
 bp = Blueprint("township", __name__, url_prefix="/township")
@@ -59,20 +59,14 @@ def home() -> Any:
                            may_report=user.role in RULES[(None, "report")].roles or user.role == "admin")
 
 
-def _may(user: User, incident: Incident, action: str) -> bool:
-    """Whether to offer a form; the workflow checks again (role, zone, version) when it is posted."""
-    rule = RULES.get((incident.status, action))
-    return rule is not None and (user.role == "admin" or user.role in rule.roles)
-
-
 def _case_page(incident: Incident, errors: dict[str, str] | None = None, status: int = 200) -> Any:
     user = current_user()
     return render_template("township_case.html", case=summaries([incident])[0], incident=incident,
                            history=case_history(incident), photos=photo_links(incident.id),
-                           may_handle=_may(user, incident, "handle"),
+                           may_handle=offered(user, incident, "handle"),
                            spot_actions=[(a, label) for a, (label, _done) in ON_THE_SPOT.items()
-                                         if _may(user, incident, a)],
-                           may_extend=_may(user, incident, "request_extension") and not incident.extension_request,
+                                         if offered(user, incident, a)],
+                           may_extend=offered(user, incident, "request_extension"),
                            errors=errors or {}, form=request.form, units=EXTENSION_UNITS), status
 
 
