@@ -106,7 +106,7 @@ def _execute_prepared(conn: Connection, cursor: Any, statement: str, parameters:
 @functools.lru_cache(maxsize=1024)
 def _prepared_form(statement: str) -> tuple[str, list[str], str]:
     """(name, parameter names, EXECUTE text) of a statement's SQL: worked out once per text, not per call
-    (SQLAlchemy hands over the same compiled string each time, and a report runs seven of them)."""
+    (SQLAlchemy hands over the same compiled string each time, and every report runs several)."""
     names = list(dict.fromkeys(_PLACEHOLDER.findall(statement)))
     name = "gridlink_" + hashlib.blake2b(statement.encode(), digest_size=8).hexdigest()
     return name, names, f"EXECUTE {name}{'(' + ', '.join(f'%({n})s' for n in names) + ')' if names else ''}"

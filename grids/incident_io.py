@@ -236,9 +236,10 @@ def _fields(values: Values, ctx: _Context) -> tuple[Any, ...]:
     if created is None:
         raise Rejected("bad_date", f"the created time ({ctx.mapping['created']['column']}) is empty")
     closed = _time(values, ctx, "closed") if "closed" in ctx.times else None
-    if max(created, closed or created) > ctx.now:
-        raise Rejected("bad_date", f"{max(created, closed or created).isoformat()} is in the future; check the "
-                                   "format and the time zone of the mapping")
+    latest = max(created, closed or created)
+    if latest > ctx.now:
+        raise Rejected("bad_date", f"{latest.isoformat()} is in the future; check the format and the time zone "
+                                   "of the mapping")
     if closed is not None and closed < created:
         raise Rejected("bad_date", f"closed {closed.isoformat()} is before created {created.isoformat()}")
     category = ctx.categories.get(_key(values["category"]))

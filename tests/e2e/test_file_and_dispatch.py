@@ -15,6 +15,16 @@ pytestmark = pytest.mark.e2e
 YOUBU = "330781102"
 
 
+def _remove_case(engine, case_id: int) -> None:
+    """Delete a test case with its history: the clean-up disables the append-only trigger for its own
+    transaction, as the other e2e tests do."""
+    with Session(engine) as session, session.begin():
+        session.execute(text("SET LOCAL session_replication_role = replica"))
+        session.execute(delete(CaseEvent).where(CaseEvent.incident_id == case_id))
+        session.execute(delete(Incident).where(Incident.id == case_id))
+    engine.dispose()
+
+
 @pytest.fixture()
 def youbu_case(database_url: str) -> Iterator[int]:
     """A fresh reported case in 游埠镇, committed like intake would; removed afterwards (history included:
@@ -28,11 +38,7 @@ def youbu_case(database_url: str) -> Iterator[int]:
         case_id = open_case(session, "330781", category, x + 0.002, y - 0.002, source="test",
                             description="测试：桥头垃圾堆放").id
     yield case_id
-    with Session(engine) as session, session.begin():
-        session.execute(text("SET LOCAL session_replication_role = replica"))
-        session.execute(delete(CaseEvent).where(CaseEvent.incident_id == case_id))
-        session.execute(delete(Incident).where(Incident.id == case_id))
-    engine.dispose()
+    _remove_case(engine, case_id)
 
 
 def test_dispatcher_files_and_dispatches_and_the_squad_sees_it(browser: Browser, page, live_server,
@@ -114,11 +120,7 @@ def unplaced_case(database_url: str) -> Iterator[int]:
         case_id = open_case(session, "330781", category, None, None, source="test", address="游埠镇老街口",
                             description="测试：只有地址的垃圾堆").id
     yield case_id
-    with Session(engine) as session, session.begin():
-        session.execute(text("SET LOCAL session_replication_role = replica"))
-        session.execute(delete(CaseEvent).where(CaseEvent.incident_id == case_id))
-        session.execute(delete(Incident).where(Incident.id == case_id))
-    engine.dispose()
+    _remove_case(engine, case_id)
 
 
 def test_the_centre_places_a_triage_case_on_the_map_and_it_is_routed(page, live_server, unplaced_case: int,
