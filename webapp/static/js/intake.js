@@ -228,19 +228,22 @@
     return whenPlaced(form, ask, dropStale);
   }
 
-  /* Both hints of a report form (附近已有同类案件, 附近部件); returns one refresh() for both. */
   /* Says at once, under the point, when the point chosen is not a place in the city (outside it, swapped,
    * out of range), in the words a submit would use; clears the note once the point is good. */
   function watchPoint(form) {
     var config = nearbyConfig();
     var slot = form.querySelector("[data-error-for=point]");
     var asked = 0;
+    var point = null;  // the point last asked about: a change of category alone asks nothing
 
     function ask() {
       var lon = form.elements.lon.value.trim(), lat = form.elements.lat.value.trim();
+      var query = String(new URLSearchParams({lon: lon, lat: lat, crs: form.elements.crs.value}));
+      if (query === point) { return; }
+      point = query;
       var mine = ++asked;
       if (!isFinite(parseFloat(lon)) || !isFinite(parseFloat(lat))) { slot.hidden = true; return; }
-      fetch(config.locateUrl + "?" + new URLSearchParams({lon: lon, lat: lat, crs: form.elements.crs.value}),
+      fetch(config.locateUrl + "?" + query,
         {headers: {Accept: "application/json"}})
         .then(function (r) { return r.json().then(function (answer) { return [r.status, answer]; }); })
         .then(function (result) {
@@ -256,6 +259,7 @@
     return whenPlaced(form, ask);
   }
 
+  /* The hints of a report form (附近已有同类案件, 附近部件, a point outside the city); one refresh() for all. */
   function watchHints(form, options) {
     var refreshes = [watchNearby(form, options), watchComponent(form, options), watchPoint(form)];
     return function () { refreshes.forEach(function (refresh) { refresh(); }); };
