@@ -236,7 +236,7 @@
   /* A keyboard shortcut's action on the open case, if the user's role may take it now. */
   function actOnCurrent(action) {
     if (!currentCase) { return; }
-    var allowed = currentCase.actions.some(function (a) { return a.action === action && !a.needsNote && !a.choice; });
+    var allowed = currentCase.actions.some(function (a) { return a.action === action && !a.needsNote && !a.choice && !a.point; });
     if (!allowed) { showError(labels.notAvailable.replace("%(action)s", action)); return; }
     act(currentCase, action, "");
   }
