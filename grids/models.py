@@ -36,6 +36,15 @@ from grids.db import Base
 
 ROLES = ("admin", "dispatcher", "supervisor", "inspector", "squad_leader", "officer", "co_manager",
          "department", "planner", "viewer")
+#: Who may decide the n-th extension of a case (延期: a second one needs a higher approval); the workflow checks
+#: it and the outbox tells them a request waits.
+EXTENSION_APPROVERS: tuple[tuple[str, ...], ...] = (("supervisor",), ("admin",))
+
+
+def extension_approvers(granted: int) -> tuple[str, ...]:
+    """The roles that decide a case's next extension, when it has `granted` already."""
+    return EXTENSION_APPROVERS[min(granted, len(EXTENSION_APPROVERS) - 1)]
+
 DIVISION_LEVELS = ("city", "district", "township", "community")
 LAYOUT_STATUSES = ("draft", "published", "retired")
 CATEGORY_TYPES = ("event", "component")

@@ -18,11 +18,13 @@ from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from grids.models import CaseEvent, Incident, OutboxMessage
+from grids.models import CaseEvent, Incident, OutboxMessage, extension_approvers
 
 OWNER = "owner"  # stands for the case's accountable owner after the action
+APPROVERS = "approvers"  # stands for the roles that decide the case's next extension (a second one: admin)
 DISPATCH_CENTRE = "role:dispatcher"
 SUPERVISORS = "role:supervisor"
+INSPECTORS = "role:inspector"
 
 #: Which actions notify whom: the data a relay's audience is decided by (issue 4 item 8).
 NOTIFY: dict[str, tuple[str, ...]] = {
@@ -32,30 +34,40 @@ NOTIFY: dict[str, tuple[str, ...]] = {
     "return": (DISPATCH_CENTRE,),
     "handle": (DISPATCH_CENTRE,),
     "escalate": (OWNER, SUPERVISORS),
-    "request_extension": (SUPERVISORS,),
+    "request_extension": (APPROVERS,),
     "approve_extension": (OWNER,),
     "reject_extension": (OWNER,),
 }
 
 
-#: States whose next step is the dispatch centre's (立案, 派遣, 结案): whoever owns the case, the centre must act.
-WAITING_ON_CENTRE = ("reported", "verified", "filed", "checked")
+#: States whose next step is not the owner's: the dispatch centre's (立案, 派遣, 结案) or the inspectors' (核查
+#: of the handler's feedback on site). Whoever owns the case, they must act.
+WAITING_ON = {"reported": DISPATCH_CENTRE, "verified": DISPATCH_CENTRE, "filed": DISPATCH_CENTRE,
+              "handled": INSPECTORS, "checked": DISPATCH_CENTRE}
 
 
 def owner_recipient(incident: Incident) -> str:
-    """Who must act next: the one accountable owner, or the dispatch centre when the case waits on it (an
-    overdue filing is the centre's to hear about, not the department's the case will go to)."""
-    if incident.status in WAITING_ON_CENTRE:
-        return DISPATCH_CENTRE
+    """Who must act next: the one accountable owner, or whoever the case waits on (an overdue filing is the
+    centre's to hear about, not the department's the case will go to; an overdue 核查, the inspectors')."""
+    if incident.status in WAITING_ON:
+        return WAITING_ON[incident.status]
     owner_ids = {"department": incident.department_id, "squad": incident.squad_id,
                  "township": incident.township_id}
     owner_id = owner_ids.get(incident.owner_type or "")
     return f"{incident.owner_type}:{owner_id}" if owner_id else DISPATCH_CENTRE
 
 
+def _resolve(incident: Incident, who: str) -> list[str]:
+    if who == OWNER:
+        return [owner_recipient(incident)]
+    if who == APPROVERS:
+        return [f"role:{role}" for role in extension_approvers(incident.extensions)]
+    return [who]
+
+
 def recipients(incident: Incident, action: str) -> list[str]:
     """Distinct recipients of an action on a case, in table order (the owner may be the centre itself)."""
-    return list(dict.fromkeys(owner_recipient(incident) if who == OWNER else who for who in NOTIFY.get(action, ())))
+    return list(dict.fromkeys(name for who in NOTIFY.get(action, ()) for name in _resolve(incident, who)))
 
 
 def notify(session: Session, incident: Incident, event: CaseEvent | Row[Any]) -> int:

@@ -31,7 +31,17 @@ from grids.calendar import WorkCalendar, calendar_stamp, city_calendar, deadline
 from grids.db import prepared
 from grids.errors import Conflict, Forbidden, Invalid, NotFound
 from grids.incidents import Actor, check_event_time, locate, location_values, open_case, record_event
-from grids.models import CaseEvent, Category, City, Department, Incident, StageLimit, User
+from grids.models import (
+    EXTENSION_APPROVERS,
+    CaseEvent,
+    Category,
+    City,
+    Department,
+    Incident,
+    StageLimit,
+    User,
+    extension_approvers,
+)
 
 log = logging.getLogger("gridlink.workflow")
 
@@ -66,8 +76,6 @@ CANCEL_REASONS = ("duplicate", "invalid")
 ABSORB_DUPLICATE = "absorb_duplicate"
 #: A case is "due soon" when less than this working-clock time is left; lists, markers and tiles share it.
 DUE_SOON = timedelta(hours=1)
-# Who may approve the n-th extension of a case (延期: a second one needs a higher approval).
-EXTENSION_APPROVERS: tuple[tuple[str, ...], ...] = (("supervisor",), ("admin",))
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(ABSORB_DUPLICATE, OPEN_STATES, STAY, CENTRE_ROLES, ("duplicate",)),
     Transition("reopen", ("closed",), "filed", ("supervisor",), ("reason",)),
 )
+#: The actions that decide a waiting extension request: for the approvers of the case's next extension.
+EXTENSION_DECISIONS = ("approve_extension", "reject_extension")
 RULES: dict[tuple[str | None, str], Transition] = {(s, t.action): t for t in TRANSITIONS for s in t.sources}
 ACTIONS = tuple(dict.fromkeys(t.action for t in TRANSITIONS))
 
@@ -178,12 +188,18 @@ def rule_for(state: str | None, action: str) -> Transition:
     return rule
 
 
+def roles_for(rule: Transition, extensions: int = 0) -> tuple[str, ...]:
+    """Who may take the transition on a case with `extensions` granted: deciding an extension request is
+    for the approvers of the next extension, everything else for the table's roles."""
+    if rule.action in EXTENSION_DECISIONS:
+        return extension_approvers(extensions)
+    return rule.roles
+
+
 def authorize(actor: Actor, state: str | None, action: str, *, extensions: int = 0) -> Transition:
     """The transition for (state, action) if the actor's role may take it; Invalid/Forbidden otherwise."""
     rule = rule_for(state, action)
-    roles = rule.roles
-    if action == "approve_extension":
-        roles = EXTENSION_APPROVERS[min(extensions, len(EXTENSION_APPROVERS) - 1)]
+    roles = roles_for(rule, extensions)
     if actor.role != "admin" and actor.role not in roles:
         log.warning("refused %s by %s (%s) on a %s case", action, actor.label, actor.role, state)
         raise Forbidden(f"the role {actor.role} may not {action} this case; that needs {' or '.join(roles)}",

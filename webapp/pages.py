@@ -41,6 +41,7 @@ from grids.workflow import (
     Zone,
     case_conditions,
     deadline_class,
+    roles_for,
     zone_of,
 )
 from webapp import LANGUAGES, db
@@ -238,7 +239,7 @@ def offered(user: User, case: Incident, action: str) -> bool:
     """Whether a page offers the action: the workflow's table allows it to the user's role in the case's state,
     and the case is ready for it (OFFERED_WHEN). The workflow checks again (role, zone, version) on submit."""
     rule = RULES.get((case.status, action))
-    return (rule is not None and (user.role == "admin" or user.role in rule.roles)
+    return (rule is not None and (user.role == "admin" or user.role in roles_for(rule, case.extensions))
             and OFFERED_WHEN.get(action, lambda _case: True)(case))
 
 

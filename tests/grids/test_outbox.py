@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from grids.models import CaseEvent, OutboxMessage
-from grids.outbox import DISPATCH_CENTRE, SUPERVISORS, notify, owner_recipient, recipients
+from grids.outbox import DISPATCH_CENTRE, INSPECTORS, SUPERVISORS, notify, owner_recipient, recipients
 from tests.grids.test_workflow import new_case, step
 
 
@@ -63,3 +63,16 @@ def test_an_overdue_filing_is_escalated_to_the_dispatch_centre_not_the_future_de
     assert case.id in escalate_overdue(db, later)
     assert sorted(m.recipient for m in messages(db, case.id) if m.kind == "escalate") == sorted(
         [DISPATCH_CENTRE, SUPERVISORS])
+
+
+def test_an_overdue_check_of_handled_work_is_escalated_to_the_inspectors_who_must_check_it(db, demo_city) -> None:
+    from grids.workflow import escalate_overdue
+
+    case = new_case(db)
+    for action in ("file", "dispatch"):
+        step(db, case, action, "dispatcher")
+    step(db, case, "handle", "department", note="已清理")
+    later = db.scalar(select(func.now())) + timedelta(days=30)
+    assert case.id in escalate_overdue(db, later)
+    assert sorted(m.recipient for m in messages(db, case.id) if m.kind == "escalate") == sorted(
+        [INSPECTORS, SUPERVISORS])

@@ -62,3 +62,30 @@ def test_another_departments_case_is_404(client, db, dispatched) -> None:
     login(client, "department")
     assert action(client, dispatched, "accept", dispatched.version).status_code == 404
     assert f'data-case="{dispatched.id}"' not in client.get("/department").get_data(as_text=True)
+
+
+def drawer_actions(client, case: Incident) -> set[str]:
+    return {a["action"] for a in client.get(f"/dispatch/cases/{case.id}").json["actions"]}
+
+
+def test_a_second_extension_is_offered_to_the_admin_not_the_supervisor_who_could_not_approve_it(
+        client, db, dispatched) -> None:
+    """延期: a second one needs a higher approval; the supervisor's drawer does not offer a button that can only
+    be refused, the admin's does, and the request is announced to the admins."""
+    from grids.models import OutboxMessage
+
+    login(client, "department")
+    asked = action(client, dispatched, "request_extension", dispatched.version, duration="1d")
+    login(client, "supervisor")
+    assert {"approve_extension", "reject_extension"} <= drawer_actions(client, dispatched)
+    approved = action(client, dispatched, "approve_extension", asked.json["version"])
+    login(client, "department")
+    action(client, dispatched, "request_extension", approved.json["version"], duration="4h")
+    login(client, "supervisor")
+    assert not {"approve_extension", "reject_extension"} & drawer_actions(client, dispatched)
+    login(client, "admin")
+    assert {"approve_extension", "reject_extension"} <= drawer_actions(client, dispatched)
+    asked_of = [m.recipient for m in db.scalars(select(OutboxMessage).where(
+        OutboxMessage.incident_id == dispatched.id, OutboxMessage.kind == "request_extension")
+        .order_by(OutboxMessage.id))]
+    assert asked_of == ["role:supervisor", "role:admin"]
