@@ -21,10 +21,14 @@ SELECT DISTINCT ON (u.id, l.division_id) u.id, l.id
 FROM frontage_units u JOIN grids g ON ST_Intersects(g.geom, u.area) JOIN grid_layouts l ON l.id = g.layout_id
 WHERE u.id = ANY(:units) AND l.status IN ('published', 'draft')
 ORDER BY u.id, l.division_id, (l.status = 'published') DESC, l.id DESC""")
-#: The active units whose area reaches a grid of the layout.
+#: The active units whose area reaches a grid of the new layout, and every unit linked to a grid of the layout
+#: it retires (one the redraw no longer reaches must lose its links, not keep answering in retired grids).
 _UNITS_OVER = text("""
-SELECT DISTINCT u.id FROM frontage_units u JOIN grids g ON ST_Intersects(g.geom, u.area)
-WHERE g.layout_id = :layout AND u.status = 'active' ORDER BY u.id""")
+SELECT u.id FROM frontage_units u JOIN grids g ON ST_Intersects(g.geom, u.area)
+WHERE g.layout_id = :layout AND u.status = 'active'
+UNION
+SELECT l.unit_id FROM frontage_unit_grids l JOIN grids g ON g.id = l.grid_id WHERE g.layout_id = :retired
+ORDER BY 1""")
 
 
 def link_grids(session: Session, unit_ids: Sequence[int]) -> int:
@@ -51,6 +55,7 @@ def link_grids(session: Session, unit_ids: Sequence[int]) -> int:
     return len(rows)
 
 
-def relink_units_over(session: Session, layout_id: int) -> int:
-    """Re-link the units whose area reaches a grid of the layout (just published): returns the links made."""
-    return link_grids(session, session.scalars(_UNITS_OVER, {"layout": layout_id}).all())
+def relink_units_over(session: Session, layout_id: int, retired_id: int | None) -> int:
+    """Re-link the units whose area reaches a grid of the layout (just published) or that were linked to the
+    layout it retires: returns the links made."""
+    return link_grids(session, session.scalars(_UNITS_OVER, {"layout": layout_id, "retired": retired_id}).all())

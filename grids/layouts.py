@@ -378,7 +378,7 @@ def publish_layout(session: Session, layout_id: int, effective: date | None = No
         carry_over(session, current.id, layout.id)
     layout.status, layout.effective_from = "published", effective
     session.flush()
-    relink_units_over(session, layout.id)
+    relink_units_over(session, layout.id, current.id if current else None)
     return {"layout": layout.id, "effective_from": effective.isoformat(),
             "retired": current.id if current else None, "count": report["count"], "impact": impact}
 

@@ -75,3 +75,18 @@ def _halves(session) -> tuple[MultiPolygon, MultiPolygon]:
     longitudes = sorted(to_shape(u.location).x for u in _units(session) if u.area is not None)
     middle = longitudes[len(longitudes) // 2]
     return MultiPolygon([box(west, south, middle, north)]), MultiPolygon([box(middle, south, east, north)])
+
+
+def test_a_unit_the_redraw_no_longer_reaches_loses_its_retired_grids(session) -> None:
+    """The township shrinks to its west half and is redrawn: the east half's units answer in no grid now,
+    rather than in grids of the retired layout."""
+    west_half, _ = _halves(session)
+    township = session.scalar(select(Division).where(Division.city_code == CITY, Division.code == TOWNSHIP))
+    upsert_division(session, CITY, TOWNSHIP, township.name, "township", west_half, parent=township.parent)
+    redraw = generate_layout(session, CITY, TOWNSHIP, method="square")
+    publish_layout(session, redraw.id)
+    units = [u for u in _units(session) if u.area is not None]
+    outside = [u for u in units if not west_half.intersects(to_shape(u.area))]
+    assert outside and len(outside) < len(units)
+    assert all(u.grids == [] and u.grid_id is None for u in outside)
+    assert all(_layouts_of([u])[u.id] == {redraw.id} for u in units if u not in outside)
