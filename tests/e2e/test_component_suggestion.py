@@ -156,3 +156,25 @@ def test_dispatcher_drops_the_code_the_moment_the_point_moves(page, live_server,
     case_id = page.locator("#drawer [data-field=title]").inner_text().split(" ")[0].lstrip("#")
     assert case_json(page, live_server, case_id)["component"] is None  # the rules still route a cover case
     assert line.is_hidden() and page.console_errors == []
+
+
+def test_a_point_placed_with_a_category_chosen_is_located_once(page, live_server, beside_cover) -> None:
+    """The component line and the point check ask /api/v1/locate the same question: one request serves both."""
+    watch(page, live_server)
+    browser_login(page, live_server, "dispatcher")
+    page.click("[data-open-intake]")
+    form = page.locator("#intake-form")
+    line = form.locator("[data-component]")
+    form.locator("input[name=category]").fill(
+        form.locator(f"#category-list option[value^='{COVER} ']").get_attribute("value"))
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/v1/locate?" in r.url else None)
+    place(form, *beside_cover)
+    line.wait_for(state="visible")
+    page.wait_for_timeout(1500)  # both hints have asked by now (they wait NEARBY_WAIT_MS after the last edit)
+    assert len(asked) == 1 and f"category={COVER}" in asked[0]
+    place(form, beside_cover[0] + 0.01, beside_cover[1])
+    line.wait_for(state="hidden")
+    page.wait_for_timeout(1500)
+    assert len(asked) == 2 and form.locator("[data-error-for=point]").is_hidden()
+    assert page.console_errors == []

@@ -159,10 +159,24 @@
    * and answers suggested_component (or null); the form's code is only ever filled by a press. A failed
    * request answers undefined: the line stays as it was (cleared, if the question changed). ---- */
   function fetchSuggestion(config, query) {
-    return fetch(config.url + "?" + new URLSearchParams(query), {headers: {Accept: "application/json"}})
-      .then(function (r) { return r.ok ? r.json() : {}; })
-      .then(function (answer) { return answer.suggested_component || null; })
+    return askLocate(config.url, query)
+      .then(function (result) { return (result[0] === 200 && result[1].suggested_component) || null; })
       .catch(function () { return undefined; });
+  }
+
+  /* /api/v1/locate answers both the component line and the point check: the same question (the point, its
+   * crs and the chosen category, in placed()'s order) goes out once and both read the one answer, as
+   * [status, body]. Only the last question is kept; a failed request is asked again next time. */
+  var lastLocate = {key: null, answer: null};
+  function askLocate(url, query) {
+    var key = url + "?" + new URLSearchParams(query);
+    if (lastLocate.key !== key) {
+      var answer = fetch(key, {headers: {Accept: "application/json"}})
+        .then(function (r) { return r.json().then(function (body) { return [r.status, body]; }); });
+      answer.catch(function () { if (lastLocate.answer === answer) { lastLocate.key = null; } });
+      lastLocate = {key: key, answer: answer};
+    }
+    return lastLocate.answer;
   }
 
   /* Keeps the form's [data-component] line current; options.category() as for watchNearby. A code that
@@ -230,7 +244,7 @@
 
   /* Says at once, under the point, when the point chosen is not a place in the city (outside it, swapped,
    * out of range), in the words a submit would use; clears the note once the point is good. */
-  function watchPoint(form) {
+  function watchPoint(form, options) {
     var config = nearbyConfig();
     var slot = form.querySelector("[data-error-for=point]");
     var asked = 0;
@@ -238,14 +252,14 @@
 
     function ask() {
       var lon = form.elements.lon.value.trim(), lat = form.elements.lat.value.trim();
-      var query = String(new URLSearchParams({lon: lon, lat: lat, crs: form.elements.crs.value}));
-      if (query === point) { return; }
-      point = query;
+      var here = String(new URLSearchParams({lon: lon, lat: lat, crs: form.elements.crs.value}));
+      if (here === point) { return; }
+      point = here;
       var mine = ++asked;
       if (!isFinite(parseFloat(lon)) || !isFinite(parseFloat(lat))) { slot.hidden = true; return; }
-      fetch(config.locateUrl + "?" + query,
-        {headers: {Accept: "application/json"}})
-        .then(function (r) { return r.json().then(function (answer) { return [r.status, answer]; }); })
+      // With a category chosen this is the component line's question too (askLocate asks it once).
+      var question = placed(form, options.category()) || {lon: lon, lat: lat, crs: form.elements.crs.value};
+      askLocate(config.locateUrl, question)
         .then(function (result) {
           if (mine !== asked) { return; }
           var error = result[0] === 422 && result[1].error;
@@ -261,7 +275,7 @@
 
   /* The hints of a report form (附近已有同类案件, 附近部件, a point outside the city); one refresh() for all. */
   function watchHints(form, options) {
-    var refreshes = [watchNearby(form, options), watchComponent(form, options), watchPoint(form)];
+    var refreshes = [watchNearby(form, options), watchComponent(form, options), watchPoint(form, options)];
     return function () { refreshes.forEach(function (refresh) { refresh(); }); };
   }
 
