@@ -85,6 +85,10 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
                               "(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`), "
                               "or run with GRIDLINK_MODE=demo")
         secret = _generated_secret()
+    basemap, attribution = _env(env, "GRIDLINK_BASEMAP_URL"), _env(env, "GRIDLINK_BASEMAP_ATTRIBUTION")
+    if basemap and not attribution:  # tile licences (OSM, Tianditu, Amap) require their credit on the map
+        raise ConfigError("GRIDLINK_BASEMAP_URL is set but GRIDLINK_BASEMAP_ATTRIBUTION is not: export it with "
+                          "the credit the tiles' licence requires (e.g. '© 天地图' or '© OpenStreetMap contributors')")
     secure = _env(env, "GRIDLINK_SECURE_COOKIES")
     secure_cookies = mode == "production" if secure is None else secure == "1"
     return {
@@ -92,8 +96,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SECRET_KEY": secret,
         "DATABASE_URL": _env(env, "DATABASE_URL"),
         "GRIDLINK_CITY": _env(env, "GRIDLINK_CITY"),
-        "GRIDLINK_BASEMAP_URL": _env(env, "GRIDLINK_BASEMAP_URL"),
-        "GRIDLINK_BASEMAP_ATTRIBUTION": _env(env, "GRIDLINK_BASEMAP_ATTRIBUTION"),
+        "GRIDLINK_BASEMAP_URL": basemap,
+        "GRIDLINK_BASEMAP_ATTRIBUTION": attribution,
         "GRIDLINK_UPLOAD_DIR": _env(env, "GRIDLINK_UPLOAD_DIR"),
         "GRIDLINK_SWEEP_SECONDS": _seconds(_env(env, "GRIDLINK_SWEEP_SECONDS")),
         "SESSION_COOKIE_HTTPONLY": True,

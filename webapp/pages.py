@@ -300,7 +300,8 @@ def about() -> Any:
 def switch_language(code: str) -> Any:
     response = make_response(redirect(request.referrer if request.referrer else url_for("pages.index")))
     if code in LANGUAGES:
-        response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+        response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
+                            secure=current_app.config["SESSION_COOKIE_SECURE"])
     return response
 
 

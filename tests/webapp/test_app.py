@@ -27,6 +27,23 @@ def test_production_cookies_are_secure() -> None:
     assert config["SESSION_COOKIE_SECURE"] and config["SESSION_COOKIE_HTTPONLY"]
 
 
+def test_a_basemap_without_its_attribution_stops_start_up_naming_the_setting() -> None:
+    basemap = {"GRIDLINK_MODE": "demo", "GRIDLINK_BASEMAP_URL": "https://tiles.example.cn/{z}/{x}/{y}.png"}
+    with pytest.raises(ConfigError, match="GRIDLINK_BASEMAP_ATTRIBUTION is not"):
+        load_config(basemap)
+    assert load_config({**basemap, "GRIDLINK_BASEMAP_ATTRIBUTION": "© 天地图"})["GRIDLINK_BASEMAP_ATTRIBUTION"]
+
+
+def test_the_language_cookie_is_secure_when_the_session_cookie_is(app) -> None:
+    client = app.test_client()
+    app.config["SESSION_COOKIE_SECURE"] = True
+    try:
+        cookie = client.get("/lang/en").headers["Set-Cookie"]
+    finally:
+        app.config["SESSION_COOKIE_SECURE"] = False
+    assert "lang=en" in cookie and "Secure" in cookie and "HttpOnly" in cookie
+
+
 def test_healthz_reports_database_and_postgis(client) -> None:
     body = client.get("/healthz").get_json()
     assert body["status"] == "ok" and body["postgis"].startswith("3.")
