@@ -202,7 +202,7 @@ def wgs84_lonlat(x: float, y: float, crs: str = "wgs84") -> tuple[float, float]:
     except CoordinateError as exc:
         if _valid_lonlat(y, x) and not _valid_lonlat(x, y):
             raise Invalid(f"longitude and latitude look swapped: {exc}; send lon={y}, lat={x}",
-                          code="swapped_coordinates") from exc
+                          code="swapped_coordinates", details={"lon": y, "lat": x}) from exc
         raise Invalid(str(exc), code="bad_coordinates") from exc
 
 
@@ -222,13 +222,15 @@ def refuse_outside_city(session: Session, city_code: str, x: float, y: float, cr
                                         func.ST_XMax(Division.geom), func.ST_YMax(Division.geom))
                                  .where(Division.id == city.id)).one())
     name = city.name
-    extent = f"its outline spans longitude {bbox[0]:.3f}..{bbox[2]:.3f}, latitude {bbox[1]:.3f}..{bbox[3]:.3f}"
+    west, south, east, north = (round(v, 3) for v in bbox)
+    extent = f"its outline spans longitude {west}..{east}, latitude {south}..{north}"
     if looks_swapped(x, y, bbox):
         raise Invalid(f"longitude and latitude look swapped: ({x}, {y}) is outside {name} but ({y}, {x}) "
-                      f"is inside; send lon={y}, lat={x}", code="swapped_coordinates")
+                      f"is inside; send lon={y}, lat={x}", code="swapped_coordinates", details={"lon": y, "lat": x})
     raise Invalid(f"the point ({x}, {y}) in {crs} is outside the boundary of {name} ({extent}); check the coordinates "
                   "and that crs names the system they were taken in (wgs84 for GPS, gcj02 for Amap/Tencent, "
-                  "bd09 for Baidu)", code="outside_city")
+                  "bd09 for Baidu)", code="outside_city",
+                  details={"city": name, "west": west, "south": south, "east": east, "north": north})
 
 
 def to_city_point(session: Session, city_code: str, x: float, y: float, crs: str = "wgs84") -> Point:

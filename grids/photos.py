@@ -95,7 +95,8 @@ def prepare(data: bytes, name: str = "photo") -> Picture:
 def prepare_all(files: Sequence[tuple[str, bytes]]) -> list[Picture]:
     """Every upload of a form, checked before anything is stored (one bad photo refuses the whole form)."""
     if len(files) > MAX_PHOTOS:
-        raise Invalid(f"at most {MAX_PHOTOS} photos per report, got {len(files)}", code="too_many_photos")
+        raise Invalid(f"at most {MAX_PHOTOS} photos per report, got {len(files)}", code="too_many_photos",
+                      details={"max": MAX_PHOTOS, "got": len(files)})
     return [prepare(data, name) for name, data in files]
 
 

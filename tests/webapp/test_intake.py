@@ -79,7 +79,7 @@ def test_the_dispatcher_form_creates_a_routed_case_with_its_photo(client, db) ->
     ({"category": "X9999"}, "category", "没有这个类别"),
     ({"lon": "", "lat": ""}, "point", "在地图上点选位置"),
     ({"lon": "east"}, "point", "须为数字"),
-    ({"lon": "116.4", "lat": "39.9"}, "point", "不在本市范围内"),
+    ({"lon": "116.4", "lat": "39.9"}, "point", "该点不在兰溪市范围内（经度 119.224–119.895，纬度 29.088–29.459）"),
     ({"crs": "utm"}, "point", "坐标系"),
     ({"description": ""}, "description", "请描述问题"),
     ({"address": "路" * 301}, "address", "最多 300 个字"),
@@ -107,17 +107,20 @@ def test_a_component_code_on_the_form_places_the_case_and_routes_it_to_the_maint
 def test_swapped_coordinates_say_how_to_fix_them(client, db) -> None:
     login(client, "dispatcher")
     lon, lat = inner(db)
-    answer = post(client, "/dispatch/cases", form(db, lon=f"{lat:.6f}", lat=f"{lon:.6f}"))
-    assert answer.status_code == 422 and "swapped" in answer.json["errors"]["point"]
+    lon, lat = float(f"{lon:.6f}"), float(f"{lat:.6f}")  # as the form's fields carry them
+    answer = post(client, "/dispatch/cases", form(db, lon=str(lat), lat=str(lon)))
+    assert answer.status_code == 422
+    assert answer.json["errors"]["point"] == f"经度和纬度似乎填反了：应为经度 {lon}、纬度 {lat}。"
 
 
 def test_a_non_image_and_an_oversized_photo_are_refused_with_a_message(client, db) -> None:
     login(client, "dispatcher")
     fake = post(client, "/dispatch/cases", form(db), photos=[("notes.jpg", b"%PDF-1.4 not a picture")])
     assert fake.status_code == 422 and "不是图片" in fake.json["errors"]["photos"]
-    assert "notes.jpg" in fake.json["errors"]["photos"]
+    assert fake.json["errors"]["photos"] == "notes.jpg 不是图片：请上传 JPEG、PNG 或 WebP 照片。"  # no English
     big = post(client, "/dispatch/cases", form(db), photos=[("big.jpg", jpeg() + b"\0" * MAX_BYTES)])
-    assert big.status_code == 422 and "照片太大" in big.json["errors"]["photos"]
+    assert big.status_code == 422
+    assert big.json["errors"]["photos"] == f"big.jpg 太大：每张照片最多 {MAX_BYTES // 1048576} MB。"
     assert db.scalar(select(func.count()).select_from(Incident).where(Incident.source == "dispatcher")) == 0
 
 

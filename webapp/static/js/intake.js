@@ -263,7 +263,7 @@
         .then(function (result) {
           if (mine !== asked) { return; }
           var error = result[0] === 422 && result[1].error;
-          var words = error ? (config.pointErrors[error.code] || "") + "（" + error.message + "）" : "";
+          var words = error ? fill(config.pointErrors[error.code] || error.message, error.details || {}) : "";
           slot.textContent = words;
           slot.hidden = !words;
         })
@@ -271,6 +271,11 @@
     }
 
     return whenPlaced(form, ask);
+  }
+
+  /* A message template of the page's language with the error's details in its %(name)s places. */
+  function fill(template, details) {
+    return template.replace(/%\((\w+)\)s/g, function (all, name) { return String(details[name]); });
   }
 
   /* The hints of a report form (附近已有同类案件, 附近部件, a point outside the city); one refresh() for all. */
