@@ -84,14 +84,19 @@ def test_phone_report_takes_the_suggested_component(browser: Browser, live_serve
     page.context.close()
 
 
-def test_dispatcher_fills_the_code_field_from_the_suggestion(page, live_server, beside_cover) -> None:
-    watch(page, live_server)
-    browser_login(page, live_server, "dispatcher")
+def dispatcher_intake(page: Page, base: str) -> tuple[Locator, Locator, str]:
+    """The dispatcher's new-case form, opened: (form, its 附近部件 line, the sewer-cover class as listed)."""
+    watch(page, base)
+    browser_login(page, base, "dispatcher")
     page.click("[data-open-intake]")
     form = page.locator("#intake-form")
-    line = form.locator("[data-component]")
-    code = form.locator("input[name=component_code]")
     cover = form.locator(f"#category-list option[value^='{COVER} ']").get_attribute("value")
+    return form, form.locator("[data-component]"), cover
+
+
+def test_dispatcher_fills_the_code_field_from_the_suggestion(page, live_server, beside_cover) -> None:
+    form, line, cover = dispatcher_intake(page, live_server)
+    code = form.locator("input[name=component_code]")
 
     place(form, *beside_cover)  # typed: the demo's case on the cover would take a click on the map
     form.locator("input[name=category]").fill(cover)
@@ -137,12 +142,7 @@ def test_phone_drops_the_code_the_moment_the_category_changes(browser: Browser, 
 
 
 def test_dispatcher_drops_the_code_the_moment_the_point_moves(page, live_server, beside_cover) -> None:
-    watch(page, live_server)
-    browser_login(page, live_server, "dispatcher")
-    page.click("[data-open-intake]")
-    form = page.locator("#intake-form")
-    line = form.locator("[data-component]")
-    cover = form.locator(f"#category-list option[value^='{COVER} ']").get_attribute("value")
+    form, line, cover = dispatcher_intake(page, live_server)
     place(form, *beside_cover)
     form.locator("input[name=category]").fill(cover)
     line.get_by_role("button", name="就是它").click()
@@ -160,13 +160,8 @@ def test_dispatcher_drops_the_code_the_moment_the_point_moves(page, live_server,
 
 def test_a_point_placed_with_a_category_chosen_is_located_once(page, live_server, beside_cover) -> None:
     """The component line and the point check ask /api/v1/locate the same question: one request serves both."""
-    watch(page, live_server)
-    browser_login(page, live_server, "dispatcher")
-    page.click("[data-open-intake]")
-    form = page.locator("#intake-form")
-    line = form.locator("[data-component]")
-    form.locator("input[name=category]").fill(
-        form.locator(f"#category-list option[value^='{COVER} ']").get_attribute("value"))
+    form, line, cover = dispatcher_intake(page, live_server)
+    form.locator("input[name=category]").fill(cover)
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.url) if "/api/v1/locate?" in r.url else None)
     place(form, *beside_cover)
