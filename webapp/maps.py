@@ -158,6 +158,10 @@ class _VectorGrid(JSCSSMixin, Layer):
     _template = Template(
         """
 {% macro script(this, kwargs) %}
+// Leaflet 1.8 dropped L.DomEvent.fakeStop, which VectorGrid 1.3 calls on every click of a feature: the click
+// threw before reaching gridlink:feature. Marking the event (as 1.7 did) and letting it reach the map as well
+// keeps map clicks (placing a point) working over the grids.
+L.DomEvent.fakeStop = L.DomEvent.fakeStop || function (e) { e._stopped = true; };
 var {{ this.get_name() }} = L.vectorGrid.protobuf({{ this.url|tojson }}, {
     rendererFactory: L.canvas.tile,
     interactive: true,

@@ -112,6 +112,26 @@ def test_co_manager_inspects_a_unit_on_a_phone(page, live_server, units) -> None
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 
+# The viewport point of a pixel inside an area of the colour: the middle of the longest run of it in a canvas row.
+_SPOT_OF_COLOUR = """(hex) => {
+  const k = [1, 3, 5].map(i => parseInt(hex.slice(i, i + 2), 16));
+  let best = null;
+  document.querySelectorAll(".leaflet-tile-container canvas").forEach(c => {
+    const px = c.getContext("2d").getImageData(0, 0, c.width, c.height).data, box = c.getBoundingClientRect();
+    for (let y = 0; y < c.height; y += 2) {
+      let run = 0;
+      for (let x = 0; x < c.width; x++) {
+        const i = (y * c.width + x) * 4;
+        const same = px[i + 3] > 0 && [0, 1, 2].every(j => Math.abs(px[i + j] - k[j]) < 6);
+        run = same ? run + 1 : 0;
+        if (run && (!best || run > best.run)) best = {run, x: box.left + x - run / 2, y: box.top + y};
+      }
+    }
+  });
+  return best;
+}"""
+
+
 # Counts canvas pixels whose colour is each band's (fills are translucent; RGB is kept as drawn).
 _COUNT_COLOURS = """(colours) => {
   const rgb = colours.map(h => [1, 3, 5].map(i => parseInt(h.slice(i, i + 2), 16)));
@@ -127,6 +147,21 @@ _COUNT_COLOURS = """(colours) => {
   });
   return counts;
 }"""
+
+
+def test_a_click_on_an_area_of_the_map_opens_its_unit(page, live_server, units) -> None:
+    """The map's legend says 点击责任区打开单位: a real mouse click on a drawn area, not a synthetic event."""
+    browser_login(page, live_server, "w_leader", PASSWORD)
+    page.goto(f"{live_server}/frontage")
+    page.wait_for_load_state("networkidle")
+    good = BANDS[0][2]
+    page.wait_for_function(f"({_COUNT_COLOURS})([{good!r}]).every(n => n > 0)", timeout=10_000)
+    spot = page.evaluate(_SPOT_OF_COLOUR, good)
+    assert spot and spot["run"] >= 4
+    page.mouse.click(spot["x"], spot["y"])
+    page.wait_for_url("**/frontage/units/*")
+    assert int(page.url.rsplit("/", 1)[1]) in units.values()
+    assert page.console_errors == []  # type: ignore[attr-defined]
 
 
 def test_the_list_map_colours_areas_by_latest_score_with_a_legend(page, live_server) -> None:
