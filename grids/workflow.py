@@ -178,13 +178,16 @@ def visible_case(session: Session, actor: Actor, incident_id: int) -> Incident:
     return incident
 
 
-def rule_for(state: str | None, action: str) -> Transition:
+def rule_for(state: str | None, action: str, role: str | None = None) -> Transition:
+    """The transition for (state, action), or Invalid listing what the state allows (to `role`, if given), in
+    the workflow's order."""
     rule = RULES.get((state, action))
     if rule is None:
-        allowed = sorted(a for (s, a) in RULES if s == state and a != ABSORB_DUPLICATE)
+        allowed = [t.action for t in TRANSITIONS if state in t.sources and t.action != ABSORB_DUPLICATE
+                   and (role in (None, "admin") or role in t.roles)]
         log.warning("refused %s on a %s case: not a step of the workflow", action, state)
         raise Invalid(f"a case that is {state} cannot be {action!r}ed; allowed now: {', '.join(allowed) or 'none'}",
-                      code="illegal_action", details={"status": state, "allowed": allowed})
+                      code="illegal_action", details={"status": state, "action": action, "allowed": allowed})
     return rule
 
 
@@ -198,12 +201,12 @@ def roles_for(rule: Transition, extensions: int = 0) -> tuple[str, ...]:
 
 def authorize(actor: Actor, state: str | None, action: str, *, extensions: int = 0) -> Transition:
     """The transition for (state, action) if the actor's role may take it; Invalid/Forbidden otherwise."""
-    rule = rule_for(state, action)
+    rule = rule_for(state, action, actor.role)
     roles = roles_for(rule, extensions)
     if actor.role != "admin" and actor.role not in roles:
         log.warning("refused %s by %s (%s) on a %s case", action, actor.label, actor.role, state)
         raise Forbidden(f"the role {actor.role} may not {action} this case; that needs {' or '.join(roles)}",
-                        code="role_forbidden")
+                        code="role_forbidden", details={"role": actor.role, "action": action, "needs": list(roles)})
     return rule
 
 
@@ -305,7 +308,7 @@ def _request_extension(session: Session, incident: Incident, now: datetime,
                        payload: dict[str, Any]) -> dict[str, Any]:
     if incident.extension_request:
         raise Conflict(f"an extension of {incident.extension_request} is already waiting for approval",
-                       code="extension_pending")
+                       code="extension_pending", details={"duration": incident.extension_request})
     parse_limit(payload["duration"], city_calendar(session, incident.city_code))
     return {"extension_request": payload["duration"]}
 

@@ -99,7 +99,7 @@ def require_roles(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., A
                     raise Unauthorized("log in or send an API key")
                 return redirect(url_for("auth.login", next=request.path))
             if user.role != "admin" and user.role not in roles:
-                raise Forbidden("your role may not open this page", code="role_forbidden")
+                raise Forbidden("your role may not open this page", code="page_forbidden")
             return view(*args, **kwargs)
 
         return wrapper

@@ -18,12 +18,12 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import ColumnElement, Date, cast, func, or_, select
 
 from grids.models import Category, City, Department, Division, Incident
-from grids.workflow import STAGE_CLOCKS, zone_of
+from grids.workflow import ACTIONS, STAGE_CLOCKS, zone_of
 from webapp import db
 from webapp.api.v1 import EXPORT_TYPES
 from webapp.auth import current_user, require_roles
 from webapp.intake import CRS_CHOICES, DEFAULT_CRS, nearby_config, new_token, submit_report
-from webapp.labels import city_time, routing_text
+from webapp.labels import action_label, city_time, routing_text
 from webapp.pages import (
     OPEN_STATUSES,
     case_history,
@@ -165,8 +165,8 @@ def board() -> Any:
     parts, names, bounds = surface_map(zone_of(current_user()))
     data = {"cases": cases, "lastId": last_id, "pollMs": POLL_MS, "map": names, "bounds": bounds,
             "feedUrl": url_for("dispatch.feed", **request.args), "caseUrl": url_for("dispatch.case", case_id=0),
-            "csrf": generate_csrf(), "labels": _labels(), "openStatuses": OPEN_STATUSES,
-            "intakeUrl": url_for("dispatch.intake"), "duty": _duty_layer()}
+            "csrf": generate_csrf(), "labels": _labels(), "actionLabels": {a: action_label(a) for a in ACTIONS},
+            "openStatuses": OPEN_STATUSES, "intakeUrl": url_for("dispatch.intake"), "duty": _duty_layer()}
     duty_kinds = [(RESPONSIBILITY_COLOURS[k], label) for k, label in RESPONSIBILITY_KIND_LABELS.items()]
     exports = {fmt: url_for("api_v1.export_incidents", fmt=fmt, **filters.export_args()) for fmt in EXPORT_TYPES}
     return render_template("dispatch.html", cases=cases, filters=filters, data=data, map_parts=parts,

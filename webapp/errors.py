@@ -6,15 +6,84 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from grids.errors import DomainError, Unavailable
+from grids.photos import MAX_BYTES
 from webapp.api.open311 import open311_error
+from webapp.labels import action_label, duration_label, field_label, role_label, status_label
 
 MACHINE_PREFIXES = ("/api/", "/open311/", "/tiles/", "/healthz")
+
+#: What people read for an error, whole in their language (pages, forms, and `display` in the JSON our own
+#: pages read; `message` stays the stable English for machine clients). %(name)s places take the error's
+#: details, worded by DETAIL_WORDS.
+ERROR_TEXT = {
+    # a case's workflow
+    "illegal_action": _l("案件%(status)s，不能%(action)s；现在可做：%(allowed)s。"),
+    "role_forbidden": _l("%(role)s不能%(action)s此案件，需要：%(needs)s。"),
+    "page_forbidden": _l("您的角色不能打开此页面。"),
+    "stale_version": _l("案件刚被他人更新，请刷新后再操作。"),
+    "missing_fields": _l("请先填写：%(fields)s。"),
+    "extension_pending": _l("已有延期申请（%(duration)s）等待审批。"),
+    "no_extension_request": _l("没有等待审批的延期申请。"),
+    "bad_cancel_reason": _l("作废原因只能是重复上报或无效上报。"),
+    "unknown_department": _l("没有这个部门。"),
+    "not_found": _l("找不到要找的内容，或它不在您的辖区内。"),
+    "case_not_found": _l("没有这个案件，或它不在你的辖区内。"),
+    "unauthorized": _l("请先登录。"),
+    "method_not_allowed": _l("此地址不支持这种请求。"),
+    # reports: places, categories, photos, components
+    "bad_coordinates": _l("坐标无效：经度须在 -180 到 180 之间，纬度须在 -90 到 90 之间。"),
+    "outside_city": _l("该点不在%(city)s范围内（经度 %(west)s–%(east)s，纬度 %(south)s–%(north)s）：请检查坐标，"
+                       "以及所选坐标系是否与取点的地图一致。"),
+    "swapped_coordinates": _l("经度和纬度似乎填反了：应为经度 %(lon)s、纬度 %(lat)s。"),
+    "unknown_category": _l("没有这个类别，请从列表中选择。"),
+    "not_an_image": _l("%(file)s 不是图片：请上传 JPEG、PNG 或 WebP 照片。"),
+    "photo_too_large": _l("%(file)s 太大：每张照片最多 %(mb)s MB。"),
+    "empty_photo": _l("%(file)s 是空文件。"),
+    "too_many_photos": _l("照片太多：每次最多 %(max)s 张，现有 %(got)s 张。"),
+    "after_photo_required": _l("请拍摄或选择至少一张处置后照片。"),
+    "unknown_component": _l("部件台账中没有这个编码，请核对部件铭牌上的 16 位编码。"),
+    # the planner's layout editor
+    "stale_revision": _l("图层刚被他人修改，请刷新后再编辑。"),
+    "not_draft": _l("只有草稿可以修改或发布；要重绘已发布的图层，请先复制为草稿。"),
+    "bad_line": _l("请画一条至少有两个点的线。"),
+    "sliver": _l("这条线会切出过小的碎块，请避开角点重新画。"),
+    "line_misses": _l("这条线没有从一边到另一边完整穿过网格。"),
+    "too_few_grids": _l("请选择至少两个相邻的网格。"),
+    "different_divisions": _l("所选网格属于不同的上级区划：网格不能跨越区划边界。"),
+    "not_neighbours": _l("所选网格互不相邻（没有共有边）。"),
+    "bad_edge": _l("新边界须从一侧到另一侧恰好穿过两个网格的外轮廓一次。"),
+    "bad_polygon": _l("请画一个简单多边形（各边不能相交）。"),
+    "no_gap": _l("所画范围内没有空隙：其中每一处都已属于某个网格。"),
+    "layout_has_problems": _l("图层还有问题，不能发布：请先检查并修正地图上标出的问题。"),
+}
+#: How a detail reads in a message: codes become the reader's words, lists are joined.
+DETAIL_WORDS = {
+    "status": status_label, "action": action_label, "role": role_label, "duration": duration_label,
+    "allowed": lambda codes: _("、").join(map(action_label, codes)) or _("无"),
+    "needs": lambda roles: _("或").join(map(role_label, roles)),
+    "fields": lambda names: _("、").join(map(field_label, names)),
+}
+
+
+def error_text(code: str, details: Any = None) -> str | None:
+    """The error in the reader's language; None when ERROR_TEXT has no words for the code, or the error lacks
+    a detail they need (the same code raised elsewhere with less to say): the caller shows its message then."""
+    template = ERROR_TEXT.get(code)
+    if template is None:
+        return None
+    given = details if isinstance(details, dict) else {"fields": details} if isinstance(details, list) else {}
+    params = {"mb": MAX_BYTES // 1048576, **{k: DETAIL_WORDS.get(k, str)(v) for k, v in given.items()}}
+    try:
+        return str(template) % params
+    except KeyError:
+        return None
 
 
 def wants_json() -> bool:
@@ -24,12 +93,15 @@ def wants_json() -> bool:
 def render_error(status: int, code: str, message: str, details: Any = None) -> Any:
     if request.path.startswith("/open311/"):
         return open311_error(status, message)
+    display = error_text(code, details)
     if wants_json():
         body: dict[str, Any] = {"error": {"code": code, "message": message}}
         if details is not None:
             body["error"]["details"] = details
+        if display:
+            body["error"]["display"] = display
         return jsonify(body), status
-    return render_template("error.html", status=status, code=code, message=message), status
+    return render_template("error.html", status=status, code=code, message=display or message), status
 
 
 def register(app: Flask) -> None:

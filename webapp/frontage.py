@@ -42,6 +42,7 @@ from grids.photos import MAX_BYTES, MAX_PHOTOS, Picture, place, prepare_all, wri
 from grids.workflow import TOWNSHIP_ROLES, Zone, case_conditions, zone_of
 from webapp import db
 from webapp.auth import current_user, require_roles
+from webapp.errors import error_text
 from webapp.labels import city_time
 from webapp.maps import GridlinkMap, MapParts, add_geojson_layer, add_vector_grid, base_map, render_map_parts
 from webapp.pages import DIVISION_STYLE, summaries, zone_bounds
@@ -329,7 +330,7 @@ def _submit(unit: FrontageUnit, sub: Submission) -> FrontageInspection | None:
         inspection = inspect_unit(db(), unit.id, current_user(), sub.counts(), [path for path, _p in placed],
                                   sub.note or None)
     except Invalid as exc:
-        sub.errors["form"] = exc.message
+        sub.errors["form"] = error_text(exc.code, exc.details) or exc.message
         return None
     write(upload_root(), placed)  # only once the inspection is stored: a refused form leaves no files
     return inspection

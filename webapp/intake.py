@@ -31,6 +31,7 @@ from grids.workflow import OPEN_STATES
 from webapp import db
 from webapp.api.idempotency import once
 from webapp.auth import current_user
+from webapp.errors import ERROR_TEXT, error_text
 from webapp.labels import status_label
 from webapp.pages import summaries
 from webapp.photos import upload_root
@@ -46,21 +47,6 @@ FIELD_OF_CODE = {"bad_coordinates": "point", "outside_city": "point", "swapped_c
                  "unknown_category": "category", "not_an_image": "photos", "photo_too_large": "photos",
                  "empty_photo": "photos", "too_many_photos": "photos", "after_photo_required": "photos",
                  "unknown_component": "component_code"}
-#: What a form says for a domain error, whole in the reader's language: %(name)s placeholders take the error's
-#: details (the file, the city's extent, the swapped pair), so no English message needs to follow in brackets.
-CODE_MESSAGES = {
-    "bad_coordinates": _l("坐标无效：经度须在 -180 到 180 之间，纬度须在 -90 到 90 之间。"),
-    "outside_city": _l("该点不在%(city)s范围内（经度 %(west)s–%(east)s，纬度 %(south)s–%(north)s）：请检查坐标，"
-                       "以及所选坐标系是否与取点的地图一致。"),
-    "swapped_coordinates": _l("经度和纬度似乎填反了：应为经度 %(lon)s、纬度 %(lat)s。"),
-    "unknown_category": _l("没有这个类别，请从列表中选择。"),
-    "not_an_image": _l("%(file)s 不是图片：请上传 JPEG、PNG 或 WebP 照片。"),
-    "photo_too_large": _l("%(file)s 太大：每张照片最多 %(mb)s MB。"),
-    "empty_photo": _l("%(file)s 是空文件。"),
-    "too_many_photos": _l("照片太多：每次最多 %(max)s 张，现有 %(got)s 张。"),
-    "after_photo_required": _l("请拍摄或选择至少一张处置后照片。"),
-    "unknown_component": _l("部件台账中没有这个编码，请核对部件铭牌上的 16 位编码。"),
-}
 
 
 def quick_categories() -> list[Category]:
@@ -82,7 +68,7 @@ def nearby_config(case_url: str) -> dict[str, Any]:
     would otherwise file and dispatch twice (issue 4, item 6).
     """
     return {"url": url_for("api_v1.nearby_incidents"), "caseUrl": case_url, "locateUrl": url_for("api_v1.locate_point"),
-            "pointErrors": {code: str(CODE_MESSAGES[code]) for code, name in FIELD_OF_CODE.items() if name == "point"},
+            "pointErrors": {code: str(ERROR_TEXT[code]) for code, name in FIELD_OF_CODE.items() if name == "point"},
             "statuses": {code: status_label(code) for code in OPEN_STATES},
             "labels": {"metres": _("%(m)s 米"), "minutes": _("%(n)s 分钟前"), "hours": _("%(n)s 小时前"),
                        "days": _("%(n)s 天前")}}
@@ -98,8 +84,7 @@ def field_errors(exc: Invalid) -> dict[str, str] | None:
     name = FIELD_OF_CODE.get(exc.code)
     if name is None:
         return None
-    details = exc.details if isinstance(exc.details, dict) else {}
-    return {name: str(CODE_MESSAGES[exc.code]) % {"mb": MAX_BYTES // 1048576, **details}}
+    return {name: error_text(exc.code, exc.details) or exc.message}
 
 
 def uploads(files: MultiDict[str, FileStorage], name: str = "photos") -> list[tuple[str, bytes]]:

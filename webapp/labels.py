@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,22 @@ STATUS_LABELS = {
     "cancelled": _l("已作废"), "parked": _l("已挂账"),
 }
 LEVEL_LABELS = {"city": _l("市/县"), "district": _l("区"), "township": _l("乡镇/街道"), "community": _l("社区/村")}
+ACTION_LABELS = {"report": _l("上报"), "verify": _l("核实"), "file": _l("立案"), "dispatch": _l("派遣"),
+                 "accept": _l("接单"), "return": _l("退回"), "redispatch": _l("改派"), "handle": _l("处置反馈"),
+                 "check": _l("核查"), "rework": _l("返工"), "close": _l("结案"),
+                 "request_extension": _l("申请延期"), "approve_extension": _l("批准延期"),
+                 "reject_extension": _l("驳回延期"), "relocate": _l("重新定位"), "park": _l("挂账"),
+                 "resume": _l("恢复"), "escalate": _l("督办"), "cancel": _l("作废"), "reopen": _l("重新立案"),
+                 "import": _l("导入")}
+CANCEL_REASON_LABELS = {"duplicate": _l("重复上报"), "invalid": _l("无效（不属实或非城管事项）")}
+#: The fields an action may need (grids.workflow.Transition.required), as a form names them.
+FIELD_LABELS = {"reason": _l("原因"), "note": _l("说明"), "duration": _l("延期时长"), "department": _l("部门"),
+                "lon": _l("经度"), "lat": _l("纬度"), "photos": _l("处置后照片")}
+#: Notes the system writes as codes (the sweeper's 督办, a cancel's reason), per action, in words.
+EVENT_NOTES = {("escalate", "overdue"): _l("超过时限，自动督办"),
+               **{("cancel", code): label for code, label in CANCEL_REASON_LABELS.items()}}
+#: Working-time amounts (grids.calendar limits such as 4h, 2d, 30m) in words.
+DURATION_UNITS = {"m": _l("%(n)s 个工作分钟"), "h": _l("%(n)s 个工作小时"), "d": _l("%(n)s 个工作日")}
 
 
 def _label(table: dict[str, object]) -> object:
@@ -32,6 +49,20 @@ def _label(table: dict[str, object]) -> object:
 role_label = _label(ROLE_LABELS)
 status_label = _label(STATUS_LABELS)
 level_label = _label(LEVEL_LABELS)
+action_label = _label(ACTION_LABELS)
+field_label = _label(FIELD_LABELS)
+
+
+def duration_label(limit: str | None) -> str:
+    """"2d" -> 2 个工作日; a limit of another shape (or none) as it is."""
+    match = re.fullmatch(r"(\d+)\s*([mhd])", (limit or "").strip())
+    return str(DURATION_UNITS[match[2]]) % {"n": match[1]} if match else (limit or "")
+
+
+def event_note(action: str, note: str | None) -> str | None:
+    """A history note in words: the codes the system writes for some actions, anyone's text as typed."""
+    label = EVENT_NOTES.get((action, note or ""))
+    return str(label) if label is not None else note
 
 #: The routing explanation's steps (grids.incidents.REASON_TEXT keys) in the reader's language.
 ROUTING_STEPS = {

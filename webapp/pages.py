@@ -46,7 +46,14 @@ from grids.workflow import (
 )
 from webapp import LANGUAGES, db
 from webapp.auth import ROLE_PAGES, current_user, home_url, require_roles
-from webapp.labels import city_time, status_label
+from webapp.labels import (
+    CANCEL_REASON_LABELS,
+    action_label,
+    city_time,
+    duration_label,
+    event_note,
+    status_label,
+)
 from webapp.maps import MapParts, add_plugins, add_vector_grid, base_map, render_map_parts
 from webapp.photos import bp as photos_bp
 from webapp.reports import ranking_page
@@ -60,20 +67,12 @@ OPEN_STATUSES = OPEN_STATES
 URGENCY = ("overdue", "due_soon", "none", "on_time")
 DEADLINE_LABELS = {"overdue": _l("已超时"), "due_soon": _l("即将到期"), "on_time": _l("按时"),
                    "none": _l("无时限")}
-ACTION_LABELS = {"report": _l("上报"), "verify": _l("核实"), "file": _l("立案"), "dispatch": _l("派遣"),
-                 "accept": _l("接单"), "return": _l("退回"), "redispatch": _l("改派"), "handle": _l("处置反馈"),
-                 "check": _l("核查"), "rework": _l("返工"), "close": _l("结案"),
-                 "request_extension": _l("申请延期"), "approve_extension": _l("批准延期"),
-                 "reject_extension": _l("驳回延期"), "relocate": _l("重新定位"), "park": _l("挂账"),
-                 "resume": _l("恢复"), "escalate": _l("督办"), "cancel": _l("作废"), "reopen": _l("重新立案")}
 #: Fields the drawer can supply: a free-text note (sent as note and reason), a field an action picks from a
 #: list (CHOICES), and a point clicked on the map (relocate).
 DRAWER_FIELDS = ("note", "reason", "department", "duration", "lon", "lat")
 NOTE_FIELDS = {"note", "reason"}  # typed into the drawer's note; the rest come from a list or the map
-CANCEL_REASON_LABELS = {"duplicate": _l("重复上报"), "invalid": _l("无效（不属实或非城管事项）")}
 #: The extensions a department picks from (working time, grids.calendar): the phone form takes any amount.
-EXTENSION_CHOICES = (("4h", _l("4 个工作小时")), ("1d", _l("1 个工作日")), ("2d", _l("2 个工作日")),
-                     ("3d", _l("3 个工作日")), ("5d", _l("5 个工作日")))
+EXTENSION_DURATIONS = ("4h", "1d", "2d", "3d", "5d")
 
 
 def _department_options(case: Incident) -> list[dict[str, str]]:
@@ -87,8 +86,8 @@ CHOICES: dict[str, tuple[str, Callable[[Incident], list[dict[str, str]]]]] = {
     "cancel": ("reason", lambda case: [{"value": code, "label": str(CANCEL_REASON_LABELS[code])}
                                        for code in CANCEL_REASONS]),
     "redispatch": ("department", _department_options),
-    "request_extension": ("duration", lambda case: [{"value": value, "label": str(label)}
-                                                    for value, label in EXTENSION_CHOICES]),
+    "request_extension": ("duration", lambda case: [{"value": value, "label": duration_label(value)}
+                                                    for value in EXTENSION_DURATIONS]),
 }
 QUEUE_LIMIT = 500
 
@@ -178,8 +177,9 @@ def case_history(case: Incident) -> list[dict[str, Any]]:
     rows = db().execute(select(CaseEvent, User.display_name).outerjoin(User, User.id == CaseEvent.actor_id)
                         .where(CaseEvent.incident_id == case.id).order_by(CaseEvent.seq))
     return [{"at": city_time(e.at), "action": e.action,
-             "action_label": str(ACTION_LABELS.get(e.action, e.action)), "actor": actor,
-             "to_status": status_label(e.to_status) if e.to_status else None, "note": e.note}
+             "action_label": action_label(e.action), "actor": actor,
+             "to_status": status_label(e.to_status) if e.to_status else None,
+             "note": event_note(e.action, e.note)}
             for e, actor in rows]
 
 
@@ -229,7 +229,7 @@ def drawer_actions(user: User, case: Incident) -> list[dict[str, Any]]:
 
     The API checks again on submit; this only decides which buttons to show.
     """
-    return [{"action": t.action, "label": str(ACTION_LABELS.get(t.action, t.action)),
+    return [{"action": t.action, "label": action_label(t.action),
              "needsNote": bool((NOTE_FIELDS & set(t.required)) - {CHOICES.get(t.action, ("",))[0]}),
              "point": "lon" in t.required, **_choice(t.action, case)}
             for t in TRANSITIONS if offered(user, case, t.action) and set(t.required) <= set(DRAWER_FIELDS)]

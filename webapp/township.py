@@ -19,6 +19,7 @@ from grids.photos import handle_with_photos
 from grids.workflow import RULES, TOWNSHIP_ROLES, act, case_conditions, zone_of
 from webapp import db
 from webapp.auth import current_user, require_roles
+from webapp.errors import error_text
 from webapp.intake import CRS_CHOICES, field_errors, new_token, pictures_or_errors, quick_categories, submit_report
 from webapp.pages import case_history, case_in_zone, category_name, offered, open_cases, summaries, surface_map
 from webapp.photos import photo_links, upload_root
@@ -90,7 +91,8 @@ def _act_or_page(incident: Incident, step: Any, done: str) -> Any:
     except Conflict:
         return _case_page(incident, {"form": _("案件已被他人更改，请重新加载后再操作。")}, 409)
     except Invalid as exc:
-        return _case_page(incident, field_errors(exc) or {"form": exc.message}, 422)
+        refusal = field_errors(exc) or {"form": error_text(exc.code, exc.details) or exc.message}
+        return _case_page(incident, refusal, 422)
     flash(done)
     return redirect(url_for("township.case", case_id=incident.id))
 

@@ -20,7 +20,7 @@
       .then(function (r) {
         return r.json().catch(function () { return null; }).then(function (answer) {
           if (r.status === 409) { throw new Error(labels.conflict); }
-          if (!r.ok) { throw new Error((answer && answer.error && answer.error.message) || labels.failed); }
+          if (!r.ok) { throw new Error(window.gridlinkError(answer, labels.failed)); }
           return answer;
         });
       });

@@ -216,7 +216,7 @@
       .then(function (r) {
         if (r.status === 409) { return "changed"; }
         return r.json().then(function (answer) {
-          return r.ok ? "ok" : (answer.error && answer.error.message) || labels.failed;
+          return r.ok ? "ok" : window.gridlinkError(answer, labels.failed);
         });
       })
       .catch(function () { return labels.failed; });
@@ -237,7 +237,7 @@
   function actOnCurrent(action) {
     if (!currentCase) { return; }
     var allowed = currentCase.actions.some(function (a) { return a.action === action && !a.needsNote && !a.choice && !a.point; });
-    if (!allowed) { showError(labels.notAvailable.replace("%(action)s", action)); return; }
+    if (!allowed) { showError(labels.notAvailable.replace("%(action)s", data.actionLabels[action] || action)); return; }
     act(currentCase, action, "");
   }
 

@@ -26,10 +26,6 @@
     if (first) { first.scrollIntoView({block: "nearest"}); }
   }
 
-  function errorMessage(answer, fallback) {
-    return (answer && answer.error && answer.error.message) || fallback;
-  }
-
   /* options: csrf, failed (text), onCreated(answer), extra(formData) to add fields the page holds. */
   function bind(form, options) {
     var button = form.querySelector("button[type=submit]");
@@ -44,7 +40,7 @@
         .then(function (r) {
           return r.json().catch(function () { return null; }).then(function (answer) {
             if (r.status === 422 && answer && answer.errors) { showErrors(form, answer.errors); return; }
-            if (!r.ok) { showErrors(form, {form: errorMessage(answer, options.failed)}); return; }
+            if (!r.ok) { showErrors(form, {form: window.gridlinkError(answer, options.failed)}); return; }
             showErrors(form, {});
             form.reset();
             token.value = newToken();

@@ -55,7 +55,7 @@
           throw new Error("conflict");
         }
         if (!response.ok) {
-          say((json.error && json.error.message) || labels.failed, true);
+          say(window.gridlinkError(json, labels.failed), true);
           throw new Error("failed");
         }
         return json;
@@ -366,7 +366,7 @@
       body: JSON.stringify({polygon: e.detail.geojson.geometry})
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (json) {
-        if (!response.ok) { say((json.error && json.error.message) || data.labels.failed, true); return; }
+        if (!response.ok) { say(window.gridlinkError(json, data.labels.failed), true); return; }
         say(data.labels.areaSaved, false);
         window.setTimeout(function () { window.location.reload(); }, 800);
       });

@@ -1,0 +1,58 @@
+"""People read refusals in their own language, with the case's own words in them: the JSON our pages read
+carries `display` beside the stable English `message`, and error pages, history notes and durations are worded."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from grids.models import User
+from grids.workflow import act
+from tests.conftest import login
+from tests.webapp.test_department import action, dispatched  # noqa: F401 (fixture)
+
+
+def test_an_action_the_state_does_not_allow_is_refused_in_chinese_with_what_is_possible(client, dispatched) -> None:  # noqa: F811
+    login(client, "department")
+    refused = action(client, dispatched, "close", dispatched.version)
+    error = refused.json["error"]
+    assert refused.status_code == 422 and error["code"] == "illegal_action"
+    assert error["message"] == ("a case that is dispatched cannot be 'close'ed; allowed now: accept, return, handle, "
+                                "request_extension")  # machines keep English
+    assert error["display"] == "案件已派遣，不能结案；现在可做：接单、退回、处置反馈、申请延期。"
+
+
+def test_a_role_refusal_names_the_roles_that_may_in_the_readers_language(client, dispatched) -> None:  # noqa: F811
+    login(client, "inspector")
+    refused = action(client, dispatched, "redispatch", dispatched.version, department="sanitation")
+    assert refused.status_code == 403
+    assert refused.json["error"]["display"] == "监督员不能改派此案件，需要：派遣员或值班长。"
+    client.get("/lang/en")
+    again = action(client, dispatched, "redispatch", dispatched.version, department="sanitation")
+    assert again.json["error"]["display"] == (
+        "The role Inspector may not take “Redispatch” on this case; that needs: Dispatcher or Shift supervisor.")
+
+
+def test_error_pages_speak_chinese(client) -> None:
+    login(client, "squad_leader")
+    forbidden = client.get("/plan")
+    assert forbidden.status_code == 403 and "您的角色不能打开此页面。" in forbidden.get_data(as_text=True)
+    missing = client.get("/township/cases/987654321")
+    assert missing.status_code == 404 and "没有这个案件，或它不在你的辖区内。" in missing.get_data(as_text=True)
+    nowhere = client.get("/no-such-page").get_data(as_text=True)
+    assert "找不到要找的内容" in nowhere and "The requested URL" not in nowhere
+
+
+def test_codes_in_the_history_and_durations_read_as_words(client, db, dispatched) -> None:  # noqa: F811
+    from grids.incidents import Actor
+
+    login(client, "department")
+    action(client, dispatched, "request_extension", dispatched.version, duration="2d")
+    login(client, "supervisor")
+    drawer = client.get(f"/dispatch/cases/{dispatched.id}").json
+    choice = next(a for a in drawer["actions"] if a["action"] == "approve_extension")
+    assert choice["label"] == "批准延期"
+    supervisor = Actor.of_user(db.scalar(select(User).where(User.username == "supervisor")))
+    db.refresh(dispatched)
+    act(db, dispatched.id, "escalate", supervisor, dispatched.version, note="overdue")
+    history = client.get(f"/dispatch/cases/{dispatched.id}").json["history"]
+    assert history[-1]["note"] == "超过时限，自动督办"
