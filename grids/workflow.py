@@ -113,6 +113,8 @@ TRANSITIONS: tuple[Transition, ...] = (
 )
 #: The actions that decide a waiting extension request: for the approvers of the case's next extension.
 EXTENSION_DECISIONS = ("approve_extension", "reject_extension")
+#: Actions after which a waiting extension request is moot: the handler is done, gave the case back, or lost it.
+DROP_EXTENSION_REQUEST = ("handle", "return", "redispatch", "park")
 RULES: dict[tuple[str | None, str], Transition] = {(s, t.action): t for t in TRANSITIONS for s in t.sources}
 ACTIONS = tuple(dict.fromkeys(t.action for t in TRANSITIONS))
 
@@ -396,6 +398,7 @@ def act(session: Session, incident_id: int, action: str, actor: Actor, expected_
     from_status = incident.status
     target = rule.target or from_status
     values = {**_clock(session, incident, action, target, now),
+              **({"extension_request": None} if action in DROP_EXTENSION_REQUEST else {}),
               **EFFECTS.get(action, lambda s, i, n, p: {})(session, incident, now, payload)}
     _guarded_update(session, incident, expected_version, {"status": target, **values})
     note = payload.get("note") or payload.get("reason")

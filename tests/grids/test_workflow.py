@@ -182,6 +182,17 @@ def test_an_extension_is_refused_with_a_reason_and_may_be_asked_again(db, demo_c
     assert case.extension_request == "1d"
 
 
+def test_a_waiting_extension_request_ends_when_the_handler_reports_done_or_loses_the_case(db, demo_city) -> None:
+    for ending, who, extra in (("handle", "department", {"note": "已清理"}), ("redispatch", "dispatcher",
+                                                                            {"department": "landscape"})):
+        case = new_case(db)
+        for action in ("file", "dispatch"):
+            step(db, case, action, "dispatcher")
+        step(db, case, "request_extension", "department", duration="1d")
+        step(db, case, ending, who, **extra)
+        assert case.extension_request is None, ending
+
+
 def test_park_resume_cancel_and_reopen(db, demo_city) -> None:
     case = new_case(db)
     step(db, case, "file", "dispatcher")
