@@ -68,7 +68,8 @@ def _case_page(incident: Incident, errors: dict[str, str] | None = None, status:
                            spot_actions=[(a, label) for a, (label, _done) in ON_THE_SPOT.items()
                                          if offered(user, incident, a)],
                            may_extend=offered(user, incident, "request_extension"),
-                           errors=errors or {}, form=request.form, units=EXTENSION_UNITS), status
+                           errors=errors or {}, form=request.form, units=EXTENSION_UNITS,
+                           posted=request.endpoint if request.method == "POST" else None), status  # whose note to keep
 
 
 @bp.route("/cases/<int:case_id>")

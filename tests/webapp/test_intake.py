@@ -4,6 +4,7 @@ and a double submit that makes one case."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -184,6 +185,8 @@ def test_a_squad_reports_handling_with_an_after_photo(client, db, dispatched_in_
     no_photo = client.post(f"/township/cases/{case.id}/handle", data={"csrf_token": token, "version": case.version,
                                                                       "note": "已清理"})
     assert no_photo.status_code == 422 and "处置后照片" in no_photo.get_data(as_text=True)
+    kept = re.findall(r'<textarea name="note"[^>]*>([^<]*)</textarea>', no_photo.get_data(as_text=True))
+    assert kept == ["", "已清理"]  # back in 处置反馈 only: 现场确认 would file it under 接单
     stale = client.post(f"/township/cases/{case.id}/handle", content_type="multipart/form-data",
                         data={"csrf_token": token, "version": case.version - 1, "note": "已清理",
                               "photos": [(io.BytesIO(jpeg()), "after.jpg")]})
