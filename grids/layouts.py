@@ -309,7 +309,8 @@ def _current(session: Session, layout: GridLayout) -> GridLayout | None:
         GridLayout.status == "published", GridLayout.id != layout.id).order_by(GridLayout.id.desc()).limit(1))
 
 
-# Points (open cases, frontage units) inside the layout's division, their grid now and after publishing.
+# Points (open cases, frontage units) inside the layout's division whose grid or squad publishing would change:
+# their grid now and after publishing.
 _POINTS_MOVING = """
 SELECT x.id, og.code, ng.code, og.squad_id, ng.squad_id
 FROM {table} x
@@ -318,6 +319,7 @@ LEFT JOIN LATERAL (SELECT code, squad_id FROM grids WHERE layout_id = :layout AN
                    ORDER BY code LIMIT 1) ng ON true
 WHERE x.city_code = :city AND {open_filter} AND EXISTS (
     SELECT 1 FROM division_parts p WHERE p.division_id = :division AND ST_Covers(p.geom, x.location))
+  AND (og.code IS DISTINCT FROM ng.code OR og.squad_id IS DISTINCT FROM ng.squad_id)
 ORDER BY x.id"""
 _OPEN_CASES = text(_POINTS_MOVING.format(table="incidents", open_filter="x.closed_at IS NULL"))
 _FRONTAGE = text(_POINTS_MOVING.format(table="frontage_units", open_filter="x.status = 'active'"))
@@ -326,6 +328,7 @@ SELECT o.code, o.squad_id, o.co_manager_id,
        array_agg(n.code ORDER BY n.code) FILTER (WHERE n.squad_id IS DISTINCT FROM o.squad_id
                                                  OR n.co_manager_id IS DISTINCT FROM o.co_manager_id)
 FROM grids o JOIN grids n ON n.layout_id = :layout AND n.geom && o.geom AND ST_Relate(n.geom, o.geom, '2********')
+     AND ST_Area(ST_Intersection(n.geom, o.geom)::geography) > :tolerance  -- a shared edge's round-off is no overlap
 WHERE o.layout_id = :old AND (o.squad_id IS NOT NULL OR o.co_manager_id IS NOT NULL)
 GROUP BY o.id, o.code, o.squad_id, o.co_manager_id ORDER BY o.code""")
 
@@ -345,7 +348,8 @@ def publish_impact(session: Session, layout_id: int) -> dict[str, Any]:
     cases = _moving(session, _OPEN_CASES, params)
     frontage = _moving(session, _FRONTAGE, params)
     duties = [{"old_grid": code, "squad_id": squad, "co_manager_id": manager, "new_grids": new}
-              for code, squad, manager, new in session.execute(_ASSIGNMENTS, {**params, "old": current.id})
+              for code, squad, manager, new in session.execute(_ASSIGNMENTS, {**params, "old": current.id,
+                                                                              "tolerance": CHECK_TOLERANCE_M2})
               if new] if current else []
     areas = carry_over_impact(session, current.id, layout.id) if current else []
     return {"layout": layout.id, "replaces": current.id if current else None,

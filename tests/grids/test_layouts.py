@@ -30,7 +30,7 @@ from grids.layouts import (
     publish_layout,
     read_roads,
 )
-from grids.models import City, Division, Grid, GridCode, Incident, Squad
+from grids.models import City, Division, Grid, GridCode, GridLayout, Incident, Squad
 from tests.grids.conftest import JIUJIANG, OAKLAND_ROADS, XUNYANG
 
 COARSE = 200_000  # m²: the same code paths as 10,000 m² with 20x fewer grids, for tests about rules not size
@@ -256,3 +256,16 @@ def test_assign_sets_squad_and_co_manager(db, demo_city) -> None:
     assert {(g.squad_id, g.co_manager_id) for g in _grids(db, layout.id)[:2]} == {(other.id, manager)}
     with pytest.raises(Invalid, match="not a co-manager"):
         assign_grids(db, ids[:1], co_manager_id=db.scalar(text("SELECT id FROM users WHERE role = 'admin'")))
+
+
+def test_an_unchanged_copy_previews_no_changes_of_hands(db, demo_city) -> None:
+    """A redraw nobody has edited yet moves no case and changes no grid's squad or co-manager: shared edges
+    (and their round-off) are not overlaps."""
+    from grids.editing import copy_layout_as_draft
+
+    current = db.scalar(select(GridLayout).join(Division, Division.id == GridLayout.division_id).where(
+        Division.code == "330781102", GridLayout.status == "published"))
+    impact = publish_impact(db, copy_layout_as_draft(db, current.id).id)
+    assert impact["replaces"] == current.id
+    assert (impact["open_cases"]["count"], impact["assignments"]["count"], impact["frontage_units"]["count"]) == (
+        0, 0, 0)
