@@ -23,7 +23,7 @@ from webapp import db
 from webapp.api.v1 import EXPORT_TYPES
 from webapp.auth import current_user, require_roles
 from webapp.intake import CRS_CHOICES, DEFAULT_CRS, nearby_config, new_token, submit_report
-from webapp.labels import action_label, city_time, routing_text
+from webapp.labels import action_label, city_time, duration_label, routing_text
 from webapp.pages import (
     OPEN_STATUSES,
     case_history,
@@ -197,14 +197,24 @@ def case(case_id: int) -> Any:
     incident = case_in_zone(case_id, zone_of(current_user()))
     summary = summaries([incident])[0]
     reason = routing_text(incident.routing_steps, incident.routing_reason)
+    history = case_history(incident)
     return safe_json({**summary, "routing_reason": reason, "version": incident.version,
                       "squad": incident.squad.name if incident.squad else None,
                       "suggestion": _suggestion(incident), "photos": photo_links(incident.id),
-                      "history": case_history(incident), "actions": drawer_actions(current_user(), incident),
-                      "stage_due": stage_text(incident),
+                      "history": history, "actions": drawer_actions(current_user(), incident),
+                      "stage_due": stage_text(incident), "extension_request": _extension_text(incident, history),
                       "category_code": incident.category.code,
                       "actionsUrl": f"{request.script_root}/api/v1/incidents/{incident.id}/actions",
                       "duplicateUrl": f"{request.script_root}/api/v1/incidents/{incident.id}/duplicate-of"})
+
+
+def _extension_text(incident: Incident, history: list[dict[str, Any]]) -> str | None:
+    """The waiting extension request in words, with its reason: what the supervisor approves or refuses."""
+    if not incident.extension_request:
+        return None
+    reason = next((e["note"] for e in reversed(history) if e["action"] == "request_extension"), None)
+    amount = duration_label(incident.extension_request)
+    return _("%(amount)s（理由：%(reason)s）", amount=amount, reason=reason) if reason else amount
 
 
 #: The stage whose working-time clock runs in a state (grids.workflow.STAGE_CLOCKS), as the drawer names it.

@@ -46,11 +46,11 @@ def test_codes_in_the_history_and_durations_read_as_words(client, db, dispatched
     from grids.incidents import Actor
 
     login(client, "department")
-    action(client, dispatched, "request_extension", dispatched.version, duration="2d")
+    action(client, dispatched, "request_extension", dispatched.version, duration="2d", reason="需调用吊车")
     login(client, "supervisor")
     drawer = client.get(f"/dispatch/cases/{dispatched.id}").json
-    choice = next(a for a in drawer["actions"] if a["action"] == "approve_extension")
-    assert choice["label"] == "批准延期"
+    assert drawer["extension_request"] == "2 个工作日（理由：需调用吊车）"  # what 批准延期 would grant
+    assert {"approve_extension", "reject_extension"} <= {a["action"] for a in drawer["actions"]}
     supervisor = Actor.of_user(db.scalar(select(User).where(User.username == "supervisor")))
     db.refresh(dispatched)
     act(db, dispatched.id, "escalate", supervisor, dispatched.version, note="overdue")

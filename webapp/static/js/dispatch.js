@@ -75,9 +75,10 @@
   function fill(c) {
     drawer.querySelector("[data-field=title]").textContent = "#" + c.id + " " + c.category;
     ["due_text", "status_label", "description", "address", "township", "squad", "reported_at",
-     "stage_due", "routing_reason"].forEach(function (key) {
+     "stage_due", "routing_reason", "extension_request"].forEach(function (key) {
       drawer.querySelector("[data-field=" + key + "]").textContent = c[key] || labels.none;
     });
+    drawer.querySelector("[data-extension]").hidden = !c.extension_request;  // what 批准/驳回延期 decide
     drawer.querySelector("[data-field=due_text]").className = "chip dl-" + c.deadline_class;
     drawer.querySelector("[data-field=status_label]").className = "status status-" + c.status;
     drawer.querySelector("[data-field=suggestion_name]").textContent = c.suggestion.name;
