@@ -124,8 +124,8 @@ def base_map(
         zoom_start=zoom,
         maxZoom=MAX_ZOOM,  # a Leaflet map option: folium's max_zoom only reaches its own TileLayer
         tiles=None,
-        control_scale=True,
     )
+    _Script(f"L.control.scale({{imperial: false}}).addTo({m.get_name()});").add_to(m)  # metres only
     m.get_root().header.add_child(
         Element(f"<style>#{m.get_name()} {{ background: {MAP_BACKGROUND}; }}</style>"),
         name="gridlink_map_background",

@@ -193,6 +193,17 @@ def test_a_point_outside_the_city_is_flagged_when_placed_not_only_on_submit(page
     assert page.foreign_requests == []
 
 
+def test_the_category_error_goes_once_a_category_is_chosen(browser: Browser, live_server, youbu_point) -> None:
+    page = phone_report_page(browser, live_server, *youbu_point, accuracy=8)
+    form = page.locator("#report-form")
+    form.get_by_role("button", name="不拍照，直接上报").click()
+    error = form.locator("[data-error-for=category]")
+    expect(error).to_be_visible()
+    form.locator("[data-category]").first.click()
+    expect(error).to_be_hidden()
+    page.context.close()
+
+
 def test_a_class_without_a_big_button_is_reported_from_other_categories(browser: Browser, live_server,
                                                                         youbu_point) -> None:
     page = phone_report_page(browser, live_server, *youbu_point, accuracy=8)

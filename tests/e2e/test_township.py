@@ -38,3 +38,23 @@ def test_squad_leader_on_a_phone_sees_only_their_township(page, live_server, dat
     response = page.goto(f"{live_server}/township/cases/{_case_outside_youbu(database_url)}")
     assert response.status == 404
     assert page.foreign_requests == []
+
+
+def test_the_wheel_scrolls_the_task_list_until_the_map_is_clicked(page, live_server) -> None:
+    """On a desktop the township map sits above the task list: the wheel over it scrolls the page, not the map."""
+    page.set_viewport_size({"width": 1366, "height": 768})
+    browser_login(page, live_server, "squad_leader")
+    page.wait_for_selector(".case-pin, .case-cluster")
+    zoom = "() => window[JSON.parse(document.getElementById('page-data').textContent).map.map].getZoom()"
+    before = page.evaluate(zoom)
+    box = page.locator(".leaflet-container").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, 400)
+    page.wait_for_timeout(400)
+    assert page.evaluate(zoom) == before
+    box = page.locator(".leaflet-container").bounding_box()  # the page scrolled instead
+    page.mouse.click(box["x"] + box["width"] / 2, max(box["y"], 0) + 20)  # clear of the controls and of pins
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -400)
+    page.wait_for_timeout(600)  # the zoom animation
+    assert page.evaluate(zoom) > before

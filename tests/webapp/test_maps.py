@@ -166,3 +166,9 @@ def test_geojson_labels_must_match_fields() -> None:
             tooltip_fields=["a"],
             labels=[],
         )
+
+
+def test_the_scale_bar_is_metric_only() -> None:
+    """Chinese users read metres; a miles/feet bar under it is noise."""
+    out = page_of(full_map())
+    assert "L.control.scale({imperial: false})" in out and "L.control.scale()" not in out

@@ -56,6 +56,8 @@
       b.setAttribute("aria-pressed", String(b === button));
     });
     if (button) { more.value = ""; }
+    var slot = form.querySelector("[data-error-for=category]");  // "请选择类别" is answered now
+    if (slot) { slot.hidden = true; }
     refreshHints();
   }
   form.querySelectorAll("[data-category]").forEach(function (button) {
