@@ -52,6 +52,7 @@ from webapp.labels import (
     city_time,
     duration_label,
     event_note,
+    field_label,
     status_label,
 )
 from webapp.maps import MapParts, add_plugins, add_vector_grid, base_map, render_map_parts
@@ -252,11 +253,19 @@ OFFERED_WHEN: dict[str, Callable[[Incident], bool]] = {
 }
 
 
+#: Actions that cannot be taken back by the one who takes them: the drawer asks before sending.
+CONFIRM = {"cancel": _l("作废后案件不再处理（可由值班长重新立案）。确定作废？")}
+
+
 def _choice(action: str, case: Incident) -> dict[str, Any]:
+    """The list the action picks its field from (none chosen until the user picks), and its confirmation."""
+    confirm = {"confirm": str(CONFIRM[action])} if action in CONFIRM else {}
     if action not in CHOICES:
-        return {}
+        return confirm
     name, options = CHOICES[action]
-    return {"choice": {"field": name, "options": options(case)}}
+    return {"choice": {"field": name, "options": options(case), "prompt": str(_("请选择%(what)s",
+                                                                                what=field_label(name)))},
+            **confirm}
 
 
 def safe_json(payload: Any) -> Response:

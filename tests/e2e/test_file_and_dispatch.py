@@ -89,10 +89,16 @@ def test_the_drawer_cancels_a_report_as_invalid_with_a_note(page, live_server, y
     browser_login(page, live_server, "dispatcher")
     page.locator(f"#queue tr[data-case='{youbu_case}']").click()
     drawer = page.locator("#drawer")
+    drawer.locator("[data-actions] button.action-cancel").click()  # no reason picked: nothing is sent
+    expect(drawer.locator(".drawer-error")).to_have_text("请选择原因")
+    expect(drawer.locator("[data-field=status_label]")).to_have_text("已上报")
     drawer.locator("[data-actions] select.action-choice").select_option("invalid")
     drawer.locator("[data-actions] textarea").fill("现场核实无此问题")
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     drawer.locator("[data-actions] button.action-cancel").click()
     expect(drawer.locator("[data-field=status_label]")).to_have_text("已作废")
+    assert asked and asked[0].endswith("确定作废？")
     expect(drawer.locator("[data-history]")).to_contain_text("现场核实无此问题")
     assert page.console_errors == []
 

@@ -150,6 +150,7 @@
     if (!a.choice) { return null; }
     var select = box.appendChild(el("select", "action-choice"));
     select.setAttribute("aria-label", a.label);
+    select.appendChild(el("option", null, a.choice.prompt)).value = "";  // nothing picked by default
     a.choice.options.forEach(function (o) {
       var option = select.appendChild(el("option", null, o.label));
       option.value = o.value;
@@ -172,6 +173,8 @@
       button.addEventListener("click", function () {
         if (a.needsNote && !note.value.trim()) { showError(labels.noteRequired); note.focus(); return; }
         if (point && !(point.lon.value && point.lat.value)) { showError(labels.pickPoint); return; }
+        if (select && !select.value) { showError(a.choice.prompt); select.focus(); return; }
+        if (a.confirm && !window.confirm(a.confirm)) { return; }
         var body = payload(c, a.action, note.value.trim(), select && {field: a.choice.field, value: select.value});
         if (point) { body.lon = Number(point.lon.value); body.lat = Number(point.lat.value); }
         send(c, c.actionsUrl, body);
