@@ -73,7 +73,7 @@ HISTORY_SCRIPTS: dict[str, tuple[tuple[str, str, dict[str, str]], ...]] = {
     "closed": _FILE_AND_DISPATCH + _HANDLE_TO_CLOSE,
     "reworked": _FILE_AND_DISPATCH + (("handle", HANDLER, {"note": "已清运"}), ("check", "inspector", {}),
                                       ("rework", "dispatcher", {"reason": "核查照片仍有残留"})) + _HANDLE_TO_CLOSE,
-    "extended": _FILE_AND_DISPATCH + (("request_extension", HANDLER, {"duration": "1d"}),
+    "extended": _FILE_AND_DISPATCH + (("request_extension", HANDLER, {"duration": "1d", "reason": "需调用清运车辆"}),
                                       ("approve_extension", "supervisor", {})) + _HANDLE_TO_CLOSE,
     "returned": (("file", "dispatcher", {}), ("dispatch", "dispatcher", {"department": "sanitation"}),
                  ("return", "department", {"reason": "建筑渣土，属施工方清运责任"})) + _FILE_AND_DISPATCH[1:]

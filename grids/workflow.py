@@ -100,7 +100,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("check", ("handled",), "checked", ON_SITE_ROLES),
     Transition("rework", ("handled", "checked"), "in_progress", CENTRE_ROLES, ("reason",)),
     Transition("close", ("checked",), "closed", CENTRE_ROLES),
-    Transition("request_extension", ("dispatched", "in_progress"), STAY, HANDLER_ROLES, ("duration",)),
+    Transition("request_extension", ("dispatched", "in_progress"), STAY, HANDLER_ROLES, ("duration", "reason")),
     Transition("approve_extension", ("dispatched", "in_progress"), STAY, EXTENSION_APPROVERS[0]),
     Transition("reject_extension", ("dispatched", "in_progress"), STAY, EXTENSION_APPROVERS[0], ("reason",)),
     Transition("park", ("filed", "dispatched", "in_progress"), "parked", ("supervisor",), ("reason",)),

@@ -57,6 +57,7 @@ from webapp.labels import (
 )
 from webapp.maps import MapParts, add_plugins, add_vector_grid, base_map, render_map_parts
 from webapp.photos import bp as photos_bp
+from webapp.photos import photo_links
 from webapp.reports import ranking_page
 
 bp = Blueprint("pages", __name__)
@@ -279,13 +280,17 @@ def index() -> Any:
     return redirect(home_url(user) if user else url_for("auth.login"))
 
 
+#: A case routed to a department is the centre's until it is dispatched (立案, 派遣): not in the department's inbox.
+BEFORE_DISPATCH = ("reported", "verified", "filed")
+
+
 @bp.route("/department")
 @require_roles("department")
 def department() -> Any:
     """The department's inbox: each case with the version an action must quote and the actions it allows."""
     user = current_user()
-    cases = open_cases(*case_conditions(zone_of(user)))
-    rows = [{**row, "version": case.version, "actions": drawer_actions(user, case),
+    cases = open_cases(*case_conditions(zone_of(user)), Incident.status.not_in(BEFORE_DISPATCH))
+    rows = [{**row, "version": case.version, "actions": drawer_actions(user, case), "photos": photo_links(case.id),
              "actions_url": f"{request.script_root}/api/v1/incidents/{case.id}/actions"}
             for case, row in zip(cases, summaries(cases), strict=True)]
     labels = {"conflict": _("案件已被他人更改，请重新加载后再操作。"), "failed": _("操作失败，请重试。"),

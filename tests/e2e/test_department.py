@@ -14,13 +14,19 @@ from tests.e2e.test_file_and_dispatch import youbu_case  # noqa: F401  (fixture)
 pytestmark = pytest.mark.e2e
 
 
-def test_a_department_asks_for_two_working_days(page, live_server, database_url, youbu_case) -> None:  # noqa: F811
+def dispatch(database_url: str, case_id: int) -> None:
+    """The centre files and dispatches the case (to its routed department, 环卫 for the demo's point)."""
     engine = create_engine(database_url)
     with Session(engine) as session, session.begin():
         dispatcher = Actor.of_user(session.scalar(select(User).where(User.username == "dispatcher")))
         for action in ("file", "dispatch"):
-            case = session.get(Incident, youbu_case)
-            act(session, youbu_case, action, dispatcher, case.version)
+            act(session, case_id, action, dispatcher, session.get(Incident, case_id).version)
+    engine.dispose()
+
+
+def test_a_department_asks_for_two_working_days(page, live_server, database_url, youbu_case) -> None:  # noqa: F811
+    dispatch(database_url, youbu_case)
+    engine = create_engine(database_url)
     browser_login(page, live_server, "department")
     item = page.locator(f"[data-case='{youbu_case}']")
     item.locator("select[data-choice-for=request_extension]").select_option("2d")
@@ -31,4 +37,21 @@ def test_a_department_asks_for_two_working_days(page, live_server, database_url,
     with Session(engine) as session:
         assert session.get(Incident, youbu_case).extension_request == "2d"
     engine.dispose()
+    assert page.console_errors == [] and page.foreign_requests == []
+
+
+def test_after_accepting_the_item_offers_the_next_step_without_a_reload(page, live_server, database_url,
+                                                                       youbu_case) -> None:  # noqa: F811
+    browser_login(page, live_server, "department")
+    assert page.locator(f"[data-case='{youbu_case}']").count() == 0  # reported, not dispatched: the centre's
+    dispatch(database_url, youbu_case)
+    page.reload()
+    item = page.locator(f"[data-case='{youbu_case}']")
+    expect(item.locator("[data-status]")).to_have_text("已派遣")
+    item.locator("button[value=accept]").click()
+    expect(item.locator("[data-status]")).to_have_text("处置中")
+    expect(item.locator("[data-done]")).to_have_text("已完成：接单")
+    item.locator("textarea[name=note]").fill("已清运完毕")
+    item.locator("button[value=handle]").click()
+    expect(item.locator("[data-status]")).to_have_text("已处置")
     assert page.console_errors == [] and page.foreign_requests == []

@@ -76,7 +76,8 @@ def test_returns_reworks_and_extensions_are_counted_from_the_history(db, demo_ci
     steps = [("file", "dispatcher", {}), ("dispatch", "dispatcher", {"department": "sanitation"}),
              ("return", "department", {"reason": "不归我们管"}),
              ("dispatch", "dispatcher", {"department": "sanitation"}), ("accept", "department", {}),
-             ("request_extension", "department", {"duration": "1d"}), ("approve_extension", "supervisor", {}),
+             ("request_extension", "department", {"duration": "1d", "reason": "需调用机械"}),
+             ("approve_extension", "supervisor", {}),
              ("handle", "department", {"note": "已清运"}), ("check", "inspector", {}),
              ("rework", "dispatcher", {"reason": "仍有残留"}), ("handle", "department", {"note": "已冲洗"})]
     for action, username, payload in steps:

@@ -91,7 +91,7 @@ def test_a_stage_without_a_limit_has_no_deadline_and_is_never_overdue(db, demo_c
 
 def test_redispatch_restarts_the_handling_clock_and_an_extension_adds_to_it(db, demo_city) -> None:
     case = walk(db, new_case(db), "dispatch")
-    step(db, case, "request_extension", "department", duration="30m")
+    step(db, case, "request_extension", "department", duration="30m", reason="需调用机械")
     step(db, case, "approve_extension", "supervisor")
     extended = case.deadline_at
     assert extended == city_calendar(db, CITY).add(due_of(db, case, "handle"), timedelta(minutes=30))

@@ -151,12 +151,12 @@ def test_extensions_need_approval_and_the_second_one_a_higher_one(db, demo_city)
     for action in ("file", "dispatch"):
         step(db, case, action, "dispatcher")
     due = case.deadline_at
-    step(db, case, "request_extension", "department", duration="1d")
+    step(db, case, "request_extension", "department", duration="1d", reason="需调用机械")
     with pytest.raises(Conflict):
-        step(db, case, "request_extension", "department", duration="1d")
+        step(db, case, "request_extension", "department", duration="1d", reason="需调用机械")
     step(db, case, "approve_extension", "supervisor")
     assert case.deadline_at > due and case.extensions == 1 and case.extension_request is None
-    step(db, case, "request_extension", "department", duration="4h")
+    step(db, case, "request_extension", "department", duration="4h", reason="需调用机械")
     with pytest.raises(Forbidden, match="admin"):
         step(db, case, "approve_extension", "supervisor")
     step(db, case, "approve_extension", "admin")
@@ -170,7 +170,7 @@ def test_an_extension_is_refused_with_a_reason_and_may_be_asked_again(db, demo_c
     due = case.deadline_at
     with pytest.raises(Invalid, match="no extension is waiting"):
         step(db, case, "reject_extension", "supervisor", reason="工作量不大")
-    step(db, case, "request_extension", "department", duration="2d")
+    step(db, case, "request_extension", "department", duration="2d", reason="需调用机械")
     with pytest.raises(Invalid, match="reason"):
         step(db, case, "reject_extension", "supervisor")
     step(db, case, "reject_extension", "supervisor", reason="工作量不大，按期完成")
@@ -178,7 +178,7 @@ def test_an_extension_is_refused_with_a_reason_and_may_be_asked_again(db, demo_c
     assert [(m.kind, m.recipient) for m in db.scalars(select(OutboxMessage).where(
         OutboxMessage.incident_id == case.id, OutboxMessage.kind.like("%extension")))] == [
         ("request_extension", "role:supervisor"), ("reject_extension", f"department:{case.department_id}")]
-    step(db, case, "request_extension", "department", duration="1d")
+    step(db, case, "request_extension", "department", duration="1d", reason="需调用机械")
     assert case.extension_request == "1d"
 
 
@@ -188,7 +188,7 @@ def test_a_waiting_extension_request_ends_when_the_handler_reports_done_or_loses
         case = new_case(db)
         for action in ("file", "dispatch"):
             step(db, case, action, "dispatcher")
-        step(db, case, "request_extension", "department", duration="1d")
+        step(db, case, "request_extension", "department", duration="1d", reason="需调用机械")
         step(db, case, ending, who, **extra)
         assert case.extension_request is None, ending
 

@@ -75,12 +75,12 @@ def test_a_second_extension_is_offered_to_the_admin_not_the_supervisor_who_could
     from grids.models import OutboxMessage
 
     login(client, "department")
-    asked = action(client, dispatched, "request_extension", dispatched.version, duration="1d")
+    asked = action(client, dispatched, "request_extension", dispatched.version, duration="1d", reason="需调用机械")
     login(client, "supervisor")
     assert {"approve_extension", "reject_extension"} <= drawer_actions(client, dispatched)
     approved = action(client, dispatched, "approve_extension", asked.json["version"])
     login(client, "department")
-    action(client, dispatched, "request_extension", approved.json["version"], duration="4h")
+    action(client, dispatched, "request_extension", approved.json["version"], duration="4h", reason="需调用机械")
     login(client, "supervisor")
     assert not {"approve_extension", "reject_extension"} & drawer_actions(client, dispatched)
     login(client, "admin")

@@ -26,8 +26,28 @@
       });
   }
 
-  document.querySelectorAll("[data-inbox-form]").forEach(function (form) {
-    var item = form.closest("[data-case]");
+  /* The case as the inbox now shows it (status, next actions, version), in place of `item`; a case that left the
+   * inbox (returned to the centre) leaves only the done note. */
+  function refresh(item, done) {
+    return fetch(window.location.href, {headers: {Accept: "text/html"}})
+      .then(function (r) { return r.text(); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html")
+          .querySelector("[data-case='" + item.dataset.case + "']");
+        if (fresh) {
+          item.replaceWith(fresh);
+          bind(fresh);
+          item = fresh;
+        } else {
+          item.querySelectorAll("form, [data-error]").forEach(function (node) { node.hidden = true; });
+        }
+        say(item, "[data-done]", done);
+      });
+  }
+
+  function bind(item) {
+    var form = item.querySelector("[data-inbox-form]");
+    if (!form) { return; }
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var button = event.submitter;
@@ -36,11 +56,11 @@
       if (button.dataset.needsNote === "true" && !note) { say(item, "[data-error]", labels.noteRequired); return; }
       say(item, "[data-error]", "");
       var choice = form.querySelector("[data-choice-for='" + button.value + "']");
-      post(item, button.value, note, choice).then(function (answer) {
-        item.dataset.version = String(answer.version);
-        say(item, "[data-done]", labels.done.replace("%(action)s", button.textContent));
-        form.hidden = true;  // the allowed actions changed; reload to see the next ones
+      post(item, button.value, note, choice).then(function () {
+        return refresh(item, labels.done.replace("%(action)s", button.textContent));
       }).catch(function (error) { say(item, "[data-error]", error.message); });
     });
-  });
+  }
+
+  document.querySelectorAll("[data-case]").forEach(bind);
 })();
