@@ -121,7 +121,8 @@ def import_catalog(session: Session, doc: dict[str, Any]) -> dict[str, int]:
     validate_catalog(doc)
     _check_grid_rules(session, doc["city"]["code"], doc.get("routing", []))
     city_code = upsert_city(session, doc["city"]).code
-    depts = {d["code"]: _upsert(session, Department, city_code, d["code"], name=d["name"])
+    depts = {d["code"]: _upsert(session, Department, city_code, d["code"], name=d["name"],
+                                worked_by_squads=d.get("worked_by_squads", False))
              for d in doc["departments"]}
     session.flush()
     cats: dict[str, Category] = {}

@@ -166,6 +166,8 @@ class Department(Base):
     city_code: Mapped[str] = _city_fk()
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
+    #: The bureau's own work: its cases in a township are handled by the squad stationed there.
+    worked_by_squads: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
 
 class Squad(Base):

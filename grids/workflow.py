@@ -201,6 +201,20 @@ def roles_for(rule: Transition, extensions: int = 0) -> tuple[str, ...]:
     return rule.roles
 
 
+#: The handler's actions: only the case's one accountable owner takes them.
+HANDLER_ACTIONS = ("accept", "return", "handle", "request_extension")
+
+
+def dispatched_elsewhere(role: str, action: str, incident: Incident) -> str | None:
+    """The department whose case this is, when a squad member would take its handler's action: a case
+    dispatched to a functional department (环卫, 园林 ...) is that department's to accept, handle or return,
+    while the bureau's own cases (Department.worked_by_squads) are the stationed squad's. None: no objection."""
+    if role not in SQUAD_ROLES or action not in HANDLER_ACTIONS or incident.owner_type != "department":
+        return None
+    department = incident.department
+    return None if department is None or department.worked_by_squads else department.name
+
+
 def authorize(actor: Actor, state: str | None, action: str, *, extensions: int = 0) -> Transition:
     """The transition for (state, action) if the actor's role may take it; Invalid/Forbidden otherwise."""
     rule = rule_for(state, action, actor.role)
@@ -389,6 +403,11 @@ def act(session: Session, incident_id: int, action: str, actor: Actor, expected_
     if incident.version != expected_version:
         raise Conflict("case changed, reload", code="stale_version", details={"version": incident.version})
     rule = authorize(actor, incident.status, action, extensions=incident.extensions)
+    owner = dispatched_elsewhere(actor.role, action, incident)
+    if owner is not None:
+        log.warning("refused %s by %s (%s): case %s is %s's", action, actor.label, actor.role, incident.id, owner)
+        raise Forbidden(f"case {incident.id} is dispatched to {owner}: it accepts, handles or returns it",
+                        code="not_the_owner", details={"department": owner})
     missing = [name for name in rule.required if not payload.get(name)]
     if missing:
         raise Invalid(f"{action} needs: {', '.join(missing)}", code="missing_fields", details=missing)

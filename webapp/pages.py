@@ -41,6 +41,7 @@ from grids.workflow import (
     Zone,
     case_conditions,
     deadline_class,
+    dispatched_elsewhere,
     roles_for,
     zone_of,
 )
@@ -242,6 +243,7 @@ def offered(user: User, case: Incident, action: str) -> bool:
     and the case is ready for it (OFFERED_WHEN). The workflow checks again (role, zone, version) on submit."""
     rule = RULES.get((case.status, action))
     return (rule is not None and (user.role == "admin" or user.role in roles_for(rule, case.extensions))
+            and dispatched_elsewhere(user.role, action, case) is None
             and OFFERED_WHEN.get(action, lambda _case: True)(case))
 
 

@@ -31,8 +31,8 @@ def test_dispatch_writes_one_message_to_the_new_owner_and_rolls_back_with_it(db,
 def test_return_and_handle_go_to_the_dispatch_centre(db, demo_city) -> None:
     case = new_case(db)
     step(db, case, "file", "dispatcher")
-    step(db, case, "dispatch", "dispatcher", department="landscape")
-    step(db, case, "return", "squad_leader", reason="不属于园林")
+    step(db, case, "dispatch", "dispatcher", department="sanitation")
+    step(db, case, "return", "department", reason="不属于环卫")
     assert [m.recipient for m in messages(db, case.id)][-1] == DISPATCH_CENTRE
     assert recipients(case, "handle") == [DISPATCH_CENTRE] and recipients(case, "verify") == []
 

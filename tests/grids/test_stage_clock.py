@@ -19,7 +19,8 @@ from tests.grids.test_workflow import CITY, committed_case, fresh_city_url, new_
 SH = ZoneInfo("Asia/Shanghai")
 # The demo catalog's defaults (grids/data/lanxi_catalog.json); handling is the minor class's own limit.
 LIMITS = {"file": "1h", "dispatch": "30m", "handle": "4h", "check": "4h", "close": "1h"}
-WALK = (("file", "dispatcher", {}), ("dispatch", "dispatcher", {}), ("accept", "squad_leader", {}),
+WALK = (("file", "dispatcher", {}), ("dispatch", "dispatcher", {"department": "bureau"}),  # the squad's work
+        ("accept", "squad_leader", {}),
         ("handle", "squad_leader", {"note": "已清运"}), ("check", "inspector", {}))
 
 
@@ -91,7 +92,7 @@ def test_a_stage_without_a_limit_has_no_deadline_and_is_never_overdue(db, demo_c
 
 def test_redispatch_restarts_the_handling_clock_and_an_extension_adds_to_it(db, demo_city) -> None:
     case = walk(db, new_case(db), "dispatch")
-    step(db, case, "request_extension", "department", duration="30m", reason="需调用机械")
+    step(db, case, "request_extension", "squad_leader", duration="30m", reason="需调用机械")
     step(db, case, "approve_extension", "supervisor")
     extended = case.deadline_at
     assert extended == city_calendar(db, CITY).add(due_of(db, case, "handle"), timedelta(minutes=30))

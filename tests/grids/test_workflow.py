@@ -121,11 +121,29 @@ def test_actors_outside_their_zone_get_not_found(db, demo_city, caplog) -> None:
     with caplog.at_level("WARNING", logger="gridlink.workflow"), pytest.raises(NotFound):
         step(db, case, "accept", "330781104-officer1")  # 诸葛镇's squad
     assert f"refused case {case.id}" in caplog.text and "officer" in caplog.text
-    step(db, case, "redispatch", "dispatcher", department="utilities")
+    step(db, case, "redispatch", "dispatcher", department="bureau")
     with pytest.raises(NotFound):
         step(db, case, "accept", "department")  # sanitation: no longer routed to it
-    step(db, case, "accept", "squad_leader")  # 游埠镇's squad may act in its township
+    step(db, case, "accept", "squad_leader")  # 游埠镇's squad works the bureau's cases in its township
     assert case.status == "in_progress"
+
+
+def test_a_case_dispatched_to_a_department_is_its_to_handle_not_the_squads(db, demo_city, caplog) -> None:
+    """One accountable owner: the township's squad sees the department's case but cannot accept, handle or
+    return it for the department (nor ask for its extension); the bureau's own cases are the squad's."""
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    step(db, case, "dispatch", "dispatcher", department="sanitation")
+    for action, payload in (("accept", {}), ("return", {"reason": "不归我们"}), ("handle", {"note": "已清理"})):
+        with caplog.at_level("WARNING", logger="gridlink.workflow"), \
+                pytest.raises(Forbidden, match="dispatched to 环境卫生管理处") as refused:
+            step(db, case, action, "officer", **payload)
+        assert refused.value.code == "not_the_owner"
+    assert "refused accept by officer" in caplog.text and case.status == "dispatched"
+    step(db, case, "accept", "department")
+    step(db, case, "redispatch", "dispatcher", department="bureau")
+    step(db, case, "handle", "officer", note="已清理")
+    assert case.status == "handled"
 
 
 def test_a_stale_version_gets_conflict(db, demo_city) -> None:
@@ -137,10 +155,10 @@ def test_a_stale_version_gets_conflict(db, demo_city) -> None:
 def test_return_and_redispatch(db, demo_city) -> None:
     case = new_case(db)
     step(db, case, "file", "dispatcher")
-    step(db, case, "dispatch", "dispatcher", department="landscape")
+    step(db, case, "dispatch", "dispatcher", department="sanitation")
     with pytest.raises(Invalid, match="reason"):
-        step(db, case, "return", "squad_leader")
-    step(db, case, "return", "squad_leader", reason="不属于园林")
+        step(db, case, "return", "department")
+    step(db, case, "return", "department", reason="不属于环卫")
     assert case.status == "filed" and case.department_id is None and case.owner_type == "centre"
     step(db, case, "dispatch", "dispatcher", department="sanitation")
     assert case.owner_type == "department"

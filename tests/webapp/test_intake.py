@@ -171,7 +171,7 @@ def dispatched_in_youbu(db) -> Incident:
     lon, lat = inner(db)
     case = report(db, dispatcher, "E0101", lon, lat, source="test", description="待处置")
     act(db, case.id, "file", dispatcher, case.version)
-    act(db, case.id, "dispatch", dispatcher, case.version)
+    act(db, case.id, "dispatch", dispatcher, case.version, department="bureau")  # the squad's own work
     db.flush()
     return case
 
