@@ -109,6 +109,7 @@ REASON_TEXT = {
     "city_rule": "department {name}: city-wide rule of category {category}",
     "category_default": "department {name}: default of category {category}",
     "no_department": "no department for category {category}",
+    "centre_dispatch": "dispatched by the centre to department {name}",
     "owner": "owner: {owner}",
     "no_coordinates": "no coordinates given", "centre_triage": "owner: centre (triage)",
 }

@@ -30,7 +30,15 @@ from sqlalchemy.orm import Session
 from grids.calendar import WorkCalendar, calendar_stamp, city_calendar, deadline, parse_limit
 from grids.db import prepared
 from grids.errors import Conflict, Forbidden, Invalid, NotFound
-from grids.incidents import Actor, check_event_time, locate, location_values, open_case, record_event
+from grids.incidents import (
+    REASON_TEXT,
+    Actor,
+    check_event_time,
+    locate,
+    location_values,
+    open_case,
+    record_event,
+)
 from grids.models import (
     EXTENSION_APPROVERS,
     CaseEvent,
@@ -309,10 +317,16 @@ def start_report_clock(session: Session, incident: Incident, facts: ClockFacts |
 
 
 def _dispatch(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:
+    """派遣/改派 to a named department: it owns the case now, and the routing explanation says the centre chose it
+    (pages show it as 派遣依据; the rules' steps stay before it)."""
     if not payload.get("department"):
         return {}
-    return {"department_id": _department(session, incident.city_code, payload["department"]).id,
-            "owner_type": "department"}
+    department = _department(session, incident.city_code, payload["department"])
+    step = ("centre_dispatch", {"name": department.name})
+    return {"department_id": department.id, "owner_type": "department",
+            "routing_steps": [*(incident.routing_steps or []), list(step)],
+            "routing_reason": "; ".join(filter(None, (incident.routing_reason,
+                                                      REASON_TEXT[step[0]].format(**step[1]))))}
 
 
 def _return(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:

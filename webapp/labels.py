@@ -78,6 +78,7 @@ ROUTING_STEPS = {
     "city_rule": _l("部门：%(name)s（全市 %(category)s 类派遣规则）"),
     "category_default": _l("部门：%(name)s（%(category)s 类默认部门）"),
     "no_department": _l("%(category)s 类没有责任部门"),
+    "centre_dispatch": _l("指挥中心派遣给：%(name)s"),
     "owner": _l("责任主体：%(owner)s"),
     "no_coordinates": _l("未提供坐标"), "centre_triage": _l("责任主体：指挥中心（待分拣）"),
 }

@@ -162,6 +162,11 @@ def test_return_and_redispatch(db, demo_city) -> None:
     assert case.status == "filed" and case.department_id is None and case.owner_type == "centre"
     step(db, case, "dispatch", "dispatcher", department="sanitation")
     assert case.owner_type == "department"
+    step(db, case, "redispatch", "dispatcher", department="landscape")
+    routed = case.routing_reason.split("; ")
+    assert routed[-2:] == ["dispatched by the centre to department 环境卫生管理处 环卫",
+                           "dispatched by the centre to department 园林绿化中心 园林"]  # why it is where it is
+    assert case.routing_steps[-1] == ["centre_dispatch", {"name": "园林绿化中心 园林"}]
 
 
 def test_extensions_need_approval_and_the_second_one_a_higher_one(db, demo_city) -> None:
