@@ -298,7 +298,7 @@ def copy_layout_as_draft(session: Session, layout_id: int) -> GridLayout:
     if source is None:
         raise NotFound(f"no grid layout {layout_id}")
     division = session.get(Division, source.division_id)
-    draft = _new_layout(session, source.city_code, division, f"redraw of {source.id}")
+    draft = _new_layout(session, source.city_code, division, f"由 #{source.id} 复制重绘")
     columns = ("city_code", "code", "division_id", "geom", "area_m2", "squad_id", "co_manager_id")
     table = Grid.__table__
     session.execute(insert(table).from_select(

@@ -179,11 +179,16 @@ def _insert_grids(session: Session, layout: GridLayout, division: Division, grid
     session.execute(insert(GridCode.__table__), registry)
 
 
-def _new_layout(session: Session, city_code: str, division: Division, method: str) -> GridLayout:
+#: How a layout was drawn, as its name says it (names are shown as they are stored: in the city's language).
+METHOD_NAMES = {"square": "方格", "roads": "沿道路"}
+
+
+def _new_layout(session: Session, city_code: str, division: Division, how: str) -> GridLayout:
+    """A new draft of the division, named by its revision number and `how` it was drawn, e.g. 游埠镇 第2版（方格）."""
     revision = (session.scalar(select(func.max(GridLayout.revision))
                                .where(GridLayout.division_id == division.id)) or 0) + 1
     layout = GridLayout(city_code=city_code, division_id=division.id, status="draft", revision=revision,
-                        name=f"{division.name} r{revision} ({method})")
+                        name=f"{division.name} 第{revision}版（{how}）")
     session.add(layout)
     session.flush()
     return layout
@@ -208,7 +213,7 @@ def generate_layout(session: Session, city_code: str, division_code: str, target
     epsg = utm_epsg_for(centre.x, centre.y)
     roads_metric = [to_metric(r, epsg) for r in roads or []]
     cells = _cells(session, division)
-    layout = _new_layout(session, city_code, division, method)
+    layout = _new_layout(session, city_code, division, METHOD_NAMES[method])
     for done, cell in enumerate(cells, start=1):
         grids = _draw(cell.geom, epsg, method, target_area, roads_metric)
         _insert_grids(session, layout, cell.division, grids, _codes(session, city_code, cell.division,

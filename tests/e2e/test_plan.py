@@ -186,3 +186,32 @@ def test_planner_redraws_a_frontage_area(page: Page, live_server: str, shop: dic
     screenshot(page, "plan-frontage-redraw")
     page.wait_for_load_state("networkidle")
     assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_copying_a_layout_says_it_is_at_work_until_the_editor_opens(page: Page, live_server: str,
+                                                                   database_url: str) -> None:
+    """Copying a township's layout takes seconds: the button says so and cannot be pressed twice; then the
+    draft opens in the editor under its Chinese name."""
+    browser_login(page, live_server, "planner")
+    page.goto(f"{live_server}/plan")
+    row = page.locator(".layout-row", has=page.locator(".layout-published")).first
+    expect(row.locator("form button")).to_have_text("复制为草稿重绘")
+    source = int(row.get_attribute("data-layout"))
+    page.route("**/plan/layouts/*/copy", lambda route: None)  # the server is still copying
+    shown = page.evaluate("""(id) => new Promise(done => {
+        const button = document.querySelector(`.layout-row[data-layout='${id}'] form button`);
+        button.click();
+        setTimeout(() => done([button.textContent, button.disabled]), 100);
+    })""", source)
+    assert shown == ["正在复制…", True]
+    page.unroute("**/plan/layouts/*/copy")
+    page.goto(f"{live_server}/plan")
+    page.locator(f".layout-row[data-layout='{source}']").get_by_role("button", name="复制为草稿重绘").click()
+    page.wait_for_url("**/plan/layouts/*")
+    assert f"由 #{source} 复制重绘" in page.content()
+    copy_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    engine = create_engine(database_url)
+    with Session(engine) as session, session.begin():
+        session.execute(delete(GridLayout).where(GridLayout.id == copy_id))
+    engine.dispose()
+    assert page.console_errors == []
