@@ -453,8 +453,9 @@ def frontage() -> Any:
                      static_url=lambda path: url_for("static", filename=path),
                      basemap_url=current_app.config.get("GRIDLINK_BASEMAP_URL"),
                      basemap_attribution=current_app.config.get("GRIDLINK_BASEMAP_ATTRIBUTION"))
-        add_vector_grid(m, url_template=request.script_root + "/tiles/{layer}/{z}/{x}/{y}.pbf", layer_name="grids",
-                        style=EDIT_GRID_STYLE, name=_("单元网格"))  # context: the published grids
+        tiles = request.script_root + "/tiles/{layer}/{z}/{x}/{y}.pbf"  # context: the township and its grids
+        add_vector_grid(m, url_template=tiles, layer_name="divisions", style=DIVISION_STYLE, name=_("行政区划"))
+        add_vector_grid(m, url_template=tiles, layer_name="grids", style=EDIT_GRID_STYLE, name=_("单元网格"))
         draw = add_plugins(m, draw=True).draw
         draw.draw_options = {**{k: False for k in DRAW_OPTIONS}, "polygon": DRAW_OPTIONS["polygon"]}
         draw.edit_options = {"edit": False, "remove": False}

@@ -353,7 +353,9 @@
     button.addEventListener("click", function () {
       var id = Number(button.dataset.unit);
       choose(id);
-      if (layers[id].getBounds) { map.fitBounds(layers[id].getBounds(), {maxZoom: 18, animate: false}); }
+      var layer = layers[id];  // an area, or the shop's point until it has one
+      if (layer.getBounds) { map.fitBounds(layer.getBounds(), {maxZoom: 18, animate: false}); }
+      else { map.setView(layer.getLatLng(), 18, {animate: false}); }
     });
   });
 
@@ -373,5 +375,7 @@
     }).catch(function () { say(data.labels.failed, true); });
   });
 
-  map.fitBounds(data.bounds);
+  // The streets of the township's units (where areas are drawn), else the whole township.
+  var units = areas.getLayers().length ? areas.getBounds() : null;
+  map.fitBounds(units || data.bounds, {maxZoom: 17, padding: [40, 40], animate: false});
 })();
