@@ -266,7 +266,7 @@ def test_an_unchanged_copy_previews_no_changes_of_hands(db, demo_city) -> None:
     current = db.scalar(select(GridLayout).join(Division, Division.id == GridLayout.division_id).where(
         Division.code == "330781102", GridLayout.status == "published"))
     draft = copy_layout_as_draft(db, current.id)
-    assert draft.name.endswith(f" 第{current.revision + 1}版（由 #{current.id} 复制重绘）")  # shown as stored
+    assert draft.name.endswith(f" 第{draft.revision}版（由 #{current.id} 复制重绘）")  # shown as stored
     impact = publish_impact(db, draft.id)
     assert impact["replaces"] == current.id
     assert (impact["open_cases"]["count"], impact["assignments"]["count"], impact["frontage_units"]["count"]) == (
