@@ -155,3 +155,45 @@ def test_the_centre_places_a_triage_case_on_the_map_and_it_is_routed(page, live_
         assert case.grid_id is not None and not case.needs_triage
     engine.dispose()
     assert page.console_errors == []
+
+
+@pytest.fixture()
+def two_reports(database_url: str) -> Iterator[tuple[int, int]]:
+    """Two reports in 游埠镇 a moment apart, each with its 立案 clock running (the earlier one due first)."""
+    from grids.incidents import Actor
+    from grids.models import User
+    from grids.workflow import report
+
+    engine = create_engine(database_url)
+    with Session(engine) as session, session.begin():
+        dispatcher = Actor.of_user(session.scalar(select(User).where(User.username == "dispatcher")))
+        x, y = session.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
+                                      func.ST_Y(func.ST_PointOnSurface(Division.geom)))
+                               .where(Division.code == YOUBU)).one()
+        first = report(session, dispatcher, "E0101", x + 0.001, y, source="test", description="先报").id
+    with Session(engine) as session, session.begin():
+        second = report(session, dispatcher, "E0101", x + 0.002, y, source="test", description="后报").id
+    yield first, second
+    for case_id in (first, second):
+        _remove_case(engine, case_id)
+
+
+def test_a_filed_case_moves_to_its_new_place_in_the_urgency_order(page, live_server, two_reports) -> None:
+    """立案 starts the 30-minute 派遣 clock: the later report now falls due before the earlier one's 1-hour
+    立案 clock, and its row moves above it at once, as a reload would order them."""
+    first, second = two_reports
+    browser_login(page, live_server, "dispatcher")
+    order = "() => Array.from(document.querySelectorAll('#queue tbody tr')).map(r => Number(r.dataset.case))"
+
+    def ours() -> list[int]:
+        return [c for c in page.evaluate(order) if c in two_reports]
+
+    assert ours() == [first, second]
+    page.locator(f"#queue tr[data-case='{second}']").click()
+    page.locator("#drawer [data-actions] button", has_text="立案").click()
+    expect(page.locator("#drawer [data-field=status_label]")).to_have_text("已立案")
+    assert ours() == [second, first]
+    page.reload()
+    page.wait_for_selector("#queue tbody tr")
+    assert ours() == [second, first]  # as the server orders them
+    assert page.console_errors == []

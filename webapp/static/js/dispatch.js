@@ -250,12 +250,14 @@
       .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); });
   }
 
-  /* After an action the row shows the new state; a case that left the open states leaves the queue. */
+  /* After an action the row shows the new state at its new place in the urgency order (a new stage clock
+   * moves it); a case that left the open states leaves the queue. */
   function updateRow(c) {
     var tr = tbody.querySelector("tr[data-case='" + c.id + "']");
     if (!tr) { return; }
-    if (data.openStatuses.indexOf(c.status) < 0) { tr.remove(); showCount(); return; }
-    tr.replaceWith(row(c));
+    tr.remove();
+    if (data.openStatuses.indexOf(c.status) < 0) { showCount(); return; }
+    insertByUrgency(row(c), c.urgency);
   }
 
   /* A case an action changed: its row, and its pin redrawn in the new deadline colour with the new
