@@ -122,7 +122,7 @@ def import_catalog(session: Session, doc: dict[str, Any]) -> dict[str, int]:
     _check_grid_rules(session, doc["city"]["code"], doc.get("routing", []))
     city_code = upsert_city(session, doc["city"]).code
     depts = {d["code"]: _upsert(session, Department, city_code, d["code"], name=d["name"],
-                                worked_by_squads=d.get("worked_by_squads", False))
+                                **{k: d[k] for k in ("worked_by_squads",) if k in d})  # absent: kept as it is
              for d in doc["departments"]}
     session.flush()
     cats: dict[str, Category] = {}

@@ -51,10 +51,13 @@ def owner_recipient(incident: Incident) -> str:
     centre's to hear about, not the department's the case will go to; an overdue 核查, the inspectors')."""
     if incident.status in WAITING_ON:
         return WAITING_ON[incident.status]
-    owner_ids = {"department": incident.department_id, "squad": incident.squad_id,
-                 "township": incident.township_id}
-    owner_id = owner_ids.get(incident.owner_type or "")
-    return f"{incident.owner_type}:{owner_id}" if owner_id else DISPATCH_CENTRE
+    owner = incident.owner_type or ""
+    if owner == "department" and incident.department is not None and incident.department.worked_by_squads \
+            and incident.squad_id is not None:
+        owner = "squad"  # the bureau's own case: the squad stationed there does the work
+    owner_ids = {"department": incident.department_id, "squad": incident.squad_id, "township": incident.township_id}
+    owner_id = owner_ids.get(owner)
+    return f"{owner}:{owner_id}" if owner_id else DISPATCH_CENTRE
 
 
 def _resolve(incident: Incident, who: str) -> list[str]:

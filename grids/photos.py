@@ -132,9 +132,13 @@ def store(session: Session, root: Path, incident: Incident, pictures: Sequence[P
     return rows
 
 
-def photos_of(session: Session, incident_id: int) -> list[CasePhoto]:
-    return list(session.scalars(select(CasePhoto).where(CasePhoto.incident_id == incident_id)
-                                .order_by(CasePhoto.id)))
+def photos_of(session: Session, incident_ids: Sequence[int]) -> dict[int, list[CasePhoto]]:
+    """The photos of each case, oldest first: one query for a whole list of cases (an inbox)."""
+    found: dict[int, list[CasePhoto]] = {i: [] for i in incident_ids}
+    for photo in session.scalars(select(CasePhoto).where(CasePhoto.incident_id.in_(incident_ids))
+                                 .order_by(CasePhoto.id)):
+        found[photo.incident_id].append(photo)
+    return found
 
 
 def photo_file(root: Path, photo: CasePhoto, *, thumb: bool = False) -> Path:

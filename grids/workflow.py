@@ -188,13 +188,13 @@ def visible_case(session: Session, actor: Actor, incident_id: int) -> Incident:
     return incident
 
 
-def rule_for(state: str | None, action: str, role: str | None = None) -> Transition:
-    """The transition for (state, action), or Invalid listing what the state allows (to `role`, if given), in
-    the workflow's order."""
+def rule_for(state: str | None, action: str, may: Callable[[Transition], bool] | None = None) -> Transition:
+    """The transition for (state, action), or Invalid listing what the state allows (to whoever `may` take, if
+    given), in the workflow's order."""
     rule = RULES.get((state, action))
     if rule is None:
         allowed = [t.action for t in TRANSITIONS if state in t.sources and t.action != ABSORB_DUPLICATE
-                   and (role in (None, "admin") or role in t.roles)]
+                   and (may is None or may(t))]
         log.warning("refused %s on a %s case: not a step of the workflow", action, state)
         raise Invalid(f"a case that is {state} cannot be {action!r}ed; allowed now: {', '.join(allowed) or 'none'}",
                       code="illegal_action", details={"status": state, "action": action, "allowed": allowed})
@@ -223,14 +223,30 @@ def dispatched_elsewhere(role: str, action: str, incident: Incident) -> str | No
     return None if department is None or department.worked_by_squads else department.name
 
 
-def authorize(actor: Actor, state: str | None, action: str, *, extensions: int = 0) -> Transition:
-    """The transition for (state, action) if the actor's role may take it; Invalid/Forbidden otherwise."""
-    rule = rule_for(state, action, actor.role)
-    roles = roles_for(rule, extensions)
+def may_take(role: str, rule: Transition, incident: Incident | None = None) -> bool:
+    """Whether the role may take the transition on the case: the table's grant (for an extension decision, the
+    approvers of the case's next extension) and, for a handler's action, the case's one owner. Admin may."""
+    if role == "admin":
+        return True
+    extensions = incident.extensions if incident is not None else 0
+    return role in roles_for(rule, extensions) and (
+        incident is None or dispatched_elsewhere(role, rule.action, incident) is None)
+
+
+def authorize(actor: Actor, state: str | None, action: str, *, incident: Incident | None = None) -> Transition:
+    """The transition for (state, action) if the actor may take it on the case (may_take); Invalid, or
+    Forbidden saying who may, otherwise. Every refusal is logged (RELIABILITY 13)."""
+    rule = rule_for(state, action, lambda t: may_take(actor.role, t, incident))
+    roles = roles_for(rule, incident.extensions if incident is not None else 0)
     if actor.role != "admin" and actor.role not in roles:
         log.warning("refused %s by %s (%s) on a %s case", action, actor.label, actor.role, state)
         raise Forbidden(f"the role {actor.role} may not {action} this case; that needs {' or '.join(roles)}",
                         code="role_forbidden", details={"role": actor.role, "action": action, "needs": list(roles)})
+    owner = dispatched_elsewhere(actor.role, action, incident) if incident is not None else None
+    if owner is not None:
+        log.warning("refused %s by %s (%s): case %s is %s's", action, actor.label, actor.role, incident.id, owner)
+        raise Forbidden(f"case {incident.id} is dispatched to {owner}: it accepts, handles or returns it",
+                        code="not_the_owner", details={"department": owner})
     return rule
 
 
@@ -322,16 +338,23 @@ def _dispatch(session: Session, incident: Incident, now: datetime, payload: dict
     if not payload.get("department"):
         return {}
     department = _department(session, incident.city_code, payload["department"])
-    step = ("centre_dispatch", {"name": department.name})
     return {"department_id": department.id, "owner_type": "department",
-            "routing_steps": [*(incident.routing_steps or []), list(step)],
-            "routing_reason": "; ".join(filter(None, (incident.routing_reason,
-                                                      REASON_TEXT[step[0]].format(**step[1]))))}
+            **_explained(incident, "centre_dispatch", name=department.name)}
+
+
+def _explained(incident: Incident, key: str, **params: str) -> dict[str, Any]:
+    """The case's routing explanation with one more step (a REASON_TEXT key): in words, and in its steps when it
+    has them (imported history keeps only words, which pages then show as they are)."""
+    words = "; ".join(filter(None, (incident.routing_reason, REASON_TEXT[key].format(**params))))
+    steps = [*incident.routing_steps, [key, params]] if incident.routing_steps else incident.routing_steps
+    return {"routing_reason": words, "routing_steps": steps}
 
 
 def _return(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:
     """回退: the department says "not ours"; the centre owns the case (and the dispatch clock) again."""
-    return {"department_id": None, "owner_type": "centre"}
+    returned_by = incident.department.name if incident.department is not None else ""
+    return {"department_id": None, "owner_type": "centre",
+            **_explained(incident, "returned_to_centre", name=returned_by)}
 
 
 def _request_extension(session: Session, incident: Incident, now: datetime,
@@ -416,12 +439,7 @@ def act(session: Session, incident_id: int, action: str, actor: Actor, expected_
     incident = visible_case(session, actor, incident_id)
     if incident.version != expected_version:
         raise Conflict("case changed, reload", code="stale_version", details={"version": incident.version})
-    rule = authorize(actor, incident.status, action, extensions=incident.extensions)
-    owner = dispatched_elsewhere(actor.role, action, incident)
-    if owner is not None:
-        log.warning("refused %s by %s (%s): case %s is %s's", action, actor.label, actor.role, incident.id, owner)
-        raise Forbidden(f"case {incident.id} is dispatched to {owner}: it accepts, handles or returns it",
-                        code="not_the_owner", details={"department": owner})
+    rule = authorize(actor, incident.status, action, incident=incident)
     missing = [name for name in rule.required if not payload.get(name)]
     if missing:
         raise Invalid(f"{action} needs: {', '.join(missing)}", code="missing_fields", details=missing)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -38,6 +38,8 @@ ERROR_TEXT = {
     "case_not_found": _l("没有这个案件，或它不在你的辖区内。"),
     "unauthorized": _l("请先登录。"),
     "method_not_allowed": _l("此地址不支持这种请求。"),
+    "forbidden": _l("您没有权限执行此操作。"),
+    "request_entity_too_large": _l("上传的内容太大：每次最多 %(upload_mb)s MB。"),
     # reports: places, categories, photos, components
     "bad_coordinates": _l("坐标无效：经度须在 -180 到 180 之间，纬度须在 -90 到 90 之间。"),
     "outside_city": _l("该点不在%(city)s范围内（经度 %(west)s–%(east)s，纬度 %(south)s–%(north)s）：请检查坐标，"
@@ -80,10 +82,11 @@ def error_text(code: str, details: Any = None) -> str | None:
     if template is None:
         return None
     given = details if isinstance(details, dict) else {"fields": details} if isinstance(details, list) else {}
-    params = {"mb": MAX_BYTES // 1048576, **{k: DETAIL_WORDS.get(k, str)(v) for k, v in given.items()}}
-    try:
+    try:  # inside an error handler: words that cannot be made fall back to the message, never a 500
+        params = {"mb": MAX_BYTES // 1048576, "upload_mb": current_app.config["MAX_CONTENT_LENGTH"] // 1048576,
+                  **{k: DETAIL_WORDS.get(k, str)(v) for k, v in given.items()}}
         return str(template) % params
-    except KeyError:
+    except (KeyError, TypeError, ValueError):
         return None
 
 

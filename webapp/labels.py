@@ -34,7 +34,8 @@ ACTION_LABELS = {"report": _l("上报"), "verify": _l("核实"), "file": _l("立
 CANCEL_REASON_LABELS = {"duplicate": _l("重复上报"), "invalid": _l("无效（不属实或非城管事项）")}
 #: The fields an action may need (grids.workflow.Transition.required), as a form names them.
 FIELD_LABELS = {"reason": _l("原因"), "note": _l("说明"), "duration": _l("延期时长"), "department": _l("部门"),
-                "lon": _l("经度"), "lat": _l("纬度"), "photos": _l("处置后照片")}
+                "lon": _l("经度"), "lat": _l("纬度"), "photos": _l("处置后照片"), "action": _l("操作"),
+                "original": _l("原案件"), "version": _l("案件版本（请刷新页面）")}
 #: Notes the system writes as codes (the sweeper's 督办, a cancel's reason), per action, in words.
 EVENT_NOTES = {("escalate", "overdue"): _l("超过时限，自动督办"),
                **{("cancel", code): label for code, label in CANCEL_REASON_LABELS.items()}}
@@ -79,6 +80,7 @@ ROUTING_STEPS = {
     "category_default": _l("部门：%(name)s（%(category)s 类默认部门）"),
     "no_department": _l("%(category)s 类没有责任部门"),
     "centre_dispatch": _l("指挥中心派遣给：%(name)s"),
+    "returned_to_centre": _l("%(name)s 退回指挥中心"),
     "owner": _l("责任主体：%(owner)s"),
     "no_coordinates": _l("未提供坐标"), "centre_triage": _l("责任主体：指挥中心（待分拣）"),
 }

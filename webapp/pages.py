@@ -41,8 +41,7 @@ from grids.workflow import (
     Zone,
     case_conditions,
     deadline_class,
-    dispatched_elsewhere,
-    roles_for,
+    may_take,
     zone_of,
 )
 from webapp import LANGUAGES, db
@@ -58,7 +57,7 @@ from webapp.labels import (
 )
 from webapp.maps import MapParts, add_plugins, add_vector_grid, base_map, render_map_parts
 from webapp.photos import bp as photos_bp
-from webapp.photos import photo_links
+from webapp.photos import photo_links_of
 from webapp.reports import ranking_page
 
 bp = Blueprint("pages", __name__)
@@ -242,8 +241,7 @@ def offered(user: User, case: Incident, action: str) -> bool:
     """Whether a page offers the action: the workflow's table allows it to the user's role in the case's state,
     and the case is ready for it (OFFERED_WHEN). The workflow checks again (role, zone, version) on submit."""
     rule = RULES.get((case.status, action))
-    return (rule is not None and (user.role == "admin" or user.role in roles_for(rule, case.extensions))
-            and dispatched_elsewhere(user.role, action, case) is None
+    return (rule is not None and may_take(user.role, rule, case)
             and OFFERED_WHEN.get(action, lambda _case: True)(case))
 
 
@@ -292,7 +290,8 @@ def department() -> Any:
     """The department's inbox: each case with the version an action must quote and the actions it allows."""
     user = current_user()
     cases = open_cases(*case_conditions(zone_of(user)), Incident.status.not_in(BEFORE_DISPATCH))
-    rows = [{**row, "version": case.version, "actions": drawer_actions(user, case), "photos": photo_links(case.id),
+    photos = photo_links_of([c.id for c in cases])
+    rows = [{**row, "version": case.version, "actions": drawer_actions(user, case), "photos": photos[case.id],
              "actions_url": f"{request.script_root}/api/v1/incidents/{case.id}/actions"}
             for case, row in zip(cases, summaries(cases), strict=True)]
     labels = {"conflict": _("案件已被他人更改，请重新加载后再操作。"), "failed": _("操作失败，请重试。"),

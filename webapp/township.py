@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, or_, select
 
 from grids.errors import Conflict, Invalid
 from grids.incidents import Actor
-from grids.models import CaseEvent, Category, Division, Incident, Squad, User
+from grids.models import CaseEvent, Category, Department, Division, Incident, Squad, User
 from grids.photos import handle_with_photos
 from grids.workflow import RULES, TOWNSHIP_ROLES, act, case_conditions, zone_of
 from webapp import db
@@ -35,10 +35,13 @@ MAX_NOTE = 4000
 
 
 def _mine(user: User) -> ColumnElement[bool]:
-    """My tasks: assigned to me, my squad's dispatched work, and what I reported myself (until it closes)."""
+    """My tasks: assigned to me, my squad's dispatched work (not a functional department's case in its grids:
+    grids.workflow.dispatched_elsewhere), and what I reported myself (until it closes)."""
     reported = select(CaseEvent.incident_id).where(CaseEvent.action == "report", CaseEvent.actor_id == user.id)
+    squads_work = or_(Incident.owner_type != "department",
+                      Incident.department_id.in_(select(Department.id).where(Department.worked_by_squads)))
     return or_(Incident.assignee_id == user.id, Incident.id.in_(reported),
-               (Incident.squad_id == user.squad_id) & Incident.status.in_(("dispatched", "in_progress")))
+               (Incident.squad_id == user.squad_id) & Incident.status.in_(("dispatched", "in_progress")) & squads_work)
 
 
 @bp.route("")
@@ -81,7 +84,8 @@ def case(case_id: int) -> Any:
 def _posted_version() -> int:
     version = request.form.get("version", type=int)
     if version is None:
-        raise Invalid("the form lost the case's version; reload the page", code="missing_fields")
+        raise Invalid("the form lost the case's version; reload the page", code="missing_fields",
+                      details=["version"])
     return version
 
 

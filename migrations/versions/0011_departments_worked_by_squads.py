@@ -22,6 +22,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.add_column("departments", sa.Column("worked_by_squads", sa.Boolean(), nullable=False,
                                            server_default=sa.false()))
+    # Installs from before this revision: their bureau (the catalog code gridlink's catalogs use) keeps its
+    # squads on its cases; another city's code for it is set by re-importing its catalog with the field.
+    op.execute("UPDATE departments SET worked_by_squads = true WHERE code = 'bureau'")
 
 
 def downgrade() -> None:

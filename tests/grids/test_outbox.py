@@ -76,3 +76,10 @@ def test_an_overdue_check_of_handled_work_is_escalated_to_the_inspectors_who_mus
     assert case.id in escalate_overdue(db, later)
     assert sorted(m.recipient for m in messages(db, case.id) if m.kind == "escalate") == sorted(
         [INSPECTORS, SUPERVISORS])
+
+
+def test_the_bureaus_case_is_announced_to_the_squad_that_does_the_work(db, demo_city) -> None:
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    step(db, case, "dispatch", "dispatcher", department="bureau")
+    assert [m.recipient for m in messages(db, case.id)] == [f"squad:{case.squad_id}"]

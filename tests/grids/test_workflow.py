@@ -1,8 +1,10 @@
 """The case workflow: transitions as data, roles and zones on every action, optimistic concurrency,
 working-time deadlines, the overdue sweeper, and history that replays to the current state."""
 
+import json
 import threading
 from datetime import timedelta
+from importlib import resources
 
 import pytest
 from sqlalchemy import create_engine, func, select
@@ -10,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from grids.errors import Conflict, Forbidden, Invalid, NotFound
 from grids.incidents import Actor
-from grids.models import ROLES, CaseEvent, Division, Incident, OutboxMessage, User
+from grids.models import ROLES, CaseEvent, Department, Division, Incident, OutboxMessage, User
 from grids.workflow import ACTIONS, Zone, act, authorize, escalate_overdue, events_of, replay, report, zone_of
 
 CITY = "330781"
@@ -139,6 +141,11 @@ def test_a_case_dispatched_to_a_department_is_its_to_handle_not_the_squads(db, d
                 pytest.raises(Forbidden, match="dispatched to 环境卫生管理处") as refused:
             step(db, case, action, "officer", **payload)
         assert refused.value.code == "not_the_owner"
+    with pytest.raises(Forbidden, match="dispatched to 环境卫生管理处"):
+        step(db, case, "request_extension", "officer", duration="1d", reason="人手不够")
+    with pytest.raises(Invalid) as nothing:
+        step(db, case, "close", "officer")
+    assert nothing.value.details["allowed"] == []  # nothing is the squad's to do on it: no false offers
     assert "refused accept by officer" in caplog.text and case.status == "dispatched"
     step(db, case, "accept", "department")
     step(db, case, "redispatch", "dispatcher", department="bureau")
@@ -311,3 +318,13 @@ def test_two_dispatchers_at_once_one_wins_the_other_gets_conflict(committed_case
 def test_one_rule_says_which_cases_each_role_sees(role, township, department, expected) -> None:
     who = Actor(city_code=CITY, role=role, township_id=township, department_id=department)
     assert zone_of(who) == expected
+
+
+def test_a_catalog_that_does_not_mention_worked_by_squads_keeps_the_bureaus_squads_on_its_cases(db, demo_city) -> None:
+    from grids.catalog import import_catalog
+
+    doc = json.loads(resources.files("grids").joinpath("data/lanxi_catalog.json").read_text("utf-8"))
+    for department in doc["departments"]:
+        department.pop("worked_by_squads", None)  # an older catalog file, re-imported
+    import_catalog(db, doc)
+    assert db.scalar(select(Department.worked_by_squads).where(Department.code == "bureau")) is True

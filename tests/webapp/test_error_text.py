@@ -38,6 +38,8 @@ def test_error_pages_speak_chinese(client) -> None:
     assert forbidden.status_code == 403 and "您的角色不能打开此页面。" in forbidden.get_data(as_text=True)
     missing = client.get("/township/cases/987654321")
     assert missing.status_code == 404 and "没有这个案件，或它不在你的辖区内。" in missing.get_data(as_text=True)
+    gone = client.post("/api/v1/incidents/987654321/actions", json={"action": "accept", "version": 1})
+    assert gone.status_code == 404 and gone.json["error"]["display"] == "没有这个案件，或它不在你的辖区内。"
     nowhere = client.get("/no-such-page").get_data(as_text=True)
     assert "找不到要找的内容" in nowhere and "The requested URL" not in nowhere
 
@@ -56,3 +58,32 @@ def test_codes_in_the_history_and_durations_read_as_words(client, db, dispatched
     act(db, dispatched.id, "escalate", supervisor, dispatched.version, note="overdue")
     history = client.get(f"/dispatch/cases/{dispatched.id}").json["history"]
     assert history[-1]["note"] == "超过时限，自动督办"
+
+
+def test_words_that_cannot_be_made_fall_back_to_the_message_rather_than_fail(app) -> None:
+    from webapp.errors import error_text
+
+    with app.test_request_context("/"):
+        assert error_text("illegal_action", {"status": "filed", "action": "close", "allowed": None}) is None
+        assert error_text("outside_city", {"city": "兰溪市"}) is None  # the extent is missing
+        assert error_text("no_such_code", {}) is None
+
+
+def test_a_squads_tasks_leave_out_a_departments_case_in_its_grids(client, db) -> None:
+    from grids.incidents import Actor
+    from tests.webapp.test_intake import inner
+
+    dispatcher = Actor.of_user(db.scalar(select(User).where(User.username == "dispatcher")))
+    from grids.workflow import report
+
+    cases = {}
+    for department in ("sanitation", "bureau"):
+        case = report(db, dispatcher, "E0101", *inner(db), source="test", description=f"派给{department}")
+        act(db, case.id, "file", dispatcher, case.version)
+        act(db, case.id, "dispatch", dispatcher, case.version, department=department)
+        cases[department] = case.id
+    db.flush()
+    login(client, "squad_leader")
+    page = client.get("/township").get_data(as_text=True)
+    tasks, others = page.split("辖区其他待处理案件")
+    assert f"#{cases['bureau']} " in tasks and f"#{cases['sanitation']} " in others

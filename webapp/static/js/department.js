@@ -30,7 +30,7 @@
    * inbox (returned to the centre) leaves only the done note. */
   function refresh(item, done) {
     return fetch(window.location.href, {headers: {Accept: "text/html"}})
-      .then(function (r) { return r.text(); })
+      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.text(); })
       .then(function (html) {
         var fresh = new DOMParser().parseFromString(html, "text/html")
           .querySelector("[data-case='" + item.dataset.case + "']");
@@ -41,6 +41,10 @@
         } else {
           item.querySelectorAll("form, [data-error]").forEach(function (node) { node.hidden = true; });
         }
+        say(item, "[data-done]", done);
+      })
+      .catch(function () {  // the action went through; only the new view did not come: reload for the next step
+        item.querySelector("[data-inbox-form]").hidden = true;
         say(item, "[data-done]", done);
       });
   }
@@ -56,9 +60,15 @@
       if (button.dataset.needsNote === "true" && !note) { say(item, "[data-error]", labels.noteRequired); return; }
       say(item, "[data-error]", "");
       var choice = form.querySelector("[data-choice-for='" + button.value + "']");
-      post(item, button.value, note, choice).then(function () {
+      var buttons = form.querySelectorAll("button");
+      buttons.forEach(function (b) { b.disabled = true; });  // one action at a time: the next needs the new version
+      post(item, button.value, note, choice).then(function (answer) {
+        item.dataset.version = String(answer.version);
         return refresh(item, labels.done.replace("%(action)s", button.textContent));
-      }).catch(function (error) { say(item, "[data-error]", error.message); });
+      }).catch(function (error) {
+        buttons.forEach(function (b) { b.disabled = false; });
+        say(item, "[data-error]", error.message);
+      });
     });
   }
 

@@ -259,7 +259,8 @@
         .then(function (result) {
           if (mine !== asked) { return; }
           var error = result[0] === 422 && result[1].error;
-          var words = error ? fill(config.pointErrors[error.code] || error.message, error.details || {}) : "";
+          var template = error && config.pointErrors[error.code];  // the point's own refusals; others as sent
+          var words = !error ? "" : template ? fill(template, error.details || {}) : window.gridlinkError(result[1], "");
           slot.textContent = words;
           slot.hidden = !words;
         })
@@ -271,7 +272,9 @@
 
   /* A message template of the page's language with the error's details in its %(name)s places. */
   function fill(template, details) {
-    return template.replace(/%\((\w+)\)s/g, function (all, name) { return String(details[name]); });
+    return template.replace(/%\((\w+)\)s/g, function (all, name) {
+      return details[name] === undefined ? "" : String(details[name]);
+    });
   }
 
   /* The hints of a report form (附近已有同类案件, 附近部件, a point outside the city); one refresh() for all. */

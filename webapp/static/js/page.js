@@ -12,14 +12,22 @@
   /* A form[data-busy] (copying or drawing a layout, importing boundaries: seconds of server work) shows its
    * data-busy words on its button and cannot be sent twice while the next page loads. */
   document.querySelectorAll("form[data-busy]").forEach(function (form) {
+    var button = form.querySelector("button[type=submit], button:not([type])");
+    if (!button) { return; }
+    var words = button.textContent;
     form.addEventListener("submit", function () {
-      var button = form.querySelector("button[type=submit], button:not([type])");
-      if (!button) { return; }
       window.setTimeout(function () {  // after the submit has read the button (a disabled one is not sent)
         button.disabled = true;
         button.classList.add("busy");
         button.textContent = form.dataset.busy;
       });
+    });
+    // Back to this page from the browser's cache: the work is done, the button is a button again.
+    window.addEventListener("pageshow", function (event) {
+      if (!event.persisted) { return; }
+      button.disabled = false;
+      button.classList.remove("busy");
+      button.textContent = words;
     });
   });
 })();
