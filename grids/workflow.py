@@ -338,8 +338,10 @@ def _dispatch(session: Session, incident: Incident, now: datetime, payload: dict
     if not payload.get("department"):
         return {}
     department = _department(session, incident.city_code, payload["department"])
-    return {"department_id": department.id, "owner_type": "department",
-            **_explained(incident, "centre_dispatch", name=department.name)}
+    chosen = {"department_id": department.id, "owner_type": "department"}
+    if department.id == incident.department_id:  # the department the rules named: nothing new to explain
+        return chosen
+    return {**chosen, **_explained(incident, "centre_dispatch", name=department.name)}
 
 
 def _explained(incident: Incident, key: str, **params: str) -> dict[str, Any]:

@@ -171,8 +171,11 @@ def test_return_and_redispatch(db, demo_city) -> None:
     assert case.owner_type == "department"
     step(db, case, "redispatch", "dispatcher", department="landscape")
     routed = case.routing_reason.split("; ")
-    assert routed[-2:] == ["dispatched by the centre to department 环境卫生管理处 环卫",
+    assert routed[-3:] == ["returned to the centre by 环境卫生管理处 环卫",
+                           "dispatched by the centre to department 环境卫生管理处 环卫",
                            "dispatched by the centre to department 园林绿化中心 园林"]  # why it is where it is
+    step(db, case, "redispatch", "dispatcher", department="landscape")  # the same again: nothing new to say
+    assert case.routing_reason.split("; ") == routed
     assert case.routing_steps[-1] == ["centre_dispatch", {"name": "园林绿化中心 园林"}]
 
 
