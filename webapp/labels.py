@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app, g
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
 from grids.models import City
@@ -40,7 +41,10 @@ FIELD_LABELS = {"reason": _l("原因"), "note": _l("说明"), "duration": _l("�
 EVENT_NOTES = {("escalate", "overdue"): _l("超过时限，自动督办"),
                **{("cancel", code): label for code, label in CANCEL_REASON_LABELS.items()}}
 #: Working-time amounts (grids.calendar limits such as 4h, 2d, 30m) in words.
-DURATION_UNITS = {"m": _l("%(n)s 个工作分钟"), "h": _l("%(n)s 个工作小时"), "d": _l("%(n)s 个工作日")}
+DURATION_UNITS: dict[str, Callable[[int], str]] = {
+    "m": lambda n: ngettext("%(num)s 个工作分钟", "%(num)s 个工作分钟", n),
+    "h": lambda n: ngettext("%(num)s 个工作小时", "%(num)s 个工作小时", n),
+    "d": lambda n: ngettext("%(num)s 个工作日", "%(num)s 个工作日", n)}
 
 
 def _label(table: dict[str, object]) -> object:
@@ -57,7 +61,7 @@ field_label = _label(FIELD_LABELS)
 def duration_label(limit: str | None) -> str:
     """"2d" -> 2 个工作日; a limit of another shape (or none) as it is."""
     match = re.fullmatch(r"(\d+)\s*([mhd])", (limit or "").strip())
-    return str(DURATION_UNITS[match[2]]) % {"n": match[1]} if match else (limit or "")
+    return DURATION_UNITS[match[2]](int(match[1])) if match else (limit or "")
 
 
 def event_note(action: str, note: str | None) -> str | None:

@@ -77,16 +77,19 @@ NOTE_FIELDS = {"note", "reason"}  # typed into the drawer's note; the rest come 
 EXTENSION_DURATIONS = ("4h", "1d", "2d", "3d", "5d")
 
 
-def _department_options(case: Incident) -> list[dict[str, str]]:
-    return [{"value": d.code, "label": d.name} for d in db().scalars(
-        select(Department).where(Department.city_code == case.city_code).order_by(Department.code))]
+def _department_options(case: Incident, chosen: int | None = None) -> list[dict[str, Any]]:
+    """The city's departments; `chosen` (the one the rules named, for 派遣) comes picked."""
+    return [{"value": d.code, "label": d.name, **({"selected": True} if d.id == chosen else {})}
+            for d in db().scalars(select(Department).where(Department.city_code == case.city_code)
+                                  .order_by(Department.code))]
 
 
 #: Actions whose field takes one of a list: the field, and the options (value, words) for a case. The
 #: workflow checks the value again (a cancel is for a duplicate or an invalid report, nothing else).
-CHOICES: dict[str, tuple[str, Callable[[Incident], list[dict[str, str]]]]] = {
+CHOICES: dict[str, tuple[str, Callable[[Incident], list[dict[str, Any]]]]] = {
     "cancel": ("reason", lambda case: [{"value": code, "label": str(CANCEL_REASON_LABELS[code])}
                                        for code in CANCEL_REASONS]),
+    "dispatch": ("department", lambda case: _department_options(case, case.department_id)),
     "redispatch": ("department", _department_options),
     "request_extension": ("duration", lambda case: [{"value": value, "label": duration_label(value)}
                                                     for value in EXTENSION_DURATIONS]),
@@ -174,12 +177,22 @@ def summaries(cases: list[Incident]) -> list[dict[str, Any]]:
     return [case_summary(c, now, points.get(c.id)) for c in cases]
 
 
+def _event_label(event: CaseEvent, departments: dict[str, str]) -> str:
+    """The action in words with what it decided: to whom a 派遣/改派 went, how long a 申请延期 asked for."""
+    data = event.data or {}
+    detail = departments.get(data.get("department", ""), "") or duration_label(data.get("duration"))
+    label = action_label(event.action)
+    return _("%(action)s（%(detail)s）", action=label, detail=detail) if detail else label
+
+
 def case_history(case: Incident) -> list[dict[str, Any]]:
     """The case's events in order, for the timeline."""
     rows = db().execute(select(CaseEvent, User.display_name).outerjoin(User, User.id == CaseEvent.actor_id)
-                        .where(CaseEvent.incident_id == case.id).order_by(CaseEvent.seq))
+                        .where(CaseEvent.incident_id == case.id).order_by(CaseEvent.seq)).all()
+    departments = dict(db().execute(select(Department.code, Department.name)
+                                    .where(Department.city_code == case.city_code)).all())
     return [{"at": city_time(e.at), "action": e.action,
-             "action_label": action_label(e.action), "actor": actor,
+             "action_label": _event_label(e, departments), "actor": actor,
              "to_status": status_label(e.to_status) if e.to_status else None,
              "note": event_note(e.action, e.note)}
             for e, actor in rows]
@@ -255,7 +268,7 @@ OFFERED_WHEN: dict[str, Callable[[Incident], bool]] = {
 
 
 #: Actions that cannot be taken back by the one who takes them: the drawer asks before sending.
-CONFIRM = {"cancel": _l("作废后案件不再处理（可由值班长重新立案）。确定作废？")}
+CONFIRM = {"cancel": _l("作废后案件不再处理，也不能恢复。确定作废此案件？")}
 
 
 def _choice(action: str, case: Incident) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, false, or_, select
 
 from grids.errors import Conflict, Invalid
 from grids.incidents import Actor
@@ -36,11 +36,13 @@ MAX_NOTE = 4000
 
 def _mine(user: User) -> ColumnElement[bool]:
     """My tasks: assigned to me, my squad's dispatched work (not a functional department's case in its grids:
-    grids.workflow.dispatched_elsewhere), and what I reported myself (until it closes)."""
+    grids.workflow.dispatched_elsewhere), an inspector's handled cases to check, and what I reported myself
+    (until it closes)."""
     reported = select(CaseEvent.incident_id).where(CaseEvent.action == "report", CaseEvent.actor_id == user.id)
     squads_work = or_(Incident.owner_type != "department",
                       Incident.department_id.in_(select(Department.id).where(Department.worked_by_squads)))
-    return or_(Incident.assignee_id == user.id, Incident.id.in_(reported),
+    to_check = Incident.status == "handled" if user.role == "inspector" else false()  # 核查 is the inspector's
+    return or_(Incident.assignee_id == user.id, Incident.id.in_(reported), to_check,
                (Incident.squad_id == user.squad_id) & Incident.status.in_(("dispatched", "in_progress")) & squads_work)
 
 

@@ -98,7 +98,7 @@ def test_the_drawer_cancels_a_report_as_invalid_with_a_note(page, live_server, y
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     drawer.locator("[data-actions] button.action-cancel").click()
     expect(drawer.locator("[data-field=status_label]")).to_have_text("已作废")
-    assert asked and asked[0].endswith("确定作废？")
+    assert asked and asked[0].endswith("确定作废此案件？")
     expect(drawer.locator("[data-history]")).to_contain_text("现场核实无此问题")
     assert page.console_errors == []
 

@@ -58,6 +58,8 @@ def test_codes_in_the_history_and_durations_read_as_words(client, db, dispatched
     act(db, dispatched.id, "escalate", supervisor, dispatched.version, note="overdue")
     history = client.get(f"/dispatch/cases/{dispatched.id}").json["history"]
     assert history[-1]["note"] == "超过时限，自动督办"
+    labels = [e["action_label"] for e in history]
+    assert "派遣（环境卫生管理处 环卫）" in labels and "申请延期（2 个工作日）" in labels  # what each step decided
 
 
 def test_words_that_cannot_be_made_fall_back_to_the_message_rather_than_fail(app) -> None:
@@ -87,3 +89,33 @@ def test_a_squads_tasks_leave_out_a_departments_case_in_its_grids(client, db) ->
     page = client.get("/township").get_data(as_text=True)
     tasks, others = page.split("辖区其他待处理案件")
     assert f"#{cases['bureau']} " in tasks and f"#{cases['sanitation']} " in others
+
+
+def test_an_inspectors_tasks_hold_the_handled_cases_waiting_for_their_check(client, db) -> None:
+    from grids.incidents import Actor
+    from grids.workflow import report
+    from tests.webapp.test_intake import inner
+
+    def actor(name: str) -> Actor:
+        return Actor.of_user(db.scalar(select(User).where(User.username == name)))
+
+    case = report(db, actor("dispatcher"), "E0101", *inner(db), source="test", description="待核查")
+    for step, who, payload in (("file", "dispatcher", {}), ("dispatch", "dispatcher", {"department": "sanitation"}),
+                               ("handle", "department", {"note": "已清理"})):
+        act(db, case.id, step, actor(who), case.version, **payload)
+    db.flush()
+    login(client, "inspector")
+    tasks = client.get("/township").get_data(as_text=True).split("辖区其他待处理案件")[0]
+    assert f"#{case.id} " in tasks
+
+
+def test_working_time_amounts_read_in_either_language_with_english_plurals(app) -> None:
+    from flask_babel import force_locale
+
+    from webapp.labels import duration_label
+
+    with app.test_request_context("/"):
+        assert [duration_label(x) for x in ("1d", "4h", "30m")] == ["1 个工作日", "4 个工作小时", "30 个工作分钟"]
+        with force_locale("en"):
+            assert [duration_label(x) for x in ("1d", "2d", "1h")] == ["1 working day", "2 working days",
+                                                                      "1 working hour"]

@@ -245,3 +245,11 @@ def test_on_the_spot_a_squad_accepts_and_an_inspector_checks_with_one_tap(client
     assert "现场已清理干净" in history and "核查" in history
     refused = client.post(url, data={"csrf_token": token, "version": case.version, "action": "close"})
     assert refused.status_code == 422
+
+
+@pytest.mark.parametrize("typed", ["Exposed garbage", "暴露垃圾", "E0101", "E0101 暴露垃圾"])
+def test_a_category_is_found_by_its_code_or_its_chinese_or_english_name(client, db, typed: str) -> None:
+    login(client, "dispatcher")
+    created = post(client, "/dispatch/cases", form(db, category=typed))
+    assert created.status_code == 201, created.json
+    assert db.get(Incident, created.json["id"]).category.code == "E0101"

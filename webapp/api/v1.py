@@ -27,7 +27,7 @@ MAX_DESCRIPTION = 4000
 MAX_PER_PAGE = 100
 ACTION_FIELDS = ("note", "reason", "department", "duration", "after_photo", "crs")
 POINT_FIELDS = ("lon", "lat")  # relocate: numbers, not text
-EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "geojson": "application/geo+json"}
+EXPORT_TYPES = {"csv": "text/csv", "geojson": "application/geo+json"}  # Flask adds the charset to text types
 EXPORT_SPOOL_BYTES = 8 * 1024 * 1024  # larger exports spill to a temporary file, never to memory
 
 

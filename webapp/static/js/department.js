@@ -39,7 +39,10 @@
           bind(fresh);
           item = fresh;
         } else {
-          item.querySelectorAll("form, [data-error]").forEach(function (node) { node.hidden = true; });
+          // gone from the inbox (returned to the centre): its old state and forms no longer apply
+          item.querySelectorAll("form, [data-error], .inbox-head .chip, [data-status]").forEach(function (node) {
+            node.hidden = true;
+          });
         }
         say(item, "[data-done]", done);
       })

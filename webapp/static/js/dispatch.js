@@ -154,6 +154,7 @@
     a.choice.options.forEach(function (o) {
       var option = select.appendChild(el("option", null, o.label));
       option.value = o.value;
+      option.selected = Boolean(o.selected);  // 派遣: the department the rules named, until another is picked
     });
     return select;
   }
