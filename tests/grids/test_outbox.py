@@ -54,28 +54,26 @@ def test_the_sweeper_escalation_writes_one_message_per_recipient_and_a_replay_ad
     assert len(messages(db, case.id)) == 3  # dispatch + two escalation messages, nothing twice
 
 
-def test_an_overdue_filing_is_escalated_to_the_dispatch_centre_not_the_future_department(db, demo_city) -> None:
+def escalated_to(db, case) -> list[str]:
+    """Who the sweep, run 30 days on, tells about the overdue case (sorted)."""
     from grids.workflow import escalate_overdue
 
+    assert case.id in escalate_overdue(db, db.scalar(select(func.now())) + timedelta(days=30))
+    return sorted(m.recipient for m in messages(db, case.id) if m.kind == "escalate")
+
+
+def test_an_overdue_filing_is_escalated_to_the_dispatch_centre_not_the_future_department(db, demo_city) -> None:
     case = new_case(db)  # reported: the centre's to file, although routed to sanitation already
     assert case.department_id is not None
-    later = db.scalar(select(func.now())) + timedelta(days=30)
-    assert case.id in escalate_overdue(db, later)
-    assert sorted(m.recipient for m in messages(db, case.id) if m.kind == "escalate") == sorted(
-        [DISPATCH_CENTRE, SUPERVISORS])
+    assert escalated_to(db, case) == sorted([DISPATCH_CENTRE, SUPERVISORS])
 
 
 def test_an_overdue_check_of_handled_work_is_escalated_to_the_inspectors_who_must_check_it(db, demo_city) -> None:
-    from grids.workflow import escalate_overdue
-
     case = new_case(db)
     for action in ("file", "dispatch"):
         step(db, case, action, "dispatcher")
     step(db, case, "handle", "department", note="已清理")
-    later = db.scalar(select(func.now())) + timedelta(days=30)
-    assert case.id in escalate_overdue(db, later)
-    assert sorted(m.recipient for m in messages(db, case.id) if m.kind == "escalate") == sorted(
-        [INSPECTORS, SUPERVISORS])
+    assert escalated_to(db, case) == sorted([INSPECTORS, SUPERVISORS])
 
 
 def test_the_bureaus_case_is_announced_to_the_squad_that_does_the_work(db, demo_city) -> None:
