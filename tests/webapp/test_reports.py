@@ -41,6 +41,8 @@ def test_a_period_with_nothing_due_says_what_to_do(client) -> None:
     page = client.get("/reports?period=year&date=2019-06-01&by=squad").get_data(as_text=True)
     assert "本期没有应结案的案件：换一个时段" in page and "<table" not in page
     assert client.get("/reports").status_code == 200  # no choice yet: this month, by township
+    week = client.get("/reports?period=week&date=2026-11-26&by=township").get_data(as_text=True)
+    assert "2026-W48（2026-11-23 至 2026-11-29）" in week  # the days, not only the ISO week's code
 
 
 @pytest.mark.parametrize("bad", ["2025-13-01", "9999-12-31", "<b>26/11</b>"])
