@@ -35,6 +35,7 @@ from grids.errors import NotFound
 from grids.models import CaseEvent, Category, Department, Division, Incident, User
 from grids.workflow import (
     CANCEL_REASONS,
+    CLOSED_STATES,
     OPEN_STATES,
     RULES,
     TRANSITIONS,
@@ -157,7 +158,7 @@ def case_summary(case: Incident, now: datetime, point: tuple[float, float] | Non
         "category": category_name(case.category), "description": case.description, "address": case.address,
         "township": case.township.name if case.township else None,
         "deadline_class": klass, "deadline_label": str(DEADLINE_LABELS[klass]),
-        "due_text": time_left_text(case.deadline_at, now),
+        "due_text": "—" if case.status in CLOSED_STATES else time_left_text(case.deadline_at, now),  # no clock
         "reported_at": city_time(case.reported_at),
         "urgency": list(urgency_key(case, now)),
     }

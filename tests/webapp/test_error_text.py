@@ -119,3 +119,17 @@ def test_working_time_amounts_read_in_either_language_with_english_plurals(app) 
         with force_locale("en"):
             assert [duration_label(x) for x in ("1d", "2d", "1h")] == ["1 working day", "2 working days",
                                                                       "1 working hour"]
+
+
+def test_a_cancelled_case_shows_no_clock_rather_than_no_time_limit(client, db) -> None:
+    from grids.incidents import Actor
+    from grids.workflow import report
+    from tests.webapp.test_intake import inner
+
+    dispatcher = Actor.of_user(db.scalar(select(User).where(User.username == "dispatcher")))
+    case = report(db, dispatcher, "E0101", *inner(db), source="test", description="重复")
+    act(db, case.id, "cancel", dispatcher, case.version, reason="duplicate")
+    db.flush()
+    login(client, "dispatcher")
+    drawer = client.get(f"/dispatch/cases/{case.id}").json
+    assert drawer["status_label"] == "已作废" and drawer["due_text"] == "—"
