@@ -151,6 +151,7 @@ def _labels() -> dict[str, str]:
             "noteRequired": _("请先填写理由。"), "lon": _("经度"), "lat": _("纬度"),
             "pickPoint": _("在地图上点选新位置（或填写 WGS84 坐标）后再点“重新定位”。"),
             "created": _("已创建案件 #%(id)s。"), "notAvailable": _("当前案件不能执行“%(action)s”。"),
+            "bulkResult": _("%(case)s：%(result)s", case="%(case)s", result="%(result)s"),
             "bulkOk": _("成功"), "bulkChanged": _("案件已被他人更改"), "bulkNone": _("框内没有案件。"),
             "selected": _("已选 %(n)s 件"), "photoAlt": _("案件照片"), "noPhotos": _("无照片")}
 

@@ -126,6 +126,7 @@ def test_bulk_filing_recolours_the_pins_without_a_reload(page, live_server, new_
     wait_for(page, "ids => ids.every(id => { const m = window.GridlinkDispatch.caseMap.markers[id];"
                    " return m && m.getElement() && !m.getElement().classList.contains('dl-overdue'); })", ids)
     assert bulk.locator(".bulk-ok").count() == 3
+    assert bulk.locator(".bulk-ok").first.inner_text().endswith("：成功")  # "#N 类别：成功", worded by the page
     assert "dl-overdue" not in pin_classes(page, ids)
     for case_id in ids:
         row = page.locator(f"#queue tr[data-case='{case_id}']")

@@ -111,7 +111,7 @@
         return D.postAction(c.actionsUrl, body).then(function (result) {
           var text = result === "ok" ? labels.bulkOk : result === "changed" ? labels.bulkChanged : result;
           results.appendChild(el("li", "bulk-" + (result === "ok" || result === "changed" ? result : "failed"),
-                                 "#" + c.id + " " + c.category + "：" + text));
+                                 labels.bulkResult.replace("%(case)s", "#" + c.id + " " + c.category).replace("%(result)s", text)));
           if (result !== "ok" && result !== "changed") { return null; }
           return D.loadCase(c.id).then(function (fresh) { picked[i] = fresh; D.refreshCase(fresh); },
                                        function () { return null; });  // the next case still runs
