@@ -39,6 +39,7 @@ from grids.layouts import (
     _codes,
     _insert_grids,
     _new_layout,
+    analyse_grids,
     assign_grids,
     check_layout,
 )
@@ -305,4 +306,5 @@ def copy_layout_as_draft(session: Session, layout_id: int) -> GridLayout:
         ["layout_id", *columns],
         select(func.cast(draft.id, table.c.layout_id.type), *(table.c[c] for c in columns))
         .where(table.c.layout_id == source.id)))
+    analyse_grids(session)
     return draft
