@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,7 +37,6 @@ from webapp.pages import summaries
 from webapp.photos import upload_root
 
 #: Coordinate systems a person can pick; map clicks and phone GPS are WGS84, the documented default.
-PICKED_CATEGORY = re.compile(r"([A-Z]\d{4,6}) .+")  # the picker's "CODE name"
 CRS_CHOICES = (("wgs84", _l("WGS84（GPS、本系统地图）")), ("gcj02", _l("GCJ-02（高德、腾讯地图）")),
                ("bd09", _l("BD-09（百度地图）")), ("cgcs2000", _l("CGCS2000（国家大地坐标系、测绘成果）")))
 DEFAULT_CRS = "wgs84"
@@ -119,10 +117,9 @@ class ReportForm:
     @classmethod
     def parse(cls, form: MultiDict[str, str], files: MultiDict[str, FileStorage], *,
               require_description: bool) -> ReportForm:
-        # "E0101 暴露垃圾" from the picker (its code), or a bare code or a name (Chinese or English) typed by hand
-        typed = form.get("category", "").strip()
-        picked = PICKED_CATEGORY.fullmatch(typed)
-        parsed = cls(category=picked[1] if picked else typed, crs=form.get("crs") or DEFAULT_CRS,
+        # "E0101 暴露垃圾" from the picker, or a bare code or a name (Chinese or English) typed by hand:
+        # grids.workflow finds the class by any of them
+        parsed = cls(category=form.get("category", "").strip(), crs=form.get("crs") or DEFAULT_CRS,
                      component_code=form.get("component_code", "").strip() or None)
         if not parsed.category:
             parsed.errors["category"] = str(_l("请选择类别。"))

@@ -247,7 +247,7 @@ def test_on_the_spot_a_squad_accepts_and_an_inspector_checks_with_one_tap(client
     assert refused.status_code == 422
 
 
-@pytest.mark.parametrize("typed", ["Exposed garbage", "暴露垃圾", "E0101", "E0101 暴露垃圾"])
+@pytest.mark.parametrize("typed", ["Exposed garbage", "暴露垃圾", "E0101", "E0101 暴露垃圾", "E0101 Exposed garbage"])
 def test_a_category_is_found_by_its_code_or_its_chinese_or_english_name(client, db, typed: str) -> None:
     login(client, "dispatcher")
     created = post(client, "/dispatch/cases", form(db, category=typed))
