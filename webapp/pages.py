@@ -141,7 +141,7 @@ def case_in_zone(case_id: int, zone: Zone) -> Incident:
         user = current_user()
         current_app.logger.warning("refused case %s to %s (%s): not in their zone, or no such case", case_id,
                                    user.username if user else None, user.role if user else None)
-        raise NotFound(_("没有这个案件，或它不在你的辖区内。"), code="case_not_found")
+        raise NotFound(f"no case {case_id}", code="case_not_found")  # worded by webapp.errors.ERROR_TEXT
     return case
 
 
