@@ -31,7 +31,7 @@ from grids.workflow import OPEN_STATES
 from webapp import db
 from webapp.api.idempotency import once
 from webapp.auth import current_user
-from webapp.errors import ERROR_TEXT, error_text
+from webapp.errors import error_text
 from webapp.labels import status_label
 from webapp.pages import summaries
 from webapp.photos import upload_root
@@ -68,7 +68,6 @@ def nearby_config(case_url: str) -> dict[str, Any]:
     would otherwise file and dispatch twice (issue 4, item 6).
     """
     return {"url": url_for("api_v1.nearby_incidents"), "caseUrl": case_url, "locateUrl": url_for("api_v1.locate_point"),
-            "pointErrors": {code: str(ERROR_TEXT[code]) for code, name in FIELD_OF_CODE.items() if name == "point"},
             "statuses": {code: status_label(code) for code in OPEN_STATES},
             "labels": {"metres": _("%(m)s 米"), "minutes": _("%(n)s 分钟前"), "hours": _("%(n)s 小时前"),
                        "days": _("%(n)s 天前")}}

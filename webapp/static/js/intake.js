@@ -258,9 +258,8 @@
       askLocate(config.locateUrl, question)
         .then(function (result) {
           if (mine !== asked) { return; }
-          var error = result[0] === 422 && result[1].error;
-          var template = error && config.pointErrors[error.code];  // the point's own refusals; others as sent
-          var words = !error ? "" : template ? fill(template, error.details || {}) : window.gridlinkError(result[1], "");
+          // the server's words in the page's language (`display`, the same a submit would show)
+          var words = result[0] === 422 ? window.gridlinkError(result[1], "") : "";
           slot.textContent = words;
           slot.hidden = !words;
         })
@@ -268,13 +267,6 @@
     }
 
     return whenPlaced(form, ask);
-  }
-
-  /* A message template of the page's language with the error's details in its %(name)s places. */
-  function fill(template, details) {
-    return template.replace(/%\((\w+)\)s/g, function (all, name) {
-      return details[name] === undefined ? "" : String(details[name]);
-    });
   }
 
   /* The hints of a report form (附近已有同类案件, 附近部件, a point outside the city); one refresh() for all. */
