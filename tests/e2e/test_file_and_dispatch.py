@@ -103,12 +103,18 @@ def test_the_drawer_cancels_a_report_as_invalid_with_a_note(page, live_server, y
     assert page.console_errors == []
 
 
+def open_by_link(page, url: str, case_id: int):
+    """The dispatcher follows a /dispatch…#case-N link: the drawer, once it shows case N."""
+    browser_login(page, url.split("/dispatch")[0], "dispatcher")
+    page.goto(url)
+    drawer = page.locator("#drawer")
+    expect(drawer.locator("[data-field=title]")).to_contain_text(f"#{case_id}")
+    return drawer
+
+
 def test_a_case_link_opens_the_case_and_the_open_case_names_itself_in_the_address(page, live_server,
                                                                                   youbu_case: int) -> None:
-    browser_login(page, live_server, "dispatcher")
-    page.goto(f"{live_server}/dispatch#case-{youbu_case}")
-    drawer = page.locator("#drawer")
-    expect(drawer.locator("[data-field=title]")).to_contain_text(f"#{youbu_case}")
+    drawer = open_by_link(page, f"{live_server}/dispatch#case-{youbu_case}", youbu_case)
     drawer.locator("[data-close]").click()
     assert "#case" not in page.url
     page.locator(f"#queue tr[data-case='{youbu_case}']").click()
@@ -133,10 +139,7 @@ def test_the_centre_places_a_triage_case_on_the_map_and_it_is_routed(page, live_
                                                                      database_url: str) -> None:
     from tests.e2e.test_intake import click_map_at
 
-    browser_login(page, live_server, "dispatcher")
-    page.goto(f"{live_server}/dispatch?triage=1#case-{unplaced_case}")
-    drawer = page.locator("#drawer")
-    expect(drawer.locator("[data-field=title]")).to_contain_text(f"#{unplaced_case}")
+    drawer = open_by_link(page, f"{live_server}/dispatch?triage=1#case-{unplaced_case}", unplaced_case)
     drawer.locator("button.action-relocate").click()
     expect(drawer.locator(".drawer-error")).to_contain_text("在地图上点选新位置")
     engine = create_engine(database_url)
