@@ -3,19 +3,21 @@
 Import is set-based, so a million rows take minutes rather than a per-row ORM loop:
 1. the mapping is checked against data/incident_mapping.schema.json, its time zones and the CSV header,
    and every problem is listed at once;
-2. the CSV is streamed in chunks (memory stays flat): times and categories are read in Python (the
-   mapping's strptime formats, see _time_parser), coordinates converted to WGS84 in one vectorised
+2. the CSV is read in chunks by a read-ahead thread (memory stays flat, and the next chunk is parsed on one
+   core while the database places the last one on the other): times and categories are read in Python
+   (the mapping's strptime formats, see _time_parser), coordinates converted to WGS84 in one vectorised
    gis.crs call per chunk (GCJ-02 and BD-09 exist only there) and tested against the city outline; a
-   rejected row goes to the report file when it is met (the original row + reason + detail). This is
-   about a seventh of the import's CPU time; the rest is the statement below;
-3. good rows are COPYed into a TEMP staging table;
-4. ONE INSERT ... SELECT routes every staged row with the rules and tie-breaks of grids.incidents.locate
-   (one spatial join for the grid in force; division path, squad, co-manager, 门前三包 unit, department
-   by grid rule > deepest division rule > city-wide rule > category default, owner) and writes the
-   routing both as words (routing_reason) and as steps (routing_steps: REASON_TEXT keys and values,
-   which pages word in the reader's language); the same statement appends one "import" CaseEvent per
-   new case. Most of its time is the schema's: the indexes and foreign keys of incidents and
-   case_events (bench/import.py measures that share).
+   rejected row goes to the report file (the original row + reason + detail). Parsing is about a fifth of
+   the import's CPU time; the rest is the statement below;
+3. a chunk's good rows are COPYed into a TEMP staging table, and its repeated external ids reported;
+4. ONE INSERT ... SELECT per chunk routes every staged row with the rules and tie-breaks of
+   grids.incidents.locate (one spatial join for the grid in force; division path, squad, co-manager, 门前三包
+   unit, department by grid rule > deepest division rule > city-wide rule > category default, owner) and
+   writes the routing both as words (routing_reason) and as steps (routing_steps: REASON_TEXT keys and
+   values, which pages word in the reader's language); the same statement appends one "import" CaseEvent
+   per new case. Most of its time is the schema's: the indexes and foreign keys of incidents and
+   case_events (bench/import.py measures that share). All chunks are one transaction: the caller's, so a
+   file that fails half-way (not UTF-8 at line N) stores nothing once the caller rolls back.
 
 Counting invariant, reported in the JSON as `invariant`: rows == imported + rejected, where rows counts the
 data rows of the file and imported == located + unlocated. Duplicates (an external id stored already, or
@@ -47,16 +49,18 @@ import io
 import json
 import math
 import os
+import queue
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
@@ -85,10 +89,12 @@ REPORT_COLUMNS = ("reject_reason", "reject_detail")
 EXPORT_FORMATS = ("csv", "geojson")
 INVARIANT = "rows == imported + rejected; duplicates are rejected rows; imported == located + unlocated"
 DUPLICATE = "duplicate_external_id"
-STAGING = "incident_import"
+STAGING = "incident_import"  # one chunk's parsed rows
+STORED = "incident_import_stored"  # external id -> the row of this file that stored it
 STAGING_COLUMNS = ("row_no", "external_id", "category_id", "category_code", "status", "reported_at", "closed_at",
                    "lon", "lat", "input_x", "input_y", "address", "description")
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
 Row = dict[str, Any]
 
 
@@ -295,13 +301,24 @@ def _place_reasons(raw: list[tuple[str, str]], ctx: _Context) -> tuple[np.ndarra
 
 @dataclass
 class _Chunk:
+    """One parsed chunk: its good rows as COPY csv (STAGING_COLUMNS order), its rejects (row, reason,
+    detail), how many data rows it held and where in the file (bytes) its last row ends."""
+
+    rows: int
     staged: list[tuple[Any, ...]] = field(default_factory=list)
     rejected: list[tuple[Cells, str, str]] = field(default_factory=list)
+    position: int = 0
+
+    def copy_text(self) -> str:
+        """QUOTE_ALL + FORCE_NULL (see _COPY) keeps any text intact and '' as NULL."""
+        buffer = io.StringIO()
+        csv.writer(buffer, quoting=csv.QUOTE_ALL).writerows(self.staged)
+        return buffer.getvalue()
 
 
 def _parse_chunk(rows: list[tuple[int, Cells]], ctx: _Context) -> _Chunk:
     """Split a chunk into staging tuples (STAGING_COLUMNS order) and rejects (row, reason, detail)."""
-    chunk, parsed = _Chunk(), []
+    chunk, parsed = _Chunk(rows=len(rows)), []
     for row_no, row in rows:
         values = _values(row, ctx)
         try:
@@ -319,9 +336,57 @@ def _parse_chunk(rows: list[tuple[int, Cells]], ctx: _Context) -> _Chunk:
     return chunk
 
 
+def _parsed_chunks(reader: Iterator[Cells], raw: IO[bytes], ctx: _Context) -> Iterator[tuple[_Chunk, str]]:
+    """Each chunk of the file parsed, with its COPY text (both made here, in the read-ahead thread)."""
+    for rows in _chunks(reader, CHUNK_ROWS):
+        chunk = _parse_chunk(rows, ctx)
+        chunk.position = raw.tell()
+        yield chunk, chunk.copy_text()
+
+
+def _read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """`items`, produced by a thread up to `depth` ahead of the consumer, its exception raised here.
+
+    Why: an import is Python parsing (one core) then the database placing the chunk (the other core);
+    psycopg2 lets go of the interpreter lock while it waits, so the next chunk is parsed meanwhile. A
+    consumer that stops early (an error) stops the thread too.
+    """
+    slots: queue.Queue[tuple[bool, Any]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            with suppress(queue.Full):
+                slots.put(item, timeout=0.1)
+                return True
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((False, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            put((False, exc))
+
+    worker = threading.Thread(target=produce, name="import-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while (slot := slots.get())[0]:
+            yield slot[1]
+        if slot[1] is not None:
+            raise slot[1]
+    finally:
+        stop.set()
+        worker.join()
+
+
 # --- staging and the one set-based insert --------------------------------------------------------
 _CREATE_STAGING = text(f"""
 DROP TABLE IF EXISTS {STAGING};
+DROP TABLE IF EXISTS {STORED};
+CREATE TEMP TABLE {STORED} (external_id text PRIMARY KEY, row_no integer) ON COMMIT DROP;
 CREATE TEMP TABLE {STAGING} (row_no integer, external_id text, category_id integer, category_code text,
     status text, reported_at timestamptz, closed_at timestamptz, lon float8, lat float8, input_x float8, input_y float8,
     address text, description text) ON COMMIT DROP""")
@@ -463,41 +528,41 @@ WITH fresh AS MATERIALIZED (
     FROM placed
     ON CONFLICT (city_code, external_id) DO NOTHING
     RETURNING id, external_id, status, grid_id, routing_reason
+), numbered AS (
+    SELECT i.*, f.row_no FROM inserted i JOIN fresh f ON f.external_id = i.external_id
 ), events AS (
     INSERT INTO case_events (city_code, incident_id, seq, action, to_status, data)
-    SELECT :city, i.id, 1, :source, i.status,
-           jsonb_build_object('source', :source, 'file', :file, 'row', f.row_no, 'routing_reason', i.routing_reason)
-    FROM inserted i JOIN fresh f ON f.external_id = i.external_id
-    RETURNING 1
+    SELECT :city, id, 1, :source, status,
+           jsonb_build_object('source', :source, 'file', :file, 'row', row_no, 'routing_reason', routing_reason)
+    FROM numbered
+), stored AS (
+    INSERT INTO {STORED} (external_id, row_no) SELECT external_id, row_no FROM numbered
 )
-SELECT (SELECT count(*) FROM inserted) AS imported,
-       (SELECT count(*) FROM inserted WHERE grid_id IS NOT NULL) AS located,
-       (SELECT count(*) FROM events) AS events""")
+SELECT count(*) AS imported, count(grid_id) AS located FROM inserted""")
 
 
-def _copy_rows(session: Session, rows: list[tuple[Any, ...]]) -> None:
-    """COPY one chunk into the staging table; QUOTE_ALL + FORCE_NULL keeps any text intact and '' as NULL."""
-    if not rows:
-        return
-    buffer = io.StringIO()
-    csv.writer(buffer, quoting=csv.QUOTE_ALL).writerows(rows)
-    buffer.seek(0)
+def _stage(session: Session, copy_text: str) -> None:
+    """A chunk's good rows, alone, in the staging table."""
     with session.connection().connection.cursor() as cursor:
-        cursor.copy_expert(_COPY, buffer)
+        cursor.execute(f"TRUNCATE {STAGING}")
+        cursor.copy_expert(_COPY, io.StringIO(copy_text))
 
 
+# A chunk's rows that are not imported: their external id was stored before this import (that wins), or by an
+# earlier row of this file (in an earlier chunk: STORED; in this chunk: the first occurrence).
 _DUPLICATES = text(f"""
-SELECT s.row_no, s.external_id, i.id AS case_id, s.first_row
+SELECT s.row_no, s.external_id, i.id AS case_id, coalesce(st.row_no, s.first_row) AS first_row
 FROM (SELECT row_no, external_id, min(row_no) OVER (PARTITION BY external_id) AS first_row FROM {STAGING}) s
-LEFT JOIN incidents i ON i.city_code = :city AND i.external_id = s.external_id
-WHERE i.id IS NOT NULL OR s.row_no > s.first_row
+LEFT JOIN {STORED} st ON st.external_id = s.external_id
+LEFT JOIN incidents i ON i.city_code = :city AND i.external_id = s.external_id AND st.external_id IS NULL
+WHERE i.id IS NOT NULL OR st.external_id IS NOT NULL OR s.row_no > s.first_row
 ORDER BY s.row_no""")
 
 
 def _duplicates(session: Session, city_code: str, external_id_column: int,
                 width: int) -> Iterator[tuple[Cells, str, str]]:
-    """Staged rows whose external id is stored already or came earlier in the file, as report lines
-    (the staging keeps parsed values, not the original cells: the line shows the external id)."""
+    """The staged chunk's rows whose external id is stored already or came earlier in the file, as report
+    lines (the staging keeps parsed values, not the original cells: the line shows the external id)."""
     for row in session.execute(_DUPLICATES, {"city": city_code}):
         cells = [""] * width
         cells[external_id_column] = row.external_id
@@ -506,14 +571,9 @@ def _duplicates(session: Session, city_code: str, external_id_column: int,
         yield cells, DUPLICATE, detail
 
 
-def _place_and_insert(session: Session, city_code: str, crs: str, file_name: str) -> tuple[int, int]:
-    """Run the placing INSERT (staging analysed already); JIT off (compiling this plan cost 40% of the run)
-    and room to sort in memory."""
-    session.execute(text(f"SET LOCAL jit = off; SET LOCAL work_mem = '{SORT_MEMORY}'"))
-    result = session.execute(_PLACE_AND_INSERT, {"city": city_code, "day": city_date(session, city_code), "crs": crs,
-                                                 "source": SOURCE, "file": file_name,
-                                                 "levels": list(DIVISION_LEVELS)}).one()
-    session.execute(text(f"DROP TABLE {STAGING}"))
+def _place_and_insert(session: Session, params: dict[str, Any]) -> tuple[int, int]:
+    """(imported, located) of the placing INSERT of the staged chunk."""
+    result = session.execute(_PLACE_AND_INSERT, params).one()
     return result.imported, result.located
 
 
@@ -533,6 +593,28 @@ def _context(session: Session, city_code: str, mapping: dict[str, Any], crs: str
                for name, spec in mapping.items()}
     return _Context(mapping=mapping, crs=crs_name, categories=_categories(session, city_code), outline=outline,
                     city_name=city.name, column=columns, width=len(header), now=datetime.now(UTC), times=times)
+
+
+def _csv_rows(raw: IO[bytes]) -> Iterator[Cells]:
+    """The rows of the file (NUL dropped: text columns cannot hold it), or Invalid naming where it is not UTF-8."""
+    handle = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    try:
+        yield from csv.reader(line.replace("\x00", "") for line in handle)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(raw, exc) from exc
+    finally:
+        handle.detach()  # the caller closes the file
+
+
+def _not_utf8(raw: IO[bytes], exc: UnicodeDecodeError) -> Invalid:
+    """The line and byte of the file where UTF-8 breaks: the decoder knows only its place in the block it was given
+    (the block just read, after the bytes it kept from the one before)."""
+    offset = raw.tell() - len(exc.object) + exc.start
+    raw.seek(0)
+    line = 1 + sum(raw.read(min(1 << 20, offset - done)).count(b"\n") for done in range(0, offset, 1 << 20))
+    return Invalid(f"{Path(raw.name).name} is not UTF-8 text: line {line} (byte {offset}) has {exc.reason}; save "
+                   "it as UTF-8 (Excel: CSV UTF-8) and import again", code="bad_encoding",
+                   details={"line": line, "byte": offset})
 
 
 def _chunks(reader: Iterator[Cells], size: int) -> Iterator[list[tuple[int, Cells]]]:
@@ -556,7 +638,7 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
 
     `crs` names the coordinates of the file (wgs84 GPS, gcj02 Amap/Tencent, bd09 Baidu, cgcs2000).
     The rejects go to `report_path` (default FILE.rejects.csv next to the CSV), written even when empty
-    so a rerun never leaves an old report behind. `progress(bytes_read, total_bytes)` after each chunk.
+    so a rerun never leaves an old report behind. `progress(bytes_read, total_bytes)` after each chunk is stored.
     Memory stays flat: the file is read and staged CHUNK_ROWS rows at a time.
     """
     validate_mapping(mapping)
@@ -564,35 +646,28 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
     report = Path(report_path) if report_path else csv_path.with_suffix(".rejects.csv")
     session.flush()
     session.execute(_CREATE_STAGING)
-    rows, reasons = 0, Counter()
-    try:
-        with csv_path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle, \
-                report.open("w", encoding="utf-8-sig", newline="") as out:
-            reader = csv.reader(line.replace("\x00", "") for line in handle)  # text columns cannot hold NUL
-            header = next(reader, [])
-            _check_header(header, mapping)
-            ctx = _context(session, city_code, mapping, crs, header)
-            writer = csv.writer(out)
-            writer.writerow([*header, *REPORT_COLUMNS])
-            total = os.fstat(raw.fileno()).st_size
-            for chunk_rows in _chunks(reader, CHUNK_ROWS):
-                chunk = _parse_chunk(chunk_rows, ctx)
-                _copy_rows(session, chunk.staged)
-                _write_rejects(writer, len(header), chunk.rejected)
-                rows += len(chunk_rows)
-                reasons.update(reason for _, reason, _ in chunk.rejected)
-                if progress:
-                    progress(raw.tell(), total)
-    except UnicodeDecodeError as exc:
-        raise Invalid(f"{csv_path.name} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 "
-                      "(Excel: CSV UTF-8) and import again", code="bad_encoding") from exc
-    session.execute(text(f"ANALYZE {STAGING}"))
-    with report.open("a", encoding="utf-8", newline="") as out:
+    session.execute(text(f"SET LOCAL jit = off; SET LOCAL work_mem = '{SORT_MEMORY}'"))  # JIT: 40% of the run
+    rows, imported, located, reasons = 0, 0, 0, Counter()
+    with csv_path.open("rb") as raw, closing(_csv_rows(raw)) as reader, \
+            report.open("w", encoding="utf-8-sig", newline="") as out:
+        header = next(reader, [])
+        _check_header(header, mapping)
+        ctx = _context(session, city_code, mapping, crs, header)
+        params = {"city": city_code, "day": city_date(session, city_code), "crs": ctx.crs, "source": SOURCE,
+                  "file": csv_path.name, "levels": list(DIVISION_LEVELS)}
         writer = csv.writer(out)
-        for line in _duplicates(session, city_code, ctx.column["external_id"], len(header)):
-            _write_rejects(writer, len(header), [line])
-            reasons[DUPLICATE] += 1
-    imported, located = _place_and_insert(session, city_code, ctx.crs, csv_path.name)
+        writer.writerow([*header, *REPORT_COLUMNS])
+        total = os.fstat(raw.fileno()).st_size
+        with closing(_read_ahead(_parsed_chunks(reader, raw, ctx))) as chunks:
+            for chunk, copy_text in chunks:
+                _stage(session, copy_text)
+                rejected = [*chunk.rejected, *_duplicates(session, city_code, ctx.column["external_id"], len(header))]
+                _write_rejects(writer, len(header), rejected)
+                stored, placed = _place_and_insert(session, params)
+                rows, imported, located = rows + chunk.rows, imported + stored, located + placed
+                reasons.update(reason for _, reason, _ in rejected)
+                if progress:
+                    progress(chunk.position, total)
     rejected = sum(reasons.values())
     return {"file": str(csv_path), "crs": ctx.crs, "rows": rows, "imported": imported, "rejected": rejected,
             "duplicates": reasons[DUPLICATE], "located": located, "unlocated": imported - located,
