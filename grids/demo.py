@@ -19,19 +19,21 @@ from datetime import date, datetime, time, timedelta
 from importlib import resources
 from typing import Any, NamedTuple
 
-from shapely.geometry import MultiPolygon, Point, shape
-from sqlalchemy import func, select, text
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box, shape
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from gis.crs import geometry_to_wgs84
+from gis.crs import from_metric, geometry_to_wgs84, to_metric
 from gis.partition import voronoi_partition
+from gis.readers import Feature
 from grids.calendar import WorkCalendar, city_calendar, parse_limit
 from grids.catalog import import_catalog, published_grid_codes, upsert_city
 from grids.components import InputRow, store_components
 from grids.divisions import upsert_division
+from grids.frontage import division_epsg, draw_areas, import_units
 from grids.incidents import Actor, open_case
 from grids.layouts import city_date, generate_layout, publish_layout
-from grids.models import Category, Division, Grid, GridLayout, Incident, Squad, User
+from grids.models import Category, Division, FrontageUnit, Grid, GridLayout, Incident, Squad, User
 from grids.org import SharedPassword, add_user
 from grids.workflow import act, escalate_overdue, report, start_report_clock
 
@@ -51,10 +53,12 @@ DEMO_USERS = [
     ("department", "department", {"department_code": "sanitation"}), ("planner", "planner", {}),
     ("viewer", "viewer", {}),
 ]
+# Where the demo's 门前三包 street is drawn: this offset (degrees) from 游埠镇's inner point.
+OLD_STREET = (0.004, 0.002)
 # (township code, category code, offset of the point from the township's inner point in degrees, text)
 DEMO_CASES = [
     ("330781102", "E0101", (0.000, 0.000), "游埠古镇老街口垃圾桶满溢，垃圾散落路面"),
-    ("330781102", "E0501", (0.004, 0.002), "沿街水果店占用人行道摆摊"),
+    ("330781102", "E0501", OLD_STREET, "沿街水果店占用人行道摆摊"),  # in front of 老街水果店
     ("330781104", "C0102", (0.000, 0.000), "诸葛村口污水井盖破损"),
     ("330781004", "E0503", (0.000, 0.000), "永昌街道小区门口机动车乱停放，堵塞消防通道"),
     ("330781109", "E0401", (0.000, 0.000), "马涧镇菜市场旁路面积水"),
@@ -150,6 +154,18 @@ DEMO_COMPONENTS = [
 ]
 COMPONENT_SPACING_M = (35.0, 12.0)  # east between components of a kind, north between kinds
 DAMAGED_COMPONENT = "3307810102000003"
+# 门前三包 units of an illustrative (示意) stretch of 游埠老街, west to east on each side: shop names, owners and
+# phone numbers are made up. The street runs east-west STREET_NORTH_M north of OLD_STREET, the shops are
+# SHOP_WIDTH_M wide and deep with SHOP_GAP_M between them, their fronts SHOP_SETBACK_M from the street's
+# centre line; the south side's middle shop (the fruit shop) stands just behind the fruit-stall case.
+DEMO_SHOPS = {
+    "south": [("老街便利店", "便利店"), ("游埠早茶馆", "餐饮"), ("老街水果店", "水果店"), ("兰溪五金店", "五金店"),
+              ("古镇药房", "药店")],
+    "north": [("老街理发店", "理发店"), ("游埠酥饼铺", "餐饮"), ("供销社门市部", "百货"), ("老街粮油店", "粮油"),
+              ("溪西茶叶店", "茶叶")],
+}
+STREET_NORTH_M, SHOP_WIDTH_M, SHOP_GAP_M, SHOP_SETBACK_M = 10.0, 14.0, 2.0, 14.0
+FRONTAGE_AGREEMENT = (date(2026, 3, 1), date(2027, 2, 28))  # 门前三包责任书: signed on, expires on
 # A case that names a component by the code on its plate and gives no coordinates.
 DEMO_COMPONENT_CASE = (DAMAGED_COMPONENT, "C0102", "游埠老街污水井盖破损松动，车辆经过有响声")
 
@@ -342,6 +358,45 @@ def _load_components(session: Session, divisions: dict[str, Division]) -> int:
     return store_components(session, CITY_CODE, rows)["rows"]
 
 
+def _demo_street(centre: Point) -> tuple[list[Feature], list[Polygon], LineString]:
+    """The units (WGS84 points just inside their shop's front), shop footprints and the street centre line
+    of DEMO_SHOPS, in the metric CRS whose point `centre` is (metres east and north of it)."""
+    step, count = SHOP_WIDTH_M + SHOP_GAP_M, len(DEMO_SHOPS["south"])
+    street = LineString([(centre.x - step * count / 2 - 20, centre.y + STREET_NORTH_M),
+                         (centre.x + step * count / 2 + 20, centre.y + STREET_NORTH_M)])
+    units, footprints = [], []
+    for side, sign in (("south", -1), ("north", 1)):
+        front = centre.y + STREET_NORTH_M + sign * SHOP_SETBACK_M
+        for i, (name, kind) in enumerate(DEMO_SHOPS[side]):
+            east = centre.x + (i - (count - 1) / 2) * step
+            footprints.append(box(east - SHOP_WIDTH_M / 2, min(front, front + sign * SHOP_WIDTH_M),
+                                  east + SHOP_WIDTH_M / 2, max(front, front + sign * SHOP_WIDTH_M)))
+            n = len(units) + 1
+            properties = {"name": name, "type": kind, "address": f"游埠镇老街 {2 * i + (1 if sign < 0 else 2)} 号",
+                          "contact_name": f"演示店主{n:02d}", "contact_phone": f"0579-8800{n:04d}",
+                          "agreement_no": f"游埠门前三包-2026-{n:03d}"}
+            units.append(Feature(n, properties, Point(east, front + sign * 2.0), None))
+    return units, footprints, street
+
+
+def _load_frontage(session: Session, divisions: dict[str, Division]) -> int:
+    """DEMO_SHOPS as 门前三包 units with their agreements and the frontage areas drawn from the shops and the
+    street (the planner's `gridlink frontage generate` does the same from real building and road files)."""
+    youbu = divisions["330781102"]
+    epsg = division_epsg(youbu)
+    inner = _inner_point(session, youbu)
+    centre = to_metric(Point(inner.x + OLD_STREET[0], inner.y + OLD_STREET[1]), epsg)
+    units, footprints, street = _demo_street(centre)
+    wgs84 = [Feature(u.index, u.properties, from_metric(u.geometry, epsg), None) for u in units]
+    result = import_units(session, CITY_CODE, wgs84, "name", type_field="type")
+    session.execute(update(FrontageUnit).where(FrontageUnit.city_code == CITY_CODE,
+                                               FrontageUnit.agreement_no.like("游埠门前三包-%"))
+                    .values(agreement_signed_on=FRONTAGE_AGREEMENT[0], agreement_expires_on=FRONTAGE_AGREEMENT[1]))
+    if result["created"]:  # a later load leaves the areas alone: a planner may have redrawn them since
+        draw_areas(session, youbu, footprints, [street], epsg)
+    return result["created"]
+
+
 def _inner_point(session: Session, division: Division) -> Point:
     x, y = session.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
                                   func.ST_Y(func.ST_PointOnSurface(Division.geom)))
@@ -374,8 +429,9 @@ def load_demo(session: Session, say: Callable[[str], None] = lambda _: None, *,
     for username, role, zone in DEMO_USERS:
         add_user(session, CITY_CODE, username, role, _demo_password(), display_name=f"演示 {role}", **zone)
     components = _load_components(session, divisions)
+    frontage = _load_frontage(session, divisions)
     cases = _load_cases(session, divisions)
     worked = load_history(session) if history else 0
     return {"city": CITY_CODE, "divisions": len(divisions), **counts, "squads": len(PILOT_TOWNSHIPS),
             "users": [u for u, _, _ in DEMO_USERS], "password": DEMO_PASSWORD, "new_grids": grids,
-            "components": components, "new_cases": cases, "new_worked_cases": worked}
+            "components": components, "new_frontage_units": frontage, "new_cases": cases, "new_worked_cases": worked}

@@ -252,14 +252,28 @@ def generate_areas(session: Session, city_code: str, division_code: str, buildin
     except CoordinateError as exc:
         raise Invalid(str(exc), code="bad_crs") from exc
     division = division_by_code(session, city_code, division_code)
-    outline = to_shape(division.geom)
-    centre = outline.centroid
-    epsg = utm_epsg_for(centre.x, centre.y)
-    zone = to_metric(outline, epsg).buffer(max_depth * 4)
+    epsg = division_epsg(division)
     footprints, problems = _footprints(Path(buildings_file), crs, epsg)
-    footprints, roads = _near(footprints, zone), _near(_streets(Path(roads_file), crs, epsg), zone)
-    units = _units_in(session, city_code, division)
-    manual = shapely.union_all([to_metric(to_shape(u.area), epsg) for u in _manual_in(session, city_code, division)])
+    drawn = draw_areas(session, division, footprints, _streets(Path(roads_file), crs, epsg), epsg, max_depth)
+    return {"city": city_code, "division": division_code, **drawn, "invalid_buildings": problems,
+            "max_depth": max_depth}
+
+
+def division_epsg(division: Division) -> int:
+    """The UTM zone areas of a division are drawn in."""
+    centre = to_shape(division.geom).centroid
+    return utm_epsg_for(centre.x, centre.y)
+
+
+def draw_areas(session: Session, division: Division, footprints: list[BaseGeometry], roads: list[BaseGeometry],
+               epsg: int, max_depth: float = 15.0) -> dict[str, int]:
+    """Draw the areas of the division's active units from metric footprints and road centre lines (those
+    near the division are used); hand-drawn areas are kept and cut out of the others. Returns the counts."""
+    zone = to_metric(to_shape(division.geom), epsg).buffer(max_depth * 4)
+    footprints, roads = _near(footprints, zone), _near(roads, zone)
+    units = _units_in(session, division.city_code, division)
+    manual = shapely.union_all([to_metric(to_shape(u.area), epsg)
+                                for u in _manual_in(session, division.city_code, division)])
     drawn = frontage_areas(footprints, roads, [to_metric(to_shape(u.location), epsg) for u in units], max_depth)
     counts = {"with_area": 0, "fallback": 0, "empty": 0}
     for unit, result in zip(units, drawn, strict=True):
@@ -269,9 +283,7 @@ def generate_areas(session: Session, city_code: str, division_code: str, buildin
         counts["fallback"] += result.building is None
     session.flush()
     linked = link_grids(session, [u.id for u in units])
-    return {"city": city_code, "division": division_code, "units": len(units), **counts,
-            "buildings": len(footprints), "roads": len(roads), "grid_links": linked,
-            "invalid_buildings": problems, "max_depth": max_depth}
+    return {"units": len(units), **counts, "buildings": len(footprints), "roads": len(roads), "grid_links": linked}
 
 
 def _as_db(geom: MultiPolygon | None) -> Any:

@@ -322,20 +322,23 @@ def _current(session: Session, layout: GridLayout) -> GridLayout | None:
         GridLayout.status == "published", GridLayout.id != layout.id).order_by(GridLayout.id.desc()).limit(1))
 
 
-# Points (open cases, frontage units) inside the layout's division whose grid or squad publishing would change:
-# their grid now and after publishing.
-_POINTS_MOVING = """
+# Open cases and frontage units inside the layout's division whose grid or squad publishing would change: their
+# grid now and after publishing. A case's grid is the one covering its point; a unit's, the grid holding most of
+# its frontage area (as grids.frontage_links.link_grids picks it; none without an area).
+_MOVING = """
 SELECT x.id, og.code, ng.code, og.squad_id, ng.squad_id
 FROM {table} x
 LEFT JOIN grids og ON og.id = x.grid_id
-LEFT JOIN LATERAL (SELECT code, squad_id FROM grids WHERE layout_id = :layout AND ST_Covers(geom, x.location)
-                   ORDER BY code LIMIT 1) ng ON true
+LEFT JOIN LATERAL (SELECT code, squad_id FROM grids WHERE layout_id = :layout AND {new_grid} LIMIT 1) ng ON true
 WHERE x.city_code = :city AND {open_filter} AND EXISTS (
     SELECT 1 FROM division_parts p WHERE p.division_id = :division AND ST_Covers(p.geom, x.location))
   AND (og.code IS DISTINCT FROM ng.code OR og.squad_id IS DISTINCT FROM ng.squad_id)
 ORDER BY x.id"""
-_OPEN_CASES = text(_POINTS_MOVING.format(table="incidents", open_filter="x.closed_at IS NULL"))
-_FRONTAGE = text(_POINTS_MOVING.format(table="frontage_units", open_filter="x.status = 'active'"))
+_OPEN_CASES = text(_MOVING.format(table="incidents", open_filter="x.closed_at IS NULL",
+                                  new_grid="ST_Covers(geom, x.location) ORDER BY code"))
+_FRONTAGE = text(_MOVING.format(table="frontage_units", open_filter="x.status = 'active'",
+                                new_grid="ST_Intersects(geom, x.area) AND ST_Area(ST_Intersection(geom, x.area)) > 0 "
+                                         "ORDER BY ST_Area(ST_Intersection(geom, x.area)) DESC, id"))
 _ASSIGNMENTS = text("""
 SELECT o.code, o.squad_id, o.co_manager_id,
        array_agg(n.code ORDER BY n.code) FILTER (WHERE n.squad_id IS DISTINCT FROM o.squad_id

@@ -5,14 +5,15 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from gis.crs import area_m2
 from grids.calendar import city_calendar
-from grids.demo import DEMO_HISTORY, HISTORY_PREFIX, PILOT_TOWNSHIPS, lanxi_outline, load_demo, load_history
+from grids.demo import DEMO_HISTORY, DEMO_SHOPS, HISTORY_PREFIX, PILOT_TOWNSHIPS, lanxi_outline, load_demo, load_history
 from grids.errors import Invalid
 from grids.evaluation import evaluate, parse_period
 from grids.incidents import Actor
-from grids.models import CaseEvent, Category, Division, Grid, Incident, Squad, User
+from grids.models import CaseEvent, Category, Division, FrontageUnit, Grid, Incident, Squad, User
 from grids.workflow import STAGE_CLOCKS, act, escalate_overdue, events_of, replay
 from tests.conftest import YOUBU
 
@@ -162,3 +163,19 @@ def test_a_sweep_right_after_the_load_escalates_only_the_overdue_open_case_once(
     (case_id,) = overdue
     swept = [event for event in _escalations(events_of(db, case_id)) if event.at == now]
     assert [datetime.fromisoformat(event.data["deadline_at"]) for event in swept] == [cases[case_id].deadline_at]
+
+
+def test_the_old_street_has_frontage_units_whose_areas_hold_the_stall_case(db, demo_city) -> None:
+    """The demo's 门前三包 street: ten shops with agreements, each with its own frontage area (none overlap),
+    and the fruit-stall case standing in front of the fruit shop is routed with that unit."""
+    units = db.scalars(select(FrontageUnit).where(FrontageUnit.city_code == "330781")).all()
+    assert len(units) == len(DEMO_SHOPS["south"]) + len(DEMO_SHOPS["north"]) == 10
+    youbu = db.scalar(select(Division.id).where(Division.code == YOUBU))
+    assert all(u.area is not None and u.agreement_expires_on and u.township_id == youbu and u.grids for u in units)
+    overlaps = db.scalar(select(func.count()).select_from(FrontageUnit).join(
+        other := aliased(FrontageUnit), (other.id > FrontageUnit.id) & func.ST_Overlaps(other.area, FrontageUnit.area)))
+    assert overlaps == 0
+    stall = db.scalar(select(Incident).where(Incident.source == "demo", Incident.description.like("沿街水果店%")))
+    assert db.get(FrontageUnit, stall.frontage_unit_id).name == "老街水果店"
+    assert "frontage of 老街水果店 (门前三包)" in stall.routing_reason
+    assert load_demo(db, grid_townships=(YOUBU,))["new_frontage_units"] == 0

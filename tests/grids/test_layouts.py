@@ -30,7 +30,7 @@ from grids.layouts import (
     publish_layout,
     read_roads,
 )
-from grids.models import City, Division, Grid, GridCode, GridLayout, Incident, Squad
+from grids.models import City, Division, FrontageUnit, Grid, GridCode, GridLayout, Incident, Squad
 from tests.grids.conftest import JIUJIANG, OAKLAND_ROADS, XUNYANG
 
 COARSE = 200_000  # m²: the same code paths as 10,000 m² with 20x fewer grids, for tests about rules not size
@@ -271,3 +271,12 @@ def test_an_unchanged_copy_previews_no_changes_of_hands(db, demo_city) -> None:
     assert impact["replaces"] == current.id
     assert (impact["open_cases"]["count"], impact["assignments"]["count"], impact["frontage_units"]["count"]) == (
         0, 0, 0)
+    # the grid holding most of the demo fruit shop's frontage goes to another squad: the shop changes hands
+    shop = db.scalar(select(FrontageUnit).where(FrontageUnit.name == "老街水果店"))
+    held = db.get(Grid, shop.grid_id)
+    redrawn = db.scalar(select(Grid).where(Grid.layout_id == draft.id, Grid.code == held.code))
+    redrawn.squad_id = db.scalar(select(Squad.id).where(Squad.id != held.squad_id).limit(1))
+    db.flush()
+    moving = publish_impact(db, draft.id)["frontage_units"]["items"]
+    assert {"id": shop.id, "old_grid": held.code, "new_grid": held.code, "old_squad_id": held.squad_id,
+            "new_squad_id": redrawn.squad_id} in moving
