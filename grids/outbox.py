@@ -6,7 +6,9 @@ never misses one that did. (event_id, recipient) is unique and rows are inserted
 NOTHING, so writing the same event's messages again adds nothing.
 
 Recipients are strings: "department:<id>", "squad:<id>", "township:<id>" for the case's accountable
-owner, "role:<role>" for everyone of a role in the city (the dispatch centre, the supervisors).
+owner, "role:<role>" for everyone of a role in the city (the dispatch centre, the supervisors), and
+"role:<role>@township:<id>" for those of a zone-bound role (ZONED_ROLES) whose zone holds the case's
+township: the staff bound to that township and those bound to none (city-wide).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ APPROVERS = "approvers"  # stands for the roles that decide the case's next exte
 DISPATCH_CENTRE = "role:dispatcher"
 SUPERVISORS = "role:supervisor"
 INSPECTORS = "role:inspector"
+ZONED_ROLES = (INSPECTORS,)  # who works in a township: only that township's (and the city-wide) hear of its cases
 
 #: Which actions notify whom: the data a relay's audience is decided by (issue 4 item 8).
 NOTIFY: dict[str, tuple[str, ...]] = {
@@ -50,7 +53,7 @@ def owner_recipient(incident: Incident) -> str:
     """Who must act next: the one accountable owner, or whoever the case waits on (an overdue filing is the
     centre's to hear about, not the department's the case will go to; an overdue 核查, the inspectors')."""
     if incident.status in WAITING_ON:
-        return WAITING_ON[incident.status]
+        return _in_zone(WAITING_ON[incident.status], incident)
     owner = incident.owner_type or ""
     if owner == "department" and incident.department is not None and incident.department.worked_by_squads \
             and incident.squad_id is not None:
@@ -58,6 +61,13 @@ def owner_recipient(incident: Incident) -> str:
     owner_ids = {"department": incident.department_id, "squad": incident.squad_id, "township": incident.township_id}
     owner_id = owner_ids.get(owner)
     return f"{owner}:{owner_id}" if owner_id else DISPATCH_CENTRE
+
+
+def _in_zone(recipient: str, incident: Incident) -> str:
+    """A zone-bound role narrowed to the case's township (an overdue 核查 in 游埠 is for 游埠's inspectors)."""
+    if recipient in ZONED_ROLES and incident.township_id is not None:
+        return f"{recipient}@township:{incident.township_id}"
+    return recipient
 
 
 def _resolve(incident: Incident, who: str) -> list[str]:

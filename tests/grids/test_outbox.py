@@ -73,7 +73,7 @@ def test_an_overdue_check_of_handled_work_is_escalated_to_the_inspectors_who_mus
     for action in ("file", "dispatch"):
         step(db, case, action, "dispatcher")
     step(db, case, "handle", "department", note="已清理")
-    assert escalated_to(db, case) == sorted([INSPECTORS, SUPERVISORS])
+    assert escalated_to(db, case) == sorted([f"{INSPECTORS}@township:{case.township_id}", SUPERVISORS])
 
 
 def test_the_bureaus_case_is_announced_to_the_squad_that_does_the_work(db, demo_city) -> None:
