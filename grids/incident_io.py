@@ -549,13 +549,15 @@ def _stage(session: Session, copy_text: str) -> None:
 
 
 # A chunk's rows that are not imported: their external id was stored before this import (that wins), or by an
-# earlier row of this file (in an earlier chunk: STORED; in this chunk: the first occurrence).
+# earlier row of this file (in an earlier chunk: STORED; in this chunk: the first occurrence). The LATERAL ...
+# LIMIT 1 probes the indexes row by row: a join would hash all of STORED and of the city's cases every chunk.
 _DUPLICATES = text(f"""
 SELECT s.row_no, s.external_id, i.id AS case_id, coalesce(st.row_no, s.first_row) AS first_row
 FROM (SELECT row_no, external_id, min(row_no) OVER (PARTITION BY external_id) AS first_row FROM {STAGING}) s
-LEFT JOIN {STORED} st ON st.external_id = s.external_id
-LEFT JOIN incidents i ON i.city_code = :city AND i.external_id = s.external_id AND st.external_id IS NULL
-WHERE i.id IS NOT NULL OR st.external_id IS NOT NULL OR s.row_no > s.first_row
+LEFT JOIN LATERAL (SELECT row_no FROM {STORED} WHERE external_id = s.external_id LIMIT 1) st ON true
+LEFT JOIN LATERAL (SELECT id FROM incidents WHERE city_code = :city AND external_id = s.external_id LIMIT 1) i
+       ON st.row_no IS NULL
+WHERE i.id IS NOT NULL OR st.row_no IS NOT NULL OR s.row_no > s.first_row
 ORDER BY s.row_no""")
 
 

@@ -457,6 +457,14 @@ class Incident(Base):
     department: Mapped[Department | None] = relationship(viewonly=True)
     component: Mapped[Component | None] = relationship(viewonly=True)
 
+    @property
+    def worked_by_squad(self) -> bool:
+        """Whether the township's stationed squad does the work: a case the bureau owns
+        (Department.worked_by_squads) or that no department owns (the squad's or township's own)."""
+        if self.owner_type == "department":
+            return self.department is not None and self.department.worked_by_squads
+        return self.owner_type in ("squad", "township")
+
 
 class CaseEvent(Base):
     """One step of a case's history; append-only (the application never updates or deletes these)."""

@@ -55,8 +55,7 @@ def owner_recipient(incident: Incident) -> str:
     if incident.status in WAITING_ON:
         return _in_zone(WAITING_ON[incident.status], incident)
     owner = incident.owner_type or ""
-    if owner == "department" and incident.department is not None and incident.department.worked_by_squads \
-            and incident.squad_id is not None:
+    if owner == "department" and incident.worked_by_squad and incident.squad_id is not None:
         owner = "squad"  # the bureau's own case: the squad stationed there does the work
     owner_ids = {"department": incident.department_id, "squad": incident.squad_id, "township": incident.township_id}
     owner_id = owner_ids.get(owner)

@@ -219,18 +219,29 @@ def dispatched_elsewhere(role: str, action: str, incident: Incident) -> str | No
     while the bureau's own cases (Department.worked_by_squads) are the stationed squad's. None: no objection."""
     if role not in SQUAD_ROLES or action not in HANDLER_ACTIONS or incident.owner_type != "department":
         return None
-    department = incident.department
-    return None if department is None or department.worked_by_squads else department.name
+    return None if incident.department is None or incident.worked_by_squad else incident.department.name
+
+
+#: 核查 verifies the handler's work on site: never by whoever did that work (监管分离, supervision kept apart
+#: from handling).
+CHECK_ACTIONS = ("check",)
+
+
+def checks_own_work(role: str, action: str, incident: Incident) -> bool:
+    """Whether a squad member would 核查 a case their squad works (the bureau's, or the squad's own): that is
+    for an inspector, or a squad checking a department's work."""
+    return role in SQUAD_ROLES and action in CHECK_ACTIONS and incident.worked_by_squad
 
 
 def may_take(role: str, rule: Transition, incident: Incident | None = None) -> bool:
     """Whether the role may take the transition on the case: the table's grant (for an extension decision, the
-    approvers of the case's next extension) and, for a handler's action, the case's one owner. Admin may."""
+    approvers of the case's next extension), for a handler's action the case's one owner, and for 核查 anyone but
+    the squad that did the work. Admin may."""
     if role == "admin":
         return True
     extensions = incident.extensions if incident is not None else 0
-    return role in roles_for(rule, extensions) and (
-        incident is None or dispatched_elsewhere(role, rule.action, incident) is None)
+    return role in roles_for(rule, extensions) and (incident is None or (
+        dispatched_elsewhere(role, rule.action, incident) is None and not checks_own_work(role, rule.action, incident)))
 
 
 def authorize(actor: Actor, state: str | None, action: str, *, incident: Incident | None = None) -> Transition:
@@ -247,6 +258,11 @@ def authorize(actor: Actor, state: str | None, action: str, *, incident: Inciden
         log.warning("refused %s by %s (%s): case %s is %s's", action, actor.label, actor.role, incident.id, owner)
         raise Forbidden(f"case {incident.id} is dispatched to {owner}: it accepts, handles or returns it",
                         code="not_the_owner", details={"department": owner})
+    if incident is not None and actor.role != "admin" and checks_own_work(actor.role, action, incident):
+        log.warning("refused %s by %s (%s): case %s is their squad's own work", action, actor.label, actor.role,
+                    incident.id)
+        raise Forbidden(f"case {incident.id} is worked by the township's squad: its 核查 is for an inspector",
+                        code="own_work", details={"action": action})
     return rule
 
 

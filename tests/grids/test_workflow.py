@@ -153,6 +153,30 @@ def test_a_case_dispatched_to_a_department_is_its_to_handle_not_the_squads(db, d
     assert case.status == "handled"
 
 
+def test_the_squad_that_worked_a_case_does_not_check_it(db, demo_city, caplog) -> None:
+    """监管分离: the bureau's case handled by 游埠's squad is checked by an inspector, never by the squad itself
+    (not offered to it either); the same squad may check a department's work in its township."""
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    step(db, case, "dispatch", "dispatcher", department="bureau")
+    step(db, case, "handle", "officer", note="已清理")
+    for login in ("officer", "squad_leader", "co_manager"):
+        with caplog.at_level("WARNING", logger="gridlink.workflow"), pytest.raises(Forbidden) as refused:
+            step(db, case, "check", login)
+        assert refused.value.code == "own_work"
+    assert "their squad's own work" in caplog.text and case.status == "handled"
+    with pytest.raises(Invalid) as nothing:
+        step(db, case, "close", "officer")
+    assert "check" not in nothing.value.details["allowed"]
+    step(db, case, "check", "inspector")
+    other = new_case(db)
+    step(db, other, "file", "dispatcher")
+    step(db, other, "dispatch", "dispatcher", department="sanitation")
+    step(db, other, "handle", "department", note="已清理")
+    step(db, other, "check", "co_manager")
+    assert (case.status, other.status) == ("checked", "checked")
+
+
 def test_a_stale_version_gets_conflict(db, demo_city) -> None:
     case = new_case(db)
     with pytest.raises(Conflict, match="case changed, reload"):
