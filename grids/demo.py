@@ -15,7 +15,7 @@ import io
 import json
 import math
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from typing import Any, NamedTuple
 
@@ -30,7 +30,7 @@ from grids.calendar import WorkCalendar, city_calendar, parse_limit
 from grids.catalog import import_catalog, published_grid_codes, upsert_city
 from grids.components import InputRow, store_components
 from grids.divisions import upsert_division
-from grids.frontage import division_epsg, draw_areas, import_units
+from grids.frontage import division_epsg, draw_areas, import_units, inspect_unit
 from grids.incidents import Actor, open_case
 from grids.layouts import city_date, generate_layout, publish_layout
 from grids.models import Category, Division, FrontageUnit, Grid, GridLayout, Incident, Squad, User
@@ -166,6 +166,12 @@ DEMO_SHOPS = {
 }
 STREET_NORTH_M, SHOP_WIDTH_M, SHOP_GAP_M, SHOP_SETBACK_M = 10.0, 14.0, 2.0, 14.0
 FRONTAGE_AGREEMENT = (date(2026, 3, 1), date(2027, 2, 28))  # 门前三包责任书: signed on, expires on
+# The inspector's last round of the street (score sheet items found, days ago), so the list, the map's colours
+# and the red list have scores; only items that open no case, so the demo's case list stays as it is.
+DEMO_INSPECTIONS = {"老街便利店": ({}, 3), "游埠早茶馆": ({"S2": 1}, 3),
+                    "老街水果店": ({"O4": 2, "O5": 1, "S2": 1, "S5": 2}, 2),
+                    "兰溪五金店": ({"O4": 3, "O5": 1, "G3": 2, "S3": 3}, 2), "古镇药房": ({}, 2),
+                    "老街理发店": ({"S5": 1}, 1), "游埠酥饼铺": ({"S3": 1, "S5": 1}, 1), "供销社门市部": ({}, 1)}
 # A case that names a component by the code on its plate and gives no coordinates.
 DEMO_COMPONENT_CASE = (DAMAGED_COMPONENT, "C0102", "游埠老街污水井盖破损松动，车辆经过有响声")
 
@@ -392,9 +398,20 @@ def _load_frontage(session: Session, divisions: dict[str, Division]) -> int:
     session.execute(update(FrontageUnit).where(FrontageUnit.city_code == CITY_CODE,
                                                FrontageUnit.agreement_no.like("游埠门前三包-%"))
                     .values(agreement_signed_on=FRONTAGE_AGREEMENT[0], agreement_expires_on=FRONTAGE_AGREEMENT[1]))
-    if result["created"]:  # a later load leaves the areas alone: a planner may have redrawn them since
+    if result["created"]:  # a later load leaves the areas and scores alone: they may have changed since
         draw_areas(session, youbu, footprints, [street], epsg)
+        _inspect_street(session)
     return result["created"]
+
+
+def _inspect_street(session: Session) -> None:
+    inspector = session.scalar(select(User).where(User.city_code == CITY_CODE, User.username == "inspector"))
+    units = session.scalars(select(FrontageUnit).where(FrontageUnit.city_code == CITY_CODE,
+                                                       FrontageUnit.name.in_(DEMO_INSPECTIONS)))
+    now = datetime.now(UTC)
+    for unit in units:
+        found, days_ago = DEMO_INSPECTIONS[unit.name]
+        inspect_unit(session, unit.id, inspector, found, note="演示巡查", at=now - timedelta(days=days_ago))
 
 
 def _inner_point(session: Session, division: Division) -> Point:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -498,7 +498,15 @@ def unit_view(unit: FrontageUnit, role: str) -> dict[str, Any]:
 
 
 EXPORT_FORMATS = ("geojson", "csv")
-_EXPORT_FIELDS = ("unit", "name", "type", "kind", "duties", "grid", "grids", "latest_score")
+
+
+AGREEMENT_DAYS = ("agreement_signed_on", "agreement_expires_on")
+_EXPORT_FIELDS = ("unit", "name", "type", "kind", "duties", "grid", "grids", "latest_score", "agreement_no",
+                  *AGREEMENT_DAYS)
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def _export_rows(session: Session, city_code: str | None, township_id: int | None = None
@@ -515,7 +523,9 @@ def _export_rows(session: Session, city_code: str | None, township_id: int | Non
         codes = [g.code for g in unit.grids]
         main = next((g.code for g in unit.grids if g.id == unit.grid_id), None)
         rows.append(({"unit": unit.id, "name": unit.name, "type": unit.unit_type, "kind": unit.kind,
-                      "duties": list(unit.duties or []), "grid": main, "grids": codes, "latest_score": score},
+                      "duties": list(unit.duties or []), "grid": main, "grids": codes, "latest_score": score,
+                      "agreement_no": unit.agreement_no,
+                      **{name: _iso(getattr(unit, name)) for name in AGREEMENT_DAYS}},
                      to_shape(unit.area) if unit.area is not None else None))
     return rows
 

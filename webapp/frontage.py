@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from geoalchemy2.shape import to_shape
@@ -39,12 +40,20 @@ from grids.frontage import (
 from grids.layouts import city_date
 from grids.models import Division, FrontageInspection, FrontageUnit, Incident, User
 from grids.photos import MAX_BYTES, MAX_PHOTOS, Picture, place, prepare_all, write
-from grids.workflow import TOWNSHIP_ROLES, Zone, case_conditions, zone_of
+from grids.workflow import CENTRE_ROLES, TOWNSHIP_ROLES, Zone, case_conditions, zone_of
 from webapp import db
 from webapp.auth import current_user, require_roles
 from webapp.errors import error_text
 from webapp.labels import city_time
-from webapp.maps import GridlinkMap, MapParts, add_geojson_layer, add_vector_grid, base_map, render_map_parts
+from webapp.maps import (
+    MAX_ZOOM,
+    GridlinkMap,
+    MapParts,
+    add_geojson_layer,
+    add_vector_grid,
+    base_map,
+    render_map_parts,
+)
 from webapp.pages import DIVISION_STYLE, summaries, zone_bounds
 from webapp.photos import upload_root
 
@@ -86,14 +95,26 @@ def legend() -> list[dict[str, str]]:
     return [{"band": name, "colour": colour, "label": str(BAND_LABELS[name])} for name, colour in COLOURS.items()]
 
 
+def sheet_word(key: str, stored: str) -> str:
+    """A score sheet name in the reader's language: a section or item by its code, a duty by its Chinese
+    name; the sheet's name_en (duty_names_en) in English, else `stored` (what the record kept)."""
+    if "sheet_words" not in g:
+        sheet, english = load_score_sheet(), str(get_locale()) == "en"
+        entries = [*sheet["sections"], *(item for section in sheet["sections"] for item in section["items"])]
+        g.sheet_words = {e["code"]: e["name_en"] for e in entries if english and e.get("name_en")}
+        g.sheet_words.update(sheet.get("duty_names_en", {}) if english else {})
+    return g.sheet_words.get(key, stored)
+
+
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
-    return {"colour_of": colour_of}
+    return {"colour_of": colour_of, "sheet_word": sheet_word}
 
 
 def _band_data() -> dict[str, Any]:
     """The bands for the page script, so the live total and the map use the thresholds defined here."""
-    return {"bands": [{"min": low, "colour": colour} for _name, low, colour in BANDS], "unscored": UNSCORED[1]}
+    return {"bands": [{"min": low, "colour": colour} for _name, low, colour in BANDS], "unscored": UNSCORED[1],
+            "unscoredLabel": str(BAND_LABELS["none"])}
 
 
 def _in_zone(query: Any, zone: Zone) -> Any:
@@ -121,9 +142,12 @@ def _expired(expires_on: date | None) -> bool:
 
 
 def case_href(case_id: int) -> str | None:
-    """Where the user can open the case: township staff (and admin) have a case page; others see the id."""
+    """Where the user can open the case: township staff (and admin) have a case page, the dispatch centre its
+    drawer on /dispatch; others see the id."""
     role = current_user().role
-    return url_for("township.case", case_id=case_id) if role in (*TOWNSHIP_ROLES, "admin") else None
+    if role in (*TOWNSHIP_ROLES, "admin"):
+        return url_for("township.case", case_id=case_id)
+    return url_for("dispatch.board") + f"#case-{case_id}" if role in CENTRE_ROLES else None
 
 
 def _case_rows(cases: list[Incident]) -> list[dict[str, Any]]:
@@ -173,7 +197,7 @@ def _unit_map(unit: FrontageUnit, score: int | None) -> MapParts:
                       style={"color": colour, "weight": 2, "fillColor": colour, "fillOpacity": 0.45})
     if unit.area is not None:
         west, south, east, north = to_shape(unit.area).union(point).bounds
-        m.fit_bounds([[south, west], [north, east]], padding=(30, 30), max_zoom=19)
+        m.fit_bounds([[south, west], [north, east]], padding=(30, 30), max_zoom=MAX_ZOOM)
     return render_map_parts(m, nonce=g.csp_nonce)
 
 

@@ -44,7 +44,10 @@ StaticUrl = Callable[[str], str]
 
 #: Leaflet takes the map's maxZoom from its tile layers; with no basemap there are none,
 #: and MarkerCluster (and HeatMap's scaling) then fail with "Map has no maxZoom specified".
-MAX_ZOOM = 18
+#: 20 so a 门前三包 area a few metres deep shows as more than a few pixels; a basemap's own
+#: tiles stop at BASEMAP_NATIVE_ZOOM and are enlarged beyond it.
+MAX_ZOOM = 20
+BASEMAP_NATIVE_ZOOM = 18
 
 #: Shown where no basemap is configured (and while tiles load), instead of Leaflet's grey.
 MAP_BACKGROUND = "#eef1f4"
@@ -141,6 +144,7 @@ def base_map(
             name="basemap",
             control=False,
             max_zoom=MAX_ZOOM,
+            max_native_zoom=BASEMAP_NATIVE_ZOOM,
         ).add_to(m)
     if attribution_extra:
         _Script(

@@ -86,7 +86,7 @@ LAYERS: dict[str, TileLayer] = {
     # `unit` repeats the id as a property: ST_AsMVT keeps the feature id out of the properties.
     # Areas are a few metres deep: below zoom 14 they are under a pixel. Departments have no such page.
     "frontage": TileLayer("""
-        SELECT u.id, u.id AS unit, s.score, {geom} AS geom
+        SELECT u.id, u.id AS unit, u.name, s.score, {geom} AS geom
         FROM frontage_units u
         LEFT JOIN LATERAL (SELECT f.score FROM frontage_inspections f WHERE f.unit_id = u.id
                            ORDER BY f.at DESC, f.id DESC LIMIT 1) s ON true, bounds

@@ -12,6 +12,7 @@ from grids.calendar import city_calendar
 from grids.demo import DEMO_HISTORY, DEMO_SHOPS, HISTORY_PREFIX, PILOT_TOWNSHIPS, lanxi_outline, load_demo, load_history
 from grids.errors import Invalid
 from grids.evaluation import evaluate, parse_period
+from grids.frontage import red_list
 from grids.incidents import Actor
 from grids.models import CaseEvent, Category, Division, FrontageUnit, Grid, Incident, Squad, User
 from grids.workflow import STAGE_CLOCKS, act, escalate_overdue, events_of, replay
@@ -179,3 +180,6 @@ def test_the_old_street_has_frontage_units_whose_areas_hold_the_stall_case(db, d
     assert db.get(FrontageUnit, stall.frontage_unit_id).name == "老街水果店"
     assert "frontage of 老街水果店 (门前三包)" in stall.routing_reason
     assert load_demo(db, grid_townships=(YOUBU,))["new_frontage_units"] == 0
+    scores = {row["name"]: row["score"] for row in red_list(db, "330781", YOUBU)}
+    assert scores == {"老街便利店": 1000, "古镇药房": 1000, "供销社门市部": 1000, "老街理发店": 980, "游埠早茶馆": 970,
+                      "游埠酥饼铺": 950}  # 950 and up: the fruit shop (840) and 五金店 (730) are not on it

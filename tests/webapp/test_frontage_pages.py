@@ -183,6 +183,11 @@ def test_an_inspection_scores_links_a_case_and_shows_both(client, db) -> None:
     assert client.get(f"/township/cases/{case.id}").status_code == 200
     unit_page = client.get(f"/frontage/units/{unit.id}").get_data(as_text=True)
     assert f"#{case.id} 店外经营" in unit_page and "门前摆摊" in unit_page
+    as_user(client, "c_dispatcher")  # the centre opens the case in its drawer
+    centre_page = client.get(f"/frontage/units/{unit.id}").get_data(as_text=True)
+    assert f'href="/dispatch#case-{case.id}"' in centre_page
+    english = client.get(f"/frontage/inspections/{inspection.id}?lang=en").get_data(as_text=True)
+    assert "Trading outside the shop or on the street" in english and "店外经营、占道经营" not in english
 
 
 def test_invalid_counts_are_shown_next_to_their_items_and_nothing_is_stored(client, db) -> None:
@@ -299,3 +304,7 @@ def test_the_pages_speak_english_from_their_own_catalog(client, db) -> None:
     page = client.get(f"/frontage/units/{unit.id}?lang=en").get_data(as_text=True)
     assert "Visible to authorised roles only" in page and ">Frontage duties<" in page
     assert "Not inspected yet" in client.get("/frontage?lang=en").get_data(as_text=True)
+    assert "Street appearance and order" in page and "包市容/秩序" not in page  # the sheet's duties, worded too
+    as_user(client, "w_comgr")
+    sheet = client.get(f"/frontage/units/{unit.id}/inspect?lang=en").get_data(as_text=True)
+    assert "Clean and tidy" in sheet and "Exposed rubbish or clutter in front" in sheet and "包卫生整洁" not in sheet

@@ -27,6 +27,18 @@
       return {fill: true, fillColor: colour, fillOpacity: 0.65, color: colour, weight: 2, opacity: 1};
     };
     areas.redraw();  /* tiles fetched before the style function was set are drawn again with it */
+    var tip = L.tooltip({direction: "top", offset: [0, -4]});
+    areas.on("mouseover", function (e) {  /* which unit, before a click opens it; text, never HTML */
+      var props = e.layer.properties;
+      var label = document.createElement("span");
+      label.textContent = props.name + " · " + (typeof props.score === "number" ? props.score : data.unscoredLabel);
+      map.openTooltip(tip.setContent(label).setLatLng(e.latlng));
+      map.getContainer().style.cursor = "pointer";
+    });
+    areas.on("mouseout", function () {
+      map.closeTooltip(tip);
+      map.getContainer().style.cursor = "";
+    });
     map.getContainer().addEventListener("gridlink:feature", function (e) {
       if (e.detail.layer === "frontage") {
         window.location.href = data.unitUrl.replace(/0$/, String(e.detail.properties.unit));
