@@ -120,6 +120,9 @@ def test_a_case_link_opens_the_case_and_the_open_case_names_itself_in_the_addres
     page.locator(f"#queue tr[data-case='{youbu_case}']").click()
     expect(drawer).to_be_visible()
     assert page.url.endswith(f"#case-{youbu_case}")
+    tooltip = page.locator(".leaflet-tooltip").filter(has_text=f"#{youbu_case}")
+    tooltip.wait_for()  # the open case's pin and tooltip lie in the map left of the drawer, not under it
+    assert tooltip.bounding_box()["x"] + tooltip.bounding_box()["width"] <= drawer.bounding_box()["x"]
     assert page.console_errors == []
 
 

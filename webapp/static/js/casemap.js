@@ -84,11 +84,19 @@
     this.heat.setLatLngs(points);
   };
 
-  CaseMap.prototype.focus = function (id) {
+  /* Zooms to the case's pin and opens its tooltip; `cover` (the drawer, over the map's right side) pushes the
+   * pin into the part of the map left in view. */
+  CaseMap.prototype.focus = function (id, cover) {
     var marker = this.markers[id];
-    if (marker) {
-      this.cluster.zoomToShowLayer(marker, function () { marker.openTooltip(); });
-    }
+    var map = this.map;
+    if (!marker) { return; }
+    this.cluster.zoomToShowLayer(marker, function () {
+      var box = map.getContainer().getBoundingClientRect();
+      var right = cover && !cover.hidden ? Math.min(box.width, cover.getBoundingClientRect().left - box.left) : box.width;
+      var x = map.latLngToContainerPoint(marker.getLatLng()).x;
+      if (x > right - 80 || x < 80) { map.panBy([x - right / 2, 0], {animate: false}); }
+      marker.openTooltip();
+    });
   };
 
   /* A click on the map itself (not on a pin or a control, not the end of a drag), with its position.

@@ -286,7 +286,7 @@
         Array.prototype.forEach.call(tbody.rows, function (r) {
           r.classList.toggle("selected", r.dataset.case === String(id));
         });
-        caseMap.focus(id);
+        caseMap.focus(id, drawer);
       })
       .catch(function () { drawer.hidden = false; showError(labels.failed); });
   }
