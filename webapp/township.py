@@ -34,16 +34,20 @@ MAX_EXTENSION = 99
 MAX_NOTE = 4000
 
 
-def _mine(user: User) -> ColumnElement[bool]:
+def _to_act(user: User) -> ColumnElement[bool]:
     """My tasks: assigned to me, my squad's dispatched work (not a functional department's case in its grids:
-    grids.workflow.dispatched_elsewhere), an inspector's handled cases to check, and what I reported myself
-    (until it closes)."""
-    reported = select(CaseEvent.incident_id).where(CaseEvent.action == "report", CaseEvent.actor_id == user.id)
+    grids.workflow.dispatched_elsewhere), an inspector's handled cases to check."""
     squads_work = or_(Incident.owner_type != "department",
                       Incident.department_id.in_(select(Department.id).where(Department.worked_by_squads)))
     to_check = Incident.status == "handled" if user.role == "inspector" else false()  # 核查 is the inspector's
-    return or_(Incident.assignee_id == user.id, Incident.id.in_(reported), to_check,
+    return or_(Incident.assignee_id == user.id, to_check,
                (Incident.squad_id == user.squad_id) & Incident.status.in_(("dispatched", "in_progress")) & squads_work)
+
+
+def _reported_by(user: User) -> ColumnElement[bool]:
+    """What I reported myself, followed until it closes (someone else's to act on, unless it is also my task)."""
+    return Incident.id.in_(select(CaseEvent.incident_id).where(CaseEvent.action == "report",
+                                                               CaseEvent.actor_id == user.id))
 
 
 @bp.route("")
@@ -54,14 +58,18 @@ def home() -> Any:
     township = db().get(Division, zone.township_id) if zone.township_id else None
     squad = db().scalar(select(Squad).where(Squad.township_id == township.id)) if township else None
     cases = open_cases(*case_conditions(zone))
-    mine = set(db().scalars(select(Incident.id).where(Incident.id.in_([c.id for c in cases]), _mine(user))))
+    flags = db().execute(select(Incident.id, _to_act(user), _reported_by(user)).where(
+        Incident.id.in_([c.id for c in cases]), or_(_to_act(user), _reported_by(user)))).all()
+    tasks = {id_ for id_, to_act, _ in flags if to_act}
+    reported = {id_ for id_, to_act, by_me in flags if by_me and not to_act}
     rows = summaries(cases)
     parts, names, bounds = surface_map(zone)
     data = {"cases": rows, "map": names, "bounds": bounds,
             "caseUrl": url_for("township.case", case_id=0)}
     return render_template("township.html", zone=township, squad=squad, map_parts=parts, data=data,
-                           tasks=[c for c in rows if c["id"] in mine],
-                           others=[c for c in rows if c["id"] not in mine],
+                           tasks=[c for c in rows if c["id"] in tasks],
+                           reported=[c for c in rows if c["id"] in reported],
+                           others=[c for c in rows if c["id"] not in tasks | reported],
                            may_report=user.role in RULES[(None, "report")].roles or user.role == "admin")
 
 

@@ -109,6 +109,22 @@ def test_an_inspectors_tasks_hold_the_handled_cases_waiting_for_their_check(clie
     assert f"#{case.id} " in tasks
 
 
+def test_what_i_reported_is_followed_apart_from_my_tasks(client, db) -> None:
+    """An inspector's own report is someone else's to act on: it is listed under 我上报的, not as a task."""
+    from grids.incidents import Actor
+    from grids.workflow import report
+    from tests.webapp.test_intake import inner
+
+    inspector = Actor.of_user(db.scalar(select(User).where(User.username == "inspector")))
+    case = report(db, inspector, "E0101", *inner(db), source="test", description="我报的")
+    db.flush()
+    login(client, "inspector")
+    page = client.get("/township").get_data(as_text=True)
+    tasks, rest = page.split("<h2>我上报的")
+    assert f"#{case.id} " not in tasks and f"#{case.id} " in rest.split("辖区其他待处理案件")[0]
+    assert "Reported by me" in client.get("/township?lang=en").get_data(as_text=True)
+
+
 def test_working_time_amounts_read_in_either_language_with_english_plurals(app) -> None:
     from flask_babel import force_locale
 
