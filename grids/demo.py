@@ -55,15 +55,15 @@ DEMO_USERS = [
 ]
 # Where the demo's 门前三包 street is drawn: this offset (degrees) from 游埠镇's inner point.
 OLD_STREET = (0.004, 0.002)
-# (township code, category code, offset of the point from the township's inner point in degrees, text)
+# (township code, category code, offset of the point from the township's inner point in degrees, text, address)
 DEMO_CASES = [
-    ("330781102", "E0101", (0.000, 0.000), "游埠古镇老街口垃圾桶满溢，垃圾散落路面"),
-    ("330781102", "E0501", OLD_STREET, "沿街水果店占用人行道摆摊"),  # in front of 老街水果店
-    ("330781104", "C0102", (0.000, 0.000), "诸葛村口污水井盖破损"),
-    ("330781004", "E0503", (0.000, 0.000), "永昌街道小区门口机动车乱停放，堵塞消防通道"),
-    ("330781109", "E0401", (0.000, 0.000), "马涧镇菜市场旁路面积水"),
-    ("330781108", "E0201", (0.000, 0.000), "香溪镇公交站亭张贴非法小广告"),
-    ("330781111", "E0506", (0.000, 0.000), "梅江镇夜市噪声扰民"),
+    ("330781102", "E0101", (0.000, 0.000), "游埠古镇老街口垃圾桶满溢，垃圾散落路面", "游埠镇老街口"),
+    ("330781102", "E0501", OLD_STREET, "沿街水果店占用人行道摆摊", "游埠镇老街 5 号门前"),  # in front of 老街水果店
+    ("330781104", "C0102", (0.000, 0.000), "诸葛村口污水井盖破损", "诸葛镇诸葛村村口"),
+    ("330781004", "E0503", (0.000, 0.000), "永昌街道小区门口机动车乱停放，堵塞消防通道", "永昌街道某小区大门"),
+    ("330781109", "E0401", (0.000, 0.000), "马涧镇菜市场旁路面积水", "马涧镇菜市场东侧"),
+    ("330781108", "E0201", (0.000, 0.000), "香溪镇公交站亭张贴非法小广告", "香溪镇公交站"),
+    ("330781111", "E0506", (0.000, 0.000), "梅江镇夜市噪声扰民", "梅江镇夜市"),
 ]
 # Worked cases for the evaluation page (综合评价): each went through the workflow (grids.workflow.act) as the
 # named demo logins; HANDLER stands for the case's handling department's login (the 环卫 "department" account,
@@ -265,13 +265,13 @@ def _load_cases(session: Session, divisions: dict[str, Division]) -> int:
                                                                      Incident.source == "demo")):
         return 0
     inspector = session.scalar(select(User).where(User.city_code == CITY_CODE, User.username == "inspector"))
-    for township_code, category_code, (dx, dy), description in DEMO_CASES:
+    for township_code, category_code, (dx, dy), description, address in DEMO_CASES:
         inner = divisions[township_code]
         anchor = _inner_point(session, inner)
         category = session.scalar(select(Category).where(Category.city_code == CITY_CODE,
                                                          Category.code == category_code))
         open_case(session, CITY_CODE, category, anchor.x + dx, anchor.y + dy, source="demo", description=description,
-                  reporter=inspector, clock=start_report_clock)
+                  address=address, reporter=inspector, clock=start_report_clock)
     code, category_code, description = DEMO_COMPONENT_CASE
     category = session.scalar(select(Category).where(Category.city_code == CITY_CODE, Category.code == category_code))
     open_case(session, CITY_CODE, category, None, None, source="demo", description=description, reporter=inspector,
