@@ -20,7 +20,7 @@ from importlib import resources
 from typing import Any, NamedTuple
 
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box, shape
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from gis.crs import from_metric, geometry_to_wgs84, to_metric
@@ -165,7 +165,7 @@ DEMO_SHOPS = {
               ("溪西茶叶店", "茶叶")],
 }
 STREET_NORTH_M, SHOP_WIDTH_M, SHOP_GAP_M, SHOP_SETBACK_M = 10.0, 14.0, 2.0, 14.0
-FRONTAGE_AGREEMENT = (date(2026, 3, 1), date(2027, 2, 28))  # 门前三包责任书: signed on, expires on
+AGREEMENT_AGE_DAYS = 90  # the shops signed their one-year 门前三包责任书 this long before the demo was loaded
 # The inspector's last round of the street (score sheet items found, days ago), so the list, the map's colours
 # and the red list have scores; only items that open no case, so the demo's case list stays as it is.
 DEMO_INSPECTIONS = {"老街便利店": ({}, 3), "游埠早茶馆": ({"S2": 1}, 3),
@@ -379,39 +379,45 @@ def _demo_street(centre: Point) -> tuple[list[Feature], list[Polygon], LineStrin
                                   east + SHOP_WIDTH_M / 2, max(front, front + sign * SHOP_WIDTH_M)))
             n = len(units) + 1
             properties = {"name": name, "type": kind, "address": f"游埠镇老街 {2 * i + (1 if sign < 0 else 2)} 号",
-                          "contact_name": f"演示店主{n:02d}", "contact_phone": f"0579-8800{n:04d}",
+                          "contact_name": f"演示店主{n:02d}", "contact_phone": f"000-0000-{n:04d}",  # not a number
                           "agreement_no": f"游埠门前三包-2026-{n:03d}"}
             units.append(Feature(n, properties, Point(east, front + sign * 2.0), None))
     return units, footprints, street
 
 
 def _load_frontage(session: Session, divisions: dict[str, Division]) -> int:
-    """DEMO_SHOPS as 门前三包 units with their agreements and the frontage areas drawn from the shops and the
-    street (the planner's `gridlink frontage generate` does the same from real building and road files)."""
+    """DEMO_SHOPS as 门前三包 units with their agreements, the frontage areas drawn from the shops and the
+    street (the planner's `gridlink frontage generate` does the same from real building and road files) and
+    the inspector's last round. Only missing shops are added (and inspected); the areas of the demo's shops
+    alone are drawn again then, so a unit a planner added or redrew keeps its area."""
     youbu = divisions["330781102"]
     epsg = division_epsg(youbu)
     inner = _inner_point(session, youbu)
-    centre = to_metric(Point(inner.x + OLD_STREET[0], inner.y + OLD_STREET[1]), epsg)
-    units, footprints, street = _demo_street(centre)
-    wgs84 = [Feature(u.index, u.properties, from_metric(u.geometry, epsg), None) for u in units]
-    result = import_units(session, CITY_CODE, wgs84, "name", type_field="type")
-    session.execute(update(FrontageUnit).where(FrontageUnit.city_code == CITY_CODE,
-                                               FrontageUnit.agreement_no.like("游埠门前三包-%"))
-                    .values(agreement_signed_on=FRONTAGE_AGREEMENT[0], agreement_expires_on=FRONTAGE_AGREEMENT[1]))
-    if result["created"]:  # a later load leaves the areas and scores alone: they may have changed since
-        draw_areas(session, youbu, footprints, [street], epsg)
-        _inspect_street(session)
-    return result["created"]
+    units, footprints, street = _demo_street(to_metric(Point(inner.x + OLD_STREET[0], inner.y + OLD_STREET[1]), epsg))
+    names = [unit.properties["name"] for unit in units]
+    shops = select(FrontageUnit).where(FrontageUnit.city_code == CITY_CODE, FrontageUnit.name.in_(names))
+    existing = {shop.name for shop in session.scalars(shops)}
+    missing = [Feature(u.index, u.properties, from_metric(u.geometry, epsg), None) for u in units
+               if u.properties["name"] not in existing]
+    if not missing:
+        return 0
+    import_units(session, CITY_CODE, missing, "name", type_field="type")
+    added = [shop for shop in session.scalars(shops) if shop.name not in existing]
+    signed = city_date(session, CITY_CODE) - timedelta(days=AGREEMENT_AGE_DAYS)
+    for shop in added:
+        shop.agreement_signed_on, shop.agreement_expires_on = signed, signed + timedelta(days=364)
+    draw_areas(session, youbu, footprints, [street], epsg, unit_ids=[shop.id for shop in session.scalars(shops)])
+    _inspect_street(session, added)
+    return len(added)
 
 
-def _inspect_street(session: Session) -> None:
+def _inspect_street(session: Session, shops: list[FrontageUnit]) -> None:
     inspector = session.scalar(select(User).where(User.city_code == CITY_CODE, User.username == "inspector"))
-    units = session.scalars(select(FrontageUnit).where(FrontageUnit.city_code == CITY_CODE,
-                                                       FrontageUnit.name.in_(DEMO_INSPECTIONS)))
     now = datetime.now(UTC)
-    for unit in units:
-        found, days_ago = DEMO_INSPECTIONS[unit.name]
-        inspect_unit(session, unit.id, inspector, found, note="演示巡查", at=now - timedelta(days=days_ago))
+    for shop in shops:
+        if shop.name in DEMO_INSPECTIONS:
+            found, days_ago = DEMO_INSPECTIONS[shop.name]
+            inspect_unit(session, shop.id, inspector, found, note="演示巡查", at=now - timedelta(days=days_ago))
 
 
 def _inner_point(session: Session, division: Division) -> Point:

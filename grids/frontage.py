@@ -266,12 +266,13 @@ def division_epsg(division: Division) -> int:
 
 
 def draw_areas(session: Session, division: Division, footprints: list[BaseGeometry], roads: list[BaseGeometry],
-               epsg: int, max_depth: float = 15.0) -> dict[str, int]:
-    """Draw the areas of the division's active units from metric footprints and road centre lines (those
-    near the division are used); hand-drawn areas are kept and cut out of the others. Returns the counts."""
+               epsg: int, max_depth: float = 15.0, unit_ids: Sequence[int] | None = None) -> dict[str, int]:
+    """Draw the areas of the division's active units (or of `unit_ids` among them) from metric footprints and
+    road centre lines (those near the division are used); hand-drawn areas are kept and cut out of the
+    others. Returns the counts."""
     zone = to_metric(to_shape(division.geom), epsg).buffer(max_depth * 4)
     footprints, roads = _near(footprints, zone), _near(roads, zone)
-    units = _units_in(session, division.city_code, division)
+    units = [u for u in _units_in(session, division.city_code, division) if unit_ids is None or u.id in unit_ids]
     manual = shapely.union_all([to_metric(to_shape(u.area), epsg)
                                 for u in _manual_in(session, division.city_code, division)])
     drawn = frontage_areas(footprints, roads, [to_metric(to_shape(u.location), epsg) for u in units], max_depth)

@@ -40,8 +40,9 @@ def _to_act(user: User) -> ColumnElement[bool]:
     squads_work = or_(Incident.owner_type != "department",
                       Incident.department_id.in_(select(Department.id).where(Department.worked_by_squads)))
     to_check = Incident.status == "handled" if user.role == "inspector" else false()  # 核查 is the inspector's
+    squad = Incident.squad_id == user.squad_id if user.squad_id is not None else false()  # not "squad IS NULL"
     return or_(Incident.assignee_id == user.id, to_check,
-               (Incident.squad_id == user.squad_id) & Incident.status.in_(("dispatched", "in_progress")) & squads_work)
+               squad & Incident.status.in_(("dispatched", "in_progress")) & squads_work)
 
 
 def _reported_by(user: User) -> ColumnElement[bool]:

@@ -14,7 +14,17 @@ from grids.errors import Invalid
 from grids.evaluation import evaluate, parse_period
 from grids.frontage import red_list
 from grids.incidents import Actor
-from grids.models import CaseEvent, Category, Division, FrontageUnit, Grid, Incident, Squad, User
+from grids.models import (
+    CaseEvent,
+    Category,
+    Division,
+    FrontageInspection,
+    FrontageUnit,
+    Grid,
+    Incident,
+    Squad,
+    User,
+)
 from grids.workflow import STAGE_CLOCKS, act, escalate_overdue, events_of, replay
 from tests.conftest import YOUBU
 
@@ -183,3 +193,26 @@ def test_the_old_street_has_frontage_units_whose_areas_hold_the_stall_case(db, d
     scores = {row["name"]: row["score"] for row in red_list(db, "330781", YOUBU)}
     assert scores == {"老街便利店": 1000, "古镇药房": 1000, "供销社门市部": 1000, "老街理发店": 980, "游埠早茶馆": 970,
                       "游埠酥饼铺": 950}  # 950 and up: the fruit shop (840) and 五金店 (730) are not on it
+
+
+def test_a_reload_adds_a_missing_shop_and_leaves_other_units_and_scores_alone(db, demo_city) -> None:
+    """A deleted demo shop comes back with its area and its one inspection; a unit of the planner's own in 游埠
+    keeps its area, and the other shops are not inspected again."""
+    from geoalchemy2.shape import to_shape
+
+    from gis.readers import Feature
+    from grids.frontage import import_units
+
+    shops = {u.name: u for u in db.scalars(select(FrontageUnit).where(FrontageUnit.city_code == "330781"))}
+    fruit = to_shape(shops["老街水果店"].area).centroid
+    import_units(db, "330781", [Feature(1, {"name": "规划员自建单位"}, fruit, None)], "name")
+    own = db.scalar(select(FrontageUnit).where(FrontageUnit.name == "规划员自建单位"))
+    own.area = shops["老街水果店"].area
+    db.delete(shops["古镇药房"])
+    db.flush()
+    inspections = db.scalar(select(func.count()).select_from(FrontageInspection))
+    assert load_demo(db, grid_townships=(YOUBU,))["new_frontage_units"] == 1
+    db.refresh(own)
+    assert db.scalar(select(func.ST_Equals(own.area, shops["老街水果店"].area)))
+    back = db.scalar(select(FrontageUnit).where(FrontageUnit.name == "古镇药房"))
+    assert back.area is not None and db.scalar(select(func.count()).select_from(FrontageInspection)) == inspections + 1

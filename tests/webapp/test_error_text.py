@@ -125,6 +125,24 @@ def test_what_i_reported_is_followed_apart_from_my_tasks(client, db) -> None:
     assert "Reported by me" in client.get("/township?lang=en").get_data(as_text=True)
 
 
+def test_a_user_without_a_squad_gets_no_squadless_case_as_a_task(client, db) -> None:
+    """The city-wide inspector belongs to no squad: a bureau case in a township without a squad (no squad
+    either) is not theirs to act on."""
+    from grids.incidents import Actor
+    from grids.workflow import report
+    from tests.webapp.test_intake import inner
+
+    dispatcher = Actor.of_user(db.scalar(select(User).where(User.username == "dispatcher")))
+    case = report(db, dispatcher, "E0101", *inner(db, "330781001"), source="test", description="无中队乡镇")
+    act(db, case.id, "file", dispatcher, case.version)
+    act(db, case.id, "dispatch", dispatcher, case.version, department="bureau")
+    db.flush()
+    assert case.squad_id is None
+    login(client, "inspector")
+    page = client.get("/township").get_data(as_text=True)
+    assert f"#{case.id} " in page.split("辖区其他待处理案件")[1]
+
+
 def test_working_time_amounts_read_in_either_language_with_english_plurals(app) -> None:
     from flask_babel import force_locale
 
