@@ -150,8 +150,7 @@ def test_co_manager_reports_in_three_taps_on_a_phone(browser: Browser, live_serv
         files=[{"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": small_jpeg()}])
     page.wait_for_url("**/township?reported=*")
     case_id = page.url.rsplit("=", 1)[1]
-    tasks = page.locator("table.cases").first
-    assert tasks.locator(f"tr[data-case='{case_id}']").count() == 1
+    assert page.locator(f"table#reported tr[data-case='{case_id}']").count() == 1  # 我上报的, followed till closed
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     screenshot(page, "township-reported-phone")
     page.goto(f"{live_server}/township/cases/{case_id}")
