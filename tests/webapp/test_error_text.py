@@ -122,7 +122,8 @@ def test_what_i_reported_is_followed_apart_from_my_tasks(client, db) -> None:
     page = client.get("/township").get_data(as_text=True)
     tasks, rest = page.split("<h2>我上报的")
     assert f"#{case.id} " not in tasks and f"#{case.id} " in rest.split("辖区其他待处理案件")[0]
-    assert "Reported by me" in client.get("/township?lang=en").get_data(as_text=True)
+    english = client.get("/township?lang=en").get_data(as_text=True)
+    assert "Reported by me" in english and ">Report</a>" in english  # the button says what it does
 
 
 def test_a_user_without_a_squad_gets_no_squadless_case_as_a_task(client, db) -> None:
