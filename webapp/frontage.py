@@ -54,7 +54,7 @@ from webapp.maps import (
     base_map,
     render_map_parts,
 )
-from webapp.pages import DIVISION_STYLE, summaries, zone_bounds
+from webapp.pages import DIVISION_STYLE, GRID_STYLE, summaries, zone_bounds
 from webapp.photos import upload_root
 
 bp = Blueprint("frontage", __name__, url_prefix="/frontage")
@@ -176,6 +176,7 @@ def _areas_map(zone: Zone) -> tuple[MapParts, dict[str, str]]:
     m = _map(((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2), 15)
     tiles = request.script_root + "/tiles/{layer}/{z}/{x}/{y}.pbf"
     add_vector_grid(m, url_template=tiles, layer_name="divisions", style=DIVISION_STYLE, name=_("行政区划"))
+    add_vector_grid(m, url_template=tiles, layer_name="grids", style=GRID_STYLE, name=_("单元网格"))  # context
     areas = add_vector_grid(m, url_template=tiles, layer_name="frontage", name=_("门前三包责任区"),
                             style={"fill": True, "fillColor": UNSCORED[1], "fillOpacity": 0.6, "weight": 1,
                                    "color": UNSCORED[1]})
