@@ -25,6 +25,7 @@ from webapp.auth import current_user, require_roles
 from webapp.intake import CRS_CHOICES, DEFAULT_CRS, nearby_config, new_token, submit_report
 from webapp.labels import action_label, city_time, duration_label, routing_text
 from webapp.pages import (
+    BEFORE_DISPATCH,
     OPEN_STATUSES,
     case_history,
     case_in_zone,
@@ -240,7 +241,8 @@ def _suggestion(incident: Incident) -> dict[str, Any]:
              "squad": incident.squad.name if incident.squad else None,
              "township": incident.township.name if incident.township else None}
     kind = incident.owner_type or "centre"
-    return {"kind": str(OWNER_LABELS.get(kind, kind)), "name": names.get(kind) or "—",
+    heading = _("建议派遣对象") if incident.status in BEFORE_DISPATCH else _("承办单位")  # suggested, then sent to
+    return {"heading": heading, "kind": str(OWNER_LABELS.get(kind, kind)), "name": names.get(kind) or "—",
             "department": department.code if department else None,
             "reason": routing_text(incident.routing_steps, incident.routing_reason)}
 

@@ -116,10 +116,11 @@ def time_left_text(deadline: datetime | None, now: datetime) -> str:
     return _("剩余 %(t)s", t=amount) if deadline >= now else _("超时 %(t)s", t=amount)
 
 
-def urgency_key(case: Incident, now: datetime) -> tuple[int, float]:
-    """Sort key of the queue; the same numbers go to the browser so live arrivals slot in place."""
+def urgency_key(case: Incident, now: datetime) -> tuple[int, float, int]:
+    """Sort key of the queue; the same numbers go to the browser so live arrivals slot in place. The case id
+    breaks ties (cases taken in together share their deadline): a row put back after a look keeps its place."""
     at = case.deadline_at or case.reported_at
-    return URGENCY.index(deadline_class(case.deadline_at, now)), at.timestamp()
+    return URGENCY.index(deadline_class(case.deadline_at, now)), at.timestamp(), case.id
 
 
 def open_cases(*conditions: ColumnElement[bool], limit: int = QUEUE_LIMIT) -> list[Incident]:
@@ -127,7 +128,7 @@ def open_cases(*conditions: ColumnElement[bool], limit: int = QUEUE_LIMIT) -> li
     city = current_app.config["GRIDLINK_CITY"]
     query = (select(Incident).where(Incident.city_code == city, Incident.status.in_(OPEN_STATUSES), *conditions)
              .options(selectinload(Incident.category), selectinload(Incident.township))
-             .order_by(Incident.deadline_at.nulls_last(), Incident.reported_at).limit(limit))
+             .order_by(Incident.deadline_at.nulls_last(), Incident.reported_at, Incident.id).limit(limit))
     now = now_utc()
     return sorted(db().scalars(query), key=lambda c: urgency_key(c, now))
 

@@ -52,6 +52,7 @@ def test_codes_in_the_history_and_durations_read_as_words(client, db, dispatched
     login(client, "supervisor")
     drawer = client.get(f"/dispatch/cases/{dispatched.id}").json
     assert drawer["extension_request"] == "2 个工作日（理由：需调用吊车）"  # what 批准延期 would grant
+    assert drawer["suggestion"]["heading"] == "承办单位"  # a dispatched case names whom it went to, not a suggestion
     assert {"approve_extension", "reject_extension"} <= {a["action"] for a in drawer["actions"]}
     supervisor = Actor.of_user(db.scalar(select(User).where(User.username == "supervisor")))
     db.refresh(dispatched)

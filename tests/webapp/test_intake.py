@@ -73,6 +73,7 @@ def test_the_dispatcher_form_creates_a_routed_case_with_its_photo(client, db) ->
     assert [p.kind for p in photos] == ["before"]
     drawer = client.get(f"/dispatch/cases/{case.id}").json
     assert drawer["photos"][0]["thumb"].endswith("/thumb") and drawer["suggestion"]["name"]
+    assert drawer["suggestion"]["heading"] == "建议派遣对象"  # not dispatched yet: the rules' suggestion
 
 
 @pytest.mark.parametrize(("change", "field", "words"), [

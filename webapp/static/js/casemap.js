@@ -94,7 +94,7 @@
       var box = map.getContainer().getBoundingClientRect();
       var right = cover && !cover.hidden ? Math.min(box.width, cover.getBoundingClientRect().left - box.left) : box.width;
       var x = map.latLngToContainerPoint(marker.getLatLng()).x;
-      if (right > 160 && (x > right - 80 || x < 80)) { map.panBy([x - right / 2, 0], {animate: false}); }
+      if (right > 60 && (x > right - 40 || x < 40)) { map.panBy([x - right / 2, 0], {animate: false}); }
       marker.openTooltip();
     });
   };

@@ -21,7 +21,13 @@
 
   function urgency(row) { return JSON.parse(row.dataset.urgency); }
 
-  function before(a, b) { return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]); }
+  /* Whether urgency key a sorts before b: [deadline class, time, case id], compared in that order. */
+  function before(a, b) {
+    for (var i = 0; i < a.length; i++) {
+      if (a[i] !== b[i]) { return a[i] < b[i]; }
+    }
+    return false;
+  }
 
   /* Same cells as the server's _cases.html rows. */
   function row(c) {
@@ -81,6 +87,7 @@
     drawer.querySelector("[data-extension]").hidden = !c.extension_request;  // what 批准/驳回延期 decide
     drawer.querySelector("[data-field=due_text]").className = "chip dl-" + c.deadline_class;
     drawer.querySelector("[data-field=status_label]").className = "status status-" + c.status;
+    drawer.querySelector("[data-field=suggestion_heading]").textContent = c.suggestion.heading;
     drawer.querySelector("[data-field=suggestion_name]").textContent = c.suggestion.name;
     drawer.querySelector("[data-field=suggestion_kind]").textContent = c.suggestion.kind;
     fillPhotos(c.photos);
