@@ -14,8 +14,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grids.errors import Invalid, NotFound, TooManyRequests, Unauthorized
-from grids.models import ROLES, Department, Division, LoginThrottle, Squad, User
+from grids.errors import Invalid, NotFound, TooManyRequests, Unauthorized, Unavailable
+from grids.models import ROLES, City, Department, Division, LoginThrottle, Squad, User
 
 _hasher = PasswordHasher()
 # Verifying against this when the user does not exist keeps the response time the same either way.
@@ -63,6 +63,9 @@ def authenticate(session: Session, city_code: str, username: str, password: str,
                  now: datetime | None = None) -> User:
     """The active user with these credentials, or Unauthorized that never says which part was wrong."""
     now = now or datetime.now(UTC)
+    if session.get(City, city_code) is None:  # a fresh install: no one to log in, no city to count a failure in
+        raise Unavailable(f"city {city_code} is not set up on this server; load it with `gridlink demo load` or "
+                          "`gridlink catalog import`", code="city_not_set_up", details={"city": city_code})
     throttle = session.get(LoginThrottle, (city_code, username))
     if throttle is not None:
         wait = throttle.last_failed_at + lockout_delay(throttle.failures) - now

@@ -1,6 +1,7 @@
 """Configuration errors, health check, error rendering and security headers."""
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from grids.errors import ConfigError
 from webapp import create_app
@@ -54,6 +55,24 @@ def test_healthz_names_the_fix_when_postgis_is_missing(empty_database_url: str) 
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert "gridlink db upgrade" in response.get_json()["message"]
+
+
+def test_logging_in_before_any_city_is_loaded_says_what_to_run(empty_database_url: str) -> None:
+    """A fresh install, migrated but empty: the login answers 503 with the command that sets the city up (it
+    used to fail with 500 recording the failed login for a city that does not exist), and writes nothing."""
+    from grids.migrate import upgrade
+    from tests.conftest import login
+
+    upgrade(empty_database_url)
+    app = create_app({"DATABASE_URL": empty_database_url, "SECRET_KEY": "t", "GRIDLINK_MODE": "test",
+                      "GRIDLINK_CITY": "330781"})
+    response = login(app.test_client(), "dispatcher")
+    assert response.status_code == 503
+    assert "gridlink demo load" in response.get_data(as_text=True)
+    engine = create_engine(empty_database_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM login_throttle")).scalar() == 0
+    engine.dispose()
 
 
 def test_unreachable_database_gives_503_not_500() -> None:
