@@ -6,7 +6,7 @@ import os
 import secrets
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Executable, Row
@@ -25,6 +25,13 @@ def select_locale() -> str:
     """Chinese first; English when the user chose it (cookie) or asked for it (?lang=en)."""
     choice = request.args.get("lang") or request.cookies.get("lang")
     return choice if choice in LANGUAGES else "zh_CN"
+
+
+def remember_language(response: Any, code: str) -> None:
+    """The reader's language for the pages that follow (a year; the switch in the header, or ?lang=)."""
+    if code in LANGUAGES and request.cookies.get("lang") != code:
+        response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
+                            secure=current_app.config["SESSION_COOKIE_SECURE"])
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -118,6 +125,7 @@ def _register_request_hooks(app: Flask) -> None:
                 session.rollback()
             session.close()
         _security_headers(app, response)
+        remember_language(response, request.args.get("lang", ""))  # a /login?lang=en link stays English after login
         return response
 
     @app.teardown_request

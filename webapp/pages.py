@@ -45,7 +45,7 @@ from grids.workflow import (
     may_take,
     zone_of,
 )
-from webapp import LANGUAGES, db
+from webapp import db, remember_language
 from webapp.auth import ROLE_PAGES, current_user, home_url, require_roles
 from webapp.labels import (
     CANCEL_REASON_LABELS,
@@ -329,9 +329,7 @@ def about() -> Any:
 @bp.route("/lang/<code>")
 def switch_language(code: str) -> Any:
     response = make_response(redirect(request.referrer if request.referrer else url_for("pages.index")))
-    if code in LANGUAGES:
-        response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
-                            secure=current_app.config["SESSION_COOKIE_SECURE"])
+    remember_language(response, code)
     return response
 
 

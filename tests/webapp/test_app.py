@@ -28,6 +28,16 @@ def test_production_cookies_are_secure() -> None:
     assert config["SESSION_COOKIE_SECURE"] and config["SESSION_COOKIE_HTTPONLY"]
 
 
+def test_a_login_link_in_english_stays_english_after_logging_in(client) -> None:
+    """/login?lang=en (a link sent to an English-speaking colleague): the pages after the login are English too."""
+    from tests.conftest import login
+
+    assert "Log in" in client.get("/login?lang=en").get_data(as_text=True)
+    landing = login(client, "dispatcher")
+    page = client.get(landing.headers["Location"]).get_data(as_text=True)
+    assert "Dispatch" in page and "指挥调度" not in page
+
+
 def test_a_basemap_without_its_attribution_stops_start_up_naming_the_setting() -> None:
     basemap = {"GRIDLINK_MODE": "demo", "GRIDLINK_BASEMAP_URL": "https://tiles.example.cn/{z}/{x}/{y}.png"}
     with pytest.raises(ConfigError, match="GRIDLINK_BASEMAP_ATTRIBUTION is not"):
