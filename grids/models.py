@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    ColumnElement,
     Date,
     DateTime,
     Float,
@@ -27,9 +28,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    or_,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from grids.db import Base
@@ -393,6 +397,9 @@ class FrontageInspection(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
+SQUAD_OWNERS = ("squad", "township")  # owner types whose work the stationed squad does
+
+
 class Incident(Base):
     """A case: where, what, who is accountable now, and its deadline. History lives in CaseEvent."""
 
@@ -457,13 +464,20 @@ class Incident(Base):
     department: Mapped[Department | None] = relationship(viewonly=True)
     component: Mapped[Component | None] = relationship(viewonly=True)
 
-    @property
+    @hybrid_property
     def worked_by_squad(self) -> bool:
         """Whether the township's stationed squad does the work: a case the bureau owns
-        (Department.worked_by_squads) or that no department owns (the squad's or township's own)."""
+        (Department.worked_by_squads) or that no department owns (the squad's or township's own). The same rule
+        in SQL below, for lists of cases (a squad's tasks)."""
         if self.owner_type == "department":
             return self.department is not None and self.department.worked_by_squads
-        return self.owner_type in ("squad", "township")
+        return self.owner_type in SQUAD_OWNERS
+
+    @worked_by_squad.inplace.expression
+    @classmethod
+    def _worked_by_squad_expression(cls) -> ColumnElement[bool]:
+        bureau = select(Department.id).where(Department.worked_by_squads).scalar_subquery()
+        return or_(cls.owner_type.in_(SQUAD_OWNERS), (cls.owner_type == "department") & cls.department_id.in_(bureau))
 
 
 class CaseEvent(Base):

@@ -233,36 +233,41 @@ def checks_own_work(role: str, action: str, incident: Incident) -> bool:
     return role in SQUAD_ROLES and action in CHECK_ACTIONS and incident.worked_by_squad
 
 
+def objection(role: str, action: str, incident: Incident) -> Forbidden | None:
+    """Why a role the table grants an action may still not take it on this case: the case is a functional
+    department's (not_the_owner), or it is the squad's own work to be checked by someone else (own_work)."""
+    owner = dispatched_elsewhere(role, action, incident)
+    if owner is not None:
+        return Forbidden(f"case {incident.id} is dispatched to {owner}: it accepts, handles or returns it",
+                         code="not_the_owner", details={"department": owner})
+    if checks_own_work(role, action, incident):
+        return Forbidden(f"case {incident.id} is their squad's own work: its 核查 is for an inspector",
+                         code="own_work", details={"action": action})
+    return None
+
+
 def may_take(role: str, rule: Transition, incident: Incident | None = None) -> bool:
     """Whether the role may take the transition on the case: the table's grant (for an extension decision, the
-    approvers of the case's next extension), for a handler's action the case's one owner, and for 核查 anyone but
-    the squad that did the work. Admin may."""
+    approvers of the case's next extension) and no objection. Admin may."""
     if role == "admin":
         return True
     extensions = incident.extensions if incident is not None else 0
-    return role in roles_for(rule, extensions) and (incident is None or (
-        dispatched_elsewhere(role, rule.action, incident) is None and not checks_own_work(role, rule.action, incident)))
+    return role in roles_for(rule, extensions) and (incident is None or objection(role, rule.action, incident) is None)
 
 
 def authorize(actor: Actor, state: str | None, action: str, *, incident: Incident | None = None) -> Transition:
     """The transition for (state, action) if the actor may take it on the case (may_take); Invalid, or
-    Forbidden saying who may, otherwise. Every refusal is logged (RELIABILITY 13)."""
+    Forbidden saying who may or why not, otherwise. Every refusal is logged (RELIABILITY 13)."""
     rule = rule_for(state, action, lambda t: may_take(actor.role, t, incident))
     roles = roles_for(rule, incident.extensions if incident is not None else 0)
     if actor.role != "admin" and actor.role not in roles:
         log.warning("refused %s by %s (%s) on a %s case", action, actor.label, actor.role, state)
         raise Forbidden(f"the role {actor.role} may not {action} this case; that needs {' or '.join(roles)}",
                         code="role_forbidden", details={"role": actor.role, "action": action, "needs": list(roles)})
-    owner = dispatched_elsewhere(actor.role, action, incident) if incident is not None else None
-    if owner is not None:
-        log.warning("refused %s by %s (%s): case %s is %s's", action, actor.label, actor.role, incident.id, owner)
-        raise Forbidden(f"case {incident.id} is dispatched to {owner}: it accepts, handles or returns it",
-                        code="not_the_owner", details={"department": owner})
-    if incident is not None and actor.role != "admin" and checks_own_work(actor.role, action, incident):
-        log.warning("refused %s by %s (%s): case %s is their squad's own work", action, actor.label, actor.role,
-                    incident.id)
-        raise Forbidden(f"case {incident.id} is worked by the township's squad: its 核查 is for an inspector",
-                        code="own_work", details={"action": action})
+    refused = objection(actor.role, action, incident) if incident is not None and actor.role != "admin" else None
+    if refused is not None:
+        log.warning("refused %s by %s (%s): %s", action, actor.label, actor.role, refused)
+        raise refused
     return rule
 
 

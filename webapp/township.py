@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, false, or_, select
 
 from grids.errors import Conflict, Invalid
 from grids.incidents import Actor
-from grids.models import CaseEvent, Category, Department, Division, Incident, Squad, User
+from grids.models import CaseEvent, Category, Division, Incident, Squad, User
 from grids.photos import handle_with_photos
 from grids.workflow import RULES, TOWNSHIP_ROLES, act, case_conditions, zone_of
 from webapp import db
@@ -36,13 +36,11 @@ MAX_NOTE = 4000
 
 def _to_act(user: User) -> ColumnElement[bool]:
     """My tasks: assigned to me, my squad's dispatched work (not a functional department's case in its grids:
-    grids.workflow.dispatched_elsewhere), an inspector's handled cases to check."""
-    squads_work = or_(Incident.owner_type != "department",
-                      Incident.department_id.in_(select(Department.id).where(Department.worked_by_squads)))
+    Incident.worked_by_squad), an inspector's handled cases to check."""
     to_check = Incident.status == "handled" if user.role == "inspector" else false()  # 核查 is the inspector's
     squad = Incident.squad_id == user.squad_id if user.squad_id is not None else false()  # not "squad IS NULL"
     return or_(Incident.assignee_id == user.id, to_check,
-               squad & Incident.status.in_(("dispatched", "in_progress")) & squads_work)
+               squad & Incident.status.in_(("dispatched", "in_progress")) & Incident.worked_by_squad)
 
 
 def _reported_by(user: User) -> ColumnElement[bool]:
@@ -59,8 +57,9 @@ def home() -> Any:
     township = db().get(Division, zone.township_id) if zone.township_id else None
     squad = db().scalar(select(Squad).where(Squad.township_id == township.id)) if township else None
     cases = open_cases(*case_conditions(zone))
-    flags = db().execute(select(Incident.id, _to_act(user), _reported_by(user)).where(
-        Incident.id.in_([c.id for c in cases]), or_(_to_act(user), _reported_by(user)))).all()
+    to_act, by_me = _to_act(user), _reported_by(user)
+    flags = db().execute(select(Incident.id, to_act, by_me).where(Incident.id.in_([c.id for c in cases]),
+                                                                 or_(to_act, by_me))).all()
     tasks = {id_ for id_, to_act, _ in flags if to_act}
     reported = {id_ for id_, to_act, by_me in flags if by_me and not to_act}
     rows = summaries(cases)
