@@ -71,11 +71,14 @@ DEMO_CASES = [
 HANDLER = "handler"
 _FILE_AND_DISPATCH = (("file", "dispatcher", {}), ("dispatch", "dispatcher", {"department": HANDLER}),
                       ("accept", HANDLER, {}))
-_HANDLE_TO_CLOSE = (("handle", HANDLER, {"note": "已处置，上传处置后照片"}), ("check", "inspector", {}),
+#: 处置反馈 names its after-photo (grids.workflow: handle requires one); the demo has no picture files.
+AFTER_PHOTO = {"after_photo": "demo-after.jpg"}
+_HANDLE_TO_CLOSE = (("handle", HANDLER, {"note": "已处置", **AFTER_PHOTO}), ("check", "inspector", {}),
                     ("close", "dispatcher", {}))
 HISTORY_SCRIPTS: dict[str, tuple[tuple[str, str, dict[str, str]], ...]] = {
     "closed": _FILE_AND_DISPATCH + _HANDLE_TO_CLOSE,
-    "reworked": _FILE_AND_DISPATCH + (("handle", HANDLER, {"note": "已清运"}), ("check", "inspector", {}),
+    "reworked": _FILE_AND_DISPATCH + (("handle", HANDLER, {"note": "已清运", **AFTER_PHOTO}),
+                                      ("check", "inspector", {}),
                                       ("rework", "dispatcher", {"reason": "核查照片仍有残留"})) + _HANDLE_TO_CLOSE,
     "extended": _FILE_AND_DISPATCH + (("request_extension", HANDLER, {"duration": "1d", "reason": "需调用清运车辆"}),
                                       ("approve_extension", "supervisor", {})) + _HANDLE_TO_CLOSE,

@@ -104,7 +104,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("accept", ("dispatched",), "in_progress", HANDLER_ROLES),
     Transition("return", ("dispatched", "in_progress"), "filed", HANDLER_ROLES, ("reason",)),
     Transition("redispatch", ("dispatched", "in_progress"), "dispatched", CENTRE_ROLES, ("department",)),
-    Transition("handle", ("dispatched", "in_progress"), "handled", HANDLER_ROLES, ("note",)),
+    # 反馈 carries evidence (DOMAIN §4): the after-photo, stored (grids.photos.handle_with_photos) or referenced.
+    Transition("handle", ("dispatched", "in_progress"), "handled", HANDLER_ROLES, ("note", "after_photo")),
     Transition("check", ("handled",), "checked", ON_SITE_ROLES),
     Transition("rework", ("handled", "checked"), "in_progress", CENTRE_ROLES, ("reason",)),
     Transition("close", ("checked",), "closed", CENTRE_ROLES),

@@ -102,11 +102,11 @@ def db(connection: Connection) -> Iterator[Session]:
 
 
 @pytest.fixture()
-def app(connection: Connection, demo_city: dict):
+def app(connection: Connection, demo_city: dict, tmp_path: Path):
     from webapp import create_app
 
     return create_app({"DB_BIND": connection, "GRIDLINK_MODE": "test", "SECRET_KEY": "test-secret",
-                       "GRIDLINK_CITY": "330781"})
+                       "GRIDLINK_CITY": "330781", "GRIDLINK_UPLOAD_DIR": str(tmp_path / "uploads")})
 
 
 @pytest.fixture()

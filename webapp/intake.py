@@ -26,7 +26,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from grids.errors import Invalid
 from grids.incidents import Actor
 from grids.models import Category, Incident
-from grids.photos import MAX_BYTES, Picture, prepare_all, report_with_photos
+from grids.photos import Picture, prepare_all, report_with_photos
 from grids.workflow import OPEN_STATES
 from webapp import db
 from webapp.api.idempotency import once
@@ -34,7 +34,7 @@ from webapp.auth import current_user
 from webapp.errors import error_text
 from webapp.labels import status_label
 from webapp.pages import summaries
-from webapp.photos import upload_root
+from webapp.photos import upload_root, uploads
 
 #: Coordinate systems a person can pick; map clicks and phone GPS are WGS84, the documented default.
 CRS_CHOICES = (("wgs84", _l("WGS84（GPS、本系统地图）")), ("gcj02", _l("GCJ-02（高德、腾讯地图）")),
@@ -84,11 +84,6 @@ def field_errors(exc: Invalid) -> dict[str, str] | None:
     if name is None:
         return None
     return {name: error_text(exc.code, exc.details) or exc.message}
-
-
-def uploads(files: MultiDict[str, FileStorage], name: str = "photos") -> list[tuple[str, bytes]]:
-    """(file name, bytes) of the non-empty file inputs; each read stops one byte past the limit."""
-    return [(f.filename or "photo", f.read(MAX_BYTES + 1)) for f in files.getlist(name) if f.filename]
 
 
 def pictures_or_errors(files: MultiDict[str, FileStorage]) -> tuple[list[Picture], dict[str, str]]:

@@ -71,8 +71,9 @@ URGENCY = ("overdue", "due_soon", "none", "on_time")
 DEADLINE_LABELS = {"overdue": _l("已超时"), "due_soon": _l("即将到期"), "on_time": _l("按时"),
                    "none": _l("无时限")}
 #: Fields the drawer can supply: a free-text note (sent as note and reason), a field an action picks from a
-#: list (CHOICES), and a point clicked on the map (relocate).
-DRAWER_FIELDS = ("note", "reason", "department", "duration", "lon", "lat")
+#: list (CHOICES), a point clicked on the map (relocate), and after-photos (处置反馈, sent as files).
+PHOTO_FIELD = "after_photo"
+DRAWER_FIELDS = ("note", "reason", "department", "duration", "lon", "lat", PHOTO_FIELD)
 NOTE_FIELDS = {"note", "reason"}  # typed into the drawer's note; the rest come from a list or the map
 #: The extensions a department picks from (working time, grids.calendar): the phone form takes any amount.
 EXTENSION_DURATIONS = ("4h", "1d", "2d", "3d", "5d")
@@ -248,7 +249,7 @@ def drawer_actions(user: User, case: Incident) -> list[dict[str, Any]]:
     """
     return [{"action": t.action, "label": action_label(t.action),
              "needsNote": bool((NOTE_FIELDS & set(t.required)) - {CHOICES.get(t.action, ("",))[0]}),
-             "point": "lon" in t.required, **_choice(t.action, case)}
+             "point": "lon" in t.required, "needsPhoto": PHOTO_FIELD in t.required, **_choice(t.action, case)}
             for t in TRANSITIONS if offered(user, case, t.action) and set(t.required) <= set(DRAWER_FIELDS)]
 
 
@@ -310,7 +311,8 @@ def department() -> Any:
              "actions_url": f"{request.script_root}/api/v1/incidents/{case.id}/actions"}
             for case, row in zip(cases, summaries(cases), strict=True)]
     labels = {"conflict": _("案件已被他人更改，请重新加载后再操作。"), "failed": _("操作失败，请重试。"),
-              "noteRequired": _("请先填写处置说明或退回理由。"), "done": _("已完成：%(action)s")}
+              "noteRequired": _("请先填写处置说明或退回理由。"),
+              "photoRequired": _("请拍摄或选择至少一张处置后照片。"), "done": _("已完成：%(action)s")}
     return render_template("department.html", cases=rows, data={"csrf": generate_csrf(), "labels": labels})
 
 

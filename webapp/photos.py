@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, send_file, url_for
+from werkzeug.datastructures import FileStorage, MultiDict
 
 from grids.errors import NotFound
 from grids.incidents import Actor
 from grids.models import ROLES, CasePhoto
-from grids.photos import DEFAULT_ROOT, photo_file, photos_of
+from grids.photos import DEFAULT_ROOT, MAX_BYTES, photo_file, photos_of
 from grids.workflow import visible_case
 from webapp import db
 from webapp.auth import current_user, require_roles
@@ -30,6 +31,11 @@ def upload_root() -> Path:
     """GRIDLINK_UPLOAD_DIR (see webapp/config.py), else var/uploads of the checkout."""
     configured = current_app.config.get("GRIDLINK_UPLOAD_DIR")
     return Path(configured) if configured else DEFAULT_ROOT
+
+
+def uploads(files: MultiDict[str, FileStorage], name: str = "photos") -> list[tuple[str, bytes]]:
+    """(file name, bytes) of the non-empty file inputs; each read stops one byte past the limit."""
+    return [(f.filename or "photo", f.read(MAX_BYTES + 1)) for f in files.getlist(name) if f.filename]
 
 
 def photo_links(incident_id: int) -> list[dict[str, Any]]:

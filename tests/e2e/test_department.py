@@ -1,4 +1,5 @@
-"""The department inbox in a real Chromium: a liaison asks for more time, picking how long from a list."""
+"""The department inbox in a real Chromium: a liaison asks for more time, picking how long from a list, and
+reports handling with an after-photo."""
 
 import pytest
 from playwright.sync_api import expect
@@ -10,6 +11,7 @@ from grids.models import Incident, User
 from grids.workflow import act
 from tests.e2e.conftest import browser_login, screenshot
 from tests.e2e.test_file_and_dispatch import youbu_case  # noqa: F401  (fixture)
+from tests.e2e.test_intake import small_jpeg
 
 pytestmark = pytest.mark.e2e
 
@@ -53,5 +55,11 @@ def test_after_accepting_the_item_offers_the_next_step_without_a_reload(page, li
     expect(item.locator("[data-done]")).to_have_text("已完成：接单")
     item.locator("textarea[name=note]").fill("已清运完毕")
     item.locator("button[value=handle]").click()
+    expect(item.locator("[data-error]")).to_have_text("请拍摄或选择至少一张处置后照片。")
+    item.locator("input[name=photos]").set_input_files(
+        [{"name": "after.jpg", "mimeType": "image/jpeg", "buffer": small_jpeg()}])
+    item.locator("button[value=handle]").click()
     expect(item.locator("[data-status]")).to_have_text("已处置")
+    expect(item.locator(".thumb-after img")).to_have_count(1)
+    screenshot(page, "department-handled")
     assert page.console_errors == [] and page.foreign_requests == []

@@ -125,7 +125,7 @@ def test_a_back_filled_action_in_the_future_or_before_the_history_is_refused(db,
     for at, code in ((db.scalar(select(func.now())) + timedelta(hours=1), "event_time_in_future"),
                      (history[-1].at - timedelta(minutes=1), "event_time_before_history")):
         with pytest.raises(Invalid) as refused:
-            act(db, case.id, "handle", officer, case.version, at=at, note="已处置")
+            act(db, case.id, "handle", officer, case.version, at=at, note="已处置", after_photo="after.jpg")
         assert refused.value.code == code
         db.refresh(case)
         assert (case.status, len(events_of(db, case.id))) == ("in_progress", len(history))

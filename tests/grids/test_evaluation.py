@@ -78,8 +78,9 @@ def test_returns_reworks_and_extensions_are_counted_from_the_history(db, demo_ci
              ("dispatch", "dispatcher", {"department": "sanitation"}), ("accept", "department", {}),
              ("request_extension", "department", {"duration": "1d", "reason": "需调用机械"}),
              ("approve_extension", "supervisor", {}),
-             ("handle", "department", {"note": "已清运"}), ("check", "inspector", {}),
-             ("rework", "dispatcher", {"reason": "仍有残留"}), ("handle", "department", {"note": "已冲洗"})]
+             ("handle", "department", {"note": "已清运", "after_photo": "after.jpg"}), ("check", "inspector", {}),
+             ("rework", "dispatcher", {"reason": "仍有残留"}),
+             ("handle", "department", {"note": "已冲洗", "after_photo": "after2.jpg"})]
     for action, username, payload in steps:
         act(db, case.id, action, actor(db, username), case.version, **payload)
     this_year = parse_period("year", datetime.now().date())

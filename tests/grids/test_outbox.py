@@ -72,7 +72,7 @@ def test_an_overdue_check_of_handled_work_is_escalated_to_the_inspectors_who_mus
     case = new_case(db)
     for action in ("file", "dispatch"):
         step(db, case, action, "dispatcher")
-    step(db, case, "handle", "department", note="已清理")
+    step(db, case, "handle", "department", note="已清理", after_photo="after.jpg")
     assert escalated_to(db, case) == sorted([f"{INSPECTORS}@township:{case.township_id}", SUPERVISORS])
 
 

@@ -21,7 +21,7 @@ SH = ZoneInfo("Asia/Shanghai")
 LIMITS = {"file": "1h", "dispatch": "30m", "handle": "4h", "check": "4h", "close": "1h"}
 WALK = (("file", "dispatcher", {}), ("dispatch", "dispatcher", {"department": "bureau"}),  # the squad's work
         ("accept", "squad_leader", {}),
-        ("handle", "squad_leader", {"note": "已清运"}), ("check", "inspector", {}))
+        ("handle", "squad_leader", {"note": "已清运", "after_photo": "after.jpg"}), ("check", "inspector", {}))
 
 
 def at(text: str) -> datetime:

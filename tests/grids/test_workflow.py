@@ -43,7 +43,7 @@ def test_the_whole_workflow_runs_sets_the_deadline_and_replays_from_history(db, 
     step(db, case, "handle", "department", note="已清运", after_photo="after.jpg")
     step(db, case, "check", "inspector")
     step(db, case, "rework", "dispatcher", reason="路面仍有残留")
-    step(db, case, "handle", "department", note="已冲洗")
+    step(db, case, "handle", "department", note="已冲洗", after_photo="after2.jpg")
     step(db, case, "check", "inspector")
     step(db, case, "close", "dispatcher")
     assert case.status == "closed" and case.closed_at is not None and case.deadline_at is None
@@ -136,7 +136,8 @@ def test_a_case_dispatched_to_a_department_is_its_to_handle_not_the_squads(db, d
     case = new_case(db)
     step(db, case, "file", "dispatcher")
     step(db, case, "dispatch", "dispatcher", department="sanitation")
-    for action, payload in (("accept", {}), ("return", {"reason": "不归我们"}), ("handle", {"note": "已清理"})):
+    for action, payload in (("accept", {}), ("return", {"reason": "不归我们"}),
+                            ("handle", {"note": "已清理", "after_photo": "after.jpg"})):
         with caplog.at_level("WARNING", logger="gridlink.workflow"), \
                 pytest.raises(Forbidden, match="dispatched to 环境卫生管理处") as refused:
             step(db, case, action, "officer", **payload)
@@ -149,7 +150,7 @@ def test_a_case_dispatched_to_a_department_is_its_to_handle_not_the_squads(db, d
     assert "refused accept by officer" in caplog.text and case.status == "dispatched"
     step(db, case, "accept", "department")
     step(db, case, "redispatch", "dispatcher", department="bureau")
-    step(db, case, "handle", "officer", note="已清理")
+    step(db, case, "handle", "officer", note="已清理", after_photo="after.jpg")
     assert case.status == "handled"
 
 
@@ -159,7 +160,7 @@ def test_the_squad_that_worked_a_case_does_not_check_it(db, demo_city, caplog) -
     case = new_case(db)
     step(db, case, "file", "dispatcher")
     step(db, case, "dispatch", "dispatcher", department="bureau")
-    step(db, case, "handle", "officer", note="已清理")
+    step(db, case, "handle", "officer", note="已清理", after_photo="after.jpg")
     for login in ("officer", "squad_leader", "co_manager"):
         with caplog.at_level("WARNING", logger="gridlink.workflow"), pytest.raises(Forbidden) as refused:
             step(db, case, "check", login)
@@ -172,7 +173,7 @@ def test_the_squad_that_worked_a_case_does_not_check_it(db, demo_city, caplog) -
     other = new_case(db)
     step(db, other, "file", "dispatcher")
     step(db, other, "dispatch", "dispatcher", department="sanitation")
-    step(db, other, "handle", "department", note="已清理")
+    step(db, other, "handle", "department", note="已清理", after_photo="after.jpg")
     step(db, other, "check", "co_manager")
     assert (case.status, other.status) == ("checked", "checked")
 
@@ -240,8 +241,8 @@ def test_an_extension_is_refused_with_a_reason_and_may_be_asked_again(db, demo_c
 
 
 def test_a_waiting_extension_request_ends_when_the_handler_reports_done_or_loses_the_case(db, demo_city) -> None:
-    for ending, who, extra in (("handle", "department", {"note": "已清理"}), ("redispatch", "dispatcher",
-                                                                            {"department": "landscape"})):
+    for ending, who, extra in (("handle", "department", {"note": "已清理", "after_photo": "after.jpg"}),
+                               ("redispatch", "dispatcher", {"department": "landscape"})):
         case = new_case(db)
         for action in ("file", "dispatch"):
             step(db, case, action, "dispatcher")

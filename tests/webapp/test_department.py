@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from sqlalchemy import select
 
 from grids.incidents import Actor, open_case
-from grids.models import Category, Department, Incident, User
+from grids.models import CaseEvent, CasePhoto, Category, Department, Incident, User
 from grids.workflow import act
-from tests.conftest import login
+from tests.conftest import csrf_token, login
+from tests.webapp.test_intake import jpeg
 
 
 @pytest.fixture()
@@ -35,16 +38,52 @@ def test_the_inbox_lists_the_case_with_its_version_and_actions(client, dispatche
     assert 'value="accept"' in page and 'value="return"' in page and 'value="handle"' in page
 
 
-def test_accept_then_handle_and_a_stale_version_gets_409(client, db, dispatched) -> None:
+def with_photos(client, case: Incident, name: str, version: int, photos: list[bytes], **extra):
+    """The inbox's own request: a multipart form with the after-photos as files."""
+    files = [(io.BytesIO(content), f"after-{n}.jpg") for n, content in enumerate(photos)]
+    return client.post(f"/api/v1/incidents/{case.id}/actions", content_type="multipart/form-data",
+                       headers={"X-CSRFToken": csrf_token(client, "/department")},
+                       data={"action": name, "version": str(version), **extra, "photos": files})
+
+
+def test_accept_then_handle_with_an_after_photo_and_a_stale_version_gets_409(client, db, dispatched) -> None:
     login(client, "department")
     version = dispatched.version
     accepted = action(client, dispatched, "accept", version)
     assert accepted.status_code == 200 and accepted.json["status"] == "in_progress"
-    stale = action(client, dispatched, "handle", version, note="已清理")
+    stale = with_photos(client, dispatched, "handle", version, [jpeg()], note="已清理")
     assert stale.status_code == 409 and stale.json["error"]["message"] == "case changed, reload"
-    handled = action(client, dispatched, "handle", accepted.json["version"], note="已清理")
+    no_photo = action(client, dispatched, "handle", accepted.json["version"], note="已清理")
+    assert no_photo.status_code == 422 and no_photo.json["error"]["code"] == "after_photo_required"
+    assert no_photo.json["error"]["display"] == "请拍摄或选择至少一张处置后照片。"
+    handled = with_photos(client, dispatched, "handle", accepted.json["version"], [jpeg(), jpeg()], note="已清理")
     assert handled.status_code == 200 and handled.json["status"] == "handled"
-    assert f'data-case="{dispatched.id}"' in client.get("/department").get_data(as_text=True)
+    kinds = db.scalars(select(CasePhoto.kind).where(CasePhoto.incident_id == dispatched.id)).all()
+    assert kinds == ["after", "after"]
+    page = client.get("/department").get_data(as_text=True)
+    assert f'data-case="{dispatched.id}"' in page and page.count("thumb-after") == 2
+
+
+def test_the_handle_form_asks_for_photos_and_other_actions_refuse_them(client, dispatched) -> None:
+    login(client, "department")
+    page = client.get("/department").get_data(as_text=True)
+    assert 'name="photos"' in page and 'data-needs-photo="true" class="action-handle"' in page
+    forged = client.post(f"/api/v1/incidents/{dispatched.id}/actions", content_type="multipart/form-data",
+                         data={"action": "accept", "version": str(dispatched.version)})  # no CSRF token
+    assert forged.status_code == 403 and "CSRF" in forged.json["error"]["message"]
+    refused = with_photos(client, dispatched, "accept", dispatched.version, [jpeg()])
+    assert refused.status_code == 422 and refused.json["error"]["details"] == ["photos"]
+    not_a_photo = with_photos(client, dispatched, "handle", dispatched.version, [b"%PDF-1.4"], note="已清理")
+    assert not_a_photo.status_code == 422 and "JPEG" in not_a_photo.json["error"]["message"]
+
+
+def test_another_system_names_its_after_photo_by_link(client, db, dispatched) -> None:
+    login(client, "department")
+    handled = action(client, dispatched, "handle", dispatched.version, note="已清理",
+                     after_photo="https://oa.example.cn/photos/123.jpg")
+    assert handled.status_code == 200 and handled.json["status"] == "handled"
+    event = db.scalar(select(CaseEvent).where(CaseEvent.incident_id == dispatched.id, CaseEvent.action == "handle"))
+    assert event.data["after_photo"] == "https://oa.example.cn/photos/123.jpg"
 
 
 def test_return_needs_a_reason_and_takes_the_case_out_of_the_inbox(client, db, dispatched) -> None:

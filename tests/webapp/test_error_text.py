@@ -102,7 +102,7 @@ def test_an_inspectors_tasks_hold_the_handled_cases_waiting_for_their_check(clie
 
     case = report(db, actor("dispatcher"), "E0101", *inner(db), source="test", description="待核查")
     for step, who, payload in (("file", "dispatcher", {}), ("dispatch", "dispatcher", {"department": "sanitation"}),
-                               ("handle", "department", {"note": "已清理"})):
+                               ("handle", "department", {"note": "已清理", "after_photo": "after.jpg"})):
         act(db, case.id, step, actor(who), case.version, **payload)
     db.flush()
     login(client, "inspector")

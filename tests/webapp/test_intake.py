@@ -232,7 +232,7 @@ def test_on_the_spot_a_squad_accepts_and_an_inspector_checks_with_one_tap(client
     stale = client.post(url, data={"csrf_token": token, "version": case.version - 1, "action": "accept"})
     assert stale.status_code == 409 and "已被他人更改" in stale.get_data(as_text=True)
     act(db, case.id, "handle", Actor.of_user(db.scalar(select(User).where(User.username == "squad_leader"))),
-        case.version, note="已清运")
+        case.version, note="已清运", after_photo="after.jpg")
     db.flush()
     login(client, "inspector")
     assert 'value="check"' in client.get(f"/township/cases/{case.id}").get_data(as_text=True)

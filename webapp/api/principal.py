@@ -1,13 +1,16 @@
 """Who is calling: an API key (Bearer header or Open311 `api_key`) or a logged-in staff session.
 
-Why cookie sessions need no CSRF token here: a session may only change data with a JSON body, and a
-cross-site page cannot send `Content-Type: application/json` without a CORS preflight, which this app
-never grants. Keys are rate-limited per key before any work is done.
+Why cookie sessions need no CSRF token with JSON: a cross-site page cannot send `Content-Type:
+application/json` without a CORS preflight, which this app never grants. Any other body from a session (the
+department inbox's multipart 处置反馈 with its after-photos) must carry the page's CSRF token, as the pages'
+own forms do. Keys are rate-limited per key before any work is done.
 """
 
 from __future__ import annotations
 
 from flask import current_app, request
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError
 
 from grids.apikeys import actor_of, key_for
 from grids.errors import Forbidden, Unauthorized
@@ -40,5 +43,13 @@ def principal() -> tuple[Actor, str]:
     if user is None:
         raise Unauthorized("send an API key (Authorization: Bearer KEY) or log in", code="unauthorized")
     if request.method not in SAFE_METHODS and not request.is_json:
-        raise Forbidden("a logged-in session changes data only with a JSON body", code="json_required")
+        _require_csrf_token()
     return Actor.of_user(user), f"user:{user.id}"
+
+
+def _require_csrf_token() -> None:
+    try:
+        validate_csrf(request.headers.get("X-CSRFToken") or request.form.get("csrf_token"))
+    except ValidationError as exc:
+        raise Forbidden("a logged-in session changes data with a JSON body, or with a form carrying the page's"
+                        " CSRF token (X-CSRFToken)", code="json_required") from exc

@@ -15,11 +15,13 @@ from grids.errors import Invalid
 from grids.incident_io import CaseFilter, export_cases
 from grids.incidents import locate, to_city_point
 from grids.models import Category, Division, Incident
+from grids.photos import Picture, handle_with_photos, prepare_all
 from grids.workflow import act, category_by_code, events_of, report, visible_case, zone_conditions
 from webapp import db
 from webapp.api.idempotency import once
 from webapp.api.principal import city, principal
 from webapp.api.serialize import event_json, incident_json, incidents_json
+from webapp.photos import upload_root, uploads
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
@@ -180,19 +182,37 @@ def get_incident(incident_id: int) -> Any:
                     "events": [event_json(e) for e in events_of(db(), incident.id)]})
 
 
+def action_body() -> tuple[dict[str, Any], list[Picture]]:
+    """An action's fields, and its photos: JSON, or multipart/form-data carrying files in `photos` (the
+    after-photos of 处置反馈, stored like a report's). A form's version arrives as text."""
+    if request.mimetype != "multipart/form-data":
+        return json_body(), []
+    body: dict[str, Any] = request.form.to_dict()
+    if body.get("version", "").isdigit():
+        body["version"] = int(body["version"])
+    return body, prepare_all(uploads(request.files))
+
+
 @bp.post("/incidents/<int:incident_id>/actions")
 def act_on_incident(incident_id: int) -> Any:
     actor, _ = principal()
-    body = json_body()
+    body, pictures = action_body()
     unknown = sorted(set(body) - {"action", "version", *ACTION_FIELDS, *POINT_FIELDS})
     if unknown:
         raise Invalid(f"unknown fields: {', '.join(unknown)}", code="bad_field", details=unknown)
     version = body.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise Invalid("version (the case's version you saw) is required", code="missing_fields", details=["version"])
+    action = text(body, "action", 32, required=True)
     payload = {name: text(body, name, MAX_DESCRIPTION) for name in ACTION_FIELDS}
     payload.update({name: number(body[name], name) for name in POINT_FIELDS if body.get(name) is not None})
-    incident = act(db(), incident_id, text(body, "action", 32, required=True), actor, version, **payload)
+    if pictures and action != "handle":
+        raise Invalid("photos go with handle (处置反馈) only", code="bad_field", details=["photos"])
+    if action == "handle" and (pictures or not payload["after_photo"]):  # the photos, stored with the case
+        incident = handle_with_photos(db(), upload_root(), incident_id, actor, version, payload["note"] or "",
+                                      pictures)
+    else:
+        incident = act(db(), incident_id, action, actor, version, **payload)
     return jsonify(incident_json(db(), incident, actor))
 
 

@@ -1,4 +1,4 @@
-/* Department inbox: accept (接单), report handled (处置反馈), return (退回) or ask for more time (申请延期) on a case through the actions API,
+/* Department inbox: accept (接单), report handled with after-photos (处置反馈), return (退回) or ask for more time (申请延期) on a case through the actions API,
  * quoting the version the page was rendered with; a 409 means someone else changed the case first. */
 (function () {
   "use strict";
@@ -11,12 +11,16 @@
     slot.hidden = !text;
   }
 
-  function post(item, action, note, choice) {
-    var body = {action: action, version: Number(item.dataset.version)};
-    if (note) { body.note = note; body.reason = note; }
-    if (choice) { body[choice.dataset.field] = choice.value; }  // 申请延期: how long
-    return fetch(item.dataset.actionsUrl, {method: "POST", body: JSON.stringify(body), headers: {
-      "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": data.csrf}})
+  /* A multipart form, as the actions API takes it: the after-photos of 处置反馈 travel as files. */
+  function post(item, action, note, choice, photos) {
+    var body = new FormData();
+    body.append("action", action);
+    body.append("version", item.dataset.version);
+    if (note) { body.append("note", note); body.append("reason", note); }
+    if (choice) { body.append(choice.dataset.field, choice.value); }  // 申请延期: how long
+    Array.prototype.forEach.call(photos || [], function (file) { body.append("photos", file, file.name); });
+    return fetch(item.dataset.actionsUrl, {method: "POST", body: body, headers: {
+      Accept: "application/json", "X-CSRFToken": data.csrf}})
       .then(function (r) {
         return r.json().catch(function () { return null; }).then(function (answer) {
           if (r.status === 409) { throw new Error(labels.conflict); }
@@ -61,11 +65,14 @@
       var note = form.elements.note.value.trim();
       say(item, "[data-done]", "");
       if (button.dataset.needsNote === "true" && !note) { say(item, "[data-error]", labels.noteRequired); return; }
+      var needsPhoto = button.dataset.needsPhoto === "true";
+      var photos = needsPhoto ? form.elements.photos.files : null;
+      if (needsPhoto && !photos.length) { say(item, "[data-error]", labels.photoRequired); return; }
       say(item, "[data-error]", "");
       var choice = form.querySelector("[data-choice-for='" + button.value + "']");
       var buttons = form.querySelectorAll("button");
       buttons.forEach(function (b) { b.disabled = true; });  // one action at a time: the next needs the new version
-      post(item, button.value, note, choice).then(function (answer) {
+      post(item, button.value, note, choice, photos).then(function (answer) {
         item.dataset.version = String(answer.version);
         return refresh(item, labels.done.replace("%(action)s", button.textContent));
       }).catch(function (error) {
