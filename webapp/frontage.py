@@ -47,14 +47,12 @@ from webapp.errors import error_text
 from webapp.labels import city_time
 from webapp.maps import (
     MAX_ZOOM,
-    GridlinkMap,
     MapParts,
     add_geojson_layer,
     add_vector_grid,
-    base_map,
     render_map_parts,
 )
-from webapp.pages import DIVISION_STYLE, GRID_STYLE, summaries, zone_bounds
+from webapp.pages import DIVISION_STYLE, GRID_STYLE, app_map, summaries, zone_bounds
 from webapp.photos import upload_root
 
 bp = Blueprint("frontage", __name__, url_prefix="/frontage")
@@ -155,13 +153,6 @@ def _case_rows(cases: list[Incident]) -> list[dict[str, Any]]:
 
 
 # --- maps ------------------------------------------------------------------------------------------
-def _map(center: tuple[float, float], zoom: int) -> GridlinkMap:
-    config = current_app.config
-    return base_map(center=center, zoom=zoom, static_url=lambda path: url_for("static", filename=path),
-                    basemap_url=config.get("GRIDLINK_BASEMAP_URL"),
-                    basemap_attribution=config.get("GRIDLINK_BASEMAP_ATTRIBUTION"))
-
-
 def _area_bounds(zone: Zone) -> list[list[float]]:
     """[[south, west], [north, east]] of the zone's frontage areas; the zone itself when it has none."""
     box = func.ST_Extent(FrontageUnit.area)
@@ -173,7 +164,7 @@ def _area_bounds(zone: Zone) -> list[list[float]]:
 def _areas_map(zone: Zone) -> tuple[MapParts, dict[str, str]]:
     """Divisions and frontage areas as vector tiles; the page script colours the areas by score."""
     bounds = _area_bounds(zone)
-    m = _map(((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2), 15)
+    m = app_map(((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2), 15)
     tiles = request.script_root + "/tiles/{layer}/{z}/{x}/{y}.pbf"
     add_vector_grid(m, url_template=tiles, layer_name="divisions", style=DIVISION_STYLE, name=_("行政区划"))
     add_vector_grid(m, url_template=tiles, layer_name="grids", style=GRID_STYLE, name=_("单元网格"))  # context
@@ -192,7 +183,7 @@ def _unit_map(unit: FrontageUnit, score: int | None) -> MapParts:
     data = {"type": "FeatureCollection",
             "features": [{"type": "Feature", "properties": props, "geometry": mapping(s)} for s in shapes]}
     colour = colour_of(score)
-    m = _map((point.y, point.x), 18)
+    m = app_map((point.y, point.x), 18)
     add_geojson_layer(m, data, name=_("门前三包责任区"), tooltip_fields=["name", "score"],
                       labels=[_("单位"), _("最近得分")],
                       style={"color": colour, "weight": 2, "fillColor": colour, "fillOpacity": 0.45})

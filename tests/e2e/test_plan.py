@@ -77,11 +77,14 @@ def test_planner_selects_and_splits_a_grid_then_previews_publishing(page: Page, 
 
     west, south, east, north = draft["bounds"]
     middle = (south + north) / 2
+    assert page.locator(".leaflet-control-zoom-in").get_attribute("title") == "放大"  # Leaflet's words too
+    assert page.locator(".leaflet-draw-draw-polyline").get_attribute("title") == "画线"
     page.locator(".leaflet-draw-draw-polyline").click()
+    expect(page.locator(".leaflet-draw-tooltip")).to_contain_text("点击开始画线")
     start, end = _point(page, middle, west - 0.002), _point(page, middle, east + 0.002)
     for vertex in (start, end):
         _tap(page, *vertex)
-    page.locator(".leaflet-draw-actions a", has_text="Finish").click()
+    page.locator(".leaflet-draw-actions a", has_text="完成").click()
     expect(page.locator("#grid-count")).to_have_text(str(draft["count"] + 1), timeout=15_000)
     assert page.locator("#check-summary").get_attribute("class") == "ok"
     assert page.locator("#problems li").count() == 0
@@ -180,7 +183,7 @@ def test_planner_redraws_a_frontage_area(page: Page, live_server: str, shop: dic
     corners = [low, (low[0], high[1]), high, (high[0], low[1])]
     for corner in corners:
         _tap(page, *_point(page, *corner))
-    page.locator(".leaflet-draw-actions a", has_text="Finish").click()
+    page.locator(".leaflet-draw-actions a", has_text="完成").click()
     expect(page.locator("#message")).not_to_be_hidden(timeout=10_000)
     assert "error" not in (page.locator("#message").get_attribute("class") or "")
     screenshot(page, "plan-frontage-redraw")
