@@ -107,7 +107,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     # 反馈 carries evidence (DOMAIN §4): the after-photo, stored (grids.photos.handle_with_photos) or referenced.
     Transition("handle", ("dispatched", "in_progress"), "handled", HANDLER_ROLES, ("note", "after_photo")),
     Transition("check", ("handled",), "checked", ON_SITE_ROLES),
-    Transition("rework", ("handled", "checked"), "in_progress", CENTRE_ROLES, ("reason",)),
+    # 核查不通过: who checks on site sends unfinished work straight back (the centre may too, and after a check)
+    Transition("rework", ("handled",), "in_progress", (*CENTRE_ROLES, *ON_SITE_ROLES), ("reason",)),
+    Transition("rework", ("checked",), "in_progress", CENTRE_ROLES, ("reason",)),
     Transition("close", ("checked",), "closed", CENTRE_ROLES),
     Transition("request_extension", ("dispatched", "in_progress"), STAY, HANDLER_ROLES, ("duration", "reason")),
     Transition("approve_extension", ("dispatched", "in_progress"), STAY, EXTENSION_APPROVERS[0]),
@@ -223,9 +225,9 @@ def dispatched_elsewhere(role: str, action: str, incident: Incident) -> str | No
     return None if incident.department is None or incident.worked_by_squad else incident.department.name
 
 
-#: 核查 verifies the handler's work on site: never by whoever did that work (监管分离, supervision kept apart
-#: from handling).
-CHECK_ACTIONS = ("check",)
+#: 核查 verifies the handler's work on site, passed (check) or failed (rework): never by whoever did that work
+#: (监管分离, supervision kept apart from handling).
+CHECK_ACTIONS = ("check", "rework")
 
 
 def checks_own_work(role: str, action: str, incident: Incident) -> bool:

@@ -31,7 +31,7 @@ ACTION_LABELS = {"report": _l("上报"), "verify": _l("核实"), "file": _l("立
                  "request_extension": _l("申请延期"), "approve_extension": _l("批准延期"),
                  "reject_extension": _l("驳回延期"), "relocate": _l("重新定位"), "park": _l("挂账"),
                  "resume": _l("恢复"), "escalate": _l("督办"), "cancel": _l("作废"), "reopen": _l("重新立案"),
-                 "import": _l("导入")}
+                 "import": _l("导入"), "absorb_duplicate": _l("合并重复上报")}
 CANCEL_REASON_LABELS = {"duplicate": _l("重复上报"), "invalid": _l("无效（不属实或非城管事项）")}
 #: The fields an action may need (grids.workflow.Transition.required), as a form names them.
 FIELD_LABELS = {"reason": _l("原因"), "note": _l("说明"), "duration": _l("延期时长"), "department": _l("部门"),

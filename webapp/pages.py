@@ -180,10 +180,19 @@ def summaries(cases: list[Incident]) -> list[dict[str, Any]]:
     return [case_summary(c, now, points.get(c.id)) for c in cases]
 
 
+def _event_detail(data: dict[str, Any], departments: dict[str, str]) -> str:
+    """What an action decided: to whom a 派遣/改派 went, how long a 申请延期 asked for, which case a duplicate
+    joined (作废 as 重复) or which duplicate a case took in (合并重复上报)."""
+    if data.get("original"):
+        return _("重复于 #%(id)s", id=data["original"])
+    if data.get("duplicate"):
+        return f"#{data['duplicate']}"
+    return departments.get(data.get("department", ""), "") or duration_label(data.get("duration"))
+
+
 def _event_label(event: CaseEvent, departments: dict[str, str]) -> str:
-    """The action in words with what it decided: to whom a 派遣/改派 went, how long a 申请延期 asked for."""
-    data = event.data or {}
-    detail = departments.get(data.get("department", ""), "") or duration_label(data.get("duration"))
+    """The action in words with what it decided (_event_detail)."""
+    detail = _event_detail(event.data or {}, departments)
     label = action_label(event.action)
     return _("%(action)s（%(detail)s）", action=label, detail=detail) if detail else label
 
@@ -196,7 +205,8 @@ def case_history(case: Incident) -> list[dict[str, Any]]:
                                     .where(Department.city_code == case.city_code)).all())
     return [{"at": city_time(e.at), "action": e.action,
              "action_label": _event_label(e, departments), "actor": actor,
-             "to_status": status_label(e.to_status) if e.to_status else None,
+             # a status only where the action changed it: 申请延期 or 督办 leave the case where it was
+             "to_status": status_label(e.to_status) if e.to_status and e.to_status != e.from_status else None,
              "note": event_note(e.action, e.note)}
             for e, actor in rows]
 
@@ -255,7 +265,8 @@ def drawer_actions(user: User, case: Incident) -> list[dict[str, Any]]:
     return [{"action": t.action, "label": action_label(t.action),
              "needsNote": bool((NOTE_FIELDS & set(t.required)) - {CHOICES.get(t.action, ("",))[0]}),
              "point": "lon" in t.required, "needsPhoto": PHOTO_FIELD in t.required, **_choice(t.action, case)}
-            for t in TRANSITIONS if offered(user, case, t.action) and set(t.required) <= set(DRAWER_FIELDS)]
+            for t in TRANSITIONS if case.status in t.sources and offered(user, case, t.action)
+            and set(t.required) <= set(DRAWER_FIELDS)]
 
 
 def offered(user: User, case: Incident, action: str) -> bool:
@@ -316,7 +327,8 @@ def department() -> Any:
              "actions_url": f"{request.script_root}/api/v1/incidents/{case.id}/actions"}
             for case, row in zip(cases, summaries(cases), strict=True)]
     labels = {"conflict": _("案件已被他人更改，请重新加载后再操作。"), "failed": _("操作失败，请重试。"),
-              "noteRequired": _("请先填写处置说明或退回理由。"),
+              "noteRequired": {"handle": _("请先填写处置说明。"), "return": _("请先填写退回理由。"),
+                               "request_extension": _("请先填写延期理由。")},
               "photoRequired": _("请拍摄或选择至少一张处置后照片。"), "done": _("已完成：%(action)s")}
     return render_template("department.html", cases=rows, data={"csrf": generate_csrf(), "labels": labels})
 

@@ -29,7 +29,10 @@ EXTENSION_UNITS = ("h", "d")
 #: Steps taken on the spot with one tap and an optional note: 核实 a report, 接单 a dispatched case, 核查
 #: a handled one (a failed check is a note to the centre, which sends it back for 返工).
 ON_THE_SPOT = {"verify": (_l("核实属实"), _l("已核实，等待立案。")), "accept": (_l("接单"), _l("已接单。")),
-               "check": (_l("核查通过"), _l("已核查，等待结案。"))}
+               "check": (_l("核查通过"), _l("已核查，等待结案。")),
+               "rework": (_l("核查不通过，返工"), _l("已退回处置单位返工。"))}
+#: The steps whose typed note is their required reason (what is still wrong on site).
+REASONED = ("rework",)
 MAX_EXTENSION = 99
 MAX_NOTE = 4000
 
@@ -137,8 +140,11 @@ def act_on_the_spot(case_id: int) -> Any:
     if action not in ON_THE_SPOT:
         raise Invalid(f"unknown action {action!r}; one of {', '.join(ON_THE_SPOT)}", code="bad_action")
     note = request.form.get("note", "").strip()[:MAX_NOTE] or None
+    if action in REASONED and not note:
+        return _case_page(incident, {"spot": _("请写明现场还有什么问题，处置单位据此返工。")}, 422)
     actor = Actor.of_user(current_user())
-    return _act_or_page(incident, lambda: act(db(), case_id, action, actor, _posted_version(), note=note),
+    reason = {"reason": note} if action in REASONED else {}
+    return _act_or_page(incident, lambda: act(db(), case_id, action, actor, _posted_version(), note=note, **reason),
                         str(ON_THE_SPOT[action][1]))
 
 

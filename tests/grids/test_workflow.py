@@ -89,6 +89,8 @@ EXPECTED = {  # (state, action): roles granted, besides admin
     ("dispatched", "accept"): {"department", "squad_leader", "officer"},
     ("in_progress", "handle"): {"department", "squad_leader", "officer"},
     ("handled", "check"): {"inspector", "co_manager", "officer", "squad_leader"},
+    ("handled", "rework"): {"dispatcher", "supervisor", "inspector", "co_manager", "officer", "squad_leader"},
+    ("checked", "rework"): {"dispatcher", "supervisor"},
     ("checked", "close"): {"dispatcher", "supervisor"},
     ("filed", "park"): {"supervisor"},
     ("filed", "cancel"): {"dispatcher", "supervisor"},
@@ -162,9 +164,10 @@ def test_the_squad_that_worked_a_case_does_not_check_it(db, demo_city, caplog) -
     step(db, case, "dispatch", "dispatcher", department="bureau")
     step(db, case, "handle", "officer", note="已清理", after_photo="after.jpg")
     for login in ("officer", "squad_leader", "co_manager"):
-        with caplog.at_level("WARNING", logger="gridlink.workflow"), pytest.raises(Forbidden) as refused:
-            step(db, case, "check", login)
-        assert refused.value.code == "own_work"
+        for action, payload in (("check", {}), ("rework", {"reason": "仍有残留"})):  # neither pass nor fail it
+            with caplog.at_level("WARNING", logger="gridlink.workflow"), pytest.raises(Forbidden) as refused:
+                step(db, case, action, login, **payload)
+            assert refused.value.code == "own_work"
     assert "their squad's own work" in caplog.text and case.status == "handled"
     with pytest.raises(Invalid) as nothing:
         step(db, case, "close", "officer")
@@ -356,3 +359,22 @@ def test_a_catalog_that_does_not_mention_worked_by_squads_keeps_the_bureaus_squa
         department.pop("worked_by_squads", None)  # an older catalog file, re-imported
     import_catalog(db, doc)
     assert db.scalar(select(Department.worked_by_squads).where(Department.code == "bureau")) is True
+
+
+def test_an_inspector_who_finds_the_work_unfinished_sends_it_back_for_rework(db, demo_city) -> None:
+    """核查不通过: the handler gets the case back with what is still wrong, on a new handling clock."""
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    step(db, case, "dispatch", "dispatcher", department="sanitation")
+    step(db, case, "handle", "department", note="已清理", after_photo="after.jpg")
+    assert case.deadline_at.isoformat() == case.due_times["check"]["due"]  # the inspector's clock runs
+    with pytest.raises(Invalid) as unsaid:
+        step(db, case, "rework", "inspector")
+    assert unsaid.value.details == ["reason"]
+    step(db, case, "rework", "inspector", reason="桥下仍有两袋垃圾")
+    assert case.status == "in_progress" and case.department.code == "sanitation"
+    assert case.deadline_at.isoformat() == case.due_times["handle"]["due"]  # the handler's again
+    event = db.scalar(select(CaseEvent).where(CaseEvent.incident_id == case.id).order_by(CaseEvent.seq.desc()))
+    assert (event.action, event.actor_role, event.note) == ("rework", "inspector", "桥下仍有两袋垃圾")
+    with pytest.raises(Invalid):
+        step(db, case, "rework", "inspector", reason="again")  # in progress: the handler's turn, not a check

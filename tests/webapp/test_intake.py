@@ -248,6 +248,26 @@ def test_on_the_spot_a_squad_accepts_and_an_inspector_checks_with_one_tap(client
     assert refused.status_code == 422
 
 
+def test_an_inspector_fails_the_check_with_what_is_still_wrong(client, db, dispatched_in_youbu) -> None:
+    case = dispatched_in_youbu
+    act(db, case.id, "handle", Actor.of_user(db.scalar(select(User).where(User.username == "squad_leader"))),
+        case.version, note="已清运", after_photo="after.jpg")
+    db.flush()
+    login(client, "inspector")
+    page = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+    assert 'value="check"' in page and 'value="rework"' in page and "核查不通过时必填" in page
+    token, url = csrf_token(client, f"/township/cases/{case.id}"), f"/township/cases/{case.id}/act"
+    unsaid = client.post(url, data={"csrf_token": token, "version": case.version, "action": "rework"})
+    assert unsaid.status_code == 422 and "请写明现场还有什么问题" in unsaid.get_data(as_text=True)
+    failed = client.post(url, data={"csrf_token": token, "version": case.version, "action": "rework",
+                                    "note": "墙角仍有垃圾"})
+    assert failed.status_code == 302
+    db.refresh(case)
+    assert case.status == "in_progress"
+    history = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+    assert "墙角仍有垃圾" in history and "返工" in history
+
+
 @pytest.mark.parametrize("typed", ["Exposed garbage", "暴露垃圾", "E0101", "E0101 暴露垃圾", "E0101 Exposed garbage"])
 def test_a_category_is_found_by_its_code_or_its_chinese_or_english_name(client, db, typed: str) -> None:
     login(client, "dispatcher")

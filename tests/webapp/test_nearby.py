@@ -3,6 +3,7 @@
 import pytest
 
 from grids.apikeys import create_key
+from tests.conftest import login
 from tests.grids.test_duplicates import METRE, spot  # noqa: F401 (fixture)
 from tests.webapp.test_api import bearer
 
@@ -54,5 +55,10 @@ def test_marking_a_duplicate_links_it_and_a_stale_version_gets_409(client, key, 
     assert linked.status_code == 200 and linked.json["status"] == "cancelled"
     events = client.get(f"/api/v1/incidents/{original['id']}", headers=bearer(key)).json["events"]
     assert events[-1]["action"] == "absorb_duplicate"
+    login(client, "dispatcher")  # the drawer's history names the other case, in words, and no status change
+    taken_in = client.get(f"/dispatch/cases/{original['id']}").json["history"][-1]
+    assert (taken_in["action_label"], taken_in["to_status"]) == (f"合并重复上报（#{duplicate['id']}）", None)
+    cancelled = client.get(f"/dispatch/cases/{duplicate['id']}").json["history"][-1]
+    assert (cancelled["action_label"], cancelled["to_status"]) == (f"作废（重复于 #{original['id']}）", "已作废")
     assert [i["id"] for i in nearby(client, key, lon, lat).json["items"]] == [original["id"]]
     assert client.post(url, json={"original": original["id"]}, headers=bearer(key)).status_code == 422

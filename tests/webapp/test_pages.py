@@ -109,3 +109,10 @@ def test_the_triage_filter_lists_the_cases_in_no_grid(client, db) -> None:
     page = client.get("/dispatch?triage=1").get_data(as_text=True)
     assert "网格外的垃圾堆" in page and "游埠古镇老街口" not in page
     assert 'name="triage" value="1" checked' in page
+
+
+def test_every_workflow_action_has_words_for_the_history() -> None:
+    from grids.workflow import ACTIONS
+    from webapp.labels import ACTION_LABELS
+
+    assert set(ACTIONS) - set(ACTION_LABELS) == set()

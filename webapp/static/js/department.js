@@ -43,7 +43,9 @@
           bind(fresh);
           item = fresh;
         } else {
-          // gone from the inbox (returned to the centre): its old state and forms no longer apply
+          // gone from the inbox (returned to the centre): its old state and forms no longer apply, nor its count
+          var count = document.querySelector("h1 .count");
+          count.textContent = String(Number(count.textContent) - 1);
           item.querySelectorAll("form, [data-error], .inbox-head .chip, [data-status]").forEach(function (node) {
             node.hidden = true;
           });
@@ -64,7 +66,10 @@
       var button = event.submitter;
       var note = form.elements.note.value.trim();
       say(item, "[data-done]", "");
-      if (button.dataset.needsNote === "true" && !note) { say(item, "[data-error]", labels.noteRequired); return; }
+      if (button.dataset.needsNote === "true" && !note) {
+        say(item, "[data-error]", labels.noteRequired[button.value]);
+        return;
+      }
       var needsPhoto = button.dataset.needsPhoto === "true";
       var photos = needsPhoto ? form.elements.photos.files : null;
       if (needsPhoto && !photos.length) { say(item, "[data-error]", labels.photoRequired); return; }
