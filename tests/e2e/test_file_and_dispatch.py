@@ -7,8 +7,9 @@ from playwright.sync_api import Browser, expect
 from sqlalchemy import create_engine, delete, func, select, text
 from sqlalchemy.orm import Session
 
-from grids.incidents import open_case
-from grids.models import CaseEvent, Category, Division, Incident
+from grids.incidents import Actor, open_case
+from grids.models import CaseEvent, Category, Division, Incident, User
+from grids.workflow import act
 from tests.e2e.conftest import browser_login, screenshot
 
 pytestmark = pytest.mark.e2e
@@ -210,3 +211,28 @@ def test_a_filed_case_moves_to_its_new_place_in_the_urgency_order(page, live_ser
     page.wait_for_selector("#queue tbody tr")
     assert ours() == [second, first]  # as the server orders them
     assert page.console_errors == []
+
+
+def test_a_reopened_case_comes_back_into_the_queue_and_onto_the_map(page, live_server, youbu_case: int,
+                                                                   database_url: str) -> None:
+    engine = create_engine(database_url)
+    with Session(engine) as session, session.begin():
+        for action, who, payload in (("file", "dispatcher", {}), ("dispatch", "dispatcher", {}),
+                                     ("handle", "department", {"note": "已清理", "after_photo": "after.jpg"}),
+                                     ("check", "inspector", {}), ("close", "dispatcher", {})):
+            actor = Actor.of_user(session.scalar(select(User).where(User.username == who)))
+            act(session, youbu_case, action, actor, session.get(Incident, youbu_case).version, **payload)
+    engine.dispose()
+    browser_login(page, live_server, "supervisor")
+    count = int(page.locator("[data-count=open]").inner_text())
+    page.goto(f"{live_server}/dispatch#case-{youbu_case}")
+    drawer = page.locator("#drawer")
+    expect(drawer.locator("[data-field=status_label]")).to_have_text("已结案")
+    assert page.locator(f"#queue tr[data-case='{youbu_case}']").count() == 0
+    drawer.locator("textarea.note").fill("群众反映垃圾又堆起来了")
+    drawer.locator("[data-actions] button.action-reopen").click()
+    expect(drawer.locator("[data-field=status_label]")).to_have_text("已立案")
+    expect(page.locator(f"#queue tr[data-case='{youbu_case}']")).to_have_count(1)
+    expect(page.locator("[data-count=open]")).to_have_text(str(count + 1))
+    assert page.evaluate(f"Boolean(window.GridlinkDispatch.caseMap.markers[{youbu_case}])")
+    assert page.foreign_requests == [] and page.console_errors == []

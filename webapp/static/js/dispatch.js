@@ -258,24 +258,25 @@
       .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); });
   }
 
-  /* After an action the row shows the new state at its new place in the urgency order (a new stage clock
-   * moves it); a case that left the open states leaves the queue. */
-  function updateRow(c) {
+  /* The row shows the case's state at its place in the urgency order (a new stage clock moves it); a case
+   * that left the open states leaves the queue, and one an action brought back (重新立案, 恢复) joins it. */
+  function updateRow(c, changed) {
     var tr = tbody.querySelector("tr[data-case='" + c.id + "']");
-    if (!tr) { return; }
-    tr.remove();
-    if (data.openStatuses.indexOf(c.status) < 0) { showCount(); return; }
-    insertByUrgency(row(c), c.urgency);
+    if (!tr && !changed) { return; }  // only looked at (a link to a case outside the queue): no row for it
+    if (tr) { tr.remove(); }
+    if (data.openStatuses.indexOf(c.status) >= 0) { insertByUrgency(row(c), c.urgency); }
+    showCount();
   }
 
   /* A case an action changed: its row, and its pin redrawn in the new deadline colour with the new
-   * tooltip (or gone once the case left the open states), without reloading the page. */
+   * tooltip (gone once the case left the open states, back when it returned), without reloading the page. */
   function refreshCase(c) {
-    updateRow(c);
+    updateRow(c, true);
     var marker = caseMap.markers[c.id];
-    if (!marker) { return; }
-    caseMap.cluster.removeLayer(marker);
-    delete caseMap.markers[c.id];
+    if (marker) {
+      caseMap.cluster.removeLayer(marker);
+      delete caseMap.markers[c.id];
+    }
     if (data.openStatuses.indexOf(c.status) >= 0) { caseMap.add(c); }
     caseMap.refreshHeat();
   }
@@ -287,7 +288,7 @@
         currentCase = c;
         showError("");
         fill(c);
-        (changed ? refreshCase : updateRow)(c);
+        if (changed) { refreshCase(c); } else { updateRow(c, false); }
         drawer.hidden = false;
         history.replaceState(null, "", "#case-" + id);  // the address names the open case: share it, reload it
         Array.prototype.forEach.call(tbody.rows, function (r) {
