@@ -287,7 +287,8 @@ OFFERED_WHEN: dict[str, Callable[[Incident], bool]] = {
 
 
 #: Actions that cannot be taken back by the one who takes them: the drawer asks before sending.
-CONFIRM = {"cancel": _l("作废后案件不再处理，也不能恢复。确定作废此案件？")}
+CONFIRM = {"cancel": _l("作废后案件不再处理，也不能恢复。确定作废此案件？"),
+           "close": _l("结案后案件归档，只有值班长可以重新立案。确定结案？")}
 
 
 def _choice(action: str, case: Incident) -> dict[str, Any]:

@@ -85,4 +85,5 @@ def test_new_report_lists_the_case_nearby_and_is_marked_its_duplicate(page, live
     page.locator(f"#queue tr[data-case='{new_id}']").wait_for(state="detached")
     page.wait_for_selector("#drawer [data-field=status_label].status-cancelled")
     assert duplicate.is_hidden() and page.locator("#drawer .drawer-error").is_hidden()
+    assert len(page.confirms) == 1 and f"并入 #{demo_case['id']}" in page.confirms[0]  # asked before it cancels
     assert page.foreign_requests == [] and page.console_errors == [] and page.dialogs == []

@@ -11,6 +11,7 @@ from grids.incidents import Actor, open_case
 from grids.models import CaseEvent, Category, Division, Incident, User
 from grids.workflow import act
 from tests.e2e.conftest import browser_login, screenshot
+from tests.e2e.test_intake import watch
 
 pytestmark = pytest.mark.e2e
 YOUBU = "330781102"
@@ -213,16 +214,37 @@ def test_a_filed_case_moves_to_its_new_place_in_the_urgency_order(page, live_ser
     assert page.console_errors == []
 
 
-def test_a_reopened_case_comes_back_into_the_queue_and_onto_the_map(page, live_server, youbu_case: int,
-                                                                   database_url: str) -> None:
+TO_CHECKED = (("file", "dispatcher", {}), ("dispatch", "dispatcher", {}),
+              ("handle", "department", {"note": "已清理", "after_photo": "after.jpg"}), ("check", "inspector", {}))
+
+
+def walk(database_url: str, case_id: int, steps: tuple[tuple[str, str, dict[str, str]], ...]) -> None:
+    """The workflow steps, each by its demo login, committed."""
     engine = create_engine(database_url)
     with Session(engine) as session, session.begin():
-        for action, who, payload in (("file", "dispatcher", {}), ("dispatch", "dispatcher", {}),
-                                     ("handle", "department", {"note": "已清理", "after_photo": "after.jpg"}),
-                                     ("check", "inspector", {}), ("close", "dispatcher", {})):
+        for action, who, payload in steps:
             actor = Actor.of_user(session.scalar(select(User).where(User.username == who)))
-            act(session, youbu_case, action, actor, session.get(Incident, youbu_case).version, **payload)
+            act(session, case_id, action, actor, session.get(Incident, case_id).version, **payload)
     engine.dispose()
+
+
+def test_closing_by_its_key_asks_first_like_its_button(page, live_server, youbu_case: int,
+                                                       database_url: str) -> None:
+    walk(database_url, youbu_case, TO_CHECKED)
+    watch(page, live_server)
+    browser_login(page, live_server, "dispatcher")
+    page.goto(f"{live_server}/dispatch#case-{youbu_case}")
+    drawer = page.locator("#drawer")
+    expect(drawer.locator("[data-field=status_label]")).to_have_text("已核查")
+    page.keyboard.press("c")
+    expect(drawer.locator("[data-field=status_label]")).to_have_text("已结案")
+    assert len(page.confirms) == 1 and "确定结案" in page.confirms[0]
+    assert page.foreign_requests == [] and page.console_errors == [] and page.dialogs == []
+
+
+def test_a_reopened_case_comes_back_into_the_queue_and_onto_the_map(page, live_server, youbu_case: int,
+                                                                   database_url: str) -> None:
+    walk(database_url, youbu_case, (*TO_CHECKED, ("close", "dispatcher", {})))
     browser_login(page, live_server, "supervisor")
     count = int(page.locator("[data-count=open]").inner_text())
     page.goto(f"{live_server}/dispatch#case-{youbu_case}")

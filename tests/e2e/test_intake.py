@@ -42,14 +42,17 @@ def youbu_point(database_url: str) -> Iterator[tuple[float, float]]:
 
 
 def watch(page: Page, base: str) -> Page:
-    """Record requests leaving the server's origin, console errors and any dialog (an alert would be XSS)."""
+    """Record requests leaving the server's origin, console errors and dialogs: an alert or a prompt (it would
+    be XSS) in `dialogs`, dismissed; a confirmation the page asks in `confirms`, accepted."""
     page.foreign_requests = []  # type: ignore[attr-defined]
     page.console_errors = []  # type: ignore[attr-defined]
     page.dialogs = []  # type: ignore[attr-defined]
+    page.confirms = []  # type: ignore[attr-defined]
     page.on("request", lambda r: None if r.url.startswith((base, "data:", "blob:"))
             else page.foreign_requests.append(r.url))  # type: ignore[attr-defined]
     page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)  # type: ignore
-    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
+    page.on("dialog", lambda d: (page.confirms.append(d.message), d.accept()) if d.type == "confirm"  # type: ignore
+            else (page.dialogs.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
     return page
 
 

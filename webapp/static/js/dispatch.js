@@ -212,6 +212,7 @@
   }
 
   duplicate.querySelector("[data-duplicate-run]").addEventListener("click", function () {
+    if (!window.confirm(labels.confirmDuplicate.replace("%(id)s", original.value))) { return; }
     send(currentCase, currentCase.duplicateUrl, {original: Number(original.value), version: currentCase.version});
   });
 
@@ -248,8 +249,11 @@
   /* A keyboard shortcut's action on the open case, if the user's role may take it now. */
   function actOnCurrent(action) {
     if (!currentCase) { return; }
-    var allowed = currentCase.actions.some(function (a) { return a.action === action && !a.needsNote && !a.choice && !a.point; });
+    var allowed = currentCase.actions.filter(function (a) {
+      return a.action === action && !a.needsNote && !a.choice && !a.point;
+    })[0];
     if (!allowed) { showError(labels.notAvailable.replace("%(action)s", data.actionLabels[action] || action)); return; }
+    if (allowed.confirm && !window.confirm(allowed.confirm)) { return; }  // 结案 by its key asks like its button
     act(currentCase, action, "");
   }
 
