@@ -392,12 +392,19 @@ def _request_extension(session: Session, incident: Incident, now: datetime,
     return {"extension_request": payload["duration"]}
 
 
-def _approve_extension(session: Session, incident: Incident, now: datetime,
-                       payload: dict[str, Any]) -> dict[str, Any]:
+def _decided_request(incident: Incident, payload: dict[str, Any]) -> str:
+    """The waiting extension request; its duration goes into the decision's event ("批准延期（2 个工作日）")."""
     if not incident.extension_request:
         raise Invalid("no extension is waiting for approval", code="no_extension_request")
+    payload["duration"] = incident.extension_request
+    return incident.extension_request
+
+
+def _approve_extension(session: Session, incident: Incident, now: datetime,
+                       payload: dict[str, Any]) -> dict[str, Any]:
+    requested = _decided_request(incident, payload)
     calendar = city_calendar(session, incident.city_code)
-    due = calendar.add(incident.deadline_at or now, parse_limit(incident.extension_request, calendar))
+    due = calendar.add(incident.deadline_at or now, parse_limit(requested, calendar))
     handle = {**(incident.due_times or {}).get(HANDLE_STAGE, {}), "due": _utc(due)}
     return {"deadline_at": due, "due_times": {**(incident.due_times or {}), HANDLE_STAGE: handle},
             "extensions": incident.extensions + 1, "extension_request": None, "overdue_at": None}
@@ -406,8 +413,7 @@ def _approve_extension(session: Session, incident: Incident, now: datetime,
 def _reject_extension(session: Session, incident: Incident, now: datetime,
                       payload: dict[str, Any]) -> dict[str, Any]:
     """The request is refused with a reason: the deadline stays, and the handler may ask again."""
-    if not incident.extension_request:
-        raise Invalid("no extension is waiting for approval", code="no_extension_request")
+    _decided_request(incident, payload)
     return {"extension_request": None}
 
 

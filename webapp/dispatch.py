@@ -71,6 +71,7 @@ class Filters:
     township: int | None = None
     overdue: bool = False
     triage: bool = False  # 待分拣: in the city but in no grid, or no usable place at all
+    extension: bool = False  # 延期待批: a handler's extension request waits for its approver
     source: str = ""
     since: date | None = None
     until: date | None = None
@@ -81,6 +82,7 @@ class Filters:
         return cls(status=status if status in OPEN_STATUSES else "",
                    category=args.get("category", type=int), township=args.get("township", type=int),
                    overdue=args.get("overdue") == "1", triage=args.get("triage") == "1",
+                   extension=args.get("extension") == "1",
                    source=args.get("source", "")[:32],
                    since=_day(args.get("since")), until=_day(args.get("until")))
 
@@ -97,13 +99,15 @@ class Filters:
             conditions.append(Incident.deadline_at < func.now())
         if self.triage:
             conditions.append(Incident.needs_triage.is_(True))
+        if self.extension:
+            conditions.append(Incident.extension_request.is_not(None))
         if self.source:
             conditions.append(Incident.source == self.source)
         return conditions + self._days()
 
     def export_args(self) -> dict[str, str]:
         """The same choice as the export's query (codes, not ids; closed cases too unless a status is chosen);
-        source, overdue and triage have no export filter and are left out."""
+        source, overdue, triage and extension have no export filter and are left out."""
         args = {"status": self.status, "since": self.since.isoformat() if self.since else "",
                 "until": self.until.isoformat() if self.until else ""}
         if self.category is not None:
@@ -155,6 +159,7 @@ def _labels() -> dict[str, str]:
             "bulkResult": _("%(case)s：%(result)s", case="%(case)s", result="%(result)s"),
             "bulkOk": _("成功"), "bulkChanged": _("案件已被他人更改"), "bulkNone": _("框内没有案件。"),
             "selected": _("已选 %(n)s 件"), "photoAlt": _("案件照片"), "noPhotos": _("无照片"),
+            "extensionFlag": _("延期待批"), "extensionTitle": _("申请延期 %(t)s，等待审批", t="%(t)s"),
             "confirmDuplicate": _("本案件将作废并并入 #%(id)s（上报人和照片转到原案件），不能恢复。确定？")}
 
 

@@ -7,7 +7,7 @@ see, how late a case is in words); the workflow rules themselves belong to grids
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 from jinja2.utils import htmlsafe_json_dumps
-from sqlalchemy import ColumnElement, func, select, text
+from sqlalchemy import ColumnElement, Row, func, select, text
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import selectinload
 
 from grids.errors import NotFound
@@ -163,6 +164,8 @@ def case_summary(case: Incident, now: datetime, point: tuple[float, float] | Non
         "due_text": "—" if case.status in CLOSED_STATES else time_left_text(case.deadline_at, now),  # no clock
         "reported_at": city_time(case.reported_at),
         "urgency": list(urgency_key(case, now)),
+        # a 申请延期 waiting for its approver (how long it asks): rows flag it, the approver's queue filters it
+        "extension_pending": duration_label(case.extension_request) if case.extension_request else None,
     }
 
 
@@ -197,18 +200,34 @@ def _event_label(event: CaseEvent, departments: dict[str, str]) -> str:
     return _("%(action)s（%(detail)s）", action=label, detail=detail) if detail else label
 
 
-def case_history(case: Incident) -> list[dict[str, Any]]:
-    """The case's events in order, for the timeline."""
-    rows = db().execute(select(CaseEvent, User.display_name).outerjoin(User, User.id == CaseEvent.actor_id)
-                        .where(CaseEvent.incident_id == case.id).order_by(CaseEvent.seq)).all()
+_EVENTS_WITH_ACTORS = select(CaseEvent, User.display_name).outerjoin(User, User.id == CaseEvent.actor_id)
+
+
+def _history_items(rows: Sequence[Row[tuple[CaseEvent, str | None]]]) -> list[dict[str, Any]]:
+    """Events (with their actor's name) as the timeline shows them: the action and what it decided in words."""
     departments = dict(db().execute(select(Department.code, Department.name)
-                                    .where(Department.city_code == case.city_code)).all())
+                                    .where(Department.city_code == current_app.config["GRIDLINK_CITY"])).all())
     return [{"at": city_time(e.at), "action": e.action,
              "action_label": _event_label(e, departments), "actor": actor,
              # a status only where the action changed it: 申请延期 or 督办 leave the case where it was
              "to_status": status_label(e.to_status) if e.to_status and e.to_status != e.from_status else None,
              "note": event_note(e.action, e.note)}
             for e, actor in rows]
+
+
+def case_history(case: Incident) -> list[dict[str, Any]]:
+    """The case's events in order, for the timeline."""
+    return _history_items(db().execute(_EVENTS_WITH_ACTORS.where(CaseEvent.incident_id == case.id)
+                                       .order_by(CaseEvent.seq)).all())
+
+
+def last_steps(case_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Each case's latest event as the timeline shows it (one query): what a handler was last told, such as
+    a 返工's reason or the answer to its 申请延期."""
+    rows = db().execute(_EVENTS_WITH_ACTORS.where(CaseEvent.incident_id.in_(case_ids))
+                        .ext(distinct_on(CaseEvent.incident_id))
+                        .order_by(CaseEvent.incident_id, CaseEvent.seq.desc())).all()
+    return {e.incident_id: item for (e, _actor), item in zip(rows, _history_items(rows), strict=True)}
 
 
 def zone_bounds(zone: Zone) -> list[list[float]]:
@@ -324,7 +343,9 @@ def department() -> Any:
     user = current_user()
     cases = open_cases(*case_conditions(zone_of(user)), Incident.status.not_in(BEFORE_DISPATCH))
     photos = photo_links_of([c.id for c in cases])
+    last = last_steps([c.id for c in cases])
     rows = [{**row, "version": case.version, "actions": drawer_actions(user, case), "photos": photos[case.id],
+             "last": last.get(case.id),
              "actions_url": f"{request.script_root}/api/v1/incidents/{case.id}/actions"}
             for case, row in zip(cases, summaries(cases), strict=True)]
     labels = {"conflict": _("案件已被他人更改，请重新加载后再操作。"), "failed": _("操作失败，请重试。"),

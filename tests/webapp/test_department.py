@@ -128,3 +128,26 @@ def test_a_second_extension_is_offered_to_the_admin_not_the_supervisor_who_could
         OutboxMessage.incident_id == dispatched.id, OutboxMessage.kind == "request_extension")
         .order_by(OutboxMessage.id))]
     assert asked_of == ["role:supervisor", "role:admin"]
+
+
+def test_the_inbox_says_what_the_handler_was_last_told_and_what_waits(client, db, dispatched) -> None:
+    """A 返工 comes back with its reason on the card; an extension request shows until it is decided, on the
+    department's card and on the centre's queue, which can list only those."""
+    liaison = Actor.of_user(db.scalar(select(User).where(User.username == "department")))
+    act(db, dispatched.id, "handle", liaison, dispatched.version, note="已清理", after_photo="after.jpg")
+    supervisor = Actor.of_user(db.scalar(select(User).where(User.username == "supervisor")))
+    act(db, dispatched.id, "rework", supervisor, dispatched.version, reason="桥下还有两袋垃圾")
+    act(db, dispatched.id, "request_extension", liaison, dispatched.version, duration="2d", reason="等清运车")
+    db.flush()
+    login(client, "department")
+    card = client.get("/department").get_data(as_text=True)
+    assert "申请延期 2 个工作日，等待审批" in card and "最近一步" in card and "等清运车" in card
+    login(client, "supervisor")
+    queue = client.get("/dispatch?extension=1").get_data(as_text=True)
+    assert f'data-case="{dispatched.id}"' in queue and 'data-flag="extension"' in queue
+    act(db, dispatched.id, "approve_extension", supervisor, dispatched.version)
+    db.flush()
+    assert f'data-case="{dispatched.id}"' not in client.get("/dispatch?extension=1").get_data(as_text=True)
+    login(client, "department")
+    card = client.get("/department").get_data(as_text=True)
+    assert "等待审批" not in card and "批准延期（2 个工作日）" in card

@@ -40,7 +40,13 @@
     link.href = "#case-" + c.id;
     what.appendChild(el("span", "desc", c.description));
     tr.appendChild(el("td", "where", c.township || labels.unlocated));
-    tr.appendChild(el("td", "state")).appendChild(el("span", "status status-" + c.status, c.status_label));
+    var state = tr.appendChild(el("td", "state"));
+    state.appendChild(el("span", "status status-" + c.status, c.status_label));
+    if (c.extension_pending) {  // as _cases.html flags it
+      var flag = state.appendChild(el("span", "flag", labels.extensionFlag));
+      flag.dataset.flag = "extension";
+      flag.title = labels.extensionTitle.replace("%(t)s", c.extension_pending);
+    }
     return tr;
   }
 
