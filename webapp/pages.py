@@ -57,7 +57,15 @@ from webapp.labels import (
     field_label,
     status_label,
 )
-from webapp.maps import GridlinkMap, MapParts, add_plugins, add_vector_grid, base_map, render_map_parts
+from webapp.maps import (
+    GridlinkMap,
+    MapParts,
+    add_place_labels,
+    add_plugins,
+    add_vector_grid,
+    base_map,
+    render_map_parts,
+)
 from webapp.photos import bp as photos_bp
 from webapp.photos import photo_links_of
 from webapp.reports import ranking_page
@@ -256,6 +264,15 @@ def app_map(center: tuple[float, float], zoom: int, attribution_extra: str = "")
                     attribution_extra=attribution_extra, chinese_controls=str(get_locale()) != "en")
 
 
+def township_labels(zone: Zone) -> list[tuple[str, float, float]]:
+    """(name, lat, lon) of the zone's townships, at a point inside each (a centroid may fall outside)."""
+    inside = func.ST_PointOnSurface(Division.geom)
+    where = Division.id == zone.township_id if zone.township_id else Division.level == "township"
+    return [tuple(row) for row in db().execute(
+        select(Division.name, func.ST_Y(inside), func.ST_X(inside))
+        .where(Division.city_code == current_app.config["GRIDLINK_CITY"], where).order_by(Division.code))]
+
+
 def surface_map(zone: Zone) -> tuple[MapParts, dict[str, str], list[list[float]]]:
     """The case map every surface shares: divisions and grids as vector tiles, clustered cases, heat.
 
@@ -269,6 +286,7 @@ def surface_map(zone: Zone) -> tuple[MapParts, dict[str, str], list[list[float]]
     divisions = add_vector_grid(m, url_template=tiles, layer_name="divisions", style=DIVISION_STYLE,
                                 name=_("行政区划"))
     grids = add_vector_grid(m, url_template=tiles, layer_name="grids", style=GRID_STYLE, name=_("单元网格"))
+    add_place_labels(m, township_labels(zone))
     plugins = add_plugins(m, cluster=True, heat=True)
     assert plugins.cluster is not None and plugins.heat is not None
     names = {"map": m.get_name(), "divisions": divisions.get_name(), "grids": grids.get_name(),

@@ -57,6 +57,9 @@ def test_dispatcher_sees_cases_on_the_map_opens_one_and_gets_new_ones_live(page,
     page.wait_for_selector(".case-pin, .case-cluster")
     assert page.locator(".map-legend").inner_text().count("\n") >= 3
     assert "已超时" in page.locator(".map-legend").inner_text()
+    names = page.locator(".place-label").all_inner_texts()  # where each township is, before a click
+    assert len(names) >= 10 and "游埠镇（示意）" in names
+    screenshot(page, "dispatch-board")
 
     page.locator("#queue tbody tr").first.click()
     drawer = page.locator("#drawer")

@@ -218,50 +218,49 @@ def test_a_squad_requests_an_extension_with_duration_and_reason(client, db, disp
     assert "等待审批" in client.get(f"/township/cases/{case.id}").get_data(as_text=True)
 
 
+def on_the_spot(client, case: Incident, action: str, *, version: int | None = None, **fields):
+    """现场确认's one tap, with the case's version as the page holds it (or a stale one)."""
+    token = csrf_token(client, f"/township/cases/{case.id}")
+    return client.post(f"/township/cases/{case.id}/act", data={
+        "csrf_token": token, "version": case.version if version is None else version, "action": action, **fields})
+
+
+def squad_handles(db, case: Incident) -> None:
+    act(db, case.id, "handle", Actor.of_user(db.scalar(select(User).where(User.username == "squad_leader"))),
+        case.version, note="已清运", after_photo="after.jpg")
+    db.flush()
+
+
 def test_on_the_spot_a_squad_accepts_and_an_inspector_checks_with_one_tap(client, db, dispatched_in_youbu) -> None:
     case = dispatched_in_youbu
     login(client, "squad_leader")
     page = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
     assert 'value="accept"' in page and 'value="check"' not in page
-    token = csrf_token(client, f"/township/cases/{case.id}")
-    url = f"/township/cases/{case.id}/act"
-    accepted = client.post(url, data={"csrf_token": token, "version": case.version, "action": "accept"})
-    assert accepted.status_code == 302
+    assert on_the_spot(client, case, "accept").status_code == 302
     db.refresh(case)
     assert case.status == "in_progress"
-    stale = client.post(url, data={"csrf_token": token, "version": case.version - 1, "action": "accept"})
+    stale = on_the_spot(client, case, "accept", version=case.version - 1)
     assert stale.status_code == 409 and "已被他人更改" in stale.get_data(as_text=True)
-    act(db, case.id, "handle", Actor.of_user(db.scalar(select(User).where(User.username == "squad_leader"))),
-        case.version, note="已清运", after_photo="after.jpg")
-    db.flush()
+    squad_handles(db, case)
     login(client, "inspector")
     assert 'value="check"' in client.get(f"/township/cases/{case.id}").get_data(as_text=True)
-    token = csrf_token(client, f"/township/cases/{case.id}")
-    checked = client.post(url, data={"csrf_token": token, "version": case.version, "action": "check",
-                                     "note": "现场已清理干净"})
-    assert checked.status_code == 302
+    assert on_the_spot(client, case, "check", note="现场已清理干净").status_code == 302
     db.refresh(case)
     assert case.status == "checked"
     history = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
     assert "现场已清理干净" in history and "核查" in history
-    refused = client.post(url, data={"csrf_token": token, "version": case.version, "action": "close"})
-    assert refused.status_code == 422
+    assert on_the_spot(client, case, "close").status_code == 422
 
 
 def test_an_inspector_fails_the_check_with_what_is_still_wrong(client, db, dispatched_in_youbu) -> None:
     case = dispatched_in_youbu
-    act(db, case.id, "handle", Actor.of_user(db.scalar(select(User).where(User.username == "squad_leader"))),
-        case.version, note="已清运", after_photo="after.jpg")
-    db.flush()
+    squad_handles(db, case)
     login(client, "inspector")
     page = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
     assert 'value="check"' in page and 'value="rework"' in page and "核查不通过时必填" in page
-    token, url = csrf_token(client, f"/township/cases/{case.id}"), f"/township/cases/{case.id}/act"
-    unsaid = client.post(url, data={"csrf_token": token, "version": case.version, "action": "rework"})
+    unsaid = on_the_spot(client, case, "rework")
     assert unsaid.status_code == 422 and "请写明现场还有什么问题" in unsaid.get_data(as_text=True)
-    failed = client.post(url, data={"csrf_token": token, "version": case.version, "action": "rework",
-                                    "note": "墙角仍有垃圾"})
-    assert failed.status_code == 302
+    assert on_the_spot(client, case, "rework", note="墙角仍有垃圾").status_code == 302
     db.refresh(case)
     assert case.status == "in_progress"
     history = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
