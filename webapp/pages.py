@@ -160,8 +160,10 @@ def category_name(category: Category) -> str:
     return category.name_en if str(get_locale()) == "en" and category.name_en else category.name
 
 
-def case_summary(case: Incident, now: datetime, point: tuple[float, float] | None) -> dict[str, Any]:
-    """What a queue row, a marker and its tooltip show; plain values, rendered as text by the browser."""
+def case_summary(case: Incident, now: datetime, point: tuple[float, float] | None,
+                 returned: str | None = None) -> dict[str, Any]:
+    """What a queue row, a marker and its tooltip show; plain values, rendered as text by the browser.
+    `returned`: the reason of the 退回 that brought the case back to the centre (_returned)."""
     klass = deadline_class(case.deadline_at, now)
     return {
         "id": case.id, "lat": point[0] if point else None, "lon": point[1] if point else None,
@@ -174,6 +176,7 @@ def case_summary(case: Incident, now: datetime, point: tuple[float, float] | Non
         "urgency": list(urgency_key(case, now)),
         # a 申请延期 waiting for its approver (how long it asks): rows flag it, the approver's queue filters it
         "extension_pending": duration_label(case.extension_request) if case.extension_request else None,
+        "returned": returned,  # 已退回: to be dispatched again, not a fresh filing
     }
 
 
@@ -186,9 +189,19 @@ def case_points(cases: list[Incident]) -> dict[int, tuple[float, float]]:
     return {case_id: (lat, lon) for case_id, lat, lon in rows}
 
 
+def _returned(cases: list[Incident]) -> dict[int, str]:
+    """The filed cases whose last step is a handler's 退回, with its reason (one query)."""
+    filed = [c.id for c in cases if c.status == "filed"]
+    if not filed:
+        return {}
+    last = (select(CaseEvent.incident_id, CaseEvent.action, CaseEvent.note).where(CaseEvent.incident_id.in_(filed))
+            .ext(distinct_on(CaseEvent.incident_id)).order_by(CaseEvent.incident_id, CaseEvent.seq.desc()).subquery())
+    return {row.incident_id: row.note or "" for row in db().execute(select(last).where(last.c.action == "return"))}
+
+
 def summaries(cases: list[Incident]) -> list[dict[str, Any]]:
-    now, points = now_utc(), case_points(cases)
-    return [case_summary(c, now, points.get(c.id)) for c in cases]
+    now, points, returned = now_utc(), case_points(cases), _returned(cases)
+    return [case_summary(c, now, points.get(c.id), returned.get(c.id)) for c in cases]
 
 
 def _event_detail(data: dict[str, Any], departments: dict[str, str]) -> str:

@@ -93,6 +93,8 @@ def test_return_needs_a_reason_and_takes_the_case_out_of_the_inbox(client, db, d
     returned = action(client, dispatched, "return", dispatched.version, reason="不属于本部门职责")
     assert returned.status_code == 200 and returned.json["status"] == "filed" and returned.json["department"] is None
     assert f'data-case="{dispatched.id}"' not in client.get("/department").get_data(as_text=True)
+    login(client, "dispatcher")  # back in the centre's queue, flagged with the department's reason
+    assert 'data-flag="returned" title="不属于本部门职责">已退回' in client.get("/dispatch").get_data(as_text=True)
 
 
 def test_another_departments_case_is_404(client, db, dispatched) -> None:

@@ -30,6 +30,12 @@
   }
 
   /* Same cells as the server's _cases.html rows. */
+  function flag(cell, kind, text, title) {
+    var span = cell.appendChild(el("span", "flag", text));
+    span.dataset.flag = kind;
+    span.title = title;
+  }
+
   function row(c) {
     var tr = el("tr", "dl-" + c.deadline_class + " fresh");
     tr.dataset.case = c.id;
@@ -42,11 +48,10 @@
     tr.appendChild(el("td", "where", c.township || labels.unlocated));
     var state = tr.appendChild(el("td", "state"));
     state.appendChild(el("span", "status status-" + c.status, c.status_label));
-    if (c.extension_pending) {  // as _cases.html flags it
-      var flag = state.appendChild(el("span", "flag", labels.extensionFlag));
-      flag.dataset.flag = "extension";
-      flag.title = labels.extensionTitle.replace("%(t)s", c.extension_pending);
+    if (c.extension_pending) {  // as _cases.html flags them
+      flag(state, "extension", labels.extensionFlag, labels.extensionTitle.replace("%(t)s", c.extension_pending));
     }
+    if (c.returned !== null) { flag(state, "returned", labels.returnedFlag, c.returned); }
     return tr;
   }
 
