@@ -388,7 +388,8 @@ def add_plugins(
     url = m.static_url
     cluster_layer = heat_layer = draw_control = None
     if cluster:
-        cluster_layer = MarkerCluster(name="cluster")
+        # No coverage outline on hover: for pins along one street it is a stray line that reads as a boundary.
+        cluster_layer = MarkerCluster(name="cluster", options={"showCoverageOnHover": False})
         cluster_layer.default_js = [("markerclusterjs", url("vendor/leaflet.markercluster/leaflet.markercluster.js"))]
         cluster_layer.default_css = [
             ("markerclustercss", url("vendor/leaflet.markercluster/MarkerCluster.css")),

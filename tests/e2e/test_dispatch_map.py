@@ -60,6 +60,9 @@ def test_dispatcher_sees_cases_on_the_map_opens_one_and_gets_new_ones_live(page,
     names = page.locator(".place-label").all_inner_texts()  # where each township is, before a click
     assert len(names) >= 10 and "游埠镇（示意）" in names
     screenshot(page, "dispatch-board")
+    page.locator(".case-cluster").first.hover()  # no outline of the cluster's pins (it read as a boundary)
+    page.wait_for_timeout(300)
+    assert page.locator(".leaflet-overlay-pane svg path").count() == 0
 
     page.locator("#queue tbody tr").first.click()
     drawer = page.locator("#drawer")
