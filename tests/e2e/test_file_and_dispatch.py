@@ -121,10 +121,16 @@ def test_a_case_link_opens_the_case_and_the_open_case_names_itself_in_the_addres
     assert "#case" not in page.url
     rows = "Array.from(document.querySelectorAll('#queue tr[data-case]')).map(r => r.dataset.case)"
     order = page.evaluate(rows)
+    legend = page.locator(".map-legend").bounding_box()
     for case_id in map(int, order):  # looking at a case leaves the queue as it is (cases taken in together tie)
         page.locator(f"#queue tr[data-case='{case_id}']").click()
         expect(drawer.locator("[data-field=title]")).to_contain_text(f"#{case_id}")
         assert page.evaluate(rows) == order
+        tip = page.locator(".leaflet-tooltip").filter(has_text=f"#{case_id}")
+        if page.evaluate(f"Boolean(window.GridlinkDispatch.caseMap.markers[{case_id}])"):  # a placed case
+            tip.wait_for()  # its pin and tooltip are in view: not under the legend
+            box = tip.bounding_box()
+            assert box["y"] + box["height"] < legend["y"] or box["x"] > legend["x"] + legend["width"]
     page.locator(f"#queue tr[data-case='{youbu_case}']").click()
     expect(drawer.locator("[data-field=title]")).to_contain_text(f"#{youbu_case}")
     assert page.url.endswith(f"#case-{youbu_case}")

@@ -84,17 +84,29 @@
     this.heat.setLatLngs(points);
   };
 
-  /* Zooms to the case's pin and opens its tooltip; `cover` (the drawer, over the map's right side) pushes the
-   * pin into the part of the map left in view. */
+  /* Whether a pin at page position (x, y) would be hidden by an element over the map (its tooltip too). */
+  function under(element, x, y) {
+    if (!element || element.hidden) { return false; }
+    var r = element.getBoundingClientRect();
+    return x > r.left - 20 && x < r.right + 20 && y > r.top - 60 && y < r.bottom + 20;
+  }
+
+  /* Zooms to the case's pin and opens its tooltip; `cover` (the drawer, over the map's right side) and the
+   * legend (bottom left) push the pin into the part of the map left in view. */
+
   CaseMap.prototype.focus = function (id, cover) {
     var marker = this.markers[id];
     var map = this.map;
     if (!marker) { return; }
+    var legend = document.querySelector(".map-legend");
     this.cluster.zoomToShowLayer(marker, function () {
       var box = map.getContainer().getBoundingClientRect();
       var right = cover && !cover.hidden ? Math.min(box.width, cover.getBoundingClientRect().left - box.left) : box.width;
-      var x = map.latLngToContainerPoint(marker.getLatLng()).x;
-      if (right > 60 && (x > right - 40 || x < 40)) { map.panBy([x - right / 2, 0], {animate: false}); }
+      var p = map.latLngToContainerPoint(marker.getLatLng());
+      var aside = right > 60 && (p.x > right - 40 || p.x < 40);  // under the drawer, or at the edge
+      if (aside || under(legend, p.x + box.left, p.y + box.top)) {  // into the middle of the free part
+        map.panBy([aside ? p.x - right / 2 : 0, p.y - box.height / 2], {animate: false});
+      }
       marker.openTooltip();
     });
   };
