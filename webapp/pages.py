@@ -383,7 +383,9 @@ def department() -> Any:
               "noteRequired": {"handle": _("请先填写处置说明。"), "return": _("请先填写退回理由。"),
                                "request_extension": _("请先填写延期理由。")},
               "photoRequired": _("请拍摄或选择至少一张处置后照片。"), "done": _("已完成：%(action)s")}
-    return render_template("department.html", cases=rows, data={"csrf": generate_csrf(), "labels": labels})
+    return render_template("department.html", todo=[r for r in rows if r["actions"]],
+                           waiting=[r for r in rows if not r["actions"]],  # handled: the inspector's, then the centre's
+                           data={"csrf": generate_csrf(), "labels": labels})
 
 
 @bp.route("/reports")

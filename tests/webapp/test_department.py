@@ -62,6 +62,7 @@ def test_accept_then_handle_with_an_after_photo_and_a_stale_version_gets_409(cli
     assert kinds == ["after", "after"]
     page = client.get("/department").get_data(as_text=True)
     assert f'data-case="{dispatched.id}"' in page and page.count("thumb-after") == 2
+    assert 'data-count="todo">0<' in page and 'data-count="waiting">1<' in page  # followed, not to do
 
 
 def test_the_handle_form_asks_for_photos_and_other_actions_refuse_them(client, dispatched) -> None:

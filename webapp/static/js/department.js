@@ -36,16 +36,16 @@
     return fetch(window.location.href, {headers: {Accept: "text/html"}})
       .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.text(); })
       .then(function (html) {
-        var fresh = new DOMParser().parseFromString(html, "text/html")
-          .querySelector("[data-case='" + item.dataset.case + "']");
+        var page = new DOMParser().parseFromString(html, "text/html");
+        var todo = page.querySelector("[data-count=todo]");  // the header counts what is left to do
+        document.querySelector("[data-count=todo]").textContent = todo ? todo.textContent : "0";
+        var fresh = page.querySelector("[data-case='" + item.dataset.case + "']");
         if (fresh) {
           item.replaceWith(fresh);
           bind(fresh);
           item = fresh;
         } else {
-          // gone from the inbox (returned to the centre): its old state and forms no longer apply, nor its count
-          var count = document.querySelector("h1 .count");
-          count.textContent = String(Number(count.textContent) - 1);
+          // gone from the inbox (returned to the centre): its old state and forms no longer apply
           item.querySelectorAll("form, [data-error], .inbox-head .chip, [data-status]").forEach(function (node) {
             node.hidden = true;
           });
