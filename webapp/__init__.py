@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from grids.db import make_engine, session_factory
+from grids.errors import Invalid
 from webapp.config import load_config
 
 csrf = CSRFProtect()
@@ -110,10 +111,38 @@ def read_one(statement: Executable, params: dict[str, Any] | None = None) -> Row
         return conn.execute(statement, params).first()
 
 
+def _nul_in(value: Any, where: str) -> str | None:
+    """Where in a JSON value a NUL character hides (a key or a string), or None."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        return next((f"{where}.{key}" for key, item in value.items()
+                     if "\x00" in key or _nul_in(item, "") is not None), None)
+    if isinstance(value, list):
+        return next((f"{where}[{i}]" for i, item in enumerate(value) if _nul_in(item, "") is not None), None)
+    return None
+
+
+def _nul_field() -> str | None:
+    """The first field of the request (query, form or JSON body) holding a NUL character: PostgreSQL text cannot
+    store one, so every surface refuses it up front (422) instead of failing in the database (500)."""
+    for name, value in (*request.args.items(multi=True), *request.form.items(multi=True)):
+        if "\x00" in name or "\x00" in value:
+            return name
+    return _nul_in(request.get_json(silent=True), "body") if request.is_json else None
+
+
 def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def _nonce() -> None:
         g.csp_nonce = secrets.token_urlsafe(16)
+
+    @app.before_request
+    def _refuse_nul() -> None:
+        field = _nul_field()
+        if field is not None:
+            raise Invalid(f"{field.removeprefix('body.')} contains a NUL character (\\u0000), which text cannot"
+                          " hold: remove it", code="nul_character", details=[field.removeprefix("body.")])
 
     @app.after_request
     def _commit_and_secure(response: Any) -> Any:

@@ -159,3 +159,36 @@ def test_an_address_only_case_is_placed_by_the_centre_and_routed_there(client, d
     assert case["department"] == "sanitation" and case["status"] == "reported"
     history = client.get(f"/api/v1/incidents/{case_id}", headers=bearer(key)).json
     assert history["version"] == version + 1
+
+
+HUGE = "100000000000000000000"  # past a bigint
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/api/v1/incidents", {"category": "E0101", "lon": 119.72, "lat": 29.29, "description": "nul\x00byte"},
+     "description"),
+    ("/api/v1/incidents?category=E01%00", None, "category"),
+    ("/api/v1/incidents?township=33%00", None, "township"),
+    ("/api/v1/locate?lon=119.72&lat=29.29&category=E%00", None, "category"),
+    ("/open311/v2/requests.json?service_code=E%00", None, "service_code"),
+])
+def test_a_nul_character_anywhere_gets_422_naming_the_field(client, key, path, body, field) -> None:
+    """PostgreSQL text cannot hold U+0000: refused up front on every surface, never a 500."""
+    answer = (client.post(path, json=body, headers=bearer(key)) if body is not None
+              else client.get(path, headers=bearer(key)))
+    assert answer.status_code == 422
+    if path.startswith("/api/"):
+        assert answer.json["error"]["code"] == "nul_character" and answer.json["error"]["details"] == [field]
+        assert "空字符（U+0000）" in answer.json["error"]["display"]
+    else:
+        assert field in answer.json[0]["description"]
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    (f"/api/v1/incidents?page={HUGE}", 422), (f"/api/v1/incidents/{HUGE}", 404),
+    (f"/open311/v2/requests/{HUGE}.json", 404), (f"/open311/v2/requests.json?service_request_id={HUGE}", 422),
+    ("/open311/v2/requests.json?start_date=9999-12-31T00:00:00Z", 422),
+    ("/open311/v2/requests.json?end_date=0001-01-01T00:00:00Z", 422),
+])
+def test_numbers_and_dates_past_their_range_are_refused_not_500(client, key, path, status) -> None:
+    assert client.get(path, headers=bearer(key)).status_code == status

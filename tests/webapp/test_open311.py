@@ -83,7 +83,7 @@ def test_an_address_only_request_waits_in_triage(client, api_key) -> None:
 @pytest.mark.parametrize(("change", "status"), [
     ({"api_key": ""}, 401), ({"api_key": "glk_wrong"}, 401), ({"jurisdiction_id": "110000"}, 422),
     ({"description": "x" * 4001}, 422), ({"lat": "", "long": ""}, 422), ({"service_code": "E01"}, 422),
-    ({"lat": 91}, 422), ({"lat": 39.9, "long": 116.4}, 422),
+    ({"lat": 91}, 422), ({"lat": 39.9, "long": 116.4}, 422), ({"description": "nul\x00byte"}, 422),
 ])
 def test_bad_submissions_get_errors_in_the_spec_format(client, api_key, point, change, status) -> None:
     response = post(client, api_key, point, **change)
@@ -120,3 +120,14 @@ def test_status_takes_a_comma_list(client) -> None:
     assert both.status_code == 200 and {r["status"] for r in both.json} <= {"open", "closed"}
     assert len(both.json) == len(client.get("/open311/v2/requests.json").json)
     assert client.get("/open311/v2/requests.json?status=open,pending").status_code == 422
+
+
+def test_a_list_says_how_many_requests_match_beyond_its_limit(client, api_key, point, monkeypatch) -> None:
+    """At most MAX_REQUESTS come back, newest first; X-Total-Count tells a syncing client to narrow the window."""
+    from webapp.api import open311
+
+    for _ in range(3):
+        assert post(client, api_key, point).status_code == 201
+    monkeypatch.setattr(open311, "MAX_REQUESTS", 2)
+    listed = client.get("/open311/v2/requests.json?service_code=E0101")
+    assert len(listed.json) == 2 and int(listed.headers["X-Total-Count"]) >= 3

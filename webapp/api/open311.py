@@ -12,7 +12,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from flask import Blueprint, Response, jsonify, request, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from grids.errors import Invalid, NotFound, Unauthorized
 from grids.models import Category, Incident
@@ -29,6 +29,7 @@ FORMATS = ("json", "xml")
 COMPONENT_ATTRIBUTE = "component_code"  # sent as attribute[component_code]: the case goes to its maintainer
 MAX_SPAN = timedelta(days=90)
 MAX_REQUESTS = 1000
+MAX_ID = 2**63 - 1  # ids are bigints: a longer number is no id (and would fail in the database)
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 # The element name of one item inside each XML list answer.
 XML_ITEMS = {"services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute"}
@@ -166,8 +167,12 @@ def _date(name: str) -> datetime | None:
 def _window() -> tuple[datetime, datetime]:
     """start_date/end_date at most 90 days apart; by default the last 90 days (the spec's default)."""
     start, end = _date("start_date"), _date("end_date")
-    end = end or (start + MAX_SPAN if start else datetime.now(UTC))
-    start = start or end - MAX_SPAN
+    try:
+        end = end or (start + MAX_SPAN if start else datetime.now(UTC))
+        start = start or end - MAX_SPAN
+    except OverflowError as exc:  # 90 days past 9999-12-31 or before year 1
+        raise Invalid("start_date and end_date must lie between the years 1 and 9999 with 90 days to spare",
+                      code="bad_date") from exc
     if end - start > MAX_SPAN or end < start:
         raise Invalid("start_date and end_date must be in order and at most 90 days apart", code="bad_date_range")
     return start, end
@@ -179,10 +184,10 @@ def list_requests(fmt: str) -> Response:
     where = [Incident.city_code == city()]
     ids = request.args.get("service_request_id")
     if ids:
-        try:
-            where.append(Incident.id.in_([int(i) for i in ids.split(",")]))
-        except ValueError as exc:
-            raise Invalid("service_request_id is a comma-separated list of ids", code="bad_id") from exc
+        wanted = ids.split(",")
+        if not all(i.isdigit() and int(i) <= MAX_ID for i in wanted):
+            raise Invalid("service_request_id is a comma-separated list of ids", code="bad_id")
+        where.append(Incident.id.in_([int(i) for i in wanted]))
     else:
         start, end = _window()
         where += [Incident.reported_at >= start, Incident.reported_at <= end]
@@ -194,7 +199,11 @@ def list_requests(fmt: str) -> Response:
             raise Invalid("status is open, closed or both (open,closed)", code="bad_status")
         where.append(case_filter(statuses.pop() if len(statuses) == 1 else None))
     rows = db().scalars(select(Incident).where(*where).order_by(Incident.reported_at.desc()).limit(MAX_REQUESTS))
-    return render([service_request(db(), i) for i in rows], fmt, "service_requests")
+    response = render([service_request(db(), i) for i in rows], fmt, "service_requests")
+    # The list stops at MAX_REQUESTS, newest first: the header tells a client syncing by date that it should
+    # narrow the window (the spec has no paging).
+    response.headers["X-Total-Count"] = str(db().scalar(select(func.count()).select_from(Incident).where(*where)))
+    return response
 
 
 @bp.get("/requests/<int:request_id>.<fmt>")

@@ -27,6 +27,7 @@ bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
 MAX_DESCRIPTION = 4000
 MAX_PER_PAGE = 100
+MAX_PAGE = 1_000_000  # 100 million cases deep: a larger page is a mistake (and an offset past a bigint)
 ACTION_FIELDS = ("note", "reason", "department", "duration", "after_photo", "crs")
 POINT_FIELDS = ("lon", "lat")  # relocate: numbers, not text
 EXPORT_TYPES = {"csv": "text/csv", "geojson": "application/geo+json"}  # Flask adds the charset to text types
@@ -118,8 +119,8 @@ def _page(args: Any) -> tuple[int, int]:
         page, per_page = int(args.get("page", 1)), int(args.get("per_page", 50))
     except ValueError as exc:
         raise Invalid("page and per_page are whole numbers", code="bad_paging") from exc
-    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        raise Invalid(f"page starts at 1 and per_page is 1..{MAX_PER_PAGE}", code="bad_paging")
+    if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
+        raise Invalid(f"page is 1..{MAX_PAGE} and per_page is 1..{MAX_PER_PAGE}", code="bad_paging")
     return page, per_page
 
 
