@@ -11,16 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, send_file, url_for
+from flask import Blueprint, current_app, redirect, request, send_file, url_for
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from grids.errors import NotFound
-from grids.incidents import Actor
-from grids.models import ROLES, CasePhoto
+from grids.models import CasePhoto
 from grids.photos import DEFAULT_ROOT, MAX_BYTES, photo_file, photos_of
 from grids.workflow import visible_case
 from webapp import db
-from webapp.auth import current_user, require_roles
+from webapp.api.principal import key_sent, principal
+from webapp.auth import current_user
 
 bp = Blueprint("photos", __name__, url_prefix="/photos")
 #: Photos never change (a new photo is a new file); the browser may keep them, shared caches may not.
@@ -52,12 +52,16 @@ def photo_links_of(incident_ids: Sequence[int]) -> dict[int, list[dict[str, Any]
 
 @bp.route("/<int:photo_id>", defaults={"size": "full"})
 @bp.route("/<int:photo_id>/<any(thumb):size>")
-@require_roles(*ROLES)
 def view(photo_id: int, size: str) -> Any:
+    """A logged-in user's or an API key's (a citizen app showing the after-photo), if it may see the case; a
+    browser whose session ended goes to the login page, as for any page."""
+    if current_user() is None and not key_sent():
+        return redirect(url_for("auth.login", next=request.path))
+    actor, _ = principal()
     photo = db().get(CasePhoto, photo_id)
     if photo is None or photo.city_code != current_app.config["GRIDLINK_CITY"]:
         raise NotFound("no such photo", code="photo_not_found")
-    visible_case(db(), Actor.of_user(current_user()), photo.incident_id)
+    visible_case(db(), actor, photo.incident_id)
     response = send_file(photo_file(upload_root(), photo, thumb=size == "thumb"), mimetype="image/jpeg",
                          max_age=CACHE_SECONDS)
     response.cache_control.private = True

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from grids.apikeys import create_key
 from grids.demo import DAMAGED_COMPONENT
 from grids.incidents import Actor
 from grids.models import CasePhoto, Division, Incident, User
@@ -153,6 +154,21 @@ def test_photos_are_404_outside_the_viewers_zone(client, db) -> None:
     assert client.get(f"/photos/{photo_id}/thumb").status_code == 404
     client.post("/logout", data={"csrf_token": csrf_token(client, "/township")})
     assert client.get(f"/photos/{photo_id}").status_code == 302  # to the login page
+
+
+def test_an_api_client_reads_a_cases_photos_with_its_key(client, db) -> None:
+    """A citizen app shows the before and after photos: the case's JSON links them, the same key fetches them."""
+    login(client, "dispatcher")
+    created = post(client, "/dispatch/cases", form(db), photos=[("a.jpg", jpeg())])
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/dispatch")})
+    key = {"Authorization": f"Bearer {create_key(db, '330781', 'citizen-app', 'viewer')[1]}"}
+    case = client.get(f"/api/v1/incidents/{created.json['id']}", headers=key).json
+    [photo] = case["photos"]
+    assert photo["kind"] == "before" and photo["url"].startswith("http://localhost/photos/")
+    served = client.get(photo["url"], headers=key)
+    assert served.status_code == 200 and served.mimetype == "image/jpeg"
+    assert client.get(photo["thumb"], headers=key).status_code == 200
+    assert client.get(photo["url"], headers={"Authorization": "Bearer glk_wrong"}).status_code == 401
 
 
 def test_a_double_submit_with_one_form_token_makes_one_case(client, db) -> None:

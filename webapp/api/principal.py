@@ -25,6 +25,11 @@ def city() -> str:
     return current_app.config["GRIDLINK_CITY"]
 
 
+def key_sent() -> bool:
+    """Whether the request carries an API key (valid or not: principal() checks it)."""
+    return bool(_raw_key())
+
+
 def _raw_key() -> str | None:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,7 +20,9 @@ CONTACT_ROLES = ("admin", "dispatcher", "supervisor", "inspector", "squad_leader
 
 
 def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
+    """Every time the API answers in UTC: a case just taken in holds its deadline in the city's zone (the
+    calendar counted there), the same case read back holds it as the database gives it."""
+    return moment.astimezone(UTC).isoformat() if moment else None
 
 
 #: The rows a case's JSON names: label -> (model, the case's column pointing at it, whether its name shows too).

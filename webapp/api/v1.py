@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import tempfile
 from typing import Any
+from urllib.parse import urljoin
 
 from flask import Blueprint, jsonify, request, send_file, url_for
 from sqlalchemy import func, select
@@ -21,7 +22,7 @@ from webapp import db
 from webapp.api.idempotency import once
 from webapp.api.principal import city, principal
 from webapp.api.serialize import event_json, incident_json, incidents_json
-from webapp.photos import upload_root, uploads
+from webapp.photos import photo_links, upload_root, uploads
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
@@ -179,7 +180,9 @@ def mark_duplicate(incident_id: int) -> Any:
 def get_incident(incident_id: int) -> Any:
     actor, _ = principal()
     incident = visible_case(db(), actor, incident_id)
-    return jsonify({**incident_json(db(), incident, actor),
+    photos = [{**link, "url": urljoin(request.host_url, link["url"]), "thumb": urljoin(request.host_url, link["thumb"])}
+              for link in photo_links(incident.id)]  # absolute: the same key fetches them (before and after)
+    return jsonify({**incident_json(db(), incident, actor), "photos": photos,
                     "events": [event_json(e) for e in events_of(db(), incident.id)]})
 
 
