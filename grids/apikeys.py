@@ -101,5 +101,6 @@ class FixedWindowLimiter:
             count = count + 1 if start == window else 1
             self._windows[key.id] = (window, count)
         if count > key.rate_per_minute:
-            raise TooManyRequests(f"rate limit of {key.rate_per_minute} requests a minute reached; retry in "
-                                  f"{60 - int((now or time.time()) % 60)} s", code="rate_limited")
+            wait = 60 - int((now or time.time()) % 60)
+            raise TooManyRequests(f"rate limit of {key.rate_per_minute} requests a minute reached; retry in {wait} s",
+                                  code="rate_limited", details={"retry_after": wait})

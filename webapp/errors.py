@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -114,7 +114,10 @@ def render_error(status: int, code: str, message: str, details: Any = None) -> A
 def register(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError) -> Any:
-        return render_error(exc.status, exc.code, exc.message, exc.details)
+        response = make_response(render_error(exc.status, exc.code, exc.message, exc.details))
+        if isinstance(exc.details, dict) and "retry_after" in exc.details:  # 429: clients read the header
+            response.headers["Retry-After"] = str(exc.details["retry_after"])
+        return response
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> Any:

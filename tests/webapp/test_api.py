@@ -75,8 +75,11 @@ def test_keys_are_required_checked_and_revocable(client, db, key) -> None:
 
 def test_a_key_is_rate_limited(client, db) -> None:
     raw = create_key(db, "330781", "tight", "viewer", rate_per_minute=2)[1]
-    codes = [client.get("/api/v1/incidents", headers=bearer(raw)).status_code for _ in range(3)]
-    assert codes[:2] == [200, 200] and codes[2] == 429
+    answers = [client.get("/api/v1/incidents", headers=bearer(raw)) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert 1 <= int(answers[2].headers["Retry-After"]) <= 60  # what client libraries wait by
+    open311 = client.post("/open311/v2/requests.json", data={"api_key": raw, "service_code": "E0101"})
+    assert open311.status_code == 429 and open311.headers["Retry-After"].isdigit()
 
 
 def test_list_filters_by_status_category_township_bbox_and_pages(client, db, key) -> None:
