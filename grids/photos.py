@@ -164,6 +164,6 @@ def handle_with_photos(session: Session, root: Path, incident_id: int, actor: Ac
         raise Invalid("handling is reported with at least one after-photo", code="after_photo_required",
                       details=["photos"])
     incident = act(session, incident_id, "handle", actor, version, note=note,
-                   after_photo=",".join(p.digest[:12] for p in pictures))
+                   after_photo=",".join(dict.fromkeys(p.digest[:12] for p in pictures)))  # the same file once
     store(session, root, incident, pictures, "after", actor.user_id)
     return incident

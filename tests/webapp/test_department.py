@@ -80,6 +80,9 @@ def test_the_handle_form_asks_for_photos_and_other_actions_refuse_them(client, d
 
 def test_another_system_names_its_after_photo_by_link(client, db, dispatched) -> None:
     login(client, "department")
+    not_a_link = action(client, dispatched, "handle", dispatched.version, note="已清理",
+                        after_photo="javascript:alert(1)")
+    assert not_a_link.status_code == 422 and not_a_link.json["error"]["details"] == ["after_photo"]
     handled = action(client, dispatched, "handle", dispatched.version, note="已清理",
                      after_photo="https://oa.example.cn/photos/123.jpg")
     assert handled.status_code == 200 and handled.json["status"] == "handled"

@@ -84,6 +84,7 @@ def test_an_address_only_request_waits_in_triage(client, api_key) -> None:
     ({"api_key": ""}, 401), ({"api_key": "glk_wrong"}, 401), ({"jurisdiction_id": "110000"}, 422),
     ({"description": "x" * 4001}, 422), ({"lat": "", "long": ""}, 422), ({"service_code": "E01"}, 422),
     ({"lat": 91}, 422), ({"lat": 39.9, "long": 116.4}, 422), ({"description": "nul\x00byte"}, 422),
+    ({"email": "a" * 190 + "@example.com", "phone": "13800000000"}, 422),  # cut short, the phone would be lost
 ])
 def test_bad_submissions_get_errors_in_the_spec_format(client, api_key, point, change, status) -> None:
     response = post(client, api_key, point, **change)

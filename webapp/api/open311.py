@@ -119,9 +119,18 @@ def _jurisdiction() -> None:
                       code="unknown_jurisdiction")
 
 
+CONTACT_FIELDS = ("first_name", "last_name", "email", "phone")
+MAX_CONTACT = 200  # the case's reporter_contact, as on /api/v1
+
+
 def _contact(form: Any) -> str | None:
-    parts = [form.get(k) for k in ("first_name", "last_name", "email", "phone") if form.get(k)]
-    return " ".join(parts)[:200] or None
+    """The reporter's name, email and phone as one contact line; refused when longer than it may be (cut
+    short, the phone number at its end would be lost without anyone knowing)."""
+    contact = " ".join(form.get(k) for k in CONTACT_FIELDS if form.get(k))
+    if len(contact) > MAX_CONTACT:
+        raise Invalid(f"first_name, last_name, email and phone together are limited to {MAX_CONTACT} characters",
+                      code="bad_field", details=list(CONTACT_FIELDS))
+    return contact or None
 
 
 @bp.post("/requests.<fmt>")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import tempfile
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from flask import Blueprint, jsonify, request, send_file, url_for
 from sqlalchemy import func, select
@@ -212,7 +212,11 @@ def act_on_incident(incident_id: int) -> Any:
     payload.update({name: number(body[name], name) for name in POINT_FIELDS if body.get(name) is not None})
     if pictures and action != "handle":
         raise Invalid("photos go with handle (处置反馈) only", code="bad_field", details=["photos"])
-    if action == "handle" and (pictures or not payload["after_photo"]):  # the photos, stored with the case
+    link = payload["after_photo"]
+    if link and not pictures and urlsplit(link).scheme not in ("http", "https"):
+        raise Invalid("after_photo is a link to the photo (http:// or https://), or send the photo itself as a"
+                      " multipart file named photos", code="bad_field", details=["after_photo"])
+    if action == "handle" and (pictures or not link):  # the photos, stored with the case
         incident = handle_with_photos(db(), upload_root(), incident_id, actor, version, payload["note"] or "",
                                       pictures)
     else:
