@@ -32,9 +32,10 @@ Choices an operator can rely on:
 - status is `closed` when the status column holds one of `closed_values` (without a status mapping:
   when a closed time is given), else `reported`, waiting for the centre to file it;
 - a time without a UTC offset is read in the mapping's `tz`, default the city's time zone;
-- a row is rejected for the first of: missing_external_id, too_long, bad_date (unreadable, missing, closed
-  before created, or after the import started), unknown_category, missing_coordinates, bad_coordinates,
-  swapped_coordinates, outside_city.
+- a row is rejected for the first of: extra_cells (more cells than the header: a broken quote), missing_external_id,
+  too_long, bad_date (unreadable, missing, closed before created, after the import started, or a closed status
+  without its closed time), unknown_category, missing_coordinates, bad_coordinates, swapped_coordinates,
+  outside_city. A row shorter than the header reads its missing cells as empty.
 
 CSV written here (the export and the rejects report) is data, never formulas: a text cell starting with
 = + - @ or a tab/CR gets a leading ' (OWASP CSV injection), so a spreadsheet shows it as text (in the
@@ -252,6 +253,9 @@ def _fields(values: Values, ctx: _Context) -> tuple[Any, ...]:
     if category is None:
         raise Rejected("unknown_category", f"no minor class has the code or name {values['category']!r}")
     status = _status(values, ctx, closed)
+    if status == "closed" and closed is None and "closed" in ctx.times:
+        raise Rejected("bad_date", f"the status says closed but the closed time ({ctx.mapping['closed']['column']}) "
+                                   "is empty")
     return (external_id, *category, status, created.isoformat(),
             closed.isoformat() if closed and status == "closed" else None, address or None,
             values.get("description") or None)
@@ -320,8 +324,11 @@ def _parse_chunk(rows: list[tuple[int, Cells]], ctx: _Context) -> _Chunk:
     """Split a chunk into staging tuples (STAGING_COLUMNS order) and rejects (row, reason, detail)."""
     chunk, parsed = _Chunk(rows=len(rows)), []
     for row_no, row in rows:
-        values = _values(row, ctx)
         try:
+            if len(row) > ctx.width:
+                raise Rejected("extra_cells", f"{len(row)} cells under a header of {ctx.width}: a quote left open "
+                                              "or a separator inside a cell splits it")
+            values = _values(row, ctx)
             parsed.append((row_no, row, values, _fields(values, ctx)))
         except Rejected as exc:
             chunk.rejected.append((row, exc.reason, exc.detail))

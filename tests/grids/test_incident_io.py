@@ -393,3 +393,19 @@ def test_a_file_that_breaks_in_a_later_chunk_stores_nothing(committed_hotline, m
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Incident).where(Incident.source == "import")) == 0
     engine.dispose()
+
+
+def test_a_row_with_extra_cells_or_closed_without_a_time_is_rejected(db, demo_city, tmp_path) -> None:
+    """A broken quote spills cells past the header; a 已办结 row without its 办结时间 would be a closed case
+    with no closing date in every export and Open311 answer."""
+    publish_square_layout(db)
+    good = hotline_rows(db)[0]
+    spilled = [good[0].replace("01", "93"), *good[1:], "多出", "的格"]
+    undated = [good[0].replace("01", "94"), good[1], "", *good[3:8], "已办结"]
+    path = write_csv(tmp_path / "ragged.csv", [spilled, undated, good])
+    result = import_cases(db, CITY, path, MAPPING, crs="gcj02")
+    assert (result["rows"], result["imported"], result["reasons"]) == (3, 1, {"extra_cells": 1, "bad_date": 1})
+    with open(result["report"], encoding="utf-8-sig", newline="") as handle:
+        details = {row[0]: row[-1] for row in csv.reader(handle)}
+    assert "11 cells under a header of 9" in details[spilled[0]]
+    assert "closed time (办结时间) is empty" in details[undated[0]]
