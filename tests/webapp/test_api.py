@@ -195,3 +195,16 @@ def test_a_nul_character_anywhere_gets_422_naming_the_field(client, key, path, b
 ])
 def test_numbers_and_dates_past_their_range_are_refused_not_500(client, key, path, status) -> None:
     assert client.get(path, headers=bearer(key)).status_code == status
+
+
+def test_a_misspelt_field_is_refused_not_lost(client, db, key) -> None:
+    lon, lat = inner(db, "330781102")
+    answer = submit(client, key, lon, lat, adress="游埠镇老街口")
+    assert answer.status_code == 422 and answer.json["error"]["details"] == ["adress"]
+    assert "address" in answer.json["error"]["message"]
+
+
+@pytest.mark.parametrize("bbox", ["nan,nan,nan,nan", "119,29,inf,30", "120,29,119,30", "119,29,120"])
+def test_a_bbox_that_is_no_box_is_refused(client, key, bbox) -> None:
+    answer = client.get(f"/api/v1/incidents?bbox={bbox}", headers=bearer(key))
+    assert answer.status_code == 422 and answer.json["error"]["code"] == "bad_bbox"

@@ -4,7 +4,9 @@ and locate a point. Coordinates default to WGS84 (GPS); send `crs` for gcj02 (Am
 from __future__ import annotations
 
 import io
+import math
 import tempfile
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -63,6 +65,14 @@ def text(body: dict[str, Any], name: str, limit: int, *, required: bool = False)
     return value
 
 
+def known_fields(body: dict[str, Any], known: Collection[str]) -> None:
+    """422 naming the fields the call does not take: a misspelt one (adress) is refused, not silently lost."""
+    unknown = sorted(set(body) - set(known))
+    if unknown:
+        raise Invalid(f"unknown fields: {', '.join(unknown)}; this call takes {', '.join(sorted(known))}",
+                      code="bad_field", details=unknown)
+
+
 def json_body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -70,10 +80,15 @@ def json_body() -> dict[str, Any]:
     return body
 
 
+REPORT_FIELDS = frozenset(("category", "lon", "lat", "crs", "description", "address", "reporter_contact",
+                           "external_id", "component_code"))
+
+
 @bp.post("/incidents")
 def create_incident() -> Any:
     actor, who = principal()
     body = json_body()
+    known_fields(body, REPORT_FIELDS)
 
     def produce() -> tuple[dict[str, Any], int]:
         component = text(body, "component_code", 16)
@@ -110,7 +125,10 @@ def _filters(args: Any) -> list[Any]:
         parts = args["bbox"].split(",")
         if len(parts) != 4:
             raise Invalid("bbox is west,south,east,north in WGS84 degrees", code="bad_bbox")
-        west, south, east, north = (number(p, "bbox") for p in parts)
+        west, south, east, north = box = [number(p, "bbox") for p in parts]
+        if not all(map(math.isfinite, box)) or west > east or south > north:
+            raise Invalid("bbox is west,south,east,north in WGS84 degrees: finite, west <= east, south <= north",
+                          code="bad_bbox")
         conditions.append(func.ST_Intersects(Incident.location, func.ST_MakeEnvelope(west, south, east, north, 4326)))
     return conditions
 
@@ -201,9 +219,7 @@ def action_body() -> tuple[dict[str, Any], list[Picture]]:
 def act_on_incident(incident_id: int) -> Any:
     actor, _ = principal()
     body, pictures = action_body()
-    unknown = sorted(set(body) - {"action", "version", *ACTION_FIELDS, *POINT_FIELDS})
-    if unknown:
-        raise Invalid(f"unknown fields: {', '.join(unknown)}", code="bad_field", details=unknown)
+    known_fields(body, {"action", "version", *ACTION_FIELDS, *POINT_FIELDS})
     version = body.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise Invalid("version (the case's version you saw) is required", code="missing_fields", details=["version"])
