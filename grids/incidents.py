@@ -200,7 +200,11 @@ _IN_CITY = (select(_covers(Division.id)).where(Division.city_code == _CITY, Divi
 def wgs84_lonlat(x: float, y: float, crs: str = "wgs84") -> tuple[float, float]:
     """The WGS84 (lon, lat) of (x, y) given in `crs`, or Invalid (422) saying what to fix (RELIABILITY 7)."""
     try:
-        return to_wgs84(x, y, normalize_crs_name(crs))
+        name = normalize_crs_name(crs)
+    except CoordinateError as exc:
+        raise Invalid(str(exc), code="unknown_crs", details={"crs": str(crs)}) from exc
+    try:
+        return to_wgs84(x, y, name)
     except CoordinateError as exc:
         if _valid_lonlat(y, x) and not _valid_lonlat(x, y):
             raise Invalid(f"longitude and latitude look swapped: {exc}; send lon={y}, lat={x}",

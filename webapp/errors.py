@@ -47,6 +47,7 @@ ERROR_TEXT = {
     "bad_coordinates": _l("坐标无效：经度须在 -180 到 180 之间，纬度须在 -90 到 90 之间。"),
     "outside_city": _l("该点不在%(city)s范围内（经度 %(west)s–%(east)s，纬度 %(south)s–%(north)s）：请检查坐标，"
                        "以及所选坐标系是否与取点的地图一致。"),
+    "unknown_crs": _l("没有坐标系“%(crs)s”：请选 WGS84（GPS）、GCJ-02（高德、腾讯）、BD-09（百度）或 CGCS2000。"),
     "swapped_coordinates": _l("经度和纬度似乎填反了：应为经度 %(lon)s、纬度 %(lat)s。"),
     "unknown_category": _l("没有这个类别，请从列表中选择。"),
     "not_an_image": _l("%(file)s 不是图片：请上传 JPEG、PNG 或 WebP 照片。"),

@@ -44,7 +44,8 @@ TEXT_LIMITS = {"description": 4000, "address": 300, "reporter_contact": 200}
 #: Where a domain error belongs on the form, and the words a person reads there (the domain's own
 #: message follows in brackets: it names the file or the coordinates to fix).
 FIELD_OF_CODE = {"bad_coordinates": "point", "outside_city": "point", "swapped_coordinates": "point",
-                 "unknown_category": "category", "not_an_image": "photos", "photo_too_large": "photos",
+                 "unknown_crs": "crs", "unknown_category": "category", "not_an_image": "photos",
+                 "photo_too_large": "photos",
                  "empty_photo": "photos", "too_many_photos": "photos", "after_photo_required": "photos",
                  "unknown_component": "component_code"}
 

@@ -208,3 +208,10 @@ def test_a_misspelt_field_is_refused_not_lost(client, db, key) -> None:
 def test_a_bbox_that_is_no_box_is_refused(client, key, bbox) -> None:
     answer = client.get(f"/api/v1/incidents?bbox={bbox}", headers=bearer(key))
     assert answer.status_code == 422 and answer.json["error"]["code"] == "bad_bbox"
+
+
+def test_an_unknown_coordinate_system_is_named_as_such(client, db, key) -> None:
+    lon, lat = inner(db, "330781102")
+    answer = submit(client, key, lon, lat, crs="foo")
+    assert answer.status_code == 422 and answer.json["error"]["code"] == "unknown_crs"
+    assert "“foo”" in answer.json["error"]["display"] and "gcj02" in answer.json["error"]["message"]
