@@ -132,3 +132,14 @@ def test_a_list_says_how_many_requests_match_beyond_its_limit(client, api_key, p
     monkeypatch.setattr(open311, "MAX_REQUESTS", 2)
     listed = client.get("/open311/v2/requests.json?service_code=E0101")
     assert len(listed.json) == 2 and int(listed.headers["X-Total-Count"]) >= 3
+
+
+def test_another_jurisdiction_or_a_json_body_is_told_what_to_send(client, api_key, point) -> None:
+    for path in ("/open311/v2/services.json?jurisdiction_id=110000",
+                 "/open311/v2/services/E0101.json?jurisdiction_id=110000"):
+        wrong = client.get(path)
+        assert wrong.status_code == 422 and "330781" in wrong.json[0]["description"]
+    as_json = client.post("/open311/v2/requests.json", json={"api_key": api_key, "service_code": "E0101",
+                                                             "lat": point[1], "long": point[0]})
+    assert as_json.status_code == 422 and "form-encoded" in as_json.json[0]["description"]
+    valid(ERRORS_SCHEMA, as_json.json)

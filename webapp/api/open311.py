@@ -95,6 +95,7 @@ def _service(category: Category, groups: dict[int, str]) -> dict[str, Any]:
 
 @bp.get("/services.<fmt>")
 def services(fmt: str) -> Response:
+    _jurisdiction()
     groups = dict(db().execute(select(Category.id, Category.name).where(Category.city_code == city(),
                                                                         Category.parent_id.is_(None))).all())
     return render([_service(c, groups) for c in _minor_categories()], fmt, "services")
@@ -102,6 +103,7 @@ def services(fmt: str) -> Response:
 
 @bp.get("/services/<code>.<fmt>")
 def service_definition(code: str, fmt: str) -> Response:
+    _jurisdiction()
     category = next((c for c in _minor_categories() if c.code == code), None)
     if category is None:
         raise NotFound(f"no service {code!r}; list them at services.{fmt}", code="unknown_service")
@@ -136,6 +138,9 @@ def _contact(form: Any) -> str | None:
 @bp.post("/requests.<fmt>")
 def create_request(fmt: str) -> Response:
     form = request.form
+    if not form and request.content_length:  # a JSON (or other) body: the spec's POST is a form
+        raise Invalid("send the fields form-encoded (application/x-www-form-urlencoded), as GeoReport v2 says",
+                      code="form_required")
     if not form.get("api_key"):
         raise Unauthorized("api_key is required to submit a service request", code="api_key_required")
     actor, who = principal()
