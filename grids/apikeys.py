@@ -46,8 +46,10 @@ def create_key(session: Session, city_code: str, name: str, role: str = "reporte
                       code="unknown_role")
     if rate_per_minute < 1:
         raise Invalid("the rate limit must be at least 1 request a minute", code="bad_rate")
-    if session.scalar(select(ApiKey.id).where(ApiKey.city_code == city_code, ApiKey.name == name)):
-        raise Conflict(f"an API key named {name!r} exists; revoke it or choose another name", code="key_exists")
+    existing = session.scalar(select(ApiKey).where(ApiKey.city_code == city_code, ApiKey.name == name))
+    if existing is not None:  # names stay taken after a revoke: the audit trail keeps naming one key
+        state = "was revoked; names are not reused, so" if existing.revoked_at else "exists; revoke it or"
+        raise Conflict(f"an API key named {name!r} {state} choose another name", code="key_exists")
     raw = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(city_code=city_code, name=name, role=role, key_hash=digest(raw), prefix=raw[:12],
                  rate_per_minute=rate_per_minute)

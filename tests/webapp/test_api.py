@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from grids.apikeys import create_key
+from grids.errors import Conflict
 from grids.models import Division
 from tests.conftest import login
 
@@ -71,6 +72,8 @@ def test_keys_are_required_checked_and_revocable(client, db, key) -> None:
     assert client.get("/api/v1/incidents", headers=bearer(key)).status_code == 200
     revoke_key(db, "330781", "hotline")
     assert client.get("/api/v1/incidents", headers=bearer(key)).status_code == 401
+    with pytest.raises(Conflict, match="was revoked; names are not reused"):
+        create_key(db, "330781", "hotline", "dispatcher")
 
 
 def test_a_key_is_rate_limited(client, db) -> None:
