@@ -112,10 +112,12 @@ def validate_mapping(mapping: Any) -> None:
     """Invalid listing every problem of a mapping (schema paths and unknown time zones), so one edit fixes all."""
     errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(mapping), key=lambda e: list(e.path))
     problems = [f"{'/'.join(str(p) for p in e.path) or '(top)'}: {e.message}" for e in errors]
-    if isinstance(mapping, dict):
-        problems += [f"{key}/tz: unknown time zone {spec['tz']!r}; use an IANA name such as Asia/Shanghai"
-                     for key, spec in mapping.items()
-                     if key in ("created", "closed") and isinstance(spec, dict) and not _known_zone(spec.get("tz"))]
+    times = {key: spec for key, spec in mapping.items() if key in ("created", "closed") and isinstance(spec, dict)} \
+        if isinstance(mapping, dict) else {}
+    problems += [f"{key}/tz: unknown time zone {spec['tz']!r}; use an IANA name such as Asia/Shanghai"
+                 for key, spec in times.items() if not _known_zone(spec.get("tz"))]
+    problems += [f"{key}/format: {spec['format']!r} has a directive strptime does not know (%Y, %m, %d, %H, %M, %S"
+                 " ...)" for key, spec in times.items() if not _known_format(spec.get("format"))]
     if problems:
         raise Invalid("the mapping does not match the format: " + "; ".join(problems[:20]), code="bad_mapping",
                       details=problems)
@@ -128,6 +130,18 @@ def _known_zone(name: Any) -> bool:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return False
+    return True
+
+
+def _known_format(fmt: Any) -> bool:
+    """Whether strptime knows every directive of the format: a bad one fails on any text, the empty one too,
+    where a good one only says the text does not match."""
+    if not isinstance(fmt, str):
+        return True  # absent or already a schema error
+    try:
+        datetime.strptime("", fmt)
+    except ValueError as exc:
+        return "bad directive" not in str(exc) and "stray %" not in str(exc)
     return True
 
 

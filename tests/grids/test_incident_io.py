@@ -238,15 +238,16 @@ def test_progress_is_reported_in_bytes_up_to_the_file_size(db, hotline) -> None:
 
 
 def test_a_bad_mapping_lists_every_problem() -> None:
-    bad = {"external_id": "工单编号", "created": "受理时间", "closed": {"column": "办结时间", "format": "%Y",
+    bad = {"external_id": "工单编号", "created": "受理时间", "closed": {"column": "办结时间", "format": "%Y/%Q",
                                                                      "tz": "Mars/Olympus"},
            "category": "问题类型", "lon": "经度", "status": {"column": "处理状态"}, "colour": "red"}
     with pytest.raises(Invalid) as caught:
         validate_mapping(bad)
     problems = "\n".join(caught.value.details)
-    assert caught.value.code == "bad_mapping" and len(caught.value.details) == 5, problems
+    assert caught.value.code == "bad_mapping" and len(caught.value.details) == 6, problems
     for expected in ("'lat' is a required property", "created: '受理时间' is not of type 'object'",
-                     "'closed_values' is a required property", "'colour' was unexpected", "Mars/Olympus"):
+                     "'closed_values' is a required property", "'colour' was unexpected", "Mars/Olympus",
+                     "closed/format: '%Y/%Q' has a directive strptime does not know"):
         assert expected in problems
 
 
