@@ -55,7 +55,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import closing, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
@@ -671,8 +671,7 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
     session.execute(_CREATE_STAGING)
     session.execute(text(f"SET LOCAL jit = off; SET LOCAL work_mem = '{SORT_MEMORY}'"))  # JIT: 40% of the run
     rows, imported, located, reasons = 0, 0, 0, Counter()
-    with csv_path.open("rb") as raw, closing(_csv_rows(raw)) as reader, \
-            report.open("w", encoding="utf-8-sig", newline="") as out:
+    with csv_path.open("rb") as raw, closing(_csv_rows(raw)) as reader, _replaced_on_success(report) as out:
         header = next(reader, [])
         _check_header(header, mapping)
         ctx = _context(session, city_code, mapping, crs, header)
@@ -695,6 +694,19 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
     return {"file": str(csv_path), "crs": ctx.crs, "rows": rows, "imported": imported, "rejected": rejected,
             "duplicates": reasons[DUPLICATE], "located": located, "unlocated": imported - located,
             "reasons": dict(sorted(reasons.items())), "report": str(report), "invariant": INVARIANT}
+
+@contextmanager
+def _replaced_on_success(path: Path) -> Iterator[IO[str]]:
+    """A text file written beside `path` that becomes `path` only when the block ends without an error: a
+    refused import (not UTF-8, a missing column) leaves no report, and an earlier run's report as it was."""
+    partial = path.with_name(path.name + ".part")
+    try:
+        with partial.open("w", encoding="utf-8-sig", newline="") as out:
+            yield out
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
 
 # --- export --------------------------------------------------------------------------------------
 EXPORT_COLUMNS = ("id", "external_id", "category_code", "category_name", "status", "source", "reported_at",

@@ -390,6 +390,7 @@ def test_a_file_that_breaks_in_a_later_chunk_stores_nothing(committed_hotline, m
                                                   str(committed_hotline.with_name("map.json")), "--json"])
     assert result.exit_code == 1 and json.loads(result.output)["error"]["code"] == "bad_encoding"
     assert "line 313 (byte " in json.loads(result.output)["error"]["message"]  # header, 11 + 300 rows, this one
+    assert list(committed_hotline.parent.glob("*.rejects.csv*")) == []  # no report of an import that did not happen
     engine = create_engine(os.environ["DATABASE_URL"])
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Incident).where(Incident.source == "import")) == 0
