@@ -1,5 +1,6 @@
 """The daily loop in a real Chromium: the dispatcher files and dispatches a case, the squad sees it."""
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -126,11 +127,13 @@ def test_a_case_link_opens_the_case_and_the_open_case_names_itself_in_the_addres
         page.locator(f"#queue tr[data-case='{case_id}']").click()
         expect(drawer.locator("[data-field=title]")).to_contain_text(f"#{case_id}")
         assert page.evaluate(rows) == order
-        tip = page.locator(".leaflet-tooltip").filter(has_text=f"#{case_id}")
         if page.evaluate(f"Boolean(window.GridlinkDispatch.caseMap.markers[{case_id}])"):  # a placed case
-            tip.wait_for()  # its pin and tooltip are in view: not under the legend
-            box = tip.bounding_box()
+            tip = page.locator(".leaflet-tooltip").filter(has_text=re.compile(rf"^#{case_id} "))
+            tip.wait_for()  # its pin and tooltip are in view: not under the legend, and the only tooltip open
+            box, map_box = tip.bounding_box(), page.locator(".map-area .folium-map").bounding_box()
             assert box["y"] + box["height"] < legend["y"] or box["x"] > legend["x"] + legend["width"]
+            assert map_box["y"] <= box["y"] and box["y"] + box["height"] <= map_box["y"] + map_box["height"]
+            assert page.locator(".leaflet-tooltip:not(.place-label)").count() == 1
     page.locator(f"#queue tr[data-case='{youbu_case}']").click()
     expect(drawer.locator("[data-field=title]")).to_contain_text(f"#{youbu_case}")
     assert page.url.endswith(f"#case-{youbu_case}")

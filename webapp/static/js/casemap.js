@@ -92,20 +92,22 @@
   }
 
   /* Zooms to the case's pin and opens its tooltip; `cover` (the drawer, over the map's right side) and the
-   * legend (bottom left) push the pin into the part of the map left in view. */
-
+   * legend (bottom left) push the pin into the part of the map left in view. The case looked at before closes
+   * its tooltip: one open case, one tooltip. */
   CaseMap.prototype.focus = function (id, cover) {
     var marker = this.markers[id];
     var map = this.map;
     if (!marker) { return; }
+    if (this.focused && this.focused !== marker) { this.focused.closeTooltip(); }
+    this.focused = marker;
     var legend = document.querySelector(".map-legend");
     this.cluster.zoomToShowLayer(marker, function () {
       var box = map.getContainer().getBoundingClientRect();
       var right = cover && !cover.hidden ? Math.min(box.width, cover.getBoundingClientRect().left - box.left) : box.width;
       var p = map.latLngToContainerPoint(marker.getLatLng());
-      var aside = right > 60 && (p.x > right - 40 || p.x < 40);  // under the drawer, or at the edge
-      if (aside || under(legend, p.x + box.left, p.y + box.top)) {  // into the middle of the free part
-        map.panBy([aside ? p.x - right / 2 : 0, p.y - box.height / 2], {animate: false});
+      var seen = p.x >= 40 && p.x <= right - 40 && p.y >= 60 && p.y <= box.height - 20;  // clear of drawer and edges
+      if (right > 60 && (!seen || under(legend, p.x + box.left, p.y + box.top))) {  // into the middle of the free part
+        map.panBy([p.x - right / 2, p.y - box.height / 2], {animate: false});
       }
       marker.openTooltip();
     });
