@@ -273,18 +273,30 @@ def add_vector_grid(m: GridlinkMap, *, url_template: str, layer_name: str, style
     return layer
 
 
+#: Place labels show up to this zoom: past it a township fills the screen and its name marks one odd spot.
+PLACE_LABEL_MAX_ZOOM = 14
+
+
 def add_place_labels(m: GridlinkMap, places: Sequence[tuple[str, float, float]]) -> None:
     """Names written on the map at (name, lat, lon), such as the townships of a case map: where a dispatcher
     looks for 游埠镇 before clicking a point in it. Text, never HTML; the labels take no clicks and lie under
     the markers (the shadow pane), so a case pin is never hidden by a name."""
+    name = m.get_name()
     _Script(
-        f"{_js_string([list(place) for place in places])}.forEach(function (place) {{\n"
-        "    var label = document.createElement('span');\n"
-        "    label.textContent = place[0];\n"
-        "    L.tooltip({permanent: true, direction: 'center', className: 'place-label', interactive: false,\n"
-        "               pane: 'shadowPane'})\n"
-        f"        .setLatLng([place[1], place[2]]).setContent(label).addTo({m.get_name()});\n"
-        "});"
+        "(function (labels) {\n"
+        f"    {_js_string([list(place) for place in places])}.forEach(function (place) {{\n"
+        "        var label = document.createElement('span');\n"
+        "        label.textContent = place[0];\n"
+        "        L.tooltip({permanent: true, direction: 'center', className: 'place-label', interactive: false,\n"
+        "                   pane: 'shadowPane'}).setLatLng([place[1], place[2]]).setContent(label).addTo(labels);\n"
+        "    });\n"
+        "    function fit() {\n"
+        f"        if ({name}.getZoom() > {PLACE_LABEL_MAX_ZOOM}) {{ {name}.removeLayer(labels); }}\n"
+        f"        else {{ {name}.addLayer(labels); }}\n"
+        "    }\n"
+        f"    {name}.on('zoomend', fit);\n"
+        f"    {name}.whenReady(fit);\n"
+        "})(L.layerGroup());"
     ).add_to(m)
 
 

@@ -70,6 +70,7 @@ def test_dispatcher_sees_cases_on_the_map_opens_one_and_gets_new_ones_live(page,
     page.wait_for_selector("#drawer [data-history] li")
     assert "上报" in drawer.locator("[data-history]").inner_text()
     assert drawer.locator("[data-field=title]").inner_text().startswith("#")
+    expect(page.locator(".place-label")).to_have_count(0)  # zoomed in on the pin: no township name in the way
     screenshot(page, "dispatch-drawer")
 
     page.evaluate("window.__sameDocument = true")
