@@ -641,8 +641,9 @@ def _not_utf8(raw: IO[bytes], exc: UnicodeDecodeError) -> Invalid:
 
 
 def _chunks(reader: Iterator[Cells], size: int) -> Iterator[list[tuple[int, Cells]]]:
-    """Numbered data rows (blank lines skipped, as csv.DictReader does) in lists of `size`."""
-    numbered = enumerate((row for row in reader if row), start=1)
+    """Data rows (blank lines skipped, as csv.DictReader does) numbered as a spreadsheet shows them (the header is
+    row 1, like the components import's report), in lists of `size`."""
+    numbered = enumerate((row for row in reader if row), start=2)
     while chunk := list(islice(numbered, size)):
         yield chunk
 

@@ -119,7 +119,7 @@ def test_import_counts_every_row_once_and_reports_each_reject(db, hotline) -> No
         "RX2025100804": "missing_coordinates", "RX2025100805": "swapped_coordinates",
         "RX2025100806": "unknown_category", "RX2025100807": "bad_date", "RX2025100809": "bad_coordinates",
         "RX2025100810": "outside_city", "RX2025100801": "duplicate_external_id"}
-    assert [r[-1] for r in report if r[0] == "RX2025100801"] == ["row 8 repeats row 1 of this file"]
+    assert [r[-1] for r in report if r[0] == "RX2025100801"] == ["row 9 repeats row 2 of this file"]
     swapped = next(r for r in report if r[0] == "RX2025100805")
     assert swapped[1:9] == hotline_rows(db)[4][1:9] and "look swapped" in swapped[-1]
 
@@ -372,7 +372,7 @@ def test_a_file_read_in_chunks_counts_and_reports_as_one(db, hotline, monkeypatc
     assert (result["located"], result["unlocated"]) == (3, 1) and len(seen) == 4 and seen == sorted(seen)
     with open(result["report"], encoding="utf-8-sig", newline="") as handle:
         report = list(csv.reader(handle))
-    assert [r[-1] for r in report if r[0] == "RX2025100801"] == ["row 8 repeats row 1 of this file"]
+    assert [r[-1] for r in report if r[0] == "RX2025100801"] == ["row 9 repeats row 2 of this file"]
     again = import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
     assert (again["imported"], again["duplicates"]) == (0, 5) and len(cases(db)) == 4
 
