@@ -108,10 +108,15 @@ class Rejected(Exception):
 
 
 # --- mapping -------------------------------------------------------------------------------------
-def validate_mapping(mapping: Any) -> None:
-    """Invalid listing every problem of a mapping (schema paths and unknown time zones), so one edit fixes all."""
+def validate_mapping(mapping: Any, header: Sequence[str] | None = None) -> None:
+    """Invalid listing every problem of a mapping (schema paths, unknown time zones and time formats, and with
+    the file's `header` the columns it lacks), so one edit fixes all."""
     errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(mapping), key=lambda e: list(e.path))
     problems = [f"{'/'.join(str(p) for p in e.path) or '(top)'}: {e.message}" for e in errors]
+    if header is not None and not errors:
+        shown = ", ".join(header) or "empty"
+        problems += [f"column {column!r}: the CSV has no such column (its header: {shown})"
+                     for column in dict.fromkeys(_mapped_columns(mapping)) if column not in header]
     times = {key: spec for key, spec in mapping.items() if key in ("created", "closed") and isinstance(spec, dict)} \
         if isinstance(mapping, dict) else {}
     problems += [f"{key}/tz: unknown time zone {spec['tz']!r}; use an IANA name such as Asia/Shanghai"
@@ -147,13 +152,6 @@ def _known_format(fmt: Any) -> bool:
 
 def _mapped_columns(mapping: dict[str, Any]) -> list[str]:
     return [spec["column"] if isinstance(spec, dict) else spec for spec in mapping.values()]
-
-
-def _check_header(header: Sequence[str] | None, mapping: dict[str, Any]) -> None:
-    missing = [column for column in dict.fromkeys(_mapped_columns(mapping)) if column not in (header or ())]
-    if missing:
-        raise Invalid(f"the CSV has no column {', '.join(map(repr, missing))}; its header is "
-                      f"{', '.join(header or ()) or 'empty'}", code="bad_mapping", details=missing)
 
 
 # --- parsing one row -----------------------------------------------------------------------------
@@ -665,7 +663,6 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
     so a rerun never leaves an old report behind. `progress(bytes_read, total_bytes)` after each chunk is stored.
     Memory stays flat: the file is read and staged CHUNK_ROWS rows at a time.
     """
-    validate_mapping(mapping)
     csv_path = Path(csv_path)
     report = Path(report_path) if report_path else csv_path.with_suffix(".rejects.csv")
     session.flush()
@@ -674,7 +671,7 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
     rows, imported, located, reasons = 0, 0, 0, Counter()
     with csv_path.open("rb") as raw, closing(_csv_rows(raw)) as reader, _replaced_on_success(report) as out:
         header = next(reader, [])
-        _check_header(header, mapping)
+        validate_mapping(mapping, header)  # every problem of the mapping at once, missing columns included
         ctx = _context(session, city_code, mapping, crs, header)
         params = {"city": city_code, "day": city_date(session, city_code), "crs": ctx.crs, "source": SOURCE,
                   "file": csv_path.name, "levels": list(DIVISION_LEVELS)}

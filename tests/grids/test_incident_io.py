@@ -251,12 +251,14 @@ def test_a_bad_mapping_lists_every_problem() -> None:
         assert expected in problems
 
 
-def test_mapped_columns_missing_from_the_file_are_all_named(db, demo_city, tmp_path) -> None:
+def test_mapped_columns_missing_from_the_file_are_named_with_the_other_problems(db, demo_city, tmp_path) -> None:
     path = write_csv(tmp_path / "h.csv", [])
-    mapping = {**MAPPING, "lat": "lat_wgs", "lon": "lon_wgs"}
+    mapping = {**MAPPING, "lat": "lat_wgs", "lon": "lon_wgs",
+               "created": {**MAPPING["created"], "tz": "Asia/Shang_hai"}}
     with pytest.raises(Invalid) as caught:
         import_cases(db, CITY, path, mapping)
-    assert caught.value.details == ["lat_wgs", "lon_wgs"]
+    problems = caught.value.details
+    assert sorted(p.split(":")[0] for p in problems) == ["column 'lat_wgs'", "column 'lon_wgs'", "created/tz"]
 
 
 def export_text(db, fmt: str, **filters) -> str:
