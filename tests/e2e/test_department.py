@@ -61,6 +61,7 @@ def test_after_accepting_the_item_offers_the_next_step_without_a_reload(page, li
     item.locator("button[value=handle]").click()
     expect(item.locator("[data-status]")).to_have_text("已处置")
     expect(item.locator(".thumb-after img")).to_have_count(1)
-    expect(page.locator("[data-count=todo]")).to_have_text("0")  # nothing left to do on it
+    expect(page.locator("[data-count=todo]")).to_have_text("0")  # nothing left to do on it: it moved down
+    expect(page.locator(f"#waiting [data-case='{youbu_case}'] [data-done]")).to_have_text("已完成：处置反馈")
     screenshot(page, "department-handled")
     assert page.console_errors == [] and page.foreign_requests == []

@@ -6,6 +6,8 @@
   "use strict";
 
   var RANK = {overdue: 0, due_soon: 1, none: 2, on_time: 3};
+  var FOCUS_ZOOM = 16;  // an opened case is shown at least this close (maps.PLACE_LABEL_MAX_ZOOM is below it)
+  var TIP_HALF = 140;  // half a case tooltip's width, and a margin
 
   function pageData() {
     return JSON.parse(document.getElementById("page-data").textContent);
@@ -101,11 +103,15 @@
     if (this.focused && this.focused !== marker) { this.focused.closeTooltip(); }
     this.focused = marker;
     var legend = document.querySelector(".map-legend");
+    if (map.getZoom() < FOCUS_ZOOM) {  // close enough to see the street, past the township names
+      map.setView(marker.getLatLng(), FOCUS_ZOOM, {animate: false});
+    }
     this.cluster.zoomToShowLayer(marker, function () {
       var box = map.getContainer().getBoundingClientRect();
       var right = cover && !cover.hidden ? Math.min(box.width, cover.getBoundingClientRect().left - box.left) : box.width;
       var p = map.latLngToContainerPoint(marker.getLatLng());
-      var seen = p.x >= 40 && p.x <= right - 40 && p.y >= 60 && p.y <= box.height - 20;  // clear of drawer and edges
+      // the pin with its tooltip (about 260 px wide, centred over it) clear of the drawer and the edges
+      var seen = p.x >= TIP_HALF && p.x <= right - TIP_HALF && p.y >= 140 && p.y <= box.height - 20;
       if (right > 60 && (!seen || under(legend, p.x + box.left, p.y + box.top))) {  // into the middle of the free part
         map.panBy([p.x - right / 2, p.y - box.height / 2], {animate: false});
       }

@@ -30,8 +30,9 @@
       });
   }
 
-  /* The case as the inbox now shows it (status, next actions, version), in place of `item`; a case that left the
-   * inbox (returned to the centre) leaves only the done note. */
+  /* The case as the inbox now shows it (status, next actions, version), in place of `item`; a case that moved
+   * between the lists (handled: 等待核查与结案) brings the page's lists as the server now has them; a case that
+   * left the inbox (returned to the centre) leaves only the done note. */
   function refresh(item, done) {
     return fetch(window.location.href, {headers: {Accept: "text/html"}})
       .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.text(); })
@@ -40,13 +41,18 @@
         var todo = page.querySelector("[data-count=todo]");  // the header counts what is left to do
         document.querySelector("[data-count=todo]").textContent = todo ? todo.textContent : "0";
         var fresh = page.querySelector("[data-case='" + item.dataset.case + "']");
-        if (fresh) {
+        if (fresh && fresh.parentNode.id !== item.parentNode.id) {
+          var main = document.querySelector("main");
+          main.replaceWith(page.querySelector("main"));
+          document.querySelectorAll("main [data-case]").forEach(bind);
+          item = document.querySelector("main [data-case='" + item.dataset.case + "']");
+        } else if (fresh) {
           item.replaceWith(fresh);
           bind(fresh);
           item = fresh;
         } else {
-          // gone from the inbox (returned to the centre): its old state and forms no longer apply
-          item.querySelectorAll("form, [data-error], .inbox-head .chip, [data-status]").forEach(function (node) {
+          // gone from the inbox (returned to the centre): its old state, last step and forms no longer apply
+          item.querySelectorAll("form, [data-error], [data-last], .inbox-head .chip, [data-status]").forEach(function (node) {
             node.hidden = true;
           });
         }
