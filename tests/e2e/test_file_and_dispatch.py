@@ -267,3 +267,17 @@ def test_a_reopened_case_comes_back_into_the_queue_and_onto_the_map(page, live_s
     expect(page.locator("[data-count=open]")).to_have_text(str(count + 1))
     assert page.evaluate(f"Boolean(window.GridlinkDispatch.caseMap.markers[{youbu_case}])")
     assert page.foreign_requests == [] and page.console_errors == []
+
+
+def test_an_open_board_follows_steps_taken_elsewhere(page, live_server, youbu_case: int, database_url: str) -> None:
+    """Another session closes the case, then a supervisor reopens it: the open board drops and regains its row
+    (the feed follows case events, not only new ids)."""
+    browser_login(page, live_server, "dispatcher")
+    row = page.locator(f"#queue tr[data-case='{youbu_case}']")
+    expect(row).to_have_count(1)
+    walk(database_url, youbu_case, (*TO_CHECKED, ("close", "dispatcher", {})))
+    expect(row).to_have_count(0, timeout=15_000)
+    walk(database_url, youbu_case, (("reopen", "supervisor", {"reason": "群众再次反映"}),))
+    expect(row).to_have_count(1, timeout=15_000)
+    expect(row.locator(".status")).to_have_text("已立案")
+    assert page.foreign_requests == [] and page.console_errors == []

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from grids.incidents import open_case
-from grids.models import Category, Division, Incident
+from grids.incidents import Actor, open_case
+from grids.models import CaseEvent, Category, Division, Incident, User
+from grids.workflow import act
 from tests.conftest import login
 from webapp.pages import time_left_text
 
@@ -57,11 +58,12 @@ def test_hostile_text_is_escaped_in_the_dispatch_page(client, hostile_case) -> N
 
 def test_feed_and_drawer_json_carry_hostile_text_without_markup(client, db, hostile_case) -> None:
     login(client, "dispatcher")
-    feed = client.get(f"/dispatch/feed?after={hostile_case.id - 1}")
+    before = db.scalar(select(func.max(CaseEvent.id)).where(CaseEvent.incident_id != hostile_case.id)) or 0
+    feed = client.get(f"/dispatch/feed?after={before}")
     assert feed.mimetype == "application/json" and "<" not in feed.get_data(as_text=True)
     assert [c["description"] for c in feed.json["cases"]] == [HOSTILE]
-    assert feed.json["lastId"] == hostile_case.id
-    assert client.get(f"/dispatch/feed?after={hostile_case.id}").json == {"cases": [], "lastId": hostile_case.id}
+    last = feed.json["lastEvent"]
+    assert client.get(f"/dispatch/feed?after={last}").json == {"cases": [], "gone": [], "lastEvent": last}
     drawer = client.get(f"/dispatch/cases/{hostile_case.id}")
     assert "<" not in drawer.get_data(as_text=True)
     assert drawer.json["history"][0]["action_label"] == "上报"
@@ -116,3 +118,16 @@ def test_every_workflow_action_has_words_for_the_history() -> None:
     from webapp.labels import ACTION_LABELS
 
     assert set(ACTIONS) - set(ACTION_LABELS) == set()
+
+
+def test_the_feed_brings_changes_made_elsewhere(client, db, hostile_case) -> None:
+    """Another session's step reaches an open board: a closed case leaves the queue, a reopened one joins it."""
+    login(client, "dispatcher")
+    cursor = client.get("/dispatch/feed?after=0").json["lastEvent"]
+    supervisor = Actor.of_user(db.scalar(select(User).where(User.username == "supervisor")))
+    act(db, hostile_case.id, "cancel", supervisor, hostile_case.version, reason="invalid")
+    db.flush()
+    gone = client.get(f"/dispatch/feed?after={cursor}").json
+    assert gone["cases"] == [] and gone["gone"] == [hostile_case.id] and gone["lastEvent"] > cursor
+    changed = client.get(f"/dispatch/feed?after={cursor}&status=reported").json  # a filter leaves it out too
+    assert changed["gone"] == [hostile_case.id]

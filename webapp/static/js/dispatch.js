@@ -15,7 +15,7 @@
   var live = document.querySelector("[data-live]");
   var drawer = document.getElementById("drawer");
   var caseMap = G.create(data, openCase);
-  var lastId = data.lastId;
+  var lastEvent = data.lastEvent;  // the feed's cursor: the last case event this page has seen
   var current = null;
   var currentCase = null;
 
@@ -67,24 +67,20 @@
     empty.hidden = n !== 0;
   }
 
-  function arrive(cases) {
-    cases.forEach(function (c) {
-      if (tbody.querySelector("tr[data-case='" + c.id + "']")) { return; }
-      insertByUrgency(row(c), c.urgency);
-      caseMap.add(c);
-    });
-    if (cases.length) {
-      caseMap.refreshHeat();
-      live.textContent = labels.newCases.replace("%(n)s", String(cases.length));
-      showCount();
-    }
+  /* Cases as they now are (new ones, or changed by anyone: a reopen, a new status or deadline) take their row
+   * and pin; `gone` ids (closed, cancelled, filtered out) leave the queue and the map. */
+  function arrive(cases, gone) {
+    var fresh = cases.filter(function (c) { return !tbody.querySelector("tr[data-case='" + c.id + "']"); });
+    cases.forEach(refreshCase);
+    (gone || []).forEach(function (id) { refreshCase({id: id, status: "gone"}); });
+    if (fresh.length) { live.textContent = labels.newCases.replace("%(n)s", String(fresh.length)); }
   }
 
   function poll() {
     var sep = data.feedUrl.indexOf("?") < 0 ? "?" : "&";
-    fetch(data.feedUrl + sep + "after=" + lastId, {headers: {Accept: "application/json"}})
+    fetch(data.feedUrl + sep + "after=" + lastEvent, {headers: {Accept: "application/json"}})
       .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
-      .then(function (feed) { lastId = feed.lastId; arrive(feed.cases); })
+      .then(function (feed) { lastEvent = feed.lastEvent; arrive(feed.cases, feed.gone); })
       .catch(function () { live.textContent = labels.offline; })
       .then(function () { window.setTimeout(poll, data.pollMs); });
   }
@@ -279,7 +275,11 @@
     var tr = tbody.querySelector("tr[data-case='" + c.id + "']");
     if (!tr && !changed) { return; }  // only looked at (a link to a case outside the queue): no row for it
     if (tr) { tr.remove(); }
-    if (data.openStatuses.indexOf(c.status) >= 0) { insertByUrgency(row(c), c.urgency); }
+    if (data.openStatuses.indexOf(c.status) >= 0) {
+      tr = row(c);
+      tr.classList.toggle("selected", c.id === current);  // the open case stays marked in its new place
+      insertByUrgency(tr, c.urgency);
+    }
     showCount();
   }
 
