@@ -273,8 +273,9 @@ def add_vector_grid(m: GridlinkMap, *, url_template: str, layer_name: str, style
     return layer
 
 
-#: Place labels show up to this zoom: past it a township fills the screen and its name marks one odd spot.
-PLACE_LABEL_MAX_ZOOM = 14
+#: Place labels show between these zooms: below, a city's townships are too small for their names to part
+#: (a phone's whole-city view); past the top, a township fills the screen and its name marks one odd spot.
+PLACE_LABEL_MIN_ZOOM, PLACE_LABEL_MAX_ZOOM = 10, 14
 
 
 def add_place_labels(m: GridlinkMap, places: Sequence[tuple[str, float, float]]) -> None:
@@ -291,8 +292,9 @@ def add_place_labels(m: GridlinkMap, places: Sequence[tuple[str, float, float]])
         "                   pane: 'shadowPane'}).setLatLng([place[1], place[2]]).setContent(label).addTo(labels);\n"
         "    });\n"
         "    function fit() {\n"
-        f"        if ({name}.getZoom() > {PLACE_LABEL_MAX_ZOOM}) {{ {name}.removeLayer(labels); }}\n"
-        f"        else {{ {name}.addLayer(labels); }}\n"
+        f"        var zoom = {name}.getZoom();\n"
+        f"        var shown = zoom >= {PLACE_LABEL_MIN_ZOOM} && zoom <= {PLACE_LABEL_MAX_ZOOM};\n"
+        f"        if (shown) {{ {name}.addLayer(labels); }} else {{ {name}.removeLayer(labels); }}\n"
         "    }\n"
         f"    {name}.on('zoomend', fit);\n"
         f"    {name}.whenReady(fit);\n"
