@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -114,6 +115,15 @@ def test_dispatcher_creates_a_case_by_clicking_the_map(page, live_server, youbu_
     page.wait_for_selector("#drawer:not([hidden]) [data-history] li")
     assert page.locator("#drawer [data-field=description]").inner_text() == HOSTILE
     assert page.locator("#drawer [data-field=suggestion_name]").inner_text() not in ("", "—")
+    case_id = page.locator("#drawer [data-field=title]").inner_text().split()[0].lstrip("#")
+    tip = page.locator(".leaflet-tooltip").filter(has_text=re.compile(rf"^#{case_id} "))
+    tip.wait_for()  # the new case's pin (under its tooltip's middle) lies between the intake panel and the drawer
+    box, drawer = tip.bounding_box(), page.locator("#drawer").bounding_box()
+    pin = box["x"] + box["width"] / 2
+    if page.locator("#intake").is_visible():
+        panel = page.locator("#intake").bounding_box()
+        assert pin > panel["x"] + panel["width"]
+    assert pin < drawer["x"]
     screenshot(page, "dispatch-intake-created")
     assert page.locator("img[src=x]").count() == 0
     unexpected = [e for e in page.console_errors if "status of 422" not in e]  # the empty form's answer

@@ -93,8 +93,8 @@
     return x > r.left - 20 && x < r.right + 20 && y > r.top - 60 && y < r.bottom + 20;
   }
 
-  /* Zooms to the case's pin and opens its tooltip; `cover` (the drawer, over the map's right side) and the
-   * legend (bottom left) push the pin into the part of the map left in view. The case looked at before closes
+  /* Zooms to the case's pin and opens its tooltip; `cover` (the drawer, over the map's right side), the intake
+   * panel (left) and the legend (bottom left) push the pin into the part of the map left in view. The case looked at before closes
    * its tooltip: one open case, one tooltip. */
   CaseMap.prototype.focus = function (id, cover) {
     var marker = this.markers[id];
@@ -103,17 +103,19 @@
     if (this.focused && this.focused !== marker) { this.focused.closeTooltip(); }
     this.focused = marker;
     var legend = document.querySelector(".map-legend");
+    var aside = document.getElementById("intake");  // the dispatcher's 新建案件 panel, over the map's left side
     if (map.getZoom() < FOCUS_ZOOM) {  // close enough to see the street, past the township names
       map.setView(marker.getLatLng(), FOCUS_ZOOM, {animate: false});
     }
     this.cluster.zoomToShowLayer(marker, function () {
       var box = map.getContainer().getBoundingClientRect();
       var right = cover && !cover.hidden ? Math.min(box.width, cover.getBoundingClientRect().left - box.left) : box.width;
+      var left = aside && !aside.hidden ? Math.max(0, aside.getBoundingClientRect().right - box.left) : 0;
       var p = map.latLngToContainerPoint(marker.getLatLng());
-      // the pin with its tooltip (about 260 px wide, centred over it) clear of the drawer and the edges
-      var seen = p.x >= TIP_HALF && p.x <= right - TIP_HALF && p.y >= 140 && p.y <= box.height - 20;
-      if (right > 60 && (!seen || under(legend, p.x + box.left, p.y + box.top))) {  // into the middle of the free part
-        map.panBy([p.x - right / 2, p.y - box.height / 2], {animate: false});
+      // the pin with its tooltip (about 260 px wide, centred over it) clear of the panels and the edges
+      var seen = p.x >= left + TIP_HALF && p.x <= right - TIP_HALF && p.y >= 140 && p.y <= box.height - 20;
+      if (right - left > 60 && (!seen || under(legend, p.x + box.left, p.y + box.top))) {  // into the free middle
+        map.panBy([p.x - (left + right) / 2, p.y - box.height / 2], {animate: false});
       }
       marker.openTooltip();
     });
