@@ -28,7 +28,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 from jinja2.utils import htmlsafe_json_dumps
-from sqlalchemy import ColumnElement, Row, func, select, text
+from sqlalchemy import ColumnElement, Row, Select, func, select, text
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import selectinload
 
@@ -189,13 +189,18 @@ def case_points(cases: list[Incident]) -> dict[int, tuple[float, float]]:
     return {case_id: (lat, lon) for case_id, lat, lon in rows}
 
 
+def latest_event(query: Select[Any], case_ids: Sequence[int]) -> Select[Any]:
+    """`query` over case events kept to each case's latest one (DISTINCT ON: one statement for all)."""
+    return (query.where(CaseEvent.incident_id.in_(case_ids)).ext(distinct_on(CaseEvent.incident_id))
+            .order_by(CaseEvent.incident_id, CaseEvent.seq.desc()))
+
+
 def _returned(cases: list[Incident]) -> dict[int, str]:
     """The filed cases whose last step is a handler's 退回, with its reason (one query)."""
     filed = [c.id for c in cases if c.status == "filed"]
     if not filed:
         return {}
-    last = (select(CaseEvent.incident_id, CaseEvent.action, CaseEvent.note).where(CaseEvent.incident_id.in_(filed))
-            .ext(distinct_on(CaseEvent.incident_id)).order_by(CaseEvent.incident_id, CaseEvent.seq.desc()).subquery())
+    last = latest_event(select(CaseEvent.incident_id, CaseEvent.action, CaseEvent.note), filed).subquery()
     return {row.incident_id: row.note or "" for row in db().execute(select(last).where(last.c.action == "return"))}
 
 
@@ -245,9 +250,7 @@ def case_history(case: Incident) -> list[dict[str, Any]]:
 def last_steps(case_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Each case's latest event as the timeline shows it (one query): what a handler was last told, such as
     a 返工's reason or the answer to its 申请延期."""
-    rows = db().execute(_EVENTS_WITH_ACTORS.where(CaseEvent.incident_id.in_(case_ids))
-                        .ext(distinct_on(CaseEvent.incident_id))
-                        .order_by(CaseEvent.incident_id, CaseEvent.seq.desc())).all()
+    rows = db().execute(latest_event(_EVENTS_WITH_ACTORS, case_ids)).all()
     return {e.incident_id: item for (e, _actor), item in zip(rows, _history_items(rows), strict=True)}
 
 

@@ -29,13 +29,13 @@
     return false;
   }
 
-  /* Same cells as the server's _cases.html rows. */
   function flag(cell, kind, text, title) {
     var span = cell.appendChild(el("span", "flag", text));
     span.dataset.flag = kind;
     span.title = title;
   }
 
+  /* Same cells as the server's _cases.html rows. */
   function row(c) {
     var tr = el("tr", "dl-" + c.deadline_class + " fresh");
     tr.dataset.case = c.id;
@@ -71,8 +71,9 @@
    * and pin; `gone` ids (closed, cancelled, filtered out) leave the queue and the map. */
   function arrive(cases, gone) {
     var fresh = cases.filter(function (c) { return !tbody.querySelector("tr[data-case='" + c.id + "']"); });
-    cases.forEach(refreshCase);
-    (gone || []).forEach(function (id) { refreshCase({id: id, status: "gone"}); });
+    cases.forEach(redraw);
+    (gone || []).forEach(function (id) { redraw({id: id, status: "gone"}); });
+    if (cases.length || (gone && gone.length)) { caseMap.refreshHeat(); }  // once a poll, not once a case
     if (fresh.length) { live.textContent = labels.newCases.replace("%(n)s", String(fresh.length)); }
   }
 
@@ -286,6 +287,12 @@
   /* A case an action changed: its row, and its pin redrawn in the new deadline colour with the new
    * tooltip (gone once the case left the open states, back when it returned), without reloading the page. */
   function refreshCase(c) {
+    redraw(c);
+    caseMap.refreshHeat();
+  }
+
+  /* refreshCase without the heat map, which a batch of cases (a poll) redraws once. */
+  function redraw(c) {
     updateRow(c, true);
     var marker = caseMap.markers[c.id];
     if (marker) {
@@ -293,7 +300,6 @@
       delete caseMap.markers[c.id];
     }
     if (data.openStatuses.indexOf(c.status) >= 0) { caseMap.add(c); }
-    caseMap.refreshHeat();
   }
 
   function openCase(id, changed) {
