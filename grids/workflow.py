@@ -18,13 +18,27 @@ deadlines with the database clock and escalates each stage's deadline once (RELI
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, String, and_, bindparam, func, literal, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from grids.calendar import WorkCalendar, calendar_stamp, city_calendar, deadline, parse_limit
@@ -585,6 +599,12 @@ def replay(events: Iterable[CaseEvent]) -> str | None:
         target = rule_for(state, event.action).target
         state = event.to_status if target == AS_RECORDED else target or state
     return state
+
+
+def latest_event(query: Select[Any], case_ids: Sequence[int]) -> Select[Any]:
+    """`query` over case events kept to each case's latest one (DISTINCT ON: one statement for all)."""
+    return (query.where(CaseEvent.incident_id.in_(case_ids)).ext(distinct_on(CaseEvent.incident_id))
+            .order_by(CaseEvent.incident_id, CaseEvent.seq.desc()))
 
 
 def events_of(session: Session, incident_id: int) -> list[CaseEvent]:

@@ -28,8 +28,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 from jinja2.utils import htmlsafe_json_dumps
-from sqlalchemy import ColumnElement, Row, Select, func, select, text
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import ColumnElement, Row, func, select, text
 from sqlalchemy.orm import selectinload
 
 from grids.errors import NotFound
@@ -43,6 +42,7 @@ from grids.workflow import (
     Zone,
     case_conditions,
     deadline_class,
+    latest_event,
     may_take,
     zone_of,
 )
@@ -187,12 +187,6 @@ def case_points(cases: list[Incident]) -> dict[int, tuple[float, float]]:
     rows = db().execute(select(Incident.id, func.ST_Y(Incident.location), func.ST_X(Incident.location))
                         .where(Incident.id.in_([c.id for c in cases]), Incident.location.is_not(None)))
     return {case_id: (lat, lon) for case_id, lat, lon in rows}
-
-
-def latest_event(query: Select[Any], case_ids: Sequence[int]) -> Select[Any]:
-    """`query` over case events kept to each case's latest one (DISTINCT ON: one statement for all)."""
-    return (query.where(CaseEvent.incident_id.in_(case_ids)).ext(distinct_on(CaseEvent.incident_id))
-            .order_by(CaseEvent.incident_id, CaseEvent.seq.desc()))
 
 
 def _returned(cases: list[Incident]) -> dict[int, str]:

@@ -1,6 +1,7 @@
 """Open311 GeoReport v2: every JSON answer validates against the official schemas in shared/data/open311."""
 
 import json
+from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -10,7 +11,8 @@ from referencing.jsonschema import DRAFT7
 from sqlalchemy import func, select
 
 from grids.apikeys import create_key
-from grids.models import Division
+from grids.incidents import record_event
+from grids.models import Division, Incident
 from tests.conftest import SHARED_DATA
 
 SCHEMAS = {p.name: json.loads(p.read_text()) for p in (SHARED_DATA / "open311").glob("*.json")}
@@ -132,6 +134,18 @@ def test_a_list_says_how_many_requests_match_beyond_its_limit(client, api_key, p
     monkeypatch.setattr(open311, "MAX_REQUESTS", 2)
     listed = client.get("/open311/v2/requests.json?service_code=E0101")
     assert len(listed.json) == 2 and int(listed.headers["X-Total-Count"]) >= 3
+
+
+def test_each_listed_request_is_updated_at_its_own_latest_step(client, db, api_key, point) -> None:
+    """updated_datetime is the request's last step (read for the whole list at once), not another's."""
+    first, second = (int(post(client, api_key, point).json[0]["service_request_id"]) for _ in range(2))
+    noted = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+    record_event(db, db.get(Incident, first), "note", note="已电话回访", at=noted)
+    listed = client.get(f"/open311/v2/requests.json?service_request_id={first},{second}").json
+    valid("requests.json", listed)
+    updated = {int(r["service_request_id"]): r["updated_datetime"] for r in listed}
+    assert updated[first] == "2026-11-26T09:30:00+00:00"
+    assert updated[second] == client.get(f"/open311/v2/requests/{second}.json").json[0]["requested_datetime"]
 
 
 def test_another_jurisdiction_or_a_json_body_is_told_what_to_send(client, api_key, point) -> None:

@@ -20,7 +20,7 @@ from grids.workflow import case_filter, report
 from webapp import db
 from webapp.api.idempotency import once
 from webapp.api.principal import city, principal
-from webapp.api.serialize import service_request
+from webapp.api.serialize import service_requests
 from webapp.api.v1 import MAX_DESCRIPTION, point_or_component
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
@@ -212,8 +212,9 @@ def list_requests(fmt: str) -> Response:
         if not statuses <= {"open", "closed"}:
             raise Invalid("status is open, closed or both (open,closed)", code="bad_status")
         where.append(case_filter(statuses.pop() if len(statuses) == 1 else None))
-    rows = db().scalars(select(Incident).where(*where).order_by(Incident.reported_at.desc()).limit(MAX_REQUESTS))
-    response = render([service_request(db(), i) for i in rows], fmt, "service_requests")
+    rows = db().scalars(select(Incident).where(*where)
+                        .order_by(Incident.reported_at.desc()).limit(MAX_REQUESTS)).all()
+    response = render(service_requests(db(), rows), fmt, "service_requests")
     # The list stops at MAX_REQUESTS, newest first: the header tells a client syncing by date that it should
     # narrow the window (the spec has no paging).
     response.headers["X-Total-Count"] = str(db().scalar(select(func.count()).select_from(Incident).where(*where)))
@@ -225,4 +226,4 @@ def get_request(request_id: int, fmt: str) -> Response:
     incident = db().scalar(select(Incident).where(Incident.id == request_id, Incident.city_code == city()))
     if incident is None:
         raise NotFound(f"no service request {request_id}", code="unknown_request")
-    return render([service_request(db(), incident)], fmt, "service_requests")
+    return render(service_requests(db(), [incident]), fmt, "service_requests")

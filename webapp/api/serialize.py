@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from grids.incidents import Actor
 from grids.models import CaseEvent, Category, Component, Department, Division, Grid, Incident, Squad
-from grids.workflow import CLOSED_STATES
+from grids.workflow import CLOSED_STATES, latest_event
 
 # Roles that may read the reporter's contact; machine clients and viewers may not.
 CONTACT_ROLES = ("admin", "dispatcher", "supervisor", "inspector", "squad_leader", "officer")
@@ -119,19 +119,24 @@ def _agency(incident: Incident, labels: Any) -> str | None:
     return names.get(incident.owner_type or "")
 
 
-def service_request(session: Session, incident: Incident) -> dict[str, Any]:
-    """One GeoReport v2 request (validates against request.json): status is only open or closed."""
+def service_requests(session: Session, incidents: Sequence[Incident]) -> list[dict[str, Any]]:
+    """GeoReport v2 requests (validate against request.json), in the given order: status is only open or
+    closed; updated_datetime is the latest step. Two statements for any number of requests."""
+    labels = _labels(session, incidents)
+    updated = dict(session.execute(latest_event(select(CaseEvent.incident_id, CaseEvent.at),
+                                                [i.id for i in incidents])).all()) if incidents else {}
+    return [_service_request(incident, labels[incident.id], updated.get(incident.id)) for incident in incidents]
+
+
+def _service_request(incident: Incident, labels: Any, updated: datetime | None) -> dict[str, Any]:
     lon, lat = lonlat(incident)
-    labels = _labels(session, [incident])[incident.id]
-    last = session.execute(select(CaseEvent.at, CaseEvent.note).where(CaseEvent.incident_id == incident.id)
-                           .order_by(CaseEvent.seq.desc()).limit(1)).first()
     return {
         "service_request_id": str(incident.id),
         "status": "closed" if incident.status in CLOSED_STATES else "open",
         "status_notes": incident.status, "service_name": labels.category_name, "service_code": labels.category,
         "description": incident.description, "agency_responsible": _agency(incident, labels),
         "service_notice": None, "requested_datetime": iso(incident.reported_at),
-        "updated_datetime": iso(last.at if last else None), "expected_datetime": iso(incident.deadline_at),
+        "updated_datetime": iso(updated), "expected_datetime": iso(incident.deadline_at),
         "address": incident.address, "address_id": None, "zipcode": None, "lat": lat, "long": lon,
         "media_url": None,
     }
