@@ -32,22 +32,47 @@ def default_city() -> str:
 
 
 def fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a DomainError into a one-line message and exit code 1 instead of a traceback."""
+    """Turn a DomainError (or a file the system would not read or write) into a one-line message and exit
+    code 1 instead of a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except DomainError as exc:
-            if kwargs.get("as_json"):
-                click.echo(json.dumps({"error": exc.to_dict()}, ensure_ascii=False, default=str))
-            else:
-                click.echo(f"error: {exc.message}", err=True)
-                for line in _detail_lines(exc.details):
-                    click.echo(f"  {line}", err=True)
-            sys.exit(1)
+            _fail(exc, kwargs.get("as_json"))
+        except OSError as exc:
+            _fail(DomainError(f"{exc.filename or 'file'}: {exc.strerror or exc}", code="file_error"),
+                  kwargs.get("as_json"))
 
     return wrapper
+
+
+def _fail(exc: DomainError, as_json: bool | None) -> None:
+    if as_json:
+        click.echo(json.dumps({"error": exc.to_dict()}, ensure_ascii=False, default=str))
+    else:
+        click.echo(f"error: {exc.message}", err=True)
+        for line in _detail_lines(exc.details):
+            click.echo(f"  {line}", err=True)
+    sys.exit(1)
+
+
+class OutFile(click.Path):
+    """A file a command writes: its folder must exist and be writable, said before any work starts (an
+    export or an import would otherwise fail only at its end)."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = Path(super().convert(value, param, ctx))
+        folder = path.absolute().parent
+        if not folder.is_dir():
+            self.fail(f"folder {folder} does not exist", param, ctx)
+        if not os.access(folder, os.W_OK):
+            self.fail(f"folder {folder} is not writable", param, ctx)
+        return path
 
 
 def _detail_lines(details: Any) -> list[str]:
@@ -145,7 +170,7 @@ def db_upgrade(revision: str) -> None:
 
 
 @db_group.command("backup")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=OutFile())
 @click.option("--drill", is_flag=True, help="Then restore it into a scratch database and compare.")
 @json_option
 @fail_cleanly
@@ -412,7 +437,7 @@ def grids_publish(layout_id: int, effective: Any, preview: bool, as_json: bool) 
 
 @grids_group.command("export")
 @click.argument("layout_id", type=int)
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=OutFile())
 @click.option("--format", "fmt", required=True, type=click.Choice(["geojson", "gpkg", "shp"]))
 @json_option
 @fail_cleanly
@@ -536,7 +561,7 @@ def frontage_generate(division_code: str, buildings: Path, roads: Path, crs: str
 
 @frontage_group.command("export")
 @click.option("--format", "fmt", required=True, type=click.Choice(["geojson", "csv"]))
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=OutFile())
 @city_option
 @json_option
 @fail_cleanly
@@ -657,19 +682,23 @@ def _day(value: str) -> date:
 
 @sla_group.command("day")
 @click.argument("day", type=_day)
-@click.option("--workday", "kind", flag_value="workday", help="A working day (a 调休 Saturday, say).")
-@click.option("--holiday", "kind", flag_value="holiday", help="A day off (an official or local holiday).")
-@click.option("--clear", "kind", flag_value="clear", help="Drop the override: the holiday package decides.")
+@click.option("--workday", is_flag=True, help="A working day (a 调休 Saturday, say).")
+@click.option("--holiday", is_flag=True, help="A day off (an official or local holiday).")
+@click.option("--clear", is_flag=True, help="Drop the override: the holiday package decides.")
 @click.option("--note", default=None, help="Why, e.g. 春节 or 国务院办公厅通知.")
 @city_option
 @json_option
 @fail_cleanly
-def sla_day(day: date, kind: str | None, note: str | None, city: str, as_json: bool) -> None:
-    """Override one day of the city's working calendar (deadlines computed from now on count it)."""
+def sla_day(day: date, workday: bool, holiday: bool, clear: bool, note: str | None, city: str,
+            as_json: bool) -> None:
+    """Override one day of the city's working calendar (deadlines computed from now on count it); setting a
+    day again replaces its earlier setting and note."""
     from grids.calendar import set_day
 
-    if kind is None:
-        raise click.UsageError("say --workday, --holiday or --clear")
+    chosen = [kind for kind, given in (("workday", workday), ("holiday", holiday), ("clear", clear)) if given]
+    if len(chosen) != 1:
+        raise click.UsageError("say exactly one of --workday, --holiday or --clear")
+    kind = chosen[0]
     with command_session() as session:
         set_day(session, city, day, {"workday": True, "holiday": False, "clear": None}[kind], note)
     emit({"city": city, "day": day.isoformat(), "set": kind, "note": note}, as_json,
@@ -720,7 +749,7 @@ def _read_mapping(path: Path) -> Any:
 @click.option("--map", "mapping_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON naming the columns (format in docs/api.md).")
 @click.option("--crs", default="wgs84", show_default=True, help="wgs84 (GPS), cgcs2000, gcj02 (Amap) or bd09.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--report", "report_path", type=OutFile(),
               help="Where the rejected rows go (default FILE.rejects.csv).")
 @city_option
 @json_option
@@ -740,7 +769,7 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
 
 
 @incidents_group.command("export")
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=OutFile())
 @click.option("--format", "fmt", required=True, type=click.Choice(["csv", "geojson"]))
 @click.option("--status", help="Workflow states, comma-separated.")
 @click.option("--category", help="Category codes, comma-separated.")
@@ -753,10 +782,10 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
 def incidents_export(out: Path, fmt: str, status: str | None, category: str | None, township: str | None,
                      since: str | None, until: str | None, city: str, as_json: bool) -> None:
     """Write one row per case (owner, grid, divisions, routing reason) to OUT; text stays text."""
-    from grids.incident_io import CaseFilter, export_cases
+    from grids.incident_io import CaseFilter, export_cases, replaced_on_success
 
     filters = CaseFilter.parse(status, category, township, since, until)
-    with command_session() as session, out.open("w", encoding="utf-8", newline="") as handle:
+    with command_session() as session, replaced_on_success(out, encoding="utf-8") as handle:
         result = export_cases(session, city, fmt, handle, filters)
     emit({**result, "path": str(out)}, as_json, f"{result['cases']} cases written to {out}")
 
@@ -772,17 +801,23 @@ def outbox_group() -> None:
 
 @outbox_group.command("list")
 @click.option("--undelivered", is_flag=True, help="Only messages not yet marked delivered.")
+@click.option("--after", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Only messages after this id (a relay's last one: the next page).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=1000, show_default=True,
+              help="At most this many messages.")
 @json_option
 @fail_cleanly
-def outbox_list(undelivered: bool, as_json: bool) -> None:
-    """Print the outbox, oldest first."""
+def outbox_list(undelivered: bool, after: int, limit: int, as_json: bool) -> None:
+    """Print the outbox, oldest first; a page that does not hold every message says how to get the next."""
     from grids.outbox import list_messages
 
     with command_session() as session:
-        messages = list_messages(session, undelivered=undelivered)
+        page = list_messages(session, undelivered=undelivered, after=after, limit=limit)
     lines = [f"{m['id']}\t{m['kind']}\tcase {m['incident_id']}\t{m['recipient']}\t"
-             f"{m['delivered_at'] or 'undelivered'}" for m in messages]
-    emit({"messages": messages}, as_json, "\n".join(lines) or "outbox empty")
+             f"{m['delivered_at'] or 'undelivered'}" for m in page["messages"]]
+    if page["next_after"] is not None:
+        lines.append(f"{len(page['messages'])} of {page['total']} shown: the next page is --after {page['next_after']}")
+    emit(page, as_json, "\n".join(lines) or "outbox empty")
 
 
 @outbox_group.command("mark-delivered")
@@ -847,7 +882,7 @@ COMMANDS += [components_group]
 @click.option("--period", "kind", required=True, type=click.Choice(["week", "month", "quarter", "year"]))
 @click.option("--date", "day", required=True, help="Any day in the period (YYYY-MM-DD, city time).")
 @click.option("--by", required=True, type=click.Choice(["township", "department", "squad"]))
-@click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the ranking here.")
+@click.option("--csv", "csv_out", type=OutFile(), help="Also write the ranking here.")
 @city_option
 @json_option
 @fail_cleanly

@@ -69,7 +69,7 @@ import numpy as np
 import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, func, select, text
+from sqlalchemy import ColumnElement, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from gis.crs import CoordinateError, geometry_to_wgs84, normalize_crs_name
@@ -599,13 +599,21 @@ def _place_and_insert(session: Session, params: dict[str, Any]) -> tuple[int, in
 
 
 # --- the use case --------------------------------------------------------------------------------
+def _city_zone(session: Session, city_code: str) -> ZoneInfo:
+    """The city's time zone, in which its days and its files' times are read; Invalid for an unknown city."""
+    timezone = session.scalar(select(City.timezone).where(City.code == city_code))
+    if timezone is None:
+        raise Invalid(f"unknown city {city_code}", code="unknown_city")
+    return ZoneInfo(timezone)
+
+
 def _context(session: Session, city_code: str, mapping: dict[str, Any], crs: str, header: Cells) -> _Context:
     try:
         crs_name = normalize_crs_name(crs)
     except CoordinateError as exc:
         raise Invalid(str(exc), code="bad_crs") from exc
     city = city_outline(session, city_code)
-    zone = ZoneInfo(session.scalar(select(City.timezone).where(City.code == city_code)) or "Asia/Shanghai")
+    zone = _city_zone(session, city_code)
     outline = to_shape(city.geom)
     shapely.prepare(outline)
     times = {name: _time_parser(spec["format"], ZoneInfo(spec["tz"]) if spec.get("tz") else zone)
@@ -669,7 +677,7 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
     session.execute(_CREATE_STAGING)
     session.execute(text(f"SET LOCAL jit = off; SET LOCAL work_mem = '{SORT_MEMORY}'"))  # JIT: 40% of the run
     rows, imported, located, reasons = 0, 0, 0, Counter()
-    with csv_path.open("rb") as raw, closing(_csv_rows(raw)) as reader, _replaced_on_success(report) as out:
+    with csv_path.open("rb") as raw, closing(_csv_rows(raw)) as reader, replaced_on_success(report) as out:
         header = next(reader, [])
         validate_mapping(mapping, header)  # every problem of the mapping at once, missing columns included
         ctx = _context(session, city_code, mapping, crs, header)
@@ -694,12 +702,13 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
             "reasons": dict(sorted(reasons.items())), "report": str(report), "invariant": INVARIANT}
 
 @contextmanager
-def _replaced_on_success(path: Path) -> Iterator[IO[str]]:
+def replaced_on_success(path: Path, encoding: str = "utf-8-sig") -> Iterator[IO[str]]:
     """A text file written beside `path` that becomes `path` only when the block ends without an error: a
-    refused import (not UTF-8, a missing column) leaves no report, and an earlier run's report as it was."""
+    refused import (not UTF-8, a missing column) leaves no report, an interrupted export no half file, and
+    an earlier run's file stays as it was."""
     partial = path.with_name(path.name + ".part")
     try:
-        with partial.open("w", encoding="utf-8-sig", newline="") as out:
+        with partial.open("w", encoding=encoding, newline="") as out:
             yield out
         partial.replace(path)
     finally:
@@ -752,16 +761,33 @@ class CaseFilter:
         if unknown:
             raise Invalid(f"unknown status {', '.join(unknown)}; use one of {', '.join(STATES)}",
                           code="bad_filter", details=unknown)
-        return cls(status=statuses, category=_codes(category), township=township or None,
-                   since=_day(since, "since"), until=_day(until, "until"))
+        first, last = _day(since, "since"), _day(until, "until")
+        if first and last and first > last:
+            raise Invalid(f"since {first} is after until {last}: swap them", code="bad_filter")
+        return cls(status=statuses, category=_codes(category), township=township or None, since=first, until=last)
+
+    def check(self, session: Session, city_code: str) -> None:
+        """Invalid naming a category or township code the city does not have: a typo would export nothing,
+        which reads as "no such cases"."""
+        known = set(session.scalars(select(Category.code).where(Category.city_code == city_code,
+                                                                Category.code.in_(self.category))))
+        unknown = [code for code in self.category if code not in known]
+        if unknown:
+            raise Invalid(f"unknown category {', '.join(unknown)}: give a class code of the city's catalog,"
+                          " such as E0101, or a major class such as E01", code="bad_filter", details=unknown)
+        if self.township and not session.scalar(select(Division.id).where(
+                Division.city_code == city_code, Division.code == self.township, Division.level == "township")):
+            raise Invalid(f"unknown township {self.township}: give a township's division code such as 330781102"
+                          " (gridlink divisions list)", code="bad_filter", details=[self.township])
 
     def conditions(self, city_code: str, zone: ZoneInfo) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = [Incident.city_code == city_code]
         if self.status:
             where.append(Incident.status.in_(self.status))
-        if self.category:
-            where.append(Incident.category_id.in_(select(Category.id).where(
-                Category.city_code == city_code, Category.code.in_(self.category))))
+        if self.category:  # a major class means its minor classes, as on the dispatch page
+            chosen = select(Category.id).where(Category.city_code == city_code, Category.code.in_(self.category))
+            where.append(or_(Incident.category_id.in_(chosen),
+                             Incident.category_id.in_(select(Category.id).where(Category.parent_id.in_(chosen)))))
         if self.township:
             where.append(Incident.township_id.in_(select(Division.id).where(
                 Division.city_code == city_code, Division.code == self.township)))
@@ -789,7 +815,8 @@ def _export_query(conditions: list[ColumnElement[bool]]) -> Any:
 
 def _export_rows(session: Session, city_code: str, filters: CaseFilter, actor: Actor | None) -> Iterator[Row]:
     """Case rows with times as ISO 8601 in the city's zone; the actor's zone (if any) limits them."""
-    zone = ZoneInfo(session.scalar(select(City.timezone).where(City.code == city_code)) or "Asia/Shanghai")
+    zone = _city_zone(session, city_code)
+    filters.check(session, city_code)
     conditions = [*filters.conditions(city_code, zone), *(zone_conditions(actor) if actor else ())]
     for row in session.execute(_export_query(conditions).execution_options(yield_per=2000)).mappings():
         yield {**row, **{name: row[name].astimezone(zone).isoformat() if row[name] else None

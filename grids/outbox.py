@@ -20,6 +20,7 @@ from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from grids.errors import NotFound
 from grids.models import CaseEvent, Incident, OutboxMessage, extension_approvers
 
 OWNER = "owner"  # stands for the case's accountable owner after the action
@@ -97,18 +98,28 @@ def notify(session: Session, incident: Incident, event: CaseEvent | Row[Any]) ->
     return result.rowcount
 
 
-def list_messages(session: Session, *, undelivered: bool = False, limit: int = 1000) -> list[dict[str, Any]]:
-    """Messages oldest first, as a relay or an operator reads them."""
-    query = select(OutboxMessage).order_by(OutboxMessage.id).limit(limit)
-    if undelivered:
-        query = query.where(OutboxMessage.delivered_at.is_(None))
-    return [{"id": m.id, "event_id": m.event_id, "incident_id": m.incident_id, "kind": m.kind,
-             "recipient": m.recipient, "payload": m.payload, "created_at": m.created_at,
-             "delivered_at": m.delivered_at} for m in session.scalars(query)]
+def list_messages(session: Session, *, undelivered: bool = False, after: int = 0,
+                  limit: int = 1000) -> dict[str, Any]:
+    """One page of messages oldest first, as a relay or an operator reads them: those after the id `after`;
+    `total` counts every match (the page may hold fewer), `next_after` is where the next page starts (None:
+    this page is the last). Times are ISO 8601, like the API's."""
+    where = [OutboxMessage.id > after, *([OutboxMessage.delivered_at.is_(None)] if undelivered else [])]
+    rows = session.scalars(select(OutboxMessage).where(*where).order_by(OutboxMessage.id).limit(limit + 1)).all()
+    page = rows[:limit]
+    return {"messages": [{"id": m.id, "event_id": m.event_id, "incident_id": m.incident_id, "kind": m.kind,
+                          "recipient": m.recipient, "payload": m.payload, "created_at": m.created_at.isoformat(),
+                          "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None} for m in page],
+            "total": session.scalar(select(func.count()).select_from(OutboxMessage).where(*where)),
+            "next_after": page[-1].id if len(rows) > limit else None}
 
 
 def mark_delivered(session: Session, ids: Sequence[int]) -> list[int]:
-    """Mark messages delivered once; marking again keeps the first delivery time (at-least-once relays)."""
+    """Mark messages delivered once; marking again keeps the first delivery time (at-least-once relays).
+    An id that names no message refuses the whole call: a relay with a wrong id has a bug to hear about."""
+    unknown = sorted(set(ids) - set(session.scalars(select(OutboxMessage.id).where(OutboxMessage.id.in_(ids)))))
+    if unknown:
+        raise NotFound(f"no outbox message {', '.join(map(str, unknown))}: nothing marked", code="unknown_message",
+                       details={"unknown": unknown})
     rows = session.execute(update(OutboxMessage)
                            .where(OutboxMessage.id.in_(ids), OutboxMessage.delivered_at.is_(None))
                            .values(delivered_at=func.now()).returning(OutboxMessage.id)

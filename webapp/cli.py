@@ -73,6 +73,16 @@ class _Server(BaseApplication):  # type: ignore[misc]
         return app
 
 
+def _log_to_stderr() -> None:
+    """gridlink's own log lines (escalations by the sweeper, refused cases) on stderr beside gunicorn's, with
+    their time and process: without a handler Python shows warnings only, and no sweep was ever on record."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"))
+    logger = logging.getLogger("gridlink")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 #: One worker more than the cores: while one waits on the database another runs Python (bench/intake.py on
 #: 2 cores, paired runs: 3 workers took 18-20% more cases per second than 2).
 DEFAULT_WORKERS = (os.cpu_count() or 1) + 1
@@ -94,6 +104,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     from webapp.config import load_config
 
     load_config()  # a missing setting fails here in one line, not as a crash loop in every worker
+    _log_to_stderr()
     click.echo(f"gridlink serving on http://{host}:{port} ({workers} workers x {threads} threads)")
     _Server({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
              "proc_name": "gridlink", "control_socket_disable": True}).run()

@@ -93,6 +93,8 @@ def test_an_operator_enters_a_year_the_holiday_package_does_not_know(cli_db: str
     with Session(engine) as session:
         assert deadline(thursday_evening, "2h", city_calendar(session, "999701")) == datetime(
             2027, 1, 4, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    both = CliRunner().invoke(main, ["sla", "day", "2027-01-01", "--workday", "--holiday", "--city", "999701"])
+    assert both.exit_code == 2 and "exactly one of --workday, --holiday or --clear" in both.output
     CliRunner().invoke(main, ["sla", "day", "2027-01-01", "--clear", "--city", "999701"])
     unknown = CliRunner().invoke(main, ["sla", "day", "2027-01-01", "--holiday", "--city", "999999"])
     assert unknown.exit_code == 1 and "unknown city 999999" in unknown.output

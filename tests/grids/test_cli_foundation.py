@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
+from grids.incident_io import replaced_on_success
 from grids.migrate import upgrade
 from webapp.cli import main
 
@@ -67,3 +68,31 @@ def test_catalog_that_is_not_json_is_named(cli_db: str, tmp_path) -> None:
     path.write_text("{not json", encoding="utf-8")
     result = run("catalog", "import", str(path))
     assert result.exit_code == 1 and "not valid UTF-8 JSON" in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ("incidents", "export", "--format", "csv", "{missing}/cases.csv"),
+    ("evaluate", "--by", "township", "--csv", "{missing}/ranking.csv"),
+    ("frontage", "export", "--format", "csv", "{missing}/units.csv"),
+    ("db", "backup", "{missing}/gridlink.dump"),
+])
+def test_an_output_file_in_a_missing_folder_is_refused_before_any_work(tmp_path, args) -> None:
+    """Said in one line naming the folder (it was a traceback at the end of the work)."""
+    missing = tmp_path / "no-such-folder"
+    result = CliRunner().invoke(main, [a.format(missing=missing) for a in args])
+    assert result.exit_code == 2 and f"folder {missing} does not exist" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_export_that_fails_midway_leaves_the_earlier_file_as_it_was(tmp_path) -> None:
+    """The file is written aside and put in place at the end: a failed export never leaves a half file where
+    a complete one was, and a finished one replaces it."""
+    out = tmp_path / "cases.csv"
+    out.write_text("the earlier export\n", encoding="utf-8")
+    with pytest.raises(OSError), replaced_on_success(out, encoding="utf-8") as handle:
+        handle.write("id,status\n1,")
+        raise OSError("the disk filled up")
+    assert out.read_text(encoding="utf-8") == "the earlier export\n" and not (tmp_path / "cases.csv.part").exists()
+    with replaced_on_success(out, encoding="utf-8") as handle:
+        handle.write("id,status\n1,filed\n")
+    assert out.read_text(encoding="utf-8") == "id,status\n1,filed\n"

@@ -293,6 +293,23 @@ def test_export_filters_are_checked() -> None:
         CaseFilter.parse(since="yesterday")
     with pytest.raises(Invalid, match="unknown status open"):
         CaseFilter.parse(status="open")
+    with pytest.raises(Invalid, match="since 2026-12-01 is after until 2026-11-01: swap them"):
+        CaseFilter.parse(since="2026-12-01", until="2026-11-01")
+
+
+@pytest.mark.parametrize(("filters", "words"), [
+    ({"category": "E0101,ZZZ"}, "unknown category ZZZ"), ({"township": "999"}, "unknown township 999"),
+    ({"township": "游埠镇"}, "unknown township 游埠镇"), ({"township": CITY}, f"unknown township {CITY}")])
+def test_an_export_filter_the_city_does_not_have_is_named_not_an_empty_file(db, demo_city, filters, words) -> None:
+    with pytest.raises(Invalid, match=words):
+        export_text(db, "csv", **filters)
+
+
+def test_a_major_class_exports_its_minor_classes_as_the_dispatch_page_shows_them(db, hotline) -> None:
+    import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
+    major = {r["category_code"] for r in csv.DictReader(io.StringIO(export_text(db, "csv", category="E01")
+                                                                    .lstrip("\ufeff")))}
+    assert "E0101" in major and all(code.startswith("E01") for code in major)
 
 
 @pytest.fixture()

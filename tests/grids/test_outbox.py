@@ -3,10 +3,21 @@ never twice for the same (event, recipient)."""
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
+from grids.errors import NotFound
 from grids.models import CaseEvent, OutboxMessage
-from grids.outbox import DISPATCH_CENTRE, INSPECTORS, SUPERVISORS, notify, owner_recipient, recipients
+from grids.outbox import (
+    DISPATCH_CENTRE,
+    INSPECTORS,
+    SUPERVISORS,
+    list_messages,
+    mark_delivered,
+    notify,
+    owner_recipient,
+    recipients,
+)
 from tests.grids.test_workflow import new_case, step
 
 
@@ -81,3 +92,31 @@ def test_the_bureaus_case_is_announced_to_the_squad_that_does_the_work(db, demo_
     step(db, case, "file", "dispatcher")
     step(db, case, "dispatch", "dispatcher", department="bureau")
     assert [m.recipient for m in messages(db, case.id)] == [f"squad:{case.squad_id}"]
+
+
+def test_a_relay_pages_through_the_outbox_and_is_told_what_it_has_not_seen(db, demo_city) -> None:
+    """A page holds at most `limit` messages and says how many match and where the next page starts: a list
+    cut at its limit without a word lost the newest messages."""
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    step(db, case, "dispatch", "dispatcher", department="sanitation")
+    step(db, case, "return", "department", reason="不属于环卫")
+    mine = [m.id for m in messages(db, case.id)]
+    first = list_messages(db, after=mine[0] - 1, limit=1)
+    assert [m["id"] for m in first["messages"]] == mine[:1] and first["next_after"] == mine[0]
+    assert first["total"] >= len(mine) and "T" in first["messages"][0]["created_at"]  # ISO 8601, as the API
+    rest = list_messages(db, after=first["next_after"], limit=10)
+    assert [m["id"] for m in rest["messages"]][:len(mine) - 1] == mine[1:]
+
+
+def test_marking_an_unknown_message_marks_nothing_and_names_it(db, demo_city) -> None:
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    step(db, case, "dispatch", "dispatcher", department="sanitation")
+    [message] = messages(db, case.id)
+    missing = message.id + 10_000
+    with pytest.raises(NotFound, match=f"no outbox message {missing}: nothing marked"):
+        mark_delivered(db, [message.id, missing])
+    db.refresh(message)
+    assert message.delivered_at is None
+    assert mark_delivered(db, [message.id]) == [message.id] and mark_delivered(db, [message.id]) == []
