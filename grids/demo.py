@@ -271,6 +271,7 @@ def _load_cases(session: Session, divisions: dict[str, Division]) -> int:
     for township_code, category_code, (dx, dy), description, address in DEMO_CASES:
         inner = divisions[township_code]
         anchor = _inner_point(session, inner)
+        _co_manage_at(session, township_code, anchor.x + dx, anchor.y + dy)
         category = session.scalar(select(Category).where(Category.city_code == CITY_CODE,
                                                          Category.code == category_code))
         open_case(session, CITY_CODE, category, anchor.x + dx, anchor.y + dy, source="demo", description=description,
@@ -280,6 +281,17 @@ def _load_cases(session: Session, divisions: dict[str, Division]) -> int:
     open_case(session, CITY_CODE, category, None, None, source="demo", description=description, reporter=inspector,
               component_code=code, clock=start_report_clock)
     return len(DEMO_CASES) + 1
+
+
+def _co_manage_at(session: Session, township_code: str, lon: float, lat: float) -> None:
+    """The demo's co_manager login co-manages the grid of each demo case in its squad's township, so that
+    login finds reports to 核实 among its tasks (the squad's other co-managers share the rest)."""
+    if f"SQ{township_code}" != LOGIN_SQUAD:
+        return
+    login = select(User.id).where(User.city_code == CITY_CODE, User.username == "co_manager").scalar_subquery()
+    published = select(GridLayout.id).where(GridLayout.status == "published")
+    session.execute(Grid.__table__.update().values(co_manager_id=login).where(
+        Grid.layout_id.in_(published), func.ST_Covers(Grid.geom, func.ST_SetSRID(func.ST_Point(lon, lat), 4326))))
 
 
 def _actors(session: Session, usernames: Iterable[str]) -> dict[str, Actor]:

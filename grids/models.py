@@ -484,7 +484,9 @@ class CaseEvent(Base):
     """One step of a case's history; append-only (the application never updates or deletes these)."""
 
     __tablename__ = "case_events"
-    __table_args__ = (UniqueConstraint("incident_id", "seq"),)
+    __table_args__ = (UniqueConstraint("incident_id", "seq"),
+                      Index("ix_case_events_reporter", "actor_id",  # a reporter's own reports: see migration 0012
+                            postgresql_where=text("action = 'report' AND actor_id IS NOT NULL")))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     city_code: Mapped[str] = _city_fk()

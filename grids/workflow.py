@@ -31,6 +31,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    false,
     func,
     literal,
     or_,
@@ -195,9 +196,22 @@ def zone_conditions(actor: Actor) -> list[ColumnElement[bool]]:
     return [Incident.city_code == actor.city_code, *case_conditions(zone_of(actor))]
 
 
-def visible_case(session: Session, actor: Actor, incident_id: int) -> Incident:
-    """The case if the actor's zone holds it; NotFound otherwise, exactly as if it did not exist."""
-    incident = session.scalar(select(Incident).where(Incident.id == incident_id, *zone_conditions(actor)))
+def reported_by(user_id: int | None) -> ColumnElement[bool]:
+    """The cases this user reported (ix_case_events_reporter); an API key has no user and reports nothing here."""
+    if user_id is None:
+        return false()
+    return Incident.id.in_(select(CaseEvent.incident_id).where(CaseEvent.action == "report",
+                                                               CaseEvent.actor_id == user_id))
+
+
+def visible_case(session: Session, actor: Actor, incident_id: int, *, own_reports: bool = False) -> Incident:
+    """The case if the actor's zone holds it; NotFound otherwise, exactly as if it did not exist.
+    own_reports (reading, never acting): the actor's own reports too, wherever they lie, so a squad member
+    who reported in the next township follows that report until it closes."""
+    seen = and_(*zone_conditions(actor))
+    if own_reports:
+        seen = or_(seen, (Incident.city_code == actor.city_code) & reported_by(actor.user_id))
+    incident = session.scalar(select(Incident).where(Incident.id == incident_id, seen))
     if incident is None:
         log.warning("refused case %s to %s (%s): not in their zone, or no such case", incident_id, actor.label,
                     actor.role)  # RELIABILITY 13: the attempt is logged, the answer leaks nothing

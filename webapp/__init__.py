@@ -174,9 +174,10 @@ def _security_headers(app: Flask, response: Any) -> None:
 
         parts = urlsplit(basemap)  # a "{s}" subdomain placeholder becomes the CSP wildcard "*"
         img_src += f" {parts.scheme}://{parts.netloc.replace('{s}', '*')}"
-    nonce = g.get("csp_nonce", "")
+    nonce = g.get("csp_nonce")  # none when a request is refused before the hooks ran (a 413 body, say)
+    scripts = f"'self' 'nonce-{nonce}'" if nonce else "'self'"
     response.headers.setdefault("Content-Security-Policy", (
-        f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+        f"default-src 'self'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
         f"img-src {img_src}; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
         "base-uri 'self'; form-action 'self'"))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")

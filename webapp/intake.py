@@ -71,7 +71,7 @@ def nearby_config(case_url: str) -> dict[str, Any]:
     return {"url": url_for("api_v1.nearby_incidents"), "caseUrl": case_url, "locateUrl": url_for("api_v1.locate_point"),
             "statuses": {code: status_label(code) for code in OPEN_STATES},
             "labels": {"metres": _("%(m)s 米"), "minutes": _("%(n)s 分钟前"), "hours": _("%(n)s 小时前"),
-                       "days": _("%(n)s 天前")}}
+                       "days": _("%(n)s 天前"), "same": _("是同一问题，不再上报")}}
 
 
 def new_token() -> str:

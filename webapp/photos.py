@@ -61,7 +61,7 @@ def view(photo_id: int, size: str) -> Any:
     photo = db().get(CasePhoto, photo_id)
     if photo is None or photo.city_code != current_app.config["GRIDLINK_CITY"]:
         raise NotFound("no such photo", code="photo_not_found")
-    visible_case(db(), actor, photo.incident_id)
+    visible_case(db(), actor, photo.incident_id, own_reports=True)
     response = send_file(photo_file(upload_root(), photo, thumb=size == "thumb"), mimetype="image/jpeg",
                          max_age=CACHE_SECONDS)
     response.cache_control.private = True

@@ -10,13 +10,13 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, false, or_, select
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from grids.errors import Conflict, Invalid
 from grids.incidents import Actor
-from grids.models import CaseEvent, Category, Division, Incident, Squad, User
+from grids.models import Category, Division, Incident, Squad, User
 from grids.photos import handle_with_photos
-from grids.workflow import RULES, TOWNSHIP_ROLES, act, case_conditions, zone_of
+from grids.workflow import RULES, TOWNSHIP_ROLES, act, case_conditions, reported_by, visible_case, zone_of
 from webapp import db
 from webapp.auth import current_user, require_roles
 from webapp.errors import error_text
@@ -33,23 +33,27 @@ ON_THE_SPOT = {"verify": (_l("核实属实"), _l("已核实，等待立案。"))
                "rework": (_l("核查不通过，返工"), _l("已退回处置单位返工。"))}
 #: The steps whose typed note is their required reason (what is still wrong on site).
 REASONED = ("rework",)
+#: 我的任务 by role (DOMAIN §4): the inspector verifies reports and checks feedback in the zone; a co-manager
+#: does both in their own grids (a department's work: the squad does not check its own); officers work the
+#: squad's dispatched cases (a functional department's case in its grids is the department's).
+TASKS = {"inspector": ("verify", "check"), "co_manager": ("verify", "check_others"),
+         "officer": ("squad_work",), "squad_leader": ("squad_work",)}
+GRID_BOUND = ("co_manager",)  # whose tasks are kept to the grids they co-manage
 MAX_EXTENSION = 99
 MAX_NOTE = 4000
 
 
 def _to_act(user: User) -> ColumnElement[bool]:
-    """My tasks: assigned to me, my squad's dispatched work (not a functional department's case in its grids:
-    Incident.worked_by_squad), an inspector's handled cases to check."""
-    to_check = Incident.status == "handled" if user.role == "inspector" else false()  # 核查 is the inspector's
-    squad = Incident.squad_id == user.squad_id if user.squad_id is not None else false()  # not "squad IS NULL"
-    return or_(Incident.assignee_id == user.id, to_check,
-               squad & Incident.status.in_(("dispatched", "in_progress")) & Incident.worked_by_squad)
-
-
-def _reported_by(user: User) -> ColumnElement[bool]:
-    """What I reported myself, followed until it closes (someone else's to act on, unless it is also my task)."""
-    return Incident.id.in_(select(CaseEvent.incident_id).where(CaseEvent.action == "report",
-                                                               CaseEvent.actor_id == user.id))
+    """My tasks: what my role is there to do on site (TASKS) and whatever is assigned to me by name."""
+    work = {"verify": (Incident.status == "reported") & ~reported_by(user.id),  # 核实 someone else's report
+            "check": Incident.status == "handled",
+            "check_others": (Incident.status == "handled") & ~Incident.worked_by_squad,  # never the squad's own
+            "squad_work": (Incident.squad_id == user.squad_id if user.squad_id is not None else false())
+            & Incident.status.in_(("dispatched", "in_progress")) & Incident.worked_by_squad}
+    tasks = or_(false(), *(work[kind] for kind in TASKS.get(user.role, ())))
+    if user.role in GRID_BOUND:
+        tasks = tasks & (Incident.co_manager_id == user.id)
+    return or_(Incident.assignee_id == user.id, tasks)
 
 
 @bp.route("")
@@ -59,8 +63,8 @@ def home() -> Any:
     zone = zone_of(user)
     township = db().get(Division, zone.township_id) if zone.township_id else None
     squad = db().scalar(select(Squad).where(Squad.township_id == township.id)) if township else None
-    cases = open_cases(*case_conditions(zone))
-    to_act, by_me = _to_act(user), _reported_by(user)
+    to_act, by_me = _to_act(user), reported_by(user.id)
+    cases = open_cases(or_(and_(true(), *case_conditions(zone)), by_me))  # my reports in the next township too
     flags = db().execute(select(Incident.id, to_act, by_me).where(Incident.id.in_([c.id for c in cases]),
                                                                  or_(to_act, by_me))).all()
     tasks = {id_ for id_, to_act, _ in flags if to_act}
@@ -73,25 +77,31 @@ def home() -> Any:
                            tasks=[c for c in rows if c["id"] in tasks],
                            reported=[c for c in rows if c["id"] in reported],
                            others=[c for c in rows if c["id"] not in tasks | reported],
+                           same=request.args.get("same", type=int),  # 是同一问题: the report not sent again
                            may_report=user.role in RULES[(None, "report")].roles or user.role == "admin")
 
 
 def _case_page(incident: Incident, errors: dict[str, str] | None = None, status: int = 200) -> Any:
-    user = current_user()
+    """The case with the steps the user may take on it; none on their own report in another township, which
+    they follow but do not work (outside_zone)."""
+    user, zone = current_user(), zone_of(current_user())
+    outside = zone.township_id is not None and incident.township_id != zone.township_id
+    may = (lambda action: False) if outside else (lambda action: offered(user, incident, action))
     return render_template("township_case.html", case=summaries([incident])[0], incident=incident,
                            history=case_history(incident), photos=photo_links(incident.id),
-                           may_handle=offered(user, incident, "handle"),
-                           spot_actions=[(a, label) for a, (label, _done) in ON_THE_SPOT.items()
-                                         if offered(user, incident, a)],
-                           may_extend=offered(user, incident, "request_extension"),
+                           outside_zone=outside, may_handle=may("handle"),
+                           spot_actions=[(a, label) for a, (label, _done) in ON_THE_SPOT.items() if may(a)],
+                           may_extend=may("request_extension"),
                            errors=errors or {}, form=request.form, units=EXTENSION_UNITS,
+                           # a step refused as stale (409) may no longer be offered: its typed note is shown
+                           kept_note=request.form.get("note", "").strip() if status == 409 else "",
                            posted=request.endpoint if request.method == "POST" else None), status  # whose note to keep
 
 
 @bp.route("/cases/<int:case_id>")
 @require_roles(*TOWNSHIP_ROLES)
 def case(case_id: int) -> Any:
-    return _case_page(case_in_zone(case_id, zone_of(current_user())))
+    return _case_page(visible_case(db(), Actor.of_user(current_user()), case_id, own_reports=True))
 
 
 def _posted_version() -> int:
@@ -175,7 +185,9 @@ def report_page() -> Any:
     """上报 tap 1: this page takes the GPS position (or a tap on the map) at once."""
     zone = zone_of(current_user())
     parts, names, bounds = surface_map(zone)
-    data = {"cases": [], "map": names, "bounds": bounds, "labels": _report_labels()}
+    township = db().get(Division, zone.township_id) if zone.township_id else None
+    data = {"cases": [], "map": names, "bounds": bounds, "labels": _report_labels(),
+            "zone": township.code if township else None, "homeUrl": url_for("township.home")}
     quick = quick_categories()
     others = db().scalars(select(Category).where(
         Category.city_code == current_app.config["GRIDLINK_CITY"], Category.parent_id.is_not(None),
@@ -188,7 +200,10 @@ def report_page() -> Any:
 def _report_labels() -> dict[str, str]:
     return {"locating": _("正在获取位置…"), "accuracy": _("已定位，精度约 %(m)s 米"),
             "denied": _("无法获取位置：请在地图上点选位置。"), "tapped": _("已在地图上选定位置"),
-            "failed": _("提交失败，请重试。"), "needCategory": _("请先选择类别。")}
+            "failed": _("提交失败，请重试。"), "grid": _("网格 %(code)s"),
+            "outside": _("此处属于%(place)s，不在本辖区：仍可上报，由当地处置，你可跟进到结案。"),
+            "photoChosen": _("已选照片：%(name)s"), "sendWithPhoto": _("上报（含照片）"),
+            "sendWithoutPhoto": _("不拍照，直接上报")}
 
 
 @bp.post("/report")

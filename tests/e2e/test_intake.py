@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Iterator
 
@@ -13,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import create_engine, delete, func, select, text
 from sqlalchemy.orm import Session
 
-from grids.models import CaseEvent, Division, Incident
+from grids.models import CaseEvent, CasePhoto, Division, Incident
 from tests.e2e.conftest import browser_login, screenshot
 
 pytestmark = pytest.mark.e2e
@@ -234,4 +235,62 @@ def test_a_class_without_a_big_button_is_reported_from_other_categories(browser:
     page.goto(f"{live_server}/township/cases/{case_id}")
     assert name in page.locator("h1").inner_text()
     assert page.console_errors == [] and page.foreign_requests == []
+    page.context.close()
+
+
+def camera_jpeg() -> bytes:
+    """A 12-megapixel phone photo of 10+ MB (noise does not compress): over the server's 8 MB a photo."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", (4000, 3000), os.urandom(4000 * 3000 * 3)).save(out, "JPEG", quality=90)
+    assert len(out.getvalue()) > 8 * 1024 * 1024
+    return out.getvalue()
+
+
+def test_a_photo_taken_first_is_kept_and_a_camera_sized_one_goes_through(browser: Browser, live_server,
+                                                                          youbu_point, database_url) -> None:
+    """Photo before category: the refusal names what is missing, the photo stays chosen and the send button
+    sends it; the 10 MB picture is scaled down in the browser, not refused. The page says where the point
+    lies first; a second report of the same problem there is offered 是同一问题 instead."""
+    lat, lon = youbu_point
+    page = phone_report_page(browser, live_server, lat, lon, accuracy=8)
+    expect(page.locator("[data-where]")).to_contain_text(re.compile(r"^游埠镇.* · 网格 330781102\d+$"))
+    page.locator("[data-photo-submit]").set_input_files(
+        files=[{"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": camera_jpeg()}])
+    expect(page.locator("[data-error-for=category]")).to_contain_text("请选择类别")
+    expect(page.locator("[data-photo-chosen]")).to_contain_text("已选照片：IMG_0001.jpg")
+    page.locator("[data-category]").first.click()
+    send = page.locator("[data-no-photo]")
+    expect(send).to_have_text("上报（含照片）")
+    screenshot(page, "township-report-photo-kept")
+    send.click()
+    page.wait_for_url("**/township?reported=*")
+    case_id = int(page.url.rsplit("=", 1)[1])
+    engine = create_engine(database_url)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(CasePhoto).where(CasePhoto.incident_id == case_id)) == 1
+    engine.dispose()
+
+    page.click("[data-report]")
+    page.wait_for_selector("[data-gps].located")
+    page.locator("[data-category]").first.click()
+    page.locator(f"[data-nearby-items] li:has(a:text('#{case_id}')) button.same-problem").click()
+    page.wait_for_url(f"**/township?same={case_id}")
+    expect(page.locator("[data-same]")).to_contain_text(f"案件 #{case_id} 已在处理中")
+    unexpected = [e for e in page.console_errors if "status of 422" not in e]  # the refusal without a category
+    assert page.foreign_requests == [] and unexpected == []
+    page.context.close()
+
+
+def test_a_point_in_the_next_township_is_named_before_the_report_is_sent(browser: Browser, live_server,
+                                                                         database_url) -> None:
+    engine = create_engine(database_url)
+    with Session(engine) as session:
+        lon, lat = session.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
+                                          func.ST_Y(func.ST_PointOnSurface(Division.geom)))
+                                   .where(Division.code == "330781104")).one()
+    engine.dispose()
+    page = phone_report_page(browser, live_server, lat, lon, accuracy=10, username="officer")
+    where = page.locator("[data-where].warning")
+    expect(where).to_contain_text(re.compile(r"^此处属于诸葛镇.*，不在本辖区：仍可上报"))
+    screenshot(page, "township-report-next-township")
     page.context.close()

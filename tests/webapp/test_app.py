@@ -104,3 +104,12 @@ def test_security_headers_and_csp_without_unsafe_inline_scripts(client) -> None:
     script_src = next(part for part in csp.split(";") if "script-src" in part)
     assert "unsafe-inline" not in script_src and "'nonce-" in script_src
     assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+
+
+def test_an_upload_over_the_limit_says_the_limit_with_a_valid_policy(app, client) -> None:
+    """A body past MAX_CONTENT_LENGTH is refused before any hook ran: the page names the limit and its CSP
+    carries no empty nonce (which the browser reports as an invalid source)."""
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    refused = client.post("/login", data={"username": "x" * 4096})
+    assert refused.status_code == 413 and "上传的内容太大" in refused.get_data(as_text=True)
+    assert "'nonce-'" not in refused.headers["Content-Security-Policy"]

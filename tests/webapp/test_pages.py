@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from grids.incidents import Actor, open_case
-from grids.models import CaseEvent, Category, Division, Incident, User
-from grids.workflow import act
+from grids.models import CaseEvent, Category, Division, Grid, Incident, User
+from grids.workflow import act, report
 from tests.conftest import login
 from webapp.pages import time_left_text
 
@@ -44,7 +44,7 @@ def test_township_page_lists_only_the_zone_and_says_what_to_do_without_tasks(cli
     login(client, "squad_leader")
     page = client.get("/township").get_data(as_text=True)
     assert "游埠古镇老街口" in page and "诸葛村口" not in page
-    assert "暂无派给你的任务。指挥中心派遣后会出现在这里" in page
+    assert "暂无待你处理的任务：派给你的案件、待你核实或核查的案件会出现在这里" in page
 
 
 def test_hostile_text_is_escaped_in_the_dispatch_page(client, hostile_case) -> None:
@@ -131,3 +131,54 @@ def test_the_feed_brings_changes_made_elsewhere(client, db, hostile_case) -> Non
     assert gone["cases"] == [] and gone["gone"] == [hostile_case.id] and gone["lastEvent"] > cursor
     changed = client.get(f"/dispatch/feed?after={cursor}&status=reported").json  # a filter leaves it out too
     assert changed["gone"] == [hostile_case.id]
+
+
+def _section(page: str, heading: str) -> str:
+    """The part of the township page under one of its h2 headings."""
+    return page.split(f"<h2>{heading}")[1].split("<h2>")[0]
+
+
+def _actor(db, username: str) -> Actor:
+    return Actor.of_user(db.scalar(select(User).where(User.username == username)))
+
+
+def _report(db, username: str, where, category: str = "E0101") -> Incident:
+    """A field report by the user at `where` (a SQL point expression)."""
+    lon, lat = db.execute(select(func.ST_X(where), func.ST_Y(where))).one()
+    return report(db, _actor(db, username), category, lon, lat, source="field", description="现场上报")
+
+
+def test_a_co_managers_tasks_are_the_reports_to_verify_in_their_grids_not_the_squads_work(client, db) -> None:
+    """核实 falls to the grid's co-manager; the squad's dispatched cases (an officer's to handle) are not theirs."""
+    co_manager = db.scalar(select(User).where(User.username == "co_manager"))
+    grid = db.scalar(select(Grid).where(Grid.co_manager_id == co_manager.id).limit(1))
+    to_verify = _report(db, "inspector", func.ST_PointOnSurface(grid.geom))
+    own = _report(db, "co_manager", func.ST_PointOnSurface(grid.geom))
+    squad_work = _report(db, "inspector", func.ST_PointOnSurface(grid.geom), "E0504").id  # the bureau's: the squad
+    dispatcher = _actor(db, "dispatcher")
+    act(db, act(db, squad_work, "file", dispatcher, 1).id, "dispatch", dispatcher, 2)
+    db.flush()
+    login(client, "co_manager")
+    tasks = _section(client.get("/township").get_data(as_text=True), "我的任务")
+    assert f'data-case="{to_verify.id}"' in tasks and f'data-case="{own.id}"' not in tasks  # not their own report
+    assert f'data-case="{squad_work}"' not in tasks
+    assert "核实属实" in client.get(f"/township/cases/{to_verify.id}").get_data(as_text=True)
+    login(client, "officer")
+    assert f'data-case="{squad_work}"' in _section(client.get("/township").get_data(as_text=True), "我的任务")
+
+
+def test_a_report_made_in_the_next_township_is_followed_but_not_worked(client, db) -> None:
+    """The officer (游埠镇) reports in 诸葛镇: it stays on their 我上报的 list and page, with no steps to take,
+    and the API shows it to them; other 游埠镇 users still get a 404."""
+    zhuge = select(func.ST_PointOnSurface(Division.geom)).where(Division.code == "330781104").scalar_subquery()
+    case = _report(db, "officer", zhuge)
+    db.flush()
+    login(client, "officer")
+    page = client.get("/township").get_data(as_text=True)
+    assert f'data-case="{case.id}"' in _section(page, "我上报的")
+    own = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+    assert "data-outside-zone" in own and "由诸葛镇" in own and "核实属实" not in own and "data-spot" not in own
+    assert client.get(f"/api/v1/incidents/{case.id}").json["id"] == case.id
+    login(client, "squad_leader")
+    assert client.get(f"/township/cases/{case.id}").status_code == 404
+    assert client.get(f"/api/v1/incidents/{case.id}").status_code == 404

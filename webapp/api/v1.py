@@ -197,7 +197,7 @@ def mark_duplicate(incident_id: int) -> Any:
 @bp.get("/incidents/<int:incident_id>")
 def get_incident(incident_id: int) -> Any:
     actor, _ = principal()
-    incident = visible_case(db(), actor, incident_id)
+    incident = visible_case(db(), actor, incident_id, own_reports=True)
     photos = [{**link, "url": urljoin(request.host_url, link["url"]), "thumb": urljoin(request.host_url, link["thumb"])}
               for link in photo_links(incident.id)]  # absolute: the same key fetches them (before and after)
     return jsonify({**incident_json(db(), incident, actor), "photos": photos,

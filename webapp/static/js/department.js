@@ -18,9 +18,11 @@
     body.append("version", item.dataset.version);
     if (note) { body.append("note", note); body.append("reason", note); }
     if (choice) { body.append(choice.dataset.field, choice.value); }  // 申请延期: how long
-    Array.prototype.forEach.call(photos || [], function (file) { body.append("photos", file, file.name); });
-    return fetch(item.dataset.actionsUrl, {method: "POST", body: body, headers: {
-      Accept: "application/json", "X-CSRFToken": data.csrf}})
+    return window.gridlinkShrinkPhotos(photos).then(function (files) {
+      files.forEach(function (file) { body.append("photos", file, file.name); });
+      return fetch(item.dataset.actionsUrl, {method: "POST", body: body, headers: {
+        Accept: "application/json", "X-CSRFToken": data.csrf}});
+    })
       .then(function (r) {
         return r.json().catch(function () { return null; }).then(function (answer) {
           if (r.status === 409) { throw new Error(labels.conflict); }

@@ -35,8 +35,12 @@
       var body = new FormData(form);
       if (options.extra) { options.extra(body); }
       button.disabled = true;
-      fetch(form.action, {method: "POST", body: body, headers: {
-        Accept: "application/json", "X-CSRFToken": options.csrf, "Idempotency-Key": token.value}})
+      window.gridlinkShrinkPhotos(form.elements.photos && form.elements.photos.files).then(function (photos) {
+        if (photos.length) { body.delete("photos"); }
+        photos.forEach(function (file) { body.append("photos", file, file.name); });
+        return fetch(form.action, {method: "POST", body: body, headers: {
+          Accept: "application/json", "X-CSRFToken": options.csrf, "Idempotency-Key": token.value}});
+      })
         .then(function (r) {
           return r.json().catch(function () { return null; }).then(function (answer) {
             if (r.status === 422 && answer && answer.errors) { showErrors(form, answer.errors); return; }
@@ -81,7 +85,7 @@
       ago(config.labels, item.age_hours), config.statuses[item.status] || item.status].join(" · ");
   }
 
-  function nearbyItem(config, item, categoryName, open) {
+  function nearbyItem(config, item, categoryName, open, same) {
     var li = el("li");
     var link = li.appendChild(el("a", null, "#" + item.id));
     link.href = config.caseUrl.replace(/0$/, String(item.id));
@@ -93,11 +97,17 @@
     }
     li.appendChild(el("span", "nearby-category", categoryName));
     li.appendChild(el("span", "muted", describe(config, item)));
+    if (same) {
+      var button = li.appendChild(el("button", "same-problem", config.labels.same));
+      button.type = "button";
+      button.addEventListener("click", function () { same(item); });
+    }
     return li;
   }
 
   /* Keeps the form's [data-nearby] list current. options.category() gives [code, name] or null;
-   * options.open(id), if given, opens a listed case in place of following its link. Returns refresh(),
+   * options.open(id), if given, opens a listed case in place of following its link; options.same(item), if
+   * given, is what a listed case's 是同一问题 button does (the phone's report: not report it again). Returns refresh(),
    * for callers that set the point or category from script (no input event fires then). */
   function watchNearby(form, options) {
     var box = form.querySelector("[data-nearby]");
@@ -107,7 +117,7 @@
 
     function show(items, categoryName) {
       list.replaceChildren.apply(list, items.map(function (item) {
-        return nearbyItem(config, item, categoryName, options.open);
+        return nearbyItem(config, item, categoryName, options.open, options.same);
       }));
       box.hidden = !items.length;
     }
@@ -239,12 +249,16 @@
   }
 
   /* Says at once, under the point, when the point chosen is not a place in the city (outside it, swapped,
-   * out of range), in the words a submit would use; clears the note once the point is good. */
+   * out of range), in the words a submit would use; clears the note once the point is good. Without a point
+   * it hides only its own note: a submit's "place the point" stays until a point is chosen.
+   * options.located(answer), if given, hears /api/v1/locate's answer for each new point (null: none). */
   function watchPoint(form, options) {
     var config = nearbyConfig();
     var slot = form.querySelector("[data-error-for=point]");
+    var located = options.located || function () {};
     var asked = 0;
     var point = null;  // the point last asked about: a change of category alone asks nothing
+    var noted = false;  // the slot holds this watcher's note (not a submit's error)
 
     function ask() {
       var lon = form.elements.lon.value.trim(), lat = form.elements.lat.value.trim();
@@ -252,7 +266,11 @@
       if (here === point) { return; }
       point = here;
       var mine = ++asked;
-      if (!isFinite(parseFloat(lon)) || !isFinite(parseFloat(lat))) { slot.hidden = true; return; }
+      if (!isFinite(parseFloat(lon)) || !isFinite(parseFloat(lat))) {
+        if (noted) { slot.hidden = true; noted = false; }
+        located(null);
+        return;
+      }
       // With a category chosen this is the component line's question too (askLocate asks it once).
       var question = placed(form, options.category()) || {lon: lon, lat: lat, crs: form.elements.crs.value};
       askLocate(config.locateUrl, question)
@@ -262,6 +280,8 @@
           var words = result[0] === 422 ? window.gridlinkError(result[1], "") : "";
           slot.textContent = words;
           slot.hidden = !words;
+          noted = Boolean(words);
+          located(result[0] === 200 ? result[1] : null);
         })
         .catch(function () {});
     }

@@ -30,4 +30,69 @@
       button.textContent = words;
     });
   });
+
+  /* Phone cameras take photos of 10 MB and more; the server keeps at most 4096 px a side (grids.photos) and
+   * refuses a photo over 8 MB only after the whole upload. A large picture is scaled down here first, as an
+   * upright JPEG (the browser applies the EXIF orientation; transparency becomes white, as on the server),
+   * smaller again while it is over TARGET_BYTES (a detailed scene compresses badly), so it uploads in
+   * seconds and is accepted. One the browser cannot read (HEIC on a desktop, not a picture at all) goes as
+   * it is, for the server to say what is wrong with it. */
+  var MAX_SIDE = 4096;
+  var SHRINK_OVER = 2 * 1024 * 1024;
+  var TARGET_BYTES = 4 * 1024 * 1024;
+  var TRIES = 4;
+
+  function encode(bitmap, scale) {
+    var canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+    canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+    var context = canvas.getContext("2d");
+    context.fillStyle = "#fff";
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    return new Promise(function (resolve) { canvas.toBlob(resolve, "image/jpeg", 0.88); });
+  }
+
+  function fit(bitmap, scale, tries) {
+    return encode(bitmap, scale).then(function (blob) {
+      if (!blob || blob.size <= TARGET_BYTES || tries <= 1) { return blob; }
+      return fit(bitmap, scale * Math.sqrt(TARGET_BYTES / blob.size) * 0.95, tries - 1);
+    });
+  }
+
+  function shrink(file) {
+    if (file.size <= SHRINK_OVER || !/^image\/(jpeg|png|webp)$/.test(file.type) || !window.createImageBitmap) {
+      return Promise.resolve(file);
+    }
+    return window.createImageBitmap(file, {imageOrientation: "from-image"}).then(function (bitmap) {
+      return fit(bitmap, Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height)), TRIES);
+    }).then(function (blob) {
+      if (!blob || blob.size >= file.size) { return file; }
+      return new File([blob], file.name.replace(/\.[^.]*$/, "") + ".jpg", {type: "image/jpeg"});
+    }).catch(function () { return file; });
+  }
+
+  /* The files, large photos scaled down (a Promise of an array, in order). */
+  window.gridlinkShrinkPhotos = function (files) {
+    return Promise.all(Array.prototype.map.call(files || [], shrink));
+  };
+
+  /* A plain form[data-shrink-photos] (the phone's 处置反馈) sends its large photos scaled down: an upload past
+   * the request limit would replace the page with an error and lose the typed note. */
+  document.querySelectorAll("form[data-shrink-photos]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      var inputs = Array.prototype.filter.call(form.querySelectorAll("input[type=file]"), function (input) {
+        return Array.prototype.some.call(input.files, function (file) { return file.size > SHRINK_OVER; });
+      });
+      if (!inputs.length || !window.DataTransfer) { return; }
+      event.preventDefault();
+      Promise.all(inputs.map(function (input) {
+        return window.gridlinkShrinkPhotos(input.files).then(function (files) {
+          var chosen = new DataTransfer();
+          files.forEach(function (file) { chosen.items.add(file); });
+          input.files = chosen.files;
+        });
+      })).then(function () { form.submit(); });
+    });
+  });
 })();

@@ -1,6 +1,7 @@
-/* 上报 in three taps on a phone: (1) this page takes the GPS position at once, showing its accuracy, with a
- * tap on the map as the fallback; (2) a big category button; (3) "拍照并上报" (taking the photo submits)
- * or "不拍照，直接上报". The form goes through intake.js (per-field errors, Idempotency-Key). */
+/* 上报 in three taps on a phone: (1) this page takes the GPS position at once, showing its accuracy and the
+ * township and grid it lies in, with 重新定位 and a tap on the map as the fallbacks; (2) a big category
+ * button; (3) "拍照并上报" (taking the photo submits) or "不拍照，直接上报". The form goes through intake.js
+ * (per-field errors, Idempotency-Key, large photos scaled down). */
 (function () {
   "use strict";
   var G = window.GridlinkCaseMap;
@@ -13,12 +14,29 @@
   var marker = null;
   var circle = null;
   var more = form.querySelector("[data-more-categories]");
+  var where = form.querySelector("[data-where]");
+  var photo = form.querySelector("[data-photo-submit]");
+  var send = form.querySelector("[data-no-photo]");
   var refreshHints = window.GridlinkIntake.watchHints(form, {category: function () {
     var pressed = form.querySelector("[data-category][aria-pressed=true]");
     if (pressed) { return [pressed.dataset.category, pressed.textContent]; }
     var chosen = more.selectedOptions[0];
     return more.value ? [more.value, chosen.textContent.slice(chosen.textContent.indexOf(" ") + 1)] : null;
+  }, located: showWhere, same: function (item) {
+    window.location.href = data.homeUrl + "?same=" + encodeURIComponent(item.id);
   }});
+
+  /* Where the point lies (township, grid) before anything is sent; in another township the reporter is told
+   * that the report goes there (they follow it, the local squad works it). */
+  function showWhere(answer) {
+    var township = answer && answer.township;
+    var outside = Boolean(township && data.zone && township.code !== data.zone);
+    var parts = [township && township.name, answer && answer.grid && labels.grid.replace("%(code)s", answer.grid.code)];
+    where.textContent = outside ? labels.outside.replace("%(place)s", township.name)
+      : parts.filter(Boolean).join(" · ");
+    where.classList.toggle("warning", outside);
+    where.hidden = !where.textContent;
+  }
 
   function place(latlng, accuracy) {
     form.elements.lon.value = latlng.lng.toFixed(6);
@@ -40,13 +58,17 @@
     refreshHints();
   }
 
-  if (navigator.geolocation) {
+  /* The GPS position, asked at once and again with 重新定位 (a fix often comes only after a first timeout). */
+  function locate() {
+    if (!navigator.geolocation) { gps.textContent = labels.denied; return; }
+    gps.textContent = labels.locating;
+    gps.classList.toggle("located", false);
     navigator.geolocation.getCurrentPosition(function (pos) {
       place(L.latLng(pos.coords.latitude, pos.coords.longitude), pos.coords.accuracy || 1);
     }, function () { gps.textContent = labels.denied; }, {enableHighAccuracy: true, timeout: 15000, maximumAge: 30000});
-  } else {
-    gps.textContent = labels.denied;
   }
+  locate();
+  form.querySelector("[data-relocate]").addEventListener("click", locate);
   G.onClick(caseMap, function (latlng) { place(latlng, 0); });
 
   /* One category at a time: a big button, or a class from 其他类别. */
@@ -64,14 +86,24 @@
     button.addEventListener("click", function () { choose(button.dataset.category, button); });
   });
   more.addEventListener("change", function () { choose(more.value, null); });
-  // "不拍照": a photo picked earlier (say, before a category, so its submit was refused) stays behind.
-  form.querySelector("[data-no-photo]").addEventListener("click", function () {
-    form.querySelector("[data-photo-submit]").value = "";
+  /* A photo taken before the position or the category is kept: the submit it starts is refused with what
+   * is missing, the photo shows as chosen, and the send button then sends it (no second photo needed). */
+  function showPhoto() {
+    var chosen = photo.files.length ? photo.files[0].name : "";
+    form.querySelector("[data-photo-name]").textContent = labels.photoChosen.replace("%(name)s", chosen);
+    form.querySelector("[data-photo-chosen]").hidden = !chosen;
+    send.textContent = chosen ? labels.sendWithPhoto : labels.sendWithoutPhoto;
+  }
+  form.querySelector("[data-photo-remove]").addEventListener("click", function () {
+    photo.value = "";
+    showPhoto();
   });
+  form.addEventListener("reset", function () { window.setTimeout(showPhoto); });
 
   window.GridlinkIntake.bind(form, {csrf: form.elements.csrf_token.value, failed: labels.failed,
     onCreated: function (answer) { window.location.href = answer.url; }});
-  form.querySelector("[data-photo-submit]").addEventListener("change", function () {
+  photo.addEventListener("change", function () {
+    showPhoto();
     if (this.files.length) { form.requestSubmit(); }
   });
 })();
