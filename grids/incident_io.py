@@ -32,9 +32,11 @@ Choices an operator can rely on:
 - status is `closed` when the status column holds one of `closed_values` (without a status mapping:
   when a closed time is given), else `reported`, waiting for the centre to file it;
 - a time without a UTC offset is read in the mapping's `tz`, default the city's time zone;
+- the optional `deadline` (the source system's 应办结时间) becomes deadline_at: evaluation's 按期/超期 and
+  the overdue sweep judge the case by it; without it an imported case has no deadline;
 - a row is rejected for the first of: extra_cells (more cells than the header: a broken quote), missing_external_id,
-  too_long, bad_date (unreadable, missing, closed before created, after the import started, or a closed status
-  without its closed time), unknown_category, missing_coordinates, bad_coordinates, swapped_coordinates,
+  too_long, bad_date (unreadable, missing, closed or deadline before created, after the import started, or a
+  closed status without its closed time), unknown_category, missing_coordinates, bad_coordinates, swapped_coordinates,
   outside_city. A row shorter than the header reads its missing cells as empty.
 
 CSV written here (the export and the rejects report) is data, never formulas: a text cell starting with
@@ -93,7 +95,8 @@ DUPLICATE = "duplicate_external_id"
 STAGING = "incident_import"  # one chunk's parsed rows
 STORED = "incident_import_stored"  # external id -> the row of this file that stored it
 STAGING_COLUMNS = ("row_no", "external_id", "category_id", "category_code", "status", "reported_at", "closed_at",
-                   "lon", "lat", "input_x", "input_y", "address", "description")
+                   "deadline_at", "lon", "lat", "input_x", "input_y", "address", "description")
+TIME_KEYS = ("created", "closed", "deadline")  # the mapping's times (format, time zone)
 Progress = Callable[[int, int], None]
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -117,7 +120,7 @@ def validate_mapping(mapping: Any, header: Sequence[str] | None = None) -> None:
         shown = ", ".join(header) or "empty"
         problems += [f"column {column!r}: the CSV has no such column (its header: {shown})"
                      for column in dict.fromkeys(_mapped_columns(mapping)) if column not in header]
-    times = {key: spec for key, spec in mapping.items() if key in ("created", "closed") and isinstance(spec, dict)} \
+    times = {key: spec for key, spec in mapping.items() if key in TIME_KEYS and isinstance(spec, dict)} \
         if isinstance(mapping, dict) else {}
     problems += [f"{key}/tz: unknown time zone {spec['tz']!r}; use an IANA name such as Asia/Shanghai"
                  for key, spec in times.items() if not _known_zone(spec.get("tz"))]
@@ -244,8 +247,9 @@ def _status(values: Values, ctx: _Context, closed: datetime | None) -> str:
 
 
 def _fields(values: Values, ctx: _Context) -> tuple[Any, ...]:
-    """(external_id, category_id, category_code, status, reported_at, closed_at, address, description) of a
-    row, or Rejected with the first reason of the documented order; places are checked per chunk."""
+    """(external_id, category_id, category_code, status, reported_at, closed_at, deadline_at, address,
+    description) of a row, or Rejected with the first reason of the documented order; places are checked per
+    chunk."""
     external_id, address = values["external_id"], values.get("address", "")
     if not external_id:
         raise Rejected("missing_external_id", f"the {ctx.mapping['external_id']} column is empty")
@@ -261,6 +265,9 @@ def _fields(values: Values, ctx: _Context) -> tuple[Any, ...]:
                                    "of the mapping")
     if closed is not None and closed < created:
         raise Rejected("bad_date", f"closed {closed.isoformat()} is before created {created.isoformat()}")
+    deadline = _time(values, ctx, "deadline") if "deadline" in ctx.times else None
+    if deadline is not None and deadline < created:
+        raise Rejected("bad_date", f"deadline {deadline.isoformat()} is before created {created.isoformat()}")
     category = ctx.categories.get(_key(values["category"]))
     if category is None:
         raise Rejected("unknown_category", f"no minor class has the code or name {values['category']!r}")
@@ -269,8 +276,8 @@ def _fields(values: Values, ctx: _Context) -> tuple[Any, ...]:
         raise Rejected("bad_date", f"the status says closed but the closed time ({ctx.mapping['closed']['column']}) "
                                    "is empty")
     return (external_id, *category, status, created.isoformat(),
-            closed.isoformat() if closed and status == "closed" else None, address or None,
-            values.get("description") or None)
+            closed.isoformat() if closed and status == "closed" else None,
+            deadline.isoformat() if deadline else None, address or None, values.get("description") or None)
 
 
 # --- places of a chunk, vectorised ---------------------------------------------------------------
@@ -407,8 +414,8 @@ DROP TABLE IF EXISTS {STAGING};
 DROP TABLE IF EXISTS {STORED};
 CREATE TEMP TABLE {STORED} (external_id text PRIMARY KEY, row_no integer) ON COMMIT DROP;
 CREATE TEMP TABLE {STAGING} (row_no integer, external_id text, category_id integer, category_code text,
-    status text, reported_at timestamptz, closed_at timestamptz, lon float8, lat float8, input_x float8, input_y float8,
-    address text, description text) ON COMMIT DROP""")
+    status text, reported_at timestamptz, closed_at timestamptz, deadline_at timestamptz, lon float8, lat float8,
+    input_x float8, input_y float8, address text, description text) ON COMMIT DROP""")
 _COPY = (f"COPY {STAGING} ({', '.join(STAGING_COLUMNS)}) FROM STDIN "
          f"WITH (FORMAT csv, FORCE_NULL ({', '.join(STAGING_COLUMNS)}))")
 
@@ -539,11 +546,11 @@ WITH fresh AS MATERIALIZED (
     INSERT INTO incidents (city_code, external_id, source, category_id, status, description, address, location,
         input_crs, input_x, input_y, grid_id, township_id, squad_id, co_manager_id, department_id,
         frontage_unit_id, routing_reason, routing_steps, owner_type, needs_triage, extensions, reported_at,
-        closed_at, version)
+        closed_at, deadline_at, version)
     SELECT :city, external_id, :source, category_id, status, coalesce(description, ''), address, pt,
         :crs, input_x, input_y, grid_id, township_id, squad_id, co_manager_id, department_id, frontage_unit_id,
         {_ROUTING_REASON}, {_ROUTING_STEPS}, owner_type, grid_id IS NULL AND status <> 'closed', 0, reported_at,
-        closed_at, 1
+        closed_at, deadline_at, 1
     FROM placed
     ON CONFLICT (city_code, external_id) DO NOTHING
     RETURNING id, external_id, status, grid_id, routing_reason
@@ -617,7 +624,7 @@ def _context(session: Session, city_code: str, mapping: dict[str, Any], crs: str
     outline = to_shape(city.geom)
     shapely.prepare(outline)
     times = {name: _time_parser(spec["format"], ZoneInfo(spec["tz"]) if spec.get("tz") else zone)
-             for name, spec in mapping.items() if name in ("created", "closed")}
+             for name, spec in mapping.items() if name in TIME_KEYS}
     columns = {name: header.index(spec["column"] if isinstance(spec, dict) else spec)
                for name, spec in mapping.items()}
     return _Context(mapping=mapping, crs=crs_name, categories=_categories(session, city_code), outline=outline,

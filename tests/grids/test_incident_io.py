@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from gis.crs import wgs84_to_gcj02
 from grids.errors import Invalid
+from grids.evaluation import evaluate, parse_period
 from grids.incident_io import (
     EXPORT_COLUMNS,
     CaseFilter,
@@ -28,6 +29,7 @@ from grids.incident_io import (
 from grids.incidents import Location, locate
 from grids.layouts import generate_layout, grid_at, publish_layout
 from grids.models import CaseEvent, Category, Department, Division, Incident, RoutingRule
+from grids.workflow import escalate_overdue
 from tests.conftest import login
 
 CITY = "330781"
@@ -430,3 +432,26 @@ def test_a_row_with_extra_cells_or_closed_without_a_time_is_rejected(db, demo_ci
         details = {row[0]: row[-1] for row in csv.reader(handle)}
     assert "11 cells under a header of 9" in details[spilled[0]]
     assert "closed time (办结时间) is empty" in details[undated[0]]
+
+
+def test_the_source_systems_deadline_is_what_on_time_and_overdue_are_judged_by(db, hotline, tmp_path) -> None:
+    """With a deadline column an imported case keeps the source's 应办结时间: closed after it is not 按期, open
+    past it is escalated by the sweep; a deadline before the report is a bad date."""
+    youbu = inner_gcj(db, YOUBU)
+    path = tmp_path / "with_deadlines.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*HEADER, "应办结时间"])
+        for no, created, closed, deadline, status in (
+                ("DL1", "2025/10/08 14:30", "2025/10/09 09:15", "2025/10/08 18:30", "已办结"),  # closed late
+                ("DL2", "2025/10/08 15:02", "", "2025/10/09 15:02", "处理中"),  # open, long past its deadline
+                ("DL3", "2025/10/08 16:00", "", "2025/10/08 09:00", "处理中")):  # deadline before the report
+            writer.writerow([no, created, closed, "E0101", youbu[1], youbu[0], "游埠老街", "垃圾", status, deadline])
+    mapping = {**MAPPING, "deadline": {"column": "应办结时间", "format": "%Y/%m/%d %H:%M", "tz": "Asia/Shanghai"}}
+    result = import_cases(db, CITY, path, mapping, crs="gcj02")
+    assert (result["imported"], result["reasons"]) == (2, {"bad_date": 1})
+    late, open_case = cases(db)["DL1"], cases(db)["DL2"]
+    assert late.deadline_at == datetime(2025, 10, 8, 10, 30, tzinfo=UTC) and late.closed_at > late.deadline_at
+    assert open_case.id in escalate_overdue(db)
+    october = [r for r in evaluate(db, CITY, parse_period("month", "2025-10-08"), "township") if r.code == YOUBU][0]
+    assert (october.counts["due"], october.counts["on_time"], october.counts["overdue"]) == (2, 0, 2)
