@@ -776,15 +776,21 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
 @click.option("--township", help="Township code.")
 @click.option("--since", help="First day reported (YYYY-MM-DD, city time).")
 @click.option("--until", help="Last day reported (YYYY-MM-DD, city time, included).")
+@click.option("--source", help="Channel: dispatcher, field, api, open311, import ...")
+@click.option("--overdue", is_flag=True, help="Only open cases past their deadline.")
+@click.option("--triage", is_flag=True, help="Only cases waiting in triage (in no grid).")
+@click.option("--extension", is_flag=True, help="Only cases whose extension request waits for its approver.")
 @city_option
 @json_option
 @fail_cleanly
 def incidents_export(out: Path, fmt: str, status: str | None, category: str | None, township: str | None,
-                     since: str | None, until: str | None, city: str, as_json: bool) -> None:
+                     since: str | None, until: str | None, source: str | None, overdue: bool, triage: bool,
+                     extension: bool, city: str, as_json: bool) -> None:
     """Write one row per case (owner, grid, divisions, routing reason) to OUT; text stays text."""
     from grids.incident_io import CaseFilter, export_cases, replaced_on_success
 
-    filters = CaseFilter.parse(status, category, township, since, until)
+    only = [name for name, chosen in (("overdue", overdue), ("triage", triage), ("extension", extension)) if chosen]
+    filters = CaseFilter.parse(status, category, township, since, until, source, only)
     with command_session() as session, replaced_on_success(out, encoding="utf-8") as handle:
         result = export_cases(session, city, fmt, handle, filters)
     emit({**result, "path": str(out)}, as_json, f"{result['cases']} cases written to {out}")

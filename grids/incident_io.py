@@ -745,6 +745,15 @@ def _codes(value: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(item.strip() for item in items if item and item.strip())
 
 
+#: The dispatch queue's 只看 choices, as export filters (`--overdue`, `?overdue=1` ...): the queue's download
+#: holds what the queue shows.
+ONLY: dict[str, ColumnElement[bool]] = {
+    "overdue": Incident.status.in_(OPEN_STATES) & (Incident.deadline_at < func.now()),
+    "triage": Incident.needs_triage.is_(True),
+    "extension": Incident.extension_request.is_not(None),
+}
+
+
 @dataclass(frozen=True)
 class CaseFilter:
     """Which cases an export holds: the CLI options and the download's query string, with the same names.
@@ -757,11 +766,14 @@ class CaseFilter:
     township: str | None = None
     since: date | None = None
     until: date | None = None
+    source: str | None = None
+    only: frozenset[str] = frozenset()  # ONLY: the dispatch queue's 只看 filters
 
     @classmethod
     def parse(cls, status: str | Sequence[str] | None = None, category: str | Sequence[str] | None = None,
               township: str | None = None, since: str | date | None = None,
-              until: str | date | None = None) -> CaseFilter:
+              until: str | date | None = None, source: str | None = None,
+              only: Iterable[str] = ()) -> CaseFilter:
         """From text (comma lists, ISO dates), or Invalid saying which value is wrong."""
         statuses = _codes(status)
         unknown = [s for s in statuses if s not in STATES]
@@ -771,7 +783,8 @@ class CaseFilter:
         first, last = _day(since, "since"), _day(until, "until")
         if first and last and first > last:
             raise Invalid(f"since {first} is after until {last}: swap them", code="bad_filter")
-        return cls(status=statuses, category=_codes(category), township=township or None, since=first, until=last)
+        return cls(status=statuses, category=_codes(category), township=township or None, since=first, until=last,
+                   source=source or None, only=frozenset(only))
 
     def check(self, session: Session, city_code: str) -> None:
         """Invalid naming a category or township code the city does not have: a typo would export nothing,
@@ -798,6 +811,9 @@ class CaseFilter:
         if self.township:
             where.append(Incident.township_id.in_(select(Division.id).where(
                 Division.city_code == city_code, Division.code == self.township)))
+        if self.source:
+            where.append(Incident.source == self.source)
+        where += [ONLY[name] for name in sorted(self.only)]
         if self.since:
             where.append(Incident.reported_at >= datetime.combine(self.since, time(), zone))
         if self.until:

@@ -106,10 +106,11 @@ class Filters:
         return conditions + self._days()
 
     def export_args(self) -> dict[str, str]:
-        """The same choice as the export's query (codes, not ids; closed cases too unless a status is chosen);
-        source, overdue, triage and extension have no export filter and are left out."""
+        """The same choice as the export's query (codes, not ids; closed cases too unless a status is chosen
+        or one of 只看超时/待分拣/延期待批, which only open cases meet)."""
         args = {"status": self.status, "since": self.since.isoformat() if self.since else "",
-                "until": self.until.isoformat() if self.until else ""}
+                "until": self.until.isoformat() if self.until else "", "source": self.source,
+                **{name: "1" for name in ("overdue", "triage", "extension") if getattr(self, name)}}
         if self.category is not None:
             args["category"] = ",".join(db().scalars(select(Category.code).where(
                 or_(Category.id == self.category, Category.parent_id == self.category)).order_by(Category.code)))

@@ -7,11 +7,11 @@ import io
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from grids.incident_io import EXPORT_COLUMNS
 from grids.incidents import Actor
-from grids.models import Division
+from grids.models import Division, Incident
 from grids.workflow import report
 from tests.conftest import login
 
@@ -90,3 +90,19 @@ def test_the_dispatch_page_offers_its_filtered_cases_as_downloads(client, db, ca
     assert cases[YOUBU] in {int(r["id"]) for r in downloaded}
     assert {r["township_code"] for r in downloaded} == {YOUBU}
     assert 'data-export="geojson"' in page
+
+
+def test_the_download_of_an_overdue_or_one_channel_queue_holds_what_the_queue_shows(client, db, cases) -> None:
+    """只看超时 and 来源 travel with the download (it exported the whole city, closed cases too)."""
+    db.execute(update(Incident).where(Incident.id == cases[YOUBU])
+               .values(deadline_at=func.now() - func.make_interval(0, 0, 0, 0, 1)))
+    login(client, "dispatcher")
+    for query, check in (("overdue=1", lambda r: r["id"] == str(cases[YOUBU])),
+                         ("source=api", lambda r: r["source"] == "api")):
+        page = client.get(f"/dispatch?{query}").get_data(as_text=True)
+        link = re.search(r'<a href="([^"]+)" download data-export="csv"', page).group(1).replace("&amp;", "&")
+        assert query in link
+        downloaded = rows(client.get(link))
+        assert downloaded and all(check(r) for r in downloaded), (query, downloaded)
+    unknown = client.get("/api/v1/incidents/export.csv?township=abc")
+    assert unknown.status_code == 422 and "unknown township abc" in unknown.json["error"]["message"]

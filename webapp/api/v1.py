@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from grids.duplicates import link_duplicate, nearby_open_cases
 from grids.errors import Invalid
-from grids.incident_io import CaseFilter, export_cases
+from grids.incident_io import ONLY, CaseFilter, export_cases
 from grids.incidents import locate, to_city_point
 from grids.models import Category, Division, Incident
 from grids.photos import Picture, handle_with_photos, prepare_all
@@ -160,7 +160,7 @@ def export_incidents(fmt: str) -> Any:
     actor, _ = principal()
     args = request.args
     filters = CaseFilter.parse(args.get("status"), args.get("category"), args.get("township"), args.get("since"),
-                               args.get("until"))
+                               args.get("until"), args.get("source"), [name for name in ONLY if args.get(name) == "1"])
     spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL_BYTES)
     out = io.TextIOWrapper(spool, encoding="utf-8", newline="")
     export_cases(db(), city(), fmt, out, filters, actor)
