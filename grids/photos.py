@@ -37,6 +37,9 @@ MAX_PHOTOS = 6
 #: Refused before decoding: a small file can claim a huge canvas (decompression bomb).
 MAX_PIXELS = 50_000_000
 FORMATS = ("JPEG", "PNG", "WEBP")
+#: The ISO base media brands of HEIF/HEIC, an iPhone camera's default: Pillow cannot read them, and a phone
+#: user needs to hear which setting sends JPEG (相机 > 格式 > 兼容性最佳), not that the file is no picture.
+HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
 ORIENTATION = 0x0112
 QUALITY = 85
 
@@ -69,6 +72,21 @@ def _rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _too_many_pixels(name: str, width: object, height: object) -> Invalid:
+    return Invalid(f"{name} is {width}x{height} px, over {MAX_PIXELS // 1_000_000} megapixels; send a smaller photo",
+                   code="photo_too_many_pixels",
+                   details={"file": name, "width": width, "height": height, "max_mp": MAX_PIXELS // 1_000_000})
+
+
+def _check_canvas(image: Image.Image, name: str) -> None:
+    """Format and size from the header, before any pixel is decoded."""
+    if image.format not in FORMATS:
+        raise Invalid(f"{name} is a {image.format}; send a JPEG, PNG or WebP photo", code="not_an_image",
+                      details={"file": name})
+    if image.width * image.height > MAX_PIXELS:
+        raise _too_many_pixels(name, image.width, image.height)
+
+
 def prepare(data: bytes, name: str = "photo") -> Picture:
     """The upload re-encoded (at most MAX_SIDE px, EXIF stripped but orientation), or Invalid saying why not."""
     if not data:
@@ -76,14 +94,17 @@ def prepare(data: bytes, name: str = "photo") -> Picture:
     if len(data) > MAX_BYTES:
         raise Invalid(f"{name} is {len(data) / 1048576:.1f} MB; a photo may be at most {MAX_BYTES // 1048576} MB",
                       code="photo_too_large", details={"file": name})
+    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+        raise Invalid(f"{name} is a HEIC/HEIF photo; send JPEG (on an iPhone: Settings > Camera > Formats > Most "
+                      "Compatible)", code="heic_photo", details={"file": name})
     try:
         with Image.open(io.BytesIO(data)) as image:
-            if image.format not in FORMATS or image.width * image.height > MAX_PIXELS:
-                raise Invalid(f"{name} is a {image.format} of {image.width}x{image.height} px; send a JPEG, PNG "
-                              "or WebP photo", code="not_an_image", details={"file": name})
+            _check_canvas(image, name)
             orientation = image.getexif().get(ORIENTATION)
             picture = _rgb(image)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise _too_many_pixels(name, "?", "?") from exc
+    except (UnidentifiedImageError, OSError) as exc:
         raise Invalid(f"{name} is not a picture; send a JPEG, PNG or WebP photo", code="not_an_image",
                       details={"file": name}) from exc
     picture.thumbnail((MAX_SIDE, MAX_SIDE))

@@ -159,7 +159,8 @@ def _labels() -> dict[str, str]:
             "created": _("已创建案件 #%(id)s。"), "notAvailable": _("当前案件不能执行“%(action)s”。"),
             "bulkResult": _("%(case)s：%(result)s", case="%(case)s", result="%(result)s"),
             "bulkOk": _("成功"), "bulkChanged": _("案件已被他人更改"), "bulkNone": _("框内没有案件。"),
-            "selected": _("已选 %(n)s 件"), "photoAlt": _("案件照片"), "noPhotos": _("无照片"),
+            "selected": _("已选 %(n)s 件"), "noPhotos": _("无照片"),
+            "photoKinds": {"before": _("上报照片"), "after": _("处置后照片")},
             "extensionFlag": _("延期待批"), "extensionTitle": _("申请延期 %(t)s，等待审批", t="%(t)s"),
             "returnedFlag": _("已退回"),
             "confirmDuplicate": _("本案件将作废并并入 #%(id)s（上报人和照片转到原案件），不能恢复。确定？")}

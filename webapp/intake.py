@@ -45,7 +45,7 @@ TEXT_LIMITS = {"description": 4000, "address": 300, "reporter_contact": 200}
 #: message follows in brackets: it names the file or the coordinates to fix).
 FIELD_OF_CODE = {"bad_coordinates": "point", "outside_city": "point", "swapped_coordinates": "point",
                  "unknown_crs": "crs", "unknown_category": "category", "not_an_image": "photos",
-                 "photo_too_large": "photos",
+                 "photo_too_large": "photos", "photo_too_many_pixels": "photos", "heic_photo": "photos",
                  "empty_photo": "photos", "too_many_photos": "photos", "after_photo_required": "photos",
                  "unknown_component": "component_code"}
 

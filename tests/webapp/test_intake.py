@@ -127,6 +127,18 @@ def test_a_non_image_and_an_oversized_photo_are_refused_with_a_message(client, d
     assert db.scalar(select(func.count()).select_from(Incident).where(Incident.source == "dispatcher")) == 0
 
 
+def test_an_iphone_heic_and_a_huge_canvas_are_told_apart_from_non_pictures(client, db) -> None:
+    """What the phone user must change: the camera's format, or the picture's size (both were 不是图片)."""
+    login(client, "dispatcher")
+    heic = post(client, "/dispatch/cases", form(db), photos=[("IMG_0001.HEIC", b"\0\0\0\x18ftypheic" + b"\0" * 64)])
+    assert heic.status_code == 422 and heic.json["errors"]["photos"].startswith("IMG_0001.HEIC 是 HEIC 格式")
+    assert "兼容性最佳" in heic.json["errors"]["photos"]
+    canvas = io.BytesIO()
+    Image.new("1", (8000, 7000)).save(canvas, "PNG")  # 56 megapixels in a few kB
+    huge = post(client, "/dispatch/cases", form(db), photos=[("scan.png", canvas.getvalue())])
+    assert huge.json["errors"]["photos"] == "scan.png 像素太多（8000×7000）：每张照片最多 50 百万像素。"
+
+
 def test_exif_gps_is_stripped_orientation_kept_and_size_capped(client, db, tmp_path: Path) -> None:
     login(client, "dispatcher")
     created = post(client, "/dispatch/cases", form(db), photos=[("gps.jpg", jpeg((5000, 300), gps=True))])
@@ -197,7 +209,9 @@ def test_a_squad_reports_handling_with_an_after_photo(client, db, dispatched_in_
     case = dispatched_in_youbu
     login(client, "squad_leader")
     page = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
-    assert 'capture="environment"' in page and f'name="version" value="{case.version}"' in page
+    assert f'name="version" value="{case.version}"' in page
+    handle_form = page.split("data-handle")[1].split("</form>")[0]  # camera or album: capture would force the camera
+    assert "可拍摄或从相册选择" in handle_form and "capture=" not in handle_form
     token = csrf_token(client, f"/township/cases/{case.id}")
     no_photo = client.post(f"/township/cases/{case.id}/handle", data={"csrf_token": token, "version": case.version,
                                                                       "note": "已清理"})

@@ -123,7 +123,8 @@
       link.rel = "noopener";
       var img = link.appendChild(el("img"));
       img.src = p.thumb;
-      img.alt = labels.photoAlt;
+      img.alt = labels.photoKinds[p.kind] || p.kind;
+      link.appendChild(el("span", "thumb-kind", img.alt));  // before and after told apart in words, not colour
     });
   }
 
