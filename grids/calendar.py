@@ -211,3 +211,18 @@ def year_days(session: Session, city_code: str, year: int) -> dict[str, Any]:
         .order_by(CalendarDay.day))
     return {"city": city_code, "year": year, "package_covers": package_covers(year),
             "days": [{"day": row.day.isoformat(), "workday": row.is_workday, "note": row.note} for row in rows]}
+
+
+#: How far ahead a missing holiday year is flagged: deadlines reach weeks into the next year before it starts.
+GAP_WARNING = timedelta(days=60)
+
+
+def unknown_years(session: Session, city_code: str, today: date) -> list[int]:
+    """The years from today to GAP_WARNING ahead that neither the holiday package nor the city's own days
+    know: their deadlines count Monday-Friday and fall on national holidays (春节, 国庆) until someone
+    enters them (`gridlink sla day`) or upgrades the package. What the server log and the dispatch page warn of."""
+    years = [year for year in sorted({today.year, (today + GAP_WARNING).year}) if not package_covers(year)]
+    entered = set(session.scalars(select(func.extract("year", CalendarDay.day)).where(
+        CalendarDay.city_code == city_code, func.extract("year", CalendarDay.day).in_(years)).distinct()))
+    return [year for year in years if year not in {int(y) for y in entered}]
+

@@ -14,9 +14,10 @@ from typing import Any
 
 import click
 from gunicorn.app.base import BaseApplication
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from grids.cli import COMMANDS, fail_cleanly
+from grids.cli import COMMANDS, command_session, fail_cleanly
 from grids.workflow import sweep_if_free
 
 log = logging.getLogger("gridlink.sweeper")
@@ -83,6 +84,24 @@ def _log_to_stderr() -> None:
     logger.setLevel(logging.INFO)
 
 
+def _warn_of_unknown_years(city_code: str) -> None:
+    """A year about to start that no holiday data knows is said when the server starts (the dispatch page
+    says it too); a database not reachable yet is the workers' to report."""
+    from grids.calendar import unknown_years
+    from grids.errors import DomainError
+    from grids.layouts import city_date
+
+    try:
+        with command_session() as session:
+            years = unknown_years(session, city_code, city_date(session, city_code))
+    except (DomainError, SQLAlchemyError):
+        return
+    for year in years:
+        logging.getLogger("gridlink.calendar").warning(
+            "no holiday data for %d: its deadlines count Monday-Friday until the State Council's holidays and 调休 "
+            "days are entered (gridlink sla day DATE --holiday|--workday) or chinesecalendar is upgraded", year)
+
+
 #: One worker more than the cores: while one waits on the database another runs Python (bench/intake.py on
 #: 2 cores, paired runs: 3 workers took 18-20% more cases per second than 2).
 DEFAULT_WORKERS = (os.cpu_count() or 1) + 1
@@ -103,8 +122,9 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     """
     from webapp.config import load_config
 
-    load_config()  # a missing setting fails here in one line, not as a crash loop in every worker
+    config = load_config()  # a missing setting fails here in one line, not as a crash loop in every worker
     _log_to_stderr()
+    _warn_of_unknown_years(config["GRIDLINK_CITY"])
     click.echo(f"gridlink serving on http://{host}:{port} ({workers} workers x {threads} threads)")
     _Server({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
              "proc_name": "gridlink", "control_socket_disable": True}).run()

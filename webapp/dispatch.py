@@ -17,6 +17,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import ColumnElement, Date, cast, func, or_, select
 
+from grids.calendar import unknown_years
+from grids.layouts import city_date
 from grids.models import CaseEvent, Category, City, Department, Division, Incident
 from grids.workflow import ACTIONS, STAGE_CLOCKS, zone_of
 from webapp import db
@@ -181,7 +183,8 @@ def board() -> Any:
     duty_kinds = [(RESPONSIBILITY_COLOURS[k], label) for k, label in RESPONSIBILITY_KIND_LABELS.items()]
     exports = {fmt: url_for("api_v1.export_incidents", fmt=fmt, **filters.export_args()) for fmt in EXPORT_TYPES}
     return render_template("dispatch.html", cases=cases, filters=filters, data=data, map_parts=parts,
-                           duty_kinds=duty_kinds, exports=exports, **_choices())
+                           duty_kinds=duty_kinds, exports=exports, **_choices(),
+                           unknown_years=unknown_years(db(), city, city_date(db(), city)))
 
 
 def _duty_layer() -> dict[str, Any]:

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, insert
 from sqlalchemy.orm import Session
 
-from grids.calendar import WorkCalendar, city_calendar, deadline, parse_limit, remaining
+from grids.calendar import WorkCalendar, city_calendar, deadline, parse_limit, remaining, set_day, unknown_years
 from grids.errors import Invalid
 from grids.models import CalendarDay, City
 from tests.grids.test_cli_foundation import cli_db  # noqa: F401  (fixture)
@@ -104,3 +104,11 @@ def test_an_operator_enters_a_year_the_holiday_package_does_not_know(cli_db: str
     assert json.loads(CliRunner().invoke(main, ["sla", "days", "2027", "--city", "999701", "--json"]).output)[
         "days"] == []
     engine.dispose()
+
+
+def test_a_year_no_holiday_data_knows_is_flagged_before_it_starts_until_its_days_are_entered(db, demo_city) -> None:
+    """chinesecalendar 1.11 knows 2026 but not 2027: from mid-November deadlines reach into 2027."""
+    assert unknown_years(db, "330781", date(2026, 6, 1)) == []
+    assert unknown_years(db, "330781", date(2026, 12, 15)) == [2027]
+    set_day(db, "330781", date(2027, 1, 1), False, "元旦")
+    assert unknown_years(db, "330781", date(2026, 12, 15)) == []

@@ -182,3 +182,16 @@ def test_a_report_made_in_the_next_township_is_followed_but_not_worked(client, d
     login(client, "squad_leader")
     assert client.get(f"/township/cases/{case.id}").status_code == 404
     assert client.get(f"/api/v1/incidents/{case.id}").status_code == 404
+
+
+def test_the_dispatch_page_warns_of_a_coming_year_without_holiday_data(client, db) -> None:
+    """Until its holidays are entered, a year's deadlines would fall on 春节; the centre sees it coming."""
+    from grids.calendar import unknown_years
+    from grids.layouts import city_date
+
+    login(client, "dispatcher")
+    expected = unknown_years(db, "330781", city_date(db, "330781"))
+    page = client.get("/dispatch").get_data(as_text=True)
+    assert page.count("data-calendar-gap") == len(expected)
+    for year in expected:
+        assert f"工作日历缺 {year} 年的法定节假日和调休" in page
