@@ -38,6 +38,7 @@ ERROR_TEXT = {
     "not_found": _l("找不到要找的内容，或它不在您的辖区内。"),
     "case_not_found": _l("没有这个案件，或它不在你的辖区内。"),
     "unauthorized": _l("请先登录。"),
+    "bad_api_key": _l("API 密钥无效或已吊销：请向管理员索取新的密钥（gridlink apikeys create）。"),
     "city_not_set_up": _l("本服务器还没有城市 %(city)s 的数据：请管理员先运行 gridlink demo load 或导入城市目录。"),
     "method_not_allowed": _l("此地址不支持这种请求。"),
     "forbidden": _l("您没有权限执行此操作。"),

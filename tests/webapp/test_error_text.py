@@ -169,3 +169,11 @@ def test_a_cancelled_case_shows_no_clock_rather_than_no_time_limit(client, db) -
     login(client, "dispatcher")
     drawer = client.get(f"/dispatch/cases/{case.id}").json
     assert drawer["status_label"] == "已作废" and drawer["due_text"] == "—"
+
+
+def test_a_revoked_or_mistyped_api_key_says_what_to_do_in_the_readers_language(client) -> None:
+    refused = client.get("/api/v1/incidents", headers={"Authorization": "Bearer not-a-key"})
+    error = refused.json["error"]
+    assert refused.status_code == 401 and error["code"] == "bad_api_key"
+    assert error["message"] == "invalid or revoked API key"  # machines keep English
+    assert error["display"] == "API 密钥无效或已吊销：请向管理员索取新的密钥（gridlink apikeys create）。"
