@@ -12,7 +12,10 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: Any) -> Any:
-    """A CSV cell a spreadsheet shows as text: formula-like text gets a leading ' (numbers stay numbers)."""
+    """A CSV cell a spreadsheet shows as text: formula-like text gets a leading ' (numbers stay numbers);
+    a yes/no is true or false, as in the JSON and GeoJSON of the same data (Python would write True)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value

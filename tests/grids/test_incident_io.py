@@ -280,7 +280,7 @@ def test_export_round_trip_keeps_text_as_data(db, hotline) -> None:
     assert first["reported_at"] == "2025-10-08T14:30:00+08:00" and first["closed_at"] == "2025-10-09T09:15:00+08:00"
     assert first["township_code"] == YOUBU and first["city_code"] == CITY and first["grid_code"].startswith(YOUBU)
     assert first["category_code"] == "E0101" and first["department_code"] == "sanitation" and first["squad_code"]
-    assert first["routing_reason"].endswith("owner: department")
+    assert first["routing_reason"].endswith("owner: department") and first["needs_triage"] == "false"
     assert imported["RX2025100808"]["description"] == "'" + FORMULA and imported["RX2025100808"]["address"] == XSS
     features = json.loads(export_text(db, "geojson", status="reported", category="E0101"))["features"]
     by_id = {f["properties"]["external_id"]: f for f in features}
