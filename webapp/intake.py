@@ -111,7 +111,7 @@ class ReportForm:
 
     @classmethod
     def parse(cls, form: MultiDict[str, str], files: MultiDict[str, FileStorage], *,
-              require_description: bool) -> ReportForm:
+              require_description: bool, no_point: str | None = None) -> ReportForm:
         # "E0101 暴露垃圾" from the picker, or a bare code or a name (Chinese or English) typed by hand:
         # grids.workflow finds the class by any of them
         parsed = cls(category=form.get("category", "").strip(), crs=form.get("crs") or DEFAULT_CRS,
@@ -120,19 +120,19 @@ class ReportForm:
             parsed.errors["category"] = str(_l("请选择类别。"))
         if parsed.crs not in dict(CRS_CHOICES):
             parsed.errors["point"] = str(_l("请选择坐标系。"))
-        parsed._point(form)
+        parsed._point(form, no_point or str(_l("请在地图上点选位置，或填写经度和纬度。")))
         parsed._texts(form, require_description)
         parsed.pictures, photo_errors = pictures_or_errors(files)
         parsed.errors.update(photo_errors)
         return parsed
 
-    def _point(self, form: MultiDict[str, str]) -> None:
+    def _point(self, form: MultiDict[str, str], no_point: str) -> None:
         raw = (form.get("lon", "").strip(), form.get("lat", "").strip())
         if not any(raw) and self.component_code:
             self.lon = self.lat = None
             return
         if not all(raw):
-            self.errors["point"] = str(_l("请在地图上点选位置，或填写经度和纬度。"))
+            self.errors["point"] = no_point
             return
         try:
             self.lon, self.lat = float(raw[0]), float(raw[1])
@@ -155,10 +155,13 @@ class ReportForm:
                 "photos": [p.digest for p in self.pictures]}
 
 
-def submit_report(source: str, case_url: Callable[[int], str], *, require_description: bool) -> Any:
-    """Handle a posted report form: 201 {id, case, url}, or 422 {errors}; replays answer like the first."""
+def submit_report(source: str, case_url: Callable[[int], str], *, require_description: bool,
+                  no_point: str | None = None) -> Any:
+    """Handle a posted report form: 201 {id, case, url}, or 422 {errors}; replays answer like the first.
+    `no_point`: what a form without coordinate fields (the phone's) says when the point is missing."""
     user = current_user()
-    form = ReportForm.parse(request.form, request.files, require_description=require_description)
+    form = ReportForm.parse(request.form, request.files, require_description=require_description,
+                            no_point=no_point)
     if form.errors:
         return jsonify({"errors": form.errors}), 422
 

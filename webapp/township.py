@@ -39,6 +39,11 @@ REASONED = ("rework",)
 TASKS = {"inspector": ("verify", "check"), "co_manager": ("verify", "check_others"),
          "officer": ("squad_work",), "squad_leader": ("squad_work",)}
 GRID_BOUND = ("co_manager",)  # whose tasks are kept to the grids they co-manage
+#: What an empty 我的任务 says will appear there, by role.
+NO_TASKS = {"officer": _l("暂无任务：指挥中心派给本中队的案件会出现在这里，按时限排序。"),
+            "squad_leader": _l("暂无任务：指挥中心派给本中队的案件会出现在这里，按时限排序。"),
+            "co_manager": _l("暂无任务：你协管的网格里待核实的上报、待核查的处置会出现在这里，按时限排序。"),
+            "inspector": _l("暂无任务：待核实的上报和待核查的处置会出现在这里，按时限排序。")}
 MAX_EXTENSION = 99
 MAX_NOTE = 4000
 
@@ -77,7 +82,8 @@ def home() -> Any:
                            tasks=[c for c in rows if c["id"] in tasks],
                            reported=[c for c in rows if c["id"] in reported],
                            others=[c for c in rows if c["id"] not in tasks | reported],
-                           same=request.args.get("same", type=int),  # 是同一问题: the report not sent again
+                           no_tasks=NO_TASKS.get(user.role, NO_TASKS["inspector"]),
+                           same=next((c for c in rows if c["id"] == request.args.get("same", type=int)), None),
                            may_report=user.role in RULES[(None, "report")].roles or user.role == "admin")
 
 
@@ -86,7 +92,7 @@ def _case_page(incident: Incident, errors: dict[str, str] | None = None, status:
     they follow but do not work (outside_zone)."""
     user, zone = current_user(), zone_of(current_user())
     outside = zone.township_id is not None and incident.township_id != zone.township_id
-    may = (lambda action: False) if outside else (lambda action: offered(user, incident, action))
+    may = (lambda action: False) if outside else _offered_on_site(user, incident)
     return render_template("township_case.html", case=summaries([incident])[0], incident=incident,
                            history=case_history(incident), photos=photo_links(incident.id),
                            outside_zone=outside, may_handle=may("handle"),
@@ -96,6 +102,13 @@ def _case_page(incident: Incident, errors: dict[str, str] | None = None, status:
                            # a step refused as stale (409) may no longer be offered: its typed note is shown
                            kept_note=request.form.get("note", "").strip() if status == 409 else "",
                            posted=request.endpoint if request.method == "POST" else None), status  # whose note to keep
+
+
+def _offered_on_site(user: User, incident: Incident) -> Any:
+    """offered(), less 核实 of one's own report: reported on site, it is first-hand already (the centre files
+    it), so it is no task of the reporter's either."""
+    own = db().scalar(select(reported_by(user.id)).where(Incident.id == incident.id))
+    return lambda action: offered(user, incident, action) and not (own and action == "verify")
 
 
 @bp.route("/cases/<int:case_id>")
@@ -200,7 +213,7 @@ def report_page() -> Any:
 def _report_labels() -> dict[str, str]:
     return {"locating": _("正在获取位置…"), "accuracy": _("已定位，精度约 %(m)s 米"),
             "denied": _("无法获取位置：请在地图上点选位置。"), "tapped": _("已在地图上选定位置"),
-            "failed": _("提交失败，请重试。"), "grid": _("网格 %(code)s"),
+            "failed": _("提交失败，请重试。"), "sending": _("正在上报…"), "grid": _("网格 %(code)s"),
             "outside": _("此处属于%(place)s，不在本辖区：仍可上报，由当地处置，你可跟进到结案。"),
             "photoChosen": _("已选照片：%(name)s"), "sendWithPhoto": _("上报（含照片）"),
             "sendWithoutPhoto": _("不拍照，直接上报")}
@@ -211,4 +224,5 @@ def _report_labels() -> dict[str, str]:
 def report() -> Any:
     """上报 tap 3: the report with its optional photo, through the same use case as the API."""
     return submit_report("field", lambda case_id: url_for("township.home", reported=case_id),
-                         require_description=False)
+                         require_description=False,
+                         no_point=_("还没有位置：请等待定位、点“重新定位”，或在地图上点选问题位置。"))

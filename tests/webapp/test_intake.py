@@ -116,6 +116,16 @@ def test_swapped_coordinates_say_how_to_fix_them(client, db) -> None:
     assert answer.json["errors"]["point"] == f"经度和纬度似乎填反了：应为经度 {lon}、纬度 {lat}。"
 
 
+def test_a_report_without_a_point_says_what_each_form_offers(client, db) -> None:
+    """The dispatcher can type coordinates; the phone has only its GPS and the map."""
+    login(client, "dispatcher")
+    desk = post(client, "/dispatch/cases", form(db, lon="", lat=""))
+    assert desk.json["errors"]["point"] == "请在地图上点选位置，或填写经度和纬度。"
+    login(client, "officer")
+    phone = post(client, "/township/report", form(db, lon="", lat=""))
+    assert phone.json["errors"]["point"] == "还没有位置：请等待定位、点“重新定位”，或在地图上点选问题位置。"
+
+
 def test_a_non_image_and_an_oversized_photo_are_refused_with_a_message(client, db) -> None:
     login(client, "dispatcher")
     fake = post(client, "/dispatch/cases", form(db), photos=[("notes.jpg", b"%PDF-1.4 not a picture")])

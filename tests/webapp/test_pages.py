@@ -44,7 +44,7 @@ def test_township_page_lists_only_the_zone_and_says_what_to_do_without_tasks(cli
     login(client, "squad_leader")
     page = client.get("/township").get_data(as_text=True)
     assert "游埠古镇老街口" in page and "诸葛村口" not in page
-    assert "暂无待你处理的任务：派给你的案件、待你核实或核查的案件会出现在这里" in page
+    assert "暂无任务：指挥中心派给本中队的案件会出现在这里" in page
 
 
 def test_hostile_text_is_escaped_in_the_dispatch_page(client, hostile_case) -> None:
@@ -163,6 +163,7 @@ def test_a_co_managers_tasks_are_the_reports_to_verify_in_their_grids_not_the_sq
     assert f'data-case="{to_verify.id}"' in tasks and f'data-case="{own.id}"' not in tasks  # not their own report
     assert f'data-case="{squad_work}"' not in tasks
     assert "核实属实" in client.get(f"/township/cases/{to_verify.id}").get_data(as_text=True)
+    assert "核实属实" not in client.get(f"/township/cases/{own.id}").get_data(as_text=True)  # first-hand already
     login(client, "officer")
     assert f'data-case="{squad_work}"' in _section(client.get("/township").get_data(as_text=True), "我的任务")
 

@@ -26,15 +26,21 @@
     if (first) { first.scrollIntoView({block: "nearest"}); }
   }
 
-  /* options: csrf, failed (text), onCreated(answer), extra(formData) to add fields the page holds. */
+  /* options: csrf, failed (text), sending (text the button shows meanwhile), onCreated(answer),
+   * extra(formData) to add fields the page holds. While a report (photos and all) is on its way the form is
+   * .sending: its inputs wait, so a second photo cannot replace the one being sent. */
   function bind(form, options) {
     var button = form.querySelector("button[type=submit]");
     var token = form.querySelector("[data-idempotency]");
     form.addEventListener("submit", function (event) {
       event.preventDefault();
+      if (form.classList.contains("sending")) { return; }
       var body = new FormData(form);
       if (options.extra) { options.extra(body); }
+      var words = button.textContent;
       button.disabled = true;
+      form.classList.add("sending");
+      if (options.sending) { button.textContent = options.sending; }
       window.gridlinkShrinkPhotos(form.elements.photos && form.elements.photos.files).then(function (photos) {
         if (photos.length) { body.delete("photos"); }
         photos.forEach(function (file) { body.append("photos", file, file.name); });
@@ -52,7 +58,11 @@
           });
         })
         .catch(function () { showErrors(form, {form: options.failed}); })
-        .then(function () { button.disabled = false; });
+        .then(function () {
+          button.disabled = false;
+          form.classList.remove("sending");
+          if (options.sending && button.textContent === options.sending) { button.textContent = words; }
+        });
     });
   }
 

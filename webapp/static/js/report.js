@@ -58,17 +58,19 @@
     refreshHints();
   }
 
-  /* The GPS position, asked at once and again with 重新定位 (a fix often comes only after a first timeout). */
-  function locate() {
+  /* The GPS position, asked at once (a fix of the last 30 s will do) and again with 重新定位, which wants a
+   * fresh one: the reporter walked on, or the first fix timed out. */
+  function locate(maximumAge) {
     if (!navigator.geolocation) { gps.textContent = labels.denied; return; }
     gps.textContent = labels.locating;
     gps.classList.toggle("located", false);
     navigator.geolocation.getCurrentPosition(function (pos) {
       place(L.latLng(pos.coords.latitude, pos.coords.longitude), pos.coords.accuracy || 1);
-    }, function () { gps.textContent = labels.denied; }, {enableHighAccuracy: true, timeout: 15000, maximumAge: 30000});
+    }, function () { gps.textContent = labels.denied; },
+    {enableHighAccuracy: true, timeout: 15000, maximumAge: maximumAge});
   }
-  locate();
-  form.querySelector("[data-relocate]").addEventListener("click", locate);
+  locate(30000);
+  form.querySelector("[data-relocate]").addEventListener("click", function () { locate(0); });
   G.onClick(caseMap, function (latlng) { place(latlng, 0); });
 
   /* One category at a time: a big button, or a class from 其他类别. */
@@ -101,7 +103,7 @@
   form.addEventListener("reset", function () { window.setTimeout(showPhoto); });
 
   window.GridlinkIntake.bind(form, {csrf: form.elements.csrf_token.value, failed: labels.failed,
-    onCreated: function (answer) { window.location.href = answer.url; }});
+    sending: labels.sending, onCreated: function (answer) { window.location.href = answer.url; }});
   photo.addEventListener("change", function () {
     showPhoto();
     if (this.files.length) { form.requestSubmit(); }
