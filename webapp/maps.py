@@ -276,20 +276,24 @@ def add_vector_grid(m: GridlinkMap, *, url_template: str, layer_name: str, style
 #: Place labels show between these zooms: below, a city's townships are too small for their names to part
 #: (a phone's whole-city view); past the top, a township fills the screen and its name marks one odd spot.
 PLACE_LABEL_MIN_ZOOM, PLACE_LABEL_MAX_ZOOM = 10, 14
+PLACE_LABEL_DROP = 16  # px below the point: under a 40 px cluster centred on it (see add_place_labels)
 
 
 def add_place_labels(m: GridlinkMap, places: Sequence[tuple[str, float, float]]) -> None:
     """Names written on the map at (name, lat, lon), such as the townships of a case map: where a dispatcher
     looks for 游埠镇 before clicking a point in it. Text, never HTML; the labels take no clicks and lie under
-    the markers (the shadow pane), so a case pin is never hidden by a name."""
+    the markers (the shadow pane), so a case pin is never hidden by a name. Each sits PLACE_LABEL_DROP px
+    below its point: cases gather around a township's inner point, and a cluster there covered the name."""
     name = m.get_name()
     _Script(
         "(function (labels) {\n"
+        f"    var PLACE_LABEL_DROP = {PLACE_LABEL_DROP};\n"
         f"    {_js_string([list(place) for place in places])}.forEach(function (place) {{\n"
         "        var label = document.createElement('span');\n"
         "        label.textContent = place[0];\n"
-        "        L.tooltip({permanent: true, direction: 'center', className: 'place-label', interactive: false,\n"
-        "                   pane: 'shadowPane'}).setLatLng([place[1], place[2]]).setContent(label).addTo(labels);\n"
+        "        L.tooltip({permanent: true, direction: 'bottom', offset: [0, PLACE_LABEL_DROP], interactive: false,\n"
+        "                   className: 'place-label', pane: 'shadowPane'})\n"
+        "            .setLatLng([place[1], place[2]]).setContent(label).addTo(labels);\n"
         "    });\n"
         "    function fit() {\n"
         f"        var zoom = {name}.getZoom();\n"
