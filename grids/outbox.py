@@ -14,6 +14,7 @@ township: the staff bound to that township and those bound to none (city-wide).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, func, select, update
@@ -21,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from grids.errors import NotFound
-from grids.models import CaseEvent, Incident, OutboxMessage, extension_approvers
+from grids.models import CaseEvent, Category, Incident, OutboxMessage, extension_approvers
 
 OWNER = "owner"  # stands for the case's accountable owner after the action
 APPROVERS = "approvers"  # stands for the roles that decide the case's next extension (a second one: admin)
@@ -104,13 +105,25 @@ def list_messages(session: Session, *, undelivered: bool = False, after: int = 0
     `total` counts every match (the page may hold fewer), `next_after` is where the next page starts (None:
     this page is the last). Times are ISO 8601, like the API's."""
     where = [OutboxMessage.id > after, *([OutboxMessage.delivered_at.is_(None)] if undelivered else [])]
-    rows = session.scalars(select(OutboxMessage).where(*where).order_by(OutboxMessage.id).limit(limit + 1)).all()
+    rows = session.execute(select(OutboxMessage, Category.code, Category.name, Incident.address, Incident.deadline_at)
+                           .join(Incident, Incident.id == OutboxMessage.incident_id)
+                           .join(Category, Category.id == Incident.category_id)
+                           .where(*where).order_by(OutboxMessage.id).limit(limit + 1)).all()
     page = rows[:limit]
-    return {"messages": [{"id": m.id, "event_id": m.event_id, "incident_id": m.incident_id, "kind": m.kind,
-                          "recipient": m.recipient, "payload": m.payload, "created_at": m.created_at.isoformat(),
-                          "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None} for m in page],
+    return {"messages": [_message(*row) for row in page],
             "total": session.scalar(select(func.count()).select_from(OutboxMessage).where(*where)),
-            "next_after": page[-1].id if len(rows) > limit else None}
+            "next_after": page[-1][0].id if len(rows) > limit else None}
+
+
+def _message(m: OutboxMessage, category_code: str, category_name: str, address: str | None,
+             deadline: datetime | None) -> dict[str, Any]:
+    """A message as a relay sends it: what happened (payload, at the event) and what the case is now (its
+    class, address and deadline), so an SMS can say 暴露垃圾 at 游埠老街, due 17:00 without another lookup."""
+    return {"id": m.id, "event_id": m.event_id, "incident_id": m.incident_id, "kind": m.kind,
+            "recipient": m.recipient, "payload": m.payload, "created_at": m.created_at.isoformat(),
+            "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
+            "case": {"category_code": category_code, "category_name": category_name, "address": address,
+                     "deadline_at": deadline.isoformat() if deadline else None}}
 
 
 def mark_delivered(session: Session, ids: Sequence[int]) -> list[int]:
