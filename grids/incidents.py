@@ -207,7 +207,8 @@ def wgs84_lonlat(x: float, y: float, crs: str = "wgs84") -> tuple[float, float]:
         return to_wgs84(x, y, name)
     except CoordinateError as exc:
         if _valid_lonlat(y, x) and not _valid_lonlat(x, y):
-            raise Invalid(f"longitude and latitude look swapped: {exc}; send lon={y}, lat={x}",
+            raise Invalid(f"longitude and latitude look swapped: ({x}, {y}) is no place on Earth as (lon, lat); "
+                          f"send lon={y}, lat={x}",
                           code="swapped_coordinates", details={"lon": y, "lat": x}) from exc
         raise Invalid(str(exc), code="bad_coordinates") from exc
 

@@ -96,3 +96,11 @@ def test_an_export_that_fails_midway_leaves_the_earlier_file_as_it_was(tmp_path)
     with replaced_on_success(out, encoding="utf-8") as handle:
         handle.write("id,status\n1,filed\n")
     assert out.read_text(encoding="utf-8") == "id,status\n1,filed\n"
+
+
+def test_a_period_that_has_not_started_says_so_rather_than_ranking_zeros(cli_db: str) -> None:
+    run("demo", "load", "--no-grids")
+    future = run("evaluate", "--period", "month", "--date", "2030-01-15", "--by", "township")
+    assert future.exit_code == 0 and "2030-01 has not started yet" in future.output
+    past = json.loads(run("evaluate", "--period", "month", "--date", "2025-03-01", "--by", "township", "--json").output)
+    assert past["notes"] == []
