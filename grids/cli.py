@@ -143,6 +143,9 @@ def db_status() -> None:
     engine = make_engine()
     try:
         click.echo(f"database reachable, PostGIS {postgis_version(engine)}")
+    except ConfigError as exc:
+        click.echo(f"database: {exc.message}", err=True)
+        sys.exit(3)
     finally:
         engine.dispose()
 

@@ -133,10 +133,9 @@ def postgis_version(engine: Engine) -> str:
                 text("SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'")
             ).scalar()
     except OperationalError as exc:
-        raise ConfigError(
-            f"cannot connect to the database ({exc.orig}); start the embedded one with `gridlink db up`"
-            " or check DATABASE_URL"
-        ) from exc
+        reason = " ".join(str(exc.orig).split())  # one line: psycopg2 adds a tab-indented hint on its own line
+        fix = "check DATABASE_URL" if os.environ.get("DATABASE_URL") else "start it with `gridlink db up`"
+        raise ConfigError(f"cannot connect to the database ({reason}); {fix}") from exc
     version = installed or available
     if not version:
         raise ConfigError(

@@ -104,3 +104,12 @@ def test_a_period_that_has_not_started_says_so_rather_than_ranking_zeros(cli_db:
     assert future.exit_code == 0 and "2030-01 has not started yet" in future.output
     past = json.loads(run("evaluate", "--period", "month", "--date", "2025-03-01", "--by", "township", "--json").output)
     assert past["notes"] == []
+
+
+def test_an_unreachable_database_is_one_line_naming_the_setting_and_status_exits_3(monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere")
+    status = CliRunner().invoke(main, ["db", "status"])
+    assert status.exit_code == 3 and "cannot connect to the database" in status.output
+    listing = CliRunner().invoke(main, ["outbox", "list"])
+    assert listing.exit_code == 1 and listing.output.count("\n") == 1  # one line, not psycopg2's two
+    assert listing.output.rstrip().endswith("check DATABASE_URL") and "gridlink db up" not in listing.output
