@@ -215,14 +215,20 @@ def year_days(session: Session, city_code: str, year: int) -> dict[str, Any]:
 
 #: How far ahead a missing holiday year is flagged: deadlines reach weeks into the next year before it starts.
 GAP_WARNING = timedelta(days=60)
+#: 元旦, 春节, 清明, 劳动节, 端午, 中秋, 国庆: a year with fewer days off entered is not entered yet (one
+#: local day off, say, does not make the State Council's holidays known).
+OFFICIAL_HOLIDAYS = 7
 
 
 def unknown_years(session: Session, city_code: str, today: date) -> list[int]:
     """The years from today to GAP_WARNING ahead that neither the holiday package nor the city's own days
-    know: their deadlines count Monday-Friday and fall on national holidays (春节, 国庆) until someone
-    enters them (`gridlink sla day`) or upgrades the package. What the server log and the dispatch page warn of."""
-    years = [year for year in sorted({today.year, (today + GAP_WARNING).year}) if not package_covers(year)]
-    entered = set(session.scalars(select(func.extract("year", CalendarDay.day)).where(
-        CalendarDay.city_code == city_code, func.extract("year", CalendarDay.day).in_(years)).distinct()))
-    return [year for year in years if year not in {int(y) for y in entered}]
+    (at least OFFICIAL_HOLIDAYS days off) know: their deadlines count Monday-Friday and fall on national
+    holidays (春节, 国庆) until someone enters them (`gridlink sla day`) or upgrades the package. What the
+    server log and the dispatch page warn of."""
+    years = [y for y in sorted({today.year, (today + GAP_WARNING).year}) if not package_covers(y)]
+    year = func.extract("year", CalendarDay.day)
+    entered = session.execute(select(year, func.count()).where(
+        CalendarDay.city_code == city_code, year.in_(years), CalendarDay.is_workday.is_(False)).group_by(year))
+    days_off = {int(y): count for y, count in entered}
+    return [y for y in years if days_off.get(y, 0) < OFFICIAL_HOLIDAYS]
 

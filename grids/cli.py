@@ -898,6 +898,7 @@ COMMANDS += [components_group]
 def evaluate_command(kind: str, day: str, by: str, csv_out: Path | None, city: str, as_json: bool) -> None:
     """Rank townships, departments or squads for a period: 应结案, 结案率, 按期结案率 ... and the 0-100 score."""
     from grids.evaluation import evaluate, parse_period, write_csv
+    from grids.incident_io import replaced_on_success
     from grids.layouts import city_date
 
     period = parse_period(kind, day)
@@ -905,7 +906,7 @@ def evaluate_command(kind: str, day: str, by: str, csv_out: Path | None, city: s
         rows = evaluate(session, city, period, by)
         today = city_date(session, city)
     if csv_out:
-        with csv_out.open("w", encoding="utf-8-sig", newline="") as handle:
+        with replaced_on_success(csv_out) as handle:
             write_csv(rows, handle)
     lines = [f"{r.rank or '-':>3} {r.code:<12} 应结案 {r.counts['due']:>5}  结案率 {r.rates['结案率'] or '-':>6}  "
              f"按期结案率 {r.rates['按期结案率'] or '-':>6}  得分 {r.score or '-':>6}  {r.name}" for r in rows]

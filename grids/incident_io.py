@@ -32,8 +32,10 @@ Choices an operator can rely on:
 - status is `closed` when the status column holds one of `closed_values` (without a status mapping:
   when a closed time is given), else `reported`, waiting for the centre to file it;
 - a time without a UTC offset is read in the mapping's `tz`, default the city's time zone;
-- the optional `deadline` (the source system's 应办结时间) becomes deadline_at: evaluation's 按期/超期 and
-  the overdue sweep judge the case by it; without it an imported case has no deadline;
+- the optional `deadline` (the source system's 应办结时间) is kept as the case's handling deadline
+  (due_times.handle, what evaluation's 按期/超期 read); it starts no clock in gridlink: imported cases are
+  history, not escalated by the sweep, and one the centre files and dispatches gets gridlink's own clock.
+  Without it an imported case has no deadline;
 - a row is rejected for the first of: extra_cells (more cells than the header: a broken quote), missing_external_id,
   too_long, bad_date (unreadable, missing, closed or deadline before created, after the import started, or a
   closed status without its closed time), unknown_category, missing_coordinates, bad_coordinates, swapped_coordinates,
@@ -54,6 +56,7 @@ import math
 import os
 import queue
 import re
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -71,7 +74,7 @@ import numpy as np
 import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, func, or_, select, text
+from sqlalchemy import ColumnElement, exists, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from gis.crs import CoordinateError, geometry_to_wgs84, normalize_crs_name
@@ -546,11 +549,12 @@ WITH fresh AS MATERIALIZED (
     INSERT INTO incidents (city_code, external_id, source, category_id, status, description, address, location,
         input_crs, input_x, input_y, grid_id, township_id, squad_id, co_manager_id, department_id,
         frontage_unit_id, routing_reason, routing_steps, owner_type, needs_triage, extensions, reported_at,
-        closed_at, deadline_at, version)
+        closed_at, due_times, version)
     SELECT :city, external_id, :source, category_id, status, coalesce(description, ''), address, pt,
         :crs, input_x, input_y, grid_id, township_id, squad_id, co_manager_id, department_id, frontage_unit_id,
         {_ROUTING_REASON}, {_ROUTING_STEPS}, owner_type, grid_id IS NULL AND status <> 'closed', 0, reported_at,
-        closed_at, deadline_at, 1
+        closed_at, CASE WHEN deadline_at IS NOT NULL THEN jsonb_build_object('handle', jsonb_build_object(
+            'due', deadline_at, 'limit', NULL, 'source', :source)) END, 1
     FROM placed
     ON CONFLICT (city_code, external_id) DO NOTHING
     RETURNING id, external_id, status, grid_id, routing_reason
@@ -713,7 +717,9 @@ def replaced_on_success(path: Path, encoding: str = "utf-8-sig") -> Iterator[IO[
     """A text file written beside `path` that becomes `path` only when the block ends without an error: a
     refused import (not UTF-8, a missing column) leaves no report, an interrupted export no half file, and
     an earlier run's file stays as it was."""
-    partial = path.with_name(path.name + ".part")
+    handle, name = tempfile.mkstemp(dir=path.absolute().parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(handle)
+    partial = Path(name)  # its own name: two runs writing the same file do not write into one another's
     try:
         with partial.open("w", encoding=encoding, newline="") as out:
             yield out
@@ -745,12 +751,12 @@ def _codes(value: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(item.strip() for item in items if item and item.strip())
 
 
-#: The dispatch queue's 只看 choices, as export filters (`--overdue`, `?overdue=1` ...): the queue's download
-#: holds what the queue shows.
+#: The dispatch queue's 只看 choices, one definition for the queue and the exports (`--overdue`,
+#: `?overdue=1` ...), so a download holds what the queue shows: open cases only.
 ONLY: dict[str, ColumnElement[bool]] = {
     "overdue": Incident.status.in_(OPEN_STATES) & (Incident.deadline_at < func.now()),
-    "triage": Incident.needs_triage.is_(True),
-    "extension": Incident.extension_request.is_not(None),
+    "triage": Incident.status.in_(OPEN_STATES) & Incident.needs_triage.is_(True),  # 待分拣: in no grid
+    "extension": Incident.status.in_(OPEN_STATES) & Incident.extension_request.is_not(None),  # 延期待批
 }
 
 
@@ -787,8 +793,8 @@ class CaseFilter:
                    source=source or None, only=frozenset(only))
 
     def check(self, session: Session, city_code: str) -> None:
-        """Invalid naming a category or township code the city does not have: a typo would export nothing,
-        which reads as "no such cases"."""
+        """Invalid naming a category, township or source the city does not have: a typo would export
+        nothing, which reads as "no such cases"."""
         known = set(session.scalars(select(Category.code).where(Category.city_code == city_code,
                                                                 Category.code.in_(self.category))))
         unknown = [code for code in self.category if code not in known]
@@ -799,6 +805,11 @@ class CaseFilter:
                 Division.city_code == city_code, Division.code == self.township, Division.level == "township")):
             raise Invalid(f"unknown township {self.township}: give a township's division code such as 330781102"
                           " (gridlink divisions list)", code="bad_filter", details=[self.township])
+        if self.source and not session.scalar(select(exists().where(Incident.city_code == city_code,
+                                                                    Incident.source == self.source))):
+            sources = session.scalars(select(Incident.source).where(Incident.city_code == city_code).distinct())
+            raise Invalid(f"no case came from source {self.source!r}; the city's sources: "
+                          f"{', '.join(sorted(sources)) or 'none yet'}", code="bad_filter", details=[self.source])
 
     def conditions(self, city_code: str, zone: ZoneInfo) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = [Incident.city_code == city_code]

@@ -103,15 +103,16 @@ def list_messages(session: Session, *, undelivered: bool = False, after: int = 0
                   limit: int = 1000) -> dict[str, Any]:
     """One page of messages oldest first, as a relay or an operator reads them: those after the id `after`;
     `total` counts every match (the page may hold fewer), `next_after` is where the next page starts (None:
-    this page is the last). Times are ISO 8601, like the API's."""
-    where = [OutboxMessage.id > after, *([OutboxMessage.delivered_at.is_(None)] if undelivered else [])]
+    this page is the last), the same on every page. Times are ISO 8601, like the API's."""
+    matching = [OutboxMessage.delivered_at.is_(None)] if undelivered else []
+    where = [OutboxMessage.id > after, *matching]
     rows = session.execute(select(OutboxMessage, Category.code, Category.name, Incident.address, Incident.deadline_at)
                            .join(Incident, Incident.id == OutboxMessage.incident_id)
                            .join(Category, Category.id == Incident.category_id)
                            .where(*where).order_by(OutboxMessage.id).limit(limit + 1)).all()
     page = rows[:limit]
     return {"messages": [_message(*row) for row in page],
-            "total": session.scalar(select(func.count()).select_from(OutboxMessage).where(*where)),
+            "total": session.scalar(select(func.count()).select_from(OutboxMessage).where(*matching)),
             "next_after": page[-1][0].id if len(rows) > limit else None}
 
 

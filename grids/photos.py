@@ -39,7 +39,7 @@ MAX_PIXELS = 50_000_000
 FORMATS = ("JPEG", "PNG", "WEBP")
 #: The ISO base media brands of HEIF/HEIC, an iPhone camera's default: Pillow cannot read them, and a phone
 #: user needs to hear which setting sends JPEG (相机 > 格式 > 兼容性最佳), not that the file is no picture.
-HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif")
+HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 ORIENTATION = 0x0112
 QUALITY = 85
 

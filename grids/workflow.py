@@ -277,6 +277,22 @@ def objection(role: str, action: str, incident: Incident) -> Forbidden | None:
     return None
 
 
+#: Actions the case's own reporter never takes: 核实 confirms someone else's report on site; one's own field
+#: report is first-hand already, and the centre files it.
+NOT_BY_REPORTER = ("verify",)
+
+
+def own_report_objection(session: Session, user_id: int | None, action: str, incident: Incident) -> Forbidden | None:
+    """Forbidden when the user would take a NOT_BY_REPORTER action on a case they reported (one query, and
+    only for those actions); None otherwise."""
+    if action not in NOT_BY_REPORTER or user_id is None:
+        return None
+    if not session.scalar(select(reported_by(user_id)).where(Incident.id == incident.id)):
+        return None
+    return Forbidden(f"case {incident.id} is your own report: its {action} is for someone else on site",
+                     code="own_report", details={"action": action})
+
+
 def may_take(role: str, rule: Transition, incident: Incident | None = None) -> bool:
     """Whether the role may take the transition on the case: the table's grant (for an extension decision, the
     approvers of the case's next extension) and no objection. Admin may."""
@@ -500,6 +516,10 @@ def act(session: Session, incident_id: int, action: str, actor: Actor, expected_
     if incident.version != expected_version:
         raise Conflict("case changed, reload", code="stale_version", details={"version": incident.version})
     rule = authorize(actor, incident.status, action, incident=incident)
+    refused = own_report_objection(session, actor.user_id, action, incident) if actor.role != "admin" else None
+    if refused is not None:
+        log.warning("refused %s by %s (%s): %s", action, actor.label, actor.role, refused)
+        raise refused
     missing = [name for name in rule.required if not payload.get(name)]
     if missing:
         raise Invalid(f"{action} needs: {', '.join(missing)}", code="missing_fields", details=missing)

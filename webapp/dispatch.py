@@ -18,6 +18,7 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import ColumnElement, Date, cast, func, or_, select
 
 from grids.calendar import unknown_years
+from grids.incident_io import ONLY
 from grids.layouts import city_date
 from grids.models import CaseEvent, Category, City, Department, Division, Incident
 from grids.workflow import ACTIONS, STAGE_CLOCKS, zone_of
@@ -88,6 +89,10 @@ class Filters:
                    source=args.get("source", "")[:32],
                    since=_day(args.get("since")), until=_day(args.get("until")))
 
+    def only(self) -> list[str]:
+        """The 只看 boxes ticked (grids.incident_io.ONLY names them)."""
+        return [name for name in ONLY if getattr(self, name)]
+
     def conditions(self) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []
         if self.status:
@@ -97,12 +102,7 @@ class Filters:
             conditions.append(or_(Incident.category_id == self.category, Incident.category_id.in_(minors)))
         if self.township is not None:
             conditions.append(Incident.township_id == self.township)
-        if self.overdue:
-            conditions.append(Incident.deadline_at < func.now())
-        if self.triage:
-            conditions.append(Incident.needs_triage.is_(True))
-        if self.extension:
-            conditions.append(Incident.extension_request.is_not(None))
+        conditions += [ONLY[name] for name in self.only()]
         if self.source:
             conditions.append(Incident.source == self.source)
         return conditions + self._days()
@@ -112,7 +112,7 @@ class Filters:
         or one of 只看超时/待分拣/延期待批, which only open cases meet)."""
         args = {"status": self.status, "since": self.since.isoformat() if self.since else "",
                 "until": self.until.isoformat() if self.until else "", "source": self.source,
-                **{name: "1" for name in ("overdue", "triage", "extension") if getattr(self, name)}}
+                **{name: "1" for name in self.only()}}
         if self.category is not None:
             args["category"] = ",".join(db().scalars(select(Category.code).where(
                 or_(Category.id == self.category, Category.parent_id == self.category)).order_by(Category.code)))

@@ -29,6 +29,7 @@ ERROR_TEXT = {
     "page_forbidden": _l("您的角色不能打开此页面。"),
     "not_the_owner": _l("此案件已派给%(department)s，由其接单、处置或退回。"),
     "own_work": _l("此案件由本中队处置，核查须由监督员进行（监管分离）。"),
+    "own_report": _l("这是你本人的上报：核实须由他人在现场进行，指挥中心可直接立案。"),
     "stale_version": _l("案件刚被他人更新，请刷新后再操作。"),
     "missing_fields": _l("请先填写：%(fields)s。"),
     "extension_pending": _l("已有延期申请（%(duration)s）等待审批。"),

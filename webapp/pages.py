@@ -44,6 +44,7 @@ from grids.workflow import (
     deadline_class,
     latest_event,
     may_take,
+    own_report_objection,
     zone_of,
 )
 from webapp import db, remember_language
@@ -321,7 +322,8 @@ def offered(user: User, case: Incident, action: str) -> bool:
     and the case is ready for it (OFFERED_WHEN). The workflow checks again (role, zone, version) on submit."""
     rule = RULES.get((case.status, action))
     return (rule is not None and may_take(user.role, rule, case)
-            and OFFERED_WHEN.get(action, lambda _case: True)(case))
+            and OFFERED_WHEN.get(action, lambda _case: True)(case)
+            and (user.role == "admin" or own_report_objection(db(), user.id, action, case) is None))
 
 
 #: Actions the table allows in the state but the case must also be ready for: a button that can only get an

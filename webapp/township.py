@@ -55,7 +55,8 @@ def _to_act(user: User) -> ColumnElement[bool]:
             "check_others": (Incident.status == "handled") & ~Incident.worked_by_squad,  # never the squad's own
             "squad_work": (Incident.squad_id == user.squad_id if user.squad_id is not None else false())
             & Incident.status.in_(("dispatched", "in_progress")) & Incident.worked_by_squad}
-    tasks = or_(false(), *(work[kind] for kind in TASKS.get(user.role, ())))
+    tasks = and_(or_(false(), *(work[kind] for kind in TASKS.get(user.role, ()))),
+                 *case_conditions(zone_of(user)))  # not my own report in the next township: that I only follow
     if user.role in GRID_BOUND:
         tasks = tasks & (Incident.co_manager_id == user.id)
     return or_(Incident.assignee_id == user.id, tasks)
@@ -92,7 +93,7 @@ def _case_page(incident: Incident, errors: dict[str, str] | None = None, status:
     they follow but do not work (outside_zone)."""
     user, zone = current_user(), zone_of(current_user())
     outside = zone.township_id is not None and incident.township_id != zone.township_id
-    may = (lambda action: False) if outside else _offered_on_site(user, incident)
+    may = (lambda action: False) if outside else (lambda action: offered(user, incident, action))
     return render_template("township_case.html", case=summaries([incident])[0], incident=incident,
                            history=case_history(incident), photos=photo_links(incident.id),
                            outside_zone=outside, may_handle=may("handle"),
@@ -102,13 +103,6 @@ def _case_page(incident: Incident, errors: dict[str, str] | None = None, status:
                            # a step refused as stale (409) may no longer be offered: its typed note is shown
                            kept_note=request.form.get("note", "").strip() if status == 409 else "",
                            posted=request.endpoint if request.method == "POST" else None), status  # whose note to keep
-
-
-def _offered_on_site(user: User, incident: Incident) -> Any:
-    """offered(), less 核实 of one's own report: reported on site, it is first-hand already (the centre files
-    it), so it is no task of the reporter's either."""
-    own = db().scalar(select(reported_by(user.id)).where(Incident.id == incident.id))
-    return lambda action: offered(user, incident, action) and not (own and action == "verify")
 
 
 @bp.route("/cases/<int:case_id>")

@@ -111,4 +111,8 @@ def test_a_year_no_holiday_data_knows_is_flagged_before_it_starts_until_its_days
     assert unknown_years(db, "330781", date(2026, 6, 1)) == []
     assert unknown_years(db, "330781", date(2026, 12, 15)) == [2027]
     set_day(db, "330781", date(2027, 1, 1), False, "元旦")
+    assert unknown_years(db, "330781", date(2026, 12, 15)) == [2027]  # one day off is not the year's holidays
+    for day in (date(2027, 2, 5), date(2027, 2, 8), date(2027, 4, 5), date(2027, 5, 3), date(2027, 6, 9),
+                date(2027, 10, 1)):
+        set_day(db, "330781", day, False)
     assert unknown_years(db, "330781", date(2026, 12, 15)) == []

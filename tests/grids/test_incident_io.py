@@ -301,7 +301,8 @@ def test_export_filters_are_checked() -> None:
 
 @pytest.mark.parametrize(("filters", "words"), [
     ({"category": "E0101,ZZZ"}, "unknown category ZZZ"), ({"township": "999"}, "unknown township 999"),
-    ({"township": "游埠镇"}, "unknown township 游埠镇"), ({"township": CITY}, f"unknown township {CITY}")])
+    ({"township": "游埠镇"}, "unknown township 游埠镇"), ({"township": CITY}, f"unknown township {CITY}"),
+    ({"source": "hotlne"}, "no case came from source 'hotlne'; the city's sources: ")])
 def test_an_export_filter_the_city_does_not_have_is_named_not_an_empty_file(db, demo_city, filters, words) -> None:
     with pytest.raises(Invalid, match=words):
         export_text(db, "csv", **filters)
@@ -436,7 +437,8 @@ def test_a_row_with_extra_cells_or_closed_without_a_time_is_rejected(db, demo_ci
 
 def test_the_source_systems_deadline_is_what_on_time_and_overdue_are_judged_by(db, hotline, tmp_path) -> None:
     """With a deadline column an imported case keeps the source's 应办结时间: closed after it is not 按期, open
-    past it is escalated by the sweep; a deadline before the report is a bad date."""
+    past it is 超期; it starts no clock, so the first sweep after a big import escalates none of the history;
+    a deadline before the report is a bad date."""
     youbu = inner_gcj(db, YOUBU)
     path = tmp_path / "with_deadlines.csv"
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
@@ -451,7 +453,7 @@ def test_the_source_systems_deadline_is_what_on_time_and_overdue_are_judged_by(d
     result = import_cases(db, CITY, path, mapping, crs="gcj02")
     assert (result["imported"], result["reasons"]) == (2, {"bad_date": 1})
     late, open_case = cases(db)["DL1"], cases(db)["DL2"]
-    assert late.deadline_at == datetime(2025, 10, 8, 10, 30, tzinfo=UTC) and late.closed_at > late.deadline_at
-    assert open_case.id in escalate_overdue(db)
+    assert datetime.fromisoformat(late.due_times["handle"]["due"]) == datetime(2025, 10, 8, 10, 30, tzinfo=UTC)
+    assert open_case.deadline_at is None and open_case.id not in escalate_overdue(db)
     october = [r for r in evaluate(db, CITY, parse_period("month", "2025-10-08"), "township") if r.code == YOUBU][0]
     assert (october.counts["due"], october.counts["on_time"], october.counts["overdue"]) == (2, 0, 2)

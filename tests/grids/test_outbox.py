@@ -106,8 +106,10 @@ def test_a_relay_pages_through_the_outbox_and_is_told_what_it_has_not_seen(db, d
     assert [m["id"] for m in first["messages"]] == mine[:1] and first["next_after"] == mine[0]
     assert first["total"] >= len(mine) and "T" in first["messages"][0]["created_at"]  # ISO 8601, as the API
     assert first["messages"][0]["case"]["category_code"] == case.category.code  # a relay's SMS needs no lookup
-    rest = list_messages(db, after=first["next_after"], limit=10)
+    rest = list_messages(db, after=first["next_after"], limit=10_000)
     assert [m["id"] for m in rest["messages"]][:len(mine) - 1] == mine[1:]
+    assert rest["next_after"] is None and rest["total"] == first["total"]  # the last page; every match counted
+    assert first["total"] == db.scalar(select(func.count()).select_from(OutboxMessage))
 
 
 def test_marking_an_unknown_message_marks_nothing_and_names_it(db, demo_city) -> None:

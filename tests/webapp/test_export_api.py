@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from grids.incident_io import EXPORT_COLUMNS
 from grids.incidents import Actor
 from grids.models import Division, Incident
-from grids.workflow import report
+from grids.workflow import act, report
 from tests.conftest import login
 
 CITY = "330781"
@@ -104,5 +104,10 @@ def test_the_download_of_an_overdue_or_one_channel_queue_holds_what_the_queue_sh
         assert query in link
         downloaded = rows(client.get(link))
         assert downloaded and all(check(r) for r in downloaded), (query, downloaded)
+    triage = {int(r["id"]) for r in rows(client.get("/api/v1/incidents/export.csv?triage=1"))}
+    assert cases[ZHUGE] in triage  # in no grid: 待分拣
+    act(db, cases[ZHUGE], "cancel", Actor(city_code=CITY, role="dispatcher", label="test"), 1, reason="invalid")
+    db.flush()
+    assert cases[ZHUGE] not in {int(r["id"]) for r in rows(client.get("/api/v1/incidents/export.csv?triage=1"))}
     unknown = client.get("/api/v1/incidents/export.csv?township=abc")
     assert unknown.status_code == 422 and "unknown township abc" in unknown.json["error"]["message"]

@@ -62,3 +62,20 @@ def test_marking_a_duplicate_links_it_and_a_stale_version_gets_409(client, key, 
     assert (cancelled["action_label"], cancelled["to_status"]) == (f"作废（重复于 #{original['id']}）", "已作废")
     assert [i["id"] for i in nearby(client, key, lon, lat).json["items"]] == [original["id"]]
     assert client.post(url, json={"original": original["id"]}, headers=bearer(key)).status_code == 422
+
+
+def test_a_merged_duplicates_phone_number_is_only_for_the_roles_that_see_contacts(client, db, key, spot) -> None:  # noqa: F811
+    """The original's history names the other reporter's contact: a co-manager (no CONTACT_ROLES) reading the
+    case over the API must not get it there either."""
+    lon, lat = spot
+    original = submit(client, key, lon, lat)
+    duplicate = client.post("/api/v1/incidents", headers=bearer(key), json={
+        "category": "E0101", "lon": lon, "lat": lat + 10 * METRE, "description": "又一处",
+        "reporter_contact": "139 1234 5678"}).json
+    client.post(f"/api/v1/incidents/{duplicate['id']}/duplicate-of",
+                json={"original": original["id"], "version": duplicate["version"]}, headers=bearer(key))
+    as_centre = client.get(f"/api/v1/incidents/{original['id']}", headers=bearer(key)).json["events"][-1]
+    assert as_centre["data"]["reporter_contact"] == "139 1234 5678"
+    login(client, "co_manager")
+    as_co_manager = client.get(f"/api/v1/incidents/{original['id']}")
+    assert as_co_manager.status_code == 200 and "139 1234 5678" not in as_co_manager.get_data(as_text=True)

@@ -1,15 +1,16 @@
 """The map pages as a user meets them: zones, hostile text shown as text, live feed, drawer, empty states."""
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from grids.incidents import Actor, open_case
 from grids.models import CaseEvent, Category, Division, Grid, Incident, User
+from grids.org import add_user
 from grids.workflow import act, report
-from tests.conftest import login
+from tests.conftest import csrf_token, login
 from webapp.pages import time_left_text
 
 HOSTILE = "<img src=x onerror=alert(1)></script><script>alert(2)</script>${x}`"
@@ -164,6 +165,10 @@ def test_a_co_managers_tasks_are_the_reports_to_verify_in_their_grids_not_the_sq
     assert f'data-case="{squad_work}"' not in tasks
     assert "核实属实" in client.get(f"/township/cases/{to_verify.id}").get_data(as_text=True)
     assert "核实属实" not in client.get(f"/township/cases/{own.id}").get_data(as_text=True)  # first-hand already
+    token = csrf_token(client, f"/township/cases/{own.id}")
+    refused = client.post(f"/township/cases/{own.id}/act",
+                          data={"csrf_token": token, "version": own.version, "action": "verify"})
+    assert refused.status_code == 403 and "这是你本人的上报" in refused.get_data(as_text=True)
     login(client, "officer")
     assert f'data-case="{squad_work}"' in _section(client.get("/township").get_data(as_text=True), "我的任务")
 
@@ -185,14 +190,31 @@ def test_a_report_made_in_the_next_township_is_followed_but_not_worked(client, d
     assert client.get(f"/api/v1/incidents/{case.id}").status_code == 404
 
 
-def test_the_dispatch_page_warns_of_a_coming_year_without_holiday_data(client, db) -> None:
-    """Until its holidays are entered, a year's deadlines would fall on 春节; the centre sees it coming."""
-    from grids.calendar import unknown_years
-    from grids.layouts import city_date
+def test_the_dispatch_page_warns_of_a_coming_year_without_holiday_data(client, monkeypatch) -> None:
+    """Until its holidays are entered, a year's deadlines would fall on 春节; the centre sees it coming (days
+    pinned: 2026 is in the holiday package, 2998-2999 never will be)."""
+    from webapp import dispatch
 
     login(client, "dispatcher")
-    expected = unknown_years(db, "330781", city_date(db, "330781"))
+    monkeypatch.setattr(dispatch, "city_date", lambda session, city: date(2026, 6, 1))
+    assert "data-calendar-gap" not in client.get("/dispatch").get_data(as_text=True)
+    monkeypatch.setattr(dispatch, "city_date", lambda session, city: date(2998, 12, 15))
     page = client.get("/dispatch").get_data(as_text=True)
-    assert page.count("data-calendar-gap") == len(expected)
-    for year in expected:
-        assert f"工作日历缺 {year} 年的法定节假日和调休" in page
+    assert page.count("data-calendar-gap") == 2 and "工作日历缺 2999 年的法定节假日和调休" in page
+
+
+def test_a_township_inspectors_own_report_elsewhere_is_followed_not_a_task(client, db) -> None:
+    """Handled in 诸葛镇, it waits for 核查 by 诸葛镇's inspectors: the 游埠镇 inspector who reported it only
+    follows it (it was listed under 我的任务 with no step to take)."""
+    add_user(db, "330781", "youbu.inspector", "inspector", "a-long-password", township_code=YOUBU)
+    zhuge = select(func.ST_PointOnSurface(Division.geom)).where(Division.code == "330781104").scalar_subquery()
+    case = _report(db, "youbu.inspector", zhuge)
+    dispatcher, department = _actor(db, "dispatcher"), _actor(db, "department")
+    act(db, case.id, "file", dispatcher, 1)
+    act(db, case.id, "dispatch", dispatcher, 2)
+    act(db, case.id, "handle", department, 3, note="已清运", after_photo="https://example.org/after.jpg")
+    db.flush()
+    login(client, "youbu.inspector", "a-long-password")
+    page = client.get("/township").get_data(as_text=True)
+    assert f'data-case="{case.id}"' in _section(page, "我上报的")
+    assert f'data-case="{case.id}"' not in _section(page, "我的任务")

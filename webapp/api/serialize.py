@@ -108,9 +108,14 @@ def incident_json(session: Session, incident: Incident, actor: Actor | None = No
     return incidents_json(session, [incident], actor)[0]
 
 
-def event_json(event: CaseEvent) -> dict[str, Any]:
+def event_json(event: CaseEvent, actor: Actor) -> dict[str, Any]:
+    """One history step; a merged duplicate's reporter contact (absorb_duplicate) only for CONTACT_ROLES, as
+    the case's own contact."""
+    data = event.data
+    if data and "reporter_contact" in data and actor.role not in CONTACT_ROLES:
+        data = {key: value for key, value in data.items() if key != "reporter_contact"}
     return {"seq": event.seq, "at": iso(event.at), "action": event.action, "actor_role": event.actor_role,
-            "from": event.from_status, "to": event.to_status, "note": event.note, "data": event.data}
+            "from": event.from_status, "to": event.to_status, "note": event.note, "data": data}
 
 
 def _agency(incident: Incident, labels: Any) -> str | None:

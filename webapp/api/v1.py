@@ -201,7 +201,7 @@ def get_incident(incident_id: int) -> Any:
     photos = [{**link, "url": urljoin(request.host_url, link["url"]), "thumb": urljoin(request.host_url, link["thumb"])}
               for link in photo_links(incident.id)]  # absolute: the same key fetches them (before and after)
     return jsonify({**incident_json(db(), incident, actor), "photos": photos,
-                    "events": [event_json(e) for e in events_of(db(), incident.id)]})
+                    "events": [event_json(e, actor) for e in events_of(db(), incident.id)]})
 
 
 def action_body() -> tuple[dict[str, Any], list[Picture]]:

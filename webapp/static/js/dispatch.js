@@ -15,6 +15,8 @@
   var live = document.querySelector("[data-live]");
   var drawer = document.getElementById("drawer");
   var caseMap = G.create(data, openCase);
+  // On a phone the legend would cover most of the map: it starts folded (a tap on 案件时限 opens it).
+  if (window.matchMedia("(max-width: 640px)").matches) { document.querySelector("[data-legend]").open = false; }
   var lastEvent = data.lastEvent;  // the feed's cursor: the last case event this page has seen
   var current = null;
   var currentCase = null;

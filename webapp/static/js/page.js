@@ -65,7 +65,9 @@
       return Promise.resolve(file);
     }
     return window.createImageBitmap(file, {imageOrientation: "from-image"}).then(function (bitmap) {
-      return fit(bitmap, Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height)), TRIES);
+      var scaled = fit(bitmap, Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height)), TRIES);
+      scaled.then(function () { bitmap.close(); }, function () { bitmap.close(); });  // a phone's memory
+      return scaled;
     }).then(function (blob) {
       if (!blob || blob.size >= file.size) { return file; }
       return new File([blob], file.name.replace(/\.[^.]*$/, "") + ".jpg", {type: "image/jpeg"});
@@ -78,9 +80,14 @@
   };
 
   /* A plain form[data-shrink-photos] (the phone's 处置反馈) sends its large photos scaled down: an upload past
-   * the request limit would replace the page with an error and lose the typed note. */
+   * the request limit would replace the page with an error and lose the typed note. It is sent once (a
+   * second tap while photos shrink or upload would post again and meet its own 409); if shrinking fails the
+   * photos go as they are. Give it data-busy to show that it is working. */
   document.querySelectorAll("form[data-shrink-photos]").forEach(function (form) {
+    var sent = false;
     form.addEventListener("submit", function (event) {
+      if (sent) { event.preventDefault(); return; }
+      sent = true;
       var inputs = Array.prototype.filter.call(form.querySelectorAll("input[type=file]"), function (input) {
         return Array.prototype.some.call(input.files, function (file) { return file.size > SHRINK_OVER; });
       });
@@ -92,7 +99,8 @@
           files.forEach(function (file) { chosen.items.add(file); });
           input.files = chosen.files;
         });
-      })).then(function () { form.submit(); });
+      })).catch(function () {}).then(function () { form.submit(); });
     });
+    window.addEventListener("pageshow", function (event) { if (event.persisted) { sent = false; } });
   });
 })();
