@@ -454,6 +454,8 @@ def test_the_source_systems_deadline_is_what_on_time_and_overdue_are_judged_by(d
     assert (result["imported"], result["reasons"]) == (2, {"bad_date": 1})
     late, open_case = cases(db)["DL1"], cases(db)["DL2"]
     assert datetime.fromisoformat(late.due_times["handle"]["due"]) == datetime(2025, 10, 8, 10, 30, tzinfo=UTC)
+    exported = {r["external_id"]: r for r in csv.DictReader(io.StringIO(export_text(db, "csv").lstrip("\ufeff")))}
+    assert exported["DL1"]["handle_due_at"] == "2025-10-08T18:30:00+08:00"  # in city time, after closing too
     assert open_case.deadline_at is None and open_case.id not in escalate_overdue(db)
     october = [r for r in evaluate(db, CITY, parse_period("month", "2025-10-08"), "township") if r.code == YOUBU][0]
     assert (october.counts["due"], october.counts["on_time"], october.counts["overdue"]) == (2, 0, 2)
