@@ -58,3 +58,21 @@ def test_the_wheel_scrolls_the_task_list_until_the_map_is_clicked(page, live_ser
     page.mouse.wheel(0, -400)
     page.wait_for_timeout(600)  # the zoom animation
     assert page.evaluate(zoom) > before
+
+
+def test_a_refused_step_shows_the_case_again_at_its_own_address(page, live_server, database_url) -> None:
+    """A stale 核实 (the case changed in another tab) answers 409 with the case page; the address bar shows
+    the case, not the form's POST address, so a reload reads the page instead of posting again."""
+    engine = create_engine(database_url)
+    with Session(engine) as session:
+        case_id = session.scalar(select(Incident.id).join(Division, Division.id == Incident.township_id)
+                                 .where(Division.code == "330781102", Incident.status == "reported",
+                                        Incident.source == "demo").order_by(Incident.id).limit(1))
+    engine.dispose()
+    browser_login(page, live_server, "co_manager")
+    page.goto(f"{live_server}/township/cases/{case_id}")
+    page.evaluate("document.querySelector('form[data-spot] input[name=version]').value = '0'")
+    page.locator("form[data-spot] button[value=verify]").click()
+    page.wait_for_selector(".field-error")
+    assert "案件已被他人更改" in page.locator(".field-error").first.inner_text()
+    assert page.url == f"{live_server}/township/cases/{case_id}"

@@ -300,6 +300,8 @@ def test_an_inspector_fails_the_check_with_what_is_still_wrong(client, db, dispa
     assert 'value="check"' in page and 'value="rework"' in page and "核查不通过时必填" in page
     unsaid = on_the_spot(client, case, "rework")
     assert unsaid.status_code == 422 and "请写明现场还有什么问题" in unsaid.get_data(as_text=True)
+    # the page shown again names its own address, so a reload reads it instead of posting again
+    assert f'<link rel="canonical" href="/township/cases/{case.id}" data-replace-url>' in unsaid.get_data(as_text=True)
     stale = on_the_spot(client, case, "rework", version=case.version - 1, note="地面仍有大量建筑垃圾")
     kept = stale.get_data(as_text=True).split("data-kept-note")[1]  # the note is not lost with the stale tab
     assert stale.status_code == 409 and "地面仍有大量建筑垃圾" in kept and "没有提交" in kept

@@ -9,6 +9,11 @@
     return error.display || error.message || fallback;
   };
 
+  /* A page answering a refused POST (a form shown again with its errors) names its own address: the address
+   * bar shows it, so a reload reads the page instead of posting the form again. */
+  var canonical = document.querySelector("link[rel=canonical][data-replace-url]");
+  if (canonical && window.location.href !== canonical.href) { window.history.replaceState(null, "", canonical.href); }
+
   /* A form[data-busy] (copying or drawing a layout, importing boundaries: seconds of server work) shows its
    * data-busy words on its button and cannot be sent twice while the next page loads. */
   document.querySelectorAll("form[data-busy]").forEach(function (form) {
