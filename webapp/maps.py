@@ -283,7 +283,8 @@ def add_place_labels(m: GridlinkMap, places: Sequence[tuple[str, float, float]])
     """Names written on the map at (name, lat, lon), such as the townships of a case map: where a dispatcher
     looks for 游埠镇 before clicking a point in it. Text, never HTML; the labels take no clicks and lie under
     the markers (the shadow pane), so a case pin is never hidden by a name. Each sits PLACE_LABEL_DROP px
-    below its point: cases gather around a township's inner point, and a cluster there covered the name."""
+    below its point: cases gather around a township's inner point, and a cluster there covered the name.
+    Names that would touch a name before them in `places` are hidden until a zoom parts them."""
     name = m.get_name()
     _Script(
         "(function (labels) {\n"
@@ -295,10 +296,24 @@ def add_place_labels(m: GridlinkMap, places: Sequence[tuple[str, float, float]])
         "                   className: 'place-label', pane: 'shadowPane'})\n"
         "            .setLatLng([place[1], place[2]]).setContent(label).addTo(labels);\n"
         "    });\n"
+        "    function declutter() {  // in the given order (largest first), a name that would touch one shown is not\n"
+        "        var kept = [];\n"
+        "        labels.eachLayer(function (tip) {\n"
+        "            var element = tip.getElement();\n"
+        "            if (!element) { return; }\n"
+        "            element.style.visibility = '';\n"
+        "            var box = element.getBoundingClientRect();\n"
+        "            var clash = kept.some(function (other) {\n"
+        "                return box.left < other.right + 4 && other.left < box.right + 4\n"
+        "                    && box.top < other.bottom && other.top < box.bottom;\n"
+        "            });\n"
+        "            if (clash) { element.style.visibility = 'hidden'; } else { kept.push(box); }\n"
+        "        });\n"
+        "    }\n"
         "    function fit() {\n"
         f"        var zoom = {name}.getZoom();\n"
         f"        var shown = zoom >= {PLACE_LABEL_MIN_ZOOM} && zoom <= {PLACE_LABEL_MAX_ZOOM};\n"
-        f"        if (shown) {{ {name}.addLayer(labels); }} else {{ {name}.removeLayer(labels); }}\n"
+        f"        if (shown) {{ {name}.addLayer(labels); declutter(); }} else {{ {name}.removeLayer(labels); }}\n"
         "    }\n"
         f"    {name}.on('zoomend', fit);\n"
         f"    {name}.whenReady(fit);\n"

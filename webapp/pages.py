@@ -276,12 +276,14 @@ def app_map(center: tuple[float, float], zoom: int, attribution_extra: str = "")
 
 
 def township_labels(zone: Zone) -> list[tuple[str, float, float]]:
-    """(name, lat, lon) of the zone's townships, at a point inside each (a centroid may fall outside)."""
+    """(name, lat, lon) of the zone's townships, at a point inside each (a centroid may fall outside), in code
+    order: where names would collide on the map, the one earlier in it keeps its name."""
     inside = func.ST_PointOnSurface(Division.geom)
     where = Division.id == zone.township_id if zone.township_id else Division.level == "township"
     return [tuple(row) for row in db().execute(
         select(Division.name, func.ST_Y(inside), func.ST_X(inside))
-        .where(Division.city_code == current_app.config["GRIDLINK_CITY"], where).order_by(Division.code))]
+        .where(Division.city_code == current_app.config["GRIDLINK_CITY"], where)
+        .order_by(Division.code))]
 
 
 def surface_map(zone: Zone) -> tuple[MapParts, dict[str, str], list[list[float]]]:

@@ -59,6 +59,13 @@ def test_dispatcher_sees_cases_on_the_map_opens_one_and_gets_new_ones_live(page,
     assert "已超时" in page.locator(".map-legend").inner_text()
     names = page.locator(".place-label").all_inner_texts()  # where each township is, before a click
     assert len(names) >= 10 and "游埠镇（示意）" in names
+    overlapping = page.evaluate("""() => {  // names that would touch are hidden: no two shown ones overlap
+        const boxes = [...document.querySelectorAll('.place-label')]
+            .filter(e => getComputedStyle(e).visibility !== 'hidden').map(e => e.getBoundingClientRect());
+        return boxes.flatMap((a, i) => boxes.slice(i + 1).filter(b => a.left < b.right && b.left < a.right
+            && a.top < b.bottom && b.top < a.bottom).map(b => [a.x, a.y, b.x, b.y]));
+    }""")
+    assert overlapping == [] and page.locator(".place-label:visible").count() >= 8
     screenshot(page, "dispatch-board")
     page.locator(".case-cluster").first.hover()  # no outline of the cluster's pins (it read as a boundary)
     page.wait_for_timeout(300)
