@@ -790,7 +790,8 @@ def incidents_export(out: Path, fmt: str, status: str | None, category: str | No
                      since: str | None, until: str | None, source: str | None, overdue: bool, triage: bool,
                      extension: bool, city: str, as_json: bool) -> None:
     """Write one row per case (owner, grid, divisions, routing reason) to OUT; text stays text."""
-    from grids.incident_io import CaseFilter, export_cases, replaced_on_success
+    from grids.incident_io import CaseFilter, export_cases
+    from grids.spreadsheet import replaced_on_success
 
     only = [name for name, chosen in (("overdue", overdue), ("triage", triage), ("extension", extension)) if chosen]
     filters = CaseFilter.parse(status, category, township, since, until, source, only)
@@ -898,8 +899,8 @@ COMMANDS += [components_group]
 def evaluate_command(kind: str, day: str, by: str, csv_out: Path | None, city: str, as_json: bool) -> None:
     """Rank townships, departments or squads for a period: 应结案, 结案率, 按期结案率 ... and the 0-100 score."""
     from grids.evaluation import evaluate, parse_period, write_csv
-    from grids.incident_io import replaced_on_success
     from grids.layouts import city_date
+    from grids.spreadsheet import replaced_on_success
 
     period = parse_period(kind, day)
     with command_session() as session:

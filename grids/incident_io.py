@@ -56,11 +56,10 @@ import math
 import os
 import queue
 import re
-import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import closing, contextmanager, suppress
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
@@ -83,7 +82,7 @@ from grids.errors import Invalid
 from grids.incidents import REASON_TEXT, Actor
 from grids.layouts import city_date
 from grids.models import DIVISION_LEVELS, Category, City, Department, Division, Grid, Incident, Squad, User
-from grids.spreadsheet import safe_cell
+from grids.spreadsheet import replaced_on_success, safe_cell
 from grids.workflow import CLOSED_STATES, OPEN_STATES, zone_conditions
 
 SCHEMA = json.loads(resources.files("grids").joinpath("data/incident_mapping.schema.json").read_text())
@@ -711,22 +710,6 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
     return {"file": str(csv_path), "crs": ctx.crs, "rows": rows, "imported": imported, "rejected": rejected,
             "duplicates": reasons[DUPLICATE], "located": located, "unlocated": imported - located,
             "reasons": dict(sorted(reasons.items())), "report": str(report), "invariant": INVARIANT}
-
-@contextmanager
-def replaced_on_success(path: Path, encoding: str = "utf-8-sig") -> Iterator[IO[str]]:
-    """A text file written beside `path` that becomes `path` only when the block ends without an error: a
-    refused import (not UTF-8, a missing column) leaves no report, an interrupted export no half file, and
-    an earlier run's file stays as it was."""
-    handle, name = tempfile.mkstemp(dir=path.absolute().parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(handle)
-    partial = Path(name)  # its own name: two runs writing the same file do not write into one another's
-    try:
-        with partial.open("w", encoding=encoding, newline="") as out:
-            yield out
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
-
 
 # --- export --------------------------------------------------------------------------------------
 EXPORT_COLUMNS = ("id", "external_id", "category_code", "category_name", "status", "source", "reported_at",

@@ -302,16 +302,19 @@ def may_take(role: str, rule: Transition, incident: Incident | None = None) -> b
     return role in roles_for(rule, extensions) and (incident is None or objection(role, rule.action, incident) is None)
 
 
-def authorize(actor: Actor, state: str | None, action: str, *, incident: Incident | None = None) -> Transition:
-    """The transition for (state, action) if the actor may take it on the case (may_take); Invalid, or
-    Forbidden saying who may or why not, otherwise. Every refusal is logged (RELIABILITY 13)."""
+def authorize(session: Session, actor: Actor, state: str | None, action: str, *,
+              incident: Incident | None = None) -> Transition:
+    """The transition for (state, action) if the actor may take it on the case (may_take, and not their own
+    report's 核实); Invalid, or Forbidden saying who may or why not, otherwise. Every refusal is logged
+    (RELIABILITY 13)."""
     rule = rule_for(state, action, lambda t: may_take(actor.role, t, incident))
     roles = roles_for(rule, incident.extensions if incident is not None else 0)
     if actor.role != "admin" and actor.role not in roles:
         log.warning("refused %s by %s (%s) on a %s case", action, actor.label, actor.role, state)
         raise Forbidden(f"the role {actor.role} may not {action} this case; that needs {' or '.join(roles)}",
                         code="role_forbidden", details={"role": actor.role, "action": action, "needs": list(roles)})
-    refused = objection(actor.role, action, incident) if incident is not None and actor.role != "admin" else None
+    refused = (objection(actor.role, action, incident) or own_report_objection(session, actor.user_id, action, incident)
+               if incident is not None and actor.role != "admin" else None)
     if refused is not None:
         log.warning("refused %s by %s (%s): %s", action, actor.label, actor.role, refused)
         raise refused
@@ -515,11 +518,7 @@ def act(session: Session, incident_id: int, action: str, actor: Actor, expected_
     incident = visible_case(session, actor, incident_id)
     if incident.version != expected_version:
         raise Conflict("case changed, reload", code="stale_version", details={"version": incident.version})
-    rule = authorize(actor, incident.status, action, incident=incident)
-    refused = own_report_objection(session, actor.user_id, action, incident) if actor.role != "admin" else None
-    if refused is not None:
-        log.warning("refused %s by %s (%s): %s", action, actor.label, actor.role, refused)
-        raise refused
+    rule = authorize(session, actor, incident.status, action, incident=incident)
     missing = [name for name in rule.required if not payload.get(name)]
     if missing:
         raise Invalid(f"{action} needs: {', '.join(missing)}", code="missing_fields", details=missing)
@@ -573,7 +572,7 @@ _REPORTED_IN = prepared(calendar_stamp(bindparam("city_code", type_=String))
 def report(session: Session, actor: Actor, category_code: str, x: float | None, y: float | None, *,
            crs: str = "wgs84", source: str, description: str, **details: Any) -> Incident:
     """Take in a report from any channel, if the actor's role may report."""
-    authorize(actor, None, "report")
+    authorize(session, actor, None, "report")
     row = session.execute(_REPORTED_IN, {"city_code": actor.city_code, "category": category_code}).first()
     if row is None:
         raise _unknown_category(category_code)

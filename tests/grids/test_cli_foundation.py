@@ -1,13 +1,14 @@
 """The foundation commands as an operator types them: catalog import, demo load, users add."""
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from grids.incident_io import replaced_on_success
 from grids.migrate import upgrade
+from grids.spreadsheet import replaced_on_success
 from webapp.cli import main
 
 
@@ -96,6 +97,9 @@ def test_an_export_that_fails_midway_leaves_the_earlier_file_as_it_was(tmp_path)
     with replaced_on_success(out, encoding="utf-8") as handle:
         handle.write("id,status\n1,filed\n")
     assert out.read_text(encoding="utf-8") == "id,status\n1,filed\n"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as any file the user writes, not 0600
 
 
 def test_a_period_that_has_not_started_says_so_rather_than_ranking_zeros(cli_db: str) -> None:

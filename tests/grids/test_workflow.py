@@ -104,10 +104,10 @@ EXPECTED = {  # (state, action): roles granted, besides admin
 def test_role_action_matrix(role: str, state: str | None, action: str) -> None:
     who = Actor(city_code=CITY, role=role, label=role)
     if role == "admin" or role in EXPECTED[(state, action)]:
-        assert authorize(who, state, action).action == action
+        assert authorize(None, who, state, action).action == action
     else:
         with pytest.raises(Forbidden):
-            authorize(who, state, action)
+            authorize(None, who, state, action)
 
 
 def test_every_action_of_the_table_is_known() -> None:
