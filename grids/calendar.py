@@ -226,6 +226,8 @@ def unknown_years(session: Session, city_code: str, today: date) -> list[int]:
     holidays (春节, 国庆) until someone enters them (`gridlink sla day`) or upgrades the package. What the
     server log and the dispatch page warn of."""
     years = [y for y in sorted({today.year, (today + GAP_WARNING).year}) if not package_covers(y)]
+    if not years:  # most of the year: no statement on the dispatch page's load
+        return []
     year = func.extract("year", CalendarDay.day)
     entered = session.execute(select(year, func.count()).where(
         CalendarDay.city_code == city_code, year.in_(years), CalendarDay.is_workday.is_(False)).group_by(year))

@@ -296,7 +296,7 @@ def add_place_labels(m: GridlinkMap, places: Sequence[tuple[str, float, float]])
         "                   className: 'place-label', pane: 'shadowPane'})\n"
         "            .setLatLng([place[1], place[2]]).setContent(label).addTo(labels);\n"
         "    });\n"
-        "    function declutter() {  // in the given order (largest first), a name that would touch one shown is not\n"
+        "    function declutter() {  // in the given order, a name that would touch one shown stays hidden\n"
         "        var kept = [];\n"
         "        labels.eachLayer(function (tip) {\n"
         "            var element = tip.getElement();\n"

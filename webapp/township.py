@@ -40,8 +40,8 @@ TASKS = {"inspector": ("verify", "check"), "co_manager": ("verify", "check_other
          "officer": ("squad_work",), "squad_leader": ("squad_work",)}
 GRID_BOUND = ("co_manager",)  # whose tasks are kept to the grids they co-manage
 #: What an empty 我的任务 says will appear there, by role.
-NO_TASKS = {"officer": _l("暂无任务：指挥中心派给本中队的案件会出现在这里，按时限排序。"),
-            "squad_leader": _l("暂无任务：指挥中心派给本中队的案件会出现在这里，按时限排序。"),
+_SQUAD_TASKS = _l("暂无任务：指挥中心派给本中队的案件会出现在这里，按时限排序。")
+NO_TASKS = {"officer": _SQUAD_TASKS, "squad_leader": _SQUAD_TASKS,
             "co_manager": _l("暂无任务：你协管的网格里待核实的上报、待核查的处置会出现在这里，按时限排序。"),
             "inspector": _l("暂无任务：待核实的上报和待核查的处置会出现在这里，按时限排序。")}
 MAX_EXTENSION = 99
@@ -91,7 +91,8 @@ def home() -> Any:
 def _case_page(incident: Incident, errors: dict[str, str] | None = None, status: int = 200) -> Any:
     """The case with the steps the user may take on it; none on their own report in another township, which
     they follow but do not work (outside_zone)."""
-    user, zone = current_user(), zone_of(current_user())
+    user = current_user()
+    zone = zone_of(user)
     outside = zone.township_id is not None and incident.township_id != zone.township_id
     may = (lambda action: False) if outside else (lambda action: offered(user, incident, action))
     return render_template("township_case.html", case=summaries([incident])[0], incident=incident,
