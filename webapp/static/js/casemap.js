@@ -75,6 +75,21 @@
     this.markers[c.id] = marker;
   };
 
+  /* A case's pin drawn anew as the case now is (colour, tooltip), or taken off the map when `open` is false.
+   * The open case's pin keeps its tooltip open: a poll bringing that case back must not hide its name. */
+  CaseMap.prototype.redraw = function (c, open) {
+    var old = this.markers[c.id];
+    var focused = old !== undefined && old === this.focused;
+    if (old) {
+      this.cluster.removeLayer(old);
+      delete this.markers[c.id];
+    }
+    if (open) { this.add(c); }
+    if (!focused) { return; }
+    this.focused = this.markers[c.id] || null;
+    if (this.focused && this.cluster.getVisibleParent(this.focused) === this.focused) { this.focused.openTooltip(); }
+  };
+
   /* leaflet.heat 0.2 fails when redrawn off the map, so it is only fed while shown. */
   CaseMap.prototype.refreshHeat = function () {
     if (!this.map.hasLayer(this.heat)) { return; }

@@ -297,12 +297,7 @@
   /* refreshCase without the heat map, which a batch of cases (a poll) redraws once. */
   function redraw(c) {
     updateRow(c, true);
-    var marker = caseMap.markers[c.id];
-    if (marker) {
-      caseMap.cluster.removeLayer(marker);
-      delete caseMap.markers[c.id];
-    }
-    if (data.openStatuses.indexOf(c.status) >= 0) { caseMap.add(c); }
+    caseMap.redraw(c, data.openStatuses.indexOf(c.status) >= 0);
   }
 
   function openCase(id, changed) {
