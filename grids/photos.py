@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,10 +73,17 @@ def _rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _too_many_pixels(name: str, width: object, height: object) -> Invalid:
-    return Invalid(f"{name} is {width}x{height} px, over {MAX_PIXELS // 1_000_000} megapixels; send a smaller photo",
+def _too_many_pixels(name: str, pixels: int) -> Invalid:
+    megapixels = round(pixels / 1_000_000)
+    return Invalid(f"{name} has {megapixels} megapixels, over {MAX_PIXELS // 1_000_000}; send a smaller photo",
                    code="photo_too_many_pixels",
-                   details={"file": name, "width": width, "height": height, "max_mp": MAX_PIXELS // 1_000_000})
+                   details={"file": name, "megapixels": megapixels, "max_mp": MAX_PIXELS // 1_000_000})
+
+
+def _bomb_pixels(exc: Image.DecompressionBombError) -> int:
+    """The size Pillow refused a header for ("Image size (N pixels) exceeds ..."), at least its limit."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    return int(found.group(1)) if found else 2 * (Image.MAX_IMAGE_PIXELS or MAX_PIXELS)
 
 
 def _check_canvas(image: Image.Image, name: str) -> None:
@@ -84,7 +92,7 @@ def _check_canvas(image: Image.Image, name: str) -> None:
         raise Invalid(f"{name} is a {image.format}; send a JPEG, PNG or WebP photo", code="not_an_image",
                       details={"file": name})
     if image.width * image.height > MAX_PIXELS:
-        raise _too_many_pixels(name, image.width, image.height)
+        raise _too_many_pixels(name, image.width * image.height)
 
 
 def prepare(data: bytes, name: str = "photo") -> Picture:
@@ -103,7 +111,7 @@ def prepare(data: bytes, name: str = "photo") -> Picture:
             orientation = image.getexif().get(ORIENTATION)
             picture = _rgb(image)
     except Image.DecompressionBombError as exc:
-        raise _too_many_pixels(name, "?", "?") from exc
+        raise _too_many_pixels(name, _bomb_pixels(exc)) from exc
     except (UnidentifiedImageError, OSError) as exc:
         raise Invalid(f"{name} is not a picture; send a JPEG, PNG or WebP photo", code="not_an_image",
                       details={"file": name}) from exc

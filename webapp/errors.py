@@ -54,7 +54,7 @@ ERROR_TEXT = {
     "unknown_category": _l("没有这个类别，请从列表中选择。"),
     "not_an_image": _l("%(file)s 不是图片：请上传 JPEG、PNG 或 WebP 照片。"),
     "photo_too_large": _l("%(file)s 太大：每张照片最多 %(mb)s MB。"),
-    "photo_too_many_pixels": _l("%(file)s 像素太多（%(width)s×%(height)s）：每张照片最多 %(max_mp)s 百万像素。"),
+    "photo_too_many_pixels": _l("%(file)s 有 %(megapixels)s 百万像素：每张照片最多 %(max_mp)s 百万像素，请缩小再传。"),
     "heic_photo": _l("%(file)s 是 HEIC 格式，无法读取：请上传 JPEG（iPhone：设置 > 相机 > 格式 > 兼容性最佳）。"),
     "empty_photo": _l("%(file)s 是空文件。"),
     "too_many_photos": _l("照片太多：每次最多 %(max)s 张，现有 %(got)s 张。"),

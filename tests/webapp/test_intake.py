@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -146,7 +148,17 @@ def test_an_iphone_heic_and_a_huge_canvas_are_told_apart_from_non_pictures(clien
     canvas = io.BytesIO()
     Image.new("1", (8000, 7000)).save(canvas, "PNG")  # 56 megapixels in a few kB
     huge = post(client, "/dispatch/cases", form(db), photos=[("scan.png", canvas.getvalue())])
-    assert huge.json["errors"]["photos"] == "scan.png 像素太多（8000×7000）：每张照片最多 50 百万像素。"
+    assert huge.json["errors"]["photos"] == "scan.png 有 56 百万像素：每张照片最多 50 百万像素，请缩小再传。"
+    bomb = post(client, "/dispatch/cases", form(db), photos=[("bomb.png", png_header(20_000, 20_000))])
+    assert bomb.json["errors"]["photos"] == "bomb.png 有 400 百万像素：每张照片最多 50 百万像素，请缩小再传。"
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG's header chunk and an empty data chunk: what Pillow reads before refusing a decompression bomb."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"")
 
 
 def test_exif_gps_is_stripped_orientation_kept_and_size_capped(client, db, tmp_path: Path) -> None:
