@@ -714,7 +714,7 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
 # --- export --------------------------------------------------------------------------------------
 EXPORT_COLUMNS = ("id", "external_id", "category_code", "category_name", "status", "source", "reported_at",
                   "deadline_at", "handle_due_at", "closed_at", "grid_code", "township_code", "city_code", "squad_code",
-                  "squad_name", "co_manager", "department_code", "department_name", "owner_type", "needs_triage",
+                  "squad_name", "co_manager", "co_manager_name", "department_code", "department_name", "owner_type", "needs_triage",
                   "routing_reason", "address", "description", "lon", "lat")
 TIME_COLUMNS = ("reported_at", "deadline_at", "handle_due_at", "closed_at")
 #: The handling deadline (处置时限, an imported case's source deadline): what evaluation judges 按期 by; it
@@ -822,7 +822,7 @@ def _export_query(conditions: list[ColumnElement[bool]]) -> Any:
     township, manager = aliased(Division), aliased(User)
     columns = (Incident.id, Incident.external_id, Category.code, Category.name, Incident.status, Incident.source,
                Incident.reported_at, Incident.deadline_at, _HANDLE_DUE, Incident.closed_at, Grid.code, township.code,
-               Incident.city_code, Squad.code, Squad.name, manager.username, Department.code, Department.name,
+               Incident.city_code, Squad.code, Squad.name, manager.username, manager.display_name, Department.code, Department.name,
                Incident.owner_type, Incident.needs_triage, Incident.routing_reason, Incident.address,
                Incident.description, func.ST_X(Incident.location), func.ST_Y(Incident.location))
     return (select(*(c.label(name) for c, name in zip(columns, EXPORT_COLUMNS, strict=True)))

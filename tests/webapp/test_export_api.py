@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 
 from grids.incident_io import EXPORT_COLUMNS
 from grids.incidents import Actor
-from grids.models import Division, Incident
+from grids.models import Division, Incident, User
 from grids.workflow import act, report
 from tests.conftest import login
 
@@ -39,7 +39,7 @@ def rows(response) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
 
 
-def test_csv_download_is_an_attachment_with_text_kept_as_data(client, cases) -> None:
+def test_csv_download_is_an_attachment_with_text_kept_as_data(client, db, cases) -> None:
     login(client, "dispatcher")
     response = client.get("/api/v1/incidents/export.csv")
     assert response.status_code == 200
@@ -52,6 +52,9 @@ def test_csv_download_is_an_attachment_with_text_kept_as_data(client, cases) -> 
     mine = next(r for r in got if r["id"] == str(cases[YOUBU]))
     assert mine["description"] == "'" + FORMULA and mine["address"] == XSS and mine["township_code"] == YOUBU
     assert mine["reported_at"].endswith("+08:00") and mine["routing_reason"]
+    co_managed = [r for r in got if r["co_manager"] == "co_manager"]  # the demo's 游埠镇 cases
+    names = {r["co_manager_name"] for r in co_managed}
+    assert co_managed and names == {db.scalar(select(User.display_name).where(User.username == "co_manager"))}
 
 
 def test_geojson_download_with_filters(client, cases) -> None:
