@@ -773,7 +773,8 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
 
 @incidents_group.command("export")
 @click.argument("out", type=OutFile())
-@click.option("--format", "fmt", required=True, type=click.Choice(["csv", "geojson"]))
+@click.option("--format", "fmt", required=True, type=click.Choice(["csv", "geojson", "xlsx"]),
+              help="xlsx: an Excel workbook whose codes stay text and times are dates.")
 @click.option("--status", help="Workflow states, comma-separated.")
 @click.option("--category", help="Category codes, comma-separated.")
 @click.option("--township", help="Township code.")
@@ -795,7 +796,7 @@ def incidents_export(out: Path, fmt: str, status: str | None, category: str | No
 
     only = [name for name, chosen in (("overdue", overdue), ("triage", triage), ("extension", extension)) if chosen]
     filters = CaseFilter.parse(status, category, township, since, until, source, only)
-    with command_session() as session, replaced_on_success(out, encoding="utf-8") as handle:
+    with command_session() as session, replaced_on_success(out, encoding=None) as handle:
         result = export_cases(session, city, fmt, handle, filters)
     emit({**result, "path": str(out)}, as_json, f"{result['cases']} cases written to {out}")
 

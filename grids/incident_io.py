@@ -59,7 +59,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import closing, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
@@ -82,7 +82,7 @@ from grids.errors import Invalid
 from grids.incidents import REASON_TEXT, Actor
 from grids.layouts import city_date
 from grids.models import DIVISION_LEVELS, Category, City, Department, Division, Grid, Incident, Squad, User
-from grids.spreadsheet import replaced_on_success, safe_cell
+from grids.spreadsheet import replaced_on_success, safe_cell, write_xlsx
 from grids.workflow import CLOSED_STATES, OPEN_STATES, zone_conditions
 
 SCHEMA = json.loads(resources.files("grids").joinpath("data/incident_mapping.schema.json").read_text())
@@ -91,7 +91,7 @@ SORT_MEMORY = "128MB"  # the staging sorts (first occurrence per external id, fi
 SOURCE = "import"
 MAX_EXTERNAL_ID, MAX_ADDRESS = 100, 300  # the column widths of incidents
 REPORT_COLUMNS = ("reject_reason", "reject_detail")
-EXPORT_FORMATS = ("csv", "geojson")
+EXPORT_FORMATS = ("csv", "geojson", "xlsx")
 INVARIANT = "rows == imported + rejected; duplicates are rejected rows; imported == located + unlocated"
 DUPLICATE = "duplicate_external_id"
 STAGING = "incident_import"  # one chunk's parsed rows
@@ -714,8 +714,8 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
 # --- export --------------------------------------------------------------------------------------
 EXPORT_COLUMNS = ("id", "external_id", "category_code", "category_name", "status", "source", "reported_at",
                   "deadline_at", "handle_due_at", "closed_at", "grid_code", "township_code", "city_code", "squad_code",
-                  "squad_name", "co_manager", "co_manager_name", "department_code", "department_name", "owner_type", "needs_triage",
-                  "routing_reason", "address", "description", "lon", "lat")
+                  "squad_name", "co_manager", "co_manager_name", "department_code", "department_name", "owner_type",
+                  "needs_triage", "routing_reason", "address", "description", "lon", "lat")
 TIME_COLUMNS = ("reported_at", "deadline_at", "handle_due_at", "closed_at")
 #: The handling deadline (处置时限, an imported case's source deadline): what evaluation judges 按期 by; it
 #: outlives the running stage's deadline_at, which a closed case no longer has.
@@ -822,8 +822,8 @@ def _export_query(conditions: list[ColumnElement[bool]]) -> Any:
     township, manager = aliased(Division), aliased(User)
     columns = (Incident.id, Incident.external_id, Category.code, Category.name, Incident.status, Incident.source,
                Incident.reported_at, Incident.deadline_at, _HANDLE_DUE, Incident.closed_at, Grid.code, township.code,
-               Incident.city_code, Squad.code, Squad.name, manager.username, manager.display_name, Department.code, Department.name,
-               Incident.owner_type, Incident.needs_triage, Incident.routing_reason, Incident.address,
+               Incident.city_code, Squad.code, Squad.name, manager.username, manager.display_name, Department.code,
+               Department.name, Incident.owner_type, Incident.needs_triage, Incident.routing_reason, Incident.address,
                Incident.description, func.ST_X(Incident.location), func.ST_Y(Incident.location))
     return (select(*(c.label(name) for c, name in zip(columns, EXPORT_COLUMNS, strict=True)))
             .join(Category, Category.id == Incident.category_id)
@@ -839,43 +839,61 @@ def _export_rows(session: Session, city_code: str, filters: CaseFilter, actor: A
     filters.check(session, city_code)
     conditions = [*filters.conditions(city_code, zone), *(zone_conditions(actor) if actor else ())]
     for row in session.execute(_export_query(conditions).execution_options(yield_per=2000)).mappings():
-        yield {**row, **{name: row[name].astimezone(zone).isoformat() if row[name] else None
-                         for name in TIME_COLUMNS}}
+        yield {**row, **{name: row[name].astimezone(zone) if row[name] else None for name in TIME_COLUMNS}}
 
 
-def _write_csv(rows: Iterable[Row], out: IO[str]) -> int:
-    out.write("\ufeff")  # a BOM, so Excel reads the Chinese text as UTF-8
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
-    count = 0
-    for row in rows:
-        writer.writerow([safe_cell(row[name]) for name in EXPORT_COLUMNS])
-        count += 1
+def _iso(row: Row) -> Row:
+    return {**row, **{name: row[name].isoformat() if row[name] else None for name in TIME_COLUMNS}}
+
+
+@contextmanager
+def _text(out: IO[bytes]) -> Iterator[IO[str]]:
+    """`out` as UTF-8 text, left open (and flushed) for whoever owns it."""
+    wrapper = io.TextIOWrapper(out, encoding="utf-8", newline="")  # type: ignore[arg-type]
+    yield wrapper
+    wrapper.detach()
+
+
+def _write_csv(rows: Iterable[Row], out: IO[bytes]) -> int:
+    with _text(out) as text_out:
+        text_out.write("\ufeff")  # a BOM, so Excel reads the Chinese text as UTF-8
+        writer = csv.writer(text_out)
+        writer.writerow(EXPORT_COLUMNS)
+        count = 0
+        for row in map(_iso, rows):
+            writer.writerow([safe_cell(row[name]) for name in EXPORT_COLUMNS])
+            count += 1
     return count
 
 
-def _write_geojson(rows: Iterable[Row], out: IO[str]) -> int:
+def _write_geojson(rows: Iterable[Row], out: IO[bytes]) -> int:
     """A FeatureCollection written feature by feature, so memory stays flat for any number of cases."""
-    out.write('{"type": "FeatureCollection", "features": [\n')
-    count = 0
-    for count, row in enumerate(rows, start=1):
-        point = {"type": "Point", "coordinates": [row["lon"], row["lat"]]} if row["lon"] is not None else None
-        properties = {name: row[name] for name in EXPORT_COLUMNS if name not in ("lon", "lat")}
-        feature = {"type": "Feature", "id": row["id"], "geometry": point, "properties": properties}
-        out.write((",\n" if count > 1 else "") + json.dumps(feature, ensure_ascii=False))
-    out.write("\n]}\n")
+    with _text(out) as text_out:
+        text_out.write('{"type": "FeatureCollection", "features": [\n')
+        count = 0
+        for count, row in enumerate(map(_iso, rows), start=1):
+            point = {"type": "Point", "coordinates": [row["lon"], row["lat"]]} if row["lon"] is not None else None
+            properties = {name: row[name] for name in EXPORT_COLUMNS if name not in ("lon", "lat")}
+            feature = {"type": "Feature", "id": row["id"], "geometry": point, "properties": properties}
+            text_out.write((",\n" if count > 1 else "") + json.dumps(feature, ensure_ascii=False))
+        text_out.write("\n]}\n")
     return count
 
 
-WRITERS: dict[str, Callable[[Iterable[Row], IO[str]], int]] = {"csv": _write_csv, "geojson": _write_geojson}
+def _write_xlsx(rows: Iterable[Row], out: IO[bytes]) -> int:
+    return write_xlsx(out, EXPORT_COLUMNS, rows, "cases")
 
 
-def export_cases(session: Session, city_code: str, fmt: str, out: IO[str], filters: CaseFilter | None = None,
+WRITERS: dict[str, Callable[[Iterable[Row], IO[bytes]], int]] = {
+    "csv": _write_csv, "geojson": _write_geojson, "xlsx": _write_xlsx}
+
+
+def export_cases(session: Session, city_code: str, fmt: str, out: IO[bytes], filters: CaseFilter | None = None,
                  actor: Actor | None = None) -> dict[str, Any]:
-    """Write one row per case (EXPORT_COLUMNS) to the text stream `out` as CSV or GeoJSON.
+    """Write one row per case (EXPORT_COLUMNS) to the binary stream `out` as CSV, GeoJSON or an Excel workbook.
 
-    Text is data: CSV cells that a spreadsheet would run as a formula get a leading ' (safe_cell), and
-    GeoJSON strings are JSON-escaped, never interpreted. Open `out` with newline="" for CSV.
+    Text is data: CSV cells that a spreadsheet would run as a formula get a leading ' (safe_cell), GeoJSON
+    strings are JSON-escaped, workbook cells are typed text; none is ever interpreted.
     """
     if fmt not in WRITERS:
         raise Invalid(f"unknown format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}", code="bad_format")

@@ -6,10 +6,12 @@ import csv
 import io
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import openpyxl
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, func, select
@@ -263,10 +265,14 @@ def test_mapped_columns_missing_from_the_file_are_named_with_the_other_problems(
     assert sorted(p.split(":")[0] for p in problems) == ["column 'lat_wgs'", "column 'lon_wgs'", "created/tz"]
 
 
-def export_text(db, fmt: str, **filters) -> str:
-    out = io.StringIO(newline="")
+def export_bytes(db, fmt: str, **filters) -> bytes:
+    out = io.BytesIO()
     export_cases(db, CITY, fmt, out, CaseFilter.parse(**filters))
     return out.getvalue()
+
+
+def export_text(db, fmt: str, **filters) -> str:
+    return export_bytes(db, fmt, **filters).decode("utf-8")
 
 
 def test_export_round_trip_keeps_text_as_data(db, hotline) -> None:
@@ -288,6 +294,23 @@ def test_export_round_trip_keeps_text_as_data(db, hotline) -> None:
     assert by_id["RX2025100808"]["properties"]["address"] == XSS
     assert by_id["RX2025100803"]["properties"]["grid_code"] is None
     assert by_id["RX2025100808"]["geometry"]["type"] == "Point" and "RX2025100801" not in by_id
+
+
+def test_export_as_a_workbook_keeps_codes_as_text_and_times_as_dates(db, hotline) -> None:
+    """What Excel does to the same data as CSV: a 15-digit grid code shows as 3.30781E+14, a formula-like
+    description runs. In the workbook the code is text with every digit, the time a date, the formula text."""
+    import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
+    book = openpyxl.load_workbook(io.BytesIO(export_bytes(db, "xlsx", township=YOUBU)), read_only=True)
+    sheet = book["cases"]
+    header, *rows = sheet.iter_rows(values_only=True)
+    assert header == EXPORT_COLUMNS
+    by_external = {row[1]: dict(zip(EXPORT_COLUMNS, row, strict=True)) for row in rows}
+    first = by_external["RX2025100801"]
+    assert isinstance(first["grid_code"], str) and re.fullmatch(YOUBU + r"\d{6}", first["grid_code"])
+    assert first["reported_at"] == datetime(2025, 10, 8, 14, 30)  # city time, as the CSV's +08:00
+    assert first["needs_triage"] is False and isinstance(first["lon"], float)
+    assert by_external["RX2025100808"]["description"] == FORMULA and by_external["RX2025100808"]["address"] == XSS
+    assert len(rows) == len(list(csv.DictReader(io.StringIO(export_text(db, "csv", township=YOUBU)))))
 
 
 def test_export_filters_are_checked() -> None:
@@ -353,6 +376,9 @@ def test_cli_import_and_export_on_a_committed_database(committed_hotline, tmp_pa
     exported = run("export", "--format", "geojson", str(tmp_path / "out.geojson"), "--township", YOUBU)
     features = json.loads((tmp_path / "out.geojson").read_text(encoding="utf-8"))["features"]
     assert exported["cases"] == len(features) >= 3
+    workbook = run("export", "--format", "xlsx", str(tmp_path / "out.xlsx"), "--township", YOUBU)
+    sheet = openpyxl.load_workbook(tmp_path / "out.xlsx", read_only=True)["cases"]
+    assert workbook["cases"] == sheet.max_row - 1 == len(features)
     (tmp_path / "bad.json").write_text("{}", encoding="utf-8")
     bad = runner.invoke(incidents_group, ["import", str(path), "--map", str(tmp_path / "bad.json"), "--json"])
     assert bad.exit_code == 1 and json.loads(bad.output)["error"]["code"] == "bad_mapping"

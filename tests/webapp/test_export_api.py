@@ -6,6 +6,7 @@ import csv
 import io
 import re
 
+import openpyxl
 import pytest
 from sqlalchemy import func, select, update
 
@@ -80,7 +81,7 @@ def test_bad_filters_unknown_formats_and_strangers_are_refused(client, cases) ->
     login(client, "dispatcher")
     bad = client.get("/api/v1/incidents/export.csv?since=last-week")
     assert bad.status_code == 422 and bad.json["error"]["code"] == "bad_filter"
-    assert client.get("/api/v1/incidents/export.xlsx").status_code == 404
+    assert client.get("/api/v1/incidents/export.pdf").status_code == 404
 
 
 def test_the_dispatch_page_offers_its_filtered_cases_as_downloads(client, db, cases) -> None:
@@ -93,6 +94,12 @@ def test_the_dispatch_page_offers_its_filtered_cases_as_downloads(client, db, ca
     assert cases[YOUBU] in {int(r["id"]) for r in downloaded}
     assert {r["township_code"] for r in downloaded} == {YOUBU}
     assert 'data-export="geojson"' in page
+    workbook = re.search(r'<a href="([^"]+)" download data-export="xlsx"', page).group(1).replace("&amp;", "&")
+    response = client.get(workbook)
+    assert response.headers["Content-Disposition"] == "attachment; filename=incidents.xlsx"
+    sheet = openpyxl.load_workbook(io.BytesIO(response.data), read_only=True)["cases"]
+    ids = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert sorted(ids) == sorted(int(r["id"]) for r in downloaded)
 
 
 def test_the_download_of_an_overdue_or_one_channel_queue_holds_what_the_queue_shows(client, db, cases) -> None:

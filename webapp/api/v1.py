@@ -3,7 +3,6 @@ and locate a point. Coordinates default to WGS84 (GPS); send `crs` for gcj02 (Am
 
 from __future__ import annotations
 
-import io
 import math
 import tempfile
 from collections.abc import Collection
@@ -33,7 +32,8 @@ MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000  # 100 million cases deep: a larger page is a mistake (and an offset past a bigint)
 ACTION_FIELDS = ("note", "reason", "department", "duration", "after_photo", "crs")
 POINT_FIELDS = ("lon", "lat")  # relocate: numbers, not text
-EXPORT_TYPES = {"csv": "text/csv", "geojson": "application/geo+json"}  # Flask adds the charset to text types
+EXPORT_TYPES = {"csv": "text/csv", "geojson": "application/geo+json",  # Flask adds the charset to text types
+                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 EXPORT_SPOOL_BYTES = 8 * 1024 * 1024  # larger exports spill to a temporary file, never to memory
 
 
@@ -154,7 +154,7 @@ def list_incidents() -> Any:
     return jsonify({"items": incidents_json(db(), rows, actor), "page": page, "per_page": per_page, "total": total})
 
 
-@bp.get("/incidents/export.<any(csv, geojson):fmt>")
+@bp.get("/incidents/export.<any(csv, geojson, xlsx):fmt>")
 def export_incidents(fmt: str) -> Any:
     """The caller's cases (zone as GET /incidents, filters as `gridlink incidents export`) as a download."""
     actor, _ = principal()
@@ -162,9 +162,7 @@ def export_incidents(fmt: str) -> Any:
     filters = CaseFilter.parse(args.get("status"), args.get("category"), args.get("township"), args.get("since"),
                                args.get("until"), args.get("source"), [name for name in ONLY if args.get(name) == "1"])
     spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL_BYTES)
-    out = io.TextIOWrapper(spool, encoding="utf-8", newline="")
-    export_cases(db(), city(), fmt, out, filters, actor)
-    out.detach()  # flushes and leaves the spool open for send_file
+    export_cases(db(), city(), fmt, spool, filters, actor)  # type: ignore[arg-type]
     spool.seek(0)
     return send_file(spool, mimetype=EXPORT_TYPES[fmt], as_attachment=True, download_name=f"incidents.{fmt}")
 
