@@ -79,7 +79,7 @@ from sqlalchemy.orm import Session, aliased
 from gis.crs import CoordinateError, geometry_to_wgs84, normalize_crs_name
 from grids.divisions import city_outline
 from grids.errors import Invalid
-from grids.incidents import REASON_TEXT, Actor
+from grids.incidents import REASON_TEXT, UNFIT_CHARACTERS, Actor
 from grids.layouts import city_date
 from grids.models import DIVISION_LEVELS, Category, City, Department, Division, Grid, Incident, Squad, User
 from grids.spreadsheet import replaced_on_success, safe_cell, write_xlsx
@@ -635,10 +635,11 @@ def _context(session: Session, city_code: str, mapping: dict[str, Any], crs: str
 
 
 def _csv_rows(raw: IO[bytes]) -> Iterator[Cells]:
-    """The rows of the file (NUL dropped: text columns cannot hold it), or Invalid naming where it is not UTF-8."""
+    """The rows of the file (NUL and other unfit characters dropped: no text may hold them), or Invalid naming
+    where it is not UTF-8."""
     handle = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
     try:
-        yield from csv.reader(line.replace("\x00", "") for line in handle)
+        yield from csv.reader(UNFIT_CHARACTERS.sub("", line) for line in handle)
     except UnicodeDecodeError as exc:
         raise _not_utf8(raw, exc) from exc
     finally:

@@ -21,6 +21,7 @@ Routing order (rules are data: RoutingRule rows and Category.departments):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -73,6 +74,12 @@ from grids.models import (
 from grids.outbox import notify
 
 # Who answers for a case, most specific first; "township" is the territorial government (属地兜底).
+#: The longest text a case keeps (the columns' widths): longer is refused on every channel, never cut.
+TEXT_LIMITS = {"description": 4000, "address": 300, "reporter_contact": 200, "external_id": 100}
+#: Characters no text may hold: NUL (PostgreSQL text cannot), the other C0 controls but tab, LF and CR, and
+#: U+FFFE/U+FFFF (XML 1.0 cannot: one stored would make every Open311 XML list holding it unreadable), and
+#: lone surrogates (UTF-8 cannot encode them). The web refuses them, a file import drops them.
+UNFIT_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 OWNER_ORDER = ("department", "squad", "township")
 CENTRE = "centre"
 
@@ -525,6 +532,13 @@ def apply_location(incident: Incident, loc: Location) -> None:
         setattr(incident, name, getattr(loc, name))
 
 
+def _check_lengths(**texts: str | None) -> None:
+    too_long = sorted(name for name, value in texts.items() if value and len(value) > TEXT_LIMITS[name])
+    if too_long:
+        limits = ", ".join(f"{name} {TEXT_LIMITS[name]}" for name in too_long)
+        raise Invalid(f"text too long (characters at most: {limits})", code="bad_field", details=too_long)
+
+
 def open_case(session: Session, city_code: str, category: Category, x: float | None, y: float | None, *,
               source: str, description: str, crs: str = "wgs84", address: str | None = None,
               reporter: User | None = None, reporter_contact: str | None = None,
@@ -537,9 +551,13 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
     `clock` (grids.workflow.start_report_clock) sets the stage clock's columns before the case is stored,
     so its INSERT carries them and no UPDATE follows.
     """
-    if external_id and session.scalar(select(Incident.id).where(Incident.city_code == city_code,
-                                                              Incident.external_id == external_id)):
-        raise Conflict(f"a case with external id {external_id!r} exists already", code="duplicate_external_id")
+    _check_lengths(description=description, address=address, reporter_contact=reporter_contact,
+                   external_id=external_id)
+    stored = external_id and session.scalar(select(Incident.id).where(Incident.city_code == city_code,
+                                                                     Incident.external_id == external_id))
+    if stored:
+        raise Conflict(f"a case with external id {external_id!r} exists already: case {stored}",
+                       code="duplicate_external_id", details={"id": stored})
     if (x is None or y is None) and not component_code:
         loc = unlocated("no_coordinates")
     else:

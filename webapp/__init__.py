@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import Flask, current_app, g, request
+from flask.json.provider import DefaultJSONProvider
 from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Executable, Row
@@ -14,7 +16,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from grids.db import make_engine, session_factory
-from grids.errors import Invalid
+from grids.errors import DomainError, Invalid
+from grids.incidents import UNFIT_CHARACTERS
 from webapp.config import load_config
 
 csrf = CSRFProtect()
@@ -35,9 +38,20 @@ def remember_language(response: Any, code: str) -> None:
                             secure=current_app.config["SESSION_COOKIE_SECURE"])
 
 
+class _JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, except that a body nested too deeply for the parser is bad JSON (400/422), not a 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError as exc:
+            raise ValueError("JSON nested too deeply") from exc
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app. `config` overrides the environment (tests pass DB_BIND, a connection to join)."""
     app = Flask(__name__)
+    app.json = _JSONProvider(app)
     overrides = {k: v for k, v in (config or {}).items() if isinstance(v, str)}
     app.config.update(load_config({**os.environ, **overrides}))
     app.config.update(config or {})
@@ -111,25 +125,53 @@ def read_one(statement: Executable, params: dict[str, Any] | None = None) -> Row
         return conn.execute(statement, params).first()
 
 
-def _nul_in(value: Any, where: str) -> str | None:
-    """Where in a JSON value a NUL character hides (a key or a string), or None."""
+def _unfit_in(value: Any, where: str) -> tuple[str, str] | None:
+    """Where in a JSON value an unfit character hides (a key or a string), and the character; or None."""
     if isinstance(value, str):
-        return where if "\x00" in value else None
-    if isinstance(value, dict):
-        return next((f"{where}.{key}" for key, item in value.items()
-                     if "\x00" in key or _nul_in(item, "") is not None), None)
-    if isinstance(value, list):
-        return next((f"{where}[{i}]" for i, item in enumerate(value) if _nul_in(item, "") is not None), None)
+        found = UNFIT_CHARACTERS.search(value)
+        return (where, found.group()) if found else None
+    pairs = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in pairs:
+        inner = _unfit_in(key, "") or _unfit_in(item, "")
+        if inner:
+            return (f"{where}.{key}" if isinstance(value, dict) else f"{where}[{key}]"), inner[1]
     return None
 
 
-def _nul_field() -> str | None:
-    """The first field of the request (query, form or JSON body) holding a NUL character: PostgreSQL text cannot
-    store one, so every surface refuses it up front (422) instead of failing in the database (500)."""
+def _unfit_field() -> tuple[str, str] | None:
+    """The first field of the request (query, form or JSON body) holding an unfit character, and the character:
+    every surface refuses it up front (422) instead of failing in the database (500) or in an XML answer."""
     for name, value in (*request.args.items(multi=True), *request.form.items(multi=True)):
-        if "\x00" in name or "\x00" in value:
-            return name
-    return _nul_in(request.get_json(silent=True), "body") if request.is_json else None
+        found = UNFIT_CHARACTERS.search(name + value)
+        if found:
+            return name, found.group()
+    return _unfit_in(request.get_json(silent=True), "body") if request.is_json else None
+
+
+def _form_encoding_problem() -> str | None:
+    """Why a form body cannot be read as UTF-8 text, or None. Werkzeug keeps undecodable %XX escapes as the
+    literal text "%B2%E2" and ignores a charset parameter: an old hotline system posting GBK would have its
+    text stored garbled without a word, so such a body is refused, saying what to send."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return None
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        return f"charset={charset}"
+    try:
+        unquote_to_bytes(request.get_data(cache=True).replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return "bytes that are not UTF-8"
+    return None
+
+
+def _unfit_error(field: str, char: str) -> Invalid:
+    field = field.removeprefix("body.")
+    if char == "\x00":
+        return Invalid(f"{field} contains a NUL character (\\u0000), which text cannot hold: remove it",
+                       code="nul_character", details=[field])
+    point = f"U+{ord(char):04X}"
+    return Invalid(f"{field} contains {point}, an invisible control character text cannot hold: remove it",
+                   code="bad_character", details={"fields": [field], "char": point})
 
 
 def _register_request_hooks(app: Flask) -> None:
@@ -138,11 +180,17 @@ def _register_request_hooks(app: Flask) -> None:
         g.csp_nonce = secrets.token_urlsafe(16)
 
     @app.before_request
-    def _refuse_nul() -> None:
-        field = _nul_field()
-        if field is not None:
-            raise Invalid(f"{field.removeprefix('body.')} contains a NUL character (\\u0000), which text cannot"
-                          " hold: remove it", code="nul_character", details=[field.removeprefix("body.")])
+    def _refuse_other_encodings() -> None:
+        problem = _form_encoding_problem()
+        if problem:
+            raise DomainError(f"the form holds {problem}: send UTF-8 text (percent-encoded UTF-8 bytes)",
+                              code="not_utf8", details={"found": problem})
+
+    @app.before_request
+    def _refuse_unfit_characters() -> None:
+        found = _unfit_field()
+        if found is not None:
+            raise _unfit_error(*found)
 
     @app.after_request
     def _commit_and_secure(response: Any) -> Any:

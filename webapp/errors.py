@@ -45,6 +45,8 @@ ERROR_TEXT = {
     "forbidden": _l("您没有权限执行此操作。"),
     "request_entity_too_large": _l("上传的内容太大：每次最多 %(upload_mb)s MB。"),
     "nul_character": _l("%(fields)s 中有空字符（U+0000），请删去后重试。"),
+    "not_utf8": _l("表单不是 UTF-8 编码（%(found)s）：请以 UTF-8 发送。"),
+    "bad_character": _l("%(fields)s 中有不可见的控制字符（%(char)s），请删去后重试。"),
     # reports: places, categories, photos, components
     "bad_coordinates": _l("坐标无效：经度须在 -180 到 180 之间，纬度须在 -90 到 90 之间。"),
     "outside_city": _l("该点不在%(city)s范围内（经度 %(west)s–%(east)s，纬度 %(south)s–%(north)s）：请检查坐标，"

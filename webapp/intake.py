@@ -24,7 +24,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from grids.errors import Invalid
-from grids.incidents import Actor
+from grids.incidents import TEXT_LIMITS, Actor
 from grids.models import Category, Incident
 from grids.photos import Picture, prepare_all, report_with_photos
 from grids.workflow import OPEN_STATES
@@ -40,7 +40,7 @@ from webapp.photos import upload_root, uploads
 CRS_CHOICES = (("wgs84", _l("WGS84（GPS、本系统地图）")), ("gcj02", _l("GCJ-02（高德、腾讯地图）")),
                ("bd09", _l("BD-09（百度地图）")), ("cgcs2000", _l("CGCS2000（国家大地坐标系、测绘成果）")))
 DEFAULT_CRS = "wgs84"
-TEXT_LIMITS = {"description": 4000, "address": 300, "reporter_contact": 200}
+FORM_TEXTS = ("description", "address", "reporter_contact")
 #: Where a domain error belongs on the form, and the words a person reads there (the domain's own
 #: message follows in brackets: it names the file or the coordinates to fix).
 FIELD_OF_CODE = {"bad_coordinates": "point", "outside_city": "point", "swapped_coordinates": "point",
@@ -140,8 +140,8 @@ class ReportForm:
             self.errors["point"] = str(_l("经度和纬度须为数字（度），例如 119.46 和 29.21。"))
 
     def _texts(self, form: MultiDict[str, str], require_description: bool) -> None:
-        for name, limit in TEXT_LIMITS.items():
-            value = form.get(name, "").strip()
+        for name in FORM_TEXTS:
+            value, limit = form.get(name, "").strip(), TEXT_LIMITS[name]
             self.texts[name] = value or None
             if len(value) > limit:
                 self.errors[name] = str(_l("最多 %(n)d 个字。", n=limit))

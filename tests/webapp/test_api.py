@@ -190,6 +190,24 @@ def test_a_nul_character_anywhere_gets_422_naming_the_field(client, key, path, b
         assert field in answer.json[0]["description"]
 
 
+def test_a_lone_surrogate_or_json_nested_too_deep_is_refused_not_500(client, key) -> None:
+    body = '{"category": "E0101", "lon": 119.72, "lat": 29.29, "description": "x\\ud800"}'
+    surrogate = client.post("/api/v1/incidents", data=body, content_type="application/json", headers=bearer(key))
+    assert surrogate.status_code == 422 and surrogate.json["error"]["code"] == "bad_character"
+    error = surrogate.json["error"]
+    assert error["details"]["fields"] == ["description"] and "U+D800" in error["message"]
+    deep = client.post("/api/v1/incidents", data="[" * 100_000 + "]" * 100_000, content_type="application/json",
+                       headers=bearer(key))
+    assert deep.status_code == 422 and deep.json["error"]["code"] == "bad_json"
+
+
+def test_a_repeated_external_id_names_the_case_that_has_it(client, db, key) -> None:
+    lon, lat = inner(db, YOUBU)
+    first = submit(client, key, lon, lat, external_id="12345-2026-0001")
+    again = submit(client, key, lon, lat, external_id="12345-2026-0001")
+    assert again.status_code == 409 and again.json["error"]["details"] == {"id": first.json["id"]}
+
+
 @pytest.mark.parametrize(("path", "status"), [
     (f"/api/v1/incidents?page={HUGE}", 422), (f"/api/v1/incidents/{HUGE}", 404),
     (f"/open311/v2/requests/{HUGE}.json", 404), (f"/open311/v2/requests.json?service_request_id={HUGE}", 422),

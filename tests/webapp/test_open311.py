@@ -157,3 +157,50 @@ def test_another_jurisdiction_or_a_json_body_is_told_what_to_send(client, api_ke
                                                              "lat": point[1], "long": point[0]})
     assert as_json.status_code == 422 and "form-encoded" in as_json.json[0]["description"]
     valid(ERRORS_SCHEMA, as_json.json)
+
+
+def test_discovery_xml_names_its_endpoints_and_formats_as_the_spec_shows(client) -> None:
+    xml = ET.fromstring(client.get("/open311/v2/discovery.xml").data)
+    assert xml.find("endpoints/endpoint/url") is not None
+    assert {e.text for e in xml.iterfind("endpoints/endpoint/formats/format")} == {"application/json", "text/xml"}
+
+
+def test_a_control_character_never_reaches_the_xml_lists(client, db, api_key, point) -> None:
+    """One report holding U+000B (allowed in JSON, not in XML 1.0) made every XML list unreadable: refused up
+    front like NUL; text an import stored before that is dropped from the XML."""
+    refused = post(client, api_key, point, description="a\x0bb")
+    assert refused.status_code == 422 and "U+000B" in refused.json[0]["description"]
+    case_id = int(post(client, api_key, point).json[0]["service_request_id"])
+    db.execute(Incident.__table__.update().where(Incident.id == case_id).values(description="旧\x0c数据"))
+    got = ET.fromstring(client.get(f"/open311/v2/requests/{case_id}.xml").data)
+    assert got.find("request/description").text == "旧数据"
+    ET.fromstring(client.get("/open311/v2/requests.xml").data)  # the whole list parses
+
+
+@pytest.mark.parametrize(("extra", "code"), [
+    ({"address_string": "x" * 301}, "address"),  # was a 500: the column holds 300
+    ({"description": "d" * 4001}, "description"),
+])
+def test_text_longer_than_a_case_keeps_is_refused_naming_the_field(client, api_key, point, extra, code) -> None:
+    answer = post(client, api_key, point, **extra)
+    assert answer.status_code == 422 and code in answer.json[0]["description"]
+
+
+def test_ids_of_other_digits_than_ascii_are_refused_not_500(client) -> None:
+    answer = client.get("/open311/v2/requests.json?service_request_id=%C2%B2")  # ², a digit to str.isdigit
+    assert answer.status_code == 422
+    valid(ERRORS_SCHEMA, answer.json)
+
+
+@pytest.mark.parametrize("body", [
+    "description=%B2%E2%CA%D4",  # 测试 in GBK, percent-encoded: was stored as the literal text %B2%E2%CA%D4
+    "description=" + "测试".encode("gbk").decode("latin-1"),  # raw GBK bytes
+])
+def test_a_form_in_another_encoding_than_utf8_is_refused_saying_so(client, api_key, point, body) -> None:
+    form = f"api_key={api_key}&service_code=E0101&lat={point[1]}&long={point[0]}&{body}"
+    answer = client.post("/open311/v2/requests.json", data=form.encode("latin-1"),
+                         content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 400 and "UTF-8" in answer.json[0]["description"]
+    declared = client.post("/open311/v2/requests.json", data=f"api_key={api_key}&description=x",
+                           content_type="application/x-www-form-urlencoded; charset=gbk")
+    assert declared.status_code == 400 and "charset=gbk" in declared.json[0]["description"]

@@ -15,13 +15,14 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy import func, select
 
 from grids.errors import Invalid, NotFound, Unauthorized
+from grids.incidents import UNFIT_CHARACTERS
 from grids.models import Category, Incident
 from grids.workflow import case_filter, report
 from webapp import db
 from webapp.api.idempotency import once
 from webapp.api.principal import city, principal
 from webapp.api.serialize import service_requests
-from webapp.api.v1 import MAX_DESCRIPTION, point_or_component
+from webapp.api.v1 import point_or_component
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
@@ -32,7 +33,8 @@ MAX_REQUESTS = 1000
 MAX_ID = 2**63 - 1  # ids are bigints: a longer number is no id (and would fail in the database)
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 # The element name of one item inside each XML list answer.
-XML_ITEMS = {"services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute"}
+XML_ITEMS = {"services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute",
+             "values": "value", "endpoints": "endpoint", "formats": "format"}
 
 
 def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
@@ -43,8 +45,8 @@ def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
     elif isinstance(value, dict):
         for key, inner in value.items():
             _xml_value(child, key, inner)
-    elif value is not None:
-        child.text = str(value).lower() if isinstance(value, bool) else str(value)
+    elif value is not None:  # text stored before unfit characters were refused stays readable XML
+        child.text = str(value).lower() if isinstance(value, bool) else UNFIT_CHARACTERS.sub("", str(value))
 
 
 def render(data: Any, fmt: str, root: str, status: int = 200) -> Response:
@@ -146,8 +148,6 @@ def create_request(fmt: str) -> Response:
     actor, who = principal()
     _jurisdiction()
     description = form.get("description", "")
-    if len(description) > MAX_DESCRIPTION:
-        raise Invalid(f"description is limited to {MAX_DESCRIPTION} characters", code="bad_field")
     has_point = form.get("lat") or form.get("long")
     component = form.get(f"attribute[{COMPONENT_ATTRIBUTE}]") or None
     if not has_point and not form.get("address_string") and not component:
@@ -199,7 +199,7 @@ def list_requests(fmt: str) -> Response:
     ids = request.args.get("service_request_id")
     if ids:
         wanted = ids.split(",")
-        if not all(i.isdigit() and int(i) <= MAX_ID for i in wanted):
+        if not all(i.isascii() and i.isdigit() and int(i) <= MAX_ID for i in wanted):  # not ² or ٣
             raise Invalid("service_request_id is a comma-separated list of ids", code="bad_id")
         where.append(Incident.id.in_([int(i) for i in wanted]))
     else:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from grids.duplicates import link_duplicate, nearby_open_cases
 from grids.errors import Invalid
 from grids.incident_io import ONLY, CaseFilter, export_cases
-from grids.incidents import locate, to_city_point
+from grids.incidents import TEXT_LIMITS, locate, to_city_point
 from grids.models import Category, Division, Incident
 from grids.photos import Picture, handle_with_photos, prepare_all
 from grids.workflow import act, category_by_code, events_of, report, visible_case, zone_conditions
@@ -27,7 +27,7 @@ from webapp.photos import photo_links, upload_root, uploads
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
-MAX_DESCRIPTION = 4000
+MAX_DESCRIPTION = TEXT_LIMITS["description"]  # an action's note or reason
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000  # 100 million cases deep: a larger page is a mistake (and an offset past a bigint)
 ACTION_FIELDS = ("note", "reason", "department", "duration", "after_photo", "crs")
@@ -95,9 +95,8 @@ def create_incident() -> Any:
         incident = report(
             db(), actor, text(body, "category", 32, required=True), *point_or_component(body, "lon", "lat", component),
             crs=text(body, "crs", 16) or "wgs84", source="api",
-            description=text(body, "description", MAX_DESCRIPTION) or "", address=text(body, "address", 300),
-            reporter_contact=text(body, "reporter_contact", 200), external_id=text(body, "external_id", 100),
-            component_code=component)
+            description=text(body, "description", TEXT_LIMITS["description"]) or "", component_code=component,
+            **{name: text(body, name, TEXT_LIMITS[name]) for name in ("address", "reporter_contact", "external_id")})
         return incident_json(db(), incident, actor), 201
 
     answer, status, replayed = once(who, request.headers.get("Idempotency-Key"), body, produce)
@@ -208,7 +207,7 @@ def action_body() -> tuple[dict[str, Any], list[Picture]]:
     if request.mimetype != "multipart/form-data":
         return json_body(), []
     body: dict[str, Any] = request.form.to_dict()
-    if body.get("version", "").isdigit():
+    if body.get("version", "").isascii() and body["version"].isdigit():
         body["version"] = int(body["version"])
     return body, prepare_all(uploads(request.files))
 
