@@ -100,7 +100,7 @@ def prepare(data: bytes, name: str = "photo") -> Picture:
     if not data:
         raise Invalid(f"{name} is empty", code="empty_photo", details={"file": name})
     if len(data) > MAX_BYTES:
-        raise Invalid(f"{name} is {len(data) / 1048576:.1f} MB; a photo may be at most {MAX_BYTES // 1048576} MB",
+        raise Invalid(f"{name} is over {MAX_BYTES // 1048576} MB, the most a photo may be",  # (read stops past it)
                       code="photo_too_large", details={"file": name})
     if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
         raise Invalid(f"{name} is a HEIC/HEIF photo; send JPEG (on an iPhone: Settings > Camera > Formats > Most "

@@ -93,10 +93,15 @@ RESTARTS = ("redispatch",)
 CLOCK_STATES = tuple(STAGE_CLOCKS)
 OPEN_STATES = ("reported", "verified", "filed", "dispatched", "in_progress", "handled", "checked", "parked")
 CLOSED_STATES = ("closed", "cancelled")
+#: A case routed to a department is the centre's until it is dispatched (立案, 派遣): the department does not see
+#: it yet, nor one cancelled before it was dispatched (a cancel comes only before; a return clears the department).
+BEFORE_DISPATCH = ("reported", "verified", "filed", "cancelled")
 CANCEL_REASONS = ("duplicate", "invalid")
 #: The original of a linked duplicate records the other report (contact, photos); only
 #: grids.duplicates.link_duplicate takes it, so it is not offered as an allowed next action.
 ABSORB_DUPLICATE = "absorb_duplicate"
+#: The shortest and longest extension a handler may ask for (working time): longer work is parked (挂账).
+EXTENSION_RANGE = ("30m", "30d")
 #: A case is "due soon" when less than this working-clock time is left; lists, markers and tiles share it.
 DUE_SOON = timedelta(hours=1)
 
@@ -187,7 +192,7 @@ def case_conditions(zone: Zone) -> list[ColumnElement[bool]]:
     if zone.township_id is not None:
         conditions.append(Incident.township_id == zone.township_id)
     if zone.department_id is not None:
-        conditions.append(Incident.department_id == zone.department_id)
+        conditions += [Incident.department_id == zone.department_id, Incident.status.not_in(BEFORE_DISPATCH)]
     return conditions
 
 
@@ -415,6 +420,16 @@ def _dispatch(session: Session, incident: Incident, now: datetime, payload: dict
     return {**chosen, **_explained(incident, "centre_dispatch", name=department.name)}
 
 
+def _redispatch(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:
+    """改派 to another department. To the one that has the case it would only restart its clock (a late case
+    made on time again) and count against 准确派遣率, so it is refused."""
+    department = _department(session, incident.city_code, payload["department"])
+    if incident.owner_type == "department" and department.id == incident.department_id:
+        raise Invalid(f"the case is with {department.name} already: 改派 names another department",
+                      code="same_department", details={"department": department.name})
+    return _dispatch(session, incident, now, payload)
+
+
 def _explained(incident: Incident, key: str, **params: str) -> dict[str, Any]:
     """The case's routing explanation with one more step (a REASON_TEXT key): in words, and in its steps when it
     has them (imported history keeps only words, which pages then show as they are)."""
@@ -435,7 +450,13 @@ def _request_extension(session: Session, incident: Incident, now: datetime,
     if incident.extension_request:
         raise Conflict(f"an extension of {incident.extension_request} is already waiting for approval",
                        code="extension_pending", details={"duration": incident.extension_request})
-    parse_limit(payload["duration"], city_calendar(session, incident.city_code))
+    calendar = city_calendar(session, incident.city_code)
+    shortest, longest = (parse_limit(limit, calendar) for limit in EXTENSION_RANGE)
+    if not shortest <= parse_limit(payload["duration"], calendar) <= longest:
+        raise Invalid(f"an extension is {EXTENSION_RANGE[0]} to {EXTENSION_RANGE[1]} of working time, not "
+                      f"{payload['duration']}; a case that cannot be done for longer is parked (挂账)",
+                      code="bad_extension", details={"duration": payload["duration"], "shortest": EXTENSION_RANGE[0],
+                                                     "longest": EXTENSION_RANGE[1]})
     return {"extension_request": payload["duration"]}
 
 
@@ -483,7 +504,7 @@ Effect = Callable[[Session, Incident, datetime, dict[str, Any]], dict[str, Any]]
 #: What an action changes besides the state and the stage clock (_clock).
 EFFECTS: dict[str, Effect] = {
     "dispatch": _dispatch,
-    "redispatch": _dispatch,
+    "redispatch": _redispatch,
     "return": _return,
     "request_extension": _request_extension,
     "approve_extension": _approve_extension,

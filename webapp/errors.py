@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from grids.errors import DomainError, Unavailable
 from grids.photos import MAX_BYTES
+from grids.workflow import SYSTEM_ROLE
 from webapp.api.open311 import open311_error
 from webapp.labels import action_label, duration_label, field_label, role_label, status_label
 
@@ -45,6 +46,8 @@ ERROR_TEXT = {
     "forbidden": _l("您没有权限执行此操作。"),
     "request_entity_too_large": _l("上传的内容太大：每次最多 %(upload_mb)s MB。"),
     "nul_character": _l("%(fields)s 中有空字符（U+0000），请删去后重试。"),
+    "bad_extension": _l("延期须在 %(shortest)s 至 %(longest)s 之间，不能是 %(duration)s；更久的请挂账。"),
+    "same_department": _l("案件已在%(department)s：改派请选另一个部门。"),
     "not_utf8": _l("表单不是 UTF-8 编码（%(found)s）：请以 UTF-8 发送。"),
     "bad_character": _l("%(fields)s 中有不可见的控制字符（%(char)s），请删去后重试。"),
     # reports: places, categories, photos, components
@@ -79,8 +82,9 @@ ERROR_TEXT = {
 #: How a detail reads in a message: codes become the reader's words, lists are joined.
 DETAIL_WORDS = {
     "status": status_label, "action": action_label, "role": role_label, "duration": duration_label,
+    "shortest": duration_label, "longest": duration_label,
     "allowed": lambda codes: _("、").join(map(action_label, codes)) or _("无"),
-    "needs": lambda roles: _("或").join(map(role_label, roles)),
+    "needs": lambda roles: _("或").join(role_label(r) for r in roles if r != SYSTEM_ROLE),  # people who may
     "fields": lambda names: _("、").join(map(field_label, names)),
 }
 

@@ -18,7 +18,7 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy import TextClause, text
 
 from grids.errors import Forbidden, NotFound, Unauthorized
-from grids.workflow import DUE_SOON, Zone, zone_of
+from grids.workflow import BEFORE_DISPATCH, DUE_SOON, Zone, zone_of
 from webapp import read_one
 from webapp.auth import cached_viewer
 from webapp.pages import OPEN_STATUSES
@@ -55,6 +55,7 @@ _CITY_TODAY = "(SELECT CAST(timezone(c.timezone, now()) AS date) FROM cities c W
 _NOT_ENDED = f"l.status IN ('published', 'retired') AND (l.effective_to IS NULL OR l.effective_to > {_CITY_TODAY})"
 _IN_FORCE_TODAY = f"{_NOT_ENDED} AND l.effective_from <= {_CITY_TODAY}"
 _OPEN = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+_BEFORE_DISPATCH = ", ".join(f"'{s}'" for s in BEFORE_DISPATCH)  # a department's zone (grids.workflow.case_conditions)
 LAYERS: dict[str, TileLayer] = {
     "divisions": TileLayer("""
         SELECT d.id, d.code, d.name, d.level, {geom} AS geom
@@ -81,7 +82,8 @@ LAYERS: dict[str, TileLayer] = {
         FROM incidents i JOIN categories c ON c.id = i.category_id, bounds
         WHERE i.city_code = :city AND i.status IN ({_OPEN}) AND i.location && bounds.env4326
           AND (:township IS NULL OR i.township_id = :township)
-          AND (:department IS NULL OR i.department_id = :department)""", "i.location", polygons=False),
+          AND (:department IS NULL OR i.department_id = :department AND i.status NOT IN ({_BEFORE_DISPATCH}))""",
+                       "i.location", polygons=False),
     # 门前三包 areas with their latest score (NULL: never inspected); the page colours them by score.
     # `unit` repeats the id as a property: ST_AsMVT keeps the feature id out of the properties.
     # Areas are a few metres deep: below zoom 14 they are under a pixel. Departments have no such page.

@@ -202,7 +202,10 @@ def test_return_and_redispatch(db, demo_city) -> None:
     assert routed[-3:] == ["returned to the centre by 环境卫生管理处 环卫",
                            "dispatched by the centre to department 环境卫生管理处 环卫",
                            "dispatched by the centre to department 园林绿化中心 园林"]  # why it is where it is
-    step(db, case, "redispatch", "dispatcher", department="landscape")  # the same again: nothing new to say
+    version, deadline = case.version, case.deadline_at
+    with pytest.raises(Invalid, match="with 园林绿化中心 园林 already") as same:  # it would only restart the clock
+        step(db, case, "redispatch", "dispatcher", department="landscape")
+    assert same.value.code == "same_department" and (case.version, case.deadline_at) == (version, deadline)
     assert case.routing_reason.split("; ") == routed
     assert case.routing_steps[-1] == ["centre_dispatch", {"name": "园林绿化中心 园林"}]
 
@@ -222,6 +225,18 @@ def test_extensions_need_approval_and_the_second_one_a_higher_one(db, demo_city)
         step(db, case, "approve_extension", "supervisor")
     step(db, case, "approve_extension", "admin")
     assert case.extensions == 2
+
+
+@pytest.mark.parametrize("duration", ["0m", "29m", "31d", "999d"])
+def test_an_extension_of_no_time_or_of_months_is_refused(db, demo_city, duration) -> None:
+    """Half an hour to 30 working days: 0m would be a request for nothing, 999d a case parked by another name."""
+    case = new_case(db)
+    for action in ("file", "dispatch"):
+        step(db, case, action, "dispatcher")
+    with pytest.raises(Invalid, match="30m to 30d") as refused:
+        step(db, case, "request_extension", "department", duration=duration, reason="需调用机械")
+    assert refused.value.code == "bad_extension" and case.extension_request is None
+    step(db, case, "request_extension", "department", duration="30d", reason="需调用机械")
 
 
 def test_an_extension_is_refused_with_a_reason_and_may_be_asked_again(db, demo_city) -> None:

@@ -236,3 +236,24 @@ def test_an_unknown_coordinate_system_is_named_as_such(client, db, key) -> None:
     answer = submit(client, key, lon, lat, crs="foo")
     assert answer.status_code == 422 and answer.json["error"]["code"] == "unknown_crs"
     assert "“foo”" in answer.json["error"]["display"] and "gcj02" in answer.json["error"]["message"]
+
+
+def test_a_department_sees_a_case_routed_to_it_only_once_it_is_dispatched(client, db, key) -> None:
+    """Until 立案 and 派遣 the case is the centre's: the department's inbox, list, export and case page agree
+    (the list and the export showed it from the report on)."""
+    lon, lat = inner(db, YOUBU)
+    case = submit(client, key, lon, lat).json
+    assert case["department"] == "sanitation"  # the rules' suggestion
+    login(client, "department")
+    listed = {item["id"] for item in client.get("/api/v1/incidents?per_page=100").json["items"]}
+    exported = client.get("/api/v1/incidents/export.csv").get_data(as_text=True)
+    assert case["id"] not in listed and f"\n{case['id']}," not in exported
+    assert client.get(f"/api/v1/incidents/{case['id']}").status_code == 404
+    for action in ("file", "dispatch"):
+        version = client.get(f"/api/v1/incidents/{case['id']}", headers=bearer(key)).json["version"]
+        client.post(f"/api/v1/incidents/{case['id']}/actions", json={"action": action, "version": version,
+                                                                     "department": "sanitation"}, headers=bearer(key))
+    listed = {item["id"] for item in client.get("/api/v1/incidents?per_page=100").json["items"]}
+    assert case["id"] in listed
+    escalate = client.post(f"/api/v1/incidents/{case['id']}/actions", json={"action": "escalate", "version": 3})
+    assert escalate.status_code == 403 and escalate.json["error"]["display"].endswith("需要：派遣员或值班长。")

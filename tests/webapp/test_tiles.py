@@ -8,14 +8,16 @@ import pytest
 from sqlalchemy import event, func, select, text, update
 
 from grids.editing import copy_layout_as_draft
+from grids.incidents import Actor
 from grids.layouts import city_date, grid_at, publish_layout
 from grids.models import Division, Grid, Incident, User
 from grids.responsibility import create_responsibility_grid
+from grids.workflow import BEFORE_DISPATCH, act, report
 from tests.conftest import login
 from webapp import auth, create_app
-from webapp.pages import OPEN_STATUSES
 
 YOUBU = "330781102"
+CITY = "330781"
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
@@ -65,12 +67,22 @@ def test_squad_user_gets_only_their_township(client, db, city_tile) -> None:
     assert len({f["id"] for f in features(client, "cases", city_tile)} - own) >= 3
 
 
-def test_department_sees_only_cases_routed_to_it(client, db, city_tile) -> None:
-    login(client, "department")
+def test_department_sees_only_cases_dispatched_to_it(client, db, city_tile) -> None:
+    """Routed to it but not yet filed and dispatched, a case is the centre's: not on the department's map."""
     department = db.scalar(select(User.department_id).where(User.username == "department"))
+    centre = Actor(city_code=CITY, role="dispatcher", label="test")
+    lon, lat = db.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
+                                 func.ST_Y(func.ST_PointOnSurface(Division.geom))).where(Division.code == YOUBU)).one()
+    sent = report(db, centre, "E0101", lon, lat, source="test", description="垃圾")
+    for action in ("file", "dispatch"):
+        act(db, sent.id, action, centre, sent.version)
+    waiting = report(db, centre, "E0101", lon, lat, source="test", description="垃圾")
+    db.flush()
+    assert sent.department_id == waiting.department_id == department and waiting.status == "reported"
     routed = set(db.scalars(select(Incident.id).where(Incident.department_id == department,
-                                                      Incident.status.in_(OPEN_STATUSES))))
-    assert {f["id"] for f in features(client, "cases", city_tile)} == routed
+                                                      Incident.status.not_in(BEFORE_DISPATCH))))
+    login(client, "department")
+    assert {f["id"] for f in features(client, "cases", city_tile)} == routed and sent.id in routed
 
 
 def test_etag_revalidates_with_304_and_cache_is_private(client, city_tile) -> None:
