@@ -103,6 +103,9 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,
+        # A page's CSRF token lasts as long as the login (the session cookie), not Flask-WTF's default hour: a
+        # department inbox or dispatch board stays open all day, and its actions must not start failing at 10:00.
+        "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 60 * 1024 * 1024,
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         **translation_domains(),

@@ -48,6 +48,7 @@ ERROR_TEXT = {
     "nul_character": _l("%(fields)s 中有空字符（U+0000），请删去后重试。"),
     "bad_extension": _l("延期须在 %(shortest)s 至 %(longest)s 之间，不能是 %(duration)s；更久的请挂账。"),
     "same_department": _l("案件已在%(department)s：改派请选另一个部门。"),
+    "json_required": _l("页面的安全令牌已失效（可能已重新登录）：请刷新页面后重试。"),
     "not_utf8": _l("表单不是 UTF-8 编码（%(found)s）：请以 UTF-8 发送。"),
     "bad_character": _l("%(fields)s 中有不可见的控制字符（%(char)s），请删去后重试。"),
     # reports: places, categories, photos, components

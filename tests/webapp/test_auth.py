@@ -1,7 +1,9 @@
 """Login, logout, role navigation and the server-side permission matrix."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
+import itsdangerous
 import pytest
 
 from grids.errors import TooManyRequests, Unauthorized
@@ -88,3 +90,18 @@ def test_english_switch(client) -> None:
     assert "<h1>Dispatch</h1>" in page and "Log out" in page
     client.get("/lang/zh_CN")
     assert "<h1>指挥调度</h1>" in client.get("/dispatch").get_data(as_text=True)
+
+
+def test_a_page_left_open_for_hours_can_still_act(client, monkeypatch) -> None:
+    """The department inbox and the dispatch board stay open all day: their token is the login's, not an
+    hour's (Flask-WTF's default failed every action after an hour, in English)."""
+    login(client, "dispatcher")
+    token = csrf_token(client, "/dispatch")  # the page loaded at 7:00
+    later = int(time.time()) + 5 * 3600
+    monkeypatch.setattr(itsdangerous.TimestampSigner, "get_timestamp", lambda signer: later)  # acted at 12:00
+    answer = client.post("/api/v1/incidents/999999/actions", data={"action": "file", "version": "1"},
+                         headers={"X-CSRFToken": token}, content_type="multipart/form-data")
+    assert answer.status_code == 404  # past the token check: there is no such case
+    forged = client.post("/api/v1/incidents/999999/actions", data={"action": "file", "version": "1"},
+                         headers={"X-CSRFToken": "forged"}, content_type="multipart/form-data")
+    assert forged.status_code == 403 and "刷新页面" in forged.json["error"]["display"]
