@@ -366,6 +366,13 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
+def handle_due(incident: Incident) -> datetime | None:
+    """When the case is to be handled (处置时限: set at 派遣, moved by an approved 延期, an imported case's source
+    deadline), or None before it is dispatched: what a citizen may expect, unlike the running stage's deadline."""
+    due = (incident.due_times or {}).get(HANDLE_STAGE, {}).get("due")
+    return datetime.fromisoformat(due) if due else None
+
+
 def start_stage(session: Session, incident: Incident, stage: str, now: datetime) -> dict[str, Any]:
     """The column values that start `stage`'s clock at `now`."""
     limit, calendar, _ = _clock_facts(session, incident, stage)

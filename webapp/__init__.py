@@ -39,7 +39,10 @@ def remember_language(response: Any, code: str) -> None:
 
 
 class _JSONProvider(DefaultJSONProvider):
-    """Flask's JSON, except that a body nested too deeply for the parser is bad JSON (400/422), not a 500."""
+    """Flask's JSON, except that a body nested too deeply for the parser is bad JSON (400/422), not a 500, and
+    Chinese text is sent as UTF-8 (escaped as \\uXXXX it took twice the bytes)."""
+
+    ensure_ascii = False
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         try:

@@ -127,7 +127,9 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     _warn_of_unknown_years(config["GRIDLINK_CITY"])
     click.echo(f"gridlink serving on http://{host}:{port} ({workers} workers x {threads} threads)")
     _Server({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
-             "proc_name": "gridlink", "control_socket_disable": True}).run()
+             "proc_name": "gridlink", "control_socket_disable": True,
+             # gunicorn's longest: an Open311 list of ~400 ids, not its own HTML 414 page at ~4 KB
+             "limit_request_line": 8190}).run()
 
 
 ALL_COMMANDS = [*COMMANDS, serve]

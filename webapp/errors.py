@@ -53,8 +53,8 @@ ERROR_TEXT = {
     "bad_character": _l("%(fields)s 中有不可见的控制字符（%(char)s），请删去后重试。"),
     # reports: places, categories, photos, components
     "bad_coordinates": _l("坐标无效：经度须在 -180 到 180 之间，纬度须在 -90 到 90 之间。"),
-    "outside_city": _l("该点不在%(city)s范围内（经度 %(west)s–%(east)s，纬度 %(south)s–%(north)s）：请检查坐标，"
-                       "以及所选坐标系是否与取点的地图一致。"),
+    "outside_city": _l("该点在%(city)s边界之外（全市大致位于经度 %(west)s–%(east)s、纬度 %(south)s–%(north)s 之间）："
+                       "请检查坐标，以及所选坐标系是否与取点的地图一致。"),
     "unknown_crs": _l("没有坐标系“%(crs)s”：请选 WGS84（GPS）、GCJ-02（高德、腾讯）、BD-09（百度）或 CGCS2000。"),
     "swapped_coordinates": _l("经度和纬度似乎填反了：应为经度 %(lon)s、纬度 %(lat)s。"),
     "unknown_category": _l("没有这个类别，请从列表中选择。"),
@@ -129,6 +129,8 @@ def register(app: Flask) -> None:
         response = make_response(render_error(exc.status, exc.code, exc.message, exc.details))
         if isinstance(exc.details, dict) and "retry_after" in exc.details:  # 429: clients read the header
             response.headers["Retry-After"] = str(exc.details["retry_after"])
+        if exc.status == 401 and request.path.startswith("/api/"):  # how to authenticate (RFC 6750)
+            response.headers["WWW-Authenticate"] = 'Bearer realm="gridlink"'
         return response
 
     @app.errorhandler(CSRFError)
@@ -138,7 +140,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
         code = (exc.name or "error").lower().replace(" ", "_")
-        return render_error(exc.code or 500, code, exc.description or exc.name)
+        response = make_response(render_error(exc.code or 500, code, exc.description or exc.name))
+        allow = dict(exc.get_headers()).get("Allow")
+        if allow:  # a 405 says which methods the path takes (RFC 9110)
+            response.headers["Allow"] = allow
+        return response
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)

@@ -11,8 +11,9 @@ from referencing.jsonschema import DRAFT7
 from sqlalchemy import func, select
 
 from grids.apikeys import create_key
-from grids.incidents import record_event
+from grids.incidents import Actor, record_event
 from grids.models import Division, Incident
+from grids.workflow import act
 from tests.conftest import SHARED_DATA
 
 SCHEMAS = {p.name: json.loads(p.read_text()) for p in (SHARED_DATA / "open311").glob("*.json")}
@@ -204,3 +205,35 @@ def test_a_form_in_another_encoding_than_utf8_is_refused_saying_so(client, api_k
     declared = client.post("/open311/v2/requests.json", data=f"api_key={api_key}&description=x",
                            content_type="application/x-www-form-urlencoded; charset=gbk")
     assert declared.status_code == 400 and "charset=gbk" in declared.json[0]["description"]
+
+
+def test_a_request_tells_when_it_is_expected_done_in_words_a_citizen_reads(client, db, api_key, point) -> None:
+    """expected_datetime is the handling deadline (unknown before 派遣: null), not the running stage's (the
+    1-hour filing clock of a new report); status_notes are words, not workflow codes."""
+    request_id = int(post(client, api_key, point).json[0]["service_request_id"])
+    fresh = client.get(f"/open311/v2/requests/{request_id}.json").json[0]
+    assert fresh["expected_datetime"] is None and fresh["status_notes"] == "已上报"
+    centre = Actor(city_code="330781", role="dispatcher", label="test")
+    case = db.get(Incident, request_id)
+    for action in ("file", "dispatch"):
+        act(db, request_id, action, centre, case.version)
+    sent = client.get(f"/open311/v2/requests/{request_id}.json").json[0]
+    valid("requests.json", [sent])
+    assert sent["expected_datetime"] == case.due_times["handle"]["due"] and sent["status_notes"] == "已派遣"
+    assert datetime.fromisoformat(sent["expected_datetime"]) == case.deadline_at  # 处置 is the running stage now
+
+
+def test_browsers_may_read_answers_and_a_wrong_method_names_the_right_ones(client) -> None:
+    listed = client.get("/open311/v2/requests.json", headers={"Origin": "https://citizen.example"})
+    assert listed.headers["Access-Control-Allow-Origin"] == "*"
+    wrong = client.put("/open311/v2/requests.json")
+    assert wrong.status_code == 405 and set(wrong.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    assert client.get("/api/v1/incidents").headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_date_without_an_offset_is_city_time_and_an_unencoded_plus_is_read(client, db, api_key, point) -> None:
+    request_id = post(client, api_key, point).json[0]["service_request_id"]
+    today = db.scalar(select(func.timezone("Asia/Shanghai", func.now()))).date().isoformat()
+    for start in (today, f"{today}T00:00:00 08:00"):  # a + sent raw in a query string reads as a space
+        answer = client.get(f"/open311/v2/requests.json?start_date={start}")
+        assert answer.status_code == 200 and request_id in {r["service_request_id"] for r in answer.json}

@@ -7,16 +7,18 @@ which the spec lacks and a real deployment needs. Coordinates are WGS84, as the 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy import func, select
 
 from grids.errors import Invalid, NotFound, Unauthorized
 from grids.incidents import UNFIT_CHARACTERS
-from grids.models import Category, Incident
+from grids.models import Category, City, Incident
 from grids.workflow import case_filter, report
 from webapp import db
 from webapp.api.idempotency import once
@@ -25,6 +27,14 @@ from webapp.api.serialize import service_requests
 from webapp.api.v1 import point_or_component
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
+
+
+@bp.after_request
+def _readable_from_any_site(response: Response) -> Response:
+    """A citizen app in a browser may read the answers: they hold public data, and a request acts only by
+    its api_key, never by a cookie, so no other site gains anything it could not ask for itself."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
 
 FORMATS = ("json", "xml")
 COMPONENT_ATTRIBUTE = "component_code"  # sent as attribute[component_code]: the case goes to its maintainer
@@ -168,14 +178,18 @@ def create_request(fmt: str) -> Response:
 
 
 def _date(name: str) -> datetime | None:
+    """A W3C time; without an offset (a bare date) it is the city's local time. A + left unencoded in the
+    query arrives as a space ("...T00:00:00 08:00"): read as the offset it was."""
     value = request.args.get(name)
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(re.sub(r" (\d\d:?\d\d)$", r"+\1", value).replace("Z", "+00:00"))
     except ValueError as exc:
         raise Invalid(f"{name} must be ISO 8601 such as 2026-11-01T00:00:00+08:00", code="bad_date") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment.tzinfo:
+        return moment
+    return moment.replace(tzinfo=ZoneInfo(db().scalar(select(City.timezone).where(City.code == city()))))
 
 
 def _window() -> tuple[datetime, datetime]:

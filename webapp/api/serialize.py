@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from grids.incidents import Actor
 from grids.models import CaseEvent, Category, Component, Department, Division, Grid, Incident, Squad
-from grids.workflow import CLOSED_STATES, latest_event
+from grids.workflow import CLOSED_STATES, handle_due, latest_event
+from webapp.labels import status_label
 
 # Roles that may read the reporter's contact; machine clients and viewers may not.
 CONTACT_ROLES = ("admin", "dispatcher", "supervisor", "inspector", "squad_leader", "officer")
@@ -138,10 +139,11 @@ def _service_request(incident: Incident, labels: Any, updated: datetime | None) 
     return {
         "service_request_id": str(incident.id),
         "status": "closed" if incident.status in CLOSED_STATES else "open",
-        "status_notes": incident.status, "service_name": labels.category_name, "service_code": labels.category,
+        "status_notes": status_label(incident.status), "service_name": labels.category_name,
+        "service_code": labels.category,
         "description": incident.description, "agency_responsible": _agency(incident, labels),
         "service_notice": None, "requested_datetime": iso(incident.reported_at),
-        "updated_datetime": iso(updated), "expected_datetime": iso(incident.deadline_at),
+        "updated_datetime": iso(updated), "expected_datetime": iso(handle_due(incident)),
         "address": incident.address, "address_id": None, "zipcode": None, "lat": lat, "long": lon,
         "media_url": None,
     }
