@@ -32,7 +32,7 @@ from sqlalchemy import ColumnElement, Row, func, select, text
 from sqlalchemy.orm import selectinload
 
 from grids.errors import NotFound
-from grids.models import CaseEvent, Category, Department, Division, Incident, User
+from grids.models import CaseEvent, Category, Department, Division, Incident, User, extension_approvers
 from grids.workflow import (
     CANCEL_REASONS,
     CLOSED_STATES,
@@ -56,6 +56,7 @@ from webapp.labels import (
     duration_label,
     event_note,
     field_label,
+    role_label,
     status_label,
 )
 from webapp.maps import (
@@ -242,11 +243,15 @@ def case_history(case: Incident) -> list[dict[str, Any]]:
                                        .order_by(CaseEvent.seq)).all())
 
 
-def last_steps(case_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """Each case's latest event as the timeline shows it (one query): what a handler was last told, such as
-    a 返工's reason or the answer to its 申请延期."""
-    rows = db().execute(latest_event(_EVENTS_WITH_ACTORS, case_ids)).all()
-    return {e.incident_id: item for (e, _actor), item in zip(rows, _history_items(rows), strict=True)}
+def case_histories(case_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """Every case's events in order as the timeline shows them (one query): a handler's inbox keeps what it was
+    told earlier (a 返工's reason, a 督办) after later steps follow."""
+    rows = db().execute(_EVENTS_WITH_ACTORS.where(CaseEvent.incident_id.in_(case_ids))
+                        .order_by(CaseEvent.incident_id, CaseEvent.seq)).all()
+    histories: dict[int, list[dict[str, Any]]] = {case_id: [] for case_id in case_ids}
+    for (event, _actor), item in zip(rows, _history_items(rows), strict=True):
+        histories[event.incident_id].append(item)
+    return histories
 
 
 def zone_bounds(zone: Zone) -> list[list[float]]:
@@ -366,26 +371,49 @@ def index() -> Any:
 
 #: A case routed to a department is the centre's until it is dispatched (立案, 派遣): not in the department's inbox.
 BEFORE_DISPATCH = ("reported", "verified", "filed")
+#: The department's cases it can do nothing on, under a heading true of every case below it: whom they wait on.
+WAITING_HEADINGS = {"handled": _l("已处置，等待核查"), "checked": _l("已核查，等待结案"),
+                    "parked": _l("已挂账，暂缓处置")}
+
+
+def _approvers_text(case: Incident) -> str:
+    """Who decides the case's waiting extension request (a second one needs a higher approval), in words."""
+    return _("或").join(role_label(role) for role in extension_approvers(case.extensions))
+
+
+def _inbox_rows(user: User, cases: list[Incident]) -> list[dict[str, Any]]:
+    """The cards: each case with the version an action must quote, the actions it allows and its whole history."""
+    photos = photo_links_of([c.id for c in cases])
+    histories = case_histories([c.id for c in cases])
+    return [{**row, "version": case.version, "actions": drawer_actions(user, case), "photos": photos[case.id],
+             "history": histories[case.id], "last": histories[case.id][-1] if histories[case.id] else None,
+             "approvers": _approvers_text(case) if case.extension_request else None,
+             "actions_url": f"{request.script_root}/api/v1/incidents/{case.id}/actions"}
+            for case, row in zip(cases, summaries(cases), strict=True)]
+
+
+def _waiting_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cards without actions, one group per status in the workflow's order, headed by whom they wait on."""
+    statuses = [s for s in OPEN_STATES if any(r["status"] == s for r in rows)]
+    return [{"status": s, "heading": str(WAITING_HEADINGS.get(s, status_label(s))),
+             "cases": [r for r in rows if r["status"] == s]} for s in statuses]
 
 
 @bp.route("/department")
 @require_roles("department")
 def department() -> Any:
-    """The department's inbox: each case with the version an action must quote and the actions it allows."""
+    """The department's inbox: the cases to act on, then those waiting on others, grouped by whom they wait on."""
     user = current_user()
-    cases = open_cases(*case_conditions(zone_of(user)), Incident.status.not_in(BEFORE_DISPATCH))
-    photos = photo_links_of([c.id for c in cases])
-    last = last_steps([c.id for c in cases])
-    rows = [{**row, "version": case.version, "actions": drawer_actions(user, case), "photos": photos[case.id],
-             "last": last.get(case.id),
-             "actions_url": f"{request.script_root}/api/v1/incidents/{case.id}/actions"}
-            for case, row in zip(cases, summaries(cases), strict=True)]
-    labels = {"conflict": _("案件已被他人更改，请重新加载后再操作。"), "failed": _("操作失败，请重试。"),
+    rows = _inbox_rows(user, open_cases(*case_conditions(zone_of(user)), Incident.status.not_in(BEFORE_DISPATCH)))
+    labels = {"failed": _("操作失败，请重试。"), "conflict": _("案件已被他人更改，请重新加载后再操作。"),
+              "changed": _("操作未执行：案件刚被他人更改（%(step)s），现为“%(status)s”。"),
+              "kept": _("按钮已按最新状态更新，填写的内容仍在，请核对后再提交。"),
+              "gone": _("操作未执行：此案件已不归本部门处理（已改派或已撤回）。"),
               "noteRequired": {"handle": _("请先填写处置说明。"), "return": _("请先填写退回理由。"),
                                "request_extension": _("请先填写延期理由。")},
               "photoRequired": _("请拍摄或选择至少一张处置后照片。"), "done": _("已完成：%(action)s")}
     return render_template("department.html", todo=[r for r in rows if r["actions"]],
-                           waiting=[r for r in rows if not r["actions"]],  # handled: the inspector's, then the centre's
+                           waiting=_waiting_groups([r for r in rows if not r["actions"]]),
                            data={"csrf": generate_csrf(), "labels": labels})
 
 

@@ -1,5 +1,5 @@
 """The department inbox in a real Chromium: a liaison asks for more time, picking how long from a list, and
-reports handling with an after-photo."""
+reports handling with an after-photo; a card someone else changed meanwhile is drawn again, keeping what was typed."""
 
 import pytest
 from playwright.sync_api import expect
@@ -16,14 +16,22 @@ from tests.e2e.test_intake import small_jpeg
 pytestmark = pytest.mark.e2e
 
 
-def dispatch(database_url: str, case_id: int) -> None:
-    """The centre files and dispatches the case (to its routed department, 环卫 for the demo's point)."""
+def act_as(database_url: str, case_id: int, username: str, *actions: str, **payload: str) -> None:
+    """Someone else acts on the case, in their own transaction (as from another browser)."""
     engine = create_engine(database_url)
     with Session(engine) as session, session.begin():
-        dispatcher = Actor.of_user(session.scalar(select(User).where(User.username == "dispatcher")))
-        for action in ("file", "dispatch"):
-            act(session, case_id, action, dispatcher, session.get(Incident, case_id).version)
+        actor = Actor.of_user(session.scalar(select(User).where(User.username == username)))
+        for action in actions:
+            act(session, case_id, action, actor, session.get(Incident, case_id).version, **payload)
     engine.dispose()
+
+
+def dispatch(database_url: str, case_id: int) -> None:
+    """The centre files and dispatches the case (to its routed department, 环卫 for the demo's point)."""
+    act_as(database_url, case_id, "dispatcher", "file", "dispatch")
+
+
+AFTER_PHOTO = {"name": "after.jpg", "mimeType": "image/jpeg", "buffer": small_jpeg()}
 
 
 def test_a_department_asks_for_two_working_days(page, live_server, database_url, youbu_case) -> None:  # noqa: F811
@@ -56,12 +64,101 @@ def test_after_accepting_the_item_offers_the_next_step_without_a_reload(page, li
     item.locator("textarea[name=note]").fill("已清运完毕")
     item.locator("button[value=handle]").click()
     expect(item.locator("[data-error]")).to_have_text("请拍摄或选择至少一张处置后照片。")
-    item.locator("input[name=photos]").set_input_files(
-        [{"name": "after.jpg", "mimeType": "image/jpeg", "buffer": small_jpeg()}])
+    item.locator("input[name=photos]").set_input_files([AFTER_PHOTO])
     item.locator("button[value=handle]").click()
     expect(item.locator("[data-status]")).to_have_text("已处置")
     expect(item.locator(".thumb-after img")).to_have_count(1)
     expect(page.locator("[data-count=todo]")).to_have_text("0")  # nothing left to do on it: it moved down
-    expect(page.locator(f"#waiting [data-case='{youbu_case}'] [data-done]")).to_have_text("已完成：处置反馈")
+    expect(page.locator(f"#waiting-handled [data-case='{youbu_case}'] [data-done]")).to_have_text("已完成：处置反馈")
     screenshot(page, "department-handled")
     assert page.console_errors == [] and page.foreign_requests == []
+
+
+def chosen_photos(item) -> int:
+    return item.locator("input[name=photos]").evaluate("input => input.files.length")
+
+
+def test_accepting_leaves_the_typed_note_and_photo_for_the_handling_report(page, live_server, database_url,
+                                                                         youbu_case) -> None:  # noqa: F811
+    dispatch(database_url, youbu_case)
+    browser_login(page, live_server, "department")
+    item = page.locator(f"[data-case='{youbu_case}']")
+    item.locator("textarea[name=note]").fill("桥头垃圾已清运")
+    item.locator("input[name=photos]").set_input_files([AFTER_PHOTO])
+    item.locator("button[value=accept]").click()
+    expect(item.locator("[data-status]")).to_have_text("处置中")
+    expect(item.locator("textarea[name=note]")).to_have_value("桥头垃圾已清运")
+    assert chosen_photos(item) == 1
+    item.locator("[data-history] summary").click()
+    expect(item.locator("[data-history] li").last).to_contain_text("接单")
+    expect(item.locator("[data-history] li").last).not_to_contain_text("桥头垃圾已清运")  # not the 接单's note
+    item.locator("button[value=handle]").click()
+    expect(item.locator("[data-status]")).to_have_text("已处置")
+    expect(item.locator("[data-history] li").last).to_contain_text("桥头垃圾已清运")
+    screenshot(page, "department-history")
+    assert page.console_errors == [] and page.foreign_requests == []
+
+
+def test_a_card_changed_by_someone_else_comes_back_with_the_note_and_photo_kept(page, live_server, database_url,
+                                                                              youbu_case) -> None:  # noqa: F811
+    """409: the card takes the new version and buttons, says what changed, and the next try goes through."""
+    dispatch(database_url, youbu_case)
+    browser_login(page, live_server, "department")
+    item = page.locator(f"[data-case='{youbu_case}']")
+    item.locator("textarea[name=note]").fill("已清运完毕")
+    item.locator("input[name=photos]").set_input_files([AFTER_PHOTO])
+    act_as(database_url, youbu_case, "supervisor", "escalate", note="尽快处理")  # 督办 meanwhile
+    item.locator("button[value=handle]").click()
+    expect(item.locator("[data-error]")).to_contain_text("案件刚被他人更改（督办 · 演示 supervisor），现为“已派遣”")
+    expect(item.locator("[data-last]")).to_contain_text("尽快处理")
+    expect(item.locator("textarea[name=note]")).to_have_value("已清运完毕")
+    assert chosen_photos(item) == 1
+    screenshot(page, "department-changed")
+    item.locator("button[value=handle]").click()
+    expect(item.locator("[data-status]")).to_have_text("已处置")
+    assert len(page.console_errors) == 1 and "409" in page.console_errors[0]  # the browser logs the refused one
+    assert page.foreign_requests == []
+
+
+def test_a_case_redispatched_away_loses_its_buttons(page, live_server, database_url, youbu_case) -> None:  # noqa: F811
+    dispatch(database_url, youbu_case)
+    browser_login(page, live_server, "department")
+    item = page.locator(f"[data-case='{youbu_case}']")
+    act_as(database_url, youbu_case, "dispatcher", "redispatch", department="traffic_police")
+    item.locator("button[value=accept]").click()
+    expect(item.locator("[data-done]")).to_have_text("操作未执行：此案件已不归本部门处理（已改派或已撤回）。")
+    expect(item.locator("[data-inbox-form]")).to_be_hidden()  # no button left to press
+    expect(item.locator("[data-error]")).to_be_hidden()
+    expect(page.locator("[data-count=todo]")).to_have_text("0")
+
+
+def test_on_a_phone_the_hint_shows_whole_and_the_extension_length_stays_by_its_button(
+        page, live_server, database_url, youbu_case) -> None:  # noqa: F811
+    """On a 390 px phone, in either language: the note's hint is not cut off, 申请延期 keeps its length list."""
+    dispatch(database_url, youbu_case)
+    page.set_viewport_size({"width": 390, "height": 844})
+    browser_login(page, live_server, "department")
+    item = page.locator(f"[data-case='{youbu_case}']")
+    for language in ("zh_CN", "en"):
+        page.goto(f"{live_server}/lang/{language}")
+        assert hint_overflow(item.locator("textarea[name=note]")) <= 0, language
+        choice = item.locator("select[data-choice-for=request_extension]").bounding_box()
+        button = item.locator("button[value=request_extension]").bounding_box()
+        assert abs(choice["y"] + choice["height"] / 2 - (button["y"] + button["height"] / 2)) < 4, language
+        assert 0 < button["x"] - (choice["x"] + choice["width"]) < 20, language  # side by side
+        screenshot(page, f"department-phone-{language}")
+
+
+def hint_overflow(note) -> float:
+    """How many pixels the placeholder needs beyond the box: it set as the text of a copy of the same size."""
+    return note.evaluate("""note => {
+        const copy = note.cloneNode();
+        copy.style.fieldSizing = "fixed";
+        copy.style.width = note.offsetWidth + "px";
+        copy.style.height = note.offsetHeight + "px";
+        copy.value = note.placeholder;
+        note.after(copy);
+        const over = copy.scrollHeight - copy.clientHeight;
+        copy.remove();
+        return over;
+    }""")

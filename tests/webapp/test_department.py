@@ -14,16 +14,24 @@ from tests.conftest import csrf_token, login
 from tests.webapp.test_intake import jpeg
 
 
-@pytest.fixture()
-def dispatched(db) -> Incident:
+def dispatch_new_case(db, description: str) -> Incident:
     """A case the centre filed and dispatched to the demo department (sanitation)."""
-    dispatcher = Actor.of_user(db.scalar(select(User).where(User.username == "dispatcher")))
+    dispatcher = staff(db, "dispatcher")
     category = db.scalar(select(Category).where(Category.code == "E0101"))
-    case = open_case(db, "330781", category, 119.73, 29.30, source="test", description="部门待办测试 <b>x</b>")
+    case = open_case(db, "330781", category, 119.73, 29.30, source="test", description=description)
     act(db, case.id, "file", dispatcher, case.version)
     act(db, case.id, "dispatch", dispatcher, case.version, department="sanitation")
     db.flush()
     return case
+
+
+def staff(db, username: str) -> Actor:
+    return Actor.of_user(db.scalar(select(User).where(User.username == username)))
+
+
+@pytest.fixture()
+def dispatched(db) -> Incident:
+    return dispatch_new_case(db, "部门待办测试 <b>x</b>")
 
 
 def action(client, case: Incident, name: str, version: int, **extra):
@@ -62,7 +70,7 @@ def test_accept_then_handle_with_an_after_photo_and_a_stale_version_gets_409(cli
     assert kinds == ["after", "after"]
     page = client.get("/department").get_data(as_text=True)
     assert f'data-case="{dispatched.id}"' in page and page.count("thumb-after") == 2
-    assert 'data-count="todo">0<' in page and 'data-count="waiting">1<' in page  # followed, not to do
+    assert 'data-count="todo">0<' in page and 'data-count="handled">1<' in page  # followed, not to do
 
 
 def test_the_handle_form_asks_for_photos_and_other_actions_refuse_them(client, dispatched) -> None:
@@ -147,7 +155,7 @@ def test_the_inbox_says_what_the_handler_was_last_told_and_what_waits(client, db
     db.flush()
     login(client, "department")
     card = client.get("/department").get_data(as_text=True)
-    assert "申请延期 2 个工作日，等待审批" in card and "最近一步" in card and "等清运车" in card
+    assert "申请延期 2 个工作日，等待值班长审批" in card and "最近一步" in card and "等清运车" in card
     login(client, "supervisor")
     queue = client.get("/dispatch?extension=1").get_data(as_text=True)
     assert f'data-case="{dispatched.id}"' in queue and 'data-flag="extension"' in queue
@@ -156,4 +164,57 @@ def test_the_inbox_says_what_the_handler_was_last_told_and_what_waits(client, db
     assert f'data-case="{dispatched.id}"' not in client.get("/dispatch?extension=1").get_data(as_text=True)
     login(client, "department")
     card = client.get("/department").get_data(as_text=True)
-    assert "等待审批" not in card and "批准延期（2 个工作日）" in card
+    assert "等待值班长审批" not in card and "批准延期（2 个工作日）" in card
+
+
+def card_of(page: str, case: Incident) -> str:
+    """The inbox card of the case, as the page has it."""
+    start = page.index(f'data-case="{case.id}"')
+    return page[start:page.index("data-done", start)]
+
+
+def test_the_card_keeps_the_whole_history_once_later_steps_follow(client, db, dispatched) -> None:
+    """处理记录: the supervisor's 返工 reason and the 督办 stay readable after the handler's next steps."""
+    liaison, supervisor = staff(db, "department"), staff(db, "supervisor")
+    act(db, dispatched.id, "handle", liaison, dispatched.version, note="已清理", after_photo="after.jpg")
+    act(db, dispatched.id, "rework", supervisor, dispatched.version, reason="桥下还有两袋垃圾")
+    act(db, dispatched.id, "escalate", supervisor, dispatched.version, note="今天下班前必须清完")
+    act(db, dispatched.id, "request_extension", liaison, dispatched.version, duration="1d", reason="等清运车")
+    db.flush()
+    login(client, "department")
+    card = card_of(client.get("/department").get_data(as_text=True), dispatched)
+    history = card[card.index("<details"):card.index("</details>")]
+    assert "处理记录（7 步）" in history
+    for words in ("立案", "派遣（环境卫生管理处 环卫）", "处置反馈", "已清理", "返工", "桥下还有两袋垃圾", "督办",
+                  "今天下班前必须清完", "申请延期（1 个工作日）", "等清运车", "演示 supervisor"):
+        assert words in history, words
+    assert history.index("返工") < history.index("督办") < history.index("申请延期")  # in the order they happened
+
+
+def test_waiting_cases_are_headed_by_what_they_wait_for(client, db, dispatched) -> None:
+    """A handled case waits for the check, a parked (挂账) one for nobody: each under a heading true of it."""
+    parked = dispatch_new_case(db, "冬季无法施工的案件")
+    liaison, supervisor = staff(db, "department"), staff(db, "supervisor")
+    act(db, dispatched.id, "handle", liaison, dispatched.version, note="已清理", after_photo="after.jpg")
+    act(db, parked.id, "park", supervisor, parked.version, reason="冬季无法施工")
+    db.flush()
+    login(client, "department")
+    page = client.get("/department").get_data(as_text=True)
+    assert "已处置，等待核查与结案" not in page
+    handled_at, parked_at = page.index("<h2>已处置，等待核查"), page.index("<h2>已挂账，暂缓处置")
+    assert handled_at < page.index(f'data-case="{dispatched.id}"') < parked_at < page.index(f'data-case="{parked.id}"')
+    assert 'data-count="handled">1<' in page and 'data-count="parked">1<' in page
+    assert "<form" not in card_of(page, parked)
+
+
+def test_a_waiting_extension_names_who_must_approve_it(client, db, dispatched) -> None:
+    """The first extension is the shift supervisor's to approve; a second needs the administrator."""
+    liaison, supervisor = staff(db, "department"), staff(db, "supervisor")
+    act(db, dispatched.id, "request_extension", liaison, dispatched.version, duration="1d", reason="需调用机械")
+    db.flush()
+    login(client, "department")
+    assert "申请延期 1 个工作日，等待值班长审批" in client.get("/department").get_data(as_text=True)
+    act(db, dispatched.id, "approve_extension", supervisor, dispatched.version)
+    act(db, dispatched.id, "request_extension", liaison, dispatched.version, duration="4h", reason="机械故障")
+    db.flush()
+    assert "申请延期 4 个工作小时，等待系统管理员审批" in client.get("/department").get_data(as_text=True)

@@ -1,5 +1,7 @@
 /* Department inbox: accept (接单), report handled with after-photos (处置反馈), return (退回) or ask for more time (申请延期) on a case through the actions API,
- * quoting the version the page was rendered with; a 409 means someone else changed the case first. */
+ * quoting the version the page was rendered with. After an answer the card is drawn again from the inbox as the server now has it; what the clerk
+ * has typed or chosen and did not send stays on it: a 409 (someone else changed the case first) brings the new version and buttons with the
+ * typed note and chosen photos kept, a 404 (改派 to another department, or withdrawn) takes the card's buttons away. */
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("page-data").textContent);
@@ -10,6 +12,9 @@
     slot.textContent = text;
     slot.hidden = !text;
   }
+
+  /* A refusal the page answers by drawing the card again: the case changed (409) or left this department (404). */
+  function Moved(status) { this.status = status; }
 
   /* A multipart form, as the actions API takes it: the after-photos of 处置反馈 travel as files. */
   function post(item, action, note, choice, photos) {
@@ -25,45 +30,89 @@
     })
       .then(function (r) {
         return r.json().catch(function () { return null; }).then(function (answer) {
-          if (r.status === 409) { throw new Error(labels.conflict); }
+          if (r.status === 409 || r.status === 404) { throw new Moved(r.status); }
           if (!r.ok) { throw new Error(window.gridlinkError(answer, labels.failed)); }
           return answer;
         });
       });
   }
 
-  /* The case as the inbox now shows it (status, next actions, version), in place of `item`; a case that moved
-   * between the lists (handled: 等待核查与结案) brings the page's lists as the server now has them; a case that
-   * left the inbox (returned to the centre) leaves only the done note. */
-  function refresh(item, done) {
+  function inbox() {
     return fetch(window.location.href, {headers: {Accept: "text/html"}})
       .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.text(); })
-      .then(function (html) {
-        var page = new DOMParser().parseFromString(html, "text/html");
-        var todo = page.querySelector("[data-count=todo]");  // the header counts what is left to do
-        document.querySelector("[data-count=todo]").textContent = todo ? todo.textContent : "0";
-        var fresh = page.querySelector("[data-case='" + item.dataset.case + "']");
-        if (fresh && fresh.parentNode.id !== item.parentNode.id) {
-          var main = document.querySelector("main");
-          main.replaceWith(page.querySelector("main"));
-          document.querySelectorAll("main [data-case]").forEach(bind);
-          item = document.querySelector("main [data-case='" + item.dataset.case + "']");
-        } else if (fresh) {
-          item.replaceWith(fresh);
-          bind(fresh);
-          item = fresh;
-        } else {
-          // gone from the inbox (returned to the centre): its old state, last step and forms no longer apply
-          item.querySelectorAll("form, [data-error], [data-last], .inbox-head .chip, [data-status]").forEach(function (node) {
-            node.hidden = true;
-          });
-        }
-        say(item, "[data-done]", done);
-      })
-      .catch(function () {  // the action went through; only the new view did not come: reload for the next step
-        item.querySelector("[data-inbox-form]").hidden = true;
-        say(item, "[data-done]", done);
+      .then(function (html) { return new DOMParser().parseFromString(html, "text/html"); });
+  }
+
+  function cardIn(root, id) { return root.querySelector("[data-case='" + id + "']"); }
+
+  /* What the clerk typed, picked or opened on `old` and did not send (`sent`: the data-keep names an action took)
+   * goes onto its fresh copy: the very fields, as a file input's files cannot be set from a script. */
+  function carry(old, fresh, sent) {
+    old.querySelectorAll("[data-keep]").forEach(function (field) {
+      var slot = fresh.querySelector("[data-keep='" + field.dataset.keep + "']");
+      if (slot && sent.indexOf(field.dataset.keep) < 0) { slot.replaceWith(field); }
+    });
+    var history = old.querySelector("[data-history]");
+    var twin = fresh.querySelector("[data-history]");
+    if (history && twin) { twin.open = history.open; }
+  }
+
+  /* A case no longer this department's: its old state and buttons no longer apply; the card stays to say so. */
+  function retire(item) {
+    item.classList.add("retired");
+    item.querySelectorAll("form, [data-error], [data-last], [data-flag], .inbox-head .chip, [data-status]")
+      .forEach(function (node) { node.hidden = true; });
+  }
+
+  /* The case as the inbox now shows it, in place of `item`, with what was typed on it and not `sent`; a case that
+   * moved between the lists brings the page's lists as the server now has them, every other card keeping what was
+   * typed on it. Returns the new card, or null when the case left the inbox (retired in place). */
+  function place(item, page, sent) {
+    var id = item.dataset.case;
+    var fresh = cardIn(page, id);
+    if (!fresh) {
+      retire(item);
+    } else if (fresh.parentNode.id === item.parentNode.id) {
+      carry(item, fresh, sent);
+      item.replaceWith(fresh);
+      bind(fresh);
+    } else {
+      var main = page.querySelector("main");
+      document.querySelectorAll("main [data-case]").forEach(function (old) {
+        var twin = cardIn(main, old.dataset.case);
+        if (twin) { carry(old, twin, old === item ? sent : []); }
       });
+      document.querySelector("main").replaceWith(main);
+      main.querySelectorAll("[data-case]").forEach(bind);
+      return cardIn(main, id);
+    }
+    document.querySelectorAll("[data-count]").forEach(function (count) {  // the headers count what is left
+      var now = page.querySelector("[data-count='" + count.dataset.count + "']");
+      count.textContent = now ? now.textContent : "0";
+    });
+    return fresh;
+  }
+
+  /* After the action: the next step offered without a reload. */
+  function done(item, words, sent) {
+    return inbox().then(function (page) {
+      say(place(item, page, sent) || item, "[data-done]", words);
+    }).catch(function () {  // the action went through; only the new view did not come: reload for the next step
+      item.querySelector("[data-inbox-form]").hidden = true;
+      say(item, "[data-done]", words);
+    });
+  }
+
+  /* Refused because the case moved on: the card as it now is, saying what changed, with what was typed kept. */
+  function moved(item) {
+    return inbox().then(function (page) {
+      var fresh = place(item, page, []);
+      if (!fresh) { say(item, "[data-done]", labels.gone); return; }
+      var status = fresh.querySelector("[data-status]");
+      var changed = labels.changed.replace("%(step)s", fresh.dataset.step || "")
+        .replace("%(status)s", status ? status.textContent : "");
+      say(fresh, "[data-error]", fresh.querySelector("[data-inbox-form]") ? changed + labels.kept : changed);
+    }).catch(function () { throw new Error(labels.conflict); });
   }
 
   function bind(item) {
@@ -72,22 +121,26 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var button = event.submitter;
+      var needsPhoto = button.dataset.needsPhoto === "true";
+      var takesNote = button.dataset.needsNote === "true" || needsPhoto;  // 接单 leaves the note for 处置反馈
+      var sent = [takesNote ? "note" : "", needsPhoto ? "photos" : "", "choice-" + button.value];
       var note = form.elements.note.value.trim();
       say(item, "[data-done]", "");
       if (button.dataset.needsNote === "true" && !note) {
         say(item, "[data-error]", labels.noteRequired[button.value]);
         return;
       }
-      var needsPhoto = button.dataset.needsPhoto === "true";
       var photos = needsPhoto ? form.elements.photos.files : null;
       if (needsPhoto && !photos.length) { say(item, "[data-error]", labels.photoRequired); return; }
       say(item, "[data-error]", "");
       var choice = form.querySelector("[data-choice-for='" + button.value + "']");
       var buttons = form.querySelectorAll("button");
       buttons.forEach(function (b) { b.disabled = true; });  // one action at a time: the next needs the new version
-      post(item, button.value, note, choice, photos).then(function (answer) {
+      post(item, button.value, takesNote ? note : "", choice, photos).then(function (answer) {
         item.dataset.version = String(answer.version);
-        return refresh(item, labels.done.replace("%(action)s", button.textContent));
+        return done(item, labels.done.replace("%(action)s", button.textContent), sent);
+      }).catch(function (error) {
+        return error instanceof Moved ? moved(item) : Promise.reject(error);
       }).catch(function (error) {
         buttons.forEach(function (b) { b.disabled = false; });
         say(item, "[data-error]", error.message);
