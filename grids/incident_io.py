@@ -798,6 +798,11 @@ class CaseFilter:
             raise Invalid(f"no case came from source {self.source!r}; the city's sources: "
                           f"{', '.join(sorted(sources)) or 'none yet'}", code="bad_filter", details=[self.source])
 
+    def where(self, session: Session, city_code: str) -> list[ColumnElement[bool]]:
+        """The checked filters as SQL conditions, days counted in the city's zone (exports, GET /incidents)."""
+        self.check(session, city_code)
+        return self.conditions(city_code, _city_zone(session, city_code))
+
     def conditions(self, city_code: str, zone: ZoneInfo) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = [Incident.city_code == city_code]
         if self.status:
@@ -837,8 +842,7 @@ def _export_query(conditions: list[ColumnElement[bool]]) -> Any:
 def _export_rows(session: Session, city_code: str, filters: CaseFilter, actor: Actor | None) -> Iterator[Row]:
     """Case rows with times as ISO 8601 in the city's zone; the actor's zone (if any) limits them."""
     zone = _city_zone(session, city_code)
-    filters.check(session, city_code)
-    conditions = [*filters.conditions(city_code, zone), *(zone_conditions(actor) if actor else ())]
+    conditions = [*filters.where(session, city_code), *(zone_conditions(actor) if actor else ())]
     for row in session.execute(_export_query(conditions).execution_options(yield_per=2000)).mappings():
         yield {**row, **{name: row[name].astimezone(zone) if row[name] else None for name in TIME_COLUMNS}}
 

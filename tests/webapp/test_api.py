@@ -56,7 +56,7 @@ def test_gcj02_points_are_converted_and_the_input_is_recorded(client, db, key) -
 
 @pytest.mark.parametrize(("lon", "lat", "code"), [
     (29.2, 119.5, "swapped_coordinates"), ("east", 29.2, "bad_coordinates"), (None, 29.2, "bad_coordinates"),
-    (116.4, 39.9, "outside_city"), (119.5, 91, "bad_coordinates"),
+    (116.4, 39.9, "outside_city"), (119.5, 91, "bad_coordinates"), (119.5, "2_9.29", "bad_coordinates"),
 ])
 def test_bad_points_get_422_with_an_actionable_message(client, key, lon, lat, code) -> None:
     response = submit(client, key, lon, lat)
@@ -96,6 +96,26 @@ def test_list_filters_by_status_category_township_bbox_and_pages(client, db, key
     assert set(ids) <= {i["id"] for i in in_box["items"]}
     assert client.get("/api/v1/incidents?bbox=1,2,3", headers=bearer(key)).status_code == 422
     assert client.get("/api/v1/incidents?per_page=1000", headers=bearer(key)).status_code == 422
+
+
+def test_the_list_takes_the_exports_filters_and_refuses_what_would_silently_match_nothing(client, db, key) -> None:
+    """category=E01 (a major class) listed nothing and an unknown code, since, source and triage=yes were
+    ignored or matched nothing: the list now reads its query as the export does."""
+    lon, lat = inner(db, YOUBU)
+    made = submit(client, key, lon, lat).json["id"]
+
+    def ids(query: str) -> set[int]:
+        answer = client.get(f"/api/v1/incidents?per_page=100&{query}", headers=bearer(key))
+        assert answer.status_code == 200, answer.json
+        return {item["id"] for item in answer.json["items"]}
+
+    assert made in ids("category=E01") and made in ids("source=api") and made not in ids("triage=true")
+    today = db.scalar(select(func.timezone("Asia/Shanghai", func.now()))).date()
+    assert made in ids(f"since={today}") and made not in ids(f"until={today.replace(year=today.year - 1)}")
+    for query, code in (("category=ZZZ", "bad_filter"), ("source=fax", "bad_filter"), ("since=yesterday", "bad_filter"),
+                        ("bbox=a,b,c,d", "bad_bbox")):
+        answer = client.get(f"/api/v1/incidents?{query}", headers=bearer(key))
+        assert answer.status_code == 422 and answer.json["error"]["code"] == code, query
 
 
 def test_actions_over_http_conflict_illegal_forbidden_and_zone(client, db, key) -> None:

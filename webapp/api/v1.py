@@ -16,7 +16,7 @@ from grids.duplicates import link_duplicate, nearby_open_cases
 from grids.errors import Invalid
 from grids.incident_io import ONLY, CaseFilter, export_cases
 from grids.incidents import TEXT_LIMITS, locate, to_city_point
-from grids.models import Category, Division, Incident
+from grids.models import Incident
 from grids.photos import Picture, handle_with_photos, prepare_all
 from grids.workflow import act, category_by_code, events_of, report, visible_case, zone_conditions
 from webapp import db
@@ -42,6 +42,8 @@ def number(value: Any, name: str) -> float:
     if isinstance(value, bool) or value is None or value == "":
         raise Invalid(f"{name} is required and must be a number of degrees", code="bad_coordinates")
     try:
+        if isinstance(value, str) and "_" in value:  # Python's float reads 2_9.29 as 29.29: no one means that
+            raise ValueError(value)
         return float(value)
     except (TypeError, ValueError) as exc:
         raise Invalid(f"{name} must be a number of degrees, got {value!r}", code="bad_coordinates") from exc
@@ -108,28 +110,28 @@ def create_incident() -> Any:
     return response
 
 
-def _filters(args: Any) -> list[Any]:
-    conditions: list[Any] = []
-    if args.get("status"):
-        conditions.append(Incident.status.in_(CaseFilter.parse(status=args["status"]).status))  # 422 if unknown
-    if args.get("category"):
-        conditions.append(Incident.category_id.in_(select(Category.id).where(
-            Category.city_code == city(), Category.code.in_(args["category"].split(",")))))
-    if args.get("township"):
-        conditions.append(Incident.township_id.in_(select(Division.id).where(
-            Division.city_code == city(), Division.code == args["township"])))
-    if args.get("triage") in ("1", "true"):
-        conditions.append(Incident.needs_triage.is_(True))
-    if args.get("bbox"):
-        parts = args["bbox"].split(",")
-        if len(parts) != 4:
-            raise Invalid("bbox is west,south,east,north in WGS84 degrees", code="bad_bbox")
-        west, south, east, north = box = [number(p, "bbox") for p in parts]
-        if not all(map(math.isfinite, box)) or west > east or south > north:
-            raise Invalid("bbox is west,south,east,north in WGS84 degrees: finite, west <= east, south <= north",
-                          code="bad_bbox")
-        conditions.append(func.ST_Intersects(Incident.location, func.ST_MakeEnvelope(west, south, east, north, 4326)))
-    return conditions
+def case_filter(args: Any) -> CaseFilter:
+    """The export's filters from a query string (GET /incidents and its downloads take the same): a 只看 flag
+    is 1 or true."""
+    return CaseFilter.parse(args.get("status"), args.get("category"), args.get("township"), args.get("since"),
+                            args.get("until"), args.get("source"),
+                            [name for name in ONLY if args.get(name) in ("1", "true")])
+
+
+def _bbox(args: Any) -> list[Any]:
+    if not args.get("bbox"):
+        return []
+    parts = args["bbox"].split(",")
+    if len(parts) != 4:
+        raise Invalid("bbox is west,south,east,north in WGS84 degrees", code="bad_bbox")
+    try:
+        west, south, east, north = box = [float(p) for p in parts]
+    except ValueError as exc:
+        raise Invalid("bbox is four numbers: west,south,east,north in WGS84 degrees", code="bad_bbox") from exc
+    if not all(map(math.isfinite, box)) or west > east or south > north:
+        raise Invalid("bbox is west,south,east,north in WGS84 degrees: finite, west <= east, south <= north",
+                      code="bad_bbox")
+    return [func.ST_Intersects(Incident.location, func.ST_MakeEnvelope(west, south, east, north, 4326))]
 
 
 def _page(args: Any) -> tuple[int, int]:
@@ -146,7 +148,7 @@ def _page(args: Any) -> tuple[int, int]:
 def list_incidents() -> Any:
     actor, _ = principal()
     page, per_page = _page(request.args)
-    where = [*zone_conditions(actor), *_filters(request.args)]
+    where = [*zone_conditions(actor), *case_filter(request.args).where(db(), city()), *_bbox(request.args)]
     total = db().scalar(select(func.count()).select_from(Incident).where(*where))
     rows = db().scalars(select(Incident).where(*where).order_by(Incident.id.desc())
                         .limit(per_page).offset((page - 1) * per_page)).all()
@@ -157,9 +159,7 @@ def list_incidents() -> Any:
 def export_incidents(fmt: str) -> Any:
     """The caller's cases (zone as GET /incidents, filters as `gridlink incidents export`) as a download."""
     actor, _ = principal()
-    args = request.args
-    filters = CaseFilter.parse(args.get("status"), args.get("category"), args.get("township"), args.get("since"),
-                               args.get("until"), args.get("source"), [name for name in ONLY if args.get(name) == "1"])
+    filters = case_filter(request.args)
     spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL_BYTES)
     export_cases(db(), city(), fmt, spool, filters, actor)  # type: ignore[arg-type]
     spool.seek(0)
