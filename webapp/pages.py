@@ -34,6 +34,7 @@ from sqlalchemy.orm import selectinload
 from grids.errors import NotFound
 from grids.models import CaseEvent, Category, Department, Division, Incident, User, extension_approvers
 from grids.workflow import (
+    BEFORE_DISPATCH,
     CANCEL_REASONS,
     CLOSED_STATES,
     OPEN_STATES,
@@ -90,11 +91,13 @@ NOTE_FIELDS = {"note", "reason"}  # typed into the drawer's note; the rest come 
 EXTENSION_DURATIONS = ("4h", "1d", "2d", "3d", "5d")
 
 
-def _department_options(case: Incident, chosen: int | None = None) -> list[dict[str, Any]]:
-    """The city's departments; `chosen` (the one the rules named, for 派遣) comes picked."""
+def _department_options(case: Incident, chosen: int | None = None, *, other: bool = False) -> list[dict[str, Any]]:
+    """The city's departments; `chosen` (the one the rules named, for 派遣) comes picked; `other` (改派) leaves
+    out the department that has the case."""
+    mine = case.department_id if other and case.owner_type == "department" else None
     return [{"value": d.code, "label": d.name, **({"selected": True} if d.id == chosen else {})}
             for d in db().scalars(select(Department).where(Department.city_code == case.city_code)
-                                  .order_by(Department.code))]
+                                  .order_by(Department.code)) if d.id != mine]
 
 
 #: Actions whose field takes one of a list: the field, and the options (value, words) for a case. The
@@ -103,7 +106,7 @@ CHOICES: dict[str, tuple[str, Callable[[Incident], list[dict[str, Any]]]]] = {
     "cancel": ("reason", lambda case: [{"value": code, "label": str(CANCEL_REASON_LABELS[code])}
                                        for code in CANCEL_REASONS]),
     "dispatch": ("department", lambda case: _department_options(case, case.department_id)),
-    "redispatch": ("department", _department_options),
+    "redispatch": ("department", lambda case: _department_options(case, other=True)),
     "request_extension": ("duration", lambda case: [{"value": value, "label": duration_label(value)}
                                                     for value in EXTENSION_DURATIONS]),
 }
@@ -369,8 +372,6 @@ def index() -> Any:
     return redirect(home_url(user) if user else url_for("auth.login"))
 
 
-#: A case routed to a department is the centre's until it is dispatched (立案, 派遣): not in the department's inbox.
-BEFORE_DISPATCH = ("reported", "verified", "filed")
 #: The department's cases it can do nothing on, under a heading true of every case below it: whom they wait on.
 WAITING_HEADINGS = {"handled": _l("已处置，等待核查"), "checked": _l("已核查，等待结案"),
                     "parked": _l("已挂账，暂缓处置")}

@@ -218,3 +218,15 @@ def test_a_waiting_extension_names_who_must_approve_it(client, db, dispatched) -
     act(db, dispatched.id, "request_extension", liaison, dispatched.version, duration="4h", reason="机械故障")
     db.flush()
     assert "申请延期 4 个工作小时，等待系统管理员审批" in client.get("/department").get_data(as_text=True)
+
+
+def test_redispatch_offers_every_department_but_the_one_that_has_the_case(client, db) -> None:
+    """改派 to the same department restarted its clock (a late case made on time): not offered, and refused."""
+    case = dispatch_new_case(db, "垃圾满溢")
+    login(client, "dispatcher")
+    actions = {a["action"]: a for a in client.get(f"/dispatch/cases/{case.id}").json["actions"]}
+    offered = [o["value"] for o in actions["redispatch"]["choice"]["options"]]
+    assert "sanitation" not in offered and "landscape" in offered
+    same = client.post(f"/api/v1/incidents/{case.id}/actions",
+                       json={"action": "redispatch", "version": case.version, "department": "sanitation"})
+    assert same.status_code == 422 and same.json["error"]["display"] == "案件已在环境卫生管理处 环卫：改派请选另一个部门。"
