@@ -229,4 +229,5 @@ def test_redispatch_offers_every_department_but_the_one_that_has_the_case(client
     assert "sanitation" not in offered and "landscape" in offered
     same = client.post(f"/api/v1/incidents/{case.id}/actions",
                        json={"action": "redispatch", "version": case.version, "department": "sanitation"})
-    assert same.status_code == 422 and same.json["error"]["display"] == "案件已在环境卫生管理处 环卫：改派请选另一个部门。"
+    assert same.status_code == 422
+    assert same.json["error"]["display"] == "案件已在环境卫生管理处 环卫：改派请选另一个部门。"
