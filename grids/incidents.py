@@ -75,7 +75,7 @@ from grids.outbox import notify
 
 # Who answers for a case, most specific first; "township" is the territorial government (属地兜底).
 #: The longest text a case keeps (the columns' widths): longer is refused on every channel, never cut.
-TEXT_LIMITS = {"description": 4000, "address": 300, "reporter_contact": 200, "external_id": 100}
+TEXT_LIMITS = {"description": 4000, "address": 300, "reporter_contact": 200, "external_id": 100, "media_url": 2000}
 #: Characters no text may hold: NUL (PostgreSQL text cannot), the other C0 controls but tab, LF and CR, and
 #: U+FFFE/U+FFFF (XML 1.0 cannot: one stored would make every Open311 XML list holding it unreadable), and
 #: lone surrogates (UTF-8 cannot encode them). The web refuses them, a file import drops them.
@@ -543,16 +543,17 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
               source: str, description: str, crs: str = "wgs84", address: str | None = None,
               reporter: User | None = None, reporter_contact: str | None = None,
               external_id: str | None = None, reported_at: datetime | None = None,
-              actor: Actor | None = None, component_code: str | None = None,
+              actor: Actor | None = None, component_code: str | None = None, media_url: str | None = None,
               clock: Callable[[Session, Incident], object] | None = None) -> Incident:
     """Store a reported case at (x, y) in `crs` (or at the component it names), routed to its one owner;
     no place -> triage by the centre.
 
     `clock` (grids.workflow.start_report_clock) sets the stage clock's columns before the case is stored,
-    so its INSERT carries them and no UPDATE follows.
+    so its INSERT carries them and no UPDATE follows. `media_url` (Open311: a photo kept by the calling
+    system) is kept in the report's event.
     """
     _check_lengths(description=description, address=address, reporter_contact=reporter_contact,
-                   external_id=external_id)
+                   external_id=external_id, media_url=media_url)
     stored = external_id and session.scalar(select(Incident.id).where(Incident.city_code == city_code,
                                                                      Incident.external_id == external_id))
     if stored:
@@ -572,6 +573,7 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
         incident.reported_at = reported_at
     if clock is not None:
         clock(session, incident)
-    event = _store_reported(session, incident, actor, {"source": source, "routing_reason": loc.routing_reason})
+    data = {"source": source, "routing_reason": loc.routing_reason, **({"media_url": media_url} if media_url else {})}
+    event = _store_reported(session, incident, actor, data)
     notify(session, incident, event)
     return incident

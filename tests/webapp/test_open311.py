@@ -237,3 +237,16 @@ def test_a_date_without_an_offset_is_city_time_and_an_unencoded_plus_is_read(cli
     for start in (today, f"{today}T00:00:00 08:00"):  # a + sent raw in a query string reads as a space
         answer = client.get(f"/open311/v2/requests.json?start_date={start}")
         assert answer.status_code == 200 and request_id in {r["service_request_id"] for r in answer.json}
+
+
+def test_a_media_url_sent_with_a_request_is_kept_and_read_back(client, api_key, point) -> None:
+    """A citizen app keeps its photo and sends the link: it was accepted and dropped (always null)."""
+    link = "https://citizen.example/photos/垃圾.jpg"
+    request_id = post(client, api_key, point, media_url=link).json[0]["service_request_id"]
+    one = client.get(f"/open311/v2/requests/{request_id}.json").json
+    valid("requests.json", one)
+    assert one[0]["media_url"] == link
+    xml = ET.fromstring(client.get(f"/open311/v2/requests/{request_id}.xml").data)
+    assert xml.find("request/media_url").text == link
+    refused = post(client, api_key, point, media_url="javascript:alert(1)")
+    assert refused.status_code == 422 and "media_url" in refused.json[0]["description"]

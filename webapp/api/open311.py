@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
@@ -163,13 +164,17 @@ def create_request(fmt: str) -> Response:
     if not has_point and not form.get("address_string") and not component:
         raise Invalid("send lat and long (WGS84), address_string or attribute[component_code]",
                       code="missing_location")
+    media_url = form.get("media_url") or None
+    if media_url and urlsplit(media_url).scheme not in ("http", "https"):
+        raise Invalid("media_url is a link to the photo (http:// or https://)", code="bad_field",
+                      details=["media_url"])
     body = {k: v for k, v in form.items() if k != "api_key"}
 
     def produce() -> tuple[list[dict[str, Any]], int]:
         x, y = point_or_component(form, "long", "lat", component) if has_point or component else (None, None)
         incident = report(db(), actor, form.get("service_code", ""), x, y, source="open311",
                           description=description, address=form.get("address_string") or None,
-                          reporter_contact=_contact(form), component_code=component)
+                          reporter_contact=_contact(form), component_code=component, media_url=media_url)
         notice = "在网格外，待指挥中心分拣 (triage)" if incident.needs_triage else None
         return [{"service_request_id": str(incident.id), "service_notice": notice, "account_id": None}], 201
 

@@ -127,14 +127,19 @@ def _agency(incident: Incident, labels: Any) -> str | None:
 
 def service_requests(session: Session, incidents: Sequence[Incident]) -> list[dict[str, Any]]:
     """GeoReport v2 requests (validate against request.json), in the given order: status is only open or
-    closed; updated_datetime is the latest step. Two statements for any number of requests."""
+    closed; updated_datetime is the latest step; media_url the link the report came with. Three statements
+    for any number of requests."""
     labels = _labels(session, incidents)
-    updated = dict(session.execute(latest_event(select(CaseEvent.incident_id, CaseEvent.at),
-                                                [i.id for i in incidents])).all()) if incidents else {}
-    return [_service_request(incident, labels[incident.id], updated.get(incident.id)) for incident in incidents]
+    ids = [i.id for i in incidents]
+    updated = dict(session.execute(latest_event(select(CaseEvent.incident_id, CaseEvent.at), ids)).all()) if ids else {}
+    media = dict(session.execute(select(CaseEvent.incident_id, CaseEvent.data["media_url"].astext).where(
+        CaseEvent.incident_id.in_(ids), CaseEvent.action == "report", CaseEvent.data.has_key("media_url"))).all())
+    return [_service_request(incident, labels[incident.id], updated.get(incident.id), media.get(incident.id))
+            for incident in incidents]
 
 
-def _service_request(incident: Incident, labels: Any, updated: datetime | None) -> dict[str, Any]:
+def _service_request(incident: Incident, labels: Any, updated: datetime | None,
+                     media_url: str | None) -> dict[str, Any]:
     lon, lat = lonlat(incident)
     return {
         "service_request_id": str(incident.id),
@@ -145,7 +150,7 @@ def _service_request(incident: Incident, labels: Any, updated: datetime | None) 
         "service_notice": None, "requested_datetime": iso(incident.reported_at),
         "updated_datetime": iso(updated), "expected_datetime": iso(handle_due(incident)),
         "address": incident.address, "address_id": None, "zipcode": None, "lat": lat, "long": lon,
-        "media_url": None,
+        "media_url": media_url,
     }
 
 
