@@ -50,6 +50,9 @@ def extension_approvers(granted: int) -> tuple[str, ...]:
     return EXTENSION_APPROVERS[min(granted, len(EXTENSION_APPROVERS) - 1)]
 
 DIVISION_LEVELS = ("city", "district", "township", "community")
+#: The collation that sorts Chinese names by pinyin, as people look them up (ICU: in PostgreSQL's Debian,
+#: RPM and official builds); code point order put 执法局 before 城建.
+PINYIN = "zh-x-icu"
 LAYOUT_STATUSES = ("draft", "published", "retired")
 CATEGORY_TYPES = ("event", "component")
 

@@ -32,7 +32,7 @@ from sqlalchemy import ColumnElement, Row, func, select, text
 from sqlalchemy.orm import selectinload
 
 from grids.errors import NotFound
-from grids.models import CaseEvent, Category, Department, Division, Incident, User, extension_approvers
+from grids.models import PINYIN, CaseEvent, Category, Department, Division, Incident, User, extension_approvers
 from grids.workflow import (
     BEFORE_DISPATCH,
     CANCEL_REASONS,
@@ -97,7 +97,7 @@ def _department_options(case: Incident, chosen: int | None = None, *, other: boo
     mine = case.department_id if other and case.owner_type == "department" else None
     return [{"value": d.code, "label": d.name, **({"selected": True} if d.id == chosen else {})}
             for d in db().scalars(select(Department).where(Department.city_code == case.city_code)
-                                  .order_by(Department.code)) if d.id != mine]
+                                  .order_by(Department.name.collate(PINYIN))) if d.id != mine]
 
 
 #: Actions whose field takes one of a list: the field, and the options (value, words) for a case. The

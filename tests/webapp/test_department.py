@@ -227,6 +227,8 @@ def test_redispatch_offers_every_department_but_the_one_that_has_the_case(client
     actions = {a["action"]: a for a in client.get(f"/dispatch/cases/{case.id}").json["actions"]}
     offered = [o["value"] for o in actions["redispatch"]["choice"]["options"]]
     assert "sanitation" not in offered and "landscape" in offered
+    names = [o["label"].split()[0] for o in actions["redispatch"]["choice"]["options"]]
+    assert names.index("发展和改革局") < names.index("兰溪市综合行政执法局") < names.index("住房和城乡建设局")  # pinyin
     same = client.post(f"/api/v1/incidents/{case.id}/actions",
                        json={"action": "redispatch", "version": case.version, "department": "sanitation"})
     assert same.status_code == 422
