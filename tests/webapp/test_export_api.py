@@ -36,6 +36,13 @@ def cases(db, app) -> dict[str, int]:
     return made
 
 
+def attachment(response) -> str:
+    """The extension of a download named for the city's day (incidents-2026-11-27.csv)."""
+    header = response.headers["Content-Disposition"]
+    named = re.fullmatch(r"attachment; filename=incidents-\d{4}-\d\d-\d\d\.(\w+)", header)
+    return named.group(1) if named else header
+
+
 def rows(response) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
 
@@ -44,7 +51,7 @@ def test_csv_download_is_an_attachment_with_text_kept_as_data(client, db, cases)
     login(client, "dispatcher")
     response = client.get("/api/v1/incidents/export.csv")
     assert response.status_code == 200
-    assert response.headers["Content-Disposition"] == "attachment; filename=incidents.csv"
+    assert attachment(response) == "csv"
     assert response.mimetype == "text/csv"
     got = rows(response)
     assert list(got[0]) == list(EXPORT_COLUMNS)
@@ -62,7 +69,7 @@ def test_geojson_download_with_filters(client, cases) -> None:
     login(client, "dispatcher")
     response = client.get(f"/api/v1/incidents/export.geojson?township={YOUBU}&category=E0101&status=reported")
     assert response.status_code == 200 and response.mimetype == "application/geo+json"
-    assert response.headers["Content-Disposition"] == "attachment; filename=incidents.geojson"
+    assert attachment(response) == "geojson"
     features = response.json["features"]
     assert cases[YOUBU] in {f["id"] for f in features} and cases[ZHUGE] not in {f["id"] for f in features}
     mine = next(f for f in features if f["id"] == cases[YOUBU])
@@ -96,7 +103,7 @@ def test_the_dispatch_page_offers_its_filtered_cases_as_downloads(client, db, ca
     assert 'data-export="geojson"' in page
     workbook = re.search(r'<a href="([^"]+)" download data-export="xlsx"', page).group(1).replace("&amp;", "&")
     response = client.get(workbook)
-    assert response.headers["Content-Disposition"] == "attachment; filename=incidents.xlsx"
+    assert attachment(response) == "xlsx"
     sheet = openpyxl.load_workbook(io.BytesIO(response.data), read_only=True)["cases"]
     ids = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
     assert sorted(ids) == sorted(int(r["id"]) for r in downloaded)

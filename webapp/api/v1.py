@@ -16,6 +16,7 @@ from grids.duplicates import link_duplicate, nearby_open_cases
 from grids.errors import Invalid
 from grids.incident_io import ONLY, CaseFilter, export_cases
 from grids.incidents import TEXT_LIMITS, locate, to_city_point
+from grids.layouts import city_date
 from grids.models import Incident
 from grids.photos import Picture, handle_with_photos, prepare_all
 from grids.workflow import act, category_by_code, events_of, report, visible_case, zone_conditions
@@ -163,7 +164,8 @@ def export_incidents(fmt: str) -> Any:
     spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL_BYTES)
     export_cases(db(), city(), fmt, spool, filters, actor)  # type: ignore[arg-type]
     spool.seek(0)
-    return send_file(spool, mimetype=EXPORT_TYPES[fmt], as_attachment=True, download_name=f"incidents.{fmt}")
+    day = city_date(db(), city()).isoformat()  # two downloads of different days do not overwrite each other
+    return send_file(spool, mimetype=EXPORT_TYPES[fmt], as_attachment=True, download_name=f"incidents-{day}.{fmt}")
 
 
 @bp.get("/incidents/nearby")
