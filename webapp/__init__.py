@@ -25,15 +25,22 @@ babel = Babel()
 LANGUAGES = ("zh_CN", "en")
 
 
+#: Paths programs call: they name their language per request (Accept-Language), and get no cookie for it.
+API_PREFIXES = ("/api/", "/open311/")
+
+
 def select_locale() -> str:
-    """Chinese first; English when the user chose it (cookie) or asked for it (?lang=en)."""
+    """Chinese first; English when the user chose it (cookie) or asked for it (?lang=en), or when a program
+    calling the API prefers it (Accept-Language)."""
     choice = request.args.get("lang") or request.cookies.get("lang")
+    if not choice and request.path.startswith(API_PREFIXES):
+        choice = {"zh": "zh_CN", "en": "en"}.get((request.accept_languages.best_match(["zh", "en"]) or "")[:2])
     return choice if choice in LANGUAGES else "zh_CN"
 
 
 def remember_language(response: Any, code: str) -> None:
     """The reader's language for the pages that follow (a year; the switch in the header, or ?lang=)."""
-    if code in LANGUAGES and request.cookies.get("lang") != code:
+    if code in LANGUAGES and request.cookies.get("lang") != code and not request.path.startswith(API_PREFIXES):
         response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
                             secure=current_app.config["SESSION_COOKIE_SECURE"])
 

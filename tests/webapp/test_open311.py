@@ -80,7 +80,7 @@ def test_a_request_is_created_and_read_back_valid(client, api_key, point) -> Non
 def test_an_address_only_request_waits_in_triage(client, api_key) -> None:
     created = client.post("/open311/v2/requests.json", data={"api_key": api_key, "service_code": "E0501",
                                                              "address_string": "兰江街道解放路 12 号"})
-    assert created.status_code == 201 and "triage" in created.json[0]["service_notice"]
+    assert created.status_code == 201 and created.json[0]["service_notice"].startswith("按地址定位")  # not 在网格外
 
 
 @pytest.mark.parametrize(("change", "status"), [
@@ -250,3 +250,17 @@ def test_a_media_url_sent_with_a_request_is_kept_and_read_back(client, api_key, 
     assert xml.find("request/media_url").text == link
     refused = post(client, api_key, point, media_url="javascript:alert(1)")
     assert refused.status_code == 422 and "media_url" in refused.json[0]["description"]
+
+
+def test_a_replayed_request_says_so_and_programs_get_their_language_without_a_cookie(client, api_key, point) -> None:
+    form = {"api_key": api_key, "service_code": "E0101", "lat": point[1], "long": point[0]}
+    first = client.post("/open311/v2/requests.json", data=form, headers={"Idempotency-Key": "hotline-0001"})
+    again = client.post("/open311/v2/requests.json", data=form, headers={"Idempotency-Key": "hotline-0001"})
+    assert again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    request_id = first.json[0]["service_request_id"]
+    english = client.get(f"/open311/v2/requests/{request_id}.json", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert english.json[0]["status_notes"] == "Reported" and "Set-Cookie" not in english.headers
+    asked = client.get(f"/open311/v2/requests/{request_id}.json?lang=en")
+    assert asked.json[0]["status_notes"] == "Reported" and "Set-Cookie" not in asked.headers
+    assert client.get(f"/open311/v2/requests/{request_id}.json").json[0]["status_notes"] == "已上报"

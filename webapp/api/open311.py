@@ -175,11 +175,23 @@ def create_request(fmt: str) -> Response:
         incident = report(db(), actor, form.get("service_code", ""), x, y, source="open311",
                           description=description, address=form.get("address_string") or None,
                           reporter_contact=_contact(form), component_code=component, media_url=media_url)
-        notice = "在网格外，待指挥中心分拣 (triage)" if incident.needs_triage else None
-        return [{"service_request_id": str(incident.id), "service_notice": notice, "account_id": None}], 201
+        return [{"service_request_id": str(incident.id), "service_notice": _notice(incident, x),
+                 "account_id": None}], 201
 
-    answer, status, _ = once(who, request.headers.get("Idempotency-Key"), body, produce)
-    return render(answer, fmt, "service_requests", status)
+    answer, status, replayed = once(who, request.headers.get("Idempotency-Key"), body, produce)
+    response = render(answer, fmt, "service_requests", status)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _notice(incident: Incident, x: float | None) -> str | None:
+    """What the centre does next with a request it could not place in a grid."""
+    if not incident.needs_triage:
+        return None
+    if x is None:
+        return "按地址定位，待指挥中心分拣 (triage: to be placed by its address)"
+    return "在网格外，待指挥中心分拣 (triage: outside every grid)"
 
 
 def _date(name: str) -> datetime | None:

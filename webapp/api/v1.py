@@ -185,6 +185,7 @@ def mark_duplicate(incident_id: int) -> Any:
     """标记为重复: cancel this case as a duplicate of `original`, quoting this case's `version`."""
     actor, _ = principal()
     body = json_body()
+    known_fields(body, ("original", "version"))
     original, version = body.get("original"), body.get("version")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (original, version)):
         raise Invalid("send original (the case id) and version (this case's version you saw) as integers",
