@@ -78,13 +78,19 @@ def chosen_photos(item) -> int:
     return item.locator("input[name=photos]").evaluate("input => input.files.length")
 
 
+def typed_card(page, live_server: str, database_url: str, case_id: int, note: str):
+    """The department's card of a case just dispatched to it, with a handling note typed and a photo chosen."""
+    dispatch(database_url, case_id)
+    browser_login(page, live_server, "department")
+    item = page.locator(f"[data-case='{case_id}']")
+    item.locator("textarea[name=note]").fill(note)
+    item.locator("input[name=photos]").set_input_files([AFTER_PHOTO])
+    return item
+
+
 def test_accepting_leaves_the_typed_note_and_photo_for_the_handling_report(page, live_server, database_url,
                                                                          youbu_case) -> None:  # noqa: F811
-    dispatch(database_url, youbu_case)
-    browser_login(page, live_server, "department")
-    item = page.locator(f"[data-case='{youbu_case}']")
-    item.locator("textarea[name=note]").fill("桥头垃圾已清运")
-    item.locator("input[name=photos]").set_input_files([AFTER_PHOTO])
+    item = typed_card(page, live_server, database_url, youbu_case, "桥头垃圾已清运")
     item.locator("button[value=accept]").click()
     expect(item.locator("[data-status]")).to_have_text("处置中")
     expect(item.locator("textarea[name=note]")).to_have_value("桥头垃圾已清运")
@@ -102,11 +108,7 @@ def test_accepting_leaves_the_typed_note_and_photo_for_the_handling_report(page,
 def test_a_card_changed_by_someone_else_comes_back_with_the_note_and_photo_kept(page, live_server, database_url,
                                                                               youbu_case) -> None:  # noqa: F811
     """409: the card takes the new version and buttons, says what changed, and the next try goes through."""
-    dispatch(database_url, youbu_case)
-    browser_login(page, live_server, "department")
-    item = page.locator(f"[data-case='{youbu_case}']")
-    item.locator("textarea[name=note]").fill("已清运完毕")
-    item.locator("input[name=photos]").set_input_files([AFTER_PHOTO])
+    item = typed_card(page, live_server, database_url, youbu_case, "已清运完毕")
     act_as(database_url, youbu_case, "supervisor", "escalate", note="尽快处理")  # 督办 meanwhile
     item.locator("button[value=handle]").click()
     expect(item.locator("[data-error]")).to_contain_text("案件刚被他人更改（督办 · 演示 supervisor），现为“已派遣”")
