@@ -154,6 +154,12 @@ def _labels() -> dict[str, str]:
     return {"unlocated": _("未定位"), "none": "—", "newCases": _("新到 %(n)s 件"),
             "offline": _("连接中断，正在重试…"), "failed": _("操作失败，请重试。"),
             "conflict": _("案件已被他人更改，请重新加载后再操作。"),
+            # what changed the open case under the user: who (or someone), the step, when (dispatch.js changeText)
+            "conflictBy": _("操作未执行：%(who)s 刚更改了此案件（%(step)s，%(at)s）。已显示最新状态，请确认后再操作。"),
+            "updated": _("%(who)s 刚更改了此案件（%(step)s，%(at)s），已显示最新状态。"),
+            "someone": _("他人"),
+            "offlineOpen": _("连接中断，未能打开案件 #%(id)s，请稍后重试。"),
+            "offlineAction": _("连接中断，未能确认操作是否完成。恢复连接后此处会显示案件的最新状态。"),
             "noActions": _("当前状态下你的角色没有可做的操作。"),
             "notePlaceholder": _("备注或理由（返工、挂账、驳回延期、重新立案时必填）"),
             "noteRequired": _("请先填写理由。"), "lon": _("经度"), "lat": _("纬度"),

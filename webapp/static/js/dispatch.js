@@ -20,6 +20,9 @@
   var lastEvent = data.lastEvent;  // the feed's cursor: the last case event this page has seen
   var current = null;
   var currentCase = null;
+  var offline = false;  // the last poll got no answer: the live line says so until one comes
+  var loads = 0;  // drawer loads started: an answer to an older one (another case clicked since) is dropped
+  var runs = {};  // the open case's actions by name, as their buttons run them (the keyboard runs them too)
 
   function urgency(row) { return JSON.parse(row.dataset.urgency); }
 
@@ -77,14 +80,21 @@
     (gone || []).forEach(function (id) { redraw({id: id, status: "gone"}); });
     if (cases.length || (gone && gone.length)) { caseMap.refreshHeat(); }  // once a poll, not once a case
     if (fresh.length) { live.textContent = labels.newCases.replace("%(n)s", String(fresh.length)); }
+    var ids = cases.map(function (c) { return c.id; }).concat(gone || []);
+    if (currentCase && ids.indexOf(current) >= 0) { followOpen(); }
+  }
+
+  function online() {
+    if (offline) { live.textContent = ""; }
+    offline = false;
   }
 
   function poll() {
     var sep = data.feedUrl.indexOf("?") < 0 ? "?" : "&";
     fetch(data.feedUrl + sep + "after=" + lastEvent, {headers: {Accept: "application/json"}})
       .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
-      .then(function (feed) { lastEvent = feed.lastEvent; arrive(feed.cases, feed.gone); })
-      .catch(function () { live.textContent = labels.offline; })
+      .then(function (feed) { lastEvent = feed.lastEvent; online(); arrive(feed.cases, feed.gone); })
+      .catch(function () { offline = true; live.textContent = labels.offline; })
       .then(function () { window.setTimeout(poll, data.pollMs); });
   }
 
@@ -106,12 +116,22 @@
     c.history.forEach(function (e) {
       var li = history.appendChild(el("li"));
       li.appendChild(el("time", null, e.at));
-      li.appendChild(el("strong", null, e.action_label + (e.to_status ? " → " + e.to_status : "")));
+      li.appendChild(el("strong", null, stepText(e)));
       if (e.actor) { li.appendChild(el("span", "muted", e.actor)); }
       if (e.note) { li.appendChild(el("p", null, e.note)); }
     });
     fillActions(c);
     fillDuplicate(c);
+  }
+
+  /* A history step's action and the state it led to, e.g. 派遣（环卫） → 已派遣. */
+  function stepText(e) { return e.action_label + (e.to_status ? " → " + e.to_status : ""); }
+
+  /* `template` filled with who took the case's latest step, what it was and when (what the user missed). */
+  function changeText(template, c) {
+    var e = c.history[c.history.length - 1];
+    return template.replace("%(who)s", e.actor || labels.someone).replace("%(step)s", stepText(e))
+      .replace("%(at)s", e.at);
   }
 
   function fillPhotos(photos) {
@@ -148,7 +168,7 @@
       var input = group.appendChild(el("input"));
       input.type = "number";
       input.step = "any";
-      input.name = name;
+      input.name = name;  // its name keeps what was typed through a redraw (typed)
       input.placeholder = labels[name];
       input.setAttribute("aria-label", labels[name]);
       return input;
@@ -180,8 +200,10 @@
   function fillActions(c) {
     var box = drawer.querySelector("[data-actions]");
     box.replaceChildren();
+    runs = {};
     if (!c.actions.length) { box.appendChild(el("p", "muted", labels.noActions)); return; }
     var note = box.appendChild(el("textarea", "note"));
+    note.name = "note";
     note.placeholder = labels.notePlaceholder;
     note.rows = 2;
     c.actions.forEach(function (a) {
@@ -189,7 +211,7 @@
       var point = pointInputs(box, a);
       var button = box.appendChild(el("button", "action action-" + a.action, a.label));
       button.type = "button";
-      button.addEventListener("click", function () {
+      runs[a.action] = function () {
         if (a.needsNote && !note.value.trim()) { showError(labels.noteRequired); note.focus(); return; }
         if (point && !(point.lon.value && point.lat.value)) { showError(labels.pickPoint); return; }
         if (select && !select.value) { showError(a.choice.prompt); select.focus(); return; }
@@ -197,7 +219,23 @@
         var body = payload(c, a.action, note.value.trim(), select && {field: a.choice.field, value: select.value});
         if (point) { body.lon = Number(point.lon.value); body.lat = Number(point.lat.value); }
         send(c, c.actionsUrl, body);
-      });
+      };
+      button.addEventListener("click", runs[a.action]);
+    });
+  }
+
+  /* What the user typed into the open case's actions (the note, a new point), by field name. */
+  function typed() {
+    var values = {};
+    drawer.querySelectorAll("[data-actions] textarea[name], [data-actions] input[name]").forEach(function (field) {
+      values[field.name] = field.value;
+    });
+    return values;
+  }
+
+  function retype(values) {
+    drawer.querySelectorAll("[data-actions] textarea[name], [data-actions] input[name]").forEach(function (field) {
+      if (values[field.name]) { field.value = values[field.name]; }
     });
   }
 
@@ -231,6 +269,13 @@
     var box = drawer.querySelector(".drawer-error");
     box.textContent = message;
     box.hidden = !message;
+    box.classList.remove("notice");
+  }
+
+  /* News about the open case rather than a refusal: the same line, in the colour of a warning. */
+  function showNotice(message) {
+    showError(message);
+    drawer.querySelector(".drawer-error").classList.add("notice");
   }
 
   /* One guarded workflow action; resolves to "ok", "changed" (409: someone else acted first) or a message. */
@@ -243,29 +288,31 @@
           return r.ok ? "ok" : window.gridlinkError(answer, labels.failed);
         });
       })
-      .catch(function () { return labels.failed; });
+      .catch(function (error) { return unreachable(error) ? labels.offlineAction : labels.failed; });
   }
 
-  /* Post a guarded change to the open case: reload it on success, else say why (409: reload first). */
+  /* fetch rejects with a TypeError when no answer came at all (the server down, the network gone). */
+  function unreachable(error) { return error instanceof TypeError; }
+
+  /* Post a guarded change to the open case: reload it on success; on a 409 (someone else acted first) show
+   * the case as it now is, saying who changed it, with the note kept for a second try; else say why. */
   function send(c, url, body) {
     showError("");
     postAction(url, body).then(function (result) {
       if (result === "ok") { openCase(c.id, true); return; }
-      showError(result === "changed" ? labels.conflict : result);
+      if (result !== "changed") { showError(result); return; }
+      latest(c.id).then(function (fresh) {
+        if (fresh) { redrawOpen(fresh, true); showError(changeText(labels.conflictBy, fresh)); }
+      }, function () { showError(labels.conflict); });
     });
   }
 
-  function act(c, action, note, choice) { send(c, c.actionsUrl, payload(c, action, note, choice)); }
-
-  /* A keyboard shortcut's action on the open case, if the user's role may take it now. */
+  /* A keyboard shortcut's action on the open case, run as its button runs it (派遣 to the department picked
+   * in the drawer, 结案 asking first), if the user's role may take it now. */
   function actOnCurrent(action) {
     if (!currentCase) { return; }
-    var allowed = currentCase.actions.filter(function (a) {
-      return a.action === action && !a.needsNote && !a.choice && !a.point;
-    })[0];
-    if (!allowed) { showError(labels.notAvailable.replace("%(action)s", data.actionLabels[action] || action)); return; }
-    if (allowed.confirm && !window.confirm(allowed.confirm)) { return; }  // 结案 by its key asks like its button
-    act(currentCase, action, "");
+    if (runs[action]) { runs[action](); return; }
+    showError(labels.notAvailable.replace("%(action)s", data.actionLabels[action] || action));
   }
 
   function loadCase(id) {
@@ -300,22 +347,58 @@
     caseMap.redraw(c, data.openStatuses.indexOf(c.status) >= 0);
   }
 
+  /* Case `id` as the server has it now; null when a later load started meanwhile (that one is shown). */
+  function latest(id) {
+    var mine = ++loads;
+    return loadCase(id).then(function (c) { return mine === loads ? c : null; },
+                             function (error) { if (mine === loads) { throw error; } return null; });
+  }
+
+  /* The case in the drawer, its row marked (`changed`: its row and pin redrawn as it now is). */
+  function show(c, changed) {
+    current = c.id;
+    currentCase = c;
+    showError("");
+    fill(c);
+    if (changed) { refreshCase(c); } else { updateRow(c, false); }
+    drawer.hidden = false;
+    Array.prototype.forEach.call(tbody.rows, function (r) {
+      r.classList.toggle("selected", r.dataset.case === String(c.id));
+    });
+  }
+
+  /* The open case drawn again as it now is, keeping what the user typed; the map stays where the user left it. */
+  function redrawOpen(c, changed) {
+    var kept = typed();
+    show(c, changed);
+    retype(kept);
+  }
+
+  /* A poll mentioned the open case: someone acted on it (or this page did, and has shown it already). Its
+   * drawer follows unless the user opened another case meanwhile. */
+  function followOpen() {
+    var before = currentCase;
+    var started = loads;
+    loadCase(before.id).then(function (c) {
+      if (loads === started && currentCase === before && c.version !== before.version) {
+        redrawOpen(c, false);
+        showNotice(changeText(labels.updated, c));
+      }
+    }, function () {});  // no answer: the live line says the connection is down
+  }
+
   function openCase(id, changed) {
-    loadCase(id)
+    latest(id)
       .then(function (c) {
-        current = id;
-        currentCase = c;
-        showError("");
-        fill(c);
-        if (changed) { refreshCase(c); } else { updateRow(c, false); }
-        drawer.hidden = false;
+        if (!c) { return; }
+        show(c, changed);
         history.replaceState(null, "", "#case-" + id);  // the address names the open case: share it, reload it
-        Array.prototype.forEach.call(tbody.rows, function (r) {
-          r.classList.toggle("selected", r.dataset.case === String(id));
-        });
         caseMap.focus(id, drawer);
       })
-      .catch(function () { drawer.hidden = false; showError(labels.failed); });
+      .catch(function (error) {
+        drawer.hidden = false;
+        showError(unreachable(error) ? labels.offlineOpen.replace("%(id)s", String(id)) : labels.failed);
+      });
   }
 
   tbody.addEventListener("click", function (event) {
