@@ -23,6 +23,7 @@ from grids.layouts import city_date
 from grids.models import CaseEvent, Category, City, Department, Division, Incident
 from grids.workflow import ACTIONS, STAGE_CLOCKS, zone_of
 from webapp import db
+from webapp.api.serialize import CONTACT_ROLES
 from webapp.api.v1 import EXPORT_TYPES
 from webapp.auth import current_user, require_roles
 from webapp.intake import CRS_CHOICES, DEFAULT_CRS, nearby_config, new_token, submit_report
@@ -55,6 +56,11 @@ SOURCE_LABELS = {"dispatcher": _l("指挥中心受理"), "field": _l("巡查上�
 #: Where the owner named by routing is shown as the suggested assignee, and whom that means.
 OWNER_LABELS = {"department": _l("部门"), "squad": _l("中队"), "township": _l("乡镇政府（属地兜底）"),
                 "centre": _l("指挥中心分拣")}
+
+
+def source_label(code: str) -> str:
+    """Where a case came in, in words (a source the labels do not know: its code)."""
+    return str(SOURCE_LABELS.get(code, code))
 
 
 def _day(value: str | None) -> date | None:
@@ -134,7 +140,7 @@ def _choices() -> dict[str, Any]:
                            .order_by(Incident.source))
     return {
         "statuses": OPEN_STATUSES,
-        "sources": [(s, str(SOURCE_LABELS.get(s, s))) for s in sources],
+        "sources": [(s, source_label(s)) for s in sources],
         "minor_categories": [(c.code, category_name(c)) for c in db().scalars(
             select(Category).where(Category.city_code == city, Category.parent_id.is_not(None))
             .order_by(Category.code))],
@@ -164,6 +170,7 @@ def _labels() -> dict[str, str]:
             "notePlaceholder": _("备注或理由（返工、挂账、驳回延期、重新立案时必填）"),
             "noteRequired": _("请先填写理由。"), "lon": _("经度"), "lat": _("纬度"),
             "pickPoint": _("在地图上点选新位置（或填写 WGS84 坐标）后再点“重新定位”。"),
+            "pickPointIntake": _("新建案件打开时，地图点选填入新建案件：请关闭它后再点选新位置，或填写 WGS84 坐标。"),
             "created": _("已创建案件 #%(id)s。"), "notAvailable": _("当前案件不能执行“%(action)s”。"),
             "bulkResult": _("%(case)s：%(result)s", case="%(case)s", result="%(result)s"),
             "bulkOk": _("成功"), "bulkChanged": _("案件已被他人更改"), "bulkNone": _("框内没有案件。"),
@@ -232,9 +239,16 @@ def case(case_id: int) -> Any:
                       "suggestion": _suggestion(incident), "photos": photo_links(incident.id),
                       "history": history, "actions": drawer_actions(current_user(), incident),
                       "stage_due": stage_text(incident), "extension_request": _extension_text(incident, history),
-                      "category_code": incident.category.code,
+                      "category_code": incident.category.code, **_reporter(incident),
                       "actionsUrl": f"{request.script_root}/api/v1/incidents/{incident.id}/actions",
                       "duplicateUrl": f"{request.script_root}/api/v1/incidents/{incident.id}/duplicate-of"})
+
+
+def _reporter(incident: Incident) -> dict[str, Any]:
+    """Where the report came from, and how to call the reporter back: the contact only for the roles the API
+    shows it to (CONTACT_ROLES), so the drawer tells no one more than the API would."""
+    contact = {"reporter_contact": incident.reporter_contact} if current_user().role in CONTACT_ROLES else {}
+    return {"source": source_label(incident.source), **contact}
 
 
 def _extension_text(incident: Incident, history: list[dict[str, Any]]) -> str | None:

@@ -1,5 +1,6 @@
 """The dispatcher's desk in a real Chromium, as a dispatcher's review found it: the open case follows what others do
-to it, the keys do what the ? panel says, and a dropped connection is named and cleared."""
+to it, the keys do what the ? panel says, a dropped connection is named and cleared, one map click fills one form,
+and the reporter can be called back."""
 # ruff: noqa: F811  (the tests take the fixtures imported below as arguments of the same name)
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from sqlalchemy.orm import Session
 from grids.models import Incident
 from tests.e2e.conftest import browser_login, screenshot
 from tests.e2e.test_dispatch_map import new_case  # noqa: F401
-from tests.e2e.test_file_and_dispatch import walk, youbu_case  # noqa: F401
-from tests.e2e.test_intake import watch
+from tests.e2e.test_file_and_dispatch import unplaced_case, walk, youbu_case  # noqa: F401
+from tests.e2e.test_intake import click_map_at, watch, youbu_point  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 FILE_ELSEWHERE = (("file", "supervisor", {}),)  # 立案 by another user, in another session
@@ -109,3 +110,41 @@ def test_a_dropped_connection_is_named_and_cleared_when_the_server_answers(page,
     page.locator(f"#queue tr[data-case='{other}']").click()
     expect(drawer.locator("[data-field=title]")).to_contain_text(f"#{other} ")
     expect(drawer.locator(".drawer-error")).to_be_hidden()
+
+
+def test_one_map_click_fills_one_form(page, live_server, unplaced_case, youbu_point) -> None:
+    watch(page, live_server)
+    browser_login(page, live_server, "dispatcher")
+    page.goto(f"{live_server}/dispatch?triage=1#case-{unplaced_case}")
+    drawer = page.locator("#drawer")
+    expect(drawer.locator("[data-field=title]")).to_contain_text(f"#{unplaced_case} ")
+    page.click("[data-open-intake]")
+    intake = page.locator("#intake-form")
+    relocate = drawer.locator("[data-relocate] [name=lon]")
+    click_map_at(page, *youbu_point)
+    assert intake.locator("input[name=lon]").input_value().startswith("119.")
+    assert relocate.input_value() == ""  # the new case's point, not also the open case's new place
+    drawer.locator("button.action-relocate").click()
+    expect(drawer.locator(".drawer-error")).to_contain_text("新建案件打开时，地图点选填入新建案件")
+    page.click("[data-close-intake]")
+    click_map_at(page, *youbu_point)
+    assert relocate.input_value().startswith("119.")
+    assert page.console_errors == [] and page.foreign_requests == []
+
+
+def test_the_drawer_shows_the_source_and_the_reporters_contact(page, live_server, youbu_point) -> None:
+    watch(page, live_server)
+    browser_login(page, live_server, "dispatcher")
+    page.click("[data-open-intake]")
+    form = page.locator("#intake-form")
+    click_map_at(page, *youbu_point)
+    form.locator("input[name=category]").fill("E0101 暴露垃圾")
+    form.locator("textarea[name=description]").fill("测试：来电反映垃圾堆放")
+    form.locator("input[name=reporter_contact]").fill("王先生 13800138000")
+    form.locator("button[type=submit]").click()
+    drawer = page.locator("#drawer")
+    expect(drawer.locator("[data-field=description]")).to_have_text("测试：来电反映垃圾堆放")
+    expect(drawer.locator("[data-field=source]")).to_have_text("指挥中心受理")
+    expect(drawer.locator("[data-field=reporter_contact]")).to_have_text("王先生 13800138000")
+    screenshot(page, "dispatch-desk-contact")
+    assert page.console_errors == [] and page.foreign_requests == []

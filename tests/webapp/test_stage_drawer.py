@@ -45,3 +45,18 @@ def test_the_api_case_lists_the_clock_of_every_stage_started(client, db) -> None
     dispatch = body["due_times"]["dispatch"]
     assert dispatch["limit"] == "30m"
     assert datetime.fromisoformat(body["deadline_at"]) == datetime.fromisoformat(dispatch["due"])
+
+
+def test_the_drawer_names_the_source_and_the_reporters_contact_for_contact_roles(client, db, monkeypatch) -> None:
+    case = reported_case(db)
+    case.reporter_contact = "王先生 13800138000"
+    db.flush()
+    login(client, "dispatcher")
+    drawer = client.get(f"/dispatch/cases/{case.id}").json
+    assert drawer["source"] == "test"  # a source without a label shows its code
+    assert drawer["reporter_contact"] == "王先生 13800138000"
+    case.source = "dispatcher"
+    db.flush()
+    assert client.get(f"/dispatch/cases/{case.id}").json["source"] == "指挥中心受理"
+    monkeypatch.setattr("webapp.dispatch.CONTACT_ROLES", ("admin",))  # as the API: only roles shown contacts
+    assert "reporter_contact" not in client.get(f"/dispatch/cases/{case.id}").json

@@ -14,6 +14,7 @@
   var counter = document.querySelector("[data-count=open]");
   var live = document.querySelector("[data-live]");
   var drawer = document.getElementById("drawer");
+  var intakePanel = document.getElementById("intake");
   var caseMap = G.create(data, openCase);
   // On a phone the legend would cover most of the map: it starts folded (a tap on 案件时限 opens it).
   if (window.matchMedia("(max-width: 640px)").matches) { document.querySelector("[data-legend]").open = false; }
@@ -100,10 +101,11 @@
 
   function fill(c) {
     drawer.querySelector("[data-field=title]").textContent = "#" + c.id + " " + c.category;
-    ["due_text", "status_label", "description", "address", "township", "squad", "reported_at",
-     "stage_due", "routing_reason", "extension_request"].forEach(function (key) {
+    ["due_text", "status_label", "description", "address", "township", "squad", "reported_at", "source",
+     "reporter_contact", "stage_due", "routing_reason", "extension_request"].forEach(function (key) {
       drawer.querySelector("[data-field=" + key + "]").textContent = c[key] || labels.none;
     });
+    drawer.querySelector("[data-contact]").hidden = !("reporter_contact" in c);  // only for roles shown contacts
     drawer.querySelector("[data-extension]").hidden = !c.extension_request;  // what 批准/驳回延期 decide
     drawer.querySelector("[data-field=due_text]").className = "chip dl-" + c.deadline_class;
     drawer.querySelector("[data-field=status_label]").className = "status status-" + c.status;
@@ -176,8 +178,9 @@
     return {lon: inputs[0], lat: inputs[1]};
   }
 
+  /* One click fills one form: the 新建案件 form while it is open (dispatch-tools.js), else this one. */
   G.onClick(caseMap, function (latlng) {
-    var group = drawer.hidden ? null : drawer.querySelector("[data-relocate]");
+    var group = drawer.hidden || !intakePanel.hidden ? null : drawer.querySelector("[data-relocate]");
     if (!group) { return; }
     group.querySelector("[name=lon]").value = latlng.lng.toFixed(6);
     group.querySelector("[name=lat]").value = latlng.lat.toFixed(6);
@@ -213,7 +216,10 @@
       button.type = "button";
       runs[a.action] = function () {
         if (a.needsNote && !note.value.trim()) { showError(labels.noteRequired); note.focus(); return; }
-        if (point && !(point.lon.value && point.lat.value)) { showError(labels.pickPoint); return; }
+        if (point && !(point.lon.value && point.lat.value)) {
+          showError(intakePanel.hidden ? labels.pickPoint : labels.pickPointIntake);
+          return;
+        }
         if (select && !select.value) { showError(a.choice.prompt); select.focus(); return; }
         if (a.confirm && !window.confirm(a.confirm)) { return; }
         var body = payload(c, a.action, note.value.trim(), select && {field: a.choice.field, value: select.value});
