@@ -1,6 +1,6 @@
 """The dispatcher's desk in a real Chromium, as a dispatcher's review found it: the open case follows what others do
 to it, the keys do what the ? panel says, a dropped connection is named and cleared, one map click fills one form,
-and the reporter can be called back."""
+the reporter can be called back, and a half-typed report survives a reload."""
 # ruff: noqa: F811  (the tests take the fixtures imported below as arguments of the same name)
 
 from __future__ import annotations
@@ -148,3 +148,57 @@ def test_the_drawer_shows_the_source_and_the_reporters_contact(page, live_server
     expect(drawer.locator("[data-field=reporter_contact]")).to_have_text("王先生 13800138000")
     screenshot(page, "dispatch-desk-contact")
     assert page.console_errors == [] and page.foreign_requests == []
+
+
+def test_a_half_typed_report_survives_the_filter_and_goes_once_created(page, live_server,
+                                                                       youbu_point) -> None:
+    watch(page, live_server)
+    browser_login(page, live_server, "dispatcher")
+    page.click("[data-open-intake]")
+    form = page.locator("#intake-form")
+    click_map_at(page, *youbu_point)
+    lon = form.locator("input[name=lon]").input_value()
+    form.locator("input[name=category]").fill("E0101 暴露垃圾")
+    form.locator("textarea[name=description]").fill("测试：筛选前写了一半")
+    form.locator("input[name=reporter_contact]").fill("13900000000")
+    page.locator("form.filters button[type=submit]").click()  # 筛选 reloads the page
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#intake")).to_be_visible()
+    expect(form.locator("input[name=lon]")).to_have_value(lon)
+    expect(form.locator("textarea[name=description]")).to_have_value("测试：筛选前写了一半")
+    expect(form.locator("input[name=reporter_contact]")).to_have_value("13900000000")
+    expect(page.locator(".intake-pin")).to_have_count(1)
+    screenshot(page, "dispatch-desk-draft-kept")
+    with page.expect_response(lambda r: r.url.endswith("/dispatch/cases") and r.status == 201):
+        form.locator("button[type=submit]").click()
+    ok = form.locator("[data-form-ok]")
+    expect(ok).to_contain_text("已创建案件 #")
+    with page.expect_response(lambda r: "/dispatch/feed" in r.url):
+        pass  # the poll brings the new case back: it is the dispatcher's own, not announced as 新到
+    page.wait_for_timeout(200)
+    assert "新到" not in page.locator("[data-live]").inner_text()
+    form.locator("button[type=submit]").click()  # the emptied form, sent again: its errors, not the old line
+    expect(form.locator("[data-error-for=category]")).to_be_visible()
+    expect(ok).to_have_text("")
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#intake")).to_be_hidden()
+    expect(form.locator("textarea[name=description]")).to_have_value("")
+    unexpected = [e for e in page.console_errors if "status of 422" not in e]
+    assert unexpected == [] and page.foreign_requests == []
+
+
+def test_a_long_description_takes_two_lines_in_the_queue_and_on_the_map(page, live_server,
+                                                                         new_case) -> None:
+    text = "测试：长描述" + "路边垃圾堆放多日无人清理，" * 46
+    assert len(text) > 600
+    case_id = new_case(text)
+    drawer = open_case_in_drawer(page, live_server, case_id)
+    row = page.locator(f"#queue tr[data-case='{case_id}']").bounding_box()
+    assert row["height"] < 100
+    tip = page.locator(".leaflet-tooltip").filter(has_text=f"#{case_id} ")
+    tip.wait_for()
+    box, map_box = tip.bounding_box(), page.locator(".map-area .folium-map").bounding_box()
+    assert box["height"] < 160 and box["y"] >= map_box["y"]
+    expect(drawer.locator("[data-field=description]")).to_have_text(text)  # the whole of it
+    screenshot(page, "dispatch-desk-long-description")

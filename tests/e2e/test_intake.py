@@ -155,6 +155,9 @@ def test_keyboard_opens_and_closes_the_drawer_and_lists_the_shortcuts(page, live
     screenshot(page, "dispatch-shortcuts")
     page.keyboard.press("Escape")
     page.locator("#shortcuts").wait_for(state="hidden")
+    page.click("[data-open-shortcuts]")  # opened by the mouse, it closes by the mouse too
+    page.locator("#shortcuts [data-close-shortcuts]").click()
+    page.locator("#shortcuts").wait_for(state="hidden")
     assert page.foreign_requests == [] and page.console_errors == []
 
 
@@ -204,7 +207,7 @@ def test_a_point_outside_the_city_is_flagged_when_placed_not_only_on_submit(page
     note = form.locator("[data-error-for=point]")
     expect(note).to_be_visible()
     words = note.inner_text()
-    assert words.startswith("该点不在兰溪市范围内（经度 119.224–119.895") and "boundary" not in words
+    assert words.startswith("该点在兰溪市边界之外（全市大致位于经度 119.224–119.895") and "boundary" not in words
     screenshot(page, "dispatch-intake-outside")
     click_map_at(page, *youbu_point)
     expect(note).to_be_hidden()

@@ -38,13 +38,36 @@
     clearPin();
   }
 
-  /* Map clicks are WGS84, so placing the point also sets the coordinate system. */
+  /* A half-typed report outlives a reload of the page (筛选 reloads it): its fields are kept in this tab's
+   * sessionStorage as they are typed, put back on load (the panel opens with them) and dropped once the case
+   * is created. A chosen photo cannot be kept this way. */
+  var DRAFT = "gridlink.dispatch.intake-draft";
+  var KEPT = ["lon", "lat", "crs", "category", "component_code", "description", "address", "reporter_contact"];
+
+  function saveDraft() {
+    var draft = {};
+    KEPT.forEach(function (name) { draft[name] = form.elements[name].value; });
+    window.sessionStorage.setItem(DRAFT, JSON.stringify(draft));
+  }
+
+  function restoreDraft() {
+    var draft = JSON.parse(window.sessionStorage.getItem(DRAFT) || "{}");
+    var typed = KEPT.some(function (name) { return name !== "crs" && draft[name]; });  // the list alone is no draft
+    if (!typed) { return; }
+    KEPT.forEach(function (name) { form.elements[name].value = draft[name] || form.elements[name].value; });
+    openIntake();
+    form.elements.lon.dispatchEvent(new Event("change", {bubbles: true}));  // its pin and the hints follow
+  }
+
+  /* Map clicks are WGS84, so placing the point also sets the coordinate system. While the form is open a
+   * click is its point only (dispatch.js leaves the open case's 重新定位 alone then). */
   window.GridlinkCaseMap.onClick(D.caseMap, function (latlng) {
     if (panel.hidden) { return; }
     form.elements.lon.value = latlng.lng.toFixed(6);
     form.elements.lat.value = latlng.lat.toFixed(6);
     form.elements.crs.value = "wgs84";
     setPin(latlng);
+    saveDraft();  // set from script: no input event
   });
   ["lon", "lat", "crs"].forEach(function (name) {
     form.elements[name].addEventListener("change", function () {
@@ -56,12 +79,17 @@
   });
   window.GridlinkIntake.bind(form, {csrf: D.data.csrf, failed: labels.failed, onCreated: function (answer) {
     clearPin();
+    window.sessionStorage.removeItem(DRAFT);
     ok.textContent = labels.created.replace("%(id)s", String(answer.id));
-    D.arrive([answer.case]);
+    D.refreshCase(answer.case);  // into the queue and onto the map, not announced as 新到: the user made it
     D.openCase(answer.id);
   }});
+  form.addEventListener("submit", function () { ok.textContent = ""; });  // a new try: the last case's line goes
   document.querySelector("[data-open-intake]").addEventListener("click", openIntake);
   panel.querySelector("[data-close-intake]").addEventListener("click", closeIntake);
+  form.addEventListener("input", saveDraft);
+  form.addEventListener("change", saveDraft);
+  restoreDraft();  // after the point's listeners above, so its pin is drawn
 
   /* ---- Box selection and bulk actions ---- */
   var bulk = document.getElementById("bulk");
@@ -193,4 +221,5 @@
     if (handler) { event.preventDefault(); handler(); }
   });
   document.querySelector("[data-open-shortcuts]").addEventListener("click", function () { help.hidden = !help.hidden; });
+  help.querySelector("[data-close-shortcuts]").addEventListener("click", function () { help.hidden = true; });
 })();

@@ -445,7 +445,7 @@
 
   /* For dispatch-tools.js (intake panel, box selection, keyboard shortcuts). */
   window.GridlinkDispatch = {
-    data: data, labels: labels, caseMap: caseMap, tbody: tbody, arrive: arrive, openCase: openCase,
+    data: data, labels: labels, caseMap: caseMap, tbody: tbody, openCase: openCase,
     closeDrawer: closeDrawer, loadCase: loadCase, refreshCase: refreshCase, postAction: postAction, payload: payload,
     actOnCurrent: actOnCurrent, isOpen: function () { return current !== null; }
   };
