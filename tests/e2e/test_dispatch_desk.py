@@ -184,6 +184,11 @@ def test_a_half_typed_report_survives_the_filter_and_goes_once_created(page, liv
     page.wait_for_load_state("networkidle")
     expect(page.locator("#intake")).to_be_hidden()
     expect(form.locator("textarea[name=description]")).to_have_value("")
+    page.click("[data-open-intake]")
+    form.locator("input[name=reporter_contact]").fill("13900000001")
+    page.locator("form[data-logout] button").click()  # whoever logs in next in this tab finds no contact
+    browser_login(page, live_server, "dispatcher")
+    assert page.evaluate("window.sessionStorage.length") == 0
     unexpected = [e for e in page.console_errors if "status of 422" not in e]
     assert unexpected == [] and page.foreign_requests == []
 

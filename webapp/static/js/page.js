@@ -14,6 +14,10 @@
   var canonical = document.querySelector("link[rel=canonical][data-replace-url]");
   if (canonical && window.location.href !== canonical.href) { window.history.replaceState(null, "", canonical.href); }
 
+  /* Logging out leaves nothing typed in this tab behind (a half-typed case keeps its reporter's contact). */
+  var logout = document.querySelector("form[data-logout]");
+  if (logout) { logout.addEventListener("submit", function () { window.sessionStorage.clear(); }); }
+
   /* A form[data-busy] (copying or drawing a layout, importing boundaries: seconds of server work) shows its
    * data-busy words on its button and cannot be sent twice while the next page loads. */
   document.querySelectorAll("form[data-busy]").forEach(function (form) {
