@@ -21,7 +21,7 @@ from grids.calendar import unknown_years
 from grids.incident_io import ONLY
 from grids.layouts import city_date
 from grids.models import CaseEvent, Category, City, Department, Division, Incident
-from grids.workflow import ACTIONS, STAGE_CLOCKS, zone_of
+from grids.workflow import ACTIONS, BEFORE_DISPATCH, STAGE_CLOCKS, zone_of
 from webapp import db
 from webapp.api.serialize import CONTACT_ROLES
 from webapp.api.v1 import EXPORT_TYPES
@@ -29,8 +29,8 @@ from webapp.auth import current_user, require_roles
 from webapp.intake import CRS_CHOICES, DEFAULT_CRS, nearby_config, new_token, submit_report
 from webapp.labels import action_label, city_time, duration_label, routing_text
 from webapp.pages import (
-    BEFORE_DISPATCH,
     OPEN_STATUSES,
+    approvers_text,
     case_history,
     case_in_zone,
     category_name,
@@ -252,12 +252,14 @@ def _reporter(incident: Incident) -> dict[str, Any]:
 
 
 def _extension_text(incident: Incident, history: list[dict[str, Any]]) -> str | None:
-    """The waiting extension request in words, with its reason: what the supervisor approves or refuses."""
+    """The waiting extension request in words, with its reason and who decides it: a second one waits for a
+    higher approver, so a supervisor seeing no 批准 button reads why."""
     if not incident.extension_request:
         return None
     reason = next((e["note"] for e in reversed(history) if e["action"] == "request_extension"), None)
     amount = duration_label(incident.extension_request)
-    return _("%(amount)s（理由：%(reason)s）", amount=amount, reason=reason) if reason else amount
+    request = _("%(amount)s（理由：%(reason)s）", amount=amount, reason=reason) if reason else amount
+    return _("%(request)s，等待%(who)s审批", request=request, who=approvers_text(incident))
 
 
 #: The stage whose working-time clock runs in a state (grids.workflow.STAGE_CLOCKS), as the drawer names it.

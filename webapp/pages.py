@@ -34,7 +34,6 @@ from sqlalchemy.orm import selectinload
 from grids.errors import NotFound
 from grids.models import PINYIN, CaseEvent, Category, Department, Division, Incident, User, extension_approvers
 from grids.workflow import (
-    BEFORE_DISPATCH,
     CANCEL_REASONS,
     CLOSED_STATES,
     OPEN_STATES,
@@ -377,7 +376,7 @@ WAITING_HEADINGS = {"handled": _l("已处置，等待核查"), "checked": _l("�
                     "parked": _l("已挂账，暂缓处置")}
 
 
-def _approvers_text(case: Incident) -> str:
+def approvers_text(case: Incident) -> str:
     """Who decides the case's waiting extension request (a second one needs a higher approval), in words."""
     return _("或").join(role_label(role) for role in extension_approvers(case.extensions))
 
@@ -388,7 +387,7 @@ def _inbox_rows(user: User, cases: list[Incident]) -> list[dict[str, Any]]:
     histories = case_histories([c.id for c in cases])
     return [{**row, "version": case.version, "actions": drawer_actions(user, case), "photos": photos[case.id],
              "history": histories[case.id], "last": histories[case.id][-1] if histories[case.id] else None,
-             "approvers": _approvers_text(case) if case.extension_request else None,
+             "approvers": approvers_text(case) if case.extension_request else None,
              "actions_url": f"{request.script_root}/api/v1/incidents/{case.id}/actions"}
             for case, row in zip(cases, summaries(cases), strict=True)]
 
@@ -405,7 +404,7 @@ def _waiting_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def department() -> Any:
     """The department's inbox: the cases to act on, then those waiting on others, grouped by whom they wait on."""
     user = current_user()
-    rows = _inbox_rows(user, open_cases(*case_conditions(zone_of(user)), Incident.status.not_in(BEFORE_DISPATCH)))
+    rows = _inbox_rows(user, open_cases(*case_conditions(zone_of(user))))  # the zone: cases dispatched to it
     labels = {"failed": _("操作失败，请重试。"), "conflict": _("案件已被他人更改，请重新加载后再操作。"),
               "changed": _("操作未执行：案件刚被他人更改（%(step)s），现为“%(status)s”。"),
               "kept": _("按钮已按最新状态更新，填写的内容仍在，请核对后再提交。"),

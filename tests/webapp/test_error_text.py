@@ -51,7 +51,7 @@ def test_codes_in_the_history_and_durations_read_as_words(client, db, dispatched
     action(client, dispatched, "request_extension", dispatched.version, duration="2d", reason="需调用吊车")
     login(client, "supervisor")
     drawer = client.get(f"/dispatch/cases/{dispatched.id}").json
-    assert drawer["extension_request"] == "2 个工作日（理由：需调用吊车）"  # what 批准延期 would grant
+    assert drawer["extension_request"] == "2 个工作日（理由：需调用吊车），等待值班长审批"  # what 批准延期 would grant
     assert drawer["suggestion"]["heading"] == "承办单位"  # a dispatched case names whom it went to, not a suggestion
     assert {"approve_extension", "reject_extension"} <= {a["action"] for a in drawer["actions"]}
     supervisor = Actor.of_user(db.scalar(select(User).where(User.username == "supervisor")))
@@ -61,6 +61,13 @@ def test_codes_in_the_history_and_durations_read_as_words(client, db, dispatched
     assert history[-1]["note"] == "超过时限，自动督办"
     labels = [e["action_label"] for e in history]
     assert "派遣（环境卫生管理处 环卫）" in labels and "申请延期（2 个工作日）" in labels  # what each step decided
+    act(db, dispatched.id, "approve_extension", supervisor, dispatched.version)
+    login(client, "department")
+    action(client, dispatched, "request_extension", dispatched.version, duration="1d", reason="吊车未到")
+    login(client, "supervisor")
+    second = client.get(f"/dispatch/cases/{dispatched.id}").json
+    assert second["extension_request"].endswith("等待系统管理员审批")  # why the supervisor has no 批准 button
+    assert "approve_extension" not in {a["action"] for a in second["actions"]}
 
 
 def test_words_that_cannot_be_made_fall_back_to_the_message_rather_than_fail(app) -> None:
