@@ -12,6 +12,7 @@ from grids.workflow import act
 from tests.e2e.conftest import browser_login, screenshot
 from tests.e2e.test_file_and_dispatch import youbu_case  # noqa: F401  (fixture)
 from tests.e2e.test_intake import small_jpeg
+from webapp import pages
 
 pytestmark = pytest.mark.e2e
 
@@ -164,3 +165,23 @@ def hint_overflow(note) -> float:
         copy.remove();
         return over;
     }""")
+
+
+def test_an_open_inbox_announces_a_case_dispatched_meanwhile(page, live_server, database_url,
+                                                             youbu_case, monkeypatch) -> None:  # noqa: F811
+    """The clerk keeps the inbox open all day: new work is announced with a button to reload (it appeared only
+    on a reload nobody knew to make); the card being typed on is not swapped."""
+    monkeypatch.setattr(pages, "INBOX_POLL_MS", 500)
+    browser_login(page, live_server, "department")
+    notice = page.locator("[data-new-cases]")
+    page.wait_for_timeout(1200)  # polls with nothing new: no notice
+    expect(notice).to_be_hidden()
+    dispatch(database_url, youbu_case)
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("新派来 1 件案件")
+    screenshot(page, "department-new-case")
+    notice.locator("[data-reload]").click()
+    expect(page.locator(f"[data-case='{youbu_case}']")).to_be_visible()
+    page.wait_for_timeout(1200)
+    expect(notice).to_be_hidden()
+    assert page.console_errors == [] and page.foreign_requests == []

@@ -148,5 +148,24 @@
     });
   }
 
+  /* New work reaches an open inbox: every pollMs it asks for the cases dispatched to it (the API, in its zone) and
+   * announces those not on the page with a button to reload; a card is never swapped in under a clerk's typing. */
+  function watchForNew() {
+    window.setTimeout(function () {
+      fetch(data.newUrl, {headers: {Accept: "application/json"}})
+        .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+        .then(function (answer) {
+          var fresh = answer.items.filter(function (c) { return !cardIn(document, c.id); }).length;
+          var notice = document.querySelector("[data-new-cases]");
+          notice.querySelector("span").textContent = labels.newCases.replace("%(n)s", String(fresh));
+          notice.hidden = fresh === 0;
+        })
+        .catch(function () { /* offline for a moment: the next poll tries again */ })
+        .then(watchForNew);
+    }, data.pollMs);
+  }
+
+  document.querySelector("[data-reload]").addEventListener("click", function () { window.location.reload(); });
   document.querySelectorAll("[data-case]").forEach(bind);
+  watchForNew();
 })();
