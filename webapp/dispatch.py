@@ -177,7 +177,7 @@ def _labels() -> dict[str, str]:
             "selected": _("已选 %(n)s 件"), "noPhotos": _("无照片"),
             "photoKinds": {"before": _("上报照片"), "after": _("处置后照片")},
             "extensionFlag": _("延期待批"), "extensionTitle": _("申请延期 %(t)s，等待审批", t="%(t)s"),
-            "returnedFlag": _("已退回"),
+            "returnedFlag": _("已退回"), "escalatedFlag": _("督办 ×%(n)s", n="%(n)s"),
             "confirmDuplicate": _("本案件将作废并并入 #%(id)s（上报人和照片转到原案件），不能恢复。确定？")}
 
 

@@ -141,7 +141,8 @@ def open_cases(*conditions: ColumnElement[bool], limit: int = QUEUE_LIMIT) -> li
     """Open cases of the city matching `conditions`, most urgent first."""
     city = current_app.config["GRIDLINK_CITY"]
     query = (select(Incident).where(Incident.city_code == city, Incident.status.in_(OPEN_STATUSES), *conditions)
-             .options(selectinload(Incident.category), selectinload(Incident.township))
+             .options(selectinload(Incident.category), selectinload(Incident.township),
+                      selectinload(Incident.department), selectinload(Incident.squad))
              .order_by(Incident.deadline_at.nulls_last(), Incident.reported_at, Incident.id).limit(limit))
     now = now_utc()
     return sorted(db().scalars(query), key=lambda c: urgency_key(c, now))
@@ -165,9 +166,10 @@ def category_name(category: Category) -> str:
 
 
 def case_summary(case: Incident, now: datetime, point: tuple[float, float] | None,
-                 returned: str | None = None) -> dict[str, Any]:
+                 returned: str | None = None, escalated: int = 0) -> dict[str, Any]:
     """What a queue row, a marker and its tooltip show; plain values, rendered as text by the browser.
-    `returned`: the reason of the 退回 that brought the case back to the centre (_returned)."""
+    `returned`: the reason of the 退回 that brought the case back to the centre (_returned); `escalated`: how
+    many times it was 督办'd (_escalations)."""
     klass = deadline_class(case.deadline_at, now)
     return {
         "id": case.id, "lat": point[0] if point else None, "lon": point[1] if point else None,
@@ -181,7 +183,16 @@ def case_summary(case: Incident, now: datetime, point: tuple[float, float] | Non
         # a 申请延期 waiting for its approver (how long it asks): rows flag it, the approver's queue filters it
         "extension_pending": duration_label(case.extension_request) if case.extension_request else None,
         "returned": returned,  # 已退回: to be dispatched again, not a fresh filing
+        "owner": _owner_name(case),  # 承办: who is late when the row is red
+        "escalated": escalated,
     }
+
+
+def _owner_name(case: Incident) -> str | None:
+    """The one accountable owner's name once the case is with them (a department, else the squad)."""
+    if case.owner_type == "department" and case.department is not None:
+        return case.department.name
+    return case.squad.name if case.owner_type == "squad" and case.squad is not None else None
 
 
 def case_points(cases: list[Incident]) -> dict[int, tuple[float, float]]:
@@ -202,9 +213,18 @@ def _returned(cases: list[Incident]) -> dict[int, str]:
     return {row.incident_id: row.note or "" for row in db().execute(select(last).where(last.c.action == "return"))}
 
 
+def _escalations(cases: list[Incident]) -> dict[int, int]:
+    """How many times each case was 督办'd, by the sweeper or a supervisor (one query)."""
+    if not cases:
+        return {}
+    return dict(db().execute(select(CaseEvent.incident_id, func.count()).where(
+        CaseEvent.incident_id.in_([c.id for c in cases]), CaseEvent.action == "escalate")
+        .group_by(CaseEvent.incident_id)).all())
+
+
 def summaries(cases: list[Incident]) -> list[dict[str, Any]]:
-    now, points, returned = now_utc(), case_points(cases), _returned(cases)
-    return [case_summary(c, now, points.get(c.id), returned.get(c.id)) for c in cases]
+    now, points, returned, escalated = now_utc(), case_points(cases), _returned(cases), _escalations(cases)
+    return [case_summary(c, now, points.get(c.id), returned.get(c.id), escalated.get(c.id, 0)) for c in cases]
 
 
 def _event_detail(data: dict[str, Any], departments: dict[str, str]) -> str:

@@ -218,3 +218,19 @@ def test_a_township_inspectors_own_report_elsewhere_is_followed_not_a_task(clien
     page = client.get("/township").get_data(as_text=True)
     assert f'data-case="{case.id}"' in _section(page, "我上报的")
     assert f'data-case="{case.id}"' not in _section(page, "我的任务")
+
+
+def test_a_queue_row_names_who_has_the_case_and_how_often_it_was_escalated(client, db, hostile_case) -> None:
+    """The supervisor's 只看超时 list said nothing of who was late or how often they had been 督办'd."""
+    centre, supervisor = _actor(db, "dispatcher"), _actor(db, "supervisor")
+    for action in ("file", "dispatch"):
+        act(db, hostile_case.id, action, centre, hostile_case.version)
+    for _ in range(2):
+        act(db, hostile_case.id, "escalate", supervisor, hostile_case.version, note="今天必须清运")
+    db.flush()
+    login(client, "supervisor")
+    page = client.get("/dispatch").get_data(as_text=True)
+    row = page.split(f'data-case="{hostile_case.id}"')[1].split("</tr>")[0]
+    assert '<span class="owner">环境卫生管理处 环卫</span>' in row and ">督办 ×2</span>" in row
+    fed = next(c for c in client.get("/dispatch/feed?after=0").json["cases"] if c["id"] == hostile_case.id)
+    assert (fed["owner"], fed["escalated"]) == ("环境卫生管理处 环卫", 2)  # the live rows say the same

@@ -38,7 +38,7 @@
   function flag(cell, kind, text, title) {
     var span = cell.appendChild(el("span", "flag", text));
     span.dataset.flag = kind;
-    span.title = title;
+    if (title) { span.title = title; }
   }
 
   /* Same cells as the server's _cases.html rows. */
@@ -51,13 +51,15 @@
     var link = what.appendChild(el("a", null, "#" + c.id + " " + c.category));
     link.href = "#case-" + c.id;
     what.appendChild(el("span", "desc", c.description));
-    tr.appendChild(el("td", "where", c.township || labels.unlocated));
+    var where = tr.appendChild(el("td", "where", c.township || labels.unlocated));
+    if (c.owner) { where.appendChild(el("span", "owner", c.owner)); }
     var state = tr.appendChild(el("td", "state"));
     state.appendChild(el("span", "status status-" + c.status, c.status_label));
     if (c.extension_pending) {  // as _cases.html flags them
       flag(state, "extension", labels.extensionFlag, labels.extensionTitle.replace("%(t)s", c.extension_pending));
     }
     if (c.returned !== null) { flag(state, "returned", labels.returnedFlag, c.returned); }
+    if (c.escalated) { flag(state, "escalated", labels.escalatedFlag.replace("%(n)s", String(c.escalated))); }
     return tr;
   }
 
