@@ -80,6 +80,9 @@ TEXT_LIMITS = {"description": 4000, "address": 300, "reporter_contact": 200, "ex
 #: U+FFFE/U+FFFF (XML 1.0 cannot: one stored would make every Open311 XML list holding it unreadable), and
 #: lone surrogates (UTF-8 cannot encode them). The web refuses them, a file import drops them.
 UNFIT_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+#: The channels a case comes in by (Incident.source): a filter names one of these, whether or not a case has
+#: come that way yet (a client polling its own new channel gets an empty list, not a refusal).
+SOURCES = ("dispatcher", "field", "api", "open311", "import", "demo", "frontage_inspection")
 OWNER_ORDER = ("department", "squad", "township")
 CENTRE = "centre"
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grids.errors import Invalid, NotFound, TooManyRequests, Unauthorized, Unavailable
-from grids.models import ROLES, City, Department, Division, LoginThrottle, Squad, User
+from grids.models import PINYIN, ROLES, City, Department, Division, LoginThrottle, Squad, User
 
 _hasher = PasswordHasher()
 # Verifying against this when the user does not exist keeps the response time the same either way.
@@ -126,3 +126,9 @@ def add_user(session: Session, city_code: str, username: str, role: str, passwor
         user.township_id = squad.township_id
     session.flush()
     return user
+
+
+def city_departments(session: Session, city_code: str) -> list[Department]:
+    """The city's departments as people look them up: by pinyin (every list a dispatcher or planner picks from)."""
+    return list(session.scalars(select(Department).where(Department.city_code == city_code)
+                                .order_by(Department.name.collate(PINYIN))))

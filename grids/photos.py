@@ -74,7 +74,7 @@ def _rgb(image: Image.Image) -> Image.Image:
 
 
 def _too_many_pixels(name: str, pixels: int) -> Invalid:
-    megapixels = round(pixels / 1_000_000)
+    megapixels = f"{pixels / 1_000_000:.1f}".removesuffix(".0")  # 56, or 50.3 (not "50 over 50")
     return Invalid(f"{name} has {megapixels} megapixels, over {MAX_PIXELS // 1_000_000}; send a smaller photo",
                    code="photo_too_many_pixels",
                    details={"file": name, "megapixels": megapixels, "max_mp": MAX_PIXELS // 1_000_000})

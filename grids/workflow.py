@@ -191,8 +191,9 @@ def case_conditions(zone: Zone) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if zone.township_id is not None:
         conditions.append(Incident.township_id == zone.township_id)
-    if zone.department_id is not None:
-        conditions += [Incident.department_id == zone.department_id, Incident.status.not_in(BEFORE_DISPATCH)]
+    if zone.department_id is not None:  # dispatched to it: past the centre's stages, and its handling clock started
+        conditions += [Incident.department_id == zone.department_id, Incident.status.not_in(BEFORE_DISPATCH),
+                       Incident.due_times.has_key(HANDLE_STAGE)]  # (a case parked before 派遣 has none)
     return conditions
 
 

@@ -7,7 +7,7 @@ import secrets
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, request, session
 from flask.json.provider import DefaultJSONProvider
 from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFProtect
@@ -31,9 +31,10 @@ API_PREFIXES = ("/api/", "/open311/")
 
 def select_locale() -> str:
     """Chinese first; English when the user chose it (cookie) or asked for it (?lang=en), or when a program
-    calling the API prefers it (Accept-Language)."""
+    calling the API with a key prefers it (Accept-Language)."""
     choice = request.args.get("lang") or request.cookies.get("lang")
-    if not choice and request.path.startswith(API_PREFIXES):
+    # a logged-in page's own API calls speak the page's language, whatever the browser prefers
+    if not choice and request.path.startswith(API_PREFIXES) and "user_id" not in session:
         choice = {"zh": "zh_CN", "en": "en"}.get((request.accept_languages.best_match(["zh", "en"]) or "")[:2])
     return choice if choice in LANGUAGES else "zh_CN"
 
@@ -71,9 +72,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.extensions["gridlink.sessions"] = session_factory(engine)
         # Read-only hot paths (tiles): autocommit, so no BEGIN/COMMIT round trips, and no ping per checkout.
         app.extensions["gridlink.reads"] = make_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
+    _register_request_hooks(app)  # first: the form checks read the raw body before CSRFProtect parses the form
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
-    _register_request_hooks(app)
     from webapp import auth, dispatch, errors, frontage, pages, plan, tiles, township
     from webapp.cli import ALL_COMMANDS
 

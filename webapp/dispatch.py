@@ -21,6 +21,7 @@ from grids.calendar import unknown_years
 from grids.incident_io import ONLY
 from grids.layouts import city_date
 from grids.models import CaseEvent, Category, City, Department, Division, Incident
+from grids.org import city_departments
 from grids.workflow import ACTIONS, BEFORE_DISPATCH, STAGE_CLOCKS, zone_of
 from webapp import db
 from webapp.api.serialize import CONTACT_ROLES
@@ -144,8 +145,7 @@ def _choices() -> dict[str, Any]:
         "minor_categories": [(c.code, category_name(c)) for c in db().scalars(
             select(Category).where(Category.city_code == city, Category.parent_id.is_not(None))
             .order_by(Category.code))],
-        "departments": db().scalars(select(Department).where(Department.city_code == city)
-                                    .order_by(Department.code)).all(),
+        "departments": city_departments(db(), city),
         "crs_choices": CRS_CHOICES, "default_crs": DEFAULT_CRS, "intake_token": new_token(),
         "categories": [(c.id, f"{c.code} {category_name(c)}") for c in db().scalars(
             select(Category).where(Category.city_code == city, Category.parent_id.is_(None))

@@ -32,7 +32,8 @@ from sqlalchemy import ColumnElement, Row, func, select, text
 from sqlalchemy.orm import selectinload
 
 from grids.errors import NotFound
-from grids.models import PINYIN, CaseEvent, Category, Department, Division, Incident, User, extension_approvers
+from grids.models import CaseEvent, Category, Department, Division, Incident, User, extension_approvers
+from grids.org import city_departments
 from grids.workflow import (
     CANCEL_REASONS,
     CLOSED_STATES,
@@ -95,8 +96,7 @@ def _department_options(case: Incident, chosen: int | None = None, *, other: boo
     out the department that has the case."""
     mine = case.department_id if other and case.owner_type == "department" else None
     return [{"value": d.code, "label": d.name, **({"selected": True} if d.id == chosen else {})}
-            for d in db().scalars(select(Department).where(Department.city_code == case.city_code)
-                                  .order_by(Department.name.collate(PINYIN))) if d.id != mine]
+            for d in city_departments(db(), case.city_code) if d.id != mine]
 
 
 #: Actions whose field takes one of a list: the field, and the options (value, words) for a case. The

@@ -41,7 +41,8 @@ from grids.layouts import (
     publish_layout,
     read_roads,
 )
-from grids.models import DIVISION_LEVELS, PINYIN, Department, Division, FrontageUnit, Grid, GridLayout, Squad, User
+from grids.models import DIVISION_LEVELS, Division, FrontageUnit, Grid, GridLayout, Squad, User
+from grids.org import city_departments
 from grids.responsibility import create_by_codes, list_responsibility_grids
 from webapp import db
 from webapp.auth import require_roles
@@ -195,8 +196,7 @@ def _people() -> dict[str, Any]:
     squads = db().scalars(select(Squad).where(Squad.city_code == _city()).order_by(Squad.code)).all()
     managers = db().scalars(select(User).where(User.city_code == _city(), User.role == "co_manager",
                                                User.active).order_by(User.username)).all()
-    departments = db().scalars(select(Department).where(Department.city_code == _city())
-                               .order_by(Department.name.collate(PINYIN))).all()
+    departments = city_departments(db(), _city())
     return {"squads": [{"id": s.id, "code": s.code, "name": s.name} for s in squads],
             "coManagers": [{"id": u.id, "username": u.username, "name": u.display_name or u.username}
                            for u in managers],

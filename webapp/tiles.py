@@ -82,7 +82,8 @@ LAYERS: dict[str, TileLayer] = {
         FROM incidents i JOIN categories c ON c.id = i.category_id, bounds
         WHERE i.city_code = :city AND i.status IN ({_OPEN}) AND i.location && bounds.env4326
           AND (:township IS NULL OR i.township_id = :township)
-          AND (:department IS NULL OR i.department_id = :department AND i.status NOT IN ({_BEFORE_DISPATCH}))""",
+          AND (:department IS NULL OR i.department_id = :department AND i.status NOT IN ({_BEFORE_DISPATCH})
+               AND i.due_times ? 'handle')""",
                        "i.location", polygons=False),
     # 门前三包 areas with their latest score (NULL: never inspected); the page colours them by score.
     # `unit` repeats the id as a property: ST_AsMVT keeps the feature id out of the properties.

@@ -185,6 +185,12 @@ def test_a_half_typed_report_survives_the_filter_and_goes_once_created(page, liv
     expect(page.locator("#intake")).to_be_hidden()
     expect(form.locator("textarea[name=description]")).to_have_value("")
     page.click("[data-open-intake]")
+    form.locator("textarea[name=description]").fill("写了又不要了")
+    page.locator("[data-close-intake]").click()  # put away: a reload no longer opens it
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#intake")).to_be_hidden()
+    page.click("[data-open-intake]")
     form.locator("input[name=reporter_contact]").fill("13900000001")
     page.locator("form[data-logout] button").click()  # whoever logs in next in this tab finds no contact
     browser_login(page, live_server, "dispatcher")

@@ -110,6 +110,7 @@ def test_the_list_takes_the_exports_filters_and_refuses_what_would_silently_matc
         return {item["id"] for item in answer.json["items"]}
 
     assert made in ids("category=E01") and made in ids("source=api") and made not in ids("triage=true")
+    assert made not in ids("source=open311")  # a channel no case may have come by yet: listed empty, not refused
     today = db.scalar(select(func.timezone("Asia/Shanghai", func.now()))).date()
     assert made in ids(f"since={today}") and made not in ids(f"until={today.replace(year=today.year - 1)}")
     for query, code in (("category=ZZZ", "bad_filter"), ("source=fax", "bad_filter"), ("since=yesterday", "bad_filter"),
@@ -277,3 +278,26 @@ def test_a_department_sees_a_case_routed_to_it_only_once_it_is_dispatched(client
     assert case["id"] in listed
     escalate = client.post(f"/api/v1/incidents/{case['id']}/actions", json={"action": "escalate", "version": 3})
     assert escalate.status_code == 403 and escalate.json["error"]["display"].endswith("需要：派遣员或值班长。")
+
+
+def test_a_pages_own_api_calls_speak_the_pages_language_not_the_browsers(client, db) -> None:
+    """A browser preferring English, a page in Chinese (no language chosen): its refusals stayed English."""
+    login(client, "dispatcher")
+    english_browser = {"Accept-Language": "en-US,en;q=0.9"}
+    answer = client.post("/api/v1/incidents/999999/actions", json={"action": "file", "version": 1},
+                         headers=english_browser)
+    assert answer.status_code == 404 and answer.json["error"]["display"] == "没有这个案件，或它不在你的辖区内。"
+
+
+def test_a_case_parked_before_it_was_dispatched_is_not_the_departments(client, db, key) -> None:
+    """Routed to 环卫 by the rules, filed and parked (挂账) by the centre: never dispatched, so not theirs."""
+    lon, lat = inner(db, YOUBU)
+    case = submit(client, key, lon, lat).json
+    url = f"/api/v1/incidents/{case['id']}/actions"
+    assert client.post(url, json={"action": "file", "version": 1}, headers=bearer(key)).status_code == 200
+    supervisor = create_key(db, "330781", "leader", "supervisor")[1]
+    parked = client.post(url, json={"action": "park", "version": 2, "reason": "冬季停工"}, headers=bearer(supervisor))
+    assert parked.status_code == 200 and parked.json["status"] == "parked"
+    login(client, "department")
+    assert client.get(f"/api/v1/incidents/{case['id']}").status_code == 404
+    assert f'data-case="{case["id"]}"' not in client.get("/department").get_data(as_text=True)

@@ -149,6 +149,10 @@ def test_an_iphone_heic_and_a_huge_canvas_are_told_apart_from_non_pictures(clien
     Image.new("1", (8000, 7000)).save(canvas, "PNG")  # 56 megapixels in a few kB
     huge = post(client, "/dispatch/cases", form(db), photos=[("scan.png", canvas.getvalue())])
     assert huge.json["errors"]["photos"] == "scan.png 有 56 百万像素：每张照片最多 50 百万像素，请缩小再传。"
+    just_over = io.BytesIO()
+    Image.new("1", (7100, 7085)).save(just_over, "PNG")
+    over = post(client, "/dispatch/cases", form(db), photos=[("over.png", just_over.getvalue())])
+    assert over.json["errors"]["photos"].startswith("over.png 有 50.3 百万像素：每张照片最多 50 百万像素")
     bomb = post(client, "/dispatch/cases", form(db), photos=[("bomb.png", png_header(20_000, 20_000))])
     assert bomb.json["errors"]["photos"] == "bomb.png 有 400 百万像素：每张照片最多 50 百万像素，请缩小再传。"
 

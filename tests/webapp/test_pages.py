@@ -234,3 +234,10 @@ def test_a_queue_row_names_who_has_the_case_and_how_often_it_was_escalated(clien
     assert '<span class="owner">环境卫生管理处 环卫</span>' in row and ">督办 ×2</span>" in row
     fed = next(c for c in client.get("/dispatch/feed?after=0").json["cases"] if c["id"] == hostile_case.id)
     assert (fed["owner"], fed["escalated"]) == ("环境卫生管理处 环卫", 2)  # the live rows say the same
+
+
+def test_every_channel_a_case_comes_by_has_words() -> None:
+    from grids.incidents import SOURCES
+    from webapp.dispatch import SOURCE_LABELS
+
+    assert set(SOURCE_LABELS) == set(SOURCES)

@@ -35,6 +35,11 @@ def _readable_from_any_site(response: Response) -> Response:
     """A citizen app in a browser may read the answers: they hold public data, and a request acts only by
     its api_key, never by a cookie, so no other site gains anything it could not ask for itself."""
     response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = "X-Total-Count, Idempotent-Replayed"
+    if request.method == "OPTIONS":  # a preflight: a POST may carry its Idempotency-Key
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type, Idempotency-Key"
+        response.headers["Access-Control-Max-Age"] = "86400"
     return response
 
 FORMATS = ("json", "xml")

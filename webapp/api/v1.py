@@ -126,8 +126,8 @@ def _bbox(args: Any) -> list[Any]:
     if len(parts) != 4:
         raise Invalid("bbox is west,south,east,north in WGS84 degrees", code="bad_bbox")
     try:
-        west, south, east, north = box = [float(p) for p in parts]
-    except ValueError as exc:
+        west, south, east, north = box = [number(p, "bbox") for p in parts]
+    except Invalid as exc:
         raise Invalid("bbox is four numbers: west,south,east,north in WGS84 degrees", code="bad_bbox") from exc
     if not all(map(math.isfinite, box)) or west > east or south > north:
         raise Invalid("bbox is west,south,east,north in WGS84 degrees: finite, west <= east, south <= north",

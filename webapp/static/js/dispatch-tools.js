@@ -32,15 +32,17 @@
     form.elements.category.focus();
   }
 
+  /* Closed, the form is put away: a reload does not bring it back open (its fields stay until then). */
   function closeIntake() {
     panel.hidden = true;
     container.classList.remove("placing");
     clearPin();
+    window.sessionStorage.removeItem(DRAFT);
   }
 
   /* A half-typed report outlives a reload of the page (筛选 reloads it): its fields are kept in this tab's
    * sessionStorage as they are typed, put back on load (the panel opens with them) and dropped once the case
-   * is created. A chosen photo cannot be kept this way. */
+   * is created or the panel closed. A chosen photo cannot be kept this way. */
   var DRAFT = "gridlink.dispatch.intake-draft";
   var KEPT = ["lon", "lat", "crs", "category", "component_code", "description", "address", "reporter_contact"];
 
