@@ -304,9 +304,13 @@
 
   /* Post a guarded change to the open case: reload it on success; on a 409 (someone else acted first) show
    * the case as it now is, saying who changed it, with the note kept for a second try; else say why. */
+  var acting = 0;  // the user's own actions in flight: a poll bringing one back is not "changed by someone"
+
   function send(c, url, body) {
     showError("");
+    acting += 1;
     postAction(url, body).then(function (result) {
+      acting -= 1;
       if (result === "ok") { openCase(c.id, true); return; }
       if (result !== "changed") { showError(result); return; }
       latest(c.id).then(function (fresh) {
@@ -385,6 +389,7 @@
   /* A poll mentioned the open case: someone acted on it (or this page did, and has shown it already). Its
    * drawer follows unless the user opened another case meanwhile. */
   function followOpen() {
+    if (acting) { return; }  // the answer to the user's own step redraws the case
     var before = currentCase;
     var started = loads;
     loadCase(before.id).then(function (c) {
