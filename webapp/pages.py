@@ -366,7 +366,9 @@ OFFERED_WHEN: dict[str, Callable[[Incident], bool]] = {
 
 #: Actions that cannot be taken back by the one who takes them: the drawer asks before sending.
 CONFIRM = {"cancel": _l("作废后案件不再处理，也不能恢复。确定作废此案件？"),
-           "close": _l("结案后案件归档，只有值班长可以重新立案。确定结案？")}
+           "close": _l("结案后案件归档，只有值班长可以重新立案。确定结案？"),
+           # one click notified the owner and the supervisors, and each one counts (督办 ×N on the queue)
+           "escalate": _l("督办会通知承办单位和值班长，并记入处理记录。确定督办此案件？")}
 
 
 def _choice(action: str, case: Incident) -> dict[str, Any]:

@@ -234,6 +234,8 @@ def test_a_queue_row_names_who_has_the_case_and_how_often_it_was_escalated(clien
     assert '<span class="owner">环境卫生管理处 环卫</span>' in row and ">督办 ×2</span>" in row
     fed = next(c for c in client.get("/dispatch/feed?after=0").json["cases"] if c["id"] == hostile_case.id)
     assert (fed["owner"], fed["escalated"]) == ("环境卫生管理处 环卫", 2)  # the live rows say the same
+    actions = {a["action"]: a for a in client.get(f"/dispatch/cases/{hostile_case.id}").json["actions"]}
+    assert actions["escalate"]["confirm"].startswith("督办会通知承办单位")  # not one stray click away
 
 
 def test_every_channel_a_case_comes_by_has_words() -> None:
