@@ -778,6 +778,7 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
 @click.option("--status", help="Workflow states, comma-separated.")
 @click.option("--category", help="Category codes, comma-separated.")
 @click.option("--township", help="Township code.")
+@click.option("--department", help="Code of the department that has the cases (承办).")
 @click.option("--since", help="First day reported (YYYY-MM-DD, city time).")
 @click.option("--until", help="Last day reported (YYYY-MM-DD, city time, included).")
 @click.option("--source", help="Channel: dispatcher, field, api, open311, import ...")
@@ -788,14 +789,14 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
 @json_option
 @fail_cleanly
 def incidents_export(out: Path, fmt: str, status: str | None, category: str | None, township: str | None,
-                     since: str | None, until: str | None, source: str | None, overdue: bool, triage: bool,
-                     extension: bool, city: str, as_json: bool) -> None:
+                     department: str | None, since: str | None, until: str | None, source: str | None,
+                     overdue: bool, triage: bool, extension: bool, city: str, as_json: bool) -> None:
     """Write one row per case (owner, grid, divisions, routing reason) to OUT; text stays text."""
     from grids.incident_io import CaseFilter, export_cases
     from grids.spreadsheet import replaced_on_success
 
     only = [name for name, chosen in (("overdue", overdue), ("triage", triage), ("extension", extension)) if chosen]
-    filters = CaseFilter.parse(status, category, township, since, until, source, only)
+    filters = CaseFilter.parse(status, category, township, since, until, source, only, department)
     with command_session() as session, replaced_on_success(out, encoding=None) as handle:
         result = export_cases(session, city, fmt, handle, filters)
     emit({**result, "path": str(out)}, as_json, f"{result['cases']} cases written to {out}")

@@ -83,7 +83,7 @@ from grids.incidents import REASON_TEXT, SOURCES, UNFIT_CHARACTERS, Actor
 from grids.layouts import city_date
 from grids.models import DIVISION_LEVELS, Category, City, Department, Division, Grid, Incident, Squad, User
 from grids.spreadsheet import replaced_on_success, safe_cell, write_xlsx
-from grids.workflow import CLOSED_STATES, OPEN_STATES, zone_conditions
+from grids.workflow import CLOSED_STATES, DISPATCHED, OPEN_STATES, zone_conditions
 
 SCHEMA = json.loads(resources.files("grids").joinpath("data/incident_mapping.schema.json").read_text())
 CHUNK_ROWS = 10_000
@@ -747,6 +747,12 @@ ONLY: dict[str, ColumnElement[bool]] = {
 }
 
 
+def department_condition(code: str) -> ColumnElement[bool]:
+    """The cases a department has (承办): dispatched to it and not given back. The queue and the exports share it."""
+    return DISPATCHED & Incident.department_id.in_(
+        select(Department.id).where(Department.code == code))  # the case's city condition picks the city's
+
+
 @dataclass(frozen=True)
 class CaseFilter:
     """Which cases an export holds: the CLI options and the download's query string, with the same names.
@@ -761,12 +767,13 @@ class CaseFilter:
     until: date | None = None
     source: str | None = None
     only: frozenset[str] = frozenset()  # ONLY: the dispatch queue's 只看 filters
+    department: str | None = None  # the code of the department that has the cases (承办)
 
     @classmethod
     def parse(cls, status: str | Sequence[str] | None = None, category: str | Sequence[str] | None = None,
               township: str | None = None, since: str | date | None = None,
               until: str | date | None = None, source: str | None = None,
-              only: Iterable[str] = ()) -> CaseFilter:
+              only: Iterable[str] = (), department: str | None = None) -> CaseFilter:
         """From text (comma lists, ISO dates), or Invalid saying which value is wrong."""
         statuses = _codes(status)
         unknown = [s for s in statuses if s not in STATES]
@@ -777,7 +784,7 @@ class CaseFilter:
         if first and last and first > last:
             raise Invalid(f"since {first} is after until {last}: swap them", code="bad_filter")
         return cls(status=statuses, category=_codes(category), township=township or None, since=first, until=last,
-                   source=source or None, only=frozenset(only))
+                   source=source or None, only=frozenset(only), department=department or None)
 
     def check(self, session: Session, city_code: str) -> None:
         """Invalid naming a category, township or source the city does not have: a typo would export
@@ -792,6 +799,10 @@ class CaseFilter:
                 Division.city_code == city_code, Division.code == self.township, Division.level == "township")):
             raise Invalid(f"unknown township {self.township}: give a township's division code such as 330781102"
                           " (gridlink divisions list)", code="bad_filter", details=[self.township])
+        if self.department and not session.scalar(select(Department.id).where(
+                Department.city_code == city_code, Department.code == self.department)):
+            raise Invalid(f"unknown department {self.department}: give a department's code such as sanitation"
+                          " (gridlink catalog)", code="bad_filter", details=[self.department])
         if self.source and self.source not in SOURCES:
             raise Invalid(f"unknown source {self.source!r}; the sources: {', '.join(SOURCES)}", code="bad_filter",
                           details=[self.source])
@@ -814,6 +825,8 @@ class CaseFilter:
                 Division.city_code == city_code, Division.code == self.township)))
         if self.source:
             where.append(Incident.source == self.source)
+        if self.department:
+            where.append(department_condition(self.department))
         where += [ONLY[name] for name in sorted(self.only)]
         if self.since:
             where.append(Incident.reported_at >= datetime.combine(self.since, time(), zone))

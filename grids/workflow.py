@@ -186,14 +186,18 @@ def deadline_class(deadline: datetime | None, now: datetime) -> str:
     return "due_soon" if deadline - now < DUE_SOON else "on_time"
 
 
+#: A case the centre has dispatched (派遣) and not taken back: past its own stages, the handling clock started (a
+#: case parked before 派遣 has none). Until then the department the rules named is a suggestion, not its owner.
+DISPATCHED = Incident.status.not_in(BEFORE_DISPATCH) & Incident.due_times.has_key(HANDLE_STAGE)
+
+
 def case_conditions(zone: Zone) -> list[ColumnElement[bool]]:
     """SQL conditions for the cases in a zone."""
     conditions: list[ColumnElement[bool]] = []
     if zone.township_id is not None:
         conditions.append(Incident.township_id == zone.township_id)
-    if zone.department_id is not None:  # dispatched to it: past the centre's stages, and its handling clock started
-        conditions += [Incident.department_id == zone.department_id, Incident.status.not_in(BEFORE_DISPATCH),
-                       Incident.due_times.has_key(HANDLE_STAGE)]  # (a case parked before 派遣 has none)
+    if zone.department_id is not None:
+        conditions += [Incident.department_id == zone.department_id, DISPATCHED]
     return conditions
 
 

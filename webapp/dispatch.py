@@ -18,7 +18,7 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import ColumnElement, Date, cast, func, or_, select
 
 from grids.calendar import unknown_years
-from grids.incident_io import ONLY
+from grids.incident_io import ONLY, department_condition
 from grids.layouts import city_date
 from grids.models import CaseEvent, Category, City, Department, Division, Incident
 from grids.org import city_departments
@@ -79,6 +79,7 @@ class Filters:
     status: str = ""
     category: int | None = None
     township: int | None = None
+    department: str = ""  # 承办单位 (code): whose cases, e.g. the supervisor's overdue list per department
     overdue: bool = False
     triage: bool = False  # 待分拣: in the city but in no grid, or no usable place at all
     extension: bool = False  # 延期待批: a handler's extension request waits for its approver
@@ -91,6 +92,7 @@ class Filters:
         status = args.get("status", "")
         return cls(status=status if status in OPEN_STATUSES else "",
                    category=args.get("category", type=int), township=args.get("township", type=int),
+                   department=args.get("department", "")[:32],
                    overdue=args.get("overdue") == "1", triage=args.get("triage") == "1",
                    extension=args.get("extension") == "1",
                    source=args.get("source", "")[:32],
@@ -109,6 +111,8 @@ class Filters:
             conditions.append(or_(Incident.category_id == self.category, Incident.category_id.in_(minors)))
         if self.township is not None:
             conditions.append(Incident.township_id == self.township)
+        if self.department:
+            conditions.append(department_condition(self.department))
         conditions += [ONLY[name] for name in self.only()]
         if self.source:
             conditions.append(Incident.source == self.source)
@@ -119,6 +123,7 @@ class Filters:
         or one of 只看超时/待分拣/延期待批, which only open cases meet)."""
         args = {"status": self.status, "since": self.since.isoformat() if self.since else "",
                 "until": self.until.isoformat() if self.until else "", "source": self.source,
+                "department": self.department,
                 **{name: "1" for name in self.only()}}
         if self.category is not None:
             args["category"] = ",".join(db().scalars(select(Category.code).where(

@@ -128,3 +128,23 @@ def test_the_download_of_an_overdue_or_one_channel_queue_holds_what_the_queue_sh
     assert cases[ZHUGE] not in {int(r["id"]) for r in rows(client.get("/api/v1/incidents/export.csv?triage=1"))}
     unknown = client.get("/api/v1/incidents/export.csv?township=abc")
     assert unknown.status_code == 422 and "unknown township abc" in unknown.json["error"]["message"]
+
+
+def test_the_queue_and_its_download_narrow_to_the_cases_a_department_has(client, db, cases) -> None:
+    """The supervisor's overdue list per department (承办单位): the queue, its download and the list agree."""
+    centre = Actor(city_code=CITY, role="dispatcher", label="test")
+    for action in ("file", "dispatch"):
+        act(db, cases[YOUBU], action, centre, db.get(Incident, cases[YOUBU]).version)
+    db.flush()
+    login(client, "supervisor")
+    page = client.get("/dispatch?department=sanitation").get_data(as_text=True)
+    assert f'data-case="{cases[YOUBU]}"' in page and f'data-case="{cases[ZHUGE]}"' not in page
+    link = re.search(r'<a href="([^"]+)" download data-export="csv"', page).group(1).replace("&amp;", "&")
+    assert "department=sanitation" in link
+    downloaded = rows(client.get(link))
+    assert cases[YOUBU] in {int(r["id"]) for r in downloaded} and {r["department_code"] for r in downloaded} == {
+        "sanitation"}
+    listed = client.get("/api/v1/incidents?department=sanitation&per_page=100").json["items"]
+    assert cases[YOUBU] in {item["id"] for item in listed}
+    unknown = client.get("/api/v1/incidents/export.csv?department=sanitaton")
+    assert unknown.status_code == 422 and "unknown department sanitaton" in unknown.json["error"]["message"]

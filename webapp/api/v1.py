@@ -116,7 +116,7 @@ def case_filter(args: Any) -> CaseFilter:
     is 1 or true."""
     return CaseFilter.parse(args.get("status"), args.get("category"), args.get("township"), args.get("since"),
                             args.get("until"), args.get("source"),
-                            [name for name in ONLY if args.get(name) in ("1", "true")])
+                            [name for name in ONLY if args.get(name) in ("1", "true")], args.get("department"))
 
 
 def _bbox(args: Any) -> list[Any]:
