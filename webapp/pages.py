@@ -35,6 +35,7 @@ from grids.errors import NotFound
 from grids.models import CaseEvent, Category, Department, Division, Incident, User, extension_approvers
 from grids.org import city_departments
 from grids.workflow import (
+    BEFORE_DISPATCH,
     CANCEL_REASONS,
     CLOSED_STATES,
     OPEN_STATES,
@@ -189,7 +190,10 @@ def case_summary(case: Incident, now: datetime, point: tuple[float, float] | Non
 
 
 def _owner_name(case: Incident) -> str | None:
-    """The one accountable owner's name once the case is with them (a department, else the squad)."""
+    """The one accountable owner's name once the case is with them (a department, else the squad); before
+    派遣 the rules' choice is only a suggestion (the drawer's 建议派遣对象)."""
+    if case.status in BEFORE_DISPATCH:
+        return None
     if case.owner_type == "department" and case.department is not None:
         return case.department.name
     return case.squad.name if case.owner_type == "squad" and case.squad is not None else None

@@ -223,6 +223,9 @@ def test_a_township_inspectors_own_report_elsewhere_is_followed_not_a_task(clien
 def test_a_queue_row_names_who_has_the_case_and_how_often_it_was_escalated(client, db, hostile_case) -> None:
     """The supervisor's 只看超时 list said nothing of who was late or how often they had been 督办'd."""
     centre, supervisor = _actor(db, "dispatcher"), _actor(db, "supervisor")
+    login(client, "supervisor")
+    reported = client.get("/dispatch").get_data(as_text=True).split(f'data-case="{hostile_case.id}"')[1]
+    assert 'class="owner"' not in reported.split("</tr>")[0]  # routed, not yet dispatched: no one has it yet
     for action in ("file", "dispatch"):
         act(db, hostile_case.id, action, centre, hostile_case.version)
     for _ in range(2):
