@@ -853,7 +853,8 @@ def _export_query(conditions: list[ColumnElement[bool]]) -> Any:
 def _export_rows(session: Session, city_code: str, filters: CaseFilter, actor: Actor | None) -> Iterator[Row]:
     """Case rows with times in the city's zone (each writer formats them); the actor's zone (if any) limits them."""
     zone = _city_zone(session, city_code)
-    conditions = [*filters.where(session, city_code), *(zone_conditions(actor) if actor else ())]
+    filters.check(session, city_code)
+    conditions = [*filters.conditions(city_code, zone), *(zone_conditions(actor) if actor else ())]
     for row in session.execute(_export_query(conditions).execution_options(yield_per=2000)).mappings():
         yield {**row, **{name: row[name].astimezone(zone) if row[name] else None for name in TIME_COLUMNS}}
 

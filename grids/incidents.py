@@ -73,7 +73,6 @@ from grids.models import (
 )
 from grids.outbox import notify
 
-# Who answers for a case, most specific first; "township" is the territorial government (属地兜底).
 #: The longest text a case keeps (the columns' widths): longer is refused on every channel, never cut.
 TEXT_LIMITS = {"description": 4000, "address": 300, "reporter_contact": 200, "external_id": 100, "media_url": 2000}
 #: Characters no text may hold: NUL (PostgreSQL text cannot), the other C0 controls but tab, LF and CR, and
@@ -83,6 +82,7 @@ UNFIT_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\ud
 #: The channels a case comes in by (Incident.source): a filter names one of these, whether or not a case has
 #: come that way yet (a client polling its own new channel gets an empty list, not a refusal).
 SOURCES = ("dispatcher", "field", "api", "open311", "import", "demo", "frontage_inspection")
+# Who answers for a case, most specific first; "township" is the territorial government (属地兜底).
 OWNER_ORDER = ("department", "squad", "township")
 CENTRE = "centre"
 

@@ -191,6 +191,11 @@ def deadline_class(deadline: datetime | None, now: datetime) -> str:
 DISPATCHED = Incident.status.not_in(BEFORE_DISPATCH) & Incident.due_times.has_key(HANDLE_STAGE)
 
 
+def is_dispatched(incident: Incident) -> bool:
+    """DISPATCHED for a loaded case."""
+    return incident.status not in BEFORE_DISPATCH and HANDLE_STAGE in (incident.due_times or {})
+
+
 def case_conditions(zone: Zone) -> list[ColumnElement[bool]]:
     """SQL conditions for the cases in a zone."""
     conditions: list[ColumnElement[bool]] = []

@@ -35,7 +35,6 @@ from grids.errors import NotFound
 from grids.models import CaseEvent, Category, Department, Division, Incident, User, extension_approvers
 from grids.org import city_departments
 from grids.workflow import (
-    BEFORE_DISPATCH,
     CANCEL_REASONS,
     CLOSED_STATES,
     OPEN_STATES,
@@ -44,6 +43,7 @@ from grids.workflow import (
     Zone,
     case_conditions,
     deadline_class,
+    is_dispatched,
     latest_event,
     may_take,
     own_report_objection,
@@ -192,7 +192,7 @@ def case_summary(case: Incident, now: datetime, point: tuple[float, float] | Non
 def _owner_name(case: Incident) -> str | None:
     """The one accountable owner's name once the case is with them (a department, else the squad); before
     派遣 the rules' choice is only a suggestion (the drawer's 建议派遣对象)."""
-    if case.status in BEFORE_DISPATCH:
+    if not is_dispatched(case):
         return None
     if case.owner_type == "department" and case.department is not None:
         return case.department.name

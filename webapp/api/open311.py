@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
@@ -25,7 +24,7 @@ from webapp import db
 from webapp.api.idempotency import once
 from webapp.api.principal import city, principal
 from webapp.api.serialize import service_requests
-from webapp.api.v1 import point_or_component
+from webapp.api.v1 import point_or_component, web_link
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
@@ -170,7 +169,7 @@ def create_request(fmt: str) -> Response:
         raise Invalid("send lat and long (WGS84), address_string or attribute[component_code]",
                       code="missing_location")
     media_url = form.get("media_url") or None
-    if media_url and urlsplit(media_url).scheme not in ("http", "https"):
+    if media_url and not web_link(media_url):
         raise Invalid("media_url is a link to the photo (http:// or https://)", code="bad_field",
                       details=["media_url"])
     body = {k: v for k, v in form.items() if k != "api_key"}

@@ -129,9 +129,11 @@ def service_requests(session: Session, incidents: Sequence[Incident]) -> list[di
     """GeoReport v2 requests (validate against request.json), in the given order: status is only open or
     closed; updated_datetime is the latest step; media_url the link the report came with. Three statements
     for any number of requests."""
+    if not incidents:
+        return []
     labels = _labels(session, incidents)
     ids = [i.id for i in incidents]
-    updated = dict(session.execute(latest_event(select(CaseEvent.incident_id, CaseEvent.at), ids)).all()) if ids else {}
+    updated = dict(session.execute(latest_event(select(CaseEvent.incident_id, CaseEvent.at), ids)).all())
     media = dict(session.execute(select(CaseEvent.incident_id, CaseEvent.data["media_url"].astext).where(
         CaseEvent.incident_id.in_(ids), CaseEvent.action == "report", CaseEvent.data.has_key("media_url"))).all())
     return [_service_request(incident, labels[incident.id], updated.get(incident.id), media.get(incident.id))

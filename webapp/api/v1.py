@@ -57,6 +57,12 @@ def point_or_component(values: Any, lon: str, lat: str, component: str | None) -
     return number(values.get(lon), lon), number(values.get(lat), lat)
 
 
+def web_link(value: str | None) -> bool:
+    """Whether a link to a photo the calling system keeps (after_photo, Open311 media_url) is one a browser opens:
+    http(s), not javascript: or file:."""
+    return urlsplit(value or "").scheme in ("http", "https")
+
+
 def text(body: dict[str, Any], name: str, limit: int, *, required: bool = False) -> str | None:
     value = body.get(name)
     if value is None or value == "":
@@ -229,7 +235,7 @@ def act_on_incident(incident_id: int) -> Any:
     if pictures and action != "handle":
         raise Invalid("photos go with handle (处置反馈) only", code="bad_field", details=["photos"])
     link = payload["after_photo"]
-    if link and not pictures and urlsplit(link).scheme not in ("http", "https"):
+    if link and not pictures and not web_link(link):
         raise Invalid("after_photo is a link to the photo (http:// or https://), or send the photo itself as a"
                       " multipart file named photos", code="bad_field", details=["after_photo"])
     if action == "handle" and (pictures or not link):  # the photos, stored with the case
