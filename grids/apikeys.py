@@ -8,7 +8,7 @@ stored; revoking sets `revoked_at`, so the history of who submitted what keeps i
 Why a key has no zone: a machine client serves a whole city, so only city-wide roles may hold a key.
 
 The rate limit is a fixed one-minute window counted in process memory: cheap, and it counts every
-request, refused ones included. With N server processes a client can reach N times the limit; put
+request, refused ones included. Open311's reads need no key; they are limited per client address instead. With N server processes a client can reach N times the limit; put
 the limit in front (a proxy) when that matters.
 """
 
@@ -18,6 +18,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Hashable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,19 +91,26 @@ def actor_of(key: KeyRow) -> Actor:
 
 
 class FixedWindowLimiter:
-    """Requests per key per clock minute, in this process (see the module docstring for why)."""
+    """Requests per bucket (a key's id, a client's address) per clock minute, in this process (see the module
+    docstring for why). Only the current minute's counts are kept: one address a request cannot grow it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._windows: dict[int, tuple[int, int]] = {}
+        self._window = -1
+        self._counts: dict[Hashable, int] = {}
 
-    def hit(self, key: KeyRow, now: float | None = None) -> None:
-        window = int((now if now is not None else time.time()) // 60)
+    def hit(self, bucket: Hashable, limit: int, now: float | None = None, *, advice: str = "") -> None:
+        """Count one request of `bucket`; TooManyRequests (with retry_after) past `limit` this minute."""
+        now = time.time() if now is None else now
+        window = int(now // 60)
         with self._lock:
-            start, count = self._windows.get(key.id, (window, 0))
-            count = count + 1 if start == window else 1
-            self._windows[key.id] = (window, count)
-        if count > key.rate_per_minute:
-            wait = 60 - int((now or time.time()) % 60)
-            raise TooManyRequests(f"rate limit of {key.rate_per_minute} requests a minute reached; retry in {wait} s",
+            if window != self._window:
+                self._window, self._counts = window, {}
+            count = self._counts[bucket] = self._counts.get(bucket, 0) + 1
+        if count > limit:
+            wait = 60 - int(now % 60)
+            raise TooManyRequests(f"rate limit of {limit} requests a minute reached; retry in {wait} s{advice}",
                                   code="rate_limited", details={"retry_after": wait})
+
+    def hit_key(self, key: KeyRow) -> None:
+        self.hit(("key", key.id), key.rate_per_minute)

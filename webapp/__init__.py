@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Executable, Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from grids.db import make_engine, session_factory
 from grids.errors import DomainError, Invalid
@@ -72,6 +73,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.extensions["gridlink.sessions"] = session_factory(engine)
         # Read-only hot paths (tiles): autocommit, so no BEGIN/COMMIT round trips, and no ping per checkout.
         app.extensions["gridlink.reads"] = make_engine(engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False)
+    if app.config["GRIDLINK_PROXIES"]:  # the client's address and scheme as the proxies saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["GRIDLINK_PROXIES"],  # type: ignore[method-assign]
+                                x_proto=app.config["GRIDLINK_PROXIES"])
     _register_request_hooks(app)  # first: the form checks read the raw body before CSRFProtect parses the form
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)

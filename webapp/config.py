@@ -34,6 +34,10 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "GRIDLINK_SECURE_COOKIES": (None, "1/0: Secure flag on cookies; default on in production (needs HTTPS)"),
     "GRIDLINK_SWEEP_SECONDS": ("60", "how often `gridlink serve` runs the overdue sweep (督办); 0 = never (use cron "
                                      "with `gridlink sla sweep`)"),
+    "GRIDLINK_ANONYMOUS_RATE": ("120", "Open311 reads without an API key: requests a minute per client address, "
+                                       "beyond it 429 `rate_limited`"),
+    "GRIDLINK_PROXIES": ("0", "reverse proxies in front of the server: the client's address (for that limit) and "
+                              "scheme are read from their X-Forwarded-For/-Proto; 0 trusts no such header"),
 }
 
 
@@ -42,9 +46,10 @@ def _env(env: Mapping[str, str], name: str) -> str | None:
     return value if value not in (None, "") else SETTINGS[name][0]
 
 
-def _seconds(value: str | None) -> int:
+def _whole(env: Mapping[str, str], name: str, hint: str) -> int:
+    value = _env(env, name)
     if not (value or "").isdigit():
-        raise ConfigError(f"GRIDLINK_SWEEP_SECONDS={value!r} must be a whole number of seconds (0 disables)")
+        raise ConfigError(f"{name}={value!r} must be a whole number ({hint})")
     return int(value or 0)
 
 
@@ -99,7 +104,9 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "GRIDLINK_BASEMAP_URL": basemap,
         "GRIDLINK_BASEMAP_ATTRIBUTION": attribution,
         "GRIDLINK_UPLOAD_DIR": _env(env, "GRIDLINK_UPLOAD_DIR"),
-        "GRIDLINK_SWEEP_SECONDS": _seconds(_env(env, "GRIDLINK_SWEEP_SECONDS")),
+        "GRIDLINK_SWEEP_SECONDS": _whole(env, "GRIDLINK_SWEEP_SECONDS", "seconds; 0 disables"),
+        "GRIDLINK_ANONYMOUS_RATE": _whole(env, "GRIDLINK_ANONYMOUS_RATE", "requests a minute"),
+        "GRIDLINK_PROXIES": _whole(env, "GRIDLINK_PROXIES", "how many proxies; 0 when clients connect directly"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": secure_cookies,

@@ -277,3 +277,40 @@ def test_a_form_posted_to_a_page_in_another_encoding_is_refused_too(client) -> N
     answer = client.post("/login", data=f"csrf_token={token}&username=%B2%E2&password=x".encode(),
                          content_type="application/x-www-form-urlencoded")
     assert answer.status_code == 400 and "UTF-8" in answer.get_data(as_text=True)
+
+
+def limited_app(connection, tmp_path, **config):
+    from webapp import create_app
+
+    return create_app({"DB_BIND": connection, "GRIDLINK_MODE": "test", "SECRET_KEY": "test-secret",
+                       "GRIDLINK_CITY": "330781", "GRIDLINK_UPLOAD_DIR": str(tmp_path), **config})
+
+
+def test_reads_without_a_key_are_limited_per_address_and_a_key_lifts_it(connection, demo_city, db, tmp_path) -> None:
+    """The spec's GETs need no key: one address looping over requests.json had no limit at all."""
+    client = limited_app(connection, tmp_path, GRIDLINK_ANONYMOUS_RATE=2).test_client()
+    here = {"REMOTE_ADDR": "203.0.113.7"}
+    answers = [client.get("/open311/v2/services.json", environ_base=here) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert 1 <= int(answers[2].headers["Retry-After"]) <= 60
+    valid(ERRORS_SCHEMA, answers[2].json)
+    assert "send your api_key" in answers[2].json[0]["description"]
+    elsewhere = client.get("/open311/v2/requests.xml", environ_base={"REMOTE_ADDR": "198.51.100.4"})
+    assert elsewhere.status_code == 200  # another address has its own minute
+    key = create_key(db, "330781", "citizen-app", "reporter")[1]
+    assert client.get(f"/open311/v2/services.json?api_key={key}", environ_base=here).status_code == 200
+    assert client.get("/open311/v2/services.json?api_key=glk_guess", environ_base=here).status_code == 401
+
+
+def test_the_address_comes_from_the_proxy_only_when_one_is_declared(connection, demo_city, tmp_path) -> None:
+    """Behind nginx every client has the proxy's address; without GRIDLINK_PROXIES a client cannot dodge the
+    limit by sending its own X-Forwarded-For."""
+    def statuses(app, forwarded_for: list[str]) -> list[int]:
+        client = app.test_client()
+        return [client.get("/open311/v2/discovery.json", headers={"X-Forwarded-For": f},
+                           environ_base={"REMOTE_ADDR": "10.0.0.2"}).status_code for f in forwarded_for]
+
+    clients = ["203.0.113.7", "203.0.113.8", "203.0.113.7"]
+    assert statuses(limited_app(connection, tmp_path, GRIDLINK_ANONYMOUS_RATE=1), clients) == [200, 429, 429]
+    behind = limited_app(connection, tmp_path, GRIDLINK_ANONYMOUS_RATE=1, GRIDLINK_PROXIES=1)
+    assert statuses(behind, clients) == [200, 200, 429]

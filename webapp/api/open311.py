@@ -13,7 +13,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlalchemy import func, select
 
 from grids.errors import Invalid, NotFound, Unauthorized
@@ -22,7 +22,8 @@ from grids.models import Category, City, Incident
 from grids.workflow import case_filter, report
 from webapp import db
 from webapp.api.idempotency import once
-from webapp.api.principal import city, principal
+from webapp.api.principal import SAFE_METHODS, city, key_sent, principal
+from webapp.auth import current_user
 from webapp.api.serialize import service_requests
 from webapp.api.v1 import point_or_component, web_link
 
@@ -40,6 +41,21 @@ def _readable_from_any_site(response: Response) -> Response:
         response.headers["Access-Control-Allow-Headers"] = "Content-Type, Idempotency-Key"
         response.headers["Access-Control-Max-Age"] = "86400"
     return response
+
+@bp.before_request
+def _limit_reads() -> None:
+    """The spec's reads need no key, so they are limited per client address instead (the whole Open311 list
+    is a few database statements away). A key sent with a read is checked and counted as on a POST: a
+    citizen app's server should send one, since all its users share its address."""
+    if request.method not in SAFE_METHODS:
+        return
+    if key_sent():
+        principal()
+    elif current_user() is None:
+        current_app.extensions["gridlink.ratelimit"].hit(
+            ("address", request.remote_addr), current_app.config["GRIDLINK_ANONYMOUS_RATE"],
+            advice=" (reads without an api_key are limited per address: send your api_key)")
+
 
 FORMATS = ("json", "xml")
 COMPONENT_ATTRIBUTE = "component_code"  # sent as attribute[component_code]: the case goes to its maintainer

@@ -42,7 +42,7 @@ def principal() -> tuple[Actor, str]:
     raw = _raw_key()
     if raw:
         key = key_for(db(), city(), raw)
-        current_app.extensions["gridlink.ratelimit"].hit(key)
+        current_app.extensions["gridlink.ratelimit"].hit_key(key)
         return actor_of(key), f"key:{key.id}"
     user = current_user()
     if user is None:
