@@ -255,8 +255,11 @@ def _history_items(rows: Sequence[Row[tuple[CaseEvent, str | None]]]) -> list[di
     """Events (with their actor's name) as the timeline shows them: the action and what it decided in words."""
     departments = dict(db().execute(select(Department.code, Department.name)
                                     .where(Department.city_code == current_app.config["GRIDLINK_CITY"])).all())
+    reader = current_user()
     return [{"at": city_time(e.at), "action": e.action,
              "action_label": _event_label(e, departments), "actor": actor,
+             # the reader's own step (a bulk action, another tab) is no news to announce to them
+             "mine": reader is not None and e.actor_id == reader.id,
              # a status only where the action changed it: 申请延期 or 督办 leave the case where it was
              "to_status": status_label(e.to_status) if e.to_status and e.to_status != e.from_status else None,
              "note": event_note(e.action, e.note)}

@@ -110,7 +110,8 @@ def pin_classes(page, ids: list[int]) -> list[str]:
 
 def test_bulk_filing_recolours_the_pins_without_a_reload(page, live_server, new_case) -> None:
     """Three overdue cases 80 m apart: box-select them with Shift + drag, file them, and their red pins
-    change colour in place (filing starts a new clock) and the queue rows follow."""
+    change colour in place (filing starts a new clock) and the queue rows follow. The one open in the
+    drawer follows too, without announcing the dispatcher's own step as someone's change."""
     ids = [new_case(f"测试：批量立案 {i}", lon=119.7300 + 0.0008 * i, lat=29.3000, overdue=True) for i in range(3)]
     browser_login(page, live_server, "dispatcher")
     page.wait_for_selector(".case-pin, .case-cluster")
@@ -135,6 +136,9 @@ def test_bulk_filing_recolours_the_pins_without_a_reload(page, live_server, new_
     bulk = page.locator("#bulk")
     bulk.wait_for(state="visible")
     expect(bulk.locator("[data-bulk-count]")).to_have_text("已选 3 件")  # ours only, no demo case nearby
+    page.locator(f"#queue tr[data-case='{ids[0]}']").click()
+    drawer = page.locator("#drawer")
+    expect(drawer.locator("[data-field=status_label]")).to_have_text("已上报")
     bulk.locator("[data-bulk-action]").select_option("file")
     bulk.locator("[data-bulk-run]").click()
     wait_for(page, "ids => ids.every(id => { const m = window.GridlinkDispatch.caseMap.markers[id];"
@@ -145,6 +149,8 @@ def test_bulk_filing_recolours_the_pins_without_a_reload(page, live_server, new_
     for case_id in ids:
         row = page.locator(f"#queue tr[data-case='{case_id}']")
         assert "已立案" in row.inner_text() and "dl-overdue" not in row.get_attribute("class")
+    expect(drawer.locator("[data-field=status_label]")).to_have_text("已立案", timeout=10_000)  # the next poll
+    expect(drawer.locator(".drawer-error")).to_be_hidden()  # it said "张调度 刚更改了此案件"
     assert page.evaluate("window.__sameDocument") is True
     screenshot(page, "dispatch-bulk-filed")
     assert page.foreign_requests == []

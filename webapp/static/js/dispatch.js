@@ -387,7 +387,8 @@
   }
 
   /* A poll mentioned the open case: someone acted on it (or this page did, and has shown it already). Its
-   * drawer follows unless the user opened another case meanwhile. */
+   * drawer follows unless the user opened another case meanwhile; only someone else's step is announced
+   * (the user's own bulk action on it is not news). */
   function followOpen() {
     if (acting) { return; }  // the answer to the user's own step redraws the case
     var before = currentCase;
@@ -395,7 +396,7 @@
     loadCase(before.id).then(function (c) {
       if (loads === started && currentCase === before && c.version !== before.version) {
         redrawOpen(c, false);
-        showNotice(changeText(labels.updated, c));
+        if (!c.history[c.history.length - 1].mine) { showNotice(changeText(labels.updated, c)); }
       }
     }, function () {});  // no answer: the live line says the connection is down
   }
