@@ -22,7 +22,7 @@ from grids.incident_io import ONLY, department_condition
 from grids.layouts import city_date
 from grids.models import CaseEvent, Category, City, Department, Division, Incident
 from grids.org import city_departments
-from grids.workflow import ACTIONS, BEFORE_DISPATCH, STAGE_CLOCKS, zone_of
+from grids.workflow import ABSORB_DUPLICATE, ACTIONS, BEFORE_DISPATCH, STAGE_CLOCKS, zone_of
 from webapp import db
 from webapp.api.serialize import CONTACT_ROLES
 from webapp.api.v1 import EXPORT_TYPES
@@ -250,10 +250,19 @@ def case(case_id: int) -> Any:
 
 
 def _reporter(incident: Incident) -> dict[str, Any]:
-    """Where the report came from, and how to call the reporter back: the contact only for the roles the API
-    shows it to (CONTACT_ROLES), so the drawer tells no one more than the API would."""
-    contact = {"reporter_contact": incident.reporter_contact} if current_user().role in CONTACT_ROLES else {}
-    return {"source": source_label(incident.source), **contact}
+    """Where the report came from, and how to call the reporters back (the case's own, then those of the
+    duplicates merged into it): only for the roles the API shows contacts to (CONTACT_ROLES), so the drawer
+    tells no one more than the API would."""
+    source = {"source": source_label(incident.source)}
+    if current_user().role not in CONTACT_ROLES:
+        return source
+    merged = db().execute(select(CaseEvent.data["duplicate"].astext, CaseEvent.data["reporter_contact"].astext)
+                          .where(CaseEvent.incident_id == incident.id, CaseEvent.action == ABSORB_DUPLICATE,
+                                 CaseEvent.data["reporter_contact"].astext.is_not(None))
+                          .order_by(CaseEvent.seq)).all()
+    contacts = [incident.reporter_contact] if incident.reporter_contact else []
+    contacts += [_("%(contact)s（重复上报 #%(id)s）", contact=contact, id=case_id) for case_id, contact in merged]
+    return {**source, "reporter_contact": "；".join(contacts) or None}
 
 
 def _extension_text(incident: Incident, history: list[dict[str, Any]]) -> str | None:

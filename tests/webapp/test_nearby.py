@@ -76,6 +76,9 @@ def test_a_merged_duplicates_phone_number_is_only_for_the_roles_that_see_contact
                 json={"original": original["id"], "version": duplicate["version"]}, headers=bearer(key))
     as_centre = client.get(f"/api/v1/incidents/{original['id']}", headers=bearer(key)).json["events"][-1]
     assert as_centre["data"]["reporter_contact"] == "139 1234 5678"
+    login(client, "dispatcher")  # the drawer's 报告人联系方式 lists whom to call back about it
+    drawer = client.get(f"/dispatch/cases/{original['id']}").json
+    assert drawer["reporter_contact"] == f"139 1234 5678（重复上报 #{duplicate['id']}）"
     login(client, "co_manager")
     as_co_manager = client.get(f"/api/v1/incidents/{original['id']}")
     assert as_co_manager.status_code == 200 and "139 1234 5678" not in as_co_manager.get_data(as_text=True)
