@@ -428,7 +428,7 @@ def _waiting_groups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "cases": [r for r in rows if r["status"] == s]} for s in statuses]
 
 
-#: How often an open inbox asks whether new cases were dispatched to it (a clerk keeps it open all day).
+#: How often an open inbox reads itself again: new cases, and cards others changed (a clerk keeps it open all day).
 INBOX_POLL_MS = 30_000
 
 
@@ -445,12 +445,12 @@ def department() -> Any:
               "noteRequired": {"handle": _("请先填写处置说明。"), "return": _("请先填写退回理由。"),
                                "request_extension": _("请先填写延期理由。")},
               "photoRequired": _("请拍摄或选择至少一张处置后照片。"), "done": _("已完成：%(action)s"),
-              "newCases": _("新派来 %(n)s 件案件", n="%(n)s")}
-    news = url_for("api_v1.list_incidents", status="dispatched", per_page=100)  # the zone: dispatched to it
+              "newCases": _("新派来 %(n)s 件案件", n="%(n)s"),
+              "refreshed": _("此案件刚有新进展（%(step)s），已显示最新状态；填写的内容仍在。", step="%(step)s"),
+              "left": _("此案件已不归本部门处理（已改派或已撤回）。")}
     return render_template("department.html", todo=[r for r in rows if r["actions"]],
                            waiting=_waiting_groups([r for r in rows if not r["actions"]]),
-                           data={"csrf": generate_csrf(), "labels": labels, "newUrl": news,
-                                 "pollMs": INBOX_POLL_MS})
+                           data={"csrf": generate_csrf(), "labels": labels, "pollMs": INBOX_POLL_MS})
 
 
 @bp.route("/reports")

@@ -185,3 +185,29 @@ def test_an_open_inbox_announces_a_case_dispatched_meanwhile(page, live_server, 
     page.wait_for_timeout(1200)
     expect(notice).to_be_hidden()
     assert page.console_errors == [] and page.foreign_requests == []
+
+
+def test_an_open_inbox_follows_what_others_do_to_its_cards(page, live_server, database_url, youbu_case,
+                                                          monkeypatch) -> None:  # noqa: F811
+    """The centre's 督办 showed only after a reload, and a case 改派'd away kept its buttons until a click
+    failed: the open inbox now draws such a card as it is, keeping the typed note, and waits while the clerk
+    types in it."""
+    monkeypatch.setattr(pages, "INBOX_POLL_MS", 500)
+    dispatch(database_url, youbu_case)
+    browser_login(page, live_server, "department")
+    item = page.locator(f"[data-case='{youbu_case}']")
+    note = item.locator("textarea[name=note]")
+    note.fill("已到现场，正在清运")  # the clerk is typing: focus in the card's form
+    rendered = item.get_attribute("data-version")
+    act_as(database_url, youbu_case, "dispatcher", "escalate")
+    page.wait_for_timeout(1500)  # three polls while the note has the focus: nothing moves under the clerk
+    assert item.get_attribute("data-version") == rendered
+    page.locator("h1").click()  # the clerk looks away
+    expect(item.locator("[data-done]")).to_contain_text("刚有新进展（督办")
+    assert item.get_attribute("data-version") != rendered
+    expect(item.locator("textarea[name=note]")).to_have_value("已到现场，正在清运")
+    screenshot(page, "department-followed")
+    act_as(database_url, youbu_case, "dispatcher", "redispatch", department="traffic_police")
+    expect(item.locator("[data-done]")).to_have_text("此案件已不归本部门处理（已改派或已撤回）。")
+    expect(item.locator("[data-inbox-form]")).to_be_hidden()
+    assert page.console_errors == [] and page.foreign_requests == []

@@ -1,7 +1,8 @@
 /* Department inbox: accept (接单), report handled with after-photos (处置反馈), return (退回) or ask for more time (申请延期) on a case through the actions API,
  * quoting the version the page was rendered with. After an answer the card is drawn again from the inbox as the server now has it; what the clerk
  * has typed or chosen and did not send stays on it: a 409 (someone else changed the case first) brings the new version and buttons with the
- * typed note and chosen photos kept, a 404 (改派 to another department, or withdrawn) takes the card's buttons away. */
+ * typed note and chosen photos kept, a 404 (改派 to another department, or withdrawn) takes the card's buttons away. The
+ * open inbox follows what others do in the same way (follow). */
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("page-data").textContent);
@@ -148,24 +149,42 @@
     });
   }
 
-  /* New work reaches an open inbox: every pollMs it asks for the cases dispatched to it (the API, in its zone) and
-   * announces those not on the page with a button to reload; a card is never swapped in under a clerk's typing. */
-  function watchForNew() {
+  /* Whether the clerk is at work on a card (a field focused, an action on its way): the poll then only announces. */
+  function busy() {
+    var focused = document.activeElement;
+    return Boolean((focused && focused.closest("[data-inbox-form]")) ||
+                   document.querySelector("[data-inbox-form] button:disabled"));
+  }
+
+  /* The inbox as the server now has it: new cases announced, with a button to reload (never swapped in under the
+   * clerk's hands); a card someone else changed drawn as it now is, saying so, with what was typed on it kept; a
+   * case that left the department keeping its card, without buttons, saying why. */
+  function follow(page) {
+    var fresh = Array.prototype.filter.call(page.querySelectorAll("main [data-case]"), function (c) {
+      return !cardIn(document, c.dataset.case);
+    }).length;
+    var notice = document.querySelector("[data-new-cases]");
+    notice.querySelector("span").textContent = labels.newCases.replace("%(n)s", String(fresh));
+    notice.hidden = fresh === 0;
+    if (busy()) { return; }
+    document.querySelectorAll("main [data-case]:not(.retired)").forEach(function (item) {
+      var twin = cardIn(page, item.dataset.case);
+      if (!document.contains(item) || (twin && twin.dataset.version === item.dataset.version)) { return; }
+      var card = place(item, page, []);
+      say(card || item, "[data-done]", card ? labels.refreshed.replace("%(step)s", card.dataset.step || "")
+                                            : labels.left);
+    });
+  }
+
+  /* A clerk keeps the inbox open all day: every pollMs it is read again (an answer missing for a moment: the next
+   * poll tries again). */
+  function watch() {
     window.setTimeout(function () {
-      fetch(data.newUrl, {headers: {Accept: "application/json"}})
-        .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
-        .then(function (answer) {
-          var fresh = answer.items.filter(function (c) { return !cardIn(document, c.id); }).length;
-          var notice = document.querySelector("[data-new-cases]");
-          notice.querySelector("span").textContent = labels.newCases.replace("%(n)s", String(fresh));
-          notice.hidden = fresh === 0;
-        })
-        .catch(function () { /* offline for a moment: the next poll tries again */ })
-        .then(watchForNew);
+      inbox().then(follow).catch(function () {}).then(watch);
     }, data.pollMs);
   }
 
   document.querySelector("[data-reload]").addEventListener("click", function () { window.location.reload(); });
   document.querySelectorAll("[data-case]").forEach(bind);
-  watchForNew();
+  watch();
 })();
