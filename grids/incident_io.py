@@ -476,7 +476,9 @@ _PATH = """
           WHERE d.city_code = :city AND {covers} ORDER BY d.level, d.id) x"""
 
 # grids.incidents.locate as one statement (tests compare the two case by case):
-# - fresh: the first row of each external id that is not stored yet (a rerun skips the spatial work);
+# - fresh: the first row of each external id that is not stored yet (a rerun skips the spatial work), found
+#   like _DUPLICATES by a LATERAL ... LIMIT 1 probe of the unique index per staged row: NOT EXISTS becomes an
+#   anti join that hashes all the city's cases every chunk, a cost growing with the cases stored so far;
 # - gridded: the ONE spatial join, the grid in force (grid_at: lowest code on a shared edge);
 # - sure: the grids' divisions whose every point has the same division path (each division of the city
 #   covers them or stays out of them): a case inside such a grid takes that path, so only cases in no
@@ -488,7 +490,9 @@ _PLACE_AND_INSERT = text(f"""
 WITH fresh AS MATERIALIZED (
     SELECT DISTINCT ON (s.external_id) s.*, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) AS pt
     FROM {STAGING} s
-    WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.city_code = :city AND i.external_id = s.external_id)
+    LEFT JOIN LATERAL (SELECT true AS stored FROM incidents i
+                       WHERE i.city_code = :city AND i.external_id = s.external_id LIMIT 1) i ON true
+    WHERE i.stored IS NULL
     ORDER BY s.external_id, s.row_no
 ), gridded AS MATERIALIZED (
     SELECT f.*, g.id AS grid_id, g.code AS grid_code, g.division_id AS grid_division_id,
