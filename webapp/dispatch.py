@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Date, cast, func, or_, select
 
 from grids.calendar import unknown_years
 from grids.incident_io import ONLY, department_condition
+from grids.incidents import TEXT_LIMITS
 from grids.layouts import city_date
 from grids.models import CaseEvent, Category, City, Department, Division, Incident
 from grids.org import city_departments
@@ -197,7 +198,8 @@ def board() -> Any:
     data = {"cases": cases, "lastEvent": last_event, "pollMs": POLL_MS, "map": names, "bounds": bounds,
             "feedUrl": url_for("dispatch.feed", **request.args), "caseUrl": url_for("dispatch.case", case_id=0),
             "csrf": generate_csrf(), "labels": _labels(), "actionLabels": {a: action_label(a) for a in ACTIONS},
-            "openStatuses": OPEN_STATUSES, "intakeUrl": url_for("dispatch.intake"), "duty": _duty_layer()}
+            "openStatuses": OPEN_STATUSES, "intakeUrl": url_for("dispatch.intake"), "duty": _duty_layer(),
+            "noteLimit": TEXT_LIMITS["description"]}
     duty_kinds = [(RESPONSIBILITY_COLOURS[k], label) for k, label in RESPONSIBILITY_KIND_LABELS.items()]
     exports = {fmt: url_for("api_v1.export_incidents", fmt=fmt, **filters.export_args()) for fmt in EXPORT_TYPES}
     return render_template("dispatch.html", cases=cases, filters=filters, data=data, map_parts=parts,
@@ -262,7 +264,7 @@ def _reporter(incident: Incident) -> dict[str, Any]:
                           .order_by(CaseEvent.seq)).all()
     contacts = [incident.reporter_contact] if incident.reporter_contact else []
     contacts += [_("%(contact)s（重复上报 #%(id)s）", contact=contact, id=case_id) for case_id, contact in merged]
-    return {**source, "reporter_contact": "；".join(contacts) or None}
+    return {**source, "reporter_contact": _("；").join(contacts) or None}
 
 
 def _extension_text(incident: Incident, history: list[dict[str, Any]]) -> str | None:

@@ -8,10 +8,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app, g
-from flask_babel import gettext, ngettext
+from flask_babel import get_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
-from grids.models import City
+from sqlalchemy import select
+
+from grids.models import Category, City
 from webapp import db
 
 ROLE_LABELS = {
@@ -37,7 +39,8 @@ CANCEL_REASON_LABELS = {"duplicate": _l("重复上报"), "invalid": _l("无效�
 #: The fields an action may need (grids.workflow.Transition.required), as a form names them.
 FIELD_LABELS = {"reason": _l("原因"), "note": _l("说明"), "duration": _l("延期时长"), "department": _l("部门"),
                 "lon": _l("经度"), "lat": _l("纬度"), "photos": _l("处置后照片"), "action": _l("操作"),
-                "original": _l("原案件"), "version": _l("案件版本（请刷新页面）")}
+                "original": _l("原案件"), "version": _l("案件版本（请刷新页面）"), "description": _l("问题描述"),
+                "address": _l("地址"), "reporter_contact": _l("报告人联系方式")}
 #: Notes the system writes as codes (the sweeper's 督办, a cancel's reason), per action, in words.
 EVENT_NOTES = {("escalate", "overdue"): _l("超过时限，自动督办"),
                **{("cancel", code): label for code, label in CANCEL_REASON_LABELS.items()}}
@@ -101,8 +104,19 @@ def routing_text(steps: list | None, fallback: str | None) -> str:
     for key, params in steps:
         if key == "owner":
             params = {"owner": str(OWNER_WORDS.get(params["owner"], params["owner"]))}
+        if "category" in params:  # the step keeps the stable code; the reader gets the class's name
+            params = {**params, "category": category_names().get(params["category"], params["category"])}
         worded.append(str(ROUTING_STEPS[key]) % params)
     return gettext("；").join(worded)
+
+
+def category_names() -> dict[str, str]:
+    """The city's categories' names by code in the reader's language, read once per request."""
+    if "category_rows" not in g:
+        g.category_rows = db().execute(select(Category.code, Category.name, Category.name_en)
+                                       .where(Category.city_code == current_app.config["GRIDLINK_CITY"])).all()
+    english = str(get_locale()) == "en"
+    return {code: (name_en if english and name_en else name) for code, name, name_en in g.category_rows}
 
 
 def city_time(moment: datetime | None) -> str:

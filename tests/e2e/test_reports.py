@@ -39,4 +39,12 @@ def test_the_ranking_is_chosen_with_the_form_and_fits_the_screen(page, live_serv
     assert "2025-03-01 至 2025-03-31" in page.inner_text("main")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1366
     screenshot(page, "reports-ranking")
+    page.set_viewport_size({"width": 390, "height": 844})  # a squad leader's phone, in English too
+    for lang in ("zh_CN", "en"):
+        page.goto(f"{live_server}/reports?period=month&date=2025-03-20&lang={lang}")
+        # the table scrolls in its own box; the page stayed 665 px wide and names broke a character a line
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        name = page.locator("table.ranking-table tbody tr td[data-col=name]").first.bounding_box()
+        assert name["height"] < 40
+    screenshot(page, "reports-ranking-phone")
     assert page.console_errors == [] and page.foreign_requests == []

@@ -32,6 +32,14 @@ def test_a_role_refusal_names_the_roles_that_may_in_the_readers_language(client,
         "The role Inspector may not take “Redispatch” on this case; that needs: Dispatcher or Shift supervisor.")
 
 
+def test_a_note_too_long_is_refused_in_the_readers_language(client, dispatched) -> None:  # noqa: F811
+    """It showed "note must be text of at most 4000 characters" on a Chinese page."""
+    login(client, "department")
+    refused = action(client, dispatched, "return", dispatched.version, note="长" * 4001, reason="长" * 4001)
+    assert refused.status_code == 422 and refused.json["error"]["code"] == "bad_field"
+    assert refused.json["error"]["display"].startswith("请检查：说明")
+
+
 def test_error_pages_speak_chinese(client) -> None:
     login(client, "squad_leader")
     forbidden = client.get("/plan")

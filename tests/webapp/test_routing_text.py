@@ -14,12 +14,14 @@ def test_every_routing_step_has_words_in_each_language() -> None:
 
 
 def test_steps_are_worded_in_chinese_and_english(app) -> None:
+    """The category by its name in the reader's language: the stored code read 全市 E0101 类派遣规则."""
     with app.test_request_context("/"):
         chinese = routing_text(STEPS, "stored")
         with force_locale("en"):
             english = routing_text(STEPS, "stored")
-    assert chinese == "乡镇：游埠镇；网格：330781102004553；部门：环卫（全市 E0101 类派遣规则）；责任主体：部门"
+    assert chinese == "乡镇：游埠镇；网格：330781102004553；部门：环卫（全市 暴露垃圾 类派遣规则）；责任主体：部门"
     assert english.startswith("township 游埠镇; grid 330781102004553; department 环卫: city-wide rule")
+    assert "E0101" not in english and "Exposed garbage" in english
 
 
 def test_cases_without_steps_show_the_stored_text(app) -> None:

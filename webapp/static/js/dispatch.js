@@ -210,6 +210,7 @@
     var note = box.appendChild(el("textarea", "note"));
     note.name = "note";
     note.placeholder = labels.notePlaceholder;
+    note.maxLength = data.noteLimit;
     note.rows = 2;
     c.actions.forEach(function (a) {
       var select = choiceSelect(box, a);
