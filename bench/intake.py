@@ -117,19 +117,21 @@ def client(port: int, make: Callable[[], Request], count: int, latencies: Latenc
     conn.close()
 
 
-def drive(port: int, make: Callable[[], Request], requests: int, clients: int) -> tuple[float, Latencies]:
-    """(requests per second, sorted latencies) of `clients` keep-alive connections sharing `requests`."""
+def drive(port: int, make: Callable[[], Request], requests: int, clients: int) -> tuple[float, Latencies, float]:
+    """(requests per second, sorted latencies, the clients' CPU seconds per request) of `clients` keep-alive
+    connections sharing `requests`."""
     latencies: Latencies = []
     workers = [threading.Thread(target=client, args=(port, make, requests // clients, latencies))
                for _ in range(clients)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
     if failures:
         raise SystemExit(f"{len(failures)} clients stopped on an error, first: {failures[0]}")
-    return len(latencies) / (time.perf_counter() - started), sorted(latencies)
+    return (len(latencies) / (time.perf_counter() - started), sorted(latencies),
+            (time.process_time() - cpu) / len(latencies))
 
 
 def summary(rate: float, latencies: Latencies) -> str:
@@ -218,20 +220,24 @@ def main() -> None:
             make = intake_request(raw, point)
             drive(port, make, clients * 10, clients)  # warm up pools and caches in every worker
             workers_cpu, database_cpu = cpu_seconds(workers_of(master)), cpu_seconds(backends_of(url))
-            rate, latencies = drive(port, make, requests, clients)
+            rate, latencies, client_cpu = drive(port, make, requests, clients)
             case_cpu = spent(workers_cpu, cpu_seconds(workers_of(master))) / len(latencies)
             backends = backends_of(url)
             case_db_cpu = spent(database_cpu, cpu_seconds(backends)) / len(latencies)
             during = load()
             workers_cpu = cpu_seconds(workers_of(master))
-            health_rate, health_latencies = drive(port, health_request, requests, clients)
+            health_rate, health_latencies, _ = drive(port, health_request, requests, clients)
             health_cpu = spent(workers_cpu, cpu_seconds(workers_of(master))) / len(health_latencies)
         bare = baseline(url, point, requests)
         statements = statements_per_case(url, raw, point)
     print(f"intake: {len(latencies)} cases, {clients} clients, {workers} workers: {summary(rate, latencies)}"
           f" (target >= 300/s, p99 < 50 ms); {during}")
+    total = case_cpu + case_db_cpu + client_cpu
     print(f"  CPU per case: {case_cpu * 1000:.1f} ms in the workers, {case_db_cpu * 1000:.1f} ms in the database"
-          f" ({len(backends)} pooled connections); {statements} SQL statements")
+          f" ({len(backends)} pooled connections), {client_cpu * 1000:.1f} ms in the bench's clients;"
+          f" {statements} SQL statements")
+    print(f"  the cores' ceiling: {total * 1000:.1f} ms of CPU per case -> at most {os.cpu_count() / total:.0f}/s"
+          f" on {os.cpu_count()} cores with every one busy")
     print(f"GET /healthz, same server and clients: {summary(health_rate, health_latencies)},"
           f" worker CPU {health_cpu * 1000:.2f} ms per request")
     print(f"  intake vs healthz: {health_rate / rate:.1f}x the time, {case_cpu / health_cpu:.0f}x the worker CPU")
