@@ -43,3 +43,14 @@ def test_the_compiled_catalogs_hold_what_their_sources_say() -> None:
         with po.open("rb") as source, po.with_suffix(".mo").open("rb") as compiled:
             expected = {_key(m.id) for m in read_po(source) if m.id and m.string and not m.fuzzy}
             assert expected <= {_key(m.id) for m in read_mo(compiled) if m.id}, po.name
+
+
+def test_a_chinese_text_has_one_english_whichever_catalog_holds_it() -> None:
+    """The catalogs are merged and the last one loaded wins: 部门 read "Department" or "department" by load order."""
+    english: dict[object, set[str]] = {}
+    for po in sorted(ENGLISH.glob("*.po")):
+        with po.open("rb") as handle:
+            for message in read_po(handle):
+                if message.id and message.string:
+                    english.setdefault(_key(message.id), set()).add(str(message.string))
+    assert {k: v for k, v in english.items() if len(v) > 1} == {}
