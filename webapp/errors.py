@@ -80,6 +80,18 @@ ERROR_TEXT = {
     "bad_polygon": _l("请画一个简单多边形（各边不能相交）。"),
     "no_gap": _l("所画范围内没有空隙：其中每一处都已属于某个网格。"),
     "layout_has_problems": _l("图层还有问题，不能发布：请先检查并修正地图上标出的问题。"),
+    "unknown_squad": _l("没有这个中队，请刷新页面后重选。"),
+    "not_co_manager": _l("所选人员不是协管员，请重选。"),
+    # responsibility grids and 门前三包 areas
+    "no_grids": _l("请至少选择一个单元网格。"),
+    "mixed_layouts": _l("所选单元网格须属于同一个草稿或已发布的图层。"),
+    "not_contiguous": _l("所选单元网格须连成一片：%(detached)s 与其他网格没有共有边。"),
+    "no_code": _l("责任网格需要编码和名称。"),
+    "code_taken": _l("这个责任网格编码已被使用，请换一个。"),
+    "unknown_party": _l("找不到所选的责任方，请刷新页面后重选。"),
+    "bad_geometry": _l("所画范围不是有效的面（例如边线自相交），请重新画。"),
+    "area_overlaps": _l("所画范围与其他单位的责任区重叠：%(overlaps)s。请调整后再保存。"),
+    "photo_not_found": _l("没有这张照片，或它不在您的辖区内。"),
 }
 #: How a detail reads in a message: codes become the reader's words, lists are joined.
 DETAIL_WORDS = {
@@ -88,6 +100,8 @@ DETAIL_WORDS = {
     "allowed": lambda codes: _("、").join(map(action_label, codes)) or _("无"),
     "needs": lambda roles: _("或").join(role_label(r) for r in roles if r != SYSTEM_ROLE),  # people who may
     "fields": lambda names: _("、").join(map(field_label, names)),
+    "detached": lambda codes: _("、").join(codes),
+    "overlaps": lambda items: _("、").join(f"{o['name']} {o['overlap_m2']} m²" for o in items),
 }
 
 

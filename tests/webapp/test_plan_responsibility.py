@@ -55,6 +55,7 @@ def test_a_wrong_party_is_refused_by_the_endpoint(client, session, draft) -> Non
     a, b, _, _ = session.execute(_NEIGHBOURS, {"l": draft.id}).one()
     response = _create(client, token, draft.id, [a, b], party="NO-SUCH-SQUAD")
     assert response.status_code == 404 and response.get_json()["error"]["code"] == "unknown_party"
+    assert response.get_json()["error"]["display"] == "找不到所选的责任方，请刷新页面后重选。"
 
 
 def test_the_frontage_page_lists_units_for_planners_only(client) -> None:
@@ -88,6 +89,8 @@ def test_a_planner_redraws_a_frontage_area_and_an_overlap_is_refused(client, ses
     path = f"/plan/api/frontage/units/{mine.id}/area"
     clash = _post(client, token, path, {"polygon": mapping(box(x, y, x + 5e-4, y + 1e-4))})
     assert clash.status_code == 422 and "乙商店" in clash.get_json()["error"]["message"]
+    # the planner's page reads it in Chinese (it showed "the area overlaps other units' areas")
+    assert clash.get_json()["error"]["display"].startswith("所画范围与其他单位的责任区重叠：乙商店 ")
     saved = _post(client, token, path, {"polygon": mapping(box(x, y, x + 3e-4, y + 1e-4))})
     assert saved.status_code == 200, saved.get_data(as_text=True)
     session.expire_all()
