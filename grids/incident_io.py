@@ -721,6 +721,15 @@ EXPORT_COLUMNS = ("id", "external_id", "category_code", "category_name", "status
                   "deadline_at", "handle_due_at", "closed_at", "grid_code", "township_code", "city_code", "squad_code",
                   "squad_name", "co_manager", "co_manager_name", "department_code", "department_name", "owner_type",
                   "needs_triage", "routing_reason", "address", "description", "lon", "lat")
+#: The columns in the trade's words, for the workbook people open (the CSV and GeoJSON keep the codes alone).
+EXPORT_HEADINGS = {
+    "id": "案件编号", "external_id": "外部编号", "category_code": "类别编码", "category_name": "问题类别",
+    "status": "状态", "source": "来源", "reported_at": "上报时间", "deadline_at": "当前环节时限",
+    "handle_due_at": "处置时限", "closed_at": "结案时间", "grid_code": "单元网格", "township_code": "乡镇编码",
+    "city_code": "城市编码", "squad_code": "中队编码", "squad_name": "责任中队", "co_manager": "协管员账号",
+    "co_manager_name": "协管员", "department_code": "部门编码", "department_name": "承办单位",
+    "owner_type": "责任主体", "needs_triage": "待分拣", "routing_reason": "派遣依据", "address": "地址",
+    "description": "问题描述", "lon": "经度", "lat": "纬度"}
 TIME_COLUMNS = ("reported_at", "deadline_at", "handle_due_at", "closed_at")
 #: The handling deadline (处置时限, an imported case's source deadline): what evaluation judges 按期 by; it
 #: outlives the running stage's deadline_at, which a closed case no longer has.
@@ -902,7 +911,7 @@ def _write_geojson(rows: Iterable[Row], out: IO[bytes]) -> int:
 
 
 def _write_xlsx(rows: Iterable[Row], out: IO[bytes]) -> int:
-    return write_xlsx(out, EXPORT_COLUMNS, rows, "cases")
+    return write_xlsx(out, EXPORT_COLUMNS, rows, "cases", EXPORT_HEADINGS)
 
 
 WRITERS: dict[str, Callable[[Iterable[Row], IO[bytes]], int]] = {

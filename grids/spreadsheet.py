@@ -23,6 +23,7 @@ from grids.errors import Invalid
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MAX_ROWS = 1_048_576  # a worksheet's rows, the header's included
 XLSX_TIME_FORMAT = "yyyy-mm-dd hh:mm"
+XLSX_COLUMN_WIDTH = 16  # characters: a date with its time, a 15-digit grid code
 
 
 def safe_cell(value: Any) -> Any:
@@ -52,16 +53,23 @@ def replaced_on_success(path: Path, encoding: str | None = "utf-8-sig") -> Itera
 
 
 
-def write_xlsx(out: IO[bytes], columns: Sequence[str], rows: Iterable[Mapping[str, Any]], title: str) -> int:
+def write_xlsx(out: IO[bytes], columns: Sequence[str], rows: Iterable[Mapping[str, Any]], title: str,
+               headings: Mapping[str, str] | None = None) -> int:
     """Rows as a one-sheet workbook, each cell typed by its value: text stays text (codes keep every digit,
     nothing is run as a formula), numbers are numbers, times are date cells in the rows' own zone (Excel has
     none) that sort and filter; the header stays in view with a filter on it. Streamed row by row
-    (constant_memory), so memory stays flat. More rows than a sheet holds: Invalid, nothing written."""
+    (constant_memory), so memory stays flat. More rows than a sheet holds: Invalid, nothing written.
+
+    `headings`: a column's words for the people who open the file (案件编号), shown above its code (id), which
+    stays for whoever reads the file by program or compares it with the CSV."""
     book = xlsxwriter.Workbook(out, {"constant_memory": True, "remove_timezone": True})
     sheet = book.add_worksheet(title)
     when = book.add_format({"num_format": XLSX_TIME_FORMAT})
-    bold = book.add_format({"bold": True})
-    sheet.write_row(0, 0, columns, bold)
+    header = book.add_format({"bold": True, "text_wrap": True, "valign": "top"})
+    worded = [f"{headings[name]}\n{name}" if headings and name in headings else name for name in columns]
+    sheet.set_row(0, 30 if headings else None)  # two lines: the words, then the code
+    sheet.set_column(0, len(columns) - 1, XLSX_COLUMN_WIDTH)
+    sheet.write_row(0, 0, worded, header)
     sheet.freeze_panes(1, 0)
     count = 0
     try:
