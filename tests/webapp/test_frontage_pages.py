@@ -303,7 +303,9 @@ def test_the_pages_speak_english_from_their_own_catalog(client, db) -> None:
     unit = township_units(db, WEST)[0]
     page = client.get(f"/frontage/units/{unit.id}?lang=en").get_data(as_text=True)
     assert "Visible to authorised roles only" in page and ">Frontage duties<" in page
-    assert "Not inspected yet" in client.get("/frontage?lang=en").get_data(as_text=True)
+    listing = client.get("/frontage?lang=en").get_data(as_text=True)
+    assert "Not inspected yet" in listing
+    assert "Street appearance and order, " in listing and "Street appearance and order、" not in listing
     assert "Street appearance and order" in page and "包市容/秩序" not in page  # the sheet's duties, worded too
     as_user(client, "w_comgr")
     sheet = client.get(f"/frontage/units/{unit.id}/inspect?lang=en").get_data(as_text=True)
