@@ -18,11 +18,23 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from grids.errors import Invalid
-from grids.evaluation import OBJECT_KINDS, PERIOD_KINDS, RATES, Evaluation, evaluate, parse_period, write_csv
+from grids.evaluation import (
+    OBJECT_KINDS,
+    PERIOD_KINDS,
+    RATES,
+    Evaluation,
+    Period,
+    evaluate,
+    parse_period,
+    write_csv,
+)
 from grids.layouts import city_date
 from webapp import db
 
 PERIOD_LABELS = {"week": _l("周"), "month": _l("月"), "quarter": _l("季度"), "year": _l("年")}
+#: A period named in words (the CSV's file name keeps grids.evaluation's 2026-W48, 2026-Q4).
+PERIOD_WORDS = {"week": _l("%(year)s 年第 %(week)s 周"), "month": _l("%(year)s 年 %(month)s 月"),
+                "quarter": _l("%(year)s 年第 %(quarter)s 季度"), "year": _l("%(year)s 年")}
 OBJECT_LABELS = {"township": _l("按乡镇（街道）"), "department": _l("按部门"), "squad": _l("按中队")}
 #: Column headers of the table and the CSV, in the reader's language (keys: grids.evaluation.COLUMNS).
 HEADERS = {"rank": _l("名次"), "code": _l("编码"), "name": _l("名称"), "reported": _l("上报数"), "filed": _l("立案数"),
@@ -35,6 +47,14 @@ HEADERS = {"rank": _l("名次"), "code": _l("编码"), "name": _l("名称"), "re
 TABLE = ("rank", "name", "due", "closed", "on_time", "结案率", "按期结案率", "返工率", "延期率", "准确派遣率",
          "handle_hours", "score")
 RATE_COLUMNS = frozenset(RATES)
+
+
+def period_words(period: Period) -> str:
+    """The period as people say it: 2026 年第 48 周, not 2026-W48."""
+    year, week, _day = period.start.isocalendar()
+    year = year if period.kind == "week" else period.start.year
+    return str(PERIOD_WORDS[period.kind]) % {"year": year, "week": week, "month": period.start.month,
+                                              "quarter": (period.start.month - 1) // 3 + 1}
 
 
 def _choice(name: str, allowed: tuple[str, ...] | dict[str, Any], default: str) -> str:
@@ -87,6 +107,6 @@ def ranking_page() -> Any:
     table = [{"key": code, "cells": [(key, _cell(key, record[key])) for key in TABLE]} for code, record in records]
     return render_template(
         "reports.html", table=table, headers=[(key, HEADERS[key]) for key in TABLE], period=period, day=day,
-        kind=kind, by=by, periods=PERIOD_LABELS, objects=OBJECT_LABELS,
+        kind=kind, by=by, periods=PERIOD_LABELS, objects=OBJECT_LABELS, period_name=period_words(period),
         anything_due=any(r.counts["due"] for r in rows),
         csv_args={"period": kind, "date": day, "by": by, "format": "csv"})

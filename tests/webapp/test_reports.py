@@ -42,7 +42,9 @@ def test_a_period_with_nothing_due_says_what_to_do(client) -> None:
     assert "本期没有应结案的案件：换一个时段" in page and "<table" not in page
     assert client.get("/reports").status_code == 200  # no choice yet: this month, by township
     week = client.get("/reports?period=week&date=2026-11-26&by=township").get_data(as_text=True)
-    assert "2026-W48（2026-11-23 至 2026-11-29）" in week  # the days, not only the ISO week's code
+    assert "2026 年第 48 周（2026-11-23 至 2026-11-29）" in week  # in words with its days (it read 2026-W48)
+    quarter = client.get("/reports?period=quarter&date=2026-11-26&lang=en").get_data(as_text=True)
+    assert "Q4 2026 (2026-10-01 to 2026-12-31)" in quarter
 
 
 @pytest.mark.parametrize("bad", ["2025-13-01", "9999-12-31", "<b>26/11</b>"])
