@@ -271,7 +271,8 @@ def test_a_squad_requests_an_extension_with_duration_and_reason(client, db, disp
     assert done.status_code == 302
     db.refresh(case)
     assert case.extension_request == "2d"
-    assert "等待审批" in client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+    assert client.get(f"/township/cases/{case.id}").get_data(as_text=True).count("等待审批") == 1  # it said so twice
+    assert "已申请延期 2 个工作日，等待审批" in client.get(f"/township/cases/{case.id}").get_data(as_text=True)
 
 
 def on_the_spot(client, case: Incident, action: str, *, version: int | None = None, **fields):
