@@ -24,7 +24,6 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
-from gis.crs import CRS_NAMES
 from gis.validate import GeometryProblem, parse_geojson_geometry
 from grids.divisions import import_divisions, list_divisions
 from grids.editing import copy_layout_as_draft, fill_gap, merge_grids, move_shared_edge, split_grid
@@ -46,6 +45,7 @@ from grids.org import city_departments
 from grids.responsibility import create_by_codes, list_responsibility_grids
 from webapp import db
 from webapp.auth import require_roles
+from webapp.intake import CRS_CHOICES
 from webapp.maps import add_plugins, add_vector_grid, render_map_parts
 from webapp.pages import DIVISION_STYLE, app_map, safe_json
 
@@ -92,7 +92,7 @@ def _home(status: int = 200, **context: Any) -> Any:
     divisions = list_divisions(db(), _city())
     ids = dict(db().execute(select(Division.code, Division.id).where(Division.city_code == _city())).all())
     return render_template("plan/home.html", divisions=divisions, division_ids=ids,
-                           layouts=_layouts_by_division(), levels=DIVISION_LEVELS, crs_names=CRS_NAMES,
+                           layouts=_layouts_by_division(), levels=DIVISION_LEVELS, crs_choices=CRS_CHOICES,
                            formats=EXPORT_DRIVERS, layout_status=LAYOUT_STATUS,
                            form=request.form, **context), status
 

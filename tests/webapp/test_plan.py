@@ -138,6 +138,8 @@ def test_a_bad_upload_lists_every_problem_and_stores_nothing(client, tmp_path) -
     assert "330781999" in page and "330781998" in page and "坏&lt;b&gt;边界" in page
     response = client.get("/plan")
     assert "330781999" not in response.get_data(as_text=True)
+    # the coordinate systems by the names planners know their files by (the selects showed "gcj02")
+    assert '<option value="gcj02">GCJ-02（高德、腾讯地图）</option>' in response.get_data(as_text=True)
 
 
 def test_upload_stores_nothing_in_the_database(client, session) -> None:
