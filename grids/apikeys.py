@@ -8,13 +8,15 @@ stored; revoking sets `revoked_at`, so the history of who submitted what keeps i
 Why a key has no zone: a machine client serves a whole city, so only city-wide roles may hold a key.
 
 The rate limit is a fixed one-minute window counted in process memory: cheap, and it counts every
-request, refused ones included. Open311's reads need no key; they are limited per client address instead. With N server processes a client can reach N times the limit; put
-the limit in front (a proxy) when that matters.
+request, refused ones included. With N server processes a client can reach N times the limit; put
+the limit in front (a proxy) when that matters. Open311's reads need no key: they are limited per client
+address instead (an IPv6 client per /64, the network one subscriber's addresses come from).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 import threading
 import time
@@ -88,6 +90,18 @@ def key_for(session: Session, city_code: str, raw_key: str) -> KeyRow:
 
 def actor_of(key: KeyRow) -> Actor:
     return Actor(city_code=key.city_code, role=key.role, label=f"api key {key.name}")
+
+
+def client_bucket(address: str | None) -> str:
+    """What a per-address limit counts: the IPv4 address, or the /64 of an IPv6 one (a subscriber's network,
+    within which a client picks new addresses at will)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(getattr(ip, "ipv4_mapped", None) or ip)
 
 
 class FixedWindowLimiter:

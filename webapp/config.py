@@ -35,9 +35,9 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "GRIDLINK_SWEEP_SECONDS": ("60", "how often `gridlink serve` runs the overdue sweep (督办); 0 = never (use cron "
                                      "with `gridlink sla sweep`)"),
     "GRIDLINK_ANONYMOUS_RATE": ("120", "Open311 reads without an API key: requests a minute per client address, "
-                                       "beyond it 429 `rate_limited`"),
+                                       "beyond it 429 `rate_limited`; 0 refuses them all"),
     "GRIDLINK_PROXIES": ("0", "reverse proxies in front of the server: the client's address (for that limit) and "
-                              "scheme are read from their X-Forwarded-For/-Proto; 0 trusts no such header"),
+                              "scheme are read from their X-Forwarded-For/-Proto; 0: the connection's own address"),
 }
 
 

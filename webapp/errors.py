@@ -51,7 +51,7 @@ ERROR_TEXT = {
     "json_required": _l("页面的安全令牌已失效（可能已重新登录）：请刷新页面后重试。"),
     "not_utf8": _l("表单不是 UTF-8 编码（%(found)s）：请以 UTF-8 发送。"),
     "bad_character": _l("%(fields)s 中有不可见的控制字符（%(char)s），请删去后重试。"),
-    "bad_field": _l("请检查：%(fields)s（格式不对或超出长度）。"),
+    "bad_field": _l("请检查：%(fields)s（格式不对、超出长度或此处不需要）。"),
     # reports: places, categories, photos, components
     "bad_coordinates": _l("坐标无效：经度须在 -180 到 180 之间，纬度须在 -90 到 90 之间。"),
     "outside_city": _l("该点在%(city)s边界之外（全市大致位于经度 %(west)s–%(east)s、纬度 %(south)s–%(north)s 之间）："

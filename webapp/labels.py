@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 from flask import current_app, g
 from flask_babel import get_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
-
 from sqlalchemy import select
 
 from grids.models import Category, City
@@ -115,8 +114,12 @@ def category_names() -> dict[str, str]:
     if "category_rows" not in g:
         g.category_rows = db().execute(select(Category.code, Category.name, Category.name_en)
                                        .where(Category.city_code == current_app.config["GRIDLINK_CITY"])).all()
-    english = str(get_locale()) == "en"
-    return {code: (name_en if english and name_en else name) for code, name, name_en in g.category_rows}
+    return {code: localized_name(name, name_en) for code, name, name_en in g.category_rows}
+
+
+def localized_name(name: str, name_en: str | None) -> str:
+    """A catalog's name in the reader's language: the English one when reading English and there is one."""
+    return name_en if name_en and str(get_locale()) == "en" else name
 
 
 def city_time(moment: datetime | None) -> str:

@@ -58,6 +58,7 @@ from webapp.labels import (
     duration_label,
     event_note,
     field_label,
+    localized_name,
     role_label,
     status_label,
 )
@@ -163,7 +164,7 @@ def case_in_zone(case_id: int, zone: Zone) -> Incident:
 
 
 def category_name(category: Category) -> str:
-    return category.name_en if str(get_locale()) == "en" and category.name_en else category.name
+    return localized_name(category.name, category.name_en)
 
 
 def case_summary(case: Incident, now: datetime, point: tuple[float, float] | None,
@@ -446,8 +447,8 @@ def department() -> Any:
                                "request_extension": _("请先填写延期理由。")},
               "photoRequired": _("请拍摄或选择至少一张处置后照片。"), "done": _("已完成：%(action)s"),
               "newCases": _("新派来 %(n)s 件案件", n="%(n)s"),
-              "refreshed": _("此案件刚有新进展（%(step)s），已显示最新状态；填写的内容仍在。", step="%(step)s"),
-              "left": _("此案件已不归本部门处理（已改派或已撤回）。")}
+              "refreshed": _("此案件刚有新进展（%(step)s），已显示最新状态。", step="%(step)s"),
+              "typedKept": _("填写的内容仍在。"), "left": _("此案件已不在本部门待办中（已改派、撤回或办结）。")}
     return render_template("department.html", todo=[r for r in rows if r["actions"]],
                            waiting=_waiting_groups([r for r in rows if not r["actions"]]),
                            data={"csrf": generate_csrf(), "labels": labels, "pollMs": INBOX_POLL_MS})

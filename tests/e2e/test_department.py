@@ -187,8 +187,8 @@ def test_an_open_inbox_announces_a_case_dispatched_meanwhile(page, live_server, 
     assert page.console_errors == [] and page.foreign_requests == []
 
 
-def test_an_open_inbox_follows_what_others_do_to_its_cards(page, live_server, database_url, youbu_case,
-                                                          monkeypatch) -> None:  # noqa: F811
+def test_an_open_inbox_follows_what_others_do_to_its_cards(page, live_server, database_url,
+                                                          youbu_case, monkeypatch) -> None:  # noqa: F811
     """The centre's 督办 showed only after a reload, and a case 改派'd away kept its buttons until a click
     failed: the open inbox now draws such a card as it is, keeping the typed note, and waits while the clerk
     types in it."""
@@ -204,10 +204,28 @@ def test_an_open_inbox_follows_what_others_do_to_its_cards(page, live_server, da
     assert item.get_attribute("data-version") == rendered
     page.locator("h1").click()  # the clerk looks away
     expect(item.locator("[data-done]")).to_contain_text("刚有新进展（督办")
+    expect(item.locator("[data-done]")).to_contain_text("已显示最新状态。填写的内容仍在。")
     assert item.get_attribute("data-version") != rendered
     expect(item.locator("textarea[name=note]")).to_have_value("已到现场，正在清运")
     screenshot(page, "department-followed")
     act_as(database_url, youbu_case, "dispatcher", "redispatch", department="traffic_police")
-    expect(item.locator("[data-done]")).to_have_text("此案件已不归本部门处理（已改派或已撤回）。")
+    expect(item.locator("[data-done]")).to_have_text("此案件已不在本部门待办中（已改派、撤回或办结）。")
     expect(item.locator("[data-inbox-form]")).to_be_hidden()
     assert page.console_errors == [] and page.foreign_requests == []
+
+
+def test_an_inbox_whose_login_ended_keeps_its_cards(page, live_server, database_url,
+                                                    youbu_case, monkeypatch) -> None:  # noqa: F811
+    """Logged out elsewhere, the poll was answered by the login page: every card read 'no longer your
+    department's' and lost its form with the typed note."""
+    monkeypatch.setattr(pages, "INBOX_POLL_MS", 500)
+    dispatch(database_url, youbu_case)
+    browser_login(page, live_server, "department")
+    item = page.locator(f"[data-case='{youbu_case}']")
+    item.locator("textarea[name=note]").fill("已到现场")
+    page.locator("h1").click()
+    page.context.clear_cookies()  # the session ends (logout in another tab, an expired login)
+    page.wait_for_timeout(1500)
+    expect(item.locator("[data-inbox-form]")).to_be_visible()
+    expect(item.locator("[data-done]")).to_be_hidden()
+    expect(item.locator("textarea[name=note]")).to_have_value("已到现场")

@@ -18,6 +18,13 @@ def test_unknown_mode_is_named() -> None:
         load_config({"GRIDLINK_MODE": "staging"})
 
 
+@pytest.mark.parametrize(("name", "value"), [("GRIDLINK_PROXIES", "one"), ("GRIDLINK_ANONYMOUS_RATE", "-5"),
+                                             ("GRIDLINK_SWEEP_SECONDS", "1.5")])
+def test_a_number_setting_that_is_no_whole_number_stops_start_up_naming_it(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name}='{value}' must be a whole number"):
+        load_config({"GRIDLINK_MODE": "demo", name: value})
+
+
 def test_demo_mode_generates_and_keeps_a_secret() -> None:
     first = load_config({"GRIDLINK_MODE": "demo"})["SECRET_KEY"]
     assert len(first) >= 32 and load_config({"GRIDLINK_MODE": "demo"})["SECRET_KEY"] == first

@@ -286,7 +286,14 @@ def limited_app(connection, tmp_path, **config):
                        "GRIDLINK_CITY": "330781", "GRIDLINK_UPLOAD_DIR": str(tmp_path), **config})
 
 
-def test_reads_without_a_key_are_limited_per_address_and_a_key_lifts_it(connection, demo_city, db, tmp_path) -> None:
+@pytest.fixture()
+def one_minute(monkeypatch) -> None:
+    """The limiter's clock stands still mid-minute: a test run across a minute's end would start a new window."""
+    monkeypatch.setattr("grids.apikeys.time.time", lambda: 1_800_000_030.0)
+
+
+def test_reads_without_a_key_are_limited_per_address_and_a_key_lifts_it(connection, demo_city, db, tmp_path,
+                                                                        one_minute) -> None:
     """The spec's GETs need no key: one address looping over requests.json had no limit at all."""
     client = limited_app(connection, tmp_path, GRIDLINK_ANONYMOUS_RATE=2).test_client()
     here = {"REMOTE_ADDR": "203.0.113.7"}
@@ -302,7 +309,16 @@ def test_reads_without_a_key_are_limited_per_address_and_a_key_lifts_it(connecti
     assert client.get("/open311/v2/services.json?api_key=glk_guess", environ_base=here).status_code == 401
 
 
-def test_the_address_comes_from_the_proxy_only_when_one_is_declared(connection, demo_city, tmp_path) -> None:
+def test_an_ipv6_client_is_counted_by_its_network(connection, demo_city, tmp_path, one_minute) -> None:
+    """Each IPv6 subscriber picks addresses from its /64 at will: a new one per request escaped the limit."""
+    client = limited_app(connection, tmp_path, GRIDLINK_ANONYMOUS_RATE=1).test_client()
+    statuses = [client.get("/open311/v2/services.json", environ_base={"REMOTE_ADDR": address}).status_code
+                for address in ("2001:db8:1:2::1", "2001:db8:1:2:abcd::9", "2001:db8:1:3::1")]
+    assert statuses == [200, 429, 200]
+
+
+def test_the_address_comes_from_the_proxy_only_when_one_is_declared(connection, demo_city, tmp_path,
+                                                                    one_minute) -> None:
     """Behind nginx every client has the proxy's address; without GRIDLINK_PROXIES a client cannot dodge the
     limit by sending its own X-Forwarded-For."""
     def statuses(app, forwarded_for: list[str]) -> list[int]:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlalchemy import func, select
 
+from grids.apikeys import client_bucket
 from grids.errors import Invalid, NotFound, Unauthorized
 from grids.incidents import UNFIT_CHARACTERS
 from grids.models import Category, City, Incident
@@ -23,9 +24,9 @@ from grids.workflow import case_filter, report
 from webapp import db
 from webapp.api.idempotency import once
 from webapp.api.principal import SAFE_METHODS, city, key_sent, principal
-from webapp.auth import current_user
 from webapp.api.serialize import service_requests
 from webapp.api.v1 import point_or_component, web_link
+from webapp.auth import current_user
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
@@ -53,7 +54,7 @@ def _limit_reads() -> None:
         principal()
     elif current_user() is None:
         current_app.extensions["gridlink.ratelimit"].hit(
-            ("address", request.remote_addr), current_app.config["GRIDLINK_ANONYMOUS_RATE"],
+            ("address", client_bucket(request.remote_addr)), current_app.config["GRIDLINK_ANONYMOUS_RATE"],
             advice=" (reads without an api_key are limited per address: send your api_key)")
 
 

@@ -40,7 +40,10 @@
 
   function inbox() {
     return fetch(window.location.href, {headers: {Accept: "text/html"}})
-      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.text(); })
+      .then(function (r) {  // a session that ended is sent to the login page: no answer, not an empty inbox
+        if (!r.ok || r.redirected) { throw new Error(String(r.status)); }
+        return r.text();
+      })
       .then(function (html) { return new DOMParser().parseFromString(html, "text/html"); });
   }
 
@@ -153,7 +156,7 @@
   function busy() {
     var focused = document.activeElement;
     return Boolean((focused && focused.closest("[data-inbox-form]")) ||
-                   document.querySelector("[data-inbox-form] button:disabled"));
+                   document.querySelector("[data-inbox-form]:not([hidden]) button:disabled"));
   }
 
   /* The inbox as the server now has it: new cases announced, with a button to reload (never swapped in under the
@@ -169,10 +172,14 @@
     if (busy()) { return; }
     document.querySelectorAll("main [data-case]:not(.retired)").forEach(function (item) {
       var twin = cardIn(page, item.dataset.case);
-      if (!document.contains(item) || (twin && twin.dataset.version === item.dataset.version)) { return; }
+      // an answer older than the card (asked before the clerk's own step redrew it) is no news
+      if (!document.contains(item) || (twin && Number(twin.dataset.version) <= Number(item.dataset.version))) {
+        return;
+      }
       var card = place(item, page, []);
-      say(card || item, "[data-done]", card ? labels.refreshed.replace("%(step)s", card.dataset.step || "")
-                                            : labels.left);
+      if (!card) { say(item, "[data-done]", labels.left); return; }
+      var news = labels.refreshed.replace("%(step)s", card.dataset.step || "");
+      say(card, "[data-done]", card.querySelector("[data-inbox-form]") ? news + labels.typedKept : news);
     });
   }
 
@@ -184,7 +191,9 @@
     }, data.pollMs);
   }
 
-  document.querySelector("[data-reload]").addEventListener("click", function () { window.location.reload(); });
+  document.addEventListener("click", function (event) {  // the notice is redrawn with <main> when cards move
+    if (event.target.closest("[data-reload]")) { window.location.reload(); }
+  });
   document.querySelectorAll("[data-case]").forEach(bind);
   watch();
 })();

@@ -131,9 +131,10 @@
   /* A history step's action and the state it led to, e.g. 派遣（环卫） → 已派遣. */
   function stepText(e) { return e.action_label + (e.to_status ? " → " + e.to_status : ""); }
 
-  /* `template` filled with who took the case's latest step, what it was and when (what the user missed). */
-  function changeText(template, c) {
-    var e = c.history[c.history.length - 1];
+  /* `template` filled with who took a step (the case's latest, unless `e` is given), what it was and when (what
+   * the user missed). */
+  function changeText(template, c, e) {
+    e = e || c.history[c.history.length - 1];
     return template.replace("%(who)s", e.actor || labels.someone).replace("%(step)s", stepText(e))
       .replace("%(at)s", e.at);
   }
@@ -397,7 +398,8 @@
     loadCase(before.id).then(function (c) {
       if (loads === started && currentCase === before && c.version !== before.version) {
         redrawOpen(c, false);
-        if (!c.history[c.history.length - 1].mine) { showNotice(changeText(labels.updated, c)); }
+        var theirs = c.history.slice(before.history.length).filter(function (e) { return !e.mine; }).pop();
+        if (theirs) { showNotice(changeText(labels.updated, c, theirs)); }
       }
     }, function () {});  // no answer: the live line says the connection is down
   }
