@@ -306,7 +306,10 @@ def test_reads_without_a_key_are_limited_per_address_and_a_key_lifts_it(connecti
     assert elsewhere.status_code == 200  # another address has its own minute
     key = create_key(db, "330781", "citizen-app", "reporter")[1]
     assert client.get(f"/open311/v2/services.json?api_key={key}", environ_base=here).status_code == 200
-    assert client.get("/open311/v2/services.json?api_key=glk_guess", environ_base=here).status_code == 401
+    guesses = [client.get(f"/open311/v2/services.json?api_key=glk_{n}", environ_base={"REMOTE_ADDR": "192.0.2.9"})
+               for n in range(3)]  # guessing keys is limited as reading without one
+    assert [g.status_code for g in guesses] == [401, 401, 429]
+    assert client.options("/open311/v2/requests.json", environ_base=here).status_code == 200  # a preflight
 
 
 def test_an_ipv6_client_is_counted_by_its_network(connection, demo_city, tmp_path, one_minute) -> None:

@@ -23,7 +23,7 @@ from grids.models import Category, City, Incident
 from grids.workflow import case_filter, report
 from webapp import db
 from webapp.api.idempotency import once
-from webapp.api.principal import SAFE_METHODS, city, key_sent, principal
+from webapp.api.principal import city, key_sent, principal
 from webapp.api.serialize import service_requests
 from webapp.api.v1 import point_or_component, web_link
 from webapp.auth import current_user
@@ -43,19 +43,29 @@ def _readable_from_any_site(response: Response) -> Response:
         response.headers["Access-Control-Max-Age"] = "86400"
     return response
 
+
 @bp.before_request
 def _limit_reads() -> None:
     """The spec's reads need no key, so they are limited per client address instead (the whole Open311 list
     is a few database statements away). A key sent with a read is checked and counted as on a POST: a
-    citizen app's server should send one, since all its users share its address."""
-    if request.method not in SAFE_METHODS:
+    citizen app's server should send one, since all its users share its address. A wrong key counts against
+    the address, as a read without one; a browser's preflight (OPTIONS) reads nothing and is not counted."""
+    if request.method not in ("GET", "HEAD"):
         return
     if key_sent():
-        principal()
+        try:
+            principal()
+        except Unauthorized:
+            _count_address()
+            raise
     elif current_user() is None:
-        current_app.extensions["gridlink.ratelimit"].hit(
-            ("address", client_bucket(request.remote_addr)), current_app.config["GRIDLINK_ANONYMOUS_RATE"],
-            advice=" (reads without an api_key are limited per address: send your api_key)")
+        _count_address()
+
+
+def _count_address() -> None:
+    current_app.extensions["gridlink.ratelimit"].hit(
+        ("address", client_bucket(request.remote_addr)), current_app.config["GRIDLINK_ANONYMOUS_RATE"],
+        advice=" (reads without an api_key are limited per address: send your api_key)")
 
 
 FORMATS = ("json", "xml")
