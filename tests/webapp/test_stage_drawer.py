@@ -29,7 +29,7 @@ def test_the_drawer_names_the_running_stage_and_its_due_time(client, db) -> None
     dispatcher = Actor.of_user(db.scalar(select(User).where(User.username == "dispatcher")))
     act(db, case.id, "file", dispatcher, case.version)
     english = client.get(f"/dispatch/cases/{case.id}?lang=en").json
-    assert english["stage_due"].startswith("Dispatch, due ")
+    assert english["stage_due"].startswith("Dispatch stage, due ")  # a stage, not the verb
     act(db, case.id, "park", Actor.of_user(db.scalar(select(User).where(User.username == "supervisor"))),
         case.version, reason="冬季无法施工")
     assert client.get(f"/dispatch/cases/{case.id}").json["stage_due"] is None
