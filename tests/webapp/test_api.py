@@ -76,6 +76,13 @@ def test_keys_are_required_checked_and_revocable(client, db, key) -> None:
         create_key(db, "330781", "hotline", "dispatcher")
 
 
+def test_a_key_in_the_address_of_the_json_api_is_refused_saying_how_to_send_it(client, key) -> None:
+    """/api/v1?api_key=... worked, and left the key in every proxy's access log."""
+    refused = client.get(f"/api/v1/incidents?api_key={key}")
+    assert refused.status_code == 400 and refused.json["error"]["code"] == "key_in_query"
+    assert "Authorization: Bearer" in refused.json["error"]["message"]
+
+
 def test_a_key_is_rate_limited(client, db, monkeypatch) -> None:
     monkeypatch.setattr("grids.apikeys.time.time", lambda: 1_800_000_030.0)  # one minute, whenever it runs
     raw = create_key(db, "330781", "tight", "viewer", rate_per_minute=2)[1]

@@ -13,7 +13,7 @@ from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
 from grids.apikeys import actor_of, key_for
-from grids.errors import Forbidden, Unauthorized
+from grids.errors import DomainError, Forbidden, Unauthorized
 from grids.incidents import Actor
 from webapp import db
 from webapp.auth import current_user
@@ -31,9 +31,14 @@ def key_sent() -> bool:
 
 
 def _raw_key() -> str | None:
+    """The key the request carries: a Bearer header, or `api_key` as Open311 and photo links in an `<img>`
+    send it. /api/v1 refuses a key in its address, where proxy and server logs would keep it."""
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
+    if "api_key" in request.args and request.path.startswith("/api/"):
+        raise DomainError("send the key as the header Authorization: Bearer KEY, not in the address: addresses "
+                          "end up in proxy and server logs", code="key_in_query")
     return request.form.get("api_key") or request.args.get("api_key")
 
 
