@@ -99,9 +99,9 @@ def client_bucket(address: str | None) -> str:
         ip = ipaddress.ip_address(address or "")
     except ValueError:
         return address or ""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(getattr(ip, "ipv4_mapped", None) or ip)
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ip.ipv4_mapped or ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 class FixedWindowLimiter:

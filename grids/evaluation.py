@@ -88,13 +88,20 @@ class Period:
     end: date
 
     @property
-    def label(self) -> str:
+    def number(self) -> tuple[int, int]:
+        """(year, number in it): the ISO week's (its year may be the next or last), the month's or the
+        quarter's; a year is (year, 1). What the label and the pages' words name the period by."""
         if self.kind == "week":
             year, week, _day = self.start.isocalendar()
-            return f"{year}-W{week:02d}"
-        if self.kind == "quarter":
-            return f"{self.start.year}-Q{(self.start.month - 1) // 3 + 1}"
-        return self.start.strftime("%Y-%m" if self.kind == "month" else "%Y")
+            return year, week
+        month = self.start.month
+        return self.start.year, {"month": month, "quarter": (month - 1) // 3 + 1}.get(self.kind, 1)
+
+    @property
+    def label(self) -> str:
+        year, number = self.number
+        return {"week": f"{year}-W{number:02d}", "month": f"{year}-{number:02d}", "quarter": f"{year}-Q{number}",
+                "year": str(year)}[self.kind]
 
     @property
     def last_day(self) -> date:

@@ -110,11 +110,15 @@ def routing_text(steps: list | None, fallback: str | None) -> str:
 
 
 def category_names() -> dict[str, str]:
-    """The city's categories' names by code in the reader's language, read once per request."""
-    if "category_rows" not in g:
-        g.category_rows = db().execute(select(Category.code, Category.name, Category.name_en)
-                                       .where(Category.city_code == current_app.config["GRIDLINK_CITY"])).all()
-    return {code: localized_name(name, name_en) for code, name, name_en in g.category_rows}
+    """The city's categories' names by code in the reader's language, made once per request and language
+    (every routing step naming a category asks)."""
+    names = g.setdefault("category_names", {})
+    locale = str(get_locale())
+    if locale not in names:
+        rows = db().execute(select(Category.code, Category.name, Category.name_en)
+                            .where(Category.city_code == current_app.config["GRIDLINK_CITY"]))
+        names[locale] = {code: localized_name(name, name_en) for code, name, name_en in rows}
+    return names[locale]
 
 
 def localized_name(name: str, name_en: str | None) -> str:

@@ -34,7 +34,7 @@ from webapp import db
 PERIOD_LABELS = {"week": _l("周"), "month": _l("月"), "quarter": _l("季度"), "year": _l("年")}
 #: A period named in words (the CSV's file name keeps grids.evaluation's 2026-W48, 2026-Q4).
 PERIOD_WORDS = {"week": _l("%(year)s 年第 %(week)s 周"), "month": _l("%(year)s 年 %(month)s 月"),
-                "quarter": _l("%(year)s 年第 %(quarter)s 季度"), "year": _l("%(year)s 年")}
+                "quarter": _l("%(year)s 年第 %(quarter)s 季度"), "year": _l("%(year)s 年")}  # named by Period.number
 OBJECT_LABELS = {"township": _l("按乡镇（街道）"), "department": _l("按部门"), "squad": _l("按中队")}
 #: Column headers of the table and the CSV, in the reader's language (keys: grids.evaluation.COLUMNS).
 HEADERS = {"rank": _l("名次"), "code": _l("编码"), "name": _l("名称"), "reported": _l("上报数"), "filed": _l("立案数"),
@@ -51,10 +51,8 @@ RATE_COLUMNS = frozenset(RATES)
 
 def period_words(period: Period) -> str:
     """The period as people say it: 2026 年第 48 周, not 2026-W48."""
-    year, week, _day = period.start.isocalendar()
-    year = year if period.kind == "week" else period.start.year
-    return str(PERIOD_WORDS[period.kind]) % {"year": year, "week": week, "month": period.start.month,
-                                              "quarter": (period.start.month - 1) // 3 + 1}
+    year, number = period.number
+    return str(PERIOD_WORDS[period.kind]) % {"year": year, period.kind: number}
 
 
 def _choice(name: str, allowed: tuple[str, ...] | dict[str, Any], default: str) -> str:
