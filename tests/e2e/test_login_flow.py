@@ -37,3 +37,21 @@ def test_squad_leader_sees_only_their_township_and_can_switch_to_english(page, l
     assert page.locator(".leaflet-control-zoom-in").get_attribute("title") == "Zoom in"  # was 放大 in Chinese
     page.set_viewport_size({"width": 360, "height": 740})
     screenshot(page, "township-phone-en")
+
+
+@pytest.mark.parametrize("width", [1280, 1366])
+def test_the_admins_english_menu_keeps_one_line_at_laptop_widths(page, live_server, width) -> None:
+    """Seven English labels beside the name and role: each label on one line, the tools beside the menu,
+    not below it over the page (they took two lines each at 1366 px)."""
+    page.set_viewport_size({"width": width, "height": 768})
+    browser_login(page, live_server, "admin")
+    page.goto(f"{live_server}/about?lang=en")
+    links = page.locator(".mainnav a")
+    assert links.count() == 7
+    lines = links.evaluate_all("links => links.map(a => { const r = document.createRange();"
+                               " r.selectNodeContents(a); return r.getClientRects().length; })")
+    assert lines == [1] * 7, f"lines per label: {lines}"
+    last, tools = links.nth(6).bounding_box(), page.locator(".tools").bounding_box()
+    assert last["x"] + last["width"] <= tools["x"], "the tools wrapped below the menu"
+    assert page.locator(".topbar").bounding_box()["height"] <= 48
+    screenshot(page, f"admin-menu-en-{width}")
