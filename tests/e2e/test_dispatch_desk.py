@@ -10,19 +10,28 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Page, Route, expect
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from grids.models import Incident
+from grids.models import CasePhoto, Incident
 from tests.e2e.conftest import browser_login, screenshot
 from tests.e2e.test_dispatch_map import new_case  # noqa: F401
 from tests.e2e.test_file_and_dispatch import unplaced_case, walk, youbu_case  # noqa: F401
-from tests.e2e.test_intake import click_map_at, watch, youbu_point  # noqa: F401
+from tests.e2e.test_intake import click_map_at, small_jpeg, watch, youbu_point  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 FILE_ELSEWHERE = (("file", "supervisor", {}),)  # 立案 by another user, in another session
 FEED = re.compile(r"/dispatch/feed\?")
 CASE = re.compile(r"/dispatch/cases/\d+$")
+#: How many drafts' photos the browser keeps (page.js's IndexedDB store), whatever tab put them there.
+KEPT_PHOTOS = """() => new Promise(done => {
+  const opening = indexedDB.open("gridlink-draft-photos", 1);
+  opening.onupgradeneeded = () => opening.result.createObjectStore("photos");
+  opening.onsuccess = () => {
+    const count = opening.result.transaction("photos").objectStore("photos").count();
+    count.onsuccess = () => { opening.result.close(); done(count.result); };
+  };
+})"""
 
 
 def open_case_in_drawer(page: Page, base: str, case_id: int):
@@ -150,8 +159,10 @@ def test_the_drawer_shows_the_source_and_the_reporters_contact(page, live_server
     assert page.console_errors == [] and page.foreign_requests == []
 
 
-def test_a_half_typed_report_survives_the_filter_and_goes_once_created(page, live_server,
-                                                                       youbu_point) -> None:
+def test_a_half_typed_report_survives_the_filter_and_goes_once_created(page, live_server, youbu_point,
+                                                                       database_url) -> None:
+    """Its fields and its chosen photo come back after 筛选's reload, the case goes with the photo, and
+    logging out leaves neither the typed contact nor a photo in the browser."""
     watch(page, live_server)
     browser_login(page, live_server, "dispatcher")
     page.click("[data-open-intake]")
@@ -161,6 +172,8 @@ def test_a_half_typed_report_survives_the_filter_and_goes_once_created(page, liv
     form.locator("input[name=category]").fill("E0101 暴露垃圾")
     form.locator("textarea[name=description]").fill("测试：筛选前写了一半")
     form.locator("input[name=reporter_contact]").fill("13900000000")
+    form.locator("input[name=photos]").set_input_files(
+        files=[{"name": "garbage.jpg", "mimeType": "image/jpeg", "buffer": small_jpeg()}])
     page.locator("form.filters button[type=submit]").click()  # 筛选 reloads the page
     page.wait_for_load_state("networkidle")
     expect(page.locator("#intake")).to_be_visible()
@@ -168,9 +181,17 @@ def test_a_half_typed_report_survives_the_filter_and_goes_once_created(page, liv
     expect(form.locator("textarea[name=description]")).to_have_value("测试：筛选前写了一半")
     expect(form.locator("input[name=reporter_contact]")).to_have_value("13900000000")
     expect(page.locator(".intake-pin")).to_have_count(1)
+    chosen = form.locator("input[name=photos]")
+    page.wait_for_function("document.querySelector('#intake-form').elements.photos.files.length === 1")
+    assert chosen.evaluate("input => input.files[0].name") == "garbage.jpg"
     screenshot(page, "dispatch-desk-draft-kept")
-    with page.expect_response(lambda r: r.url.endswith("/dispatch/cases") and r.status == 201):
+    with page.expect_response(lambda r: r.url.endswith("/dispatch/cases") and r.status == 201) as created:
         form.locator("button[type=submit]").click()
+    engine = create_engine(database_url)
+    with Session(engine) as session:
+        photos = session.scalars(select(CasePhoto.kind).where(CasePhoto.incident_id == created.value.json()["id"]))
+        assert list(photos) == ["before"]
+    engine.dispose()
     ok = form.locator("[data-form-ok]")
     expect(ok).to_contain_text("已创建案件 #")
     with page.expect_response(lambda r: "/dispatch/feed" in r.url):
@@ -192,9 +213,14 @@ def test_a_half_typed_report_survives_the_filter_and_goes_once_created(page, liv
     expect(page.locator("#intake")).to_be_hidden()
     page.click("[data-open-intake]")
     form.locator("input[name=reporter_contact]").fill("13900000001")
+    form.locator("input[name=photos]").set_input_files(
+        files=[{"name": "reporter.jpg", "mimeType": "image/jpeg", "buffer": small_jpeg()}])
     page.locator("form[data-logout] button").click()  # whoever logs in next in this tab finds no contact
     browser_login(page, live_server, "dispatcher")
     assert page.evaluate("window.sessionStorage.length") == 0
+    expect(page.locator("#intake")).to_be_hidden()
+    assert page.evaluate(KEPT_PHOTOS) == 0
+    assert form.locator("input[name=photos]").evaluate("input => input.files.length") == 0
     unexpected = [e for e in page.console_errors if "status of 422" not in e]
     assert unexpected == [] and page.foreign_requests == []
 

@@ -37,14 +37,16 @@
     panel.hidden = true;
     container.classList.remove("placing");
     clearPin();
-    window.sessionStorage.removeItem(DRAFT);
+    dropDraft();
   }
 
   /* A half-typed report outlives a reload of the page (筛选 reloads it): its fields are kept in this tab's
-   * sessionStorage as they are typed, put back on load (the panel opens with them) and dropped once the case
-   * is created or the panel closed. A chosen photo cannot be kept this way. */
+   * sessionStorage as they are typed, its chosen photos in IndexedDB (sessionStorage holds text only) under
+   * this tab's draft, put back on load (the panel opens with them) and dropped once the case is created or
+   * the panel closed. Logging out drops them all (page.js). */
   var DRAFT = "gridlink.dispatch.intake-draft";
   var KEPT = ["lon", "lat", "crs", "category", "component_code", "description", "address", "reporter_contact"];
+  var photos = window.gridlinkDraftPhotos(DRAFT);
 
   function saveDraft() {
     var draft = {};
@@ -52,13 +54,20 @@
     window.sessionStorage.setItem(DRAFT, JSON.stringify(draft));
   }
 
+  function dropDraft() {
+    window.sessionStorage.removeItem(DRAFT);
+    photos.drop();
+  }
+
   function restoreDraft() {
     var draft = JSON.parse(window.sessionStorage.getItem(DRAFT) || "{}");
     var typed = KEPT.some(function (name) { return name !== "crs" && draft[name]; });  // the list alone is no draft
-    if (!typed) { return; }
-    KEPT.forEach(function (name) { form.elements[name].value = draft[name] || form.elements[name].value; });
-    openIntake();
-    form.elements.lon.dispatchEvent(new Event("change", {bubbles: true}));  // its pin and the hints follow
+    if (typed) {
+      KEPT.forEach(function (name) { form.elements[name].value = draft[name] || form.elements[name].value; });
+      openIntake();
+      form.elements.lon.dispatchEvent(new Event("change", {bubbles: true}));  // its pin and the hints follow
+    }
+    photos.restore(form.elements.photos).then(function (kept) { if (kept) { openIntake(); } });
   }
 
   /* Map clicks are WGS84, so placing the point also sets the coordinate system. While the form is open a
@@ -81,7 +90,7 @@
   });
   window.GridlinkIntake.bind(form, {csrf: D.data.csrf, failed: labels.failed, onCreated: function (answer) {
     clearPin();
-    window.sessionStorage.removeItem(DRAFT);
+    dropDraft();
     ok.textContent = labels.created.replace("%(id)s", String(answer.id));
     D.refreshCase(answer.case);  // into the queue and onto the map, not announced as 新到: the user made it
     D.openCase(answer.id);
@@ -91,6 +100,7 @@
   panel.querySelector("[data-close-intake]").addEventListener("click", closeIntake);
   form.addEventListener("input", saveDraft);
   form.addEventListener("change", saveDraft);
+  form.elements.photos.addEventListener("change", function () { photos.keep(form.elements.photos.files); });
   restoreDraft();  // after the point's listeners above, so its pin is drawn
 
   /* ---- Box selection and bulk actions ---- */

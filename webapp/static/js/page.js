@@ -14,9 +14,70 @@
   var canonical = document.querySelector("link[rel=canonical][data-replace-url]");
   if (canonical && window.location.href !== canonical.href) { window.history.replaceState(null, "", canonical.href); }
 
-  /* Logging out leaves nothing typed in this tab behind (a half-typed case keeps its reporter's contact). */
+  /* Photos chosen for a half-typed report, kept in IndexedDB under this tab and the draft's name (a file
+   * field is emptied by a reload, and sessionStorage holds text only). Any failure (a private window without
+   * IndexedDB, say) only means the photo is not kept, as before. */
+  var PHOTO_DB = "gridlink-draft-photos";
+
+  function photoStore(mode, work) {
+    return new Promise(function (resolve) {
+      if (!window.indexedDB) { resolve(null); return; }
+      var opening = window.indexedDB.open(PHOTO_DB, 1);
+      opening.onupgradeneeded = function () { opening.result.createObjectStore("photos"); };
+      opening.onerror = function () { resolve(null); };
+      opening.onsuccess = function () {
+        var db = opening.result, tx = db.transaction("photos", mode), request = work(tx.objectStore("photos"));
+        tx.oncomplete = function () { db.close(); resolve(request.result); };
+        tx.onerror = tx.onabort = function () { db.close(); resolve(null); };
+      };
+    });
+  }
+
+  /* This tab's name for its drafts, drawn when it first keeps one: a tab that never did has nothing kept. */
+  function tab(draw) {
+    var name = window.sessionStorage.getItem("gridlink.tab");
+    if (!name && draw) {
+      name = String(Date.now()) + Math.random().toString(16).slice(2);
+      window.sessionStorage.setItem("gridlink.tab", name);
+    }
+    return name;
+  }
+
+  window.gridlinkDraftPhotos = function (draft) {
+    function key(draw) { return tab(draw) + ":" + draft; }
+    return {
+      keep: function (files) {
+        var list = Array.prototype.slice.call(files || []);
+        return photoStore("readwrite", function (store) {
+          return list.length ? store.put(list, key(true)) : store.delete(key(false));
+        });
+      },
+      drop: function () {
+        return tab(false) ? photoStore("readwrite", function (store) { return store.delete(key(false)); }) : null;
+      },
+      /* Puts the kept photos back into `input`; resolves to whether there were any. */
+      restore: function (input) {
+        if (!tab(false)) { return Promise.resolve(false); }
+        return photoStore("readonly", function (store) { return store.get(key(false)); }).then(function (files) {
+          if (!files || !files.length || !window.DataTransfer) { return false; }
+          var chosen = new DataTransfer();
+          files.forEach(function (file) { chosen.items.add(file); });
+          input.files = chosen.files;
+          return true;
+        });
+      },
+    };
+  };
+
+  /* Logging out leaves nothing typed or chosen in this tab behind (a half-typed case keeps its reporter's
+   * contact and photos). */
   var logout = document.querySelector("form[data-logout]");
-  if (logout) { logout.addEventListener("submit", function () { window.sessionStorage.clear(); }); }
+  if (logout) {
+    logout.addEventListener("submit", function () {
+      window.sessionStorage.clear();
+      if (window.indexedDB) { window.indexedDB.deleteDatabase(PHOTO_DB); }
+    });
+  }
 
   /* A form[data-busy] (copying or drawing a layout, importing boundaries: seconds of server work) shows its
    * data-busy words on its button and cannot be sent twice while the next page loads. */
