@@ -422,7 +422,11 @@ def add_plugins(
     cluster_layer = heat_layer = draw_control = None
     if cluster:
         # No coverage outline on hover: for pins along one street it is a stray line that reads as a boundary.
-        cluster_layer = MarkerCluster(name="cluster", options={"showCoverageOnHover": False})
+        # A cluster's click is the page's (casemap.js opens it: zoomed into, or fanned out at street level,
+        # its legs long enough that the opened pin's name does not cover the others).
+        cluster_layer = MarkerCluster(name="cluster", options={
+            "showCoverageOnHover": False, "zoomToBoundsOnClick": False, "spiderfyOnMaxZoom": False,
+            "spiderfyDistanceMultiplier": 2.5})
         cluster_layer.default_js = [("markerclusterjs", url("vendor/leaflet.markercluster/leaflet.markercluster.js"))]
         cluster_layer.default_css = [
             ("markerclustercss", url("vendor/leaflet.markercluster/MarkerCluster.css")),

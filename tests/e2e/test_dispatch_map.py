@@ -108,6 +108,33 @@ def pin_classes(page, ids: list[int]) -> list[str]:
     })""", ids)
 
 
+def test_reports_metres_apart_fan_out_at_street_level_instead_of_zooming_to_the_last_level(page, live_server,
+                                                                                           new_case) -> None:
+    """Three reports of one problem a few metres apart (lon 119.7350 is 100 m from any other test's case): opening
+    one from the queue, or clicking their cluster, shows them side by side at street level (zoom 16), not at
+    the map's last level (20), where they would only part; the opened case's name shows over its pin."""
+    ids = [new_case(f"测试：同一处 {i}", lon=119.7350 + 0.00003 * i, lat=29.3050) for i in range(3)]
+    browser_login(page, live_server, "dispatcher")
+    page.wait_for_selector(".case-pin, .case-cluster")
+    shown = "ids => ids.every(id => window.GridlinkDispatch.caseMap.markers[id].getElement())"
+    page.locator(f"#queue tr[data-case='{ids[1]}']").click()
+    wait_for(page, shown, ids)
+    assert page.evaluate("window.GridlinkDispatch.caseMap.map.getZoom()") == 16
+    expect(page.locator(".leaflet-tooltip", has_text=f"#{ids[1]} ")).to_be_visible()
+    screenshot(page, "dispatch-map-fanned-out")
+
+    page.keyboard.press("Escape")
+    page.evaluate("window.GridlinkDispatch.caseMap.cluster.unspiderfy()")
+    page.evaluate("window.GridlinkDispatch.caseMap.map.setView([29.3050, 119.7350], 14, {animate: false})")
+    wait_for(page, "id => window.GridlinkDispatch.caseMap.cluster.getVisibleParent("
+                   "window.GridlinkDispatch.caseMap.markers[id]).getChildCount() === 3", ids[0])
+    page.evaluate("id => window.GridlinkDispatch.caseMap.cluster.getVisibleParent("
+                  "window.GridlinkDispatch.caseMap.markers[id]).getElement().classList.add('under-test')", ids[0])
+    page.locator(".case-cluster.under-test").click()
+    wait_for(page, shown, ids)
+    assert page.evaluate("window.GridlinkDispatch.caseMap.map.getZoom()") == 16
+
+
 def test_bulk_filing_recolours_the_pins_without_a_reload(page, live_server, new_case) -> None:
     """Three overdue cases 80 m apart: box-select them with Shift + drag, file them, and their red pins
     change colour in place (filing starts a new clock) and the queue rows follow. The one open in the

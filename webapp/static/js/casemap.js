@@ -7,6 +7,10 @@
 
   var RANK = {overdue: 0, due_soon: 1, none: 2, on_time: 3};
   var FOCUS_ZOOM = 16;  // an opened case is shown at least this close (maps.PLACE_LABEL_MAX_ZOOM is below it)
+  /* Pins closer together than this (repeat reports of one problem: DOMAIN's 50 m duplicate radius) are fanned
+   * out where they are, seen from the street, instead of zoomed into: they part only at the map's last level,
+   * where nothing around them is readable any more. */
+  var TIGHT_METRES = 50;
   var TIP_HALF = 140;  // half a case tooltip's width, and a margin
 
   function pageData() {
@@ -49,6 +53,10 @@
     this.markers = {};
     this.onSelect = onSelect;
     this.cluster.options.iconCreateFunction = clusterIcon;
+    this.cluster.on("clusterclick clusterkeypress", function (event) {
+      if (event.type === "clusterkeypress" && event.originalEvent.keyCode !== 13) { return; }
+      self.open(event.layer);
+    });
     this.map.removeLayer(this.heat);
     // Not animated: a view set while the first one is still animating (a GPS fix on the phone page) is dropped.
     this.map.fitBounds(data.bounds, {padding: [12, 12], animate: false});
@@ -108,6 +116,36 @@
     return x > r.left - 20 && x < r.right + 20 && y > r.top - 60 && y < r.bottom + 20;
   }
 
+  function tight(map, cluster) {
+    var bounds = cluster.getBounds();
+    return map.distance(bounds.getSouthWest(), bounds.getNorthEast()) <= TIGHT_METRES;
+  }
+
+  /* A cluster opened by a click (or Enter): zoomed into, or fanned out at street level if tight. `then` runs
+   * once its pins are apart. */
+  CaseMap.prototype.open = function (cluster, then) {
+    var map = this.map, group = this.cluster, done = then || function () {};
+    if (!tight(map, cluster)) {
+      cluster.zoomToBounds({padding: [40, 40]});
+      return;
+    }
+    var child = cluster.getAllChildMarkers()[0];
+    if (map.getZoom() < FOCUS_ZOOM) { map.setView(cluster.getBounds().getCenter(), FOCUS_ZOOM, {animate: false}); }
+    settled(group, function () {
+      var parent = group.getVisibleParent(child);  // the cluster holding the pins at this zoom
+      // _spiderfied: the group's fanned-out cluster (spiderfy() on it again fires no event)
+      if (!parent || !parent.spiderfy || group._spiderfied === parent) { done(); return; }
+      group.once("spiderfied", function () { done(); });
+      parent.spiderfy();
+    });
+  };
+
+  /* Runs `then` once the cluster layer has redrawn for the map's new zoom (its clusters split or merge in an
+   * animation after the zoom itself, and a cluster in mid-animation cannot be fanned out). */
+  function settled(group, then) {
+    if (group._inZoomAnimation) { group.once("animationend", then); } else { then(); }
+  }
+
   /* Zooms to the case's pin and opens its tooltip; `cover` (the drawer, over the map's right side), the intake
    * panel (left) and the legend (bottom left) push the pin into the part of the map left in view. The case looked at before closes
    * its tooltip: one open case, one tooltip. */
@@ -122,7 +160,17 @@
     if (map.getZoom() < FOCUS_ZOOM) {  // close enough to see the street, past the township names
       map.setView(marker.getLatLng(), FOCUS_ZOOM, {animate: false});
     }
-    this.cluster.zoomToShowLayer(marker, function () {
+    var self = this;
+    settled(this.cluster, function () {
+      var parent = self.cluster.getVisibleParent(marker);
+      if (parent && parent !== marker && tight(map, parent)) {
+        self.open(parent, place);
+      } else {
+        self.cluster.zoomToShowLayer(marker, place);
+      }
+    });
+
+    function place() {
       var box = map.getContainer().getBoundingClientRect();
       var right = cover && !cover.hidden ? Math.min(box.width, cover.getBoundingClientRect().left - box.left) : box.width;
       var left = aside && !aside.hidden ? Math.max(0, aside.getBoundingClientRect().right - box.left) : 0;
@@ -133,7 +181,7 @@
         map.panBy([p.x - (left + right) / 2, p.y - box.height / 2], {animate: false});
       }
       marker.openTooltip();
-    });
+    }
   };
 
   /* A click on the map itself (not on a pin or a control, not the end of a drag), with its position.
