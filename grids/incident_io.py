@@ -36,10 +36,12 @@ Choices an operator can rely on:
   (due_times.handle, what evaluation's 按期/超期 read); it starts no clock in gridlink: imported cases are
   history, not escalated by the sweep, and one the centre files and dispatches gets gridlink's own clock.
   Without it an imported case has no deadline;
-- a row is rejected for the first of: extra_cells (more cells than the header: a broken quote), missing_external_id,
-  too_long, bad_date (unreadable, missing, closed or deadline before created, after the import started, or a
-  closed status without its closed time), unknown_category, missing_coordinates, bad_coordinates, swapped_coordinates,
-  outside_city. A row shorter than the header reads its missing cells as empty.
+- a row is rejected for the first of: bad_quote (a record the CSV reader cannot read: a quote left open, which
+  swallows the lines after it, or a character after a closing quote), extra_cells or missing_cells (more or fewer
+  cells than the header: a quote or a separator out of place), missing_external_id, too_long, bad_date
+  (unreadable, missing, closed or deadline before created, after the import started), status_mismatch (a
+  closed status without its closed time, or a closed time under a status that is not one of closed_values),
+  unknown_category, missing_coordinates, bad_coordinates, swapped_coordinates, outside_city.
 
 CSV written here (the export and the rejects report) is data, never formulas: a text cell starting with
 = + - @ or a tab/CR gets a leading ' (OWASP CSV injection), so a spreadsheet shows it as text (in the
@@ -79,7 +81,7 @@ from sqlalchemy.orm import Session, aliased
 from gis.crs import CoordinateError, geometry_to_wgs84, normalize_crs_name
 from grids.divisions import city_outline
 from grids.errors import Invalid
-from grids.incidents import REASON_TEXT, SOURCES, UNFIT_CHARACTERS, Actor
+from grids.incidents import REASON_TEXT, SOURCES, TEXT_LIMITS, UNFIT_CHARACTERS, Actor
 from grids.layouts import city_date
 from grids.models import DIVISION_LEVELS, Category, City, Department, Division, Grid, Incident, Squad, User
 from grids.spreadsheet import replaced_on_success, safe_cell, write_xlsx
@@ -89,7 +91,6 @@ SCHEMA = json.loads(resources.files("grids").joinpath("data/incident_mapping.sch
 CHUNK_ROWS = 10_000
 SORT_MEMORY = "128MB"  # the staging sorts (first occurrence per external id, file order) stay off disk
 SOURCE = "import"
-MAX_EXTERNAL_ID, MAX_ADDRESS = 100, 300  # the column widths of incidents
 REPORT_COLUMNS = ("reject_reason", "reject_detail")
 EXPORT_FORMATS = ("csv", "geojson", "xlsx")
 INVARIANT = "rows == imported + rejected; duplicates are rejected rows; imported == located + unlocated"
@@ -224,10 +225,8 @@ Values = dict[str, str]
 
 
 def _values(row: Cells, ctx: _Context) -> Values:
-    """The mapped fields of a row, stripped ('' for a cell a short row lacks); one pass per row, as this
-    runs a million times in an import."""
-    if len(row) < ctx.width:
-        row = row + [""] * (ctx.width - len(row))
+    """The mapped fields of a row of the header's width, stripped; one pass per row, as this runs a million
+    times in an import."""
     return {name: row[index].strip() for name, index in ctx.column.items()}
 
 
@@ -255,8 +254,11 @@ def _fields(values: Values, ctx: _Context) -> tuple[Any, ...]:
     external_id, address = values["external_id"], values.get("address", "")
     if not external_id:
         raise Rejected("missing_external_id", f"the {ctx.mapping['external_id']} column is empty")
-    if len(external_id) > MAX_EXTERNAL_ID or len(address) > MAX_ADDRESS:
-        raise Rejected("too_long", f"external id over {MAX_EXTERNAL_ID} or address over {MAX_ADDRESS} characters")
+    too_long = [f"{name} over {TEXT_LIMITS[name]}" for name, value in
+                (("external_id", external_id), ("address", address), ("description", values.get("description", "")))
+                if len(value) > TEXT_LIMITS[name]]
+    if too_long:
+        raise Rejected("too_long", f"{', '.join(too_long)} characters")
     created = _time(values, ctx, "created")
     if created is None:
         raise Rejected("bad_date", f"the created time ({ctx.mapping['created']['column']}) is empty")
@@ -275,8 +277,12 @@ def _fields(values: Values, ctx: _Context) -> tuple[Any, ...]:
         raise Rejected("unknown_category", f"no minor class has the code or name {values['category']!r}")
     status = _status(values, ctx, closed)
     if status == "closed" and closed is None and "closed" in ctx.times:
-        raise Rejected("bad_date", f"the status says closed but the closed time ({ctx.mapping['closed']['column']}) "
-                                   "is empty")
+        raise Rejected("status_mismatch", f"the status says closed but the closed time "
+                                          f"({ctx.mapping['closed']['column']}) is empty")
+    if status != "closed" and closed is not None:
+        raise Rejected("status_mismatch", f"closed at {closed.isoformat()} but the status {values['status']!r} is "
+                                          f"not one of closed_values {ctx.mapping['status']['closed_values']}: add "
+                                          "it to the mapping's closed_values, or clear the closed time")
     return (external_id, *category, status, created.isoformat(),
             closed.isoformat() if closed and status == "closed" else None,
             deadline.isoformat() if deadline else None, address or None, values.get("description") or None)
@@ -331,7 +337,7 @@ class _Chunk:
 
     rows: int
     staged: list[tuple[Any, ...]] = field(default_factory=list)
-    rejected: list[tuple[Cells, str, str]] = field(default_factory=list)
+    rejected: list[tuple[Record, str, str]] = field(default_factory=list)
     position: int = 0
 
     def copy_text(self) -> str:
@@ -341,14 +347,24 @@ class _Chunk:
         return buffer.getvalue()
 
 
-def _parse_chunk(rows: list[tuple[int, Cells]], ctx: _Context) -> _Chunk:
+def _cell_count(cells: int, width: int) -> tuple[str, str]:
+    """The reason and detail of a row whose cells do not line up with the header."""
+    if cells > width:
+        return "extra_cells", f"{cells} cells under a header of {width}: a quote left open or a separator inside " \
+                              "a cell splits it"
+    return "missing_cells", f"{cells} cells under a header of {width}: a quote left open joins it to the lines " \
+                            "after it, or cells are missing; every row needs all the header's cells"
+
+
+def _parse_chunk(rows: list[tuple[int, Record]], ctx: _Context) -> _Chunk:
     """Split a chunk into staging tuples (STAGING_COLUMNS order) and rejects (row, reason, detail)."""
     chunk, parsed = _Chunk(rows=len(rows)), []
     for row_no, row in rows:
         try:
-            if len(row) > ctx.width:
-                raise Rejected("extra_cells", f"{len(row)} cells under a header of {ctx.width}: a quote left open "
-                                              "or a separator inside a cell splits it")
+            if isinstance(row, Unreadable):
+                raise Rejected("bad_quote", row.detail)
+            if len(row) != ctx.width:
+                raise Rejected(*_cell_count(len(row), ctx.width))
             values = _values(row, ctx)
             parsed.append((row_no, row, values, _fields(values, ctx)))
         except Rejected as exc:
@@ -364,7 +380,7 @@ def _parse_chunk(rows: list[tuple[int, Cells]], ctx: _Context) -> _Chunk:
     return chunk
 
 
-def _parsed_chunks(reader: Iterator[Cells], raw: IO[bytes], ctx: _Context) -> Iterator[tuple[_Chunk, str]]:
+def _parsed_chunks(reader: Iterator[Record], raw: IO[bytes], ctx: _Context) -> Iterator[tuple[_Chunk, str]]:
     """Each chunk of the file parsed, with its COPY text (both made here, in the read-ahead thread)."""
     for rows in _chunks(reader, CHUNK_ROWS):
         chunk = _parse_chunk(rows, ctx)
@@ -638,16 +654,45 @@ def _context(session: Session, city_code: str, mapping: dict[str, Any], crs: str
                     city_name=city.name, column=columns, width=len(header), now=datetime.now(UTC), times=times)
 
 
-def _csv_rows(raw: IO[bytes]) -> Iterator[Cells]:
-    """The rows of the file (NUL and other unfit characters dropped: no text may hold them), or Invalid naming
-    where it is not UTF-8."""
+@dataclass(frozen=True)
+class Unreadable:
+    """A record the CSV reader could not read (strict quoting): where it is and why, in place of its cells."""
+
+    detail: str
+
+
+Record = Cells | Unreadable
+
+
+def _csv_rows(raw: IO[bytes]) -> Iterator[Record]:
+    """The records of the file (NUL and other unfit characters dropped: no text may hold them), or Invalid
+    naming where it is not UTF-8.
+
+    Quoting is strict: a quote left open would otherwise swallow the rest of the file into one cell, and a
+    character after a closing quote would be glued on without a word. Such a record is yielded as Unreadable
+    and the reader goes on at the next line."""
     handle = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    reader = csv.reader((UNFIT_CHARACTERS.sub("", line) for line in handle), strict=True)
     try:
-        yield from csv.reader(UNFIT_CHARACTERS.sub("", line) for line in handle)
+        while True:
+            first = reader.line_num + 1
+            try:
+                yield next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield Unreadable(_unreadable(exc, first, reader.line_num))
     except UnicodeDecodeError as exc:
         raise _not_utf8(raw, exc) from exc
     finally:
         handle.detach()  # the caller closes the file
+
+
+def _unreadable(exc: csv.Error, first: int, last: int) -> str:
+    if str(exc) == "unexpected end of data":
+        return f"the quote opened in line {first} is never closed: lines {first}-{last} (the end of the file) " \
+               "read as one cell; close the quote and import again"
+    return f"line {first}: {exc} (a quote inside a quoted cell is written twice: \"\")"
 
 
 def _not_utf8(raw: IO[bytes], exc: UnicodeDecodeError) -> Invalid:
@@ -661,7 +706,7 @@ def _not_utf8(raw: IO[bytes], exc: UnicodeDecodeError) -> Invalid:
                    details={"line": line, "byte": offset})
 
 
-def _chunks(reader: Iterator[Cells], size: int) -> Iterator[list[tuple[int, Cells]]]:
+def _chunks(reader: Iterator[Record], size: int) -> Iterator[list[tuple[int, Record]]]:
     """Data rows (blank lines skipped, as csv.DictReader does) numbered as a spreadsheet shows them (the header is
     row 1, like the components import's report), in lists of `size`."""
     numbered = enumerate((row for row in reader if row), start=2)
@@ -669,10 +714,12 @@ def _chunks(reader: Iterator[Cells], size: int) -> Iterator[list[tuple[int, Cell
         yield chunk
 
 
-def _write_rejects(writer: Any, width: int, rejects: Iterable[tuple[Cells, str, str]]) -> None:
-    """The original cells under the file's header (short rows padded, extra cells dropped), reason, detail."""
+def _write_rejects(writer: Any, width: int, rejects: Iterable[tuple[Record, str, str]]) -> None:
+    """The original cells under the file's header (short rows padded, extra cells dropped; none for an
+    unreadable record), reason, detail."""
     for row, reason, detail in rejects:
-        cells = row[:width] + [""] * (width - len(row))
+        cells = [] if isinstance(row, Unreadable) else row[:width]
+        cells += [""] * (width - len(cells))
         writer.writerow([*(safe_cell(cell) for cell in cells), reason, detail])
 
 
@@ -688,12 +735,17 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
     """
     csv_path = Path(csv_path)
     report = Path(report_path) if report_path else csv_path.with_suffix(".rejects.csv")
+    if report.resolve() == csv_path.resolve():
+        raise Invalid(f"the rejects report {report} would overwrite the file being imported; name another "
+                      "report file", code="bad_report_path")
     session.flush()
     session.execute(_CREATE_STAGING)
     session.execute(text(f"SET LOCAL jit = off; SET LOCAL work_mem = '{SORT_MEMORY}'"))  # JIT: 40% of the run
     rows, imported, located, reasons = 0, 0, 0, Counter()
     with csv_path.open("rb") as raw, closing(_csv_rows(raw)) as reader, replaced_on_success(report) as out:
         header = next(reader, [])
+        if isinstance(header, Unreadable):
+            raise Invalid(f"the header row cannot be read: {header.detail}", code="bad_mapping")
         validate_mapping(mapping, header)  # every problem of the mapping at once, missing columns included
         ctx = _context(session, city_code, mapping, crs, header)
         params = {"city": city_code, "day": city_date(session, city_code), "crs": ctx.crs, "source": SOURCE,

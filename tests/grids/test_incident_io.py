@@ -394,7 +394,9 @@ def test_nul_bytes_are_dropped_and_a_short_row_is_rejected_for_what_it_lacks(db,
     path = tmp_path / "nul.csv"
     path.write_text(",".join(HEADER) + "\n" + ",".join(nul) + "\n" + ",".join(short) + "\n", encoding="utf-8")
     result = import_cases(db, CITY, path, MAPPING, crs="gcj02")
-    assert (result["imported"], result["reasons"]) == (1, {"missing_coordinates": 1})
+    assert (result["imported"], result["reasons"]) == (1, {"missing_cells": 1})
+    with open(result["report"], encoding="utf-8-sig", newline="") as handle:
+        assert "4 cells under a header of 9" in list(csv.reader(handle))[1][-1]
     case = cases(db)[nul[0]]
     assert (case.address, case.description) == ("游埠老街", "垃圾桶满溢")
 
@@ -455,11 +457,55 @@ def test_a_row_with_extra_cells_or_closed_without_a_time_is_rejected(db, demo_ci
     undated = [good[0].replace("01", "94"), good[1], "", *good[3:8], "已办结"]
     path = write_csv(tmp_path / "ragged.csv", [spilled, undated, good])
     result = import_cases(db, CITY, path, MAPPING, crs="gcj02")
-    assert (result["rows"], result["imported"], result["reasons"]) == (3, 1, {"extra_cells": 1, "bad_date": 1})
+    assert (result["rows"], result["imported"], result["reasons"]) == (3, 1, {"extra_cells": 1,
+                                                                              "status_mismatch": 1})
     with open(result["report"], encoding="utf-8-sig", newline="") as handle:
         details = {row[0]: row[-1] for row in csv.reader(handle)}
     assert "11 cells under a header of 9" in details[spilled[0]]
     assert "closed time (办结时间) is empty" in details[undated[0]]
+
+
+def test_a_quote_left_open_loses_no_row_without_saying_so(db, demo_city, tmp_path) -> None:
+    """A quote opened and never closed used to swallow every line after it into one description: the file's
+    last rows vanished and its first was imported without its status. Now each broken record is rejected
+    with the lines it spans, and the rows before it still go in."""
+    publish_square_layout(db)
+    good, other, last = hotline_rows(db)[:3]
+    glued = [good[0].replace("01", "95"), *good[1:7], '"垃圾"桶满溢', good[8]]  # text after a closing quote
+    lines = [",".join(HEADER), ",".join(good), ",".join(glued), ",".join(other),
+             ",".join([*last[:7], '"路边垃圾']), ",".join(last)]  # the quote opened in line 5 is never closed
+    path = tmp_path / "open_quote.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = import_cases(db, CITY, path, MAPPING, crs="gcj02")
+    assert (result["rows"], result["imported"], result["rejected"]) == (4, 2, 2)
+    assert result["reasons"] == {"bad_quote": 2}
+    with open(result["report"], encoding="utf-8-sig", newline="") as handle:
+        details = [row[-1] for row in csv.reader(handle)][1:]
+    assert details[0].startswith("line 3: ',' expected after '\"'")
+    assert details[1].startswith("the quote opened in line 5 is never closed: lines 5-6")
+    assert set(cases(db)) == {good[0], other[0]}
+
+
+def test_the_import_refuses_to_overwrite_its_file_and_keeps_open311_texts_in_bounds(db, demo_city,
+                                                                                     tmp_path) -> None:
+    """A report path naming the CSV itself would have replaced the hotline's data with the rejects; a
+    description over the API's 4,000 characters would have made the Open311 feed break its schema; a closed
+    time under a status the mapping does not call closed would have imported a closed case as open."""
+    publish_square_layout(db)
+    good, other = hotline_rows(db)[:2]
+    path = write_csv(tmp_path / "hotline.csv", [good])
+    with pytest.raises(Invalid, match="would overwrite the file being imported") as refused:
+        import_cases(db, CITY, path, MAPPING, crs="gcj02", report_path=tmp_path / "." / "hotline.csv")
+    assert refused.value.code == "bad_report_path"
+    assert path.read_text(encoding="utf-8-sig").splitlines()[1].startswith(good[0])
+    long = [good[0].replace("01", "96"), *good[1:7], "满" * 4001, good[8]]
+    closed_unnamed = [other[0], other[1], "2025/10/09 10:00", *other[3:8], "已办结（回访满意）"]
+    result = import_cases(db, CITY, write_csv(tmp_path / "more.csv", [long, closed_unnamed]), MAPPING, crs="gcj02")
+    assert (result["imported"], result["reasons"]) == (0, {"too_long": 1, "status_mismatch": 1})
+    with open(result["report"], encoding="utf-8-sig", newline="") as handle:
+        details = [row[-1] for row in csv.reader(handle)][1:]
+    assert details[0] == "description over 4000 characters"
+    assert "'已办结（回访满意）' is not one of closed_values ['已办结', '已归档']" in details[1]
 
 
 def test_the_source_systems_deadline_is_what_on_time_and_overdue_are_judged_by(db, hotline, tmp_path) -> None:
