@@ -128,6 +128,13 @@ def test_the_download_of_an_overdue_or_one_channel_queue_holds_what_the_queue_sh
     assert cases[ZHUGE] not in {int(r["id"]) for r in rows(client.get("/api/v1/incidents/export.csv?triage=1"))}
     unknown = client.get("/api/v1/incidents/export.csv?township=abc")
     assert unknown.status_code == 422 and "unknown township abc" in unknown.json["error"]["message"]
+    # A .NET or Python client writes True: it filters as true does (it exported every case of the city)
+    assert {int(r["id"]) for r in rows(client.get("/api/v1/incidents/export.csv?overdue=True"))} == {cases[YOUBU]}
+    assert client.get("/api/v1/incidents?overdue=TRUE").json["total"] == 1
+    assert client.get("/api/v1/incidents?overdue=0").json["total"] > 1
+    maybe = client.get("/api/v1/incidents?overdue=maybe")
+    assert maybe.status_code == 422 and maybe.json["error"]["code"] == "bad_filter"
+    assert "overdue is 1/true" in maybe.json["error"]["message"]
 
 
 def test_the_queue_and_its_download_narrow_to_the_cases_a_department_has(client, db, cases) -> None:

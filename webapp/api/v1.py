@@ -117,12 +117,25 @@ def create_incident() -> Any:
     return response
 
 
+#: What a 只看 flag's value means, in any letter case: clients send 1, true, True, yes, on ...
+FLAG_VALUES = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
+               "off": False, "": False}
+
+
+def _flag(args: Any, name: str) -> bool:
+    """A 只看 flag, or bad_filter: a value read as "no" by mistake would answer every case instead."""
+    value = args.get(name, "").strip().lower()
+    if value not in FLAG_VALUES:
+        raise Invalid(f"{name} is 1/true to keep only those cases, or 0/false; got {args[name]!r}",
+                      code="bad_filter")
+    return FLAG_VALUES[value]
+
+
 def case_filter(args: Any) -> CaseFilter:
-    """The export's filters from a query string (GET /incidents and its downloads take the same): a 只看 flag
-    is 1 or true."""
+    """The export's filters from a query string (GET /incidents and its downloads take the same)."""
     return CaseFilter.parse(args.get("status"), args.get("category"), args.get("township"), args.get("since"),
-                            args.get("until"), args.get("source"),
-                            [name for name in ONLY if args.get(name) in ("1", "true")], args.get("department"))
+                            args.get("until"), args.get("source"), [name for name in ONLY if _flag(args, name)],
+                            args.get("department"))
 
 
 def _bbox(args: Any) -> list[Any]:
