@@ -387,6 +387,8 @@ def locate(session: Session, city_code: str, x: float | None, y: float | None, *
     A case may name a component instead of (or as well as) giving coordinates: see the module docstring.
     """
     component = component_by_code(session, city_code, component_code) if component_code else None
+    if component is not None and category is not None and component.category_id != category.id:
+        raise _class_mismatch(component, category)
     loc = _place(x, y, crs, component)
     here = _surroundings(session, city_code, loc.lon, loc.lat, _routing_category(category, component))
     if loc.input_crs is not None and not (here.divisions and here.divisions[0].level == "city"):
@@ -420,6 +422,15 @@ def locate(session: Session, city_code: str, x: float | None, y: float | None, *
     loc.owner_type = next((kind for kind in OWNER_ORDER if found[kind] is not None), CENTRE)
     loc.say("owner", owner=loc.owner_type)
     return loc
+
+
+def _class_mismatch(component: Component, category: Category) -> Invalid:
+    """A case about a component is of the component's class: a 暴露垃圾 report naming a manhole's code would go
+    to the water company and sit at the manhole."""
+    kind = component.category
+    return Invalid(f"component {component.code} is a {kind.name} ({kind.code}), not {category.code}: report it "
+                   f"under {kind.code}, or leave out the component code", code="component_class_mismatch",
+                   details={"code": component.code, "name": kind.name, "class_code": kind.code})
 
 
 def unlocated(reason: str) -> Location:

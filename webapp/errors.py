@@ -67,6 +67,8 @@ ERROR_TEXT = {
     "too_many_photos": _l("照片太多：每次最多 %(max)s 张，现有 %(got)s 张。"),
     "after_photo_required": _l("请拍摄或选择至少一张处置后照片。"),
     "unknown_component": _l("部件台账中没有这个编码，请核对部件铭牌上的 16 位编码。"),
+    "component_class_mismatch": _l("部件 %(code)s 属于“%(name)s”（%(class_code)s）类，与所选类别不符：请按该类上报，"
+                                   "或不填部件编码。"),
     # the planner's layout editor
     "stale_revision": _l("图层刚被他人修改，请刷新后再编辑。"),
     "not_draft": _l("只有草稿可以修改或发布；要重绘已发布的图层，请先复制为草稿。"),

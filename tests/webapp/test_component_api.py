@@ -2,6 +2,7 @@
 
 import pytest
 
+from gis.crs import wgs84_to_gcj02
 from grids.apikeys import create_key
 from grids.demo import DAMAGED_COMPONENT
 from grids.models import Department, Incident
@@ -78,3 +79,32 @@ def test_open311_takes_the_component_as_an_attribute_of_component_services(clien
     answer = client.get(f"/open311/v2/requests/{incident.id}.json").json
     valid("requests.json", answer)
     assert answer[0]["agency_responsible"] == "水务集团 供水排水"
+
+
+def test_a_component_of_another_class_is_refused_not_routed_to_its_maintainer(client, db, key) -> None:
+    """A 暴露垃圾 report naming a manhole's code went to the water company and sat at the manhole; now the
+    caller is told the component's class, on /api/v1 and Open311 alike, and no case is stored."""
+    before = db.query(Incident).count()
+    refused = client.post("/api/v1/incidents", headers=bearer(key), json={
+        "category": "E0101", "component_code": DAMAGED_COMPONENT, "description": "垃圾"})
+    assert refused.status_code == 422 and refused.json["error"]["code"] == "component_class_mismatch"
+    assert f"component {DAMAGED_COMPONENT} is a " in refused.json["error"]["message"]
+    assert "report it under C0102" in refused.json["error"]["message"]
+    assert "请按该类上报" in refused.json["error"]["display"]
+    open311 = client.post("/open311/v2/requests.json", data={
+        "api_key": key, "service_code": "E0101", "attribute[component_code]": DAMAGED_COMPONENT})
+    assert open311.status_code == 422 and "report it under C0102" in open311.json[0]["description"]
+    assert db.query(Incident).count() == before
+
+
+def test_open311_takes_a_crs_for_citizen_apps_on_chinese_maps(client, db, key) -> None:
+    """An app on Amap sends GCJ-02: with crs=gcj02 the point is converted (300-600 m off otherwise), as on
+    /api/v1, and the refusal's advice to check crs can be followed."""
+    where = client.get(f"/api/v1/locate?component={DAMAGED_COMPONENT}", headers=bearer(key)).json
+    lon, lat = wgs84_to_gcj02(where["lon"], where["lat"])
+    created = client.post("/open311/v2/requests.json", data={
+        "api_key": key, "service_code": "E0101", "lat": lat, "long": lon, "crs": "gcj02", "description": "垃圾"})
+    assert created.status_code == 201, created.json
+    case = client.get(f"/api/v1/incidents/{created.json[0]['service_request_id']}", headers=bearer(key)).json
+    assert case["input"]["crs"] == "gcj02"
+    assert abs(case["lon"] - where["lon"]) < 1e-5 and abs(case["lat"] - where["lat"]) < 1e-5

@@ -203,8 +203,8 @@ def create_request(fmt: str) -> Response:
 
     def produce() -> tuple[list[dict[str, Any]], int]:
         x, y = point_or_component(form, "long", "lat", component) if has_point or component else (None, None)
-        incident = report(db(), actor, form.get("service_code", ""), x, y, source="open311",
-                          description=description, address=form.get("address_string") or None,
+        incident = report(db(), actor, form.get("service_code", ""), x, y, crs=form.get("crs") or "wgs84",
+                          source="open311", description=description, address=form.get("address_string") or None,
                           reporter_contact=_contact(form), component_code=component, media_url=media_url)
         return [{"service_request_id": str(incident.id), "service_notice": _notice(incident, x),
                  "account_id": None}], 201
