@@ -241,7 +241,6 @@ def rule_for(state: str | None, action: str, may: Callable[[Transition], bool] |
     if rule is None:
         allowed = [t.action for t in TRANSITIONS if state in t.sources and t.action != ABSORB_DUPLICATE
                    and (may is None or may(t))]
-        log.warning("refused %s on a %s case: not a step of the workflow", action, state)
         raise Invalid(f"a case that is {state} cannot be {action!r}ed; allowed now: {', '.join(allowed) or 'none'}",
                       code="illegal_action", details={"status": state, "action": action, "allowed": allowed})
     return rule
@@ -322,16 +321,22 @@ def authorize(session: Session, actor: Actor, state: str | None, action: str, *,
     """The transition for (state, action) if the actor may take it on the case (may_take, and not their own
     report's 核实); Invalid, or Forbidden saying who may or why not, otherwise. Every refusal is logged
     (RELIABILITY 13)."""
-    rule = rule_for(state, action, lambda t: may_take(actor.role, t, incident))
+    case = f"case {incident.id}" if incident is not None else "a new case"
+    try:
+        rule = rule_for(state, action, lambda t: may_take(actor.role, t, incident))
+    except Invalid:
+        log.warning("refused %s by %s (%s) on %s (%s): not a step of the workflow", action, actor.label,
+                    actor.role, case, state)
+        raise
     roles = roles_for(rule, incident.extensions if incident is not None else 0)
     if actor.role != "admin" and actor.role not in roles:
-        log.warning("refused %s by %s (%s) on a %s case", action, actor.label, actor.role, state)
+        log.warning("refused %s by %s (%s) on %s (%s): not their role", action, actor.label, actor.role, case, state)
         raise Forbidden(f"the role {actor.role} may not {action} this case; that needs {' or '.join(roles)}",
                         code="role_forbidden", details={"role": actor.role, "action": action, "needs": list(roles)})
     refused = (objection(actor.role, action, incident) or own_report_objection(session, actor.user_id, action, incident)
                if incident is not None and actor.role != "admin" else None)
     if refused is not None:
-        log.warning("refused %s by %s (%s): %s", action, actor.label, actor.role, refused)
+        log.warning("refused %s by %s (%s) on %s: %s", action, actor.label, actor.role, case, refused)
         raise refused
     return rule
 

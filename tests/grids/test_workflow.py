@@ -73,7 +73,7 @@ def test_an_illegal_jump_is_refused_and_nothing_is_recorded(db, demo_city, caplo
     with pytest.raises(Invalid, match="cannot be 'close'ed") as caught:
         step(db, case, "close", "dispatcher")
     assert caught.value.details["allowed"] == ["file", "escalate", "cancel", "relocate"]  # the dispatcher's, in order
-    assert "refused close on a reported case" in caplog.text
+    assert f"refused close by dispatcher (dispatcher) on case {case.id} (reported)" in caplog.text  # who, which case
     assert len(events_of(db, case.id)) == 1 and case.version == 1
 
 
