@@ -30,11 +30,12 @@ from sqlalchemy.orm import Session
 from grids.db import prepared
 from grids.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
 from grids.incidents import Actor
-from grids.models import ApiKey
+from grids.models import ApiKey, City
 
 KEY_PREFIX = "glk_"
 API_KEY_ROLES = ("reporter", "viewer", "dispatcher", "supervisor")
 DEFAULT_RATE_PER_MINUTE = 120
+NAME_LIMIT = ApiKey.name.type.length  # the column's width
 
 
 def digest(raw_key: str) -> str:
@@ -49,6 +50,12 @@ def create_key(session: Session, city_code: str, name: str, role: str = "reporte
                       code="unknown_role")
     if rate_per_minute < 1:
         raise Invalid("the rate limit must be at least 1 request a minute", code="bad_rate")
+    if not name.strip() or len(name) > NAME_LIMIT:
+        raise Invalid(f"a key's name is the client it is for (hotline, 12345-app): 1 to {NAME_LIMIT} characters",
+                      code="bad_key_name")
+    if session.get(City, city_code) is None:
+        raise Invalid(f"unknown city {city_code}; the key belongs to a city loaded in this database",
+                      code="unknown_city")
     existing = session.scalar(select(ApiKey).where(ApiKey.city_code == city_code, ApiKey.name == name))
     if existing is not None:  # names stay taken after a revoke: the audit trail keeps naming one key
         state = "was revoked; names are not reused, so" if existing.revoked_at else "exists; revoke it or"

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from grids.apikeys import create_key
-from grids.errors import Conflict
+from grids.errors import Conflict, Invalid
 from grids.models import Division
 from tests.conftest import login
 
@@ -74,6 +74,15 @@ def test_keys_are_required_checked_and_revocable(client, db, key) -> None:
     assert client.get("/api/v1/incidents", headers=bearer(key)).status_code == 401
     with pytest.raises(Conflict, match="was revoked; names are not reused"):
         create_key(db, "330781", "hotline", "dispatcher")
+
+
+@pytest.mark.parametrize(("city", "name", "code"), [
+    ("999999", "hotline-2", "unknown_city"), ("330781", " ", "bad_key_name"), ("330781", "x" * 101, "bad_key_name")])
+def test_a_key_for_no_city_or_without_a_usable_name_is_refused_in_words(db, city, name, code) -> None:
+    """These printed an 88-line database traceback (city, length) or made a key nobody could name (blank)."""
+    with pytest.raises(Invalid) as refused:
+        create_key(db, city, name, "dispatcher")
+    assert refused.value.code == code
 
 
 def test_a_key_in_the_address_of_the_json_api_is_refused_saying_how_to_send_it(client, key) -> None:
