@@ -119,10 +119,15 @@ def validate_mapping(mapping: Any, header: Sequence[str] | None = None) -> None:
     the file's `header` the columns it lacks), so one edit fixes all."""
     errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(mapping), key=lambda e: list(e.path))
     problems = [f"{'/'.join(str(p) for p in e.path) or '(top)'}: {e.message}" for e in errors]
+    if not errors and mapping["lat"] == mapping["lon"]:
+        problems.append(f"lat and lon: both name the column {mapping['lat']!r}; each needs its own")
     if header is not None and not errors:
         shown = ", ".join(header) or "empty"
+        mapped = dict.fromkeys(_mapped_columns(mapping))
         problems += [f"column {column!r}: the CSV has no such column (its header: {shown})"
-                     for column in dict.fromkeys(_mapped_columns(mapping)) if column not in header]
+                     for column in mapped if column not in header]
+        problems += [f"column {column!r}: the header has it {header.count(column)} times; rename all but one"
+                     for column in mapped if header.count(column) > 1]
     times = {key: spec for key, spec in mapping.items() if key in TIME_KEYS and isinstance(spec, dict)} \
         if isinstance(mapping, dict) else {}
     problems += [f"{key}/tz: unknown time zone {spec['tz']!r}; use an IANA name such as Asia/Shanghai"

@@ -265,6 +265,17 @@ def test_mapped_columns_missing_from_the_file_are_named_with_the_other_problems(
     assert sorted(p.split(":")[0] for p in problems) == ["column 'lat_wgs'", "column 'lon_wgs'", "created/tz"]
 
 
+def test_a_mapping_reading_one_column_twice_is_refused_before_any_row(db, demo_city, tmp_path) -> None:
+    """lat and lon on one column rejected every row as outside the city; a header naming a column twice read
+    the first without a word."""
+    with pytest.raises(Invalid, match="lat and lon: both name the column '纬度'"):
+        validate_mapping({**MAPPING, "lon": "纬度"})
+    path = tmp_path / "twice.csv"
+    path.write_text(",".join([*HEADER, "问题描述"]) + "\n", encoding="utf-8")
+    with pytest.raises(Invalid, match="column '问题描述': the header has it 2 times; rename all but one"):
+        import_cases(db, CITY, path, MAPPING)
+
+
 def export_bytes(db, fmt: str, **filters) -> bytes:
     out = io.BytesIO()
     export_cases(db, CITY, fmt, out, CaseFilter.parse(**filters))
