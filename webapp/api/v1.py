@@ -3,6 +3,7 @@ and locate a point. Coordinates default to WGS84 (GPS); send `crs` for gcj02 (Am
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from collections.abc import Collection
@@ -83,10 +84,28 @@ def known_fields(body: dict[str, Any], known: Collection[str]) -> None:
 
 
 def json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
+    """The request's JSON object, or bad_json / not_utf8 saying what is wrong with the body and where."""
+    if not request.is_json:
         raise Invalid("send a JSON object with Content-Type: application/json", code="bad_json")
-    return body
+    body = request.get_json(silent=True)
+    if isinstance(body, dict):
+        return body
+    raise Invalid(f"the body is {_json_problem(request.get_data(cache=True))}: send one JSON object in UTF-8",
+                  code="bad_json")
+
+
+def _json_problem(data: bytes) -> str:
+    """Why a JSON body is no object, in the words a caller can fix it by (only refused bodies get here)."""
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 (byte {exc.start}: {exc.reason}; GBK text, say)"
+    except json.JSONDecodeError as exc:
+        return f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    except (RecursionError, ValueError):
+        return "nested too deeply"
+    kind = {list: "array", str: "string", bool: "true or false", type(None): "null"}.get(type(value), "number")
+    return f"a JSON {kind}, not an object"
 
 
 REPORT_FIELDS = frozenset(("category", "lon", "lat", "crs", "description", "address", "reporter_contact",
