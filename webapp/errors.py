@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, jsonify, make_response, render_template, request
+from flask import Flask, current_app, has_request_context, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -107,6 +107,12 @@ DETAIL_WORDS = {
 }
 
 
+def _upload_limit() -> int:
+    """The body limit of this request (a JSON body has its own, webapp.JSON_LIMIT), or the app's."""
+    limit = request.max_content_length if has_request_context() else None
+    return limit or current_app.config["MAX_CONTENT_LENGTH"]
+
+
 def error_text(code: str, details: Any = None) -> str | None:
     """The error in the reader's language; None when ERROR_TEXT has no words for the code, or the error lacks
     a detail they need (the same code raised elsewhere with less to say): the caller shows its message then."""
@@ -115,7 +121,7 @@ def error_text(code: str, details: Any = None) -> str | None:
         return None
     given = details if isinstance(details, dict) else {"fields": details} if isinstance(details, list) else {}
     try:  # inside an error handler: words that cannot be made fall back to the message, never a 500
-        params = {"mb": MAX_BYTES // 1048576, "upload_mb": current_app.config["MAX_CONTENT_LENGTH"] // 1048576,
+        params = {"mb": MAX_BYTES // 1048576, "upload_mb": _upload_limit() // 1048576,
                   **{k: DETAIL_WORDS.get(k, str)(v) for k, v in given.items()}}
         return str(template) % params
     except (KeyError, TypeError, ValueError):

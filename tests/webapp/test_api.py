@@ -146,6 +146,9 @@ def test_actions_over_http_conflict_illegal_forbidden_and_zone(client, db, key) 
     assert stale.status_code == 409 and stale.json["error"]["message"] == "case changed, reload"
     illegal = client.post(url, json={"action": "close", "version": 2}, headers=bearer(key))
     assert illegal.status_code == 422 and illegal.json["error"]["code"] == "illegal_action"
+    as_text = client.post(url, json={"action": "dispatch", "version": "2"}, headers=bearer(key))
+    assert as_text.status_code == 422 and as_text.json["error"]["code"] == "bad_field"  # was "version is required"
+    assert "a whole number such as 3, not '2'" in as_text.json["error"]["message"]
     login(client, "officer")  # 游埠镇's squad: the 诸葛镇 case is not in its zone
     assert client.get(f"/api/v1/incidents/{case['id']}").status_code == 404
     assert client.post(url, json={"action": "dispatch", "version": 2}).status_code == 404

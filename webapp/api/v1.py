@@ -259,8 +259,11 @@ def act_on_incident(incident_id: int) -> Any:
     body, pictures = action_body()
     known_fields(body, {"action", "version", *ACTION_FIELDS, *POINT_FIELDS})
     version = body.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
+    if version is None:
         raise Invalid("version (the case's version you saw) is required", code="missing_fields", details=["version"])
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise Invalid(f"version is the case's version you saw, a whole number such as 3, not {version!r}",
+                      code="bad_field", details=["version"])
     action = text(body, "action", 32, required=True)
     payload = {name: text(body, name, MAX_DESCRIPTION) for name in ACTION_FIELDS}
     payload.update({name: number(body[name], name) for name in POINT_FIELDS if body.get(name) is not None})
