@@ -52,7 +52,7 @@ RATE_COLUMNS = frozenset(RATES)
 def period_words(period: Period) -> str:
     """The period as people say it: 2026 年第 48 周, not 2026-W48."""
     year, number = period.number
-    return str(PERIOD_WORDS[period.kind]) % {"year": year, period.kind: number}
+    return str(PERIOD_WORDS[period.kind]) % {period.kind: number, "year": year}  # a year's own key is its year
 
 
 def _choice(name: str, allowed: tuple[str, ...] | dict[str, Any], default: str) -> str:
