@@ -239,3 +239,27 @@ def test_a_long_description_takes_two_lines_in_the_queue_and_on_the_map(page, li
     assert box["height"] < 160 and box["y"] >= map_box["y"]
     expect(drawer.locator("[data-field=description]")).to_have_text(text)  # the whole of it
     screenshot(page, "dispatch-desk-long-description")
+
+
+def test_on_a_phone_the_queue_scrolls_into_reach_and_a_case_opens_full_screen(browser, live_server) -> None:
+    """A supervisor on a phone: the queue below the map had no height left under its filters and the page did
+    not scroll, so no row could be tapped; the drawer opened up the page, behind the map's controls."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    browser_login(page, live_server, "supervisor")
+    row = page.locator("#queue tbody tr[data-case]").first
+    row.scroll_into_view_if_needed()
+    box = row.bounding_box()
+    assert box["height"] > 40 and 0 <= box["y"] < 844, box
+    case_id = row.get_attribute("data-case")
+    row.tap()
+    drawer = page.locator("#drawer")
+    expect(drawer.locator("[data-field=title]")).to_contain_text(f"#{case_id} ")
+    assert drawer.bounding_box() == {"x": 0, "y": 0, "width": 390, "height": 844}
+    close = drawer.locator("[data-close]").first
+    assert page.evaluate("el => document.elementFromPoint(...(r => [r.x + r.width / 2, r.y + r.height / 2])"
+                         "(el.getBoundingClientRect())) === el", close.element_handle())  # on top: tappable
+    screenshot(page, "dispatch-phone-drawer")
+    close.tap()
+    expect(drawer).to_be_hidden()
+    context.close()
