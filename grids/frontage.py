@@ -47,10 +47,11 @@ from grids.models import (
     Division,
     FrontageInspection,
     FrontageUnit,
+    Incident,
     User,
 )
 from grids.spreadsheet import safe_cell
-from grids.workflow import start_report_clock
+from grids.workflow import OPEN_STATES, start_report_clock
 
 UNIT_TYPES = ("shop", "office", "market", "construction_site", "compound", "household")
 SHEET_PATH = Path(__file__).parent / "data" / "frontage_score_sheet.json"
@@ -396,27 +397,41 @@ def _case_point(unit: FrontageUnit) -> Point:
     return to_shape(unit.area).representative_point() if unit.area is not None else to_shape(unit.location)
 
 
+def _violation_case(session: Session, unit: FrontageUnit, category: Category, items: list[str],
+                    inspector: User | None) -> int:
+    """The id of the unit's open case of the category, else of a new one naming the items found."""
+    ongoing = session.scalar(select(Incident.id).where(
+        Incident.frontage_unit_id == unit.id, Incident.category_id == category.id,
+        Incident.status.in_(OPEN_STATES), Incident.duplicate_of_id.is_(None)).order_by(Incident.id).limit(1))
+    if ongoing is not None:
+        return ongoing
+    point = _case_point(unit)
+    case = open_case(session, unit.city_code, category, point.x, point.y, source="frontage_inspection",
+                     description=f"门前三包检查 {unit.name}: {'、'.join(items)}", reporter=inspector,
+                     clock=start_report_clock)
+    case.frontage_unit_id = unit.id
+    return case.id
+
+
 def inspect_unit(session: Session, unit_id: int, inspector: User | None, deductions: dict[str, int],
                  photos: Sequence[str] = (), note: str | None = None, *, at: datetime | None = None
                  ) -> FrontageInspection:
-    """Score a unit against the sheet; every deduction whose item names a category opens a case on the unit."""
+    """Score a unit against the sheet; the deductions whose items name a category are filed as one case per
+    category on the unit, or under the unit's open case of that category if it has one (a second inspector
+    finding the same rubbish files no second case)."""
     unit = session.get(FrontageUnit, unit_id)
     if unit is None:
         raise NotFound(f"no frontage unit {unit_id}")
     score, lines = score_deductions(load_score_sheet(), deductions)
-    point = _case_point(unit)
-    incident_ids = []
+    found: dict[str, list[str]] = {}  # category code -> the items found under it
     for line in (ln for ln in lines if ln["category"]):
-        category = _category(session, unit.city_code, line["category"])
-        case = open_case(session, unit.city_code, category, point.x, point.y, source="frontage_inspection",
-                         description=f"门前三包检查 {unit.name}: {line['name']}", reporter=inspector,
-                         clock=start_report_clock)
-        case.frontage_unit_id = unit.id
-        incident_ids.append(case.id)
+        found.setdefault(line["category"], []).append(line["name"])
+    incident_ids = [_violation_case(session, unit, _category(session, unit.city_code, code), items, inspector)
+                    for code, items in found.items()]
     inspection = FrontageInspection(city_code=unit.city_code, unit_id=unit.id,
                                     inspector_id=inspector.id if inspector else None, score=score,
                                     deductions=lines, photos=list(photos), note=note,
-                                    violations=len(incident_ids), incident_ids=incident_ids)
+                                    violations=sum(len(items) for items in found.values()), incident_ids=incident_ids)
     if at is not None:
         inspection.at = at
     session.add(inspection)

@@ -369,6 +369,14 @@ def inspect(unit_id: int) -> Any:
                            max_count=MAX_COUNT, data=_band_data(), max_photos=MAX_PHOTOS), 422 if sub.errors else 200
 
 
+def _filed_before(inspection: FrontageInspection) -> set[int]:
+    """The cases among an inspection's that it did not open: reported otherwise, or by an earlier inspection."""
+    earlier = db().scalars(select(FrontageInspection.incident_ids).where(
+        FrontageInspection.unit_id == inspection.unit_id, FrontageInspection.id < inspection.id))
+    return {case_id for ids in earlier for case_id in ids or []} | set(db().scalars(select(Incident.id).where(
+        Incident.id.in_(inspection.incident_ids or []), Incident.source != "frontage_inspection")))
+
+
 @bp.route("/inspections/<int:inspection_id>")
 @require_roles(*VIEW_ROLES)
 def inspection(inspection_id: int) -> Any:
@@ -379,7 +387,8 @@ def inspection(inspection_id: int) -> Any:
         raise NotFound(_("没有这次检查记录。"), code="inspection_not_found")
     zone = zone_of(current_user())
     unit_ = unit_in_zone(found.unit_id, zone)
-    cases = db().scalars(select(Incident).where(Incident.id.in_(found.incident_ids or []), *case_conditions(zone))
-                         .order_by(Incident.id))
-    return render_template("frontage/inspection.html", inspection=found, unit=unit_, cases=_case_rows(list(cases)),
-                           total=load_score_sheet()["total"], may_inspect=may_inspect())
+    cases = list(db().scalars(select(Incident).where(Incident.id.in_(found.incident_ids or []),
+                                                     *case_conditions(zone)).order_by(Incident.id)))
+    ongoing = [c.id for c in cases if c.id in _filed_before(found)]  # open before: the inspection filed no new one
+    return render_template("frontage/inspection.html", inspection=found, unit=unit_, cases=_case_rows(cases),
+                           ongoing=ongoing, total=load_score_sheet()["total"], may_inspect=may_inspect())

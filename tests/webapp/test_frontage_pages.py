@@ -20,7 +20,7 @@ import pytest
 import shapely
 from PIL import Image
 from shapely.geometry import MultiPolygon, box
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
 from grids.divisions import upsert_division
@@ -188,6 +188,29 @@ def test_an_inspection_scores_links_a_case_and_shows_both(client, db) -> None:
     assert f'href="/dispatch#case-{case.id}"' in centre_page
     english = client.get(f"/frontage/inspections/{inspection.id}?lang=en").get_data(as_text=True)
     assert "Trading outside the shop or on the street" in english and "店外经营、占道经营" not in english
+
+
+def test_a_second_inspection_finding_the_same_problem_files_no_second_case(client, db) -> None:
+    """Three inspectors at the same shop in one minute opened three 店外经营 cases at one point: now the unit's
+    open case of the category takes the later findings, and the result page says so."""
+    unit = township_units(db, WEST)[0]
+    path = f"/frontage/units/{unit.id}/inspect"
+    cases_of_unit = select(func.count()).select_from(Incident).where(Incident.frontage_unit_id == unit.id)
+    before = db.scalar(cases_of_unit)
+    as_user(client, "w_comgr")
+    first = client.post(path, data=_form(client, path, **{"count-O1": "1"}))
+    as_user(client, "w_officer")
+    again = client.post(path, data=_form(client, path, **{"count-O1": "2", "count-S1": "1"}))
+    inspections = db.scalars(select(FrontageInspection).where(FrontageInspection.unit_id == unit.id)
+                             .order_by(FrontageInspection.id)).all()
+    assert [i.violations for i in inspections] == [1, 2]
+    by_category = {db.get(Incident, i).category.code: i for i in inspections[1].incident_ids}
+    kept, rubbish = by_category["E0501"], by_category["E0101"]
+    assert kept == inspections[0].incident_ids[0]  # the same 店外经营 case; the rubbish is a new one
+    assert db.scalar(cases_of_unit) == before + 2
+    result = client.get(again.headers["Location"]).get_data(as_text=True)
+    assert f"#{kept} 是此前上报、尚未结案的同类问题" in result and f"#{rubbish} 是" not in result
+    assert first.status_code == again.status_code == 302
 
 
 def test_invalid_counts_are_shown_next_to_their_items_and_nothing_is_stored(client, db) -> None:
