@@ -41,7 +41,8 @@ from grids.models import DIVISION_LEVELS, City, Division, DivisionPart
 
 AREA_TOLERANCE_M2 = 1.0
 AREA_TOLERANCE_SHARE = 1e-4  # 0.01 % of the child's area
-CODE_LENGTHS = (6, 9, 12)
+#: The digits of a level's code (national division codes: 330781 兰溪市, 330781102 游埠镇, 330781102001 a community).
+LEVEL_DIGITS = {"city": 6, "district": 6, "township": 9, "community": 12}
 INVALID_MODES = ("refuse", "skip", "repair")
 
 
@@ -148,7 +149,7 @@ def _clean_geometry(geom: BaseGeometry | None, crs: str, fix: bool) -> tuple[Mul
 
 
 def _boundary(feature: Feature, crs: str, declared: str | None, code_field: str, name_field: str,
-              fix: bool) -> tuple[Boundary, dict | None]:
+              fix: bool, level: str) -> tuple[Boundary, dict | None]:
     """A feature's code, name and WGS84 shape, or a GeometryProblem saying what is wrong with it."""
     code, name = feature.properties.get(code_field), feature.properties.get(name_field)
     if code is None or name is None:
@@ -156,8 +157,10 @@ def _boundary(feature: Feature, crs: str, declared: str | None, code_field: str,
         raise GeometryProblem(f"no value in field {code_field if code is None else name_field!r} "
                               f"(the file's fields: {fields})")
     code = str(code).strip()
-    if not code.isdigit() or len(code) not in CODE_LENGTHS:
-        raise GeometryProblem(f"code {code!r} is not a 6, 9 or 12 digit division code")
+    if not code.isdigit() or len(code) != LEVEL_DIGITS[level]:
+        levels = ", ".join(f"{name} {digits}" for name, digits in LEVEL_DIGITS.items())
+        raise GeometryProblem(f"code {code!r} is not a {level}'s {LEVEL_DIGITS[level]}-digit division code (digits "
+                              f"per level: {levels}): check the code field and the level")
     if feature.problem:
         raise feature.problem
     geom, repaired = _clean_geometry(_to_lonlat(feature.geometry, declared), crs, fix)
@@ -168,9 +171,9 @@ def _boundary(feature: Feature, crs: str, declared: str | None, code_field: str,
     return Boundary(feature.index, code, str(name).strip(), MultiPolygon(polygons_of(wgs84))), repaired
 
 
-def read_boundaries(path: Path, crs: str, code_field: str, name_field: str,
+def read_boundaries(path: Path, crs: str, code_field: str, name_field: str, level: str,
                     fix: bool = False) -> tuple[list[Boundary], list[dict], list[dict]]:
-    """Good boundaries, problems (one per bad feature, all of them) and repairs, from one file."""
+    """Good boundaries of a level, problems (one per bad feature, all of them) and repairs, from one file."""
     try:
         crs = normalize_crs_name(crs)
         result = read_features(path)
@@ -183,7 +186,7 @@ def read_boundaries(path: Path, crs: str, code_field: str, name_field: str,
     for feature in result.features:
         code, name = feature.properties.get(code_field), feature.properties.get(name_field)
         try:
-            boundary, repaired = _boundary(feature, crs, result.source_crs, code_field, name_field, fix)
+            boundary, repaired = _boundary(feature, crs, result.source_crs, code_field, name_field, fix, level)
         except GeometryProblem as problem:
             problems.append(_problem(feature, code, name, problem.reason, problem.location))
             continue
@@ -284,7 +287,14 @@ def import_divisions(session: Session, city_code: str, path: Path, *, level: str
     if invalid not in INVALID_MODES:
         raise Invalid(f"unknown invalid-feature mode {invalid!r}", code="bad_mode")
     parent = division_by_code(session, city_code, parent_code) if parent_code else None
-    boundaries, problems, repairs = read_boundaries(Path(path), crs, code_field, name_field, invalid == "repair")
+    if parent is not None and DIVISION_LEVELS.index(parent.level) >= DIVISION_LEVELS.index(level):
+        raise Invalid(f"{parent.code} {parent.name} is a {parent.level}: a {level} lies in a division of a level "
+                      f"above it ({', '.join(DIVISION_LEVELS[:DIVISION_LEVELS.index(level)])}); check the level "
+                      "and the parent", code="bad_parent",
+                      details={"parent": parent.code, "name": parent.name, "parent_level": parent.level,
+                               "level": level})
+    boundaries, problems, repairs = read_boundaries(Path(path), crs, code_field, name_field, level,
+                                                    invalid == "repair")
     boundaries, outside, trimmed = _within_parent(boundaries, parent)
     problems += outside
     if problems and invalid != "skip":

@@ -99,7 +99,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.cli.add_command(command)
     app.jinja_env.globals.update(nav_for=auth.nav_for, current_user=auth.current_user, role_label=role_label,
                                  status_label=status_label, level_label=level_label, duration_label=duration_label,
-                                 routing_text=routing_text, city_time=city_time,
+                                 routing_text=routing_text, city_time=city_time, error_text=errors.error_text,
                                  get_locale=get_locale)
     return app
 

@@ -16,7 +16,7 @@ from grids.errors import DomainError, Unavailable
 from grids.photos import MAX_BYTES
 from grids.workflow import SYSTEM_ROLE
 from webapp.api.open311 import open311_error
-from webapp.labels import action_label, duration_label, field_label, role_label, status_label
+from webapp.labels import action_label, duration_label, field_label, level_label, role_label, status_label
 
 MACHINE_PREFIXES = ("/api/", "/open311/", "/tiles/", "/healthz")
 
@@ -94,6 +94,8 @@ ERROR_TEXT = {
     "bad_geometry": _l("所画范围不是有效的面（例如边线自相交），请重新画。"),
     "area_overlaps": _l("所画范围与其他单位的责任区重叠：%(overlaps)s。请调整后再保存。"),
     "photo_not_found": _l("没有这张照片，或它不在您的辖区内。"),
+    # boundaries
+    "bad_parent": _l("%(parent)s %(name)s 是%(parent_level)s：%(level)s须位于更高一级的区划内，请检查层级和上级区划。"),
 }
 #: How a detail reads in a message: codes become the reader's words, lists are joined.
 DETAIL_WORDS = {
@@ -104,6 +106,7 @@ DETAIL_WORDS = {
     "fields": lambda names: _("、").join(map(field_label, names)),
     "detached": lambda codes: _("、").join(codes),
     "overlaps": lambda items: _("、").join(f"{o['name']} {o['overlap_m2']} m²" for o in items),
+    "level": level_label, "parent_level": level_label,
 }
 
 

@@ -148,3 +148,23 @@ def test_point_lookup_uses_the_subdivided_parts(jdb) -> None:
     hit = division_at(jdb, JIUJIANG, Point(115.99, 29.72), "district")  # central Jiujiang, 浔阳区
     assert hit is not None and hit.code == XUNYANG
     assert division_at(jdb, JIUJIANG, Point(100.0, 20.0), "district") is None
+
+
+def test_a_level_that_does_not_fit_the_codes_or_the_parent_is_refused(db, tmp_geojson) -> None:
+    """Two communities (12 digits) imported as townships under a township were stored as townships, and then
+    ranked with the townships on 统计评价 and offered in every township filter."""
+    _import(db, tmp_geojson((mapping(box(119.46, 29.21, 119.48, 29.23)), _props("990101"))))
+    _import(db, tmp_geojson((mapping(box(119.46, 29.21, 119.47, 29.22)), _props("990101001"))), level="township",
+            parent_code="990101")
+    communities = tmp_geojson((mapping(box(119.46, 29.21, 119.465, 29.215)), _props("990101001201")),
+                              (mapping(box(119.465, 29.21, 119.47, 29.215)), _props("990101001202")))
+    with pytest.raises(Invalid) as under_township:
+        _import(db, communities, level="township", parent_code="990101001")
+    assert under_township.value.code == "bad_parent"
+    assert "990101001 t is a township: a township lies in a division of a level above it" in str(under_township.value)
+    with pytest.raises(Invalid) as as_township:
+        _import(db, communities, level="township", parent_code="990101")
+    reasons = [p["reason"] for p in as_township.value.details["invalid"]]
+    assert len(reasons) == 2 and "not a township's 9-digit division code" in reasons[0]
+    stored = _import(db, communities, level="community", parent_code="990101001")
+    assert stored["created"] == ["990101001201", "990101001202"]

@@ -142,6 +142,19 @@ def test_a_bad_upload_lists_every_problem_and_stores_nothing(client, tmp_path) -
     assert '<option value="gcj02">GCJ-02（高德、腾讯地图）</option>' in response.get_data(as_text=True)
 
 
+def test_communities_under_a_township_chosen_as_townships_are_refused_in_the_planners_words(client) -> None:
+    """A plausible slip (level 乡镇/街道, parent 兰江街道) stored two communities as townships of a township."""
+    login(client, "planner")
+    square = {"type": "Polygon", "coordinates": [[[119.47, 29.21], [119.48, 29.21], [119.48, 29.22], [119.47, 29.21]]]}
+    features = [{"type": "Feature", "properties": {"code": "330781001201", "name": "社区"}, "geometry": square}]
+    upload = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    page = _upload(client, upload, parent="330781001").get_data(as_text=True)
+    assert "330781001 兰江街道（示意） 是乡镇/街道：乡镇/街道须位于更高一级的区划内" in page
+    client.get("/plan?lang=en")
+    english = _upload(client, upload, parent="330781001").get_data(as_text=True)
+    assert "is a Township/subdistrict: a Township/subdistrict lies in a division of a higher level" in english
+
+
 def test_upload_stores_nothing_in_the_database(client, session) -> None:
     login(client, "planner")
     count = session.scalar(select(func.count()).select_from(Division))
