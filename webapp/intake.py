@@ -27,7 +27,7 @@ from grids.errors import Invalid
 from grids.incidents import TEXT_LIMITS, Actor
 from grids.models import Category, Incident
 from grids.photos import Picture, prepare_all, report_with_photos
-from grids.workflow import OPEN_STATES
+from grids.workflow import OPEN_STATES, category_by_code
 from webapp import db
 from webapp.api.idempotency import once
 from webapp.auth import current_user
@@ -162,6 +162,11 @@ def submit_report(source: str, case_url: Callable[[int], str], *, require_descri
     user = current_user()
     form = ReportForm.parse(request.form, request.files, require_description=require_description,
                             no_point=no_point)
+    if form.errors and "category" not in form.errors:  # a category the list lacks is said with the rest, not after
+        try:
+            category_by_code(db(), user.city_code, form.category)
+        except Invalid as exc:
+            form.errors.update(field_errors(exc) or {})
     if form.errors:
         return jsonify({"errors": form.errors}), 422
 

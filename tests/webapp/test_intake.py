@@ -123,6 +123,9 @@ def test_a_report_without_a_point_says_what_each_form_offers(client, db) -> None
     login(client, "dispatcher")
     desk = post(client, "/dispatch/cases", form(db, lon="", lat=""))
     assert desk.json["errors"]["point"] == "请在地图上点选位置，或填写经度和纬度。"
+    vague = post(client, "/dispatch/cases", form(db, lon="", lat="", category="垃圾"))  # no such class: said at once
+    assert set(vague.json["errors"]) == {"point", "category"}
+    assert vague.json["errors"]["category"] == "没有这个类别，请从列表中选择。"
     login(client, "officer")
     phone = post(client, "/township/report", form(db, lon="", lat=""))
     assert phone.json["errors"]["point"] == "还没有位置：请等待定位、点“重新定位”，或在地图上点选问题位置。"
