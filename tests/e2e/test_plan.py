@@ -218,3 +218,15 @@ def test_copying_a_layout_says_it_is_at_work_until_the_editor_opens(page: Page, 
         session.execute(delete(GridLayout).where(GridLayout.id == copy_id))
     engine.dispose()
     assert page.console_errors == []
+
+
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+def test_the_plan_page_fits_a_phone_and_its_table_scrolls_in_its_box(page, live_server, lang) -> None:
+    """The page was 429 px (575 in English) wide on a 390 px phone, 复制为草稿重绘 one character a line."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    browser_login(page, live_server, "planner")
+    page.goto(f"{live_server}/plan?lang={lang}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    copy = page.locator("#divisions button.small").first  # 复制为草稿重绘 of a published layout
+    assert copy.bounding_box()["height"] < 40  # one line
+    screenshot(page, f"plan-phone-{lang}")
