@@ -187,6 +187,10 @@ def test_the_list_map_colours_areas_by_latest_score_with_a_legend(page, live_ser
     page.reload()
     page.wait_for_load_state("networkidle")
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    first = page.locator("table.units tbody tr").first.inner_text()
+    page.locator("[data-sort]").click()  # the phone's cards keep the sort (the header with it was hidden)
+    page.wait_for_load_state("networkidle")
+    assert page.locator("table.units tbody tr").first.inner_text() != first
     screenshot(page, "frontage-list-phone")
     assert page.foreign_requests == []  # type: ignore[attr-defined]
     assert page.console_errors == []  # type: ignore[attr-defined]
