@@ -566,6 +566,7 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
     so its INSERT carries them and no UPDATE follows. `media_url` (Open311: a photo kept by the calling
     system) is kept in the report's event.
     """
+    external_id = (external_id or "").strip() or None  # " HX-1 " is HX-1, as the bulk import reads it
     _check_lengths(description=description, address=address, reporter_contact=reporter_contact,
                    external_id=external_id, media_url=media_url)
     stored = external_id and session.scalar(select(Incident.id).where(Incident.city_code == city_code,

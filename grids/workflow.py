@@ -588,10 +588,13 @@ def _unknown_category(value: str) -> Invalid:
 
 def _minor_class(city_code: Any, value: Any) -> ColumnElement[bool]:
     """A minor class (the classes cases are reported in) of the city, named by its code, its Chinese or English
-    name, or "code name" as pickers list it (codes are free-form in catalogs, so no pattern could split that)."""
+    name, or "code name" as pickers list it (codes are free-form in catalogs, so no pattern could split that);
+    letter case and surrounding spaces do not matter (e0101, "exposed garbage "), as in the bulk import."""
+    named = func.lower(func.btrim(value))
     return and_(Category.city_code == city_code, Category.parent_id.is_not(None),
-                or_(Category.code == value, Category.name == value, Category.name_en == value,
-                    Category.code + " " + Category.name == value, Category.code + " " + Category.name_en == value))
+                or_(*(func.lower(label) == named for label in (
+                    Category.code, Category.name, Category.name_en, Category.code + " " + Category.name,
+                    Category.code + " " + Category.name_en))))
 
 
 def category_by_code(session: Session, city_code: str, value: str) -> Category:

@@ -260,6 +260,15 @@ def test_a_repeated_external_id_names_the_case_that_has_it(client, db, key) -> N
     first = submit(client, key, lon, lat, external_id="12345-2026-0001")
     again = submit(client, key, lon, lat, external_id="12345-2026-0001")
     assert again.status_code == 409 and again.json["error"]["details"] == {"id": first.json["id"]}
+    spaced = submit(client, key, lon, lat, external_id=" 12345-2026-0001 ")  # was stored as another id
+    assert spaced.status_code == 409 and spaced.json["error"]["details"] == {"id": first.json["id"]}
+
+
+def test_a_category_is_found_whatever_its_letter_case_as_the_import_finds_it(client, db, key) -> None:
+    lon, lat = inner(db, YOUBU)
+    for named in ("e0101", " Exposed garbage ", "E0101 暴露垃圾"):
+        created = submit(client, key, lon, lat, category=named)
+        assert created.status_code == 201 and created.json["category"] == "E0101", (named, created.json)
 
 
 @pytest.mark.parametrize(("path", "status"), [
