@@ -182,7 +182,7 @@ def test_a_half_typed_report_survives_the_filter_and_goes_once_created(page, liv
     expect(form.locator("input[name=reporter_contact]")).to_have_value("13900000000")
     expect(page.locator(".intake-pin")).to_have_count(1)
     chosen = form.locator("input[name=photos]")
-    page.wait_for_function("document.querySelector('#intake-form').elements.photos.files.length === 1")
+    page.wait_for_function("() => document.querySelector('#intake-form').elements.photos.files.length === 1")
     assert chosen.evaluate("input => input.files[0].name") == "garbage.jpg"
     screenshot(page, "dispatch-desk-draft-kept")
     with page.expect_response(lambda r: r.url.endswith("/dispatch/cases") and r.status == 201) as created:
@@ -262,4 +262,10 @@ def test_on_a_phone_the_queue_scrolls_into_reach_and_a_case_opens_full_screen(br
     screenshot(page, "dispatch-phone-drawer")
     close.tap()
     expect(drawer).to_be_hidden()
+    page.locator("[data-open-intake]").tap()  # 新建案件 (below the map): a sheet over the lower half
+    page.wait_for_function("() => document.querySelector('.map-area').getBoundingClientRect().top >= 0")  # back in view
+    sheet, area = page.locator("#intake").bounding_box(), page.locator(".map-area").bounding_box()
+    assert sheet["y"] >= 844 / 2 - 1 and area["y"] + 150 < sheet["y"]
+    page.mouse.click(area["x"] + 200, area["y"] + 150)  # the map above it still places the point
+    expect(page.locator("#intake-form input[name=lon]")).to_have_value(re.compile(r"^1\d\d\.\d{6}$"))
     context.close()

@@ -29,7 +29,9 @@
   function openIntake() {
     panel.hidden = false;
     container.classList.add("placing");
-    form.elements.category.focus();
+    // a phone shows the queue (and this button) below the map: the map comes back into view above the form
+    if (container.getBoundingClientRect().top < 0) { window.scrollTo(0, 0); }
+    form.elements.category.focus({preventScroll: true});
   }
 
   /* Closed, the form is put away: a reload does not bring it back open (its fields stay until then). */
