@@ -785,12 +785,14 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
 @click.option("--overdue", is_flag=True, help="Only open cases past their deadline.")
 @click.option("--triage", is_flag=True, help="Only cases waiting in triage (in no grid).")
 @click.option("--extension", is_flag=True, help="Only cases whose extension request waits for its approver.")
+@click.option("--language", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="The xlsx workbook's headings above the column codes.")
 @city_option
 @json_option
 @fail_cleanly
 def incidents_export(out: Path, fmt: str, status: str | None, category: str | None, township: str | None,
                      department: str | None, since: str | None, until: str | None, source: str | None,
-                     overdue: bool, triage: bool, extension: bool, city: str, as_json: bool) -> None:
+                     overdue: bool, triage: bool, extension: bool, language: str, city: str, as_json: bool) -> None:
     """Write one row per case (owner, grid, divisions, routing reason) to OUT; text stays text."""
     from grids.incident_io import CaseFilter, export_cases
     from grids.spreadsheet import replaced_on_success
@@ -798,7 +800,7 @@ def incidents_export(out: Path, fmt: str, status: str | None, category: str | No
     only = [name for name, chosen in (("overdue", overdue), ("triage", triage), ("extension", extension)) if chosen]
     filters = CaseFilter.parse(status, category, township, since, until, source, only, department)
     with command_session() as session, replaced_on_success(out, encoding=None) as handle:
-        result = export_cases(session, city, fmt, handle, filters)
+        result = export_cases(session, city, fmt, handle, filters, language=language)
     emit({**result, "path": str(out)}, as_json, f"{result['cases']} cases written to {out}")
 
 

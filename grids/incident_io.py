@@ -64,6 +64,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from importlib import resources
 from itertools import islice
 from pathlib import Path
@@ -778,15 +779,23 @@ EXPORT_COLUMNS = ("id", "external_id", "category_code", "category_name", "status
                   "deadline_at", "handle_due_at", "closed_at", "grid_code", "township_code", "city_code", "squad_code",
                   "squad_name", "co_manager", "co_manager_name", "department_code", "department_name", "owner_type",
                   "needs_triage", "routing_reason", "address", "description", "lon", "lat")
-#: The columns in the trade's words, for the workbook people open (the CSV and GeoJSON keep the codes alone).
-EXPORT_HEADINGS = {
+#: The columns in the trade's words, for the workbook people open (the CSV and GeoJSON keep the codes alone), in
+#: the reader's language: words, not a catalog, because the CLI has no reader's locale and they are the data's.
+EXPORT_HEADINGS = {"zh": {
     "id": "案件编号", "external_id": "外部编号", "category_code": "类别编码", "category_name": "问题类别",
     "status": "状态", "source": "来源", "reported_at": "上报时间", "deadline_at": "当前环节时限",
     "handle_due_at": "处置时限", "closed_at": "结案时间", "grid_code": "单元网格", "township_code": "乡镇编码",
     "city_code": "城市编码", "squad_code": "中队编码", "squad_name": "责任中队", "co_manager": "协管员账号",
     "co_manager_name": "协管员", "department_code": "部门编码", "department_name": "承办单位",
     "owner_type": "责任主体", "needs_triage": "待分拣", "routing_reason": "派遣依据", "address": "地址",
-    "description": "问题描述", "lon": "经度", "lat": "纬度"}
+    "description": "问题描述", "lon": "经度", "lat": "纬度"}, "en": {
+    "id": "Case no.", "external_id": "External no.", "category_code": "Category code", "category_name": "Category",
+    "status": "Status", "source": "Channel", "reported_at": "Reported", "deadline_at": "Current stage due",
+    "handle_due_at": "Handling due", "closed_at": "Closed", "grid_code": "Unit grid", "township_code": "Township code",
+    "city_code": "City code", "squad_code": "Squad code", "squad_name": "Squad", "co_manager": "Co-manager login",
+    "co_manager_name": "Co-manager", "department_code": "Department code", "department_name": "Department",
+    "owner_type": "Accountable party", "needs_triage": "Triage", "routing_reason": "Routing reason",
+    "address": "Address", "description": "Description", "lon": "Longitude", "lat": "Latitude"}}
 TIME_COLUMNS = ("reported_at", "deadline_at", "handle_due_at", "closed_at")
 #: The handling deadline (处置时限, an imported case's source deadline): what evaluation judges 按期 by; it
 #: outlives the running stage's deadline_at, which a closed case no longer has.
@@ -967,8 +976,8 @@ def _write_geojson(rows: Iterable[Row], out: IO[bytes]) -> int:
     return count
 
 
-def _write_xlsx(rows: Iterable[Row], out: IO[bytes]) -> int:
-    return write_xlsx(out, EXPORT_COLUMNS, rows, "cases", EXPORT_HEADINGS)
+def _write_xlsx(rows: Iterable[Row], out: IO[bytes], language: str = "zh") -> int:
+    return write_xlsx(out, EXPORT_COLUMNS, rows, "cases", EXPORT_HEADINGS[language])
 
 
 WRITERS: dict[str, Callable[[Iterable[Row], IO[bytes]], int]] = {
@@ -976,13 +985,15 @@ WRITERS: dict[str, Callable[[Iterable[Row], IO[bytes]], int]] = {
 
 
 def export_cases(session: Session, city_code: str, fmt: str, out: IO[bytes], filters: CaseFilter | None = None,
-                 actor: Actor | None = None) -> dict[str, Any]:
-    """Write one row per case (EXPORT_COLUMNS) to the binary stream `out` as CSV, GeoJSON or an Excel workbook.
+                 actor: Actor | None = None, language: str = "zh") -> dict[str, Any]:
+    """Write one row per case (EXPORT_COLUMNS) to the binary stream `out` as CSV, GeoJSON or an Excel workbook
+    (its headings in `language`, zh or en, above the codes).
 
     Text is data: CSV cells that a spreadsheet would run as a formula get a leading ' (safe_cell), GeoJSON
     strings are JSON-escaped, workbook cells are typed text; none is ever interpreted.
     """
     if fmt not in WRITERS:
         raise Invalid(f"unknown format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}", code="bad_format")
-    count = WRITERS[fmt](_export_rows(session, city_code, filters or CaseFilter(), actor), out)
+    write = partial(_write_xlsx, language=language) if fmt == "xlsx" else WRITERS[fmt]
+    count = write(_export_rows(session, city_code, filters or CaseFilter(), actor), out)
     return {"format": fmt, "cases": count}

@@ -391,6 +391,9 @@ def test_cli_import_and_export_on_a_committed_database(committed_hotline, tmp_pa
     workbook = run("export", "--format", "xlsx", str(tmp_path / "out.xlsx"), "--township", YOUBU)
     sheet = openpyxl.load_workbook(tmp_path / "out.xlsx", read_only=True)["cases"]
     assert workbook["cases"] == sheet.max_row - 1 == len(features)
+    run("export", "--format", "xlsx", str(tmp_path / "en.xlsx"), "--township", YOUBU, "--language", "en")
+    english = openpyxl.load_workbook(tmp_path / "en.xlsx", read_only=True)["cases"]
+    assert next(english.iter_rows(max_row=1, values_only=True))[-1] == "Latitude\nlat"
     (tmp_path / "bad.json").write_text("{}", encoding="utf-8")
     bad = runner.invoke(incidents_group, ["import", str(path), "--map", str(tmp_path / "bad.json"), "--json"])
     assert bad.exit_code == 1 and json.loads(bad.output)["error"]["code"] == "bad_mapping"

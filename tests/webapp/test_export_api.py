@@ -107,6 +107,11 @@ def test_the_dispatch_page_offers_its_filtered_cases_as_downloads(client, db, ca
     sheet = openpyxl.load_workbook(io.BytesIO(response.data), read_only=True)["cases"]
     ids = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
     assert sorted(ids) == sorted(int(r["id"]) for r in downloaded)
+    header = next(sheet.iter_rows(max_row=1, values_only=True))
+    assert header[0] == "案件编号\nid"
+    client.get("/dispatch?lang=en")  # an English reader's workbook is headed in English (it was Chinese for all)
+    english = openpyxl.load_workbook(io.BytesIO(client.get(workbook).data), read_only=True)["cases"]
+    assert next(english.iter_rows(max_row=1, values_only=True))[:2] == ("Case no.\nid", "External no.\nexternal_id")
 
 
 def test_the_download_of_an_overdue_or_one_channel_queue_holds_what_the_queue_shows(client, db, cases) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from flask import Blueprint, jsonify, request, send_file, url_for
+from flask_babel import get_locale
 from sqlalchemy import func, select
 
 from grids.duplicates import link_duplicate, nearby_open_cases
@@ -200,7 +201,8 @@ def export_incidents(fmt: str) -> Any:
     actor, _ = principal()
     filters = case_filter(request.args)
     spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL_BYTES)
-    export_cases(db(), city(), fmt, spool, filters, actor)  # type: ignore[arg-type]
+    language = "en" if str(get_locale()) == "en" else "zh"  # the workbook's headings read as the page does
+    export_cases(db(), city(), fmt, spool, filters, actor, language)  # type: ignore[arg-type]
     spool.seek(0)
     day = city_date(db(), city()).isoformat()  # two downloads of different days do not overwrite each other
     return send_file(spool, mimetype=EXPORT_TYPES[fmt], as_attachment=True, download_name=f"incidents-{day}.{fmt}")
