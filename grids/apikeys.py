@@ -50,7 +50,8 @@ def create_key(session: Session, city_code: str, name: str, role: str = "reporte
                       code="unknown_role")
     if rate_per_minute < 1:
         raise Invalid("the rate limit must be at least 1 request a minute", code="bad_rate")
-    if not name.strip() or len(name) > NAME_LIMIT:
+    name = name.strip()
+    if not name or len(name) > NAME_LIMIT:
         raise Invalid(f"a key's name is the client it is for (hotline, 12345-app): 1 to {NAME_LIMIT} characters",
                       code="bad_key_name")
     if session.get(City, city_code) is None:

@@ -419,7 +419,8 @@ def inspect_unit(session: Session, unit_id: int, inspector: User | None, deducti
     """Score a unit against the sheet; the deductions whose items name a category are filed as one case per
     category on the unit, or under the unit's open case of that category if it has one (a second inspector
     finding the same rubbish files no second case)."""
-    unit = session.get(FrontageUnit, unit_id)
+    # locked: two inspectors of one unit at once would both find no open case and both file one
+    unit = session.get(FrontageUnit, unit_id, with_for_update=True)
     if unit is None:
         raise NotFound(f"no frontage unit {unit_id}")
     score, lines = score_deductions(load_score_sheet(), deductions)

@@ -290,7 +290,7 @@ def _fields(values: Values, ctx: _Context) -> tuple[Any, ...]:
                                           f"not one of closed_values {ctx.mapping['status']['closed_values']}: add "
                                           "it to the mapping's closed_values, or clear the closed time")
     return (external_id, *category, status, created.isoformat(),
-            closed.isoformat() if closed and status == "closed" else None,
+            closed.isoformat() if closed else None,
             deadline.isoformat() if deadline else None, address or None, values.get("description") or None)
 
 
@@ -695,10 +695,16 @@ def _csv_rows(raw: IO[bytes]) -> Iterator[Record]:
 
 
 def _unreadable(exc: csv.Error, first: int, last: int) -> str:
+    """Why a record cannot be read, with the lines it took: a quote left open swallows the lines after it, to
+    the end of the file or until its cell passes the reader's limit (csv.field_size_limit, 131,072 characters)."""
     if str(exc) == "unexpected end of data":
         return f"the quote opened in line {first} is never closed: lines {first}-{last} (the end of the file) " \
                "read as one cell; close the quote and import again"
-    return f"line {first}: {exc} (a quote inside a quoted cell is written twice: \"\")"
+    if str(exc).startswith("field larger than field limit"):
+        return f"a cell from line {first} runs past {csv.field_size_limit():,} characters: a quote opened there is " \
+               f"probably never closed, and lines {first}-{last} read as one cell; close the quote and import again"
+    span = f"lines {first}-{last}" if last > first else f"line {first}"
+    return f"{span}: {exc} (a quote inside a quoted cell is written twice: \"\")"
 
 
 def _not_utf8(raw: IO[bytes], exc: UnicodeDecodeError) -> Invalid:

@@ -387,8 +387,6 @@ def locate(session: Session, city_code: str, x: float | None, y: float | None, *
     A case may name a component instead of (or as well as) giving coordinates: see the module docstring.
     """
     component = component_by_code(session, city_code, component_code) if component_code else None
-    if component is not None and category is not None and component.category_id != category.id:
-        raise _class_mismatch(component, category)
     loc = _place(x, y, crs, component)
     here = _surroundings(session, city_code, loc.lon, loc.lat, _routing_category(category, component))
     if loc.input_crs is not None and not (here.divisions and here.divisions[0].level == "city"):
@@ -578,6 +576,8 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
         loc = unlocated("no_coordinates")
     else:
         loc = locate(session, city_code, x, y, crs=crs, category=category, component_code=component_code)
+        if loc.component is not None and loc.component.category_id != category.id:
+            raise _class_mismatch(loc.component, category)  # at report only: an older case can still be relocated
     actor = actor or (Actor.of_user(reporter) if reporter else None)
     incident = Incident(city_code=city_code, source=source, category=category, category_id=category.id,
                         status="reported", description=description, address=address,

@@ -389,6 +389,7 @@ def inspection(inspection_id: int) -> Any:
     unit_ = unit_in_zone(found.unit_id, zone)
     cases = list(db().scalars(select(Incident).where(Incident.id.in_(found.incident_ids or []),
                                                      *case_conditions(zone)).order_by(Incident.id)))
-    ongoing = [c.id for c in cases if c.id in _filed_before(found)]  # open before: the inspection filed no new one
+    before = _filed_before(found)
+    ongoing = [c.id for c in cases if c.id in before]  # open before: the inspection filed no new one
     return render_template("frontage/inspection.html", inspection=found, unit=unit_, cases=_case_rows(cases),
                            ongoing=ongoing, total=load_score_sheet()["total"], may_inspect=may_inspect())

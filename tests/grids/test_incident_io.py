@@ -498,6 +498,14 @@ def test_a_quote_left_open_loses_no_row_without_saying_so(db, demo_city, tmp_pat
     assert details[0].startswith("line 3: ',' expected after '\"'")
     assert details[1].startswith("the quote opened in line 5 is never closed: lines 5-6")
     assert set(cases(db)) == {good[0], other[0]}
+    long_tail = tmp_path / "long_tail.csv"  # an export's quote left open near the top: the cell outgrows the reader
+    long_tail.write_text("\n".join([",".join(HEADER), ",".join([*last[:7], '"路边垃圾']),
+                                    *[",".join(good)] * 3000]) + "\n", encoding="utf-8")
+    swallowed = import_cases(db, CITY, long_tail, MAPPING, crs="gcj02", report_path=tmp_path / "tail.rejects.csv")
+    with open(swallowed["report"], encoding="utf-8-sig", newline="") as handle:
+        detail = list(csv.reader(handle))[1][-1]
+    assert detail.startswith("a cell from line 2 runs past 131,072 characters: a quote opened there is probably")
+    assert re.search(r"lines 2-\d{3,4} read as one cell", detail)
 
 
 def test_the_import_refuses_to_overwrite_its_file_and_keeps_open311_texts_in_bounds(db, demo_city,

@@ -247,7 +247,8 @@ def test_a_lone_surrogate_or_json_nested_too_deep_is_refused_not_500(client, key
     (b'{"category": "E0101", "lon": 119.72,\n "lat": 29.29,}', "not JSON (Expecting property name enclosed in double "
                                                               "quotes at line 2 column 15)"),
     ('{"category": "E0101", "description": "垃圾"}'.encode("gbk"), "not UTF-8 (byte 38"),
-    (b'[{"category": "E0101"}]', "a JSON array, not an object")])
+    (b'[{"category": "E0101"}]', "a JSON array, not an object"),
+    ("\ufeff[1]".encode(), "a JSON array, not an object")])  # a BOM, as Flask reads it: not a syntax error
 def test_a_body_that_is_no_json_object_is_refused_saying_where(client, key, body, says) -> None:
     """All three got the same 'send a JSON object with Content-Type: application/json', which the caller had."""
     answer = client.post("/api/v1/incidents", data=body, content_type="application/json", headers=bearer(key))

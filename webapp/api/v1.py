@@ -85,7 +85,7 @@ def known_fields(body: dict[str, Any], known: Collection[str]) -> None:
 
 
 def json_body() -> dict[str, Any]:
-    """The request's JSON object, or bad_json / not_utf8 saying what is wrong with the body and where."""
+    """The request's JSON object, or bad_json saying what is wrong with the body and where."""
     if not request.is_json:
         raise Invalid("send a JSON object with Content-Type: application/json", code="bad_json")
     body = request.get_json(silent=True)
@@ -98,13 +98,15 @@ def json_body() -> dict[str, Any]:
 def _json_problem(data: bytes) -> str:
     """Why a JSON body is no object, in the words a caller can fix it by (only refused bodies get here)."""
     try:
-        value = json.loads(data.decode("utf-8"))
+        value = json.loads(data)  # bytes: UTF-8 (a BOM too) or UTF-16/32, as Flask reads them
     except UnicodeDecodeError as exc:
         return f"not UTF-8 (byte {exc.start}: {exc.reason}; GBK text, say)"
     except json.JSONDecodeError as exc:
         return f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-    except (RecursionError, ValueError):
+    except RecursionError:
         return "nested too deeply"
+    except ValueError as exc:  # a number past Python's digit limit, say
+        return f"not readable ({exc})"
     kind = {list: "array", str: "string", bool: "true or false", type(None): "null"}.get(type(value), "number")
     return f"a JSON {kind}, not an object"
 

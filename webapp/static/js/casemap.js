@@ -54,7 +54,7 @@
     this.onSelect = onSelect;
     this.cluster.options.iconCreateFunction = clusterIcon;
     this.cluster.on("clusterclick clusterkeypress", function (event) {
-      if (event.type === "clusterkeypress" && event.originalEvent.keyCode !== 13) { return; }
+      if (event.type === "clusterkeypress" && event.originalEvent && event.originalEvent.keyCode !== 13) { return; }
       self.open(event.layer);
     });
     this.map.removeLayer(this.heat);
@@ -171,6 +171,7 @@
     });
 
     function place() {
+      if (self.focused !== marker) { return; }  // another case was opened while this one's pins fanned out
       var box = map.getContainer().getBoundingClientRect();
       var right = cover && !cover.hidden ? Math.min(box.width, cover.getBoundingClientRect().left - box.left) : box.width;
       var left = aside && !aside.hidden ? Math.max(0, aside.getBoundingClientRect().right - box.left) : 0;

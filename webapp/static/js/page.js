@@ -18,6 +18,17 @@
    * field is emptied by a reload, and sessionStorage holds text only). Any failure (a private window without
    * IndexedDB, say) only means the photo is not kept, as before. */
   var PHOTO_DB = "gridlink-draft-photos";
+  var PHOTO_KEEP_MS = 12 * 3600 * 1000;  // a tab closed without 退出 leaves its draft's photos: gone after this
+
+  /* Drops the drafts kept longer than PHOTO_KEEP_MS (any tab's), in the transaction of a new one. */
+  function pruneOld(store) {
+    store.openCursor().onsuccess = function (event) {
+      var cursor = event.target.result;
+      if (!cursor) { return; }
+      if (!cursor.value.at || Date.now() - cursor.value.at > PHOTO_KEEP_MS) { cursor.delete(); }
+      cursor.continue();
+    };
+  }
 
   function photoStore(mode, work) {
     return new Promise(function (resolve) {
@@ -49,7 +60,8 @@
       keep: function (files) {
         var list = Array.prototype.slice.call(files || []);
         return photoStore("readwrite", function (store) {
-          return list.length ? store.put(list, key(true)) : store.delete(key(false));
+          pruneOld(store);
+          return list.length ? store.put({at: Date.now(), files: list}, key(true)) : store.delete(key(false));
         });
       },
       drop: function () {
@@ -58,7 +70,8 @@
       /* Puts the kept photos back into `input`; resolves to whether there were any. */
       restore: function (input) {
         if (!tab(false)) { return Promise.resolve(false); }
-        return photoStore("readonly", function (store) { return store.get(key(false)); }).then(function (files) {
+        return photoStore("readonly", function (store) { return store.get(key(false)); }).then(function (kept) {
+          var files = kept && kept.files;
           if (!files || !files.length || !window.DataTransfer) { return false; }
           var chosen = new DataTransfer();
           files.forEach(function (file) { chosen.items.add(file); });
