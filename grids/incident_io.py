@@ -220,11 +220,13 @@ def _key(value: str) -> str:
 
 
 def _categories(session: Session, city_code: str) -> dict[str, tuple[int, str]]:
-    """(id, code) of the minor classes by code, Chinese name and English name (what hotline exports carry)."""
+    """(id, code) of the minor classes by code, Chinese name and English name (what hotline exports carry), in
+    any letter case; a code as written comes first (e01 and E01 in one catalog both match "e01")."""
     rows = session.execute(select(Category.id, Category.code, Category.name, Category.name_en)
                            .where(Category.city_code == city_code, Category.parent_id.is_not(None))
                            .order_by(Category.code.desc())).all()
-    return {_key(label): (row.id, row.code) for row in rows for label in (row.code, row.name, row.name_en) if label}
+    folded = {_key(label): (row.id, row.code) for row in rows for label in (row.code, row.name, row.name_en) if label}
+    return {**folded, **{row.code: (row.id, row.code) for row in rows}}
 
 
 Values = dict[str, str]
@@ -278,7 +280,7 @@ def _fields(values: Values, ctx: _Context) -> tuple[Any, ...]:
     deadline = _time(values, ctx, "deadline") if "deadline" in ctx.times else None
     if deadline is not None and deadline < created:
         raise Rejected("bad_date", f"deadline {deadline.isoformat()} is before created {created.isoformat()}")
-    category = ctx.categories.get(_key(values["category"]))
+    category = ctx.categories.get(values["category"]) or ctx.categories.get(_key(values["category"]))
     if category is None:
         raise Rejected("unknown_category", f"no minor class has the code or name {values['category']!r}")
     status = _status(values, ctx, closed)

@@ -31,6 +31,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     false,
     func,
     literal,
@@ -597,10 +598,16 @@ def _minor_class(city_code: Any, value: Any) -> ColumnElement[bool]:
                     Category.code + " " + Category.name_en))))
 
 
+def _exact_code_first(value: Any) -> tuple[ColumnElement[Any], ...]:
+    """The order among matches: the class whose code is the text as written, then by code (e01 and E01 in
+    one catalog would both match "e01"; the one written so is meant)."""
+    return (case((Category.code == func.btrim(value), 0), else_=1), Category.code)
+
+
 def category_by_code(session: Session, city_code: str, value: str) -> Category:
     """A minor class by its code or name, or Invalid naming the fix."""
     category = session.scalar(select(Category).where(_minor_class(city_code, value))
-                              .order_by(Category.code).limit(1))
+                              .order_by(*_exact_code_first(value)).limit(1))
     if category is None:
         raise _unknown_category(value)
     return category
@@ -612,7 +619,7 @@ _REPORTED_IN = prepared(calendar_stamp(bindparam("city_code", type_=String))
                 .add_columns(Category, stage_limit(City.code, Category.id, STAGE_CLOCKS["reported"]).label("limit"),
                              func.now().label("now"))
                 .join(Category, _minor_class(City.code, bindparam("category", type_=String)))
-                .order_by(Category.code).limit(1))
+                .order_by(*_exact_code_first(bindparam("category", type_=String))).limit(1))
 
 
 def report(session: Session, actor: Actor, category_code: str, x: float | None, y: float | None, *,

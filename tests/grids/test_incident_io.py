@@ -554,3 +554,17 @@ def test_the_source_systems_deadline_is_what_on_time_and_overdue_are_judged_by(d
     assert open_case.deadline_at is None and open_case.id not in escalate_overdue(db)
     october = [r for r in evaluate(db, CITY, parse_period("month", "2025-10-08"), "township") if r.code == YOUBU][0]
     assert (october.counts["due"], october.counts["on_time"], october.counts["overdue"]) == (2, 0, 2)
+
+
+def test_of_two_codes_differing_in_letter_case_the_import_takes_the_one_written_so(db, demo_city, tmp_path) -> None:
+    garbage = db.scalar(select(Category).where(Category.city_code == CITY, Category.code == "E0101"))
+    db.add(Category(city_code=CITY, code="e0101", name="小写编码", type="event", parent_id=garbage.parent_id,
+                    time_limit="2h"))
+    db.flush()
+    publish_square_layout(db)
+    good = hotline_rows(db)[0]
+    rows = [[f"RX-CASE-{n}", *good[1:3], written, *good[4:]] for n, written in enumerate(("e0101", "E0101", "Ｅ0101"))]
+    result = import_cases(db, CITY, write_csv(tmp_path / "cased.csv", rows), MAPPING, crs="gcj02")
+    assert result["imported"] == 2 and result["reasons"] == {"unknown_category": 1}
+    stored = cases(db)
+    assert [stored[f"RX-CASE-{n}"].category.code for n in (0, 1)] == ["e0101", "E0101"]

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from grids.apikeys import create_key
 from grids.errors import Conflict, Invalid
-from grids.models import Division
+from grids.models import Category, Division
 from tests.conftest import login
 
 YOUBU = "330781102"
@@ -270,6 +270,17 @@ def test_a_category_is_found_whatever_its_letter_case_as_the_import_finds_it(cli
     for named in ("e0101", " Exposed garbage ", "E0101 暴露垃圾"):
         created = submit(client, key, lon, lat, category=named)
         assert created.status_code == 201 and created.json["category"] == "E0101", (named, created.json)
+
+
+def test_of_two_codes_differing_in_letter_case_the_one_written_so_is_taken(client, db, key) -> None:
+    garbage = db.scalar(select(Category).where(Category.code == "E0101"))
+    db.add(Category(city_code=garbage.city_code, code="e0101", name="小写编码", type="event",
+                    parent_id=garbage.parent_id, time_limit="2h"))
+    db.flush()
+    lon, lat = inner(db, YOUBU)
+    for written in ("e0101", "E0101", " e0101 "):
+        created = submit(client, key, lon, lat, category=written)
+        assert created.status_code == 201 and created.json["category"] == written.strip(), created.json
 
 
 @pytest.mark.parametrize(("path", "status"), [

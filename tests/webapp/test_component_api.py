@@ -48,9 +48,12 @@ def test_an_unknown_component_code_gets_422_naming_the_fix(client, key) -> None:
     assert "gridlink components import" in refused.json["error"]["message"]
 
 
-def test_without_coordinates_or_component_the_api_still_asks_for_lon(client, key) -> None:
+def test_without_coordinates_or_component_the_api_names_both_ways_to_give_a_place(client, key) -> None:
     refused = client.post("/api/v1/incidents", headers=bearer(key), json={"category": "E0101", "description": "x"})
-    assert refused.status_code == 422 and refused.json["error"]["code"] == "bad_coordinates"
+    assert refused.status_code == 422 and refused.json["error"]["code"] == "missing_location"
+    assert "send lon and lat, or the 16-digit code of a component" in refused.json["error"]["message"]
+    half = client.post("/api/v1/incidents", headers=bearer(key), json={"category": "E0101", "lat": 29.2})
+    assert half.status_code == 422 and half.json["error"]["code"] == "bad_coordinates"
 
 
 def test_locate_by_component_answers_its_place_and_maintainer(client, db, key) -> None:

@@ -333,3 +333,15 @@ def test_the_address_comes_from_the_proxy_only_when_one_is_declared(connection, 
     assert statuses(limited_app(connection, tmp_path, GRIDLINK_ANONYMOUS_RATE=1), clients) == [200, 429, 429]
     behind = limited_app(connection, tmp_path, GRIDLINK_ANONYMOUS_RATE=1, GRIDLINK_PROXIES=1)
     assert statuses(behind, clients) == [200, 200, 429]
+
+
+def test_a_field_sent_twice_is_refused_naming_it_and_no_case_is_made(client, db, api_key, point) -> None:
+    before = db.scalar(select(func.count()).select_from(Incident))
+    body = (f"api_key={api_key}&service_code=E0101&lat={point[1]}&long={point[0]}&lat=29.9&description=a"
+            "&description=b")
+    twice = client.post("/open311/v2/requests.json", data=body,
+                        content_type="application/x-www-form-urlencoded")
+    assert twice.status_code == 422 and twice.json[0]["code"] == 422
+    assert "sent more than once: description, lat" in twice.json[0]["description"]
+    valid(ERRORS_SCHEMA, twice.json)
+    assert db.scalar(select(func.count()).select_from(Incident)) == before

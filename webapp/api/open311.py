@@ -179,6 +179,15 @@ def _contact(form: Any) -> str | None:
     return contact or None
 
 
+def _refuse_repeated_fields(form: Any) -> None:
+    """A field sent twice (lat=29.2&lat=29.3) is refused, naming it: taking either value would be a guess, and
+    the case could land at a point the caller never meant."""
+    repeated = sorted(name for name, values in form.lists() if len(values) > 1)
+    if repeated:
+        raise Invalid(f"each field is sent once; sent more than once: {', '.join(repeated)}",
+                      code="repeated_field", details=repeated)
+
+
 @bp.post("/requests.<fmt>")
 def create_request(fmt: str) -> Response:
     form = request.form
@@ -187,6 +196,7 @@ def create_request(fmt: str) -> Response:
                       code="form_required")
     if not form.get("api_key"):
         raise Unauthorized("api_key is required to submit a service request", code="api_key_required")
+    _refuse_repeated_fields(form)
     actor, who = principal()
     _jurisdiction()
     description = form.get("description", "")

@@ -53,9 +53,12 @@ def number(value: Any, name: str) -> float:
 
 
 def point_or_component(values: Any, lon: str, lat: str, component: str | None) -> tuple[float | None, float | None]:
-    """The coordinates sent as `lon` and `lat`; both may be left out when a component code names the place."""
-    if component and values.get(lon) in (None, "") and values.get(lat) in (None, ""):
-        return None, None
+    """The coordinates sent as `lon` and `lat`; both may be left out when a component code names the place.
+    Neither a point nor a component is missing_location, saying both ways to give one."""
+    if values.get(lon) in (None, "") and values.get(lat) in (None, ""):
+        if component:
+            return None, None
+        raise Invalid(f"send {lon} and {lat}, or the 16-digit code of a component (部件)", code="missing_location")
     return number(values.get(lon), lon), number(values.get(lat), lat)
 
 
