@@ -155,6 +155,21 @@ def test_communities_under_a_township_chosen_as_townships_are_refused_in_the_pla
     assert "is a Township/subdistrict: a Township/subdistrict lies in a division of a higher level" in english
 
 
+def test_one_division_imported_and_one_grid_read_in_the_singular_in_english(client, session) -> None:
+    login(client, "planner")
+    inner = func.ST_PointOnSurface(Division.geom)
+    x, y = session.execute(select(func.ST_X(inner), func.ST_Y(inner)).where(Division.code == TOWNSHIP)).one()
+    square = {"type": "Polygon", "coordinates": [[[x, y], [x + 0.002, y], [x + 0.002, y + 0.002], [x, y]]]}
+    features = [{"type": "Feature", "properties": {"code": f"{TOWNSHIP}999", "name": "测试社区"}, "geometry": square}]
+    client.get("/plan?lang=en")
+    page = _upload(client, json.dumps({"type": "FeatureCollection", "features": features}).encode(),
+                   parent=TOWNSHIP, level="community").get_data(as_text=True)
+    assert "Imported 1 division: 1 created, 0 updated" in page
+    generate_layout(session, CITY, f"{TOWNSHIP}999", target_area=10_000_000, method="square")
+    session.commit()
+    assert ">1 grid</span>" in client.get("/plan").get_data(as_text=True)
+
+
 def test_upload_stores_nothing_in_the_database(client, session) -> None:
     login(client, "planner")
     count = session.scalar(select(func.count()).select_from(Division))
