@@ -71,7 +71,11 @@ def link_duplicate(session: Session, case_id: int, original_id: int, actor: Acto
     """Cancel case_id as a duplicate of original_id and hand its reporter and photos to the original.
 
     Conflict if the duplicate's version is stale (or the original changes meanwhile); the caller commits.
+    Both rows are locked first, in id order: two dispatchers linking A to B and B to A at once would otherwise
+    each hold one row and wait for the other's (a deadlock); now the second waits, then finds its case changed.
     """
+    session.execute(select(Incident.id).where(Incident.id.in_((case_id, original_id))).order_by(Incident.id)
+                    .with_for_update())
     original = visible_case(session, actor, original_id)
     if original.id == case_id or original.duplicate_of_id or original.status not in OPEN_STATES:
         raise Invalid(f"case {original_id} cannot be the original: it must be another open case that is not "

@@ -120,6 +120,7 @@ REASON_TEXT = {
     "category_default": "department {name}: default of category {category}",
     "no_department": "no department for category {category}",
     "centre_dispatch": "dispatched by the centre to department {name}",
+    "centre_dispatch_local": "dispatched by the centre to {name}: no department has the case",
     "returned_to_centre": "returned to the centre by {name}",
     "owner": "owner: {owner}",
     "no_coordinates": "no coordinates given", "centre_triage": "owner: centre (triage)",

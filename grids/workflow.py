@@ -433,14 +433,28 @@ def start_report_clock(session: Session, incident: Incident, facts: ClockFacts |
 
 def _dispatch(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:
     """派遣/改派 to a named department: it owns the case now, and the routing explanation says the centre chose it
-    (pages show it as 派遣依据; the rules' steps stay before it)."""
+    (pages show it as 派遣依据; the rules' steps stay before it). Without one, to whoever answers locally."""
     if not payload.get("department"):
-        return {}
+        return _dispatch_locally(incident)
     department = _department(session, incident.city_code, payload["department"])
     chosen = {"department_id": department.id, "owner_type": "department"}
     if department.id == incident.department_id:  # the department the rules named: nothing new to explain
         return chosen
     return {**chosen, **_explained(incident, "centre_dispatch", name=department.name)}
+
+
+def _dispatch_locally(incident: Incident) -> dict[str, Any]:
+    """派遣 with no department named: the rules' department keeps the case; a case with none (no rule, or one its
+    department returned) goes to the squad stationed there, else the township (属地兜底). Never to no one: the
+    centre would have dispatched the case to itself, and no one would be told."""
+    if incident.department_id is not None:
+        return {}
+    local = next((kind for kind, found in (("squad", incident.squad), ("township", incident.township)) if found), None)
+    if local is None:
+        raise Invalid("the case has no department, squad or township to answer for it: name the department to "
+                      "dispatch it to", code="missing_fields", details=["department"])
+    name = incident.squad.name if local == "squad" else incident.township.name
+    return {"owner_type": local, **_explained(incident, "centre_dispatch_local", name=name)}
 
 
 def _redispatch(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:
@@ -545,8 +559,9 @@ def _guarded_update(session: Session, incident: Incident, expected_version: int,
         update(Incident).where(Incident.id == incident.id, Incident.version == expected_version)
         .values(version=Incident.version + 1, **values).returning(Incident.version)
         .execution_options(synchronize_session=False)).first()
-    if row is None:
-        raise Conflict("case changed, reload", code="stale_version")
+    if row is None:  # the writer that won has committed: its version is the one to reload
+        current = session.scalar(select(Incident.version).where(Incident.id == incident.id))
+        raise Conflict("case changed, reload", code="stale_version", details={"version": current})
     session.refresh(incident)
 
 
@@ -563,7 +578,8 @@ def act(session: Session, incident_id: int, action: str, actor: Actor, expected_
     if incident.version != expected_version:
         raise Conflict("case changed, reload", code="stale_version", details={"version": incident.version})
     rule = authorize(session, actor, incident.status, action, incident=incident)
-    missing = [name for name in rule.required if not payload.get(name)]
+    payload = {name: value.strip() if isinstance(value, str) else value for name, value in payload.items()}
+    missing = [name for name in rule.required if not payload.get(name)]  # a reason of spaces is no reason
     if missing:
         raise Invalid(f"{action} needs: {', '.join(missing)}", code="missing_fields", details=missing)
     if at is not None:  # refused before the case changes, not only when its event is written

@@ -12,13 +12,16 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from grids.errors import DomainError, Unavailable
+from grids.errors import Conflict, DomainError, Unavailable
 from grids.photos import MAX_BYTES
 from grids.workflow import SYSTEM_ROLE
 from webapp.api.open311 import open311_error
 from webapp.labels import action_label, duration_label, field_label, level_label, role_label, status_label
 
 MACHINE_PREFIXES = ("/api/", "/open311/", "/tiles/", "/healthz")
+#: PostgreSQL's codes for a transaction rolled back because it lost a race (deadlock_detected,
+#: serialization_failure): the database is fine, the caller reloads and tries again (409, not 503).
+LOST_RACE = {"40P01", "40001"}
 
 #: What people read for an error, whole in their language (pages, forms, and `display` in the JSON our own
 #: pages read; `message` stays the stable English for machine clients). %(name)s places take the error's
@@ -32,6 +35,8 @@ ERROR_TEXT = {
     "own_work": _l("此案件由本中队处置，核查须由监督员进行（监管分离）。"),
     "own_report": _l("这是你本人的上报：核实须由他人在现场进行，指挥中心可直接立案。"),
     "stale_version": _l("案件刚被他人更新，请刷新后再操作。"),
+    "concurrent_change": _l("有人同时在修改相同的案件：请刷新后再操作。"),
+    "unavailable": _l("数据库暂时不可用，请稍后重试。"),
     "missing_fields": _l("请先填写：%(fields)s。"),
     "extension_pending": _l("已有延期申请（%(duration)s）等待审批。"),
     "no_extension_request": _l("没有等待审批的延期申请。"),
@@ -175,6 +180,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
     def _db_down(exc: Exception) -> Any:
-        app.logger.warning("database unavailable: %s", exc)
-        err = Unavailable(_("数据库暂时不可用，请稍后重试。"))
+        if getattr(getattr(exc, "orig", None), "pgcode", None) in LOST_RACE:
+            app.logger.warning("a transaction lost a race with another and was rolled back: %s", exc)
+            err: DomainError = Conflict("another change to the same cases ran at the same time: reload them and "
+                                        "try again", code="concurrent_change")
+        else:
+            app.logger.warning("database unavailable: %s", exc)
+            err = Unavailable("the database is unavailable for the moment: retry shortly")
         return render_error(err.status, err.code, err.message)

@@ -87,6 +87,7 @@ ROUTING_STEPS = {
     "category_default": _l("部门：%(name)s（%(category)s 类默认部门）"),
     "no_department": _l("%(category)s 类没有责任部门"),
     "centre_dispatch": _l("指挥中心派遣给：%(name)s"),
+    "centre_dispatch_local": _l("指挥中心派遣给：%(name)s（没有部门承办）"),
     "returned_to_centre": _l("%(name)s 退回指挥中心"),
     "owner": _l("责任主体：%(owner)s"),
     "no_coordinates": _l("未提供坐标"), "centre_triage": _l("责任主体：指挥中心（待分拣）"),

@@ -7,7 +7,7 @@ from datetime import timedelta
 from importlib import resources
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.orm import Session
 
 from grids.errors import Conflict, Forbidden, Invalid, NotFound
@@ -210,6 +210,33 @@ def test_return_and_redispatch(db, demo_city) -> None:
     assert case.routing_steps[-1] == ["centre_dispatch", {"name": "园林绿化中心 园林"}]
 
 
+def test_a_returned_case_dispatched_without_a_department_goes_to_the_squad_and_it_is_told(db, demo_city) -> None:
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    step(db, case, "dispatch", "dispatcher", department="sanitation")
+    with pytest.raises(Invalid, match="reason") as blank:  # a reason of spaces is no reason
+        step(db, case, "return", "department", reason=" \t ")
+    assert blank.value.code == "missing_fields"
+    step(db, case, "return", "department", reason="不属于环卫")
+    step(db, case, "dispatch", "dispatcher")
+    assert (case.status, case.owner_type, case.department_id) == ("dispatched", "squad", None)
+    assert case.routing_reason.endswith(f"dispatched by the centre to {case.squad.name}: no department has the case")
+    told = db.scalars(select(OutboxMessage.recipient).where(OutboxMessage.incident_id == case.id,
+                                                            OutboxMessage.kind == "dispatch")).all()
+    assert told[-1] == f"squad:{case.squad_id}"
+
+
+def test_a_case_with_no_one_to_answer_locally_is_not_dispatched_to_no_one(db, demo_city) -> None:
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    db.execute(update(Incident).where(Incident.id == case.id)
+               .values(department_id=None, squad_id=None, township_id=None, owner_type="centre"))
+    db.refresh(case)
+    with pytest.raises(Invalid, match="name the department") as refused:
+        step(db, case, "dispatch", "dispatcher")
+    assert refused.value.details == ["department"] and case.status == "filed"
+
+
 def test_extensions_need_approval_and_the_second_one_a_higher_one(db, demo_city) -> None:
     case = new_case(db)
     for action in ("file", "dispatch"):
@@ -333,7 +360,7 @@ def test_two_dispatchers_at_once_one_wins_the_other_gets_conflict(committed_case
             act(second, case_id, "cancel", actor(second, "supervisor"), 1, reason="duplicate")
             outcome["second"] = "won"
         except Conflict as exc:
-            outcome["second"] = exc.message
+            outcome["second"], outcome["details"] = exc.message, exc.details
 
     thread = threading.Thread(target=race)
     thread.start()
@@ -344,8 +371,41 @@ def test_two_dispatchers_at_once_one_wins_the_other_gets_conflict(committed_case
     with Session(engine) as check:
         incident = check.get(Incident, case_id)
         events = check.scalars(select(CaseEvent).where(CaseEvent.incident_id == case_id)).all()
-        assert outcome["second"] == "case changed, reload"
+        assert outcome["second"] == "case changed, reload" and outcome["details"] == {"version": 2}  # to reload
         assert incident.status == "filed" and incident.version == 2 and len(events) == 2
+    first.close()
+    second.close()
+    engine.dispose()
+
+
+def test_two_dispatchers_linking_two_reports_to_each_other_get_one_link_and_one_conflict(fresh_city_url) -> None:
+    """A -> B and B -> A at once locked one row each and waited for the other's: a deadlock, answered 503."""
+    from grids.duplicates import link_duplicate
+
+    engine = create_engine(fresh_city_url)
+    with Session(engine) as session, session.begin():
+        a, b = new_case(session).id, new_case(session).id
+    first, second = Session(engine), Session(engine)
+    outcome: dict[str, object] = {}
+    first.execute(select(Incident.id).where(Incident.id == a).with_for_update())  # the first link is under way
+
+    def race() -> None:
+        try:
+            link_duplicate(second, b, a, actor(second, "supervisor"), 1)
+            outcome["second"] = "linked"
+        except (Conflict, Invalid) as exc:
+            outcome["second"] = exc.code
+
+    thread = threading.Thread(target=race)
+    thread.start()
+    thread.join(timeout=1)  # waits for A without holding B (it used to hold B: the first link then deadlocked)
+    link_duplicate(first, a, b, actor(first, "dispatcher"), 1)
+    first.commit()
+    thread.join(timeout=10)
+    second.rollback()
+    with Session(engine) as check:
+        assert outcome["second"] == "bad_original"  # A is a duplicate now
+        assert (check.get(Incident, a).duplicate_of_id, check.get(Incident, b).duplicate_of_id) == (b, None)
     first.close()
     second.close()
     engine.dispose()

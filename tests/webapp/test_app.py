@@ -96,7 +96,21 @@ def test_unreachable_database_gives_503_not_500() -> None:
     app = create_app({"DATABASE_URL": "postgresql+psycopg2://postgres@127.0.0.1:1/none", "SECRET_KEY": "t"})
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
-    assert response.get_json()["error"]["code"] == "unavailable"
+    error = response.get_json()["error"]
+    assert error["code"] == "unavailable" and error["message"].startswith("the database is unavailable")
+
+
+def test_a_transaction_that_lost_a_race_is_a_conflict_to_retry_not_a_database_down(app, client) -> None:
+    """PostgreSQL rolls back one of two deadlocked transactions: the database is up, the caller retries."""
+    from webapp import db
+
+    @app.get("/api/v1/lost-race")
+    def lost_race():  # the error PostgreSQL raises for the deadlock's victim
+        db().execute(text("DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = 'deadlock_detected'; END $$"))
+
+    error = client.get("/api/v1/lost-race")
+    assert error.status_code == 409 and error.get_json()["error"]["code"] == "concurrent_change"
+    assert "reload them and try again" in error.get_json()["error"]["message"]
 
 
 def test_api_errors_are_json_and_pages_are_html(client) -> None:
