@@ -47,6 +47,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, aliased, defer, make_transient_to_detached
 
 from gis.crs import CoordinateError, check_lonlat, looks_swapped, normalize_crs_name, to_wgs84
@@ -484,11 +485,14 @@ def record_event(session: Session, incident: Incident, action: str, *, actor_id:
 
 _CASES = Incident.__table__
 _CASE_COLUMNS = [column for column in _CASES.c if column.key != "id"]
-_NEW_CASE = (insert(_CASES).values({column.key: bindparam(column.key, type_=column.type) for column in _CASE_COLUMNS})
+_NEW_CASE = (pg_insert(_CASES)
+             .values({column.key: bindparam(column.key, type_=column.type) for column in _CASE_COLUMNS})
              .values(reported_at=func.coalesce(bindparam("reported_at", type_=_CASES.c.reported_at.type), func.now()))
+             .on_conflict_do_nothing(constraint="uq_incidents_city_code_external_id")
              .returning(_CASES.c.id, _CASES.c.city_code, _CASES.c.status, _CASES.c.reported_at).cte("new_case"))
 #: A new case and its first event (the report, at the case's report time) in ONE statement: one round trip
 #: and no ORM flush (together they cost a report more than both INSERTs did in the database, bench/intake.py).
+#: A case number another report stored meanwhile (open_case checked before it) inserts nothing: no row.
 _STORE_REPORTED = prepared(insert(_EVENTS).from_select(
     ["city_code", "incident_id", "seq", "at", "action", "actor_id", "actor_role", "to_status", "note", "data"],
     select(_NEW_CASE.c.city_code, _NEW_CASE.c.id, literal(1), _NEW_CASE.c.reported_at, literal("report"),
@@ -513,7 +517,11 @@ def _store_reported(session: Session, incident: Incident, actor: Actor | None, d
     event = session.execute(_STORE_REPORTED, {
         **{column.key: getattr(incident, column.key) for column in _CASE_COLUMNS},
         "event_actor_id": actor.user_id if actor else None, "event_actor_role": actor.role if actor else None,
-        "event_note": incident.description, "event_data": data}).one()
+        "event_note": incident.description, "event_data": data}).first()
+    if event is None:  # a parallel report with the same external id committed first
+        _refuse_stored_external_id(session, incident.city_code, incident.external_id)
+        raise Conflict(f"external id {incident.external_id!r} was just stored by another report",
+                       code="duplicate_external_id")
     incident.id, incident.reported_at = event.incident_id, event.at
     make_transient_to_detached(incident)
     session.add(incident)
@@ -552,6 +560,15 @@ def _check_lengths(**texts: str | None) -> None:
         raise Invalid(f"text too long (characters at most: {limits})", code="bad_field", details=too_long)
 
 
+def _refuse_stored_external_id(session: Session, city_code: str, external_id: str | None) -> None:
+    """Conflict naming the case that has this external id (a hotline's case number), if one has it."""
+    stored = session.scalar(select(Incident.id).where(Incident.city_code == city_code,
+                                                      Incident.external_id == external_id))
+    if stored:
+        raise Conflict(f"a case with external id {external_id!r} exists already: case {stored}",
+                       code="duplicate_external_id", details={"id": stored})
+
+
 def open_case(session: Session, city_code: str, category: Category, x: float | None, y: float | None, *,
               source: str, description: str, crs: str = "wgs84", address: str | None = None,
               reporter: User | None = None, reporter_contact: str | None = None,
@@ -568,11 +585,8 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
     external_id = (external_id or "").strip() or None  # " HX-1 " is HX-1, as the bulk import reads it
     _check_lengths(description=description, address=address, reporter_contact=reporter_contact,
                    external_id=external_id, media_url=media_url)
-    stored = external_id and session.scalar(select(Incident.id).where(Incident.city_code == city_code,
-                                                                     Incident.external_id == external_id))
-    if stored:
-        raise Conflict(f"a case with external id {external_id!r} exists already: case {stored}",
-                       code="duplicate_external_id", details={"id": stored})
+    if external_id:
+        _refuse_stored_external_id(session, city_code, external_id)
     if (x is None or y is None) and not component_code:
         loc = unlocated("no_coordinates")
     else:

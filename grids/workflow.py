@@ -317,6 +317,13 @@ def may_take(role: str, rule: Transition, incident: Incident | None = None) -> b
     return role in roles_for(rule, extensions) and (incident is None or objection(role, rule.action, incident) is None)
 
 
+def _nothing_to_decide(actor: Actor, action: str, incident: Incident | None) -> bool:
+    """An approver of some extension deciding one on a case where none waits: after one extension was granted,
+    the next one's approver (a higher role) was named instead, as if the supervisor lacked the right."""
+    return (action in EXTENSION_DECISIONS and incident is not None and not incident.extension_request
+            and (actor.role == "admin" or any(actor.role in level for level in EXTENSION_APPROVERS)))
+
+
 def authorize(session: Session, actor: Actor, state: str | None, action: str, *,
               incident: Incident | None = None) -> Transition:
     """The transition for (state, action) if the actor may take it on the case (may_take, and not their own
@@ -329,6 +336,9 @@ def authorize(session: Session, actor: Actor, state: str | None, action: str, *,
         log.warning("refused %s by %s (%s) on %s (%s): not a step of the workflow", action, actor.label,
                     actor.role, case, state)
         raise
+    if _nothing_to_decide(actor, action, incident):  # who decides is by the waiting request's level: none waits
+        log.warning("refused %s by %s on %s: no extension request waits", action, actor.label, case)
+        raise Invalid("no extension is waiting for approval", code="no_extension_request")
     roles = roles_for(rule, incident.extensions if incident is not None else 0)
     if actor.role != "admin" and actor.role not in roles:
         log.warning("refused %s by %s (%s) on %s (%s): not their role", action, actor.label, actor.role, case, state)
@@ -489,9 +499,13 @@ def _request_extension(session: Session, incident: Incident, now: datetime,
                        code="extension_pending", details={"duration": incident.extension_request})
     calendar = city_calendar(session, incident.city_code)
     shortest, longest = (parse_limit(limit, calendar) for limit in EXTENSION_RANGE)
-    if not shortest <= parse_limit(payload["duration"], calendar) <= longest:
-        raise Invalid(f"an extension is {EXTENSION_RANGE[0]} to {EXTENSION_RANGE[1]} of working time, not "
-                      f"{payload['duration']}; a case that cannot be done for longer is parked (挂账)",
+    try:
+        asked = parse_limit(payload["duration"], calendar)
+    except Invalid:  # "abc", "1w", "1.5h": the same answer as a duration out of range, with its words
+        asked = None
+    if asked is None or not shortest <= asked <= longest:
+        raise Invalid(f"an extension is {EXTENSION_RANGE[0]} to {EXTENSION_RANGE[1]} of working time, written like "
+                      f"4h or 2d, not {payload['duration']}; a case that cannot be done for longer is parked (挂账)",
                       code="bad_extension", details={"duration": payload["duration"], "shortest": EXTENSION_RANGE[0],
                                                      "longest": EXTENSION_RANGE[1]})
     return {"extension_request": payload["duration"]}

@@ -247,6 +247,8 @@ def test_extensions_need_approval_and_the_second_one_a_higher_one(db, demo_city)
         step(db, case, "request_extension", "department", duration="1d", reason="需调用机械")
     step(db, case, "approve_extension", "supervisor")
     assert case.deadline_at > due and case.extensions == 1 and case.extension_request is None
+    with pytest.raises(Invalid, match="no extension is waiting"):  # not "needs admin": nothing waits
+        step(db, case, "approve_extension", "supervisor")
     step(db, case, "request_extension", "department", duration="4h", reason="需调用机械")
     with pytest.raises(Forbidden, match="admin"):
         step(db, case, "approve_extension", "supervisor")
@@ -254,7 +256,7 @@ def test_extensions_need_approval_and_the_second_one_a_higher_one(db, demo_city)
     assert case.extensions == 2
 
 
-@pytest.mark.parametrize("duration", ["0m", "29m", "31d", "999d"])
+@pytest.mark.parametrize("duration", ["0m", "29m", "31d", "999d", "abc", "1w", "1.5h", "-1h"])
 def test_an_extension_of_no_time_or_of_months_is_refused(db, demo_city, duration) -> None:
     """Half an hour to 30 working days: 0m would be a request for nothing, 999d a case parked by another name."""
     case = new_case(db)
@@ -373,6 +375,36 @@ def test_two_dispatchers_at_once_one_wins_the_other_gets_conflict(committed_case
         events = check.scalars(select(CaseEvent).where(CaseEvent.incident_id == case_id)).all()
         assert outcome["second"] == "case changed, reload" and outcome["details"] == {"version": 2}  # to reload
         assert incident.status == "filed" and incident.version == 2 and len(events) == 2
+    first.close()
+    second.close()
+    engine.dispose()
+
+
+def test_two_reports_of_one_hotline_case_number_at_once_store_one_case_and_name_it(fresh_city_url) -> None:
+    """The second passed the duplicate check before the first committed: its INSERT hit the unique index (500)."""
+    engine = create_engine(fresh_city_url)
+    first, second = Session(engine), Session(engine)
+    outcome: dict[str, object] = {}
+    x, y = first.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
+                                func.ST_Y(func.ST_PointOnSurface(Division.geom))).where(Division.code == YOUBU)).one()
+    stored = report(first, actor(first, "dispatcher"), "E0101", x, y, source="api", description="a",
+                    external_id="12345-2026-0042")
+
+    def race() -> None:
+        try:
+            report(second, actor(second, "dispatcher"), "E0101", x, y, source="api", description="b",
+                   external_id="12345-2026-0042")
+            outcome["second"] = "stored"
+        except Conflict as exc:
+            outcome["second"] = (exc.code, exc.details)
+
+    thread = threading.Thread(target=race)
+    thread.start()
+    thread.join(timeout=1)  # its INSERT waits on the first report's uncommitted case number
+    first.commit()
+    thread.join(timeout=10)
+    second.rollback()
+    assert outcome["second"] == ("duplicate_external_id", {"id": stored.id})
     first.close()
     second.close()
     engine.dispose()

@@ -90,6 +90,8 @@ def test_a_key_in_the_address_of_the_json_api_is_refused_saying_how_to_send_it(c
     refused = client.get(f"/api/v1/incidents?api_key={key}")
     assert refused.status_code == 400 and refused.json["error"]["code"] == "key_in_query"
     assert "Authorization: Bearer" in refused.json["error"]["message"]
+    both = client.get(f"/api/v1/incidents?api_key={key}", headers=bearer(key))  # the header does not unlog it
+    assert both.status_code == 400 and both.json["error"]["code"] == "key_in_query"
 
 
 def test_a_key_is_rate_limited(client, db, monkeypatch) -> None:

@@ -34,11 +34,11 @@ def _raw_key() -> str | None:
     """The key the request carries: a Bearer header, or `api_key` as Open311 and photo links in an `<img>`
     send it. /api/v1 refuses a key in its address, where proxy and server logs would keep it."""
     header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    if "api_key" in request.args and request.path.startswith("/api/"):
+    if "api_key" in request.args and request.path.startswith("/api/"):  # with a header too: it is in the logs
         raise DomainError("send the key as the header Authorization: Bearer KEY, not in the address: addresses "
                           "end up in proxy and server logs", code="key_in_query")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
     return request.form.get("api_key") or request.args.get("api_key")
 
 
