@@ -30,9 +30,12 @@ def libpq_url(url: str) -> str:
 
 
 def _run(args: list[str]) -> None:
+    """Run a PostgreSQL client; a failure is one line: its first error (pg_restore lists every statement)."""
     proc = subprocess.run(args, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise ConfigError(f"{Path(args[0]).name} failed: {proc.stderr.strip()}")
+        lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+        first = next((line for line in lines if "error" in line.lower()), lines[0] if lines else "no output")
+        raise ConfigError(f"{Path(args[0]).name} failed: {first}")
 
 
 def backup(url: str, path: Path) -> Path:
@@ -42,7 +45,21 @@ def backup(url: str, path: Path) -> Path:
 
 
 def restore(path: Path, url: str) -> None:
-    """Restore into an existing empty database (PostGIS comes back with the dump's CREATE EXTENSION)."""
+    """Restore into an existing empty database (PostGIS comes back with the dump's CREATE EXTENSION).
+
+    A database that holds tables is refused before pg_restore runs: restoring over them failed half-way on
+    the first object that exists, leaving a mix of both."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = conn.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                       "AND tablename <> 'spatial_ref_sys' ORDER BY tablename")).all()
+    finally:
+        engine.dispose()
+    if tables:
+        name = make_url(url).database
+        raise ConfigError(f"database {name} is not empty ({len(tables)} tables, such as {tables[0]}): restore into "
+                          f"a new empty database (createdb NEW_NAME, then --into with its URL)")
     _run([str(find_bindir() / "pg_restore"), "--no-owner", "--exit-on-error", f"--dbname={libpq_url(url)}",
           str(path)])
 

@@ -240,6 +240,35 @@ def users_add(name: str, role: str, township: str | None, department: str | None
     emit(result, as_json, f"user {name} saved with role {role}")
 
 
+def _set_active(name: str, city: str, active: bool, as_json: bool) -> None:
+    from grids.org import set_active
+
+    with command_session() as session:
+        user = set_active(session, city, name, active)
+        result = {"id": user.id, "username": user.username, "active": user.active}
+    emit(result, as_json, f"user {name} {'can log in again' if active else 'deactivated: logged out, cannot log in'}")
+
+
+@users_group.command("deactivate")
+@click.argument("name")
+@click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
+@json_option
+@fail_cleanly
+def users_deactivate(name: str, city: str, as_json: bool) -> None:
+    """Stop an account: its sessions end and it cannot log in; its history stays."""
+    _set_active(name, city, False, as_json)
+
+
+@users_group.command("activate")
+@click.argument("name")
+@click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
+@json_option
+@fail_cleanly
+def users_activate(name: str, city: str, as_json: bool) -> None:
+    """Let a deactivated account log in again."""
+    _set_active(name, city, True, as_json)
+
+
 # --- catalog & demo ------------------------------------------------------------------------------
 @click.group("catalog")
 def catalog_group() -> None:
@@ -913,11 +942,17 @@ def evaluate_command(kind: str, day: str, by: str, csv_out: Path | None, city: s
     if csv_out:
         with replaced_on_success(csv_out) as handle:
             write_csv(rows, handle)
-    lines = [f"{r.rank or '-':>3} {r.code:<12} 应结案 {r.counts['due']:>5}  结案率 {r.rates['结案率'] or '-':>6}  "
-             f"按期结案率 {r.rates['按期结案率'] or '-':>6}  得分 {r.score or '-':>6}  {r.name}" for r in rows]
+    lines = [f"{_or_dash(r.rank):>3} {r.code:<12} 应结案 {r.counts['due']:>5}  "
+             f"结案率 {_or_dash(r.rates['结案率']):>6}  按期结案率 {_or_dash(r.rates['按期结案率']):>6}  "
+             f"得分 {_or_dash(r.score):>6}  {r.name}" for r in rows]
     future = [f"{period.label} has not started yet (today is {today}): nothing is due"] if period.start > today else []
     emit({"period": period.label, "by": by, "rows": [r.record() for r in rows], "notes": future}, as_json,
          "\n".join([f"{period.label} by {by}", *future, *lines]))
+
+
+def _or_dash(value: object) -> object:
+    """"-" where there is nothing to divide by (None); a real 0 (0.00 %) prints as 0.00."""
+    return "-" if value is None else value
 
 
 COMMANDS += [evaluate_command]

@@ -93,6 +93,17 @@ def _division_by_code(session: Session, city_code: str, code: str) -> Division:
     return division
 
 
+def set_active(session: Session, city_code: str, username: str, active: bool) -> User:
+    """Let a staff account log in again, or stop it: a deactivated user's session ends on its next request (and
+    its tile requests within webapp.auth.VIEWER_TTL). The account stays, so its history keeps naming who acted."""
+    user = session.scalar(select(User).where(User.city_code == city_code, User.username == username))
+    if user is None:
+        raise NotFound(f"no user named {username!r} in city {city_code}", code="unknown_user")
+    user.active = active
+    session.flush()
+    return user
+
+
 def add_user(session: Session, city_code: str, username: str, role: str, password: str | SharedPassword, *,
              display_name: str = "", township_code: str | None = None, department_code: str | None = None,
              squad_code: str | None = None) -> User:

@@ -26,6 +26,9 @@ def test_backup_with_restore_drill(empty_database_url: str, tmp_path, monkeypatc
     assert report["drill"]["ok"] and report["drill"]["problems"] == []
     assert report["drill"]["counts"]["divisions"] == 17 and report["drill"]["counts"]["incidents"] >= 5
     assert snapshot(empty_database_url)["point_in_division"]["330781102"] == "330781102"
+    over = CliRunner().invoke(main, ["db", "restore", str(dump), "--into", empty_database_url])
+    assert over.exit_code == 1 and len(over.output.strip().splitlines()) == 1
+    assert "is not empty" in over.output and "createdb" in over.output
 
 
 def test_restoring_a_damaged_dump_fails_with_the_reason(empty_database_url: str, tmp_path) -> None:

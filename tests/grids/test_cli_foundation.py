@@ -2,11 +2,14 @@
 
 import json
 import os
+from datetime import date
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
+from grids.errors import Unauthorized
 from grids.migrate import upgrade
 from grids.spreadsheet import replaced_on_success
 from webapp.cli import main
@@ -108,6 +111,36 @@ def test_a_period_that_has_not_started_says_so_rather_than_ranking_zeros(cli_db:
     assert future.exit_code == 0 and "2030-01 has not started yet" in future.output
     past = json.loads(run("evaluate", "--period", "month", "--date", "2025-03-01", "--by", "township", "--json").output)
     assert past["notes"] == []
+
+
+def test_evaluate_prints_a_dash_only_where_nothing_was_due_and_a_real_zero_as_zero(cli_db: str) -> None:
+    """A 0.00 % on-time rate printed as "-", as if nothing had been due."""
+    run("demo", "load", "--no-grids")
+    month = ["evaluate", "--period", "month", "--date", date.today().isoformat(), "--by", "township"]
+    rows = json.loads(run(*month, "--json").output)["rows"]
+    lines = {line.split()[1]: line for line in run(*month).output.splitlines()[1:]}
+    for row in rows:
+        shown = lines[row["code"]].split("按期结案率")[1].split()[0]
+        on_time = row["按期结案率"]
+        assert shown == ("-" if on_time is None else f"{float(on_time):.2f}"), lines[row["code"]]
+
+
+def test_a_deactivated_user_cannot_log_in_and_activate_undoes_it(cli_db: str) -> None:
+    from grids.org import authenticate
+
+    run("demo", "load", "--no-grids")
+    stopped = run("users", "deactivate", "dispatcher", "--json")
+    assert stopped.exit_code == 0 and json.loads(stopped.output)["active"] is False
+    engine = create_engine(cli_db)
+    with Session(engine) as session:
+        with pytest.raises(Unauthorized):
+            authenticate(session, "330781", "dispatcher", "gridlink-demo")
+    assert run("users", "activate", "dispatcher").exit_code == 0
+    with Session(engine) as session:
+        assert authenticate(session, "330781", "dispatcher", "gridlink-demo").username == "dispatcher"
+    engine.dispose()
+    unknown = run("users", "deactivate", "nobody")
+    assert unknown.exit_code == 1 and "no user named 'nobody'" in unknown.output
 
 
 def test_an_unreachable_database_is_one_line_naming_the_setting_and_status_exits_3(monkeypatch) -> None:
