@@ -6,8 +6,10 @@ Definitions (DOMAIN 6), all over one period [start, end) in the city's time zone
   extension, restarted by 改派); for a case without stage history (imported or legacy: due_times NULL) it
   is deadline_at. A case whose class has no handling limit has no deadline.
 - **应结案 (due to close)**: the non-cancelled cases whose settling moment, the earlier of the handling
-  deadline and the closing time, lies in the period. So a case counts in exactly one period: where it
-  was closed if closed by its deadline (or without one), else where its deadline fell, closed or not.
+  deadline and the closing time, lies in the period; a case parked (挂账) before its deadline is not due
+  while it stays parked (parking stops the clock), one parked after it still is. So a case counts in
+  exactly one period: where it was closed if closed by its deadline (or without one), else where its
+  deadline fell, closed or not.
 - **结案 (closed)**: due cases closed before the period ends (a past period's figures stay put).
 - **按期结案 (closed on time)**: due cases closed at or before their deadline; one without a deadline had
   no limit to miss and counts as on time. **超期 (overdue)**: due cases whose deadline passed (before the
@@ -184,12 +186,15 @@ WITH history AS (
     SELECT {case_key} AS object_id, i.status, i.reported_at,
            CASE WHEN i.status = 'closed' THEN i.closed_at END AS closed_at,
            coalesce((i.due_times->'handle'->>'due')::timestamptz,
-                    CASE WHEN i.due_times IS NULL THEN i.deadline_at END) AS due
+                    CASE WHEN i.due_times IS NULL THEN i.deadline_at END) AS due,
+           CASE WHEN i.status = 'parked' THEN (SELECT max(e.at) FROM case_events e
+                                               WHERE e.incident_id = i.id AND e.action = 'park') END AS parked_at
     FROM incidents i
     WHERE i.city_code = :city
 ), settling AS (
     SELECT c.*, c.status <> 'cancelled' AND least(c.due, c.closed_at) >= :start
-                AND least(c.due, c.closed_at) < :end AS is_due
+                AND least(c.due, c.closed_at) < :end
+                AND (c.status <> 'parked' OR c.due < c.parked_at) AS is_due
     FROM cases c
 ), tally AS MATERIALIZED (
     SELECT object_id,

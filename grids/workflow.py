@@ -523,7 +523,9 @@ def _approve_extension(session: Session, incident: Incident, now: datetime,
                        payload: dict[str, Any]) -> dict[str, Any]:
     requested = _decided_request(incident, payload)
     calendar = city_calendar(session, incident.city_code)
-    due = calendar.add(incident.deadline_at or now, parse_limit(requested, calendar))
+    # from the deadline, or from now when it has passed: a day granted to a late case is a day from now, not
+    # a deadline still in the past (overdue again at the next sweep)
+    due = calendar.add(max(incident.deadline_at or now, now), parse_limit(requested, calendar))
     handle = {**(incident.due_times or {}).get(HANDLE_STAGE, {}), "due": _utc(due)}
     return {"deadline_at": due, "due_times": {**(incident.due_times or {}), HANDLE_STAGE: handle},
             "extensions": incident.extensions + 1, "extension_request": None, "overdue_at": None}

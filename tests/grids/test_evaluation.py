@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from grids.errors import Invalid
 from grids.evaluation import evaluate, load_weights, parse_period, validate_weights
 from grids.incidents import Actor
-from grids.models import Category, Division, User
+from grids.models import Category, Division, Incident, User
 from grids.workflow import act, report
 
 CITY = "330781"
@@ -63,6 +63,19 @@ def test_a_case_counts_in_the_period_it_settles_in_only(db, demo_city) -> None:
     assert youbu(evaluate(db, CITY, MARCH_2025, "township")).counts["due"] == 0
     february = youbu(evaluate(db, CITY, parse_period("month", "2025-02-01"), "township"))
     assert (february.counts["due"], february.counts["on_time"]) == (1, 1)
+
+
+def test_a_case_parked_before_its_deadline_is_not_due_one_parked_after_it_is(db, demo_city) -> None:
+    """挂账 stops the clock: a parked case counted as due and overdue, lowering the squad's 结案率 and score."""
+    insert_due_cases(db, [None, None])
+    early, late = db.scalars(select(Incident.id).where(Incident.source == "test").order_by(Incident.id)).all()
+    db.execute(text("UPDATE incidents SET status = 'parked' WHERE source = 'test'"))
+    for case_id, parked in ((early, "2025-03-10T09:00:00+08:00"), (late, "2025-03-11T09:00:00+08:00")):
+        db.execute(text("INSERT INTO case_events (city_code, incident_id, seq, at, action, from_status, to_status) "
+                        "VALUES (:city, :id, 1, CAST(:at AS timestamptz), 'park', 'in_progress', 'parked')"),
+                   {"city": CITY, "id": case_id, "at": parked})
+    row = youbu(evaluate(db, CITY, MARCH_2025, "township"))
+    assert (row.counts["due"], row.counts["overdue"]) == (1, 1)
 
 
 def actor(db, username: str) -> Actor:

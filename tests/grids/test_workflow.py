@@ -256,6 +256,20 @@ def test_extensions_need_approval_and_the_second_one_a_higher_one(db, demo_city)
     assert case.extensions == 2
 
 
+def test_an_extension_granted_to_a_late_case_counts_from_its_approval(db, demo_city) -> None:
+    """Added to a deadline 49 days past, one working day left the case overdue, and the sweep escalated it again."""
+    case = new_case(db)
+    for action in ("file", "dispatch"):
+        step(db, case, action, "dispatcher")
+    now = db.scalar(select(func.now()))
+    db.execute(update(Incident).where(Incident.id == case.id).values(deadline_at=now - timedelta(days=49)))
+    db.refresh(case)
+    step(db, case, "request_extension", "department", duration="1d", reason="需调用机械")
+    step(db, case, "approve_extension", "supervisor")
+    assert case.deadline_at > now and case.overdue_at is None
+    assert case.id not in escalate_overdue(db, now=now)
+
+
 @pytest.mark.parametrize("duration", ["0m", "29m", "31d", "999d", "abc", "1w", "1.5h", "-1h"])
 def test_an_extension_of_no_time_or_of_months_is_refused(db, demo_city, duration) -> None:
     """Half an hour to 30 working days: 0m would be a request for nothing, 999d a case parked by another name."""
