@@ -180,6 +180,10 @@ def case_summary(case: Incident, now: datetime, point: tuple[float, float] | Non
         "township": case.township.name if case.township else None,
         "deadline_class": klass, "deadline_label": str(DEADLINE_LABELS[klass]),
         "due_text": "—" if case.status in CLOSED_STATES else time_left_text(case.deadline_at, now),  # no clock
+        # the working-time deadline itself: the countdown counts wall hours, so "剩余 2 天" on a Friday evening
+        # may be Monday 09:00; a phone shows both
+        "due_at": _("%(t)s 到期", t=city_time(case.deadline_at)[5:])  # 11-30 14:00: this year's, as a clock reads
+        if case.deadline_at is not None and case.status not in CLOSED_STATES else "",
         "reported_at": city_time(case.reported_at),
         "urgency": list(urgency_key(case, now)),
         # a 申请延期 waiting for its approver (how long it asks): rows flag it, the approver's queue filters it

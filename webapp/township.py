@@ -30,9 +30,12 @@ EXTENSION_UNITS = ("h", "d")
 #: a handled one (a failed check is a note to the centre, which sends it back for 返工).
 ON_THE_SPOT = {"verify": (_l("核实属实"), _l("已核实，等待立案。")), "accept": (_l("接单"), _l("已接单。")),
                "check": (_l("核查通过"), _l("已核查，等待结案。")),
-               "rework": (_l("核查不通过，返工"), _l("已退回处置单位返工。"))}
-#: The steps whose typed note is their required reason (what is still wrong on site).
-REASONED = ("rework",)
+               "rework": (_l("核查不通过，返工"), _l("已退回处置单位返工。")),
+               "return": (_l("退回指挥中心"), _l("已退回指挥中心，由其改派。"))}
+#: The steps whose typed note is their required reason, and what to write when it is missing: what is still
+#: wrong on site; why the case is not the squad's (a squad given a case not theirs had no way to give it back).
+REASONED = {"rework": _l("请写明现场还有什么问题，处置单位据此返工。"),
+            "return": _l("请写明退回原因（例如不属于本中队的职责或辖区），指挥中心据此改派。")}
 #: 我的任务 by role (DOMAIN §4): the inspector verifies reports and checks feedback in the zone; a co-manager
 #: does both in their own grids (a department's work: the squad does not check its own); officers work the
 #: squad's dispatched cases (a functional department's case in its grids is the department's).
@@ -99,6 +102,7 @@ def _case_page(incident: Incident, errors: dict[str, str] | None = None, status:
                            history=case_history(incident), photos=photo_links(incident.id),
                            outside_zone=outside, may_handle=may("handle"),
                            spot_actions=[(a, label) for a, (label, _done) in ON_THE_SPOT.items() if may(a)],
+                           reasoned=list(REASONED),
                            may_extend=may("request_extension"),
                            errors=errors or {}, form=request.form, units=EXTENSION_UNITS,
                            # a step refused as stale (409) may no longer be offered: its typed note is shown
@@ -159,7 +163,7 @@ def act_on_the_spot(case_id: int) -> Any:
         raise Invalid(f"unknown action {action!r}; one of {', '.join(ON_THE_SPOT)}", code="bad_action")
     note = request.form.get("note", "").strip()[:MAX_NOTE] or None
     if action in REASONED and not note:
-        return _case_page(incident, {"spot": _("请写明现场还有什么问题，处置单位据此返工。")}, 422)
+        return _case_page(incident, {"spot": str(REASONED[action])}, 422)
     actor = Actor.of_user(current_user())
     reason = {"reason": note} if action in REASONED else {}
     return _act_or_page(incident, lambda: act(db(), case_id, action, actor, _posted_version(), note=note, **reason),

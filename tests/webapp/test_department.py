@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -43,6 +44,8 @@ def test_the_inbox_lists_the_case_with_its_version_and_actions(client, dispatche
     page = client.get("/department").get_data(as_text=True)
     assert f'data-case="{dispatched.id}" data-version="{dispatched.version}"' in page
     assert "部门待办测试 &lt;b&gt;x&lt;/b&gt;" in page
+    due = dispatched.deadline_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%m-%d %H:%M")
+    assert f'<span class="due-at" data-due-at>{due} 到期</span>' in page  # the deadline, not only a countdown
     assert 'value="accept"' in page and 'value="return"' in page and 'value="handle"' in page
 
 

@@ -8,6 +8,7 @@ import re
 import struct
 import zlib
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
@@ -330,12 +331,38 @@ def test_on_the_spot_a_squad_accepts_and_an_inspector_checks_with_one_tap(client
     assert on_the_spot(client, case, "close").status_code == 422
 
 
+def test_the_phone_page_and_the_department_inbox_show_the_deadline_itself(client, db, dispatched_in_youbu) -> None:
+    """Only a wall-clock countdown was shown: "剩余 2 天" on Saturday for a case due Monday 14:00."""
+    case = dispatched_in_youbu
+    due = case.deadline_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%m-%d %H:%M")
+    login(client, "squad_leader")
+    assert f"{due} 到期" in client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+    assert f"{due} 到期" in client.get("/township").get_data(as_text=True)
+    assert f"due {due}" in client.get(f"/township/cases/{case.id}?lang=en").get_data(as_text=True)
+
+
+def test_a_squad_given_a_case_not_its_own_returns_it_from_the_phone_with_its_reason(client, db,
+                                                                                    dispatched_in_youbu) -> None:
+    """The workflow let the squad return a case; the phone page offered only 接单, 处置反馈 and 申请延期."""
+    case = dispatched_in_youbu
+    login(client, "squad_leader")
+    page = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+    assert 'value="return"' in page and "退回指挥中心时必填" in page
+    unsaid = on_the_spot(client, case, "return", note="   ")
+    assert unsaid.status_code == 422 and "请写明退回原因" in unsaid.get_data(as_text=True)
+    assert on_the_spot(client, case, "return", note="在诸葛镇界内，不属本中队").status_code == 302
+    db.refresh(case)
+    assert (case.status, case.owner_type) == ("filed", "centre")
+    assert "不属本中队" in client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+
+
 def test_an_inspector_fails_the_check_with_what_is_still_wrong(client, db, dispatched_in_youbu) -> None:
     case = dispatched_in_youbu
     squad_handles(db, case)
     login(client, "inspector")
     page = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
-    assert 'value="check"' in page and 'value="rework"' in page and "核查不通过时必填" in page
+    assert 'value="check"' in page and 'value="rework"' in page and "核查不通过，返工时必填" in page
+    assert 'value="return"' not in page  # the inspector does not hold the case
     unsaid = on_the_spot(client, case, "rework")
     assert unsaid.status_code == 422 and "请写明现场还有什么问题" in unsaid.get_data(as_text=True)
     # the page shown again names its own address, so a reload reads it instead of posting again

@@ -46,7 +46,9 @@
     var tr = el("tr", "dl-" + c.deadline_class + " fresh");
     tr.dataset.case = c.id;
     tr.dataset.urgency = JSON.stringify(c.urgency);
-    tr.appendChild(el("td", "due")).appendChild(el("span", "chip dl-" + c.deadline_class, c.due_text));
+    var due = tr.appendChild(el("td", "due"));
+    due.appendChild(el("span", "chip dl-" + c.deadline_class, c.due_text));
+    if (c.due_at) { due.appendChild(el("span", "due-at", c.due_at)); }
     var what = tr.appendChild(el("td", "what"));
     var link = what.appendChild(el("a", null, "#" + c.id + " " + c.category));
     link.href = "#case-" + c.id;
