@@ -381,11 +381,12 @@ def grids_group() -> None:
 
 
 @contextlib.contextmanager
-def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A `progress(done, total)` callback drawing a click progress bar on a terminal; it does nothing
-    when output is piped or captured."""
+def _progress_bar(label: str, as_json: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """A `progress(done, total)` callback drawing a click progress bar on a terminal. Without one (nohup,
+    cron, a pipe) a line goes to standard error at each tenth, so a log shows how far a long run got; with
+    --json, where a program reads the output, nothing."""
     if not sys.stdout.isatty():
-        yield lambda done, total: None
+        yield (lambda done, total: None) if as_json else _tenths(label)
         return
     with click.progressbar(length=1, label=label) as bar:
 
@@ -394,6 +395,18 @@ def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
             bar.update(done - bar.pos)
 
         yield progress
+
+
+def _tenths(label: str) -> Callable[[int, int], None]:
+    """A progress callback printing "label: 30%" to standard error once per tenth reached."""
+    shown = [0]
+
+    def progress(done: int, total: int) -> None:
+        tenth = 10 * done // total if total else 10
+        if tenth > shown[0]:
+            shown[0] = tenth
+            click.echo(f"{label}: {tenth * 10}%", err=True)
+    return progress
 
 
 @grids_group.command("generate")
@@ -413,7 +426,7 @@ def grids_generate(division_code: str, target_area: float, method: str, roads_fi
     from grids.layouts import check_layout, generate_layout, read_roads
 
     roads = read_roads(roads_file, roads_crs) if roads_file else None
-    with command_session() as session, _progress_bar(f"drawing grids in {division_code}") as progress:
+    with command_session() as session, _progress_bar(f"drawing grids in {division_code}", as_json) as progress:
         layout = generate_layout(session, city, division_code, target_area=target_area, method=method,
                                  roads=roads, seq_width=seq_width, progress=progress)
         report = check_layout(session, layout.id)
@@ -771,7 +784,7 @@ def _read_mapping(path: Path) -> Any:
     from grids.errors import Invalid
 
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8-sig"))  # Notepad saves UTF-8 with a BOM
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise Invalid(f"{path} is not valid UTF-8 JSON: {exc}", code="bad_mapping") from exc
 
@@ -792,7 +805,7 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
     from grids.incident_io import import_cases
 
     mapping = _read_mapping(mapping_file)
-    with command_session() as session, _progress_bar(f"importing {file.name}") as progress:
+    with command_session() as session, _progress_bar(f"importing {file.name}", as_json) as progress:
         result = import_cases(session, city, file, mapping, crs=crs, report_path=report_path, progress=progress)
     reasons = ", ".join(f"{count} {reason}" for reason, count in result["reasons"].items())
     emit(result, as_json, f"{result['rows']} rows: {result['imported']} imported ({result['unlocated']} in no grid), "
@@ -896,7 +909,7 @@ def components_import(file: Path, crs: str, city: str, as_json: bool) -> None:
     or GeoJSON points; all or nothing, every bad row listed; idempotent by code."""
     from grids.components import import_components
 
-    with command_session() as session, _progress_bar(f"importing {file.name}") as progress:
+    with command_session() as session, _progress_bar(f"importing {file.name}", as_json) as progress:
         result = import_components(session, city, file, crs=crs, progress=progress)
     emit(result, as_json, f"{result['rows']} components: {result['created']} new, {result['updated']} updated, "
                           f"{result['unchanged']} unchanged")

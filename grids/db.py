@@ -11,7 +11,7 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -122,6 +122,31 @@ def _drop_connection_without_its_statements(context: Any) -> None:
         _log.warning("replacing a database connection that lost its prepared statements: %s",
                      context.original_exception)
         context.is_disconnect, context.invalidate_pool_on_disconnect = True, False
+
+
+#: A table under this many rows is analysed whenever it changed since its last analysis (milliseconds).
+SMALL_TABLE = 10_000
+#: What a report and a bulk import read to place and route a case: the city's reference data.
+PLACING_TABLES = ("cities", "divisions", "division_parts", "grid_layouts", "grids", "squads", "users", "frontage_units",
+                  "routing_rules", "departments", "category_departments", "categories", "stage_limits",
+                  "calendar_days", "components")
+
+
+def analyze_stale(session: Session, tables: Sequence[str] = PLACING_TABLES) -> list[str]:
+    """ANALYZE those of `tables` the planner lacks statistics for: never analysed, or small and changed since.
+
+    Why: autovacuum analyses a table once 50 rows plus a tenth of it changed, so a city's 17 divisions or 30
+    routing rules may never be analysed, and the planner guesses their size: an import of 100,000 cases right
+    after `demo load` took 4 min 50 s, 58 s once analysed. The statistics commit with the caller's transaction.
+    """
+    stale = session.scalars(text(
+        "SELECT c.relname FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+        "WHERE c.relname = ANY(:tables) AND c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace "
+        "AND (c.reltuples < 0 OR (s.n_mod_since_analyze > 0 AND c.reltuples < :small)) ORDER BY c.relname"),
+        {"tables": list(tables), "small": SMALL_TABLE}).all()
+    for name in stale:
+        session.execute(text(f'ANALYZE "{name}"'))
+    return list(stale)
 
 
 def postgis_version(engine: Engine) -> str:

@@ -29,6 +29,7 @@ from gis.readers import Feature
 from grids.calendar import WorkCalendar, city_calendar, parse_limit
 from grids.catalog import import_catalog, published_grid_codes, upsert_city
 from grids.components import InputRow, store_components
+from grids.db import analyze_stale
 from grids.divisions import upsert_division
 from grids.frontage import division_epsg, draw_areas, import_units, inspect_unit
 from grids.incidents import Actor, open_case
@@ -470,6 +471,7 @@ def load_demo(session: Session, say: Callable[[str], None] = lambda _: None, *,
     frontage = _load_frontage(session, divisions)
     cases = _load_cases(session, divisions)
     worked = load_history(session) if history else 0
+    analyze_stale(session)  # a fresh city's dozen-row tables would never reach autovacuum's threshold
     return {"city": CITY_CODE, "divisions": len(divisions), **counts, "squads": len(PILOT_TOWNSHIPS),
             "users": [u for u, _, _ in DEMO_USERS], "password": DEMO_PASSWORD, "new_grids": grids,
             "components": components, "new_frontage_units": frontage, "new_cases": cases, "new_worked_cases": worked}

@@ -76,10 +76,11 @@ import numpy as np
 import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, DateTime, func, or_, select, text
+from sqlalchemy import ColumnElement, DateTime, and_, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from gis.crs import CoordinateError, geometry_to_wgs84, normalize_crs_name
+from grids.db import analyze_stale
 from grids.divisions import city_outline
 from grids.errors import Invalid
 from grids.incidents import REASON_TEXT, SOURCES, TEXT_LIMITS, UNFIT_CHARACTERS, Actor
@@ -122,8 +123,11 @@ def validate_mapping(mapping: Any, header: Sequence[str] | None = None) -> None:
     problems = [f"{'/'.join(str(p) for p in e.path) or '(top)'}: {e.message}" for e in errors]
     if not errors and mapping["lat"] == mapping["lon"]:
         problems.append(f"lat and lon: both name the column {mapping['lat']!r}; each needs its own")
-    if header is not None and not errors:
-        shown = ", ".join(header) or "empty"
+    if not errors and "status" in mapping and "closed" not in mapping:
+        problems.append("status: its closed_values mark cases closed, but the mapping has no closed time; map "
+                        "`closed` (a closed case without its closing time counts in no closing rate)")
+    if header is not None and isinstance(mapping, dict):  # beside schema errors too: one edit fixes all
+        shown = ", ".join(map(repr, header)) or "empty: the file has no header row"
         mapped = dict.fromkeys(_mapped_columns(mapping))
         problems += [f"column {column!r}: the CSV has no such column (its header: {shown})"
                      for column in mapped if column not in header]
@@ -133,8 +137,9 @@ def validate_mapping(mapping: Any, header: Sequence[str] | None = None) -> None:
         if isinstance(mapping, dict) else {}
     problems += [f"{key}/tz: unknown time zone {spec['tz']!r}; use an IANA name such as Asia/Shanghai"
                  for key, spec in times.items() if not _known_zone(spec.get("tz"))]
-    problems += [f"{key}/format: {spec['format']!r} has a directive strptime does not know (%Y, %m, %d, %H, %M, %S"
-                 " ...)" for key, spec in times.items() if not _known_format(spec.get("format"))]
+    problems += [f"{key}/format: {spec['format']!r} is not a strptime format: write it with %Y, %m, %d, %H, %M, %S "
+                 "... (2025/01/05 08:03 is %Y/%m/%d %H:%M)" for key, spec in times.items()
+                 if not _known_format(spec.get("format"))]
     if problems:
         raise Invalid("the mapping does not match the format: " + "; ".join(problems[:20]), code="bad_mapping",
                       details=problems)
@@ -155,6 +160,8 @@ def _known_format(fmt: Any) -> bool:
     where a good one only says the text does not match."""
     if not isinstance(fmt, str):
         return True  # absent or already a schema error
+    if "%" not in fmt:  # yyyy/MM/dd HH:mm (Java, Excel): no directive, so no time would ever match
+        return False
     try:
         datetime.strptime("", fmt)
     except ValueError as exc:
@@ -163,7 +170,9 @@ def _known_format(fmt: Any) -> bool:
 
 
 def _mapped_columns(mapping: dict[str, Any]) -> list[str]:
-    return [spec["column"] if isinstance(spec, dict) else spec for spec in mapping.values()]
+    """The column names the mapping reads (skipping what the schema check already refused)."""
+    names = [spec.get("column") if isinstance(spec, dict) else spec for spec in mapping.values()]
+    return [name for name in names if isinstance(name, str)]
 
 
 # --- parsing one row -----------------------------------------------------------------------------
@@ -298,6 +307,9 @@ def _fields(values: Values, ctx: _Context) -> tuple[Any, ...]:
 
 # --- places of a chunk, vectorised ---------------------------------------------------------------
 def _number(value: str) -> float:
+    """A coordinate cell's number; NaN for text that is none ("1_19.7": Python reads 119.7, no one means it)."""
+    if "_" in value:
+        return math.nan
     try:
         return float(value)
     except ValueError:
@@ -328,6 +340,8 @@ def _place_reasons(raw: list[tuple[str, str]], ctx: _Context) -> tuple[np.ndarra
             reasons.append(None)
         elif not x or not y:
             reasons.append(("missing_coordinates", "longitude or latitude is empty"))
+        elif xs[i] == 0 and ys[i] == 0:  # what many systems write for "no position"
+            reasons.append(("missing_coordinates", f"({x}, {y}) is the placeholder for no position"))
         elif swapped[i]:
             reasons.append(("swapped_coordinates", f"longitude and latitude look swapped: ({x}, {y}) is outside "
                                                    f"{ctx.city_name} but ({y}, {x}) is inside"))
@@ -753,6 +767,10 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
         raise Invalid(f"the rejects report {report} would overwrite the file being imported; name another "
                       "report file", code="bad_report_path")
     session.flush()
+    # Two imports into one city take turns: the second then counts the first one's case numbers as duplicates
+    # (at once, its rows waited on the unique index and were skipped uncounted: rows != imported + rejected).
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('gridlink.import.' || :city))"), {"city": city_code})
+    analyze_stale(session)
     session.execute(_CREATE_STAGING)
     session.execute(text(f"SET LOCAL jit = off; SET LOCAL work_mem = '{SORT_MEMORY}'"))  # JIT: 40% of the run
     rows, imported, located, reasons = 0, 0, 0, Counter()
@@ -760,6 +778,7 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
         header = next(reader, [])
         if isinstance(header, Unreadable):
             raise Invalid(f"the header row cannot be read: {header.detail}", code="bad_mapping")
+        header = [name.strip() for name in header]  # "工单编号 " or a full-width space an editor left
         validate_mapping(mapping, header)  # every problem of the mapping at once, missing columns included
         ctx = _context(session, city_code, mapping, crs, header)
         params = {"city": city_code, "day": city_date(session, city_code), "crs": ctx.crs, "source": SOURCE,
@@ -828,7 +847,10 @@ def _codes(value: str | Sequence[str] | None) -> tuple[str, ...]:
 #: The dispatch queue's 只看 choices, one definition for the queue and the exports (`--overdue`,
 #: `?overdue=1` ...), so a download holds what the queue shows: open cases only.
 ONLY: dict[str, ColumnElement[bool]] = {
-    "overdue": Incident.status.in_(OPEN_STATES) & (Incident.deadline_at < func.now()),
+    # an imported open case runs no stage clock: it is late by the source system's deadline, as it is evaluated
+    "overdue": Incident.status.in_(OPEN_STATES) & or_(
+        Incident.deadline_at < func.now(),
+        and_(Incident.deadline_at.is_(None), Incident.source == SOURCE, _HANDLE_DUE < func.now())),
     "triage": Incident.status.in_(OPEN_STATES) & Incident.needs_triage.is_(True),  # 待分拣: in no grid
     "extension": Incident.status.in_(OPEN_STATES) & Incident.extension_request.is_not(None),  # 延期待批
 }
