@@ -6,7 +6,8 @@ Definitions (DOMAIN 6), all over one period [start, end) in the city's time zone
   extension, restarted by 改派); for a case without stage history (imported or legacy: due_times NULL) it
   is deadline_at. A case whose class has no handling limit has no deadline.
 - **应结案 (due to close)**: the non-cancelled cases whose settling moment, the earlier of the handling
-  deadline and the closing time, lies in the period; a case parked (挂账) before its deadline is not due
+  deadline and the closing time, lies in the period and has come (in a running period a case due next
+  week is not yet due, not unclosed); a case parked (挂账) before its deadline is not due
   while it stays parked (parking stops the clock), one parked after it still is. So a case counts in
   exactly one period: where it was closed if closed by its deadline (or without one), else where its
   deadline fell, closed or not.
@@ -193,7 +194,7 @@ WITH history AS (
     WHERE i.city_code = :city
 ), settling AS (
     SELECT c.*, c.status <> 'cancelled' AND least(c.due, c.closed_at) >= :start
-                AND least(c.due, c.closed_at) < :end
+                AND least(c.due, c.closed_at) < least(:end, now())
                 AND (c.status <> 'parked' OR c.due < c.parked_at) AS is_due
     FROM cases c
 ), tally AS MATERIALIZED (

@@ -228,11 +228,22 @@ def visible_case(session: Session, actor: Actor, incident_id: int, *, own_report
     if own_reports:
         seen = or_(seen, (Incident.city_code == actor.city_code) & reported_by(actor.user_id))
     incident = session.scalar(select(Incident).where(Incident.id == incident_id, seen))
+    if incident is None and not own_reports and _own_report(session, actor, incident_id):
+        log.warning("refused case %s to %s (%s): their own report, outside their zone", incident_id, actor.label,
+                    actor.role)
+        raise Forbidden(f"case {incident_id} is your own report outside your zone: you follow it, the staff of its "
+                        "zone work it", code="own_report_outside_zone")
     if incident is None:
         log.warning("refused case %s to %s (%s): not in their zone, or no such case", incident_id, actor.label,
                     actor.role)  # RELIABILITY 13: the attempt is logged, the answer leaks nothing
         raise NotFound(f"no case {incident_id}", code="case_not_found")
     return incident
+
+
+def _own_report(session: Session, actor: Actor, incident_id: int) -> bool:
+    """Whether the actor reported the case (which they read wherever it lies, but work only in their zone)."""
+    return actor.user_id is not None and session.scalar(select(Incident.id).where(
+        Incident.id == incident_id, Incident.city_code == actor.city_code, reported_by(actor.user_id))) is not None
 
 
 def rule_for(state: str | None, action: str, may: Callable[[Transition], bool] | None = None) -> Transition:
@@ -242,7 +253,8 @@ def rule_for(state: str | None, action: str, may: Callable[[Transition], bool] |
     if rule is None:
         allowed = [t.action for t in TRANSITIONS if state in t.sources and t.action != ABSORB_DUPLICATE
                    and (may is None or may(t))]
-        raise Invalid(f"a case that is {state} cannot be {action!r}ed; allowed now: {', '.join(allowed) or 'none'}",
+        what = f"cannot be {action!r}ed" if action in ACTIONS else f"has no action {action!r}"
+        raise Invalid(f"a case that is {state} {what}; allowed now: {', '.join(allowed) or 'none'}",
                       code="illegal_action", details={"status": state, "action": action, "allowed": allowed})
     return rule
 

@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Executable, Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from grids.db import make_engine, session_factory
@@ -201,8 +202,16 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.before_request
     def _small_json_bodies() -> None:  # before any hook reads the body
-        if request.is_json:
-            request.max_content_length = min(JSON_LIMIT, app.config["MAX_CONTENT_LENGTH"])
+        if not request.is_json:
+            return
+        limit = min(JSON_LIMIT, app.config["MAX_CONTENT_LENGTH"])
+        if request.content_length is None:  # chunked: Werkzeug stops at the limit without a word (a cut body)
+            request.max_content_length = limit + 1
+            too_long = len(request.get_data(cache=True)) > limit
+            request.max_content_length = limit
+            if too_long:
+                raise RequestEntityTooLarge()
+        request.max_content_length = limit
 
     @app.before_request
     def _refuse_other_encodings() -> None:

@@ -34,6 +34,7 @@ ERROR_TEXT = {
     "not_the_owner": _l("此案件已派给%(department)s，由其接单、处置或退回。"),
     "own_work": _l("此案件由本中队处置，核查须由监督员进行（监管分离）。"),
     "own_report": _l("这是你本人的上报：核实须由他人在现场进行，指挥中心可直接立案。"),
+    "own_report_outside_zone": _l("这是你在辖区外的上报：你可以跟进查看，由当地人员处置。"),
     "stale_version": _l("案件刚被他人更新，请刷新后再操作。"),
     "concurrent_change": _l("有人同时在修改相同的案件：请刷新后再操作。"),
     "unavailable": _l("数据库暂时不可用，请稍后重试。"),
@@ -171,7 +172,9 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
         code = (exc.name or "error").lower().replace(" ", "_")
-        response = make_response(render_error(exc.code or 500, code, exc.description or exc.name))
+        message = (f"the request body is over its limit of {_upload_limit() // 1048576} MB" if exc.code == 413
+                   else exc.description or exc.name)  # Werkzeug's 413 text names no limit
+        response = make_response(render_error(exc.code or 500, code, message))
         allow = dict(exc.get_headers()).get("Allow")
         if allow:  # a 405 says which methods the path takes (RFC 9110)
             response.headers["Allow"] = allow

@@ -78,6 +78,17 @@ def test_a_case_parked_before_its_deadline_is_not_due_one_parked_after_it_is(db,
     assert (row.counts["due"], row.counts["overdue"]) == (1, 1)
 
 
+def test_in_a_running_period_a_case_not_yet_due_is_not_counted_unclosed(db, demo_city) -> None:
+    """A department whose only cases were due in two days ranked with 0.00 % 结案率 and a score of 20."""
+    now = db.scalar(select(func.now()))
+    insert_due_cases(db, [None])
+    db.execute(text("UPDATE incidents SET due_times = jsonb_build_object('handle', jsonb_build_object('due', "
+                    "CAST(:due AS text))) WHERE source = 'test'"), {"due": (now + timedelta(minutes=5)).isoformat()})
+    running = youbu(evaluate(db, CITY, parse_period("year", (now + timedelta(minutes=5)).date().isoformat()),
+                             "township"))
+    assert running.counts["due"] == 0 and running.rates["结案率"] is None
+
+
 def actor(db, username: str) -> Actor:
     return Actor.of_user(db.scalar(select(User).where(User.city_code == CITY, User.username == username)))
 

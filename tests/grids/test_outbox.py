@@ -39,6 +39,21 @@ def test_dispatch_writes_one_message_to_the_new_owner_and_rolls_back_with_it(db,
     assert messages(db, case.id) == []
 
 
+def test_a_message_keeps_the_deadline_its_event_set_when_the_case_moves_on(db, demo_city) -> None:
+    """A relay sending late read the case's current deadline: another stage's, or none once closed."""
+    case = new_case(db)
+    step(db, case, "file", "dispatcher")
+    step(db, case, "dispatch", "dispatcher", department="sanitation")
+    handling_due = case.deadline_at
+    step(db, case, "accept", "department")
+    step(db, case, "handle", "department", note="已清理", after_photo="after.jpg")
+    step(db, case, "check", "inspector")
+    assert case.deadline_at != handling_due  # the centre's 1 h to close
+    [dispatched] = [m for m in list_messages(db)["messages"] if m["incident_id"] == case.id and m["kind"] == "dispatch"]
+    assert dispatched["payload"]["deadline_at"] == handling_due.isoformat()
+    assert dispatched["case"]["deadline_at"] == case.deadline_at.isoformat()
+
+
 def test_return_and_handle_go_to_the_dispatch_centre(db, demo_city) -> None:
     case = new_case(db)
     step(db, case, "file", "dispatcher")

@@ -1,5 +1,7 @@
 """Configuration errors, health check, error rendering and security headers."""
 
+import io
+
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -144,3 +146,8 @@ def test_a_json_body_past_a_megabyte_is_refused_as_it_arrives(client) -> None:
                           headers={"Accept-Language": "zh"})
     assert refused.status_code == 413 and refused.json["error"]["code"] == "request_entity_too_large"
     assert refused.json["error"]["display"] == "上传的内容太大：每次最多 1 MB。"
+    assert refused.json["error"]["message"] == "the request body is over its limit of 1 MB"  # for programs
+    chunked = client.post("/api/v1/incidents", input_stream=io.BytesIO(body.encode()),  # no Content-Length:
+                          content_type="application/json",  # Werkzeug stopped reading at 1 MB, and the cut
+                          environ_overrides={"wsgi.input_terminated": True})  # body was 422 bad_json
+    assert chunked.status_code == 413, chunked.json

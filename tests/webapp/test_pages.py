@@ -185,6 +185,8 @@ def test_a_report_made_in_the_next_township_is_followed_but_not_worked(client, d
     own = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
     assert "data-outside-zone" in own and "由诸葛镇" in own and "核实属实" not in own and "data-spot" not in own
     assert client.get(f"/api/v1/incidents/{case.id}").json["id"] == case.id
+    acting = client.post(f"/api/v1/incidents/{case.id}/actions", json={"action": "verify", "version": case.version})
+    assert acting.status_code == 403 and acting.json["error"]["code"] == "own_report_outside_zone"  # was "no case"
     login(client, "squad_leader")
     assert client.get(f"/township/cases/{case.id}").status_code == 404
     assert client.get(f"/api/v1/incidents/{case.id}").status_code == 404
