@@ -779,6 +779,8 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
         if isinstance(header, Unreadable):
             raise Invalid(f"the header row cannot be read: {header.detail}", code="bad_mapping")
         header = [name.strip() for name in header]  # "工单编号 " or a full-width space an editor left
+        if not any(header):
+            raise Invalid(f"{csv_path.name} is empty: it has no header row naming its columns", code="bad_mapping")
         validate_mapping(mapping, header)  # every problem of the mapping at once, missing columns included
         ctx = _context(session, city_code, mapping, crs, header)
         params = {"city": city_code, "day": city_date(session, city_code), "crs": ctx.crs, "source": SOURCE,
@@ -857,8 +859,9 @@ ONLY: dict[str, ColumnElement[bool]] = {
 
 
 def department_condition(code: str) -> ColumnElement[bool]:
-    """The cases a department has (承办): dispatched to it and not given back. The queue and the exports share it."""
-    return DISPATCHED & Incident.department_id.in_(
+    """The cases a department has (承办): dispatched to it and not given back, or imported history routed to it
+    (which has no dispatch, and no handling clock without a mapped deadline). The queue and the exports share it."""
+    return or_(DISPATCHED, Incident.source == SOURCE) & Incident.department_id.in_(
         select(Department.id).where(Department.code == code))  # the case's city condition picks the city's
 
 

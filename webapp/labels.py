@@ -35,14 +35,17 @@ ACTION_LABELS = {"report": _l("上报"), "verify": _l("核实"), "file": _l("立
                  "resume": _l("恢复"), "escalate": _l("督办"), "cancel": _l("作废"), "reopen": _l("重新立案"),
                  "import": _l("导入"), "absorb_duplicate": _l("合并重复上报")}
 CANCEL_REASON_LABELS = {"duplicate": _l("重复上报"), "invalid": _l("无效（不属实或非城管事项）")}
+#: The same reasons as a cancel in the history names them: 作废（无效上报）.
+CANCEL_REASON_SHORT = {"duplicate": _l("重复上报"), "invalid": _l("无效上报")}
 #: The fields an action may need (grids.workflow.Transition.required), as a form names them.
 FIELD_LABELS = {"reason": _l("原因"), "note": _l("说明"), "duration": _l("延期时长"), "department": _l("部门"),
                 "lon": _l("经度"), "lat": _l("纬度"), "photos": _l("处置后照片"), "action": _l("操作"),
                 "original": _l("原案件"), "version": _l("案件版本（请刷新页面）"), "description": _l("问题描述"),
                 "address": _l("地址"), "reporter_contact": _l("报告人联系方式")}
-#: Notes the system writes as codes (the sweeper's 督办, a cancel's reason), per action, in words.
+#: Notes the system writes as codes (the sweeper's 督办), per action, in words. A cancel's reason is named with
+#: the action (作废（重复上报）), so its code standing as the note when nothing was typed is dropped.
 EVENT_NOTES = {("escalate", "overdue"): _l("超过时限，自动督办"),
-               **{("cancel", code): label for code, label in CANCEL_REASON_LABELS.items()}}
+               **{("cancel", code): "" for code in CANCEL_REASON_LABELS}}
 #: Working-time amounts (grids.calendar limits such as 4h, 2d, 30m) in words.
 DURATION_UNITS: dict[str, Callable[[int], str]] = {
     "m": lambda n: ngettext("%(num)s 个工作分钟", "%(num)s 个工作分钟", n),
@@ -70,7 +73,7 @@ def duration_label(limit: str | None) -> str:
 def event_note(action: str, note: str | None) -> str | None:
     """A history note in words: the codes the system writes for some actions, anyone's text as typed."""
     label = EVENT_NOTES.get((action, note or ""))
-    return str(label) if label is not None else note
+    return (str(label) or None) if label is not None else note
 
 #: The routing explanation's steps (grids.incidents.REASON_TEXT keys) in the reader's language.
 ROUTING_STEPS = {

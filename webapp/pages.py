@@ -53,6 +53,7 @@ from webapp import db, remember_language
 from webapp.auth import ROLE_PAGES, current_user, home_url, require_roles
 from webapp.labels import (
     CANCEL_REASON_LABELS,
+    CANCEL_REASON_SHORT,
     action_label,
     city_time,
     duration_label,
@@ -236,11 +237,14 @@ def summaries(cases: list[Incident]) -> list[dict[str, Any]]:
     return [case_summary(c, now, points.get(c.id), returned.get(c.id), escalated.get(c.id, 0)) for c in cases]
 
 
-def _event_detail(data: dict[str, Any], departments: dict[str, str]) -> str:
+def _event_detail(action: str, data: dict[str, Any], departments: dict[str, str]) -> str:
     """What an action decided: to whom a 派遣/改派 went, how long a 申请延期 asked for, which case a duplicate
-    joined (作废 as 重复) or which duplicate a case took in (合并重复上报)."""
+    joined (作废 as 重复), why a case was cancelled (a typed note beside it did not say whether it was a
+    repeat or invalid), or which duplicate a case took in (合并重复上报)."""
     if data.get("original"):
         return _("重复于 #%(id)s", id=data["original"])
+    if action == "cancel" and data.get("reason") in CANCEL_REASON_SHORT:
+        return str(CANCEL_REASON_SHORT[data["reason"]])
     if data.get("duplicate"):
         return f"#{data['duplicate']}"
     return departments.get(data.get("department", ""), "") or duration_label(data.get("duration"))
@@ -248,7 +252,7 @@ def _event_detail(data: dict[str, Any], departments: dict[str, str]) -> str:
 
 def _event_label(event: CaseEvent, departments: dict[str, str]) -> str:
     """The action in words with what it decided (_event_detail)."""
-    detail = _event_detail(event.data or {}, departments)
+    detail = _event_detail(event.action, event.data or {}, departments)
     label = action_label(event.action)
     return _("%(action)s（%(detail)s）", action=label, detail=detail) if detail else label
 

@@ -643,3 +643,16 @@ def test_a_zero_zero_placeholder_is_no_position_and_digit_separators_are_no_numb
     with open(result["report"], encoding="utf-8-sig", newline="") as handle:
         details = {row[0]: row[-1] for row in list(csv.reader(handle))[1:]}
     assert "placeholder for no position" in details["Z1"]
+
+
+def test_an_empty_file_says_so_and_imported_history_belongs_to_its_department(db, hotline, tmp_path) -> None:
+    """An empty file listed ten "its header: empty" problems; imported cases without a mapped deadline had no
+    handling clock, so --department left them out (3 of 9,521 routed to sanitation)."""
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"\xef\xbb\xbf")
+    with pytest.raises(Invalid, match="empty.csv is empty: it has no header row"):
+        import_cases(db, CITY, empty, MAPPING)
+    import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
+    routed = cases(db)["RX2025100801"]
+    assert routed.due_times is None and routed.department is not None
+    assert "RX2025100801" in export_text(db, "csv", department=routed.department.code)

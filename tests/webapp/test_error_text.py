@@ -192,3 +192,20 @@ def test_a_revoked_or_mistyped_api_key_says_what_to_do_in_the_readers_language(c
     assert refused.status_code == 401 and error["code"] == "bad_api_key"
     assert error["message"] == "invalid or revoked API key"  # machines keep English
     assert error["display"] == "API 密钥无效或已吊销：请向管理员索取新的密钥（gridlink apikeys create）。"
+
+
+def test_a_cancel_names_its_reason_beside_a_typed_note(client, db) -> None:
+    """作废 with a typed note read only the note: whether the report was a repeat or invalid was lost."""
+    from grids.incidents import Actor
+    from grids.workflow import report
+    from tests.webapp.test_intake import inner
+
+    dispatcher = Actor.of_user(db.scalar(select(User).where(User.username == "dispatcher")))
+    typed, bare = (report(db, dispatcher, "E0101", *inner(db), source="test", description="x") for _ in range(2))
+    act(db, typed.id, "cancel", dispatcher, typed.version, reason="invalid", note="现场无此问题")
+    act(db, bare.id, "cancel", dispatcher, bare.version, reason="duplicate")
+    login(client, "dispatcher")
+    said = client.get(f"/dispatch/cases/{typed.id}").json["history"][-1]
+    assert (said["action_label"], said["note"]) == ("作废（无效上报）", "现场无此问题")
+    unsaid = client.get(f"/dispatch/cases/{bare.id}").json["history"][-1]
+    assert (unsaid["action_label"], unsaid["note"]) == ("作废（重复上报）", None)
