@@ -499,7 +499,9 @@ def _explained(incident: Incident, key: str, **params: str) -> dict[str, Any]:
 
 def _return(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:
     """回退: the department says "not ours"; the centre owns the case (and the dispatch clock) again."""
-    returned_by = incident.department.name if incident.department is not None else ""
+    # the bureau's case is the squad's work: the squad gives it back, not the bureau
+    worker = incident.squad if incident.worked_by_squad and incident.squad is not None else incident.department
+    returned_by = worker.name if worker is not None else ""
     return {"department_id": None, "owner_type": "centre",
             **_explained(incident, "returned_to_centre", name=returned_by)}
 

@@ -102,12 +102,23 @@ def _department_options(case: Incident, chosen: int | None = None, *, other: boo
             for d in city_departments(db(), case.city_code) if d.id != mine]
 
 
+def _local_option(case: Incident) -> list[dict[str, Any]]:
+    """派遣 with no department, for a case no department has (none routed, or one returned it): it goes to the
+    squad stationed there, else the township (grids.workflow._dispatch_locally). Picked first; the page sends
+    no department for it."""
+    local = case.squad or case.township
+    if case.department_id is not None or local is None:
+        return []
+    return [{"value": "local", "label": _("不派部门：由%(name)s承办", name=local.name), "local": True,
+             "selected": True}]
+
+
 #: Actions whose field takes one of a list: the field, and the options (value, words) for a case. The
 #: workflow checks the value again (a cancel is for a duplicate or an invalid report, nothing else).
 CHOICES: dict[str, tuple[str, Callable[[Incident], list[dict[str, Any]]]]] = {
     "cancel": ("reason", lambda case: [{"value": code, "label": str(CANCEL_REASON_LABELS[code])}
                                        for code in CANCEL_REASONS]),
-    "dispatch": ("department", lambda case: _department_options(case, case.department_id)),
+    "dispatch": ("department", lambda case: [*_local_option(case), *_department_options(case, case.department_id)]),
     "redispatch": ("department", lambda case: _department_options(case, other=True)),
     "request_extension": ("duration", lambda case: [{"value": value, "label": duration_label(value)}
                                                     for value in EXTENSION_DURATIONS]),

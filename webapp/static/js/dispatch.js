@@ -201,6 +201,7 @@
       var option = select.appendChild(el("option", null, o.label));
       option.value = o.value;
       option.selected = Boolean(o.selected);  // 派遣: the department the rules named, until another is picked
+      if (o.local) { option.dataset.local = "1"; }  // 派遣 to the squad or township: no department is sent
     });
     return select;
   }
@@ -228,7 +229,9 @@
         }
         if (select && !select.value) { showError(a.choice.prompt); select.focus(); return; }
         if (a.confirm && !window.confirm(a.confirm)) { return; }
-        var body = payload(c, a.action, note.value.trim(), select && {field: a.choice.field, value: select.value});
+        var local = select && select.selectedOptions[0].dataset.local;
+        var body = payload(c, a.action, note.value.trim(),
+                           select && !local && {field: a.choice.field, value: select.value});
         if (point) { body.lon = Number(point.lon.value); body.lat = Number(point.lat.value); }
         send(c, c.actionsUrl, body);
       };
