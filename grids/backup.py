@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from grids.cluster import find_bindir
 from grids.errors import ConfigError
@@ -49,11 +50,15 @@ def restore(path: Path, url: str) -> None:
 
     A database that holds tables is refused before pg_restore runs: restoring over them failed half-way on
     the first object that exists, leaving a mix of both."""
-    engine = create_engine(url)
+    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg2"))  # a libpq URL as pg tools take it
     try:
         with engine.connect() as conn:
             tables = conn.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
                                        "AND tablename <> 'spatial_ref_sys' ORDER BY tablename")).all()
+    except OperationalError as exc:
+        reason = " ".join(str(exc.orig).split())
+        raise ConfigError(f"cannot connect to the database to restore into ({reason}): create it first "
+                          "(createdb NEW_NAME) and check the --into URL") from exc
     finally:
         engine.dispose()
     if tables:

@@ -241,6 +241,7 @@ def users_add(name: str, role: str, township: str | None, department: str | None
 
 
 def _set_active(name: str, city: str, active: bool, as_json: bool) -> None:
+    """users activate/deactivate: one switch, said in words."""
     from grids.org import set_active
 
     with command_session() as session:
@@ -802,9 +803,12 @@ def _read_mapping(path: Path) -> Any:
 def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path | None, city: str,
                      as_json: bool) -> None:
     """Import historical cases (idempotent by external id); rejected rows go to a report with the reason."""
+    from grids.db import analyze_stale
     from grids.incident_io import import_cases
 
     mapping = _read_mapping(mapping_file)
+    with command_session() as session:  # committed before the import, whose transaction may last minutes
+        analyze_stale(session)
     with command_session() as session, _progress_bar(f"importing {file.name}", as_json) as progress:
         result = import_cases(session, city, file, mapping, crs=crs, report_path=report_path, progress=progress)
     reasons = ", ".join(f"{count} {reason}" for reason, count in result["reasons"].items())

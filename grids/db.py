@@ -124,7 +124,7 @@ def _drop_connection_without_its_statements(context: Any) -> None:
         context.is_disconnect, context.invalidate_pool_on_disconnect = True, False
 
 
-#: A table under this many rows is analysed whenever it changed since its last analysis (milliseconds).
+#: A table under this many rows is analysed whenever it changed since its last analysis (which takes ms).
 SMALL_TABLE = 10_000
 #: What a report and a bulk import read to place and route a case: the city's reference data.
 PLACING_TABLES = ("cities", "divisions", "division_parts", "grid_layouts", "grids", "squads", "users", "frontage_units",

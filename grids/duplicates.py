@@ -72,7 +72,8 @@ def link_duplicate(session: Session, case_id: int, original_id: int, actor: Acto
 
     Conflict if the duplicate's version is stale (or the original changes meanwhile); the caller commits.
     Both rows are locked first, in id order: two dispatchers linking A to B and B to A at once would otherwise
-    each hold one row and wait for the other's (a deadlock); now the second waits, then finds its case changed.
+    each hold one row and wait for the other's (a deadlock); now the second waits, then finds that its original
+    is a duplicate itself (bad_original) or that its case changed (stale_version).
     """
     session.execute(select(Incident.id).where(Incident.id.in_((case_id, original_id))).order_by(Incident.id)
                     .with_for_update())

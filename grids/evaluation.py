@@ -8,7 +8,8 @@ Definitions (DOMAIN 6), all over one period [start, end) in the city's time zone
 - **应结案 (due to close)**: the non-cancelled cases whose settling moment, the earlier of the handling
   deadline and the closing time, lies in the period and has come (in a running period a case due next
   week is not yet due, not unclosed); a case parked (挂账) before its deadline is not due
-  while it stays parked (parking stops the clock), one parked after it still is. So a case counts in
+  while it stays parked (parking stops the clock), one parked after it still is (judged by its state now:
+  a period's figures move when a case in it is parked or resumed later). So a case counts in
   exactly one period: where it was closed if closed by its deadline (or without one), else where its
   deadline fell, closed or not.
 - **结案 (closed)**: due cases closed before the period ends (a past period's figures stay put).

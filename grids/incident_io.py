@@ -80,9 +80,8 @@ from sqlalchemy import ColumnElement, DateTime, and_, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from gis.crs import CoordinateError, geometry_to_wgs84, normalize_crs_name
-from grids.db import analyze_stale
 from grids.divisions import city_outline
-from grids.errors import Invalid
+from grids.errors import Conflict, Invalid
 from grids.incidents import REASON_TEXT, SOURCES, TEXT_LIMITS, UNFIT_CHARACTERS, Actor
 from grids.layouts import city_date
 from grids.models import DIVISION_LEVELS, Category, City, Department, Division, Grid, Incident, Squad, User
@@ -128,7 +127,7 @@ def validate_mapping(mapping: Any, header: Sequence[str] | None = None) -> None:
                         "`closed` (a closed case without its closing time counts in no closing rate)")
     if header is not None and isinstance(mapping, dict):  # beside schema errors too: one edit fixes all
         shown = ", ".join(map(repr, header)) or "empty: the file has no header row"
-        mapped = dict.fromkeys(_mapped_columns(mapping))
+        mapped = dict.fromkeys(_mapped_columns({k: v for k, v in mapping.items() if k in SCHEMA["properties"]}))
         problems += [f"column {column!r}: the CSV has no such column (its header: {shown})"
                      for column in mapped if column not in header]
         problems += [f"column {column!r}: the header has it {header.count(column)} times; rename all but one"
@@ -751,6 +750,19 @@ def _write_rejects(writer: Any, width: int, rejects: Iterable[tuple[Record, str,
         writer.writerow([*(safe_cell(cell) for cell in cells), reason, detail])
 
 
+#: The advisory lock (with the city's code) an import holds until its transaction ends.
+IMPORT_LOCK = "gridlink.import."
+
+
+def _refuse_a_second_import(session: Session, city_code: str) -> None:
+    """Conflict when another import into the city is running. Run at once, the second one's rows waited on the
+    first's case numbers and were skipped uncounted (rows != imported + rejected); waiting silently for a
+    million-row import is no better than saying so."""
+    if not session.scalar(text("SELECT pg_try_advisory_xact_lock(hashtext(:key))"), {"key": IMPORT_LOCK + city_code}):
+        raise Conflict(f"another import into city {city_code} is running: run this one when it has finished",
+                       code="import_running")
+
+
 def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping: dict[str, Any],
                  crs: str = "wgs84", report_path: str | Path | None = None,
                  progress: Progress | None = None) -> dict[str, Any]:
@@ -767,10 +779,7 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
         raise Invalid(f"the rejects report {report} would overwrite the file being imported; name another "
                       "report file", code="bad_report_path")
     session.flush()
-    # Two imports into one city take turns: the second then counts the first one's case numbers as duplicates
-    # (at once, its rows waited on the unique index and were skipped uncounted: rows != imported + rejected).
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('gridlink.import.' || :city))"), {"city": city_code})
-    analyze_stale(session)
+    _refuse_a_second_import(session, city_code)
     session.execute(_CREATE_STAGING)
     session.execute(text(f"SET LOCAL jit = off; SET LOCAL work_mem = '{SORT_MEMORY}'"))  # JIT: 40% of the run
     rows, imported, located, reasons = 0, 0, 0, Counter()
@@ -859,9 +868,10 @@ ONLY: dict[str, ColumnElement[bool]] = {
 
 
 def department_condition(code: str) -> ColumnElement[bool]:
-    """The cases a department has (承办): dispatched to it and not given back, or imported history routed to it
-    (which has no dispatch, and no handling clock without a mapped deadline). The queue and the exports share it."""
-    return or_(DISPATCHED, Incident.source == SOURCE) & Incident.department_id.in_(
+    """The cases a department has (承办): dispatched to it and not given back, or imported closed history routed to
+    it (which has no dispatch, and no handling clock without a mapped deadline; an imported open case waits for
+    the centre). The queue and the exports share it."""
+    return or_(DISPATCHED, (Incident.source == SOURCE) & (Incident.status == "closed")) & Incident.department_id.in_(
         select(Department.id).where(Department.code == code))  # the case's city condition picks the city's
 
 

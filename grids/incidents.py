@@ -518,7 +518,7 @@ def _store_reported(session: Session, incident: Incident, actor: Actor | None, d
         **{column.key: getattr(incident, column.key) for column in _CASE_COLUMNS},
         "event_actor_id": actor.user_id if actor else None, "event_actor_role": actor.role if actor else None,
         "event_note": incident.description, "event_data": data}).first()
-    if event is None:  # a parallel report with the same external id committed first
+    if event is None and incident.external_id:  # a parallel report with the same external id committed first
         _refuse_stored_external_id(session, incident.city_code, incident.external_id)
         raise Conflict(f"external id {incident.external_id!r} was just stored by another report",
                        code="duplicate_external_id")
@@ -560,7 +560,7 @@ def _check_lengths(**texts: str | None) -> None:
         raise Invalid(f"text too long (characters at most: {limits})", code="bad_field", details=too_long)
 
 
-def _refuse_stored_external_id(session: Session, city_code: str, external_id: str | None) -> None:
+def _refuse_stored_external_id(session: Session, city_code: str, external_id: str) -> None:
     """Conflict naming the case that has this external id (a hotline's case number), if one has it."""
     stored = session.scalar(select(Incident.id).where(Incident.city_code == city_code,
                                                       Incident.external_id == external_id))

@@ -42,9 +42,6 @@ FORMATS = ("JPEG", "PNG", "WEBP")
 #: user needs to hear which setting sends JPEG (相机 > 格式 > 兼容性最佳), not that the file is no picture.
 HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 ORIENTATION = 0x0112
-#: DRAFT_NOTE: a JPEG at least twice MAX_SIDE/2 px on both sides is decoded at 1/2, 1/4 or 1/8 of its size (the
-#: JPEG decoder's own scaling), both sides staying at least MAX_SIDE/2 px. Decoded whole, a 49 MP photo of
-#: 750 KB cost a worker ~3 s and 150 MB, so a few cheap uploads tied up the server.
 QUALITY = 85
 
 
@@ -112,7 +109,10 @@ def prepare(data: bytes, name: str = "photo") -> Picture:
         with Image.open(io.BytesIO(data)) as image:
             _check_canvas(image, name)
             orientation = image.getexif().get(ORIENTATION)
-            image.draft("RGB", (MAX_SIDE // 2, MAX_SIDE // 2))  # see DRAFT_NOTE
+            # A JPEG at least MAX_SIDE px on both sides is decoded at 1/2, 1/4 or 1/8 of its size (the decoder's
+            # own scaling), both sides staying at least MAX_SIDE/2: decoded whole, a 49 MP photo of 750 KB cost
+            # a worker ~3 s and 150 MB, so a few cheap uploads tied up the server.
+            image.draft("RGB", (MAX_SIDE // 2, MAX_SIDE // 2))
             picture = _rgb(image)
     except Image.DecompressionBombError as exc:
         raise _too_many_pixels(name, _bomb_pixels(exc)) from exc

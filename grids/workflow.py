@@ -333,7 +333,7 @@ def _nothing_to_decide(actor: Actor, action: str, incident: Incident | None) -> 
     """An approver of some extension deciding one on a case where none waits: after one extension was granted,
     the next one's approver (a higher role) was named instead, as if the supervisor lacked the right."""
     return (action in EXTENSION_DECISIONS and incident is not None and not incident.extension_request
-            and (actor.role == "admin" or any(actor.role in level for level in EXTENSION_APPROVERS)))
+            and any(actor.role in level for level in EXTENSION_APPROVERS))
 
 
 def authorize(session: Session, actor: Actor, state: str | None, action: str, *,
@@ -350,7 +350,7 @@ def authorize(session: Session, actor: Actor, state: str | None, action: str, *,
         raise
     if _nothing_to_decide(actor, action, incident):  # who decides is by the waiting request's level: none waits
         log.warning("refused %s by %s on %s: no extension request waits", action, actor.label, case)
-        raise Invalid("no extension is waiting for approval", code="no_extension_request")
+        raise _none_waiting()
     roles = roles_for(rule, incident.extensions if incident is not None else 0)
     if actor.role != "admin" and actor.role not in roles:
         log.warning("refused %s by %s (%s) on %s (%s): not their role", action, actor.label, actor.role, case, state)
@@ -525,10 +525,14 @@ def _request_extension(session: Session, incident: Incident, now: datetime,
     return {"extension_request": payload["duration"]}
 
 
+def _none_waiting() -> Invalid:
+    return Invalid("no extension is waiting for approval", code="no_extension_request")
+
+
 def _decided_request(incident: Incident, payload: dict[str, Any]) -> str:
     """The waiting extension request; its duration goes into the decision's event ("批准延期（2 个工作日）")."""
     if not incident.extension_request:
-        raise Invalid("no extension is waiting for approval", code="no_extension_request")
+        raise _none_waiting()
     payload["duration"] = incident.extension_request
     return incident.extension_request
 
@@ -537,11 +541,14 @@ def _approve_extension(session: Session, incident: Incident, now: datetime,
                        payload: dict[str, Any]) -> dict[str, Any]:
     requested = _decided_request(incident, payload)
     calendar = city_calendar(session, incident.city_code)
-    # from the deadline, or from now when it has passed: a day granted to a late case is a day from now, not
-    # a deadline still in the past (overdue again at the next sweep)
-    due = calendar.add(max(incident.deadline_at or now, now), parse_limit(requested, calendar))
+    granted = parse_limit(requested, calendar)
+    # The running clock counts from the deadline, or from now when it has passed: a day granted to a late case
+    # is a day from now, not a deadline still in the past (overdue again at the next sweep). What the case is
+    # judged by (the handling deadline the evaluation reads) counts from the deadline: it was late.
+    due = calendar.add(incident.deadline_at or now, granted)
     handle = {**(incident.due_times or {}).get(HANDLE_STAGE, {}), "due": _utc(due)}
-    return {"deadline_at": due, "due_times": {**(incident.due_times or {}), HANDLE_STAGE: handle},
+    return {"deadline_at": max(due, calendar.add(now, granted)),
+            "due_times": {**(incident.due_times or {}), HANDLE_STAGE: handle},
             "extensions": incident.extensions + 1, "extension_request": None, "overdue_at": None}
 
 

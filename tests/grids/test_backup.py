@@ -31,6 +31,16 @@ def test_backup_with_restore_drill(empty_database_url: str, tmp_path, monkeypatc
     assert "is not empty" in over.output and "createdb" in over.output
 
 
+def test_restoring_into_a_database_that_is_not_there_says_so_in_one_line(empty_database_url: str, tmp_path) -> None:
+    """A libpq URL (as the pg tools take it) and a missing database ended in a traceback."""
+    missing = empty_database_url.replace("+psycopg2", "").rsplit("/", 1)[0] + "/no_such_database"
+    dump = tmp_path / "any.dump"
+    dump.write_bytes(b"PGDMP")
+    result = CliRunner().invoke(main, ["db", "restore", str(dump), "--into", missing])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "cannot connect to the database to restore into" in result.output and "createdb" in result.output
+
+
 def test_restoring_a_damaged_dump_fails_with_the_reason(empty_database_url: str, tmp_path) -> None:
     damaged = tmp_path / "damaged.dump"
     damaged.write_bytes(b"PGDMP this is not really a dump")

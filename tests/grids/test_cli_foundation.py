@@ -2,7 +2,6 @@
 
 import json
 import os
-from datetime import date
 
 import pytest
 from click.testing import CliRunner
@@ -116,13 +115,20 @@ def test_a_period_that_has_not_started_says_so_rather_than_ranking_zeros(cli_db:
 def test_evaluate_prints_a_dash_only_where_nothing_was_due_and_a_real_zero_as_zero(cli_db: str) -> None:
     """A 0.00 % on-time rate printed as "-", as if nothing had been due."""
     run("demo", "load", "--no-grids")
-    month = ["evaluate", "--period", "month", "--date", date.today().isoformat(), "--by", "township"]
-    rows = json.loads(run(*month, "--json").output)["rows"]
+    engine = create_engine(cli_db)
+    with engine.begin() as conn:  # 兰江街道: one case due 2025-03-10, closed two days late
+        conn.execute(text("""
+            INSERT INTO incidents (city_code, source, category_id, status, description, township_id, extensions,
+                                   version, reported_at, due_times, closed_at)
+            SELECT '330781', 'test', c.id, 'closed', '', d.id, 0, 1, '2025-03-05T10:00:00+08:00',
+                   '{"handle": {"due": "2025-03-10T10:00:00+08:00"}}', '2025-03-12T10:00:00+08:00'
+            FROM categories c, divisions d WHERE c.code = 'E0101' AND d.code = '330781001'"""))
+    engine.dispose()
+    month = ["evaluate", "--period", "month", "--date", "2025-03-15", "--by", "township"]
+    row = next(r for r in json.loads(run(*month, "--json").output)["rows"] if r["code"] == "330781001")
+    assert (row["结案率"], row["按期结案率"]) == ("100.00", "0.00")
     lines = {line.split()[1]: line for line in run(*month).output.splitlines()[1:]}
-    for row in rows:
-        shown = lines[row["code"]].split("按期结案率")[1].split()[0]
-        on_time = row["按期结案率"]
-        assert shown == ("-" if on_time is None else f"{float(on_time):.2f}"), lines[row["code"]]
+    assert "按期结案率   0.00" in lines["330781001"] and "按期结案率      -" in lines["330781102"]
 
 
 def test_a_deactivated_user_cannot_log_in_and_activate_undoes_it(cli_db: str) -> None:

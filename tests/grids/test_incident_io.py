@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from gis.crs import wgs84_to_gcj02
-from grids.errors import Invalid
+from grids.errors import Conflict, Invalid
 from grids.evaluation import evaluate, parse_period
 from grids.incident_io import (
     EXPORT_COLUMNS,
@@ -363,7 +363,8 @@ def committed_hotline(empty_database_url, tmp_path, monkeypatch) -> Path:
         publish_square_layout(session)
         path = write_csv(tmp_path / "hotline.csv", hotline_rows(session))
     engine.dispose()
-    (tmp_path / "map.json").write_text(json.dumps(MAPPING, ensure_ascii=False), encoding="utf-8")
+    # as Notepad saves it: UTF-8 with a BOM (refused as "Unexpected UTF-8 BOM" before)
+    (tmp_path / "map.json").write_text(json.dumps(MAPPING, ensure_ascii=False), encoding="utf-8-sig")
     monkeypatch.setenv("DATABASE_URL", empty_database_url)
     return path
 
@@ -572,27 +573,20 @@ def test_of_two_codes_differing_in_letter_case_the_import_takes_the_one_written_
     assert [stored[f"RX-CASE-{n}"].category.code for n in (0, 1)] == ["e0101", "E0101"]
 
 
-def test_two_imports_of_one_file_at_once_count_every_row(committed_hotline) -> None:
-    """The second waited on the first's case numbers and skipped them uncounted: 4,315 of 4,902 rows were
-    neither imported nor rejected."""
-    import threading
-
+def test_a_second_import_into_a_city_while_one_runs_is_refused_and_counts_every_row_after(committed_hotline) -> None:
+    """Run at once, the second waited on the first's case numbers and skipped them uncounted: 4,315 of 4,902
+    rows were neither imported nor rejected."""
     engine = create_engine(os.environ["DATABASE_URL"])
     first, second = Session(engine), Session(engine)
-    outcome: dict[str, dict] = {}
-    outcome["first"] = import_cases(first, CITY, committed_hotline, MAPPING, crs="gcj02",
-                                    report_path=committed_hotline.with_name("first.csv"))
-    thread = threading.Thread(target=lambda: outcome.update(second=import_cases(
-        second, CITY, committed_hotline, MAPPING, crs="gcj02", report_path=committed_hotline.with_name("second.csv"))))
-    thread.start()
-    thread.join(timeout=2)  # waits for the first import's transaction
-    assert thread.is_alive()
+    assert import_cases(first, CITY, committed_hotline, MAPPING, crs="gcj02")["imported"] == 4  # not committed yet
+    with pytest.raises(Conflict, match="another import into city 330781 is running") as refused:
+        import_cases(second, CITY, committed_hotline, MAPPING, crs="gcj02")
+    assert refused.value.code == "import_running"
+    second.rollback()
     first.commit()
-    thread.join(timeout=30)
+    again = import_cases(second, CITY, committed_hotline, MAPPING, crs="gcj02")
     second.commit()
     first.close(), second.close(), engine.dispose()
-    assert outcome["first"]["imported"] == 4
-    again = outcome["second"]
     assert again["rows"] == again["imported"] + again["rejected"] == 11
     assert (again["imported"], again["duplicates"]) == (0, 5)
 

@@ -3,7 +3,7 @@ working-time deadlines, the overdue sweeper, and history that replays to the cur
 
 import json
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import resources
 
 import pytest
@@ -222,7 +222,8 @@ def test_a_returned_case_dispatched_without_a_department_goes_to_the_squad_and_i
     assert (case.status, case.owner_type, case.department_id) == ("dispatched", "squad", None)
     assert case.routing_reason.endswith(f"dispatched by the centre to {case.squad.name}: no department has the case")
     told = db.scalars(select(OutboxMessage.recipient).where(OutboxMessage.incident_id == case.id,
-                                                            OutboxMessage.kind == "dispatch")).all()
+                                                            OutboxMessage.kind == "dispatch")
+                      .order_by(OutboxMessage.id)).all()
     assert told[-1] == f"squad:{case.squad_id}"
 
 
@@ -268,6 +269,8 @@ def test_an_extension_granted_to_a_late_case_counts_from_its_approval(db, demo_c
     step(db, case, "approve_extension", "supervisor")
     assert case.deadline_at > now and case.overdue_at is None
     assert case.id not in escalate_overdue(db, now=now)
+    judged_by = datetime.fromisoformat(case.due_times["handle"]["due"])  # what the evaluation reads
+    assert judged_by < now  # the lateness stays on record: 49 days late plus one day granted
 
 
 @pytest.mark.parametrize("duration", ["0m", "29m", "31d", "999d", "abc", "1w", "1.5h", "-1h"])

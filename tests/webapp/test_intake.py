@@ -353,7 +353,11 @@ def test_a_squad_given_a_case_not_its_own_returns_it_from_the_phone_with_its_rea
     assert on_the_spot(client, case, "return", note="在诸葛镇界内，不属本中队").status_code == 302
     db.refresh(case)
     assert (case.status, case.owner_type) == ("filed", "centre")
+    assert case.routing_reason.endswith(f"returned to the centre by {case.squad.name}")  # not the bureau's name
     assert "不属本中队" in client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+    login(client, "dispatcher")  # the squad said "not ours": sending it back to the squad is not the default
+    dispatch = next(a for a in client.get(f"/dispatch/cases/{case.id}").json["actions"] if a["action"] == "dispatch")
+    assert [o.get("selected") for o in dispatch["choice"]["options"] if o.get("local")] == [None]
 
 
 def test_an_inspector_fails_the_check_with_what_is_still_wrong(client, db, dispatched_in_youbu) -> None:
