@@ -250,24 +250,20 @@ def _set_active(name: str, city: str, active: bool, as_json: bool) -> None:
     emit(result, as_json, f"user {name} {'can log in again' if active else 'deactivated: logged out, cannot log in'}")
 
 
-@users_group.command("deactivate")
-@click.argument("name")
-@click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
-@json_option
-@fail_cleanly
-def users_deactivate(name: str, city: str, as_json: bool) -> None:
-    """Stop an account: its sessions end and it cannot log in; its history stays."""
-    _set_active(name, city, False, as_json)
+def _account_switch(active: bool, help_text: str) -> None:
+    """`users activate` / `users deactivate`: the same command but for the switch's position."""
+
+    @users_group.command("activate" if active else "deactivate", help=help_text)
+    @click.argument("name")
+    @click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
+    @json_option
+    @fail_cleanly
+    def switch(name: str, city: str, as_json: bool) -> None:
+        _set_active(name, city, active, as_json)
 
 
-@users_group.command("activate")
-@click.argument("name")
-@click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
-@json_option
-@fail_cleanly
-def users_activate(name: str, city: str, as_json: bool) -> None:
-    """Let a deactivated account log in again."""
-    _set_active(name, city, True, as_json)
+_account_switch(False, "Stop an account: its sessions end and it cannot log in; its history stays.")
+_account_switch(True, "Let a deactivated account log in again.")
 
 
 # --- catalog & demo ------------------------------------------------------------------------------
