@@ -396,12 +396,13 @@ def _progress_bar(label: str, as_json: bool = False) -> Iterator[Callable[[int, 
 
 def _tenths(label: str) -> Callable[[int, int], None]:
     """A progress callback printing "label: 30%" to standard error once per tenth reached."""
-    shown = [0]
+    shown = 0
 
     def progress(done: int, total: int) -> None:
+        nonlocal shown
         tenth = 10 * done // total if total else 10
-        if tenth > shown[0]:
-            shown[0] = tenth
+        if tenth > shown:
+            shown = tenth
             click.echo(f"{label}: {tenth * 10}%", err=True)
     return progress
 

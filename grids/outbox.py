@@ -90,9 +90,10 @@ def notify(session: Session, incident: Incident, event: CaseEvent | Row[Any]) ->
     targets = recipients(incident, event.action)
     if not targets:
         return 0
+    # the deadline as the event set it: a relay sending late tells this one, not the case's next stage's
     payload = {"action": event.action, "status": incident.status, "note": event.note,
-               "category_id": incident.category_id,  # the deadline as the event set it: a relay sending late
-               "deadline_at": incident.deadline_at.isoformat() if incident.deadline_at else None}  # tells this one
+               "category_id": incident.category_id,
+               "deadline_at": incident.deadline_at.isoformat() if incident.deadline_at else None}
     rows = [{"city_code": incident.city_code, "event_id": event.id, "incident_id": incident.id,
              "kind": event.action, "recipient": who, "payload": payload} for who in targets]
     result = session.execute(insert(OutboxMessage).values(rows)

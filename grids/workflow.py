@@ -61,7 +61,9 @@ from grids.models import (
     Category,
     City,
     Department,
+    Division,
     Incident,
+    Squad,
     StageLimit,
     User,
     extension_approvers,
@@ -465,18 +467,24 @@ def _dispatch(session: Session, incident: Incident, now: datetime, payload: dict
     return {**chosen, **_explained(incident, "centre_dispatch", name=department.name)}
 
 
+def local_owner(incident: Incident) -> tuple[str, Squad | Division] | None:
+    """Who answers for a case no department has: the squad stationed there, else the township (属地兜底)."""
+    return next(((kind, row) for kind, row in (("squad", incident.squad), ("township", incident.township))
+                 if row is not None), None)
+
+
 def _dispatch_locally(incident: Incident) -> dict[str, Any]:
     """派遣 with no department named: the rules' department keeps the case; a case with none (no rule, or one its
-    department returned) goes to the squad stationed there, else the township (属地兜底). Never to no one: the
-    centre would have dispatched the case to itself, and no one would be told."""
+    department returned) goes to its local_owner. Never to no one: the centre would have dispatched the case to
+    itself, and no one would be told."""
     if incident.department_id is not None:
         return {}
-    local = next((kind for kind, found in (("squad", incident.squad), ("township", incident.township)) if found), None)
+    local = local_owner(incident)
     if local is None:
         raise Invalid("the case has no department, squad or township to answer for it: name the department to "
                       "dispatch it to", code="missing_fields", details=["department"])
-    name = incident.squad.name if local == "squad" else incident.township.name
-    return {"owner_type": local, **_explained(incident, "centre_dispatch_local", name=name)}
+    kind, row = local
+    return {"owner_type": kind, **_explained(incident, "centre_dispatch_local", name=row.name)}
 
 
 def _redispatch(session: Session, incident: Incident, now: datetime, payload: dict[str, Any]) -> dict[str, Any]:

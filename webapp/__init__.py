@@ -206,10 +206,9 @@ def _register_request_hooks(app: Flask) -> None:
             return
         limit = min(JSON_LIMIT, app.config["MAX_CONTENT_LENGTH"])
         if request.content_length is None:  # chunked: Werkzeug stops at the limit without a word (a cut body)
-            request.max_content_length = limit + 1
-            too_long = len(request.get_data(cache=True)) > limit
-            request.max_content_length = limit
-            if too_long:
+            request.max_content_length = limit + 1  # one byte past it tells a body over the limit
+            if len(request.get_data(cache=True)) > limit:
+                request.max_content_length = limit  # what the 413 names
                 raise RequestEntityTooLarge()
         request.max_content_length = limit
 

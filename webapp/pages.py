@@ -45,6 +45,7 @@ from grids.workflow import (
     deadline_class,
     is_dispatched,
     latest_event,
+    local_owner,
     may_take,
     own_report_objection,
     zone_of,
@@ -104,13 +105,14 @@ def _department_options(case: Incident, chosen: int | None = None, *, other: boo
 
 def _local_option(case: Incident) -> list[dict[str, Any]]:
     """派遣 with no department, for a case no department has (none routed, or one returned it): it goes to the
-    squad stationed there, else the township (grids.workflow._dispatch_locally). Picked first, unless that
-    squad is the one that just returned the case; the page sends no department for it."""
-    local = case.squad or case.township
+    case's local_owner (grids.workflow._dispatch_locally). Picked first, unless that squad is the one that just
+    returned the case; the page sends no department for it."""
+    local = local_owner(case)
     if case.department_id is not None or local is None:
         return []
-    returned_by_it = (case.routing_steps or [[None]])[-1] == ["returned_to_centre", {"name": local.name}]
-    return [{"value": "local", "label": _("不派部门：由%(name)s承办", name=local.name), "local": True,
+    name = local[1].name
+    returned_by_it = (case.routing_steps or [[None]])[-1] == ["returned_to_centre", {"name": name}]
+    return [{"value": "local", "label": _("不派部门：由%(name)s承办", name=name), "local": True,
              **({} if returned_by_it else {"selected": True})}]
 
 
