@@ -31,7 +31,8 @@ Choices an operator can rely on:
   and waits in the triage queue while it is open;
 - status is `closed` when the status column holds one of `closed_values` (without a status mapping:
   when a closed time is given), else `reported`, waiting for the centre to file it;
-- a time without a UTC offset is read in the mapping's `tz`, default the city's time zone;
+- a time without a UTC offset is read in its mapping's `tz`, else in the `tz` of `created` (one source system
+  writes all its times in one zone), else in the city's time zone;
 - the optional `deadline` (the source system's 应办结时间) is kept as the case's handling deadline
   (due_times.handle, what evaluation's 按期/超期 read); it starts no clock in gridlink: imported cases are
   history, not escalated by the sweep, and one the centre files and dispatches gets gridlink's own clock.
@@ -62,7 +63,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from importlib import resources
@@ -667,7 +668,8 @@ def _context(session: Session, city_code: str, mapping: dict[str, Any], crs: str
     zone = _city_zone(session, city_code)
     outline = to_shape(city.geom)
     shapely.prepare(outline)
-    times = {name: _time_parser(spec["format"], ZoneInfo(spec["tz"]) if spec.get("tz") else zone)
+    created_tz = mapping["created"].get("tz")  # one source system writes all its times in one zone
+    times = {name: _time_parser(spec["format"], ZoneInfo(tz) if (tz := spec.get("tz") or created_tz) else zone)
              for name, spec in mapping.items() if name in TIME_KEYS}
     columns = {name: header.index(spec["column"] if isinstance(spec, dict) else spec)
                for name, spec in mapping.items()}
@@ -908,12 +910,15 @@ class CaseFilter:
         return cls(status=statuses, category=_codes(category), township=township or None, since=first, until=last,
                    source=source or None, only=frozenset(only), department=department or None)
 
-    def check(self, session: Session, city_code: str) -> None:
-        """Invalid naming a category, township or source the city does not have: a typo would export
-        nothing, which reads as "no such cases"."""
-        known = set(session.scalars(select(Category.code).where(Category.city_code == city_code,
-                                                                Category.code.in_(self.category))))
-        unknown = [code for code in self.category if code not in known]
+    def check(self, session: Session, city_code: str) -> CaseFilter:
+        """This filter with its category codes as the catalog writes them (in any letter case, as the import
+        reads them; a code as written first), or Invalid naming a category, township or source the city does
+        not have: a typo would export nothing, which reads as "no such cases"."""
+        known = session.scalars(select(Category.code).where(
+            Category.city_code == city_code, func.upper(Category.code).in_([c.upper() for c in self.category]))).all()
+        matches = {code: code if code in known else next((k for k in known if k.upper() == code.upper()), None)
+                   for code in self.category}
+        unknown = [code for code, match in matches.items() if match is None]
         if unknown:
             raise Invalid(f"unknown category {', '.join(unknown)}: give a class code of the city's catalog,"
                           " such as E0101, or a major class such as E01", code="bad_filter", details=unknown)
@@ -928,11 +933,11 @@ class CaseFilter:
         if self.source and self.source not in SOURCES:
             raise Invalid(f"unknown source {self.source!r}; the sources: {', '.join(SOURCES)}", code="bad_filter",
                           details=[self.source])
+        return replace(self, category=tuple(dict.fromkeys(matches.values())))
 
     def where(self, session: Session, city_code: str) -> list[ColumnElement[bool]]:
         """The checked filters as SQL conditions, days counted in the city's zone (exports, GET /incidents)."""
-        self.check(session, city_code)
-        return self.conditions(city_code, _city_zone(session, city_code))
+        return self.check(session, city_code).conditions(city_code, _city_zone(session, city_code))
 
     def conditions(self, city_code: str, zone: ZoneInfo) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = [Incident.city_code == city_code]
@@ -975,8 +980,7 @@ def _export_query(conditions: list[ColumnElement[bool]]) -> Any:
 def _export_rows(session: Session, city_code: str, filters: CaseFilter, actor: Actor | None) -> Iterator[Row]:
     """Case rows with times in the city's zone (each writer formats them); the actor's zone (if any) limits them."""
     zone = _city_zone(session, city_code)
-    filters.check(session, city_code)
-    conditions = [*filters.conditions(city_code, zone), *(zone_conditions(actor) if actor else ())]
+    conditions = [*filters.check(session, city_code).conditions(city_code, zone), *(zone_conditions(actor) if actor else ())]
     for row in session.execute(_export_query(conditions).execution_options(yield_per=2000)).mappings():
         yield {**row, **{name: row[name].astimezone(zone) if row[name] else None for name in TIME_COLUMNS}}
 

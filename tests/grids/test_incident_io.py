@@ -163,6 +163,17 @@ def routed_live(db, case: Incident) -> Location:
     return locate(db, CITY, case.input_x, case.input_y, crs="gcj02", category=case.category)
 
 
+def test_a_time_without_its_own_zone_is_read_in_the_zone_of_created(db, hotline) -> None:
+    """A source system writes all its times in one zone: a closed time read in the city's zone instead of the
+    created time's UTC would close a case eight hours before it was reported."""
+    mapping = {**MAPPING, "created": {**MAPPING["created"], "tz": "UTC"},
+               "closed": {k: v for k, v in MAPPING["closed"].items() if k != "tz"}}
+    import_cases(db, CITY, hotline, mapping, crs="gcj02")
+    first = cases(db)["RX2025100801"]
+    assert first.reported_at == datetime(2025, 10, 8, 14, 30, tzinfo=UTC)
+    assert first.closed_at == datetime(2025, 10, 9, 9, 15, tzinfo=UTC)
+
+
 def test_a_grid_rule_routes_imported_cases_in_its_grid_only_as_live_cases(db, hotline) -> None:
     """Precedence as grids.incidents: grid rule > deepest division rule (游埠镇 -> market) > city rule > default."""
     x, y = inner_gcj(db, YOUBU, 0.002, 0.001)  # RX2025100802 (店外经营, E0501) and RX2025100808 (E0101)
@@ -348,6 +359,13 @@ def test_a_major_class_exports_its_minor_classes_as_the_dispatch_page_shows_them
     major = {r["category_code"] for r in csv.DictReader(io.StringIO(export_text(db, "csv", category="E01")
                                                                     .lstrip("\ufeff")))}
     assert "E0101" in major and all(code.startswith("E01") for code in major)
+
+
+def test_an_export_category_in_any_letter_case_is_the_class_the_import_would_read(db, hotline) -> None:
+    """The import reads "e0101" as E0101; the export of "e01" used to be refused as an unknown category."""
+    import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
+    assert export_text(db, "csv", category="e01 ,E01") == export_text(db, "csv", category="E01")
+    assert len(export_text(db, "csv", category="e0101").splitlines()) > 1
 
 
 @pytest.fixture()
