@@ -77,7 +77,7 @@ import numpy as np
 import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, DateTime, and_, func, or_, select, text
+from sqlalchemy import ColumnElement, DateTime, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from gis.crs import CoordinateError, geometry_to_wgs84, normalize_crs_name
@@ -85,14 +85,14 @@ from grids.divisions import city_outline
 from grids.errors import Conflict, Invalid
 from grids.incidents import REASON_TEXT, SOURCES, TEXT_LIMITS, UNFIT_CHARACTERS, Actor
 from grids.layouts import city_date
-from grids.models import DIVISION_LEVELS, Category, City, Department, Division, Grid, Incident, Squad, User
+from grids.models import DIVISION_LEVELS, IMPORTED, Category, City, Department, Division, Grid, Incident, Squad, User
 from grids.spreadsheet import replaced_on_success, safe_cell, write_xlsx
 from grids.workflow import CLOSED_STATES, DISPATCHED, OPEN_STATES, zone_conditions
 
 SCHEMA = json.loads(resources.files("grids").joinpath("data/incident_mapping.schema.json").read_text())
 CHUNK_ROWS = 10_000
 SORT_MEMORY = "128MB"  # the staging sorts (first occurrence per external id, file order) stay off disk
-SOURCE = "import"
+SOURCE = IMPORTED
 REPORT_COLUMNS = ("reject_reason", "reject_detail")
 EXPORT_FORMATS = ("csv", "geojson", "xlsx")
 INVARIANT = "rows == imported + rejected; duplicates are rejected rows; imported == located + unlocated"
@@ -860,10 +860,8 @@ def _codes(value: str | Sequence[str] | None) -> tuple[str, ...]:
 #: The dispatch queue's 只看 choices, one definition for the queue and the exports (`--overdue`,
 #: `?overdue=1` ...), so a download holds what the queue shows: open cases only.
 ONLY: dict[str, ColumnElement[bool]] = {
-    # an imported open case runs no stage clock: it is late by the source system's deadline, as it is evaluated
-    "overdue": Incident.status.in_(OPEN_STATES) & or_(
-        Incident.deadline_at < func.now(),
-        and_(Incident.deadline_at.is_(None), Incident.source == SOURCE, _HANDLE_DUE < func.now())),
+    # an imported open case runs no stage clock: it is late by the source system's deadline (Incident.due_at)
+    "overdue": Incident.status.in_(OPEN_STATES) & (Incident.due_at < func.now()),
     "triage": Incident.status.in_(OPEN_STATES) & Incident.needs_triage.is_(True),  # 待分拣: in no grid
     "extension": Incident.status.in_(OPEN_STATES) & Incident.extension_request.is_not(None),  # 延期待批
 }
@@ -980,7 +978,8 @@ def _export_query(conditions: list[ColumnElement[bool]]) -> Any:
 def _export_rows(session: Session, city_code: str, filters: CaseFilter, actor: Actor | None) -> Iterator[Row]:
     """Case rows with times in the city's zone (each writer formats them); the actor's zone (if any) limits them."""
     zone = _city_zone(session, city_code)
-    conditions = [*filters.check(session, city_code).conditions(city_code, zone), *(zone_conditions(actor) if actor else ())]
+    conditions = [*filters.check(session, city_code).conditions(city_code, zone),
+                  *(zone_conditions(actor) if actor else ())]
     for row in session.execute(_export_query(conditions).execution_options(yield_per=2000)).mappings():
         yield {**row, **{name: row[name].astimezone(zone) if row[name] else None for name in TIME_COLUMNS}}
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    case,
     func,
     or_,
     select,
@@ -401,6 +402,7 @@ class FrontageInspection(Base):
 
 
 SQUAD_OWNERS = ("squad", "township")  # owner types whose work the stationed squad does
+IMPORTED = "import"  # the source of cases taken from another system's export (grids.incident_io)
 
 
 class Incident(Base):
@@ -466,6 +468,21 @@ class Incident(Base):
     grid: Mapped[Grid | None] = relationship(viewonly=True)
     department: Mapped[Department | None] = relationship(viewonly=True)
     component: Mapped[Component | None] = relationship(viewonly=True)
+
+    @hybrid_property
+    def due_at(self) -> datetime | None:
+        """By when the case must move: its stage clock's deadline, or for an imported case (which runs no clock
+        until the centre files it) the source system's handling deadline, by which evaluation and 只看超时 judge
+        it late. Rows, pins and the urgency order read this, so they agree with that filter."""
+        if self.deadline_at is None and self.source == IMPORTED and "handle" in (self.due_times or {}):
+            return datetime.fromisoformat(self.due_times["handle"]["due"])  # type: ignore[index]
+        return self.deadline_at
+
+    @due_at.inplace.expression
+    @classmethod
+    def _due_at_expression(cls) -> ColumnElement[datetime | None]:
+        handle_due = cls.due_times["handle"]["due"].astext.cast(DateTime(timezone=True))
+        return case((cls.deadline_at.is_(None) & (cls.source == IMPORTED), handle_due), else_=cls.deadline_at)
 
     @hybrid_property
     def worked_by_squad(self) -> bool:

@@ -150,8 +150,8 @@ def time_left_text(deadline: datetime | None, now: datetime) -> str:
 def urgency_key(case: Incident, now: datetime) -> tuple[int, float, int]:
     """Sort key of the queue; the same numbers go to the browser so live arrivals slot in place. The case id
     breaks ties (cases taken in together share their deadline): a row put back after a look keeps its place."""
-    at = case.deadline_at or case.reported_at
-    return URGENCY.index(deadline_class(case.deadline_at, now)), at.timestamp(), case.id
+    at = case.due_at or case.reported_at
+    return URGENCY.index(deadline_class(case.due_at, now)), at.timestamp(), case.id
 
 
 def open_cases(*conditions: ColumnElement[bool], limit: int = QUEUE_LIMIT) -> list[Incident]:
@@ -160,7 +160,7 @@ def open_cases(*conditions: ColumnElement[bool], limit: int = QUEUE_LIMIT) -> li
     query = (select(Incident).where(Incident.city_code == city, Incident.status.in_(OPEN_STATUSES), *conditions)
              .options(selectinload(Incident.category), selectinload(Incident.township),
                       selectinload(Incident.department), selectinload(Incident.squad))
-             .order_by(Incident.deadline_at.nulls_last(), Incident.reported_at, Incident.id).limit(limit))
+             .order_by(Incident.due_at.nulls_last(), Incident.reported_at, Incident.id).limit(limit))
     now = now_utc()
     return sorted(db().scalars(query), key=lambda c: urgency_key(c, now))
 
@@ -187,18 +187,18 @@ def case_summary(case: Incident, now: datetime, point: tuple[float, float] | Non
     """What a queue row, a marker and its tooltip show; plain values, rendered as text by the browser.
     `returned`: the reason of the 退回 that brought the case back to the centre (_returned); `escalated`: how
     many times it was 督办'd (_escalations)."""
-    klass = deadline_class(case.deadline_at, now)
+    klass, due = deadline_class(case.due_at, now), case.due_at
     return {
         "id": case.id, "lat": point[0] if point else None, "lon": point[1] if point else None,
         "status": case.status, "status_label": status_label(case.status),
         "category": category_name(case.category), "description": case.description, "address": case.address,
         "township": case.township.name if case.township else None,
         "deadline_class": klass, "deadline_label": str(DEADLINE_LABELS[klass]),
-        "due_text": "—" if case.status in CLOSED_STATES else time_left_text(case.deadline_at, now),  # no clock
+        "due_text": "—" if case.status in CLOSED_STATES else time_left_text(due, now),  # no clock
         # the working-time deadline itself: the countdown counts wall hours, so "剩余 2 天" on a Friday evening
         # may be Monday 09:00; a phone shows both
-        "due_at": _("%(t)s 到期", t=city_time(case.deadline_at)[5:])  # 11-30 14:00: this year's, as a clock reads
-        if case.deadline_at is not None and case.status not in CLOSED_STATES else "",
+        "due_at": _("%(t)s 到期", t=city_time(due)[5:])  # 11-30 14:00: this year's, as a clock reads
+        if due is not None and case.status not in CLOSED_STATES else "",
         "reported_at": city_time(case.reported_at),
         "urgency": list(urgency_key(case, now)),
         # a 申请延期 waiting for its approver (how long it asks): rows flag it, the approver's queue filters it

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy import TextClause, text
 
 from grids.errors import Forbidden, NotFound, Unauthorized
+from grids.models import IMPORTED
 from grids.workflow import BEFORE_DISPATCH, DUE_SOON, Zone, zone_of
 from webapp import read_one
 from webapp.auth import cached_viewer
@@ -74,12 +75,16 @@ LAYERS: dict[str, TileLayer] = {
                        min_zoom=13),
     "cases": TileLayer(f"""
         SELECT i.id, i.status, c.code AS category,
-               CASE WHEN i.deadline_at IS NULL THEN 'none'
-                    WHEN i.deadline_at < now() THEN 'overdue'
-                    WHEN i.deadline_at < now() + :due_soon THEN 'due_soon'
+               CASE WHEN d.due_at IS NULL THEN 'none'
+                    WHEN d.due_at < now() THEN 'overdue'
+                    WHEN d.due_at < now() + :due_soon THEN 'due_soon'
                     ELSE 'on_time' END AS deadline,
                {{geom}} AS geom
-        FROM incidents i JOIN categories c ON c.id = i.category_id, bounds
+        FROM incidents i JOIN categories c ON c.id = i.category_id
+             -- Incident.due_at: an imported case is late by the source system's handling deadline
+             CROSS JOIN LATERAL (SELECT CASE WHEN i.deadline_at IS NULL AND i.source = '{IMPORTED}'
+                                             THEN (i.due_times -> 'handle' ->> 'due')::timestamptz
+                                             ELSE i.deadline_at END AS due_at) d, bounds
         WHERE i.city_code = :city AND i.status IN ({_OPEN}) AND i.location && bounds.env4326
           AND (:township IS NULL OR i.township_id = :township)
           AND (:department IS NULL OR i.department_id = :department AND i.status NOT IN ({_BEFORE_DISPATCH})

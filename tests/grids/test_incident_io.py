@@ -33,6 +33,7 @@ from grids.layouts import generate_layout, grid_at, publish_layout
 from grids.models import CaseEvent, Category, Department, Division, Incident, RoutingRule
 from grids.workflow import escalate_overdue
 from tests.conftest import login
+from tests.webapp.test_tiles import features, tile_of
 
 CITY = "330781"
 YOUBU = "330781102"  # gets a square layout below
@@ -549,7 +550,8 @@ def test_the_import_refuses_to_overwrite_its_file_and_keeps_open311_texts_in_bou
     assert "'已办结（回访满意）' is not one of closed_values ['已办结', '已归档']" in details[1]
 
 
-def test_the_source_systems_deadline_is_what_on_time_and_overdue_are_judged_by(db, hotline, tmp_path) -> None:
+def test_the_source_systems_deadline_is_what_on_time_and_overdue_are_judged_by(db, hotline, tmp_path,
+                                                                                 client) -> None:
     """With a deadline column an imported case keeps the source's 应办结时间: closed after it is not 按期, open
     past it is 超期; it starts no clock, so the first sweep after a big import escalates none of the history;
     a deadline before the report is a bad date."""
@@ -575,6 +577,17 @@ def test_the_source_systems_deadline_is_what_on_time_and_overdue_are_judged_by(d
     assert (october.counts["due"], october.counts["on_time"], october.counts["overdue"]) == (2, 0, 2)
     overdue = export_text(db, "csv", only=["overdue"])  # the 只看超时 filter judges it by the same deadline
     assert "DL2" in overdue and "DL1" not in overdue
+    login(client, "dispatcher")  # the row and the pin say what the filter says: late, since when it was due
+    row = client.get(f"/dispatch/cases/{open_case.id}").get_json()
+    assert (row["deadline_class"], row["due_at"]) == ("overdue", "10-09 15:02 到期")
+    assert row["due_text"].startswith("超时") and row["stage_due"] == "立案，无时限"  # no gridlink clock yet
+    pins = features(client, "cases", tile_of(*open_case_point(db, open_case), 12))
+    assert [p["properties"]["deadline"] for p in pins if p["id"] == open_case.id] == ["overdue"]
+
+
+def open_case_point(db, case: Incident) -> tuple[float, float]:
+    return db.execute(select(func.ST_X(Incident.location), func.ST_Y(Incident.location))
+                      .where(Incident.id == case.id)).one()
 
 
 def test_of_two_codes_differing_in_letter_case_the_import_takes_the_one_written_so(db, demo_city, tmp_path) -> None:
