@@ -142,9 +142,9 @@ def wants_json() -> bool:
 
 
 def render_error(status: int, code: str, message: str, details: Any = None) -> Any:
-    if request.path.startswith("/open311/"):
-        return open311_error(status, message)
     display = error_text(code, details)
+    if request.path.startswith("/open311/"):
+        return open311_error(status, code, message, display)
     if wants_json():
         body: dict[str, Any] = {"error": {"code": code, "message": message}}
         if details is not None:

@@ -108,6 +108,7 @@ def test_a_case_a_department_returned_goes_to_the_squad_without_naming_a_departm
                                     ("dispatch", "dispatcher", {"department": "sanitation"}),
                                     ("return", "department", {"reason": "不属于环卫职责"})))
     drawer = open_case_in_drawer(page, live_server, youbu_case)
+    expect(drawer.locator("[data-returned]")).to_have_text(re.compile(r"退回原因\s*不属于环卫职责"))  # on a phone too
     choice = drawer.locator("select.action-choice[aria-label='派遣']")
     expect(choice.locator("option:checked")).to_have_text(re.compile(r"^不派部门：由.+中队承办$"))
     drawer.locator("button.action-dispatch").click()
@@ -117,6 +118,7 @@ def test_a_case_a_department_returned_goes_to_the_squad_without_naming_a_departm
         case = session.get(Incident, youbu_case)
         assert (case.owner_type, case.department_id) == ("squad", None)
     engine.dispose()
+    expect(drawer.locator("[data-returned]")).to_be_hidden()  # dispatched again: no longer a returned case
     screenshot(page, "dispatch-desk-local-dispatch")
     assert page.console_errors == [] and page.dialogs == []
 

@@ -1,7 +1,9 @@
 """Open311 GeoReport v2: every JSON answer validates against the official schemas in shared/data/open311."""
 
+import io
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -13,8 +15,10 @@ from sqlalchemy import func, select
 from grids.apikeys import create_key
 from grids.incidents import Actor, record_event
 from grids.models import Division, Incident
+from grids.photos import photos_of
 from grids.workflow import act
 from tests.conftest import SHARED_DATA, csrf_token
+from tests.webapp.test_intake import jpeg
 
 SCHEMAS = {p.name: json.loads(p.read_text()) for p in (SHARED_DATA / "open311").glob("*.json")}
 REGISTRY = Registry().with_resources(
@@ -84,8 +88,10 @@ def test_an_address_only_request_waits_in_triage(client, api_key) -> None:
 
 
 @pytest.mark.parametrize(("change", "status"), [
-    ({"api_key": ""}, 401), ({"api_key": "glk_wrong"}, 401), ({"jurisdiction_id": "110000"}, 422),
-    ({"description": "x" * 4001}, 422), ({"lat": "", "long": ""}, 422), ({"service_code": "E01"}, 422),
+    # the spec's statuses: 403 for a wrong or missing api_key, 404 for an unknown service_code or jurisdiction
+    ({"api_key": ""}, 403), ({"api_key": "glk_wrong"}, 403), ({"jurisdiction_id": "110000"}, 404),
+    ({"description": "x" * 4001}, 422), ({"lat": "", "long": ""}, 422), ({"service_code": "E01"}, 404),
+    ({"service_code": ""}, 422),
     ({"lat": 91}, 422), ({"lat": 39.9, "long": 116.4}, 422), ({"description": "nul\x00byte"}, 422),
     ({"email": "a" * 190 + "@example.com", "phone": "13800000000"}, 422),  # cut short, the phone would be lost
 ])
@@ -126,6 +132,61 @@ def test_status_takes_a_comma_list(client) -> None:
     assert client.get("/open311/v2/requests.json?status=open,pending").status_code == 422
 
 
+def test_a_filter_declared_several_times_keeps_every_value(client, api_key, point) -> None:
+    """The spec: status "can be declared multiple times"; a repeated one used to keep only its first value."""
+    post(client, api_key, point)
+    assert len(client.get("/open311/v2/requests.json?status=open&status=closed").json) == \
+        len(client.get("/open311/v2/requests.json?status=open,closed").json) > 0
+    garbage = client.get("/open311/v2/requests.json?service_code=E0101").json
+    assert len(client.get("/open311/v2/requests.json?service_code=E0101&service_code=e0501").json) == \
+        len(client.get("/open311/v2/requests.json?service_code=E0101,E0501").json) >= len(garbage) > 0
+    unknown = client.get("/open311/v2/requests.json?service_code=E0101&service_code=NOPE")
+    assert unknown.status_code == 404 and "NOPE" in unknown.json[0]["description"]  # not [] as if none came
+
+
+def test_an_end_date_without_a_time_holds_that_whole_day(client, api_key, point) -> None:
+    created = post(client, api_key, point).json[0]["service_request_id"]
+    today = client.get(f"/open311/v2/requests/{created}.json").json[0]["requested_datetime"]
+    day = datetime.fromisoformat(today).astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    listed = client.get(f"/open311/v2/requests.json?start_date={day}&end_date={day}").json
+    assert created in {r["service_request_id"] for r in listed}
+
+
+def test_errors_speak_the_language_the_client_names(client, api_key, point) -> None:
+    """The spec means description for the user: a Chinese app gets Chinese, a client naming none our English."""
+    far = {"lat": 39.9, "long": 116.4}
+    assert "outside" in post(client, api_key, point, **far).json[0]["description"]
+    form = {"api_key": api_key, "service_code": "E0101", "lat": 39.9, "long": 116.4}
+    chinese = client.post("/open311/v2/requests.json", data=form, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert chinese.status_code == 422 and "边界之外" in chinese.json[0]["description"]
+    missing = client.get("/open311/v2/nothing.json")
+    assert missing.headers["Access-Control-Allow-Origin"] == "*"  # a browser app can read why
+
+
+def test_a_photo_sent_as_a_media_file_is_stored_with_the_request(client, db, api_key, point) -> None:
+    """It used to be answered 201 and dropped; a file under another name is refused, not lost."""
+    form = {"api_key": api_key, "service_code": "E0101", "lat": point[1], "long": point[0], "description": "带照片"}
+    created = client.post("/open311/v2/requests.json", content_type="multipart/form-data",
+                          data={**form, "media": (io.BytesIO(jpeg()), "photo.jpg")})
+    assert created.status_code == 201
+    case_id = int(created.json[0]["service_request_id"])
+    assert [p.kind for p in photos_of(db, [case_id])[case_id]] == ["before"]
+    wrong = client.post("/open311/v2/requests.json", content_type="multipart/form-data",
+                        data={**form, "photo": (io.BytesIO(jpeg()), "photo.jpg")})
+    assert wrong.status_code == 422 and "media" in wrong.json[0]["description"]
+    text = client.post("/open311/v2/requests.json", content_type="multipart/form-data",
+                       data={**form, "media": (io.BytesIO(b"not a photo"), "photo.jpg")})
+    assert text.status_code == 422 and "photo.jpg" in text.json[0]["description"]
+
+
+def test_a_replayed_answer_keeps_the_specs_element_order(client, api_key, point) -> None:
+    form = {"api_key": api_key, "service_code": "E0101", "lat": point[1], "long": point[0]}
+    answers = [client.post("/open311/v2/requests.xml", data=form, headers={"Idempotency-Key": "order-1"})
+               for _ in range(2)]
+    orders = [[e.tag for e in ET.fromstring(a.data).find("request")] for a in answers]
+    assert orders[0] == orders[1] == ["service_request_id", "service_notice", "account_id"]
+
+
 def test_a_list_says_how_many_requests_match_beyond_its_limit(client, api_key, point, monkeypatch) -> None:
     """At most MAX_REQUESTS come back, newest first; X-Total-Count tells a syncing client to narrow the window."""
     from webapp.api import open311
@@ -151,9 +212,10 @@ def test_each_listed_request_is_updated_at_its_own_latest_step(client, db, api_k
 
 def test_another_jurisdiction_or_a_json_body_is_told_what_to_send(client, api_key, point) -> None:
     for path in ("/open311/v2/services.json?jurisdiction_id=110000",
-                 "/open311/v2/services/E0101.json?jurisdiction_id=110000"):
+                 "/open311/v2/services/E0101.json?jurisdiction_id=110000",
+                 "/open311/v2/requests/1.json?jurisdiction_id=110000"):
         wrong = client.get(path)
-        assert wrong.status_code == 422 and "330781" in wrong.json[0]["description"]
+        assert wrong.status_code == 404 and "330781" in wrong.json[0]["description"]
     as_json = client.post("/open311/v2/requests.json", json={"api_key": api_key, "service_code": "E0101",
                                                              "lat": point[1], "long": point[0]})
     assert as_json.status_code == 422 and "form-encoded" in as_json.json[0]["description"]
@@ -308,7 +370,7 @@ def test_reads_without_a_key_are_limited_per_address_and_a_key_lifts_it(connecti
     assert client.get(f"/open311/v2/services.json?api_key={key}", environ_base=here).status_code == 200
     guesses = [client.get(f"/open311/v2/services.json?api_key=glk_{n}", environ_base={"REMOTE_ADDR": "192.0.2.9"})
                for n in range(3)]  # guessing keys is limited as reading without one
-    assert [g.status_code for g in guesses] == [401, 401, 429]
+    assert [g.status_code for g in guesses] == [403, 403, 429]
     assert client.options("/open311/v2/requests.json", environ_base=here).status_code == 200  # a preflight
 
 

@@ -7,6 +7,7 @@ which the spec lacks and a real deployment needs. Coordinates are WGS84, as the 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,13 +21,15 @@ from grids.apikeys import client_bucket
 from grids.errors import Invalid, NotFound, Unauthorized
 from grids.incidents import UNFIT_CHARACTERS
 from grids.models import Category, City, Incident
-from grids.workflow import case_filter, report
+from grids.photos import Picture, prepare_all, report_with_photos
+from grids.workflow import case_filter
 from webapp import db
 from webapp.api.idempotency import once
 from webapp.api.principal import city, key_sent, principal
 from webapp.api.serialize import service_requests
 from webapp.api.v1 import point_or_component, web_link
 from webapp.auth import current_user
+from webapp.photos import upload_root, uploads
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
@@ -106,12 +109,23 @@ def render(data: Any, fmt: str, root: str, status: int = 200) -> Response:
     return response
 
 
-def open311_error(status: int, message: str) -> Response:
+#: The spec's own statuses: "404 - service_code or jurisdiction_id was not found", "403 for errors because of
+#: wrong or missing api_key". Other refusals keep ours (422 for values a caller must fix, RELIABILITY 7).
+SPEC_STATUS = {"unknown_category": 404, "unknown_service": 404, "unknown_jurisdiction": 404,
+               "api_key_required": 403, "bad_api_key": 403, "unauthorized": 403}
+
+
+def open311_error(status: int, code: str, message: str, display: str | None = None) -> Response:
     """GeoReport v2's error list, [{code, description}], as JSON or (for a .xml path) XML: Open311 clients
     parse this shape, whatever went wrong (a bad value, an unknown path, a wrong method). webapp.errors, the
-    one error handler, answers every path under /open311/ with it."""
+    one error handler, answers every path under /open311/ with it. The spec means `description` to be shown
+    to the user: in the client's language when it names one (Accept-Language, ?lang=), else our English."""
     fmt = "xml" if request.path.endswith(".xml") else "json"
-    return render([{"code": status, "description": message}], fmt, "errors", status)
+    status = SPEC_STATUS.get(code, status)
+    asked = request.args.get("lang") or request.accept_languages.best_match(["zh", "en"])
+    response = render([{"code": status, "description": display if display and asked else message}], fmt, "errors",
+                      status)
+    return _readable_from_any_site(response)  # an unknown path has no blueprint to add it
 
 
 @bp.get("/discovery.<fmt>")
@@ -195,35 +209,57 @@ def create_request(fmt: str) -> Response:
         raise Invalid("send the fields form-encoded (application/x-www-form-urlencoded), as GeoReport v2 says",
                       code="form_required")
     if not form.get("api_key"):
-        raise Unauthorized("api_key is required to submit a service request", code="api_key_required")
+        where = " in the form body, not in the address" if "api_key" in request.args else ""
+        raise Unauthorized(f"api_key is required{where} to submit a service request", code="api_key_required")
     _refuse_repeated_fields(form)
     actor, who = principal()
     _jurisdiction()
+    if not form.get("service_code"):
+        raise Invalid("service_code is required: a service_code of services.json", code="missing_fields",
+                      details=["service_code"])
     description = form.get("description", "")
     has_point = form.get("lat") or form.get("long")
     component = form.get(f"attribute[{COMPONENT_ATTRIBUTE}]") or None
     if not has_point and not form.get("address_string") and not component:
-        raise Invalid("send lat and long (WGS84), address_string or attribute[component_code]",
-                      code="missing_location")
+        raise Invalid("send lat and long (WGS84), address_string or attribute[component_code] (address_id is not"
+                      " used here)", code="missing_location")
     media_url = form.get("media_url") or None
     if media_url and not web_link(media_url):
         raise Invalid("media_url is a link to the photo (http:// or https://)", code="bad_field",
                       details=["media_url"])
-    body = {k: v for k, v in form.items() if k != "api_key"}
+    files, pictures = _media()
+    body = {k: v for k, v in form.items() if k != "api_key"} | (
+        {"media": [hashlib.sha256(data).hexdigest() for _, data in files]} if files else {})
 
     def produce() -> tuple[list[dict[str, Any]], int]:
         x, y = point_or_component(form, "long", "lat", component) if has_point or component else (None, None)
-        incident = report(db(), actor, form.get("service_code", ""), x, y, crs=form.get("crs") or "wgs84",
-                          source="open311", description=description, address=form.get("address_string") or None,
-                          reporter_contact=_contact(form), component_code=component, media_url=media_url)
+        incident = report_with_photos(
+            db(), upload_root(), actor, form["service_code"], x, y, pictures=pictures, crs=form.get("crs") or "wgs84",
+            source="open311", description=description, address=form.get("address_string") or None,
+            reporter_contact=_contact(form), component_code=component, media_url=media_url)
         return [{"service_request_id": str(incident.id), "service_notice": _notice(incident, x),
                  "account_id": None}], 201
 
     answer, status, replayed = once(who, request.headers.get("Idempotency-Key"), body, produce)
+    # the stored answer comes back with its keys re-sorted (jsonb): XML readers expect the spec's order
+    answer = [{key: item.get(key) for key in ANSWER_KEYS} for item in answer]
     response = render(answer, fmt, "service_requests", status)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+ANSWER_KEYS = ("service_request_id", "service_notice", "account_id")
+
+
+def _media() -> tuple[list[tuple[str, bytes]], list[Picture]]:
+    """Photos sent as files named `media` (multipart/form-data, as Open311 servers take them beside media_url),
+    checked and re-encoded like every report's; a file under another name is refused, never dropped."""
+    other = sorted(set(request.files) - {"media"})
+    if other:
+        raise Invalid(f"send photos as files named media, not {', '.join(other)}", code="bad_field", details=other)
+    files = uploads(request.files, "media")
+    return files, prepare_all(files)
 
 
 def _notice(incident: Incident, x: float | None) -> str | None:
@@ -235,24 +271,33 @@ def _notice(incident: Incident, x: float | None) -> str | None:
     return "在网格外，待指挥中心分拣 (triage: outside every grid)"
 
 
-def _date(name: str) -> datetime | None:
+def _date(name: str, *, whole_day: bool = False) -> datetime | None:
     """A W3C time; without an offset (a bare date) it is the city's local time. A + left unencoded in the
-    query arrives as a space ("...T00:00:00 08:00"): read as the offset it was."""
+    query arrives as a space ("...T00:00:00 08:00"): read as the offset it was. A bare date given as the end
+    (`whole_day`) is the end of that day: end_date=2026-11-28 holds the 28th, as /api/v1's until does."""
     value = request.args.get(name)
     if not value:
         return None
     try:
         moment = datetime.fromisoformat(re.sub(r" (\d\d:?\d\d)$", r"+\1", value).replace("Z", "+00:00"))
-    except ValueError as exc:
+        if whole_day and re.fullmatch(r"\d{4}-?\d\d-?\d\d", value):
+            moment += timedelta(days=1, microseconds=-1)
+    except (ValueError, OverflowError) as exc:
         raise Invalid(f"{name} must be ISO 8601 such as 2026-11-01T00:00:00+08:00", code="bad_date") from exc
     if moment.tzinfo:
         return moment
     return moment.replace(tzinfo=ZoneInfo(db().scalar(select(City.timezone).where(City.code == city()))))
 
 
+def _listed(name: str) -> list[str]:
+    """A filter's values, comma-separated or the parameter repeated (the spec: status "can be declared
+    multiple times"); a repeated one used to keep only its first value."""
+    return [v.strip() for given in request.args.getlist(name) for v in given.split(",") if v.strip()]
+
+
 def _window() -> tuple[datetime, datetime]:
     """start_date/end_date at most 90 days apart; by default the last 90 days (the spec's default)."""
-    start, end = _date("start_date"), _date("end_date")
+    start, end = _date("start_date"), _date("end_date", whole_day=True)
     try:
         end = end or (start + MAX_SPAN if start else datetime.now(UTC))
         start = start or end - MAX_SPAN
@@ -268,19 +313,17 @@ def _window() -> tuple[datetime, datetime]:
 def list_requests(fmt: str) -> Response:
     _jurisdiction()
     where = [Incident.city_code == city()]
-    ids = request.args.get("service_request_id")
-    if ids:
-        wanted = ids.split(",")
+    wanted = _listed("service_request_id")
+    if wanted:
         if not all(i.isascii() and i.isdigit() and int(i) <= MAX_ID for i in wanted):  # not ² or ٣
             raise Invalid("service_request_id is a comma-separated list of ids", code="bad_id")
         where.append(Incident.id.in_([int(i) for i in wanted]))
     else:
         start, end = _window()
         where += [Incident.reported_at >= start, Incident.reported_at <= end]
-        if request.args.get("service_code"):
-            where.append(Incident.category_id.in_(select(Category.id).where(
-                Category.city_code == city(), Category.code.in_(request.args["service_code"].split(",")))))
-        statuses = set(filter(None, request.args.get("status", "").split(",")))
+        if _listed("service_code"):
+            where.append(Incident.category_id.in_(_service_ids(_listed("service_code"))))
+        statuses = set(_listed("status"))
         if not statuses <= {"open", "closed"}:
             raise Invalid("status is open, closed or both (open,closed)", code="bad_status")
         where.append(case_filter(statuses.pop() if len(statuses) == 1 else None))
@@ -293,8 +336,21 @@ def list_requests(fmt: str) -> Response:
     return response
 
 
+def _service_ids(codes: list[str]) -> list[int]:
+    """The minor classes of the codes, in any letter case as a POST takes them; 404 naming an unknown one (a
+    typo would answer an empty list, which reads as "no such requests")."""
+    services = _minor_categories()
+    exact, folded = {c.code: c.id for c in services}, {c.code.upper(): c.id for c in services}
+    found = {code: exact.get(code) or folded.get(code.upper()) for code in codes}
+    unknown = [code for code, service in found.items() if service is None]
+    if unknown:
+        raise NotFound(f"no service {', '.join(unknown)}; list them at services.json", code="unknown_service")
+    return list(found.values())
+
+
 @bp.get("/requests/<int:request_id>.<fmt>")
 def get_request(request_id: int, fmt: str) -> Response:
+    _jurisdiction()
     incident = db().scalar(select(Incident).where(Incident.id == request_id, Incident.city_code == city()))
     if incident is None:
         raise NotFound(f"no service request {request_id}", code="unknown_request")

@@ -106,11 +106,12 @@
   function fill(c) {
     drawer.querySelector("[data-field=title]").textContent = "#" + c.id + " " + c.category;
     ["due_text", "status_label", "description", "address", "township", "squad", "reported_at", "source",
-     "reporter_contact", "stage_due", "routing_reason", "extension_request"].forEach(function (key) {
+     "reporter_contact", "stage_due", "routing_reason", "extension_request", "returned"].forEach(function (key) {
       drawer.querySelector("[data-field=" + key + "]").textContent = c[key] || labels.none;
     });
     drawer.querySelector("[data-contact]").hidden = !("reporter_contact" in c);  // only for roles shown contacts
     drawer.querySelector("[data-extension]").hidden = !c.extension_request;  // what 批准/驳回延期 decide
+    drawer.querySelector("[data-returned]").hidden = c.returned === null;  // why the handler gave it back
     drawer.querySelector("[data-field=due_text]").className = "chip dl-" + c.deadline_class;
     drawer.querySelector("[data-field=status_label]").className = "status status-" + c.status;
     drawer.querySelector("[data-field=suggestion_heading]").textContent = c.suggestion.heading;
