@@ -133,9 +133,21 @@ def test_the_list_takes_the_exports_filters_and_refuses_what_would_silently_matc
     today = db.scalar(select(func.timezone("Asia/Shanghai", func.now()))).date()
     assert made in ids(f"since={today}") and made not in ids(f"until={today.replace(year=today.year - 1)}")
     for query, code in (("category=ZZZ", "bad_filter"), ("source=fax", "bad_filter"), ("since=yesterday", "bad_filter"),
-                        ("bbox=a,b,c,d", "bad_bbox")):
+                        ("bbox=a,b,c,d", "bad_bbox"), ("catgory=E0101", "bad_filter"), ("per_page=%D9%A3", "bad_paging")):
         answer = client.get(f"/api/v1/incidents?{query}", headers=bearer(key))
         assert answer.status_code == 422 and answer.json["error"]["code"] == code, query
+    misspelt = client.get("/api/v1/incidents/export.csv?catgory=E0101", headers=bearer(key))  # answered every case
+    assert misspelt.status_code == 422 and misspelt.json["error"]["details"] == ["catgory"]
+    assert ids("status=reported&status=closed") == ids("status=reported,closed") > ids("status=closed")
+
+
+def test_a_field_given_twice_in_the_json_body_is_refused_naming_it(client, db, key) -> None:
+    """The last value won: {"lat": 29.29, "lat": 39.9} was stored at whichever came last."""
+    lon, lat = inner(db, YOUBU)
+    body = f'{{"category": "E0101", "lon": {lon}, "lat": {lat}, "lat": {lat + 0.001}}}'
+    answer = client.post("/api/v1/incidents", data=body, content_type="application/json", headers=bearer(key))
+    assert answer.status_code == 422 and answer.json["error"]["code"] == "repeated_field"
+    assert answer.json["error"]["details"] == ["lat"]
 
 
 def test_actions_over_http_conflict_illegal_forbidden_and_zone(client, db, key) -> None:

@@ -315,8 +315,9 @@ def test_a_media_url_sent_with_a_request_is_kept_and_read_back(client, api_key, 
     assert one[0]["media_url"] == link
     xml = ET.fromstring(client.get(f"/open311/v2/requests/{request_id}.xml").data)
     assert xml.find("request/media_url").text == link
-    refused = post(client, api_key, point, media_url="javascript:alert(1)")
-    assert refused.status_code == 422 and "media_url" in refused.json[0]["description"]
+    for bad in ("javascript:alert(1)", "https://example.com/a b.jpg", "https:", "http://"):  # no URI to a strict client
+        refused = post(client, api_key, point, media_url=bad)
+        assert refused.status_code == 422 and "media_url" in refused.json[0]["description"], bad
 
 
 def test_a_replayed_request_says_so_and_programs_get_their_language_without_a_cookie(client, api_key, point) -> None:

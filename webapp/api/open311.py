@@ -27,7 +27,7 @@ from webapp import db
 from webapp.api.idempotency import once
 from webapp.api.principal import city, key_sent, principal
 from webapp.api.serialize import service_requests
-from webapp.api.v1 import point_or_component, web_link
+from webapp.api.v1 import point_or_component, refuse_repeated, web_link
 from webapp.auth import current_user
 from webapp.photos import upload_root, uploads
 
@@ -193,15 +193,6 @@ def _contact(form: Any) -> str | None:
     return contact or None
 
 
-def _refuse_repeated_fields(form: Any) -> None:
-    """A field sent twice (lat=29.2&lat=29.3) is refused, naming it: taking either value would be a guess, and
-    the case could land at a point the caller never meant."""
-    repeated = sorted(name for name, values in form.lists() if len(values) > 1)
-    if repeated:
-        raise Invalid(f"each field is sent once; sent more than once: {', '.join(repeated)}",
-                      code="repeated_field", details=repeated)
-
-
 @bp.post("/requests.<fmt>")
 def create_request(fmt: str) -> Response:
     form = request.form
@@ -211,7 +202,7 @@ def create_request(fmt: str) -> Response:
     if not form.get("api_key"):
         where = " in the form body, not in the address" if "api_key" in request.args else ""
         raise Unauthorized(f"api_key is required{where} to submit a service request", code="api_key_required")
-    _refuse_repeated_fields(form)
+    refuse_repeated(sorted(name for name, values in form.lists() if len(values) > 1))
     actor, who = principal()
     _jurisdiction()
     if not form.get("service_code"):

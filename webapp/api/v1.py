@@ -64,8 +64,9 @@ def point_or_component(values: Any, lon: str, lat: str, component: str | None) -
 
 def web_link(value: str | None) -> bool:
     """Whether a link to a photo the calling system keeps (after_photo, Open311 media_url) is one a browser opens:
-    http(s), not javascript: or file:."""
-    return urlsplit(value or "").scheme in ("http", "https")
+    http(s) with a host and no spaces, not javascript: or file: (a strict client reads it as a URI)."""
+    parts = urlsplit(value or "")
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in value or "")
 
 
 def text(body: dict[str, Any], name: str, limit: int, *, required: bool = False) -> str | None:
@@ -93,9 +94,31 @@ def json_body() -> dict[str, Any]:
         raise Invalid("send a JSON object with Content-Type: application/json", code="bad_json")
     body = request.get_json(silent=True)
     if isinstance(body, dict):
+        refuse_repeated(_repeated_keys(request.get_data(cache=True)))
         return body
     raise Invalid(f"the body is {_json_problem(request.get_data(cache=True))}: send one JSON object in UTF-8",
                   code="bad_json")
+
+
+def refuse_repeated(names: list[str]) -> None:
+    """A field sent twice (lat=29.2&lat=29.3, or twice in one JSON object) is refused, naming it: taking either
+    value would be a guess, and the case could land at a point the caller never meant."""
+    if names:
+        raise Invalid(f"each field is sent once; sent more than once: {', '.join(names)}", code="repeated_field",
+                      details=names)
+
+
+def _repeated_keys(data: bytes) -> list[str]:
+    """The names given twice in one object of a JSON body ({"lat": 29.2, "lat": 29.3}), at any depth."""
+    repeated: set[str] = set()
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        names = [name for name, _ in items]
+        repeated.update(name for name in names if names.count(name) > 1)
+        return dict(items)
+
+    json.loads(data, object_pairs_hook=pairs)
+    return sorted(repeated)
 
 
 def _json_problem(data: bytes) -> str:
@@ -156,11 +179,20 @@ def _flag(args: Any, name: str) -> bool:
     return FLAG_VALUES[value]
 
 
-def case_filter(args: Any) -> CaseFilter:
-    """The export's filters from a query string (GET /incidents and its downloads take the same)."""
-    return CaseFilter.parse(args.get("status"), args.get("category"), args.get("township"), args.get("since"),
-                            args.get("until"), args.get("source"), [name for name in ONLY if _flag(args, name)],
-                            args.get("department"))
+FILTERS = ("status", "category", "township", "since", "until", "source", "department", *ONLY)
+LISTED = ("status", "category")  # comma lists, or the parameter repeated
+
+
+def case_filter(args: Any, also: Collection[str] = ()) -> CaseFilter:
+    """The export's filters from a query string (GET /incidents and its downloads take the same, with `also`).
+    A parameter the call does not take is bad_filter naming it: a misspelt one (catgory=) answered every case."""
+    unknown = sorted(set(args) - {*FILTERS, *also, "lang"})
+    if unknown:
+        raise Invalid(f"unknown parameters: {', '.join(unknown)}; this call takes {', '.join([*FILTERS, *also])}",
+                      code="bad_filter", details=unknown)
+    status, category = (",".join(args.getlist(name)) for name in LISTED)
+    return CaseFilter.parse(status, category, args.get("township"), args.get("since"), args.get("until"),
+                            args.get("source"), [name for name in ONLY if _flag(args, name)], args.get("department"))
 
 
 def _bbox(args: Any) -> list[Any]:
@@ -181,6 +213,8 @@ def _bbox(args: Any) -> list[Any]:
 
 def _page(args: Any) -> tuple[int, int]:
     try:
+        if not all(str(args.get(name, 1)).isascii() for name in ("page", "per_page")):  # int() reads ٣ as 3
+            raise ValueError("not ASCII digits")
         page, per_page = int(args.get("page", 1)), int(args.get("per_page", 50))
     except ValueError as exc:
         raise Invalid("page and per_page are whole numbers", code="bad_paging") from exc
@@ -193,7 +227,8 @@ def _page(args: Any) -> tuple[int, int]:
 def list_incidents() -> Any:
     actor, _ = principal()
     page, per_page = _page(request.args)
-    where = [*zone_conditions(actor), *case_filter(request.args).where(db(), city()), *_bbox(request.args)]
+    where = [*zone_conditions(actor), *case_filter(request.args, ("bbox", "page", "per_page")).where(db(), city()),
+             *_bbox(request.args)]
     total = db().scalar(select(func.count()).select_from(Incident).where(*where))
     rows = db().scalars(select(Incident).where(*where).order_by(Incident.id.desc())
                         .limit(per_page).offset((page - 1) * per_page)).all()
@@ -220,7 +255,7 @@ def nearby_incidents() -> Any:
     args = request.args
     category = category_by_code(db(), city(), text(args, "category", 32, required=True) or "")
     point = to_city_point(db(), city(), number(args.get("lon"), "lon"), number(args.get("lat"), "lat"),
-                          args.get("crs", "wgs84"))
+                          args.get("crs") or "wgs84")
     items = nearby_open_cases(db(), city(), category.id, point.x, point.y, where=zone_conditions(actor))
     return jsonify({"items": items})
 
@@ -294,6 +329,6 @@ def locate_point() -> Any:
     args = request.args
     category = category_by_code(db(), city(), args["category"]) if args.get("category") else None
     component = args.get("component") or None
-    where = locate(db(), city(), *point_or_component(args, "lon", "lat", component), crs=args.get("crs", "wgs84"),
+    where = locate(db(), city(), *point_or_component(args, "lon", "lat", component), crs=args.get("crs") or "wgs84",
                    category=category, component_code=component)
     return jsonify(where.to_dict())
