@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from grids.cluster import Cluster
 from grids.db import database_url, make_engine, postgis_version, unit_of_work
 from grids.errors import ConfigError, DomainError
+from grids.migrate import schema_state
 
 DEFAULT_CITY_ENV = "GRIDLINK_CITY"
 
@@ -44,8 +46,24 @@ def fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as exc:
             _fail(DomainError(f"{exc.filename or 'file'}: {exc.strerror or exc}", code="file_error"),
                   kwargs.get("as_json"))
+        except DBAPIError as exc:  # the connection lost mid-run, or a database without (all of) the schema
+            _fail(_database_error(exc), kwargs.get("as_json"))
 
     return wrapper
+
+
+#: PostgreSQL's codes for a table or column that is not there (undefined_table, undefined_column): the
+#: database's schema is older than this gridlink, or was never created.
+SCHEMA_BEHIND = {"42P01", "42703"}
+
+
+def _database_error(exc: DBAPIError) -> DomainError:
+    """What went wrong with the database in one line (psycopg2's own message, without the SQL)."""
+    reason = (str(exc.orig) or str(exc)).strip().splitlines()[0]  # not the SQL and caret psycopg2 adds below
+    if getattr(exc.orig, "pgcode", None) in SCHEMA_BEHIND:
+        return ConfigError(f"the database's schema is not this gridlink's ({reason}): run `gridlink db upgrade`")
+    return DomainError(f"the database failed ({reason}): check DATABASE_URL or `gridlink db status`, then run the"
+                       " command again", code="database_error")
 
 
 def _fail(exc: DomainError, as_json: bool | None) -> None:
@@ -142,7 +160,7 @@ def db_status() -> None:
         sys.exit(3)
     engine = make_engine()
     try:
-        click.echo(f"database reachable, PostGIS {postgis_version(engine)}")
+        click.echo(f"database reachable, PostGIS {postgis_version(engine)}, {schema_state(engine)}")
     except ConfigError as exc:
         click.echo(f"database: {exc.message}", err=True)
         sys.exit(3)
@@ -822,8 +840,8 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
 @click.option("--category", help="Category codes, comma-separated.")
 @click.option("--township", help="Township code.")
 @click.option("--department", help="Code of the department that has the cases (承办).")
-@click.option("--since", help="First day reported (YYYY-MM-DD, city time).")
-@click.option("--until", help="Last day reported (YYYY-MM-DD, city time, included).")
+@click.option("--since", type=_day, help="First day reported (YYYY-MM-DD, city time).")
+@click.option("--until", type=_day, help="Last day reported (YYYY-MM-DD, city time, included).")
 @click.option("--source", help="Channel: dispatcher, field, api, open311, import ...")
 @click.option("--overdue", is_flag=True, help="Only open cases past their deadline.")
 @click.option("--triage", is_flag=True, help="Only cases waiting in triage (in no grid).")
@@ -834,7 +852,7 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
 @json_option
 @fail_cleanly
 def incidents_export(out: Path, fmt: str, status: str | None, category: str | None, township: str | None,
-                     department: str | None, since: str | None, until: str | None, source: str | None,
+                     department: str | None, since: date | None, until: date | None, source: str | None,
                      overdue: bool, triage: bool, extension: bool, language: str, city: str, as_json: bool) -> None:
     """Write one row per case (owner, grid, divisions, routing reason) to OUT; text stays text."""
     from grids.incident_io import CaseFilter, export_cases
@@ -937,13 +955,13 @@ COMMANDS += [components_group]
 # --- evaluate (综合评价) -------------------------------------------------------------------------
 @click.command("evaluate")
 @click.option("--period", "kind", required=True, type=click.Choice(["week", "month", "quarter", "year"]))
-@click.option("--date", "day", required=True, help="Any day in the period (YYYY-MM-DD, city time).")
+@click.option("--date", "day", required=True, type=_day, help="Any day in the period (YYYY-MM-DD, city time).")
 @click.option("--by", required=True, type=click.Choice(["township", "department", "squad"]))
 @click.option("--csv", "csv_out", type=OutFile(), help="Also write the ranking here.")
 @city_option
 @json_option
 @fail_cleanly
-def evaluate_command(kind: str, day: str, by: str, csv_out: Path | None, city: str, as_json: bool) -> None:
+def evaluate_command(kind: str, day: date, by: str, csv_out: Path | None, city: str, as_json: bool) -> None:
     """Rank townships, departments or squads for a period: 应结案, 结案率, 按期结案率 ... and the 0-100 score."""
     from grids.evaluation import evaluate, parse_period, write_csv
     from grids.layouts import city_date

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import URL, Engine, Executable, MetaData, create_engine, event, text
+from sqlalchemy import URL, Engine, Executable, MetaData, create_engine, event, make_url, text
 from sqlalchemy.engine import Connection, ExecutionContext
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from grids.errors import ConfigError
@@ -39,10 +39,24 @@ def database_url() -> str:
     """DATABASE_URL when set, else the embedded cluster of this checkout."""
     url = os.environ.get("DATABASE_URL")
     if url:
-        return url.replace("postgres://", "postgresql+psycopg2://", 1) if url.startswith("postgres://") else url
+        return psycopg2_url(url)
     from grids.cluster import Cluster
 
     return Cluster.for_project().url()
+
+
+def psycopg2_url(url: str) -> str:
+    """The URL with the driver gridlink ships: postgresql:// and postgres:// (as libpq, Heroku and the operations
+    guide write them) mean psycopg2 here; SQLAlchemy 2.1 would pick psycopg 3, which is not installed."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"DATABASE_URL {url!r} is not a database URL: write it as "
+                          "postgresql://USER:PASSWORD@HOST:PORT/DATABASE") from exc
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise ConfigError(f"DATABASE_URL names a {parsed.get_backend_name()} database: gridlink needs PostgreSQL "
+                          "with PostGIS (postgresql://USER:PASSWORD@HOST:PORT/DATABASE)")
+    return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
 
 
 def make_engine(url: str | URL | None = None, **options: Any) -> Engine:
@@ -51,7 +65,7 @@ def make_engine(url: str | URL | None = None, **options: Any) -> Engine:
     `options` override these defaults (the web app's autocommit read pool turns the ping off)."""
     settings = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5, "pool_timeout": 5,
                 "connect_args": {"connect_timeout": 5}, **options}
-    return create_engine(url or database_url(), **settings)
+    return create_engine(psycopg2_url(url) if isinstance(url, str) else url or database_url(), **settings)
 
 
 _log = logging.getLogger(__name__)

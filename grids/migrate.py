@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
 
 from grids.cluster import PROJECT_ROOT
+from grids.errors import ConfigError
 
 
 def alembic_config(url: str) -> Config:
@@ -21,3 +25,18 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def downgrade(url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
+
+
+def schema_state(engine: Engine) -> str:
+    """"schema 0012 (the latest)", or a ConfigError naming the fix when the database has none or an older one
+    (every command would fail on a missing table)."""
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    scripts = ScriptDirectory.from_config(alembic_config(engine.url.render_as_string(hide_password=False)))
+    head = scripts.get_current_head()
+    if current is None:
+        raise ConfigError("the database has no gridlink schema yet: run `gridlink db upgrade`")
+    if current != head:
+        raise ConfigError(f"the database's schema is at {current}, this gridlink needs {head}: "
+                          "run `gridlink db upgrade`")
+    return f"schema {current} (the latest)"

@@ -156,3 +156,30 @@ def test_an_unreachable_database_is_one_line_naming_the_setting_and_status_exits
     listing = CliRunner().invoke(main, ["outbox", "list"])
     assert listing.exit_code == 1 and listing.output.count("\n") == 1  # one line, not psycopg2's two
     assert listing.output.rstrip().endswith("check DATABASE_URL") and "gridlink db up" not in listing.output
+
+
+def test_the_database_url_as_libpq_writes_it_works_and_a_database_without_the_schema_says_so(
+        empty_database_url, monkeypatch) -> None:
+    """postgresql://... (the operations guide's form) crashed every command: SQLAlchemy 2.1 reads it as psycopg 3,
+    which is not installed. A database without the schema said "reachable" and then failed with a traceback."""
+    libpq = empty_database_url.replace("postgresql+psycopg2://", "postgresql://")
+    monkeypatch.setenv("DATABASE_URL", libpq)
+    bare = CliRunner().invoke(main, ["db", "status"])
+    assert bare.exit_code == 3 and "no gridlink schema yet: run `gridlink db upgrade`" in bare.output
+    listing = CliRunner().invoke(main, ["outbox", "list"])
+    assert listing.exit_code == 1 and listing.output.count("\n") == 1 and "gridlink db upgrade" in listing.output
+    assert run("db", "upgrade").exit_code == 0
+    ready = run("db", "status")
+    assert ready.exit_code == 0 and "schema" in ready.output and "(the latest)" in ready.output
+    for url, words in (("garbage", "is not a database URL"), ("mysql://u@h/d", "names a mysql database")):
+        monkeypatch.setenv("DATABASE_URL", url)
+        refused = CliRunner().invoke(main, ["outbox", "list"])
+        assert refused.exit_code == 1 and words in refused.output and "Traceback" not in refused.output
+
+
+def test_a_day_of_the_wrong_form_is_a_usage_error_before_any_work(monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nowhere")  # never reached
+    for args in (["evaluate", "--period", "month", "--date", "2026/11/15", "--by", "township"],
+                 ["incidents", "export", "/tmp/x.csv", "--since", "2026/11/05"]):
+        answer = CliRunner().invoke(main, args)
+        assert answer.exit_code == 2 and "is not a date such as" in answer.output, args
