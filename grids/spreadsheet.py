@@ -10,6 +10,7 @@ that failed or was stopped.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -41,15 +42,29 @@ def replaced_on_success(path: Path, encoding: str | None = "utf-8-sig") -> Itera
     """A text file written beside `path` that becomes `path` only when the block ends without an error: a
     refused import (not UTF-8, a missing column) leaves no report, an interrupted export no half file, and
     an earlier run's file stays as it was. The file aside is named for this process (two runs writing the
-    same file do not write into one another's) and created like any file, with the user's umask. Without an
+    same file do not write into one another's) and created like any file, with the user's umask; a file that
+    was there keeps its permissions, and a symbolic link its target, which is the file replaced. A device or
+    a pipe (/dev/stdout, a FIFO) is written straight into: replacing it made /dev/full a plain file. Without an
     encoding the file is binary (a workbook)."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        with (partial.open("wb") if encoding is None else partial.open("w", encoding=encoding, newline="")) as out:
+    if path.exists() and not path.is_file():
+        with _opened(path, encoding) as out:
             yield out
-        partial.replace(path)
+        return
+    target = path.resolve()
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        with _opened(partial, encoding) as out:
+            yield out
+        if mode is not None:
+            partial.chmod(mode)
+        partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _opened(path: Path, encoding: str | None) -> IO[Any]:
+    return path.open("wb") if encoding is None else path.open("w", encoding=encoding, newline="")
 
 
 

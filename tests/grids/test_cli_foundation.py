@@ -2,6 +2,8 @@
 
 import json
 import os
+import stat
+import threading
 
 import pytest
 from click.testing import CliRunner
@@ -102,6 +104,29 @@ def test_an_export_that_fails_midway_leaves_the_earlier_file_as_it_was(tmp_path)
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as any file the user writes, not 0600
+
+
+def test_an_export_keeps_the_files_permissions_writes_through_a_link_and_into_a_pipe(tmp_path) -> None:
+    """Renamed over, a 640 file became 644, a symbolic link a plain file (its target never written) and a FIFO
+    or /dev/full a plain file: root's export replaced the device."""
+    private = tmp_path / "private.csv"
+    private.write_text("old\n", encoding="utf-8")
+    private.chmod(0o640)
+    link = tmp_path / "latest.csv"
+    link.symlink_to(private)
+    with replaced_on_success(link, encoding="utf-8") as handle:
+        handle.write("new\n")
+    assert link.is_symlink() and private.read_text(encoding="utf-8") == "new\n"
+    assert private.stat().st_mode & 0o777 == 0o640
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    received: list[bytes] = []
+    reader.start()
+    with replaced_on_success(fifo, encoding=None) as handle:
+        handle.write(b"streamed")
+    reader.join(timeout=10)
+    assert received == [b"streamed"] and stat.S_ISFIFO(fifo.stat().st_mode)
 
 
 def test_a_period_that_has_not_started_says_so_rather_than_ranking_zeros(cli_db: str) -> None:

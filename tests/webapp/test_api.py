@@ -133,7 +133,8 @@ def test_the_list_takes_the_exports_filters_and_refuses_what_would_silently_matc
     today = db.scalar(select(func.timezone("Asia/Shanghai", func.now()))).date()
     assert made in ids(f"since={today}") and made not in ids(f"until={today.replace(year=today.year - 1)}")
     for query, code in (("category=ZZZ", "bad_filter"), ("source=fax", "bad_filter"), ("since=yesterday", "bad_filter"),
-                        ("bbox=a,b,c,d", "bad_bbox"), ("catgory=E0101", "bad_filter"), ("per_page=%D9%A3", "bad_paging")):
+                        ("bbox=a,b,c,d", "bad_bbox"), ("catgory=E0101", "bad_filter"),
+                        ("per_page=%D9%A3", "bad_paging")):
         answer = client.get(f"/api/v1/incidents?{query}", headers=bearer(key))
         assert answer.status_code == 422 and answer.json["error"]["code"] == code, query
     misspelt = client.get("/api/v1/incidents/export.csv?catgory=E0101", headers=bearer(key))  # answered every case

@@ -3,8 +3,8 @@
 import io
 import json
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
 
 import pytest
 from jsonschema import Draft7Validator
