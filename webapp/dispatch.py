@@ -32,10 +32,12 @@ from webapp.intake import CRS_CHOICES, DEFAULT_CRS, nearby_config, new_token, su
 from webapp.labels import action_label, city_time, duration_label, routing_text
 from webapp.pages import (
     OPEN_STATUSES,
+    QUEUE_LIMIT,
     approvers_text,
     case_history,
     case_in_zone,
     category_name,
+    count_open,
     drawer_actions,
     open_cases,
     safe_json,
@@ -192,6 +194,7 @@ def _labels() -> dict[str, str]:
 def board() -> Any:
     filters = Filters.from_args(request.args)
     cases = summaries(open_cases(*filters.conditions()))
+    total = count_open(*filters.conditions()) if len(cases) >= QUEUE_LIMIT else len(cases)
     city = current_app.config["GRIDLINK_CITY"]
     last_event = db().scalar(select(func.max(CaseEvent.id)).where(CaseEvent.city_code == city)) or 0
     parts, names, bounds = surface_map(zone_of(current_user()))
@@ -202,7 +205,7 @@ def board() -> Any:
             "noteLimit": TEXT_LIMITS["description"]}
     duty_kinds = [(RESPONSIBILITY_COLOURS[k], label) for k, label in RESPONSIBILITY_KIND_LABELS.items()]
     exports = {fmt: url_for("api_v1.export_incidents", fmt=fmt, **filters.export_args()) for fmt in EXPORT_TYPES}
-    return render_template("dispatch.html", cases=cases, filters=filters, data=data, map_parts=parts,
+    return render_template("dispatch.html", cases=cases, total=total, filters=filters, data=data, map_parts=parts,
                            duty_kinds=duty_kinds, exports=exports, **_choices(),
                            unknown_years=unknown_years(db(), city, city_date(db(), city)))
 

@@ -165,6 +165,13 @@ def open_cases(*conditions: ColumnElement[bool], limit: int = QUEUE_LIMIT) -> li
     return sorted(db().scalars(query), key=lambda c: urgency_key(c, now))
 
 
+def count_open(*conditions: ColumnElement[bool]) -> int:
+    """How many open cases match, beyond the QUEUE_LIMIT that open_cases lists."""
+    city = current_app.config["GRIDLINK_CITY"]
+    return db().scalar(select(func.count()).select_from(Incident).where(
+        Incident.city_code == city, Incident.status.in_(OPEN_STATUSES), *conditions)) or 0
+
+
 def case_in_zone(case_id: int, zone: Zone) -> Incident:
     """The case, or 404 when it is outside the zone: a 403 would tell that the case exists."""
     case = db().scalar(select(Incident).where(Incident.id == case_id,

@@ -4,12 +4,12 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from grids.incidents import Actor, open_case
 from grids.models import CaseEvent, Category, Division, Grid, Incident, User
 from grids.org import add_user
-from grids.workflow import act, report
+from grids.workflow import OPEN_STATES, act, report
 from tests.conftest import csrf_token, login
 from webapp.pages import time_left_text
 
@@ -80,6 +80,22 @@ def test_filters_narrow_the_queue_and_an_empty_result_says_what_to_do(client, db
     assert "游埠古镇老街口" in page and "诸葛村口" not in page
     empty = client.get("/dispatch?overdue=1&status=parked").get_data(as_text=True)
     assert 'data-count="open">0<' in empty and "可点“清除”查看全部" in empty
+
+
+def test_a_queue_cut_at_its_limit_counts_every_open_case_and_says_which_it_lists(client, db) -> None:
+    """The header said 待处理案件 500 with 17,767 open: the count was the list's length."""
+    from webapp.pages import QUEUE_LIMIT
+
+    db.execute(text("""INSERT INTO incidents (city_code, source, category_id, status, description, location, grid_id,
+                                              township_id, version, reported_at)
+                       SELECT city_code, source, category_id, 'reported', '副本', location, grid_id, township_id, 1,
+                              reported_at FROM incidents, generate_series(1, :n)
+                       WHERE id = (SELECT min(id) FROM incidents WHERE status = 'reported')"""), {"n": QUEUE_LIMIT})
+    login(client, "dispatcher")
+    total = db.scalar(select(func.count()).select_from(Incident).where(Incident.status.in_(OPEN_STATES)))
+    page = client.get("/dispatch").get_data(as_text=True)
+    assert f'data-count="open">{total}<' in page and f"列出最紧急的 {QUEUE_LIMIT} 件" in page
+    assert page.count('<tr data-case="') == QUEUE_LIMIT
 
 
 def test_department_inbox_empty_state(client, db) -> None:

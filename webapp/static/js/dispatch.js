@@ -72,7 +72,7 @@
 
   function showCount() {
     var n = tbody.rows.length;
-    counter.textContent = String(n);
+    counter.textContent = String(n + Number(counter.dataset.unlisted));  // the open cases past the list's limit too
     table.hidden = n === 0;
     empty.hidden = n !== 0;
   }
