@@ -13,6 +13,7 @@ from playwright.sync_api import Page, Route, expect
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from gis.crs import wgs84_to_gcj02
 from grids.models import CasePhoto, Incident
 from tests.e2e.conftest import browser_login, screenshot
 from tests.e2e.test_dispatch_map import new_case  # noqa: F401
@@ -163,6 +164,47 @@ def test_one_map_click_fills_one_form(page, live_server, unplaced_case, youbu_po
     assert page.console_errors == [] and page.foreign_requests == []
 
 
+def test_a_point_typed_in_gcj02_gets_its_pin_and_a_click_on_a_case_places_the_point_there(
+        page, live_server, youbu_case, youbu_point) -> None:
+    """A repeat report sits on its case: the click spread the case's cluster and placed nothing. A point read
+    out in GCJ-02 (an Amap app) got no pin, so the dispatcher could not check it on the map."""
+    watch(page, live_server)
+    browser_login(page, live_server, "dispatcher")
+    page.goto(f"{live_server}/dispatch#case-{youbu_case}")
+    page.locator("#drawer [data-close]").click()
+    page.click("[data-open-intake]")
+    form = page.locator("#intake-form")
+    at = page.evaluate(f"""() => {{
+        const m = window.GridlinkDispatch.caseMap, ll = m.markers[{youbu_case}].getLatLng();
+        m.map.setView(ll, 16, {{animate: false}});
+        const p = m.map.latLngToContainerPoint(ll), r = m.map.getContainer().getBoundingClientRect();
+        return [r.x + p.x, r.y + p.y, ll.lng]; }}""")
+    page.wait_for_timeout(300)
+    hit = page.evaluate(f"() => document.elementFromPoint({at[0]}, {at[1]}).className")
+    page.mouse.click(at[0], at[1])  # on the case's own pin (or its cluster)
+    expect(page.locator(".intake-pin")).to_have_count(1)
+    assert abs(float(form.locator("input[name=lon]").input_value()) - at[2]) < 1e-5, hit
+    expect(page.locator("#drawer")).to_be_hidden()  # no case opened under the click
+    page.click("[data-close-intake]")
+    page.click("[data-open-intake]")
+    gcj = wgs84_to_gcj02(youbu_point[1], youbu_point[0])
+    form.locator("select[name=crs]").select_option("gcj02")
+    form.locator("input[name=lon]").fill(f"{gcj[0]:.6f}")
+    form.locator("input[name=lat]").fill(f"{gcj[1]:.6f}")
+    form.locator("input[name=lat]").dispatch_event("change")
+    expect(page.locator(".intake-pin")).to_have_count(1)
+    page.wait_for_timeout(600)  # the map pans the pin out from under the form
+    placed = page.evaluate("() => { var p = document.querySelector('.intake-pin').getBoundingClientRect();"
+                           " return [p.x + p.width / 2, p.y + p.height / 2]; }")
+    expected = page.evaluate(f"() => {{ var m = window.GridlinkDispatch.caseMap.map;"
+                             f" var p = m.latLngToContainerPoint([{youbu_point[0]}, {youbu_point[1]}]);"
+                             f" var r = m.getContainer().getBoundingClientRect(); return [r.x + p.x, r.y + p.y]; }}")
+    assert abs(placed[0] - expected[0]) < 3 and abs(placed[1] - expected[1]) < 3  # on the WGS84 place, not 500 m off
+    assert placed[0] > page.locator("#intake").bounding_box()["x"] + page.locator("#intake").bounding_box()["width"]
+    screenshot(page, "dispatch-desk-gcj02-pin")
+    assert page.console_errors == [] and page.foreign_requests == []
+
+
 def test_the_drawer_shows_the_source_and_the_reporters_contact(page, live_server, youbu_point) -> None:
     watch(page, live_server)
     browser_login(page, live_server, "dispatcher")
@@ -214,12 +256,16 @@ def test_a_half_typed_report_survives_the_filter_and_goes_once_created(page, liv
         photos = session.scalars(select(CasePhoto.kind).where(CasePhoto.incident_id == created.value.json()["id"]))
         assert list(photos) == ["before"]
     engine.dispose()
-    ok = form.locator("[data-form-ok]")
-    expect(ok).to_contain_text("已创建案件 #")
+    expect(page.locator("#intake")).to_be_hidden()  # put away: the drawer shows the new case beside the map
+    expect(page.locator("#drawer [data-field=title]")).to_contain_text(f"#{created.value.json()['id']} ")
     with page.expect_response(lambda r: "/dispatch/feed" in r.url):
         pass  # the poll brings the new case back: it is the dispatcher's own, not announced as 新到
     page.wait_for_timeout(200)
     assert "新到" not in page.locator("[data-live]").inner_text()
+    page.click("[data-open-intake]")  # the next call: an empty form that says which case the last one made
+    ok = form.locator("[data-form-ok]")
+    expect(ok).to_contain_text(f"已创建案件 #{created.value.json()['id']}")
+    expect(page.locator(".intake-pin")).to_have_count(0)
     form.locator("button[type=submit]").click()  # the emptied form, sent again: its errors, not the old line
     expect(form.locator("[data-error-for=category]")).to_be_visible()
     expect(ok).to_have_text("")

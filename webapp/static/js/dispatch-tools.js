@@ -90,9 +90,20 @@
       }
     });
   });
+  /* Where the server placed the point (WGS84, whatever system it was typed in): the pin goes there, and the map
+   * brings it into view beside the form, so the dispatcher sees the place a caller read out. */
+  form.addEventListener("gridlink:located", function (event) {
+    if (panel.hidden) { return; }
+    var at = L.latLng(event.detail.lat, event.detail.lon);
+    setPin(at);
+    var right = panel.getBoundingClientRect().right - container.getBoundingClientRect().left;  // the form's edge
+    var beside = right < container.clientWidth / 2 ? right : 0;  // a phone's form is below the map
+    map.panInside(at, {paddingTopLeft: [beside + 32, 32], paddingBottomRight: [32, 32]});  // not under the form
+  });
+  /* The case made, the panel is put away (its line stays for the next opening): the drawer shows the new case
+   * beside the map, which the two panels together left a strip of. */
   window.GridlinkIntake.bind(form, {csrf: D.data.csrf, failed: labels.failed, onCreated: function (answer) {
-    clearPin();
-    dropDraft();
+    closeIntake();
     ok.textContent = labels.created.replace("%(id)s", String(answer.id));
     D.refreshCase(answer.case);  // into the queue and onto the map, not announced as 新到: the user made it
     D.openCase(answer.id);

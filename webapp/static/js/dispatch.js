@@ -457,6 +457,8 @@
       return found !== null;
     });
     return found;
+  }, located: function (answer) {  // a point typed in GCJ-02 or BD-09 gets its pin too (dispatch-tools.js)
+    if (answer) { intakeForm.dispatchEvent(new CustomEvent("gridlink:located", {detail: answer})); }
   }}));
   window.setTimeout(poll, data.pollMs);
 
