@@ -28,7 +28,7 @@ from webapp import db
 from webapp.api.serialize import CONTACT_ROLES
 from webapp.api.v1 import EXPORT_TYPES
 from webapp.auth import current_user, require_roles
-from webapp.intake import CRS_CHOICES, DEFAULT_CRS, nearby_config, new_token, submit_report
+from webapp.intake import CRS_CHOICES, DEFAULT_CRS, OFFLINE_TEXT, nearby_config, new_token, submit_report
 from webapp.labels import action_label, city_time, duration_label, routing_text
 from webapp.pages import (
     OPEN_STATUSES,
@@ -179,7 +179,9 @@ def _labels() -> dict[str, str]:
             "noteRequired": _("请先填写理由。"), "lon": _("经度"), "lat": _("纬度"),
             "pickPoint": _("在地图上点选新位置（或填写 WGS84 坐标）后再点“重新定位”。"),
             "pickPointIntake": _("新建案件打开时，地图点选填入新建案件：请关闭它后再点选新位置，或填写 WGS84 坐标。"),
-            "created": _("已创建案件 #%(id)s。"), "notAvailable": _("当前案件不能执行“%(action)s”。"),
+            "created": _("已创建案件 #%(id)s。"),
+            "intakeOffline": str(OFFLINE_TEXT), "intakeSending": _("正在提交…"),
+            "notAvailable": _("当前案件不能执行“%(action)s”。"),
             "bulkResult": _("%(case)s：%(result)s", case="%(case)s", result="%(result)s"),
             "bulkOk": _("成功"), "bulkChanged": _("案件已被他人更改"), "bulkNone": _("框内没有案件。"),
             "selected": _("已选 %(n)s 件"), "noPhotos": _("无照片"),

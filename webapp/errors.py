@@ -59,7 +59,8 @@ ERROR_TEXT = {
     "bad_character": _l("%(fields)s 中有不可见的控制字符（%(char)s），请删去后重试。"),
     "bad_field": _l("请检查：%(fields)s（格式不对、超出长度或此处不需要）。"),
     # reports: places, categories, photos, components
-    "bad_coordinates": _l("坐标无效：经度须在 -180 到 180 之间，纬度须在 -90 到 90 之间。"),
+    "bad_coordinates": _l("坐标无效：经度和纬度须为以度计的数字（小数点用“.”），"
+                          "经度在 -180 到 180 之间，纬度在 -90 到 90 之间。"),
     "outside_city": _l("该点在%(city)s边界之外（全市大致位于经度 %(west)s–%(east)s、纬度 %(south)s–%(north)s 之间）："
                        "请检查坐标，以及所选坐标系是否与取点的地图一致。"),
     "unknown_crs": _l("没有坐标系“%(crs)s”：请选 WGS84（GPS）、GCJ-02（高德、腾讯）、BD-09（百度）或 CGCS2000。"),

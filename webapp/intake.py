@@ -24,7 +24,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from grids.errors import Invalid
-from grids.incidents import TEXT_LIMITS, Actor
+from grids.incidents import TEXT_LIMITS, Actor, to_city_point
 from grids.models import Category, Incident
 from grids.photos import Picture, prepare_all, report_with_photos
 from grids.workflow import OPEN_STATES, category_by_code
@@ -40,6 +40,8 @@ from webapp.photos import upload_root, uploads
 CRS_CHOICES = (("wgs84", _l("WGS84（GPS、本系统地图）")), ("gcj02", _l("GCJ-02（高德、腾讯地图）")),
                ("bd09", _l("BD-09（百度地图）")), ("cgcs2000", _l("CGCS2000（国家大地坐标系、测绘成果）")))
 DEFAULT_CRS = "wgs84"
+#: What both report forms say when a submit got no answer at all (the phone in a dead spot): nothing is lost.
+OFFLINE_TEXT = _l("网络不通，未能提交：填写的内容和照片都还在，有网络后再点一次。")
 FORM_TEXTS = ("description", "address", "reporter_contact")
 #: Where a domain error belongs on the form, and the words a person reads there (the domain's own
 #: message follows in brackets: it names the file or the coordinates to fix).
@@ -162,11 +164,16 @@ def submit_report(source: str, case_url: Callable[[int], str], *, require_descri
     user = current_user()
     form = ReportForm.parse(request.form, request.files, require_description=require_description,
                             no_point=no_point)
-    if form.errors and "category" not in form.errors:  # a category the list lacks is said with the rest, not after
-        try:
-            category_by_code(db(), user.city_code, form.category)
-        except Invalid as exc:
-            form.errors.update(field_errors(exc) or {})
+    if form.errors:  # a category the list lacks, a point outside the city: said with the rest, not after
+        city = user.city_code
+        checks = {"category": lambda: category_by_code(db(), city, form.category),
+                  "point": lambda: form.lon is None or to_city_point(db(), city, form.lon, form.lat, form.crs)}
+        for field, check in checks.items():
+            try:
+                if field not in form.errors:
+                    check()
+            except Invalid as exc:
+                form.errors.update(field_errors(exc) or {})
     if form.errors:
         return jsonify({"errors": form.errors}), 422
 

@@ -20,7 +20,15 @@ from grids.workflow import RULES, TOWNSHIP_ROLES, act, case_conditions, reported
 from webapp import db
 from webapp.auth import current_user, require_roles
 from webapp.errors import error_text
-from webapp.intake import CRS_CHOICES, field_errors, new_token, pictures_or_errors, quick_categories, submit_report
+from webapp.intake import (
+    CRS_CHOICES,
+    OFFLINE_TEXT,
+    field_errors,
+    new_token,
+    pictures_or_errors,
+    quick_categories,
+    submit_report,
+)
 from webapp.pages import case_history, case_in_zone, category_name, offered, open_cases, summaries, surface_map
 from webapp.photos import photo_links, upload_root
 
@@ -213,6 +221,7 @@ def _report_labels() -> dict[str, str]:
     return {"locating": _("正在获取位置…"), "accuracy": _("已定位，精度约 %(m)s 米"),
             "denied": _("无法获取位置：请在地图上点选位置。"), "tapped": _("已在地图上选定位置"),
             "failed": _("提交失败，请重试。"), "sending": _("正在上报…"), "grid": _("网格 %(code)s"),
+            "offline": str(OFFLINE_TEXT),
             "outside": _("此处属于%(place)s，不在本辖区：仍可上报，由当地处置，你可跟进到结案。"),
             "photoChosen": _("已选照片：%(name)s"), "sendWithPhoto": _("上报（含照片）"),
             "sendWithoutPhoto": _("不拍照，直接上报")}

@@ -289,6 +289,36 @@ def test_a_photo_taken_first_is_kept_and_a_camera_sized_one_goes_through(browser
     page.context.close()
 
 
+def test_a_refused_photo_is_let_go_a_dead_network_loses_nothing_and_a_slow_upload_shows_its_progress(
+        browser: Browser, live_server, youbu_point) -> None:
+    """The refused file stayed "chosen", so the next tap sent it again; no network said only 提交失败; a photo
+    going up a slow link for 40 s showed a faded button and nothing else."""
+    lat, lon = youbu_point
+    page = phone_report_page(browser, live_server, lat, lon, accuracy=10)
+    page.locator("[data-category]").first.click()
+    page.locator("details.more summary").click()
+    page.locator("textarea[name=description]").fill("测试：网络断了也不丢")
+    page.locator("[data-photo-submit]").set_input_files(
+        files=[{"name": "fake.jpg", "mimeType": "image/jpeg", "buffer": b"not a photo at all"}])
+    expect(page.locator("[data-error-for=photos]")).to_contain_text("fake.jpg 不是图片")
+    expect(page.locator("[data-photo-chosen]")).to_be_hidden()
+    expect(page.locator("[data-no-photo]")).to_have_text("不拍照，直接上报")
+    page.route("**/township/report", lambda route: route.abort("internetdisconnected"))
+    page.locator("[data-no-photo]").click()
+    expect(page.locator("[data-form-error]")).to_contain_text("网络不通，未能提交：填写的内容和照片都还在")
+    expect(page.locator("textarea[name=description]")).to_have_value("测试：网络断了也不丢")
+    page.unroute("**/township/report")
+    page.route("**/township/report", lambda route: None)  # a link so slow that nothing comes back
+    page.locator("[data-photo-submit]").set_input_files(
+        files=[{"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": small_jpeg()}])
+    expect(page.locator("[data-progress]")).to_be_visible()
+    expect(page.locator("[data-no-photo]")).to_have_text(re.compile(r"^正在上报… \d+%$"))
+    screenshot(page, "township-report-uploading")
+    unexpected = [e for e in page.console_errors if "status of 422" not in e and "INTERNET_DISCONNECTED" not in e]
+    assert page.foreign_requests == [] and unexpected == []
+    page.context.close()
+
+
 def test_a_point_in_the_next_township_is_named_before_the_report_is_sent(browser: Browser, live_server,
                                                                          database_url) -> None:
     engine = create_engine(database_url)

@@ -119,6 +119,16 @@ def test_swapped_coordinates_say_how_to_fix_them(client, db) -> None:
     assert answer.json["errors"]["point"] == f"经度和纬度似乎填反了：应为经度 {lon}、纬度 {lat}。"
 
 
+def test_a_point_outside_the_city_is_said_with_the_forms_other_mistakes(client, db) -> None:
+    """It was checked only once the rest was right, so the form was refused a second time for the point."""
+    login(client, "dispatcher")
+    answer = post(client, "/dispatch/cases", form(db, lon="116.4", lat="39.9", description=""))
+    assert set(answer.json["errors"]) == {"point", "description"}
+    assert "边界之外" in answer.json["errors"]["point"]
+    comma = post(client, "/dispatch/cases", form(db, lon="119,72", lat="29.29", description=""))
+    assert set(comma.json["errors"]) == {"point", "description"} and "须为数字" in comma.json["errors"]["point"]
+
+
 def test_a_report_without_a_point_says_what_each_form_offers(client, db) -> None:
     """The dispatcher can type coordinates; the phone has only its GPS and the map."""
     login(client, "dispatcher")

@@ -102,7 +102,8 @@
   });
   /* The case made, the panel is put away (its line stays for the next opening): the drawer shows the new case
    * beside the map, which the two panels together left a strip of. */
-  window.GridlinkIntake.bind(form, {csrf: D.data.csrf, failed: labels.failed, onCreated: function (answer) {
+  window.GridlinkIntake.bind(form, {csrf: D.data.csrf, failed: labels.failed, offline: labels.intakeOffline,
+                                    sending: labels.intakeSending, onCreated: function (answer) {
     closeIntake();
     ok.textContent = labels.created.replace("%(id)s", String(answer.id));
     D.refreshCase(answer.case);  // into the queue and onto the map, not announced as 新到: the user made it

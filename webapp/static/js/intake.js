@@ -40,30 +40,76 @@
       var words = button.textContent;
       button.disabled = true;
       form.classList.add("sending");
-      if (options.sending) { button.textContent = options.sending; }
+      var shown = progress(form, button, options.sending);
+      shown(0);
       window.gridlinkShrinkPhotos(form.elements.photos && form.elements.photos.files).then(function (photos) {
         if (photos.length) { body.delete("photos"); }
         photos.forEach(function (file) { body.append("photos", file, file.name); });
-        return fetch(form.action, {method: "POST", body: body, headers: {
-          Accept: "application/json", "X-CSRFToken": options.csrf, "Idempotency-Key": token.value}});
+        return post(form.action, body, {
+          Accept: "application/json", "X-CSRFToken": options.csrf, "Idempotency-Key": token.value}, shown);
       })
         .then(function (r) {
-          return r.json().catch(function () { return null; }).then(function (answer) {
-            if (r.status === 422 && answer && answer.errors) { showErrors(form, answer.errors); return; }
-            if (!r.ok) { showErrors(form, {form: window.gridlinkError(answer, options.failed)}); return; }
-            showErrors(form, {});
-            form.reset();
-            token.value = newToken();
-            options.onCreated(answer);
-          });
+          var answer = r.answer;
+          if (r.status === 422 && answer && answer.errors) {
+            showErrors(form, answer.errors);
+            if (options.onRefused) { options.onRefused(answer.errors); }
+            return;
+          }
+          if (r.status < 200 || r.status > 299) {
+            showErrors(form, {form: window.gridlinkError(answer, options.failed)});
+            return;
+          }
+          showErrors(form, {});
+          form.reset();
+          token.value = newToken();
+          options.onCreated(answer);
         })
-        .catch(function () { showErrors(form, {form: options.failed}); })
+        // no answer at all: the network is down (the typed report and its photos stay, the same key retries once)
+        .catch(function () { showErrors(form, {form: options.offline || options.failed}); })
         .then(function () {
           button.disabled = false;
           form.classList.remove("sending");
-          if (options.sending && button.textContent === options.sending) { button.textContent = words; }
+          shown(null);
+          // back to its words, unless the page gave it others meanwhile (a refused photo let go)
+          if (options.sending && button.textContent.indexOf(options.sending) === 0) { button.textContent = words; }
         });
     });
+  }
+
+  /* A POST as XMLHttpRequest, which (unlike fetch) tells how much of the body has gone: a phone's photo on a
+   * slow link takes tens of seconds. Resolves {status, answer (the JSON body or null)}; rejects when no answer
+   * came at all. */
+  function post(url, body, headers, onProgress) {
+    return new Promise(function (resolve, reject) {
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", url);
+      Object.keys(headers).forEach(function (name) { xhr.setRequestHeader(name, headers[name]); });
+      xhr.upload.addEventListener("progress", function (event) {
+        if (event.lengthComputable) { onProgress(event.loaded / event.total); }
+      });
+      xhr.addEventListener("load", function () {
+        var answer = null;
+        try { answer = JSON.parse(xhr.responseText); } catch (err) { answer = null; }
+        resolve({status: xhr.status, answer: answer});
+      });
+      xhr.addEventListener("error", function () { reject(new Error("network")); });
+      xhr.addEventListener("timeout", function () { reject(new Error("timeout")); });
+      xhr.send(body);
+    });
+  }
+
+  /* Shows how far the upload is: on the submit button ("正在上报… 45%") and in the form's [data-progress] bar,
+   * if it has one, where the reporter tapped. Returns the function to call with a fraction, or null when done. */
+  function progress(form, button, sending) {
+    var bar = form.querySelector("[data-progress]");
+    return function (fraction) {
+      var percent = fraction === null ? null : Math.round(fraction * 100);
+      if (sending && percent !== null) { button.textContent = sending + " " + percent + "%"; }
+      if (!bar) { return; }
+      bar.hidden = fraction === null;
+      bar.querySelector("progress").value = percent || 0;
+      bar.querySelector("span").textContent = percent === null ? "" : (sending || "") + " " + percent + "%";
+    };
   }
 
   /* ---- 附近已有同类案件: open cases of the chosen category near the chosen point (issue 4, item 6) ---- */

@@ -53,6 +53,7 @@
       map.setView(latlng, Math.max(map.getZoom(), 16));
     } else {
       gps.textContent = labels.tapped;
+      if (map.getZoom() < 17) { map.setView(latlng, 17); }  // a tap on a town-wide map is tens of metres wide
     }
     gps.classList.toggle("located", true);
     refreshHints();
@@ -103,7 +104,11 @@
   form.addEventListener("reset", function () { window.setTimeout(showPhoto); });
 
   window.GridlinkIntake.bind(form, {csrf: form.elements.csrf_token.value, failed: labels.failed,
-    sending: labels.sending, onCreated: function (answer) { window.location.href = answer.url; }});
+    offline: labels.offline, sending: labels.sending,
+    onCreated: function (answer) { window.location.href = answer.url; },
+    onRefused: function (errors) {  // a photo refused as no photo goes: sending again would send it again
+      if (errors.photos) { photo.value = ""; showPhoto(); }
+    }});
   photo.addEventListener("change", function () {
     showPhoto();
     if (this.files.length) { form.requestSubmit(); }
