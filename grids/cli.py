@@ -691,7 +691,7 @@ def apikeys_list(city: str, as_json: bool) -> None:
                                            f"{'revoked' if r['revoked_at'] else 'active'}" for r in rows))
 
 
-@click.command("locate")
+@click.command("locate", context_settings={"ignore_unknown_options": True})  # -29.3 is a number, not an option
 @click.argument("lon", type=float, required=False)
 @click.argument("lat", type=float, required=False)
 @click.option("--crs", default="wgs84", show_default=True, help="wgs84, cgcs2000, gcj02 or bd09")
@@ -703,14 +703,20 @@ def apikeys_list(city: str, as_json: bool) -> None:
 def locate_command(lon: float | None, lat: float | None, crs: str, category: str | None, component: str | None,
                    city: str, as_json: bool) -> None:
     """Where a point (or a component) lies (divisions, grid) and who answers for it there, with the reason."""
-    from grids.incidents import locate
+    from grids.incidents import check_component_class, locate
     from grids.workflow import category_by_code
 
     with command_session() as session:
         cat = category_by_code(session, city, category) if category else None
-        result = locate(session, city, lon, lat, crs=crs, category=cat, component_code=component).to_dict()
+        where = locate(session, city, lon, lat, crs=crs, category=cat, component_code=component)
+        check_component_class(where, cat)
+        result = where.to_dict()
     path = " > ".join(d["name"] for d in result["divisions"])
-    emit(result, as_json, f"{path}\ngrid: {(result['grid'] or {}).get('code', '-')}\n{result['routing_reason']}")
+    people = [f"{label}: {(result[key] or {}).get('name') or '-'}"
+              for key, label in (("squad", "squad"), ("co_manager", "co-manager"), ("frontage_unit", "门前三包"),
+                                 ("department", "department"))]
+    emit(result, as_json, "\n".join([path, f"grid: {(result['grid'] or {}).get('code', '-')}", " · ".join(people),
+                                      result["routing_reason"]]))
 
 
 @click.group("sla")
@@ -731,7 +737,9 @@ def sla_sweep(as_json: bool) -> None:
         emit({"escalated": None, "skipped": "another process is sweeping"}, as_json,
              "another process is sweeping right now; nothing done")
         return
-    emit({"escalated": escalated}, as_json, f"{len(escalated)} overdue cases escalated")
+    escalated = sorted(escalated)
+    emit({"escalated": escalated}, as_json, f"{len(escalated)} overdue cases escalated"
+         + (f": {', '.join(f'#{case}' for case in escalated)}" if escalated else ""))
 
 
 def _day(value: str) -> date:

@@ -424,11 +424,14 @@ def locate(session: Session, city_code: str, x: float | None, y: float | None, *
     return loc
 
 
-def _class_mismatch(component: Component, category: Category) -> Invalid:
+def check_component_class(loc: Location, category: Category | None) -> None:
     """A case about a component is of the component's class: a 暴露垃圾 report naming a manhole's code would go
-    to the water company and sit at the manhole."""
+    to the water company and sit at the manhole. Reports refuse it, and so does asking where one would go."""
+    component = loc.component
+    if component is None or category is None or component.category_id == category.id:
+        return
     kind = component.category
-    return Invalid(f"component {component.code} is a {kind.name} ({kind.code}), not {category.code}: report it "
+    raise Invalid(f"component {component.code} is a {kind.name} ({kind.code}), not {category.code}: report it "
                    f"under {kind.code}, or leave out the component code", code="component_class_mismatch",
                    details={"code": component.code, "name": kind.name, "class_code": kind.code})
 
@@ -591,8 +594,7 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
         loc = unlocated("no_coordinates")
     else:
         loc = locate(session, city_code, x, y, crs=crs, category=category, component_code=component_code)
-        if loc.component is not None and loc.component.category_id != category.id:
-            raise _class_mismatch(loc.component, category)  # at report only: an older case can still be relocated
+        check_component_class(loc, category)  # at report only: an older case can still be relocated
     actor = actor or (Actor.of_user(reporter) if reporter else None)
     incident = Incident(city_code=city_code, source=source, category=category, category_id=category.id,
                         status="reported", description=description, address=address,

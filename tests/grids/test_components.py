@@ -191,6 +191,12 @@ def test_components_commands_import_list_and_refuse(tmp_path, empty_database_url
     assert refused.exit_code == 1 and "row 2" in refused.output and "not 16 digits" in refused.output
     located = json.loads(run("locate", "--component", "3307810101900001", "--json").stdout)
     assert located["component"]["code"] == "3307810101900001" and located["department"]["code"] == "utilities"
+    wrong = run("locate", "--component", "3307810101900001", "--category", "E0101")  # as a report would be refused
+    assert wrong.exit_code == 1 and "is a 上水井盖 (C0101), not E0101" in wrong.output
+    said = run("locate", str(lon), str(lat)).output  # the text names who answers there, the co-manager too
+    assert "squad: 游埠中队" in said and "co-manager: " in said
+    south = run("locate", str(lon), str(-lat))  # a negative number is a number, not an unknown option
+    assert south.exit_code == 1 and "outside the boundary" in south.output
 
 
 def test_relocating_a_component_case_keeps_the_component_and_its_maintainer(db, demo_city) -> None:

@@ -63,6 +63,8 @@ def test_locate_by_component_answers_its_place_and_maintainer(client, db, key) -
     near = client.get(f"/api/v1/locate?lon={where['lon']}&lat={where['lat']}&category=C0102",
                       headers=bearer(key)).json
     assert near["component"] is None and near["suggested_component"]["code"] == DAMAGED_COMPONENT
+    wrong = client.get(f"/api/v1/locate?component={DAMAGED_COMPONENT}&category=E0101", headers=bearer(key))
+    assert wrong.status_code == 422 and wrong.json["error"]["code"] == "component_class_mismatch"  # as on report
 
 
 def test_open311_takes_the_component_as_an_attribute_of_component_services(client, db) -> None:

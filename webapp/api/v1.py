@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from grids.duplicates import link_duplicate, nearby_open_cases
 from grids.errors import Invalid
 from grids.incident_io import ONLY, CaseFilter, export_cases
-from grids.incidents import TEXT_LIMITS, locate, to_city_point
+from grids.incidents import TEXT_LIMITS, check_component_class, locate, to_city_point
 from grids.layouts import city_date
 from grids.models import Incident
 from grids.photos import Picture, handle_with_photos, prepare_all
@@ -331,4 +331,5 @@ def locate_point() -> Any:
     component = args.get("component") or None
     where = locate(db(), city(), *point_or_component(args, "lon", "lat", component), crs=args.get("crs") or "wgs84",
                    category=category, component_code=component)
+    check_component_class(where, category)  # what a report would be refused for, said before it is sent
     return jsonify(where.to_dict())
