@@ -84,7 +84,7 @@ from gis.crs import CoordinateError, geometry_to_wgs84, normalize_crs_name
 from grids.divisions import city_outline
 from grids.errors import Conflict, Invalid
 from grids.incidents import REASON_TEXT, SOURCES, TEXT_LIMITS, UNFIT_CHARACTERS, Actor
-from grids.layouts import city_date
+from grids.layouts import EDGE_SNAP_DEG, city_date
 from grids.models import DIVISION_LEVELS, IMPORTED, Category, City, Department, Division, Grid, Incident, Squad, User
 from grids.spreadsheet import replaced_on_success, safe_cell, write_xlsx
 from grids.workflow import CLOSED_STATES, DISPATCHED, OPEN_STATES, zone_conditions
@@ -513,6 +513,13 @@ _PATH = """
     FROM (SELECT DISTINCT ON (d.level) d.id, d.level, d.name FROM {parts} JOIN divisions d ON d.id = {part_id}
           WHERE d.city_code = :city AND {covers} ORDER BY d.level, d.id) x"""
 
+# The grid in force on :day (the lowest code) of those at the point f.pt that pass `found`.
+_GRID_AT = """SELECT g.id, g.code, g.division_id, g.squad_id, g.co_manager_id
+        FROM grids g JOIN grid_layouts l ON l.id = g.layout_id
+        WHERE g.city_code = :city AND l.status IN ('published', 'retired') AND l.effective_from <= :day
+          AND (l.effective_to IS NULL OR l.effective_to > :day) AND {found}
+        ORDER BY g.code LIMIT 1"""
+
 # grids.incidents.locate as one statement (tests compare the two case by case):
 # - fresh: the first row of each external id that is not stored yet (a rerun skips the spatial work), found
 #   like _DUPLICATES by a LATERAL ... LIMIT 1 probe of the unique index per staged row: NOT EXISTS becomes an
@@ -535,12 +542,9 @@ WITH fresh AS MATERIALIZED (
 ), gridded AS MATERIALIZED (
     SELECT f.*, g.id AS grid_id, g.code AS grid_code, g.division_id AS grid_division_id,
            g.squad_id AS grid_squad_id, g.co_manager_id
-    FROM fresh f LEFT JOIN LATERAL (
-        SELECT g.id, g.code, g.division_id, g.squad_id, g.co_manager_id
-        FROM grids g JOIN grid_layouts l ON l.id = g.layout_id
-        WHERE g.city_code = :city AND l.status IN ('published', 'retired') AND l.effective_from <= :day
-          AND (l.effective_to IS NULL OR l.effective_to > :day) AND ST_Covers(g.geom, f.pt)
-        ORDER BY g.code LIMIT 1) g ON true
+    FROM fresh f LEFT JOIN LATERAL (  -- as grids.layouts.grid_in_force: covering, else within EDGE_SNAP_DEG
+        ({_GRID_AT.format(found="ST_Covers(g.geom, f.pt)")}) UNION ALL
+        ({_GRID_AT.format(found=f"ST_DWithin(g.geom, f.pt, {EDGE_SNAP_DEG})")}) LIMIT 1) g ON true
 ), sure AS (
     SELECT dd.id AS division_id, p.path_ids, p.township_id, p.township_name FROM divisions dd
     CROSS JOIN LATERAL ({_PATH.format(parts="divisions dp", part_id="dp.id", covers="ST_Covers(dp.geom, dd.geom)")}) p

@@ -58,6 +58,8 @@ MAX_LISTED = 100
 # UTM, and without this the grids along it would miss or overshoot the parent by millimetre slivers.
 SEGMENT_DEG = 1e-4
 SNAP_M = 1e-6  # a neighbour's vertex this close to an edge is on it (T-junction), see _noded
+#: A point no grid covers but one lies this close to (about 0.1 mm) is on that grid's edge: grid_in_force.
+EDGE_SNAP_DEG = 1e-9
 Progress = Callable[[int, int], None]
 
 
@@ -439,20 +441,28 @@ def layout_in_force(day: Any) -> ColumnElement[bool]:
     return layout_not_ended(day) & (GridLayout.effective_from <= day)
 
 
-def grid_in_force(city_code: Any, point: Any, day: Any = None) -> ScalarSelect[int]:
+def grid_in_force(city_code: Any, point: Any, day: Any = None) -> ColumnElement[int]:
     """The id of the grid in force on `day` (default: the city's today) covering `point` (lowest code on a
     shared edge), as a subquery of SQL expressions: grids.incidents builds the one statement of a report's
     place from it once."""
     day = city_today(city_code) if day is None else day
-    # The grids at the point first (one GiST lookup), then the ones of a layout in force. OFFSET 0 keeps
-    # PostgreSQL from pushing the layout test into the grid scan: as one scan, a prepared (generic) plan
-    # ANDed the GiST hits with every in-force grid's layout_id entry (3 ms per report at 150,000 grids).
-    at_point = (select(Grid.id, Grid.code, Grid.layout_id)
-                .where(Grid.city_code == city_code, func.ST_Covers(Grid.geom, point)).offset(0).subquery())
     in_force = func.array(select(GridLayout.id).where(  # an array: computed once, never a loop over layouts
         GridLayout.city_code == city_code, layout_in_force(day)).scalar_subquery())
-    return (select(at_point.c.id).where(at_point.c.layout_id == any_(in_force))
-            .order_by(at_point.c.code).limit(1).scalar_subquery())
+
+    def first(found: ColumnElement[bool]) -> ScalarSelect[int]:
+        # The grids at the point first (one GiST lookup), then the ones of a layout in force. OFFSET 0 keeps
+        # PostgreSQL from pushing the layout test into the grid scan: as one scan, a prepared (generic) plan
+        # ANDed the GiST hits with every in-force grid's layout_id entry (3 ms per report at 150,000 grids).
+        at_point = select(Grid.id, Grid.code, Grid.layout_id).where(Grid.city_code == city_code, found).offset(0)
+        hits = at_point.subquery()
+        return (select(hits.c.id).where(hits.c.layout_id == any_(in_force))
+                .order_by(hits.c.code).limit(1).scalar_subquery())
+
+    # COALESCE asks the second only when the first finds none: a point on the edge two townships' grids share
+    # can fall in the hair that rounding leaves between their separately cut edges, covered by neither
+    # (RELIABILITY 8: a point on a shared edge is in exactly one grid).
+    return func.coalesce(first(func.ST_Covers(Grid.geom, point)),
+                         first(func.ST_DWithin(Grid.geom, point, EDGE_SNAP_DEG)))
 
 
 def grid_at(session: Session, city_code: str, lon: float, lat: float, on_date: date | None = None) -> Grid | None:

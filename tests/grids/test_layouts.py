@@ -237,6 +237,26 @@ def test_a_point_on_a_shared_vertex_gets_exactly_the_lowest_code(jdb) -> None:
         grid_at(jdb, JIUJIANG, 29.7, 115.9 + 100)
 
 
+def test_a_point_in_the_hair_between_two_grids_edges_is_still_in_one_grid(jdb) -> None:
+    """Two townships' grids are cut separately, so their common edge can be two lines a rounding error apart: a
+    point between them was in no grid and went to triage (RELIABILITY 8: on a shared edge, exactly one grid)."""
+    layout, grids = _publishable(jdb)
+    publish_layout(jdb, layout.id, effective=date(2026, 1, 1))
+    west, east, x, y = jdb.execute(text(  # an east neighbour of one grid, and the middle of their common edge
+        "SELECT a.id, b.id, ST_X(ST_Centroid(ST_Intersection(a.geom, b.geom))),"
+        " ST_Y(ST_Centroid(ST_Intersection(a.geom, b.geom))) FROM grids a JOIN grids b ON b.layout_id = a.layout_id"
+        " AND ST_Relate(a.geom, b.geom, 'FF*F1****') AND ST_X(ST_Centroid(b.geom)) > ST_X(ST_Centroid(a.geom))"
+        " AND abs(ST_Y(ST_Centroid(b.geom)) - ST_Y(ST_Centroid(a.geom))) < 1e-4"
+        " WHERE a.layout_id = :l ORDER BY a.code LIMIT 1"), {"l": layout.id}).one()
+    jdb.execute(text("UPDATE grids SET geom = ST_Translate(geom, 1e-11, 0) WHERE id = :id"), {"id": east})
+    gap = x + 5e-12
+    assert jdb.scalar(text("SELECT count(*) FROM grids WHERE layout_id = :l AND "
+                           "ST_Covers(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
+                      {"l": layout.id, "x": gap, "y": y}) == 0  # the hair: no grid covers the point
+    codes = dict(jdb.execute(text("SELECT id, code FROM grids WHERE id IN (:a, :b)"), {"a": west, "b": east}).all())
+    assert grid_at(jdb, JIUJIANG, gap, y, on_date=date(2026, 2, 1)).code == min(codes.values())
+
+
 @pytest.mark.parametrize(("fmt", "name"), [("geojson", "g.geojson"), ("gpkg", "g.gpkg"), ("shp", "g.zip")])
 def test_export_round_trips(jdb, tmp_path, fmt, name) -> None:
     layout, grids = _publishable(jdb, target=1_000_000)
