@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,12 @@ def command_session() -> Iterator[Session]:
 
 
 def emit(result: dict[str, Any], as_json: bool, summary: str) -> None:
-    click.echo(json.dumps(result, ensure_ascii=False, default=str) if as_json else summary)
+    click.echo(json.dumps(result, ensure_ascii=False, default=_json_value) if as_json else summary)
+
+
+def _json_value(value: Any) -> Any:
+    """Rates and hours (Decimal) as JSON numbers, which a script compares and sums; anything else as text."""
+    return float(value) if isinstance(value, Decimal) else str(value)
 
 
 def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -985,7 +985,8 @@ def _export_rows(session: Session, city_code: str, filters: CaseFilter, actor: A
     conditions = [*filters.check(session, city_code).conditions(city_code, zone),
                   *(zone_conditions(actor) if actor else ())]
     for row in session.execute(_export_query(conditions).execution_options(yield_per=2000)).mappings():
-        yield {**row, **{name: row[name].astimezone(zone) if row[name] else None for name in TIME_COLUMNS}}
+        yield {**row, **{name: row[name].astimezone(zone).replace(microsecond=0) if row[name] else None
+                         for name in TIME_COLUMNS}}  # whole seconds, as imported history has them
 
 
 def _iso(row: Row) -> Row:

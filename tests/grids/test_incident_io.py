@@ -360,6 +360,8 @@ def test_a_major_class_exports_its_minor_classes_as_the_dispatch_page_shows_them
     major = {r["category_code"] for r in csv.DictReader(io.StringIO(export_text(db, "csv", category="E01")
                                                                     .lstrip("\ufeff")))}
     assert "E0101" in major and all(code.startswith("E01") for code in major)
+    reported = [r["reported_at"] for r in csv.DictReader(io.StringIO(export_text(db, "csv").lstrip("\ufeff")))]
+    assert reported and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00", t) for t in reported), reported[:3]
 
 
 def test_an_export_category_in_any_letter_case_is_the_class_the_import_would_read(db, hotline) -> None:

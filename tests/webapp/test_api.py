@@ -142,6 +142,23 @@ def test_the_list_takes_the_exports_filters_and_refuses_what_would_silently_matc
     assert ids("status=reported&status=closed") == ids("status=reported,closed") > ids("status=closed")
 
 
+def test_a_system_syncs_the_cases_changed_since_its_last_call_by_the_event_cursor(client, db, key) -> None:
+    """Neither API could say what changed since a time: a hotline system re-read every case to sync."""
+    lon, lat = inner(db, YOUBU)
+    quiet, busy = (submit(client, key, lon, lat).json for _ in range(2))
+    cursor = client.get("/api/v1/incidents?per_page=1", headers=bearer(key)).json["last_event"]
+    assert client.get(f"/api/v1/incidents?after_event={cursor}", headers=bearer(key)).json["items"] == []
+    filed = client.post(f"/api/v1/incidents/{busy['id']}/actions", json={"action": "file", "version": 1},
+                        headers=bearer(key))
+    assert filed.status_code == 200, filed.json
+    changed = client.get(f"/api/v1/incidents?after_event={cursor}", headers=bearer(key)).json
+    assert [item["id"] for item in changed["items"]] == [busy["id"]] and changed["last_event"] > cursor
+    assert quiet["id"] not in {item["id"] for item in changed["items"]}
+    for bad in ("-1", "abc", "99999999999999999999"):
+        refused = client.get(f"/api/v1/incidents?after_event={bad}", headers=bearer(key))
+        assert refused.status_code == 422 and refused.json["error"]["details"] == ["after_event"], bad
+
+
 def test_a_field_given_twice_in_the_json_body_is_refused_naming_it(client, db, key) -> None:
     """The last value won: {"lat": 29.29, "lat": 39.9} was stored at whichever came last."""
     lon, lat = inner(db, YOUBU)

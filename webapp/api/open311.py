@@ -27,7 +27,7 @@ from webapp import db
 from webapp.api.idempotency import once
 from webapp.api.principal import city, key_sent, principal
 from webapp.api.serialize import service_requests
-from webapp.api.v1 import point_or_component, refuse_repeated, web_link
+from webapp.api.v1 import MAX_ID, point_or_component, refuse_repeated, web_link
 from webapp.auth import current_user
 from webapp.photos import upload_root, uploads
 
@@ -75,7 +75,6 @@ FORMATS = ("json", "xml")
 COMPONENT_ATTRIBUTE = "component_code"  # sent as attribute[component_code]: the case goes to its maintainer
 MAX_SPAN = timedelta(days=90)
 MAX_REQUESTS = 1000
-MAX_ID = 2**63 - 1  # ids are bigints: a longer number is no id (and would fail in the database)
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 # The element name of one item inside each XML list answer.
 XML_ITEMS = {"services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute",

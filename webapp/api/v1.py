@@ -19,7 +19,7 @@ from grids.errors import Invalid
 from grids.incident_io import ONLY, CaseFilter, export_cases
 from grids.incidents import TEXT_LIMITS, check_component_class, locate, to_city_point
 from grids.layouts import city_date
-from grids.models import Incident
+from grids.models import CaseEvent, Incident
 from grids.photos import Picture, handle_with_photos, prepare_all
 from grids.workflow import act, category_by_code, events_of, report, visible_case, zone_conditions
 from webapp import db
@@ -32,6 +32,7 @@ bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
 MAX_DESCRIPTION = TEXT_LIMITS["description"]  # an action's note or reason
 MAX_PER_PAGE = 100
+MAX_ID = 2**63 - 1  # ids are bigints: a longer number is no id
 MAX_PAGE = 1_000_000  # 100 million cases deep: a larger page is a mistake (and an offset past a bigint)
 ACTION_FIELDS = ("note", "reason", "department", "duration", "after_photo", "crs")
 POINT_FIELDS = ("lon", "lat")  # relocate: numbers, not text
@@ -227,12 +228,29 @@ def _page(args: Any) -> tuple[int, int]:
 def list_incidents() -> Any:
     actor, _ = principal()
     page, per_page = _page(request.args)
-    where = [*zone_conditions(actor), *case_filter(request.args, ("bbox", "page", "per_page")).where(db(), city()),
-             *_bbox(request.args)]
+    last_event = db().scalar(select(func.max(CaseEvent.id)).where(CaseEvent.city_code == city())) or 0
+    where = [*zone_conditions(actor),
+             *case_filter(request.args, ("bbox", "page", "per_page", "after_event")).where(db(), city()),
+             *_bbox(request.args), *_changed_after(request.args, last_event)]
     total = db().scalar(select(func.count()).select_from(Incident).where(*where))
     rows = db().scalars(select(Incident).where(*where).order_by(Incident.id.desc())
                         .limit(per_page).offset((page - 1) * per_page)).all()
-    return jsonify({"items": incidents_json(db(), rows, actor), "page": page, "per_page": per_page, "total": total})
+    return jsonify({"items": incidents_json(db(), rows, actor), "page": page, "per_page": per_page, "total": total,
+                    "last_event": last_event})
+
+
+def _changed_after(args: Any, last_event: int) -> list[Any]:
+    """`after_event=N`: the cases with a step after event N (reported, dispatched, closed... by anyone), up to
+    `last_event`, which the answer gives for the next call. A hotline system syncs by this cursor: event ids only
+    grow, where update times would skip a step written in the same second or on a clock that differs."""
+    if "after_event" not in args:
+        return []
+    given = args["after_event"]
+    if not (given.isascii() and given.isdigit()) or int(given) > MAX_ID:
+        raise Invalid(f"after_event is the last_event of an earlier answer, a whole number; got {given!r}",
+                      code="bad_filter", details=["after_event"])
+    return [Incident.id.in_(select(CaseEvent.incident_id).where(
+        CaseEvent.city_code == city(), CaseEvent.id > int(given), CaseEvent.id <= last_event))]
 
 
 @bp.get("/incidents/export.<any(csv, geojson, xlsx):fmt>")
