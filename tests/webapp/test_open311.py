@@ -56,6 +56,8 @@ def test_services_and_definitions_validate_in_json_and_parse_in_xml(client) -> N
     valid("services.json", services)
     garbage = next(s for s in services if s["service_code"] == "E0101")
     assert garbage["service_name"] == "暴露垃圾" and garbage["group"] == "市容环境"
+    assert garbage["keywords"] == "暴露垃圾, Exposed garbage, 市容环境"  # words a citizen searches, not "event"
+    assert garbage["description"].startswith("Exposed garbage")
     xml = ET.fromstring(client.get("/open311/v2/services.xml").data)
     assert xml.tag == "services" and "E0101" in {e.text for e in xml.iterfind("service/service_code")}
     valid("service-definition.json", client.get("/open311/v2/services/E0101.json").json)
