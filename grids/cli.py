@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from grids.cluster import Cluster
 from grids.db import database_url, make_engine, postgis_version, unit_of_work
 from grids.errors import ConfigError, DomainError
-from grids.migrate import schema_state
 
 DEFAULT_CITY_ENV = "GRIDLINK_CITY"
 
@@ -47,7 +46,9 @@ def fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as exc:
             _fail(DomainError(f"{exc.filename or 'file'}: {exc.strerror or exc}", code="file_error"),
                   kwargs.get("as_json"))
-        except DBAPIError as exc:  # the connection lost mid-run, or a database without (all of) the schema
+        except (OperationalError, InterfaceError, ProgrammingError) as exc:  # the connection lost mid-run, or a
+            if isinstance(exc, ProgrammingError) and getattr(exc.orig, "pgcode", None) not in SCHEMA_BEHIND:
+                raise  # database without (all of) the schema; a bug in our SQL stays a traceback
             _fail(_database_error(exc), kwargs.get("as_json"))
 
     return wrapper
@@ -164,6 +165,8 @@ def db_status() -> None:
     if not os.environ.get("DATABASE_URL") and not Cluster.for_project().running():
         click.echo("embedded cluster: stopped (start it with `gridlink db up`)")
         sys.exit(3)
+    from grids.migrate import schema_state
+
     engine = make_engine()
     try:
         click.echo(f"database reachable, PostGIS {postgis_version(engine)}, {schema_state(engine)}")

@@ -51,8 +51,8 @@ def psycopg2_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise ConfigError(f"DATABASE_URL {url!r} is not a database URL: write it as "
-                          "postgresql://USER:PASSWORD@HOST:PORT/DATABASE") from exc
+        raise ConfigError("DATABASE_URL is not a database URL (not repeated here: it may hold a password): write "
+                          "it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE") from exc
     if parsed.get_backend_name() not in ("postgresql", "postgres"):
         raise ConfigError(f"DATABASE_URL names a {parsed.get_backend_name()} database: gridlink needs PostgreSQL "
                           "with PostGIS (postgresql://USER:PASSWORD@HOST:PORT/DATABASE)")

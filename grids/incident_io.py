@@ -542,7 +542,10 @@ WITH fresh AS MATERIALIZED (
 ), gridded AS MATERIALIZED (
     SELECT f.*, g.id AS grid_id, g.code AS grid_code, g.division_id AS grid_division_id,
            g.squad_id AS grid_squad_id, g.co_manager_id
-    FROM fresh f LEFT JOIN LATERAL (  -- as grids.layouts.grid_in_force: covering, else within EDGE_SNAP_DEG
+    -- as grids.layouts.grid_in_force: covering, else within EDGE_SNAP_DEG. PostgreSQL runs a (non-parallel)
+    -- UNION ALL's branches in order and LIMIT 1 stops at the first row: the second runs only for a point no
+    -- grid covers (a lateral subquery is never run in parallel).
+    FROM fresh f LEFT JOIN LATERAL (
         ({_GRID_AT.format(found="ST_Covers(g.geom, f.pt)")}) UNION ALL
         ({_GRID_AT.format(found=f"ST_DWithin(g.geom, f.pt, {EDGE_SNAP_DEG})")}) LIMIT 1) g ON true
 ), sure AS (

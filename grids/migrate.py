@@ -36,6 +36,9 @@ def schema_state(engine: Engine) -> str:
     head = scripts.get_current_head()
     if current is None:
         raise ConfigError("the database has no gridlink schema yet: run `gridlink db upgrade`")
+    if current not in {revision.revision for revision in scripts.walk_revisions()}:
+        raise ConfigError(f"the database's schema {current} is newer than this gridlink knows ({head}): "
+                          "install the gridlink that wrote it")
     if current != head:
         raise ConfigError(f"the database's schema is at {current}, this gridlink needs {head}: "
                           "run `gridlink db upgrade`")

@@ -471,18 +471,21 @@ class Incident(Base):
 
     @hybrid_property
     def due_at(self) -> datetime | None:
-        """By when the case must move: its stage clock's deadline, or for an imported case (which runs no clock
-        until the centre files it) the source system's handling deadline, by which evaluation and 只看超时 judge
-        it late. Rows, pins and the urgency order read this, so they agree with that filter."""
-        if self.deadline_at is None and self.source == IMPORTED and "handle" in (self.due_times or {}):
-            return datetime.fromisoformat(self.due_times["handle"]["due"])  # type: ignore[index]
+        """By when the case must move: its stage clock's deadline, or for an imported case still waiting for the
+        centre (no gridlink clock has started; parked, it is due nowhere) the source system's handling deadline,
+        by which evaluation and 只看超时 judge it late. Rows, pins, the urgency order and the tiles read this, so
+        they agree with that filter."""
+        if self.deadline_at is None and self.source == IMPORTED and self.status == "reported":
+            due = (self.due_times or {}).get("handle", {}).get("due")  # null under a class without a time limit
+            return datetime.fromisoformat(due) if due else None
         return self.deadline_at
 
     @due_at.inplace.expression
     @classmethod
     def _due_at_expression(cls) -> ColumnElement[datetime | None]:
         handle_due = cls.due_times["handle"]["due"].astext.cast(DateTime(timezone=True))
-        return case((cls.deadline_at.is_(None) & (cls.source == IMPORTED), handle_due), else_=cls.deadline_at)
+        waiting = cls.deadline_at.is_(None) & (cls.source == IMPORTED) & (cls.status == "reported")
+        return case((waiting, handle_due), else_=cls.deadline_at)
 
     @hybrid_property
     def worked_by_squad(self) -> bool:

@@ -44,10 +44,10 @@ def replaced_on_success(path: Path, encoding: str | None = "utf-8-sig") -> Itera
     an earlier run's file stays as it was. The file aside is named for this process (two runs writing the
     same file do not write into one another's) and created like any file, with the user's umask; a file that
     was there keeps its permissions, and a symbolic link its target, which is the file replaced. A device or
-    a pipe (/dev/stdout, a FIFO) is written straight into: replacing it made /dev/full a plain file. Without an
-    encoding the file is binary (a workbook)."""
-    if path.exists() and not path.is_file():
-        with _opened(path, encoding) as out:
+    a pipe (/dev/stdout, a FIFO: see _stream) is written straight into: replacing it made /dev/full a plain
+    file. Without an encoding the file is binary (a workbook)."""
+    if _stream(path):
+        with _opened(path, encoding, "a") as out:  # "w" would truncate the file behind a redirected /dev/stdout
             yield out
         return
     target = path.resolve()
@@ -63,8 +63,14 @@ def replaced_on_success(path: Path, encoding: str | None = "utf-8-sig") -> Itera
         partial.unlink(missing_ok=True)
 
 
-def _opened(path: Path, encoding: str | None) -> IO[Any]:
-    return path.open("wb") if encoding is None else path.open("w", encoding=encoding, newline="")
+def _stream(path: Path) -> bool:
+    """A device, a pipe, or a path under /dev or /proc (/dev/stdout redirected to a file is a regular file whose
+    resolved path is the shell's target: renamed over, `>> all.csv` lost what it held)."""
+    return path.absolute().parts[1:2] in (("dev",), ("proc",)) or (path.exists() and not path.is_file())
+
+
+def _opened(path: Path, encoding: str | None, mode: str = "w") -> IO[Any]:
+    return path.open(mode + "b") if encoding is None else path.open(mode, encoding=encoding, newline="")
 
 
 

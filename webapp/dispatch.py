@@ -232,10 +232,12 @@ def feed() -> Any:
                           .where(CaseEvent.city_code == current_app.config["GRIDLINK_CITY"], CaseEvent.id > after)
                           .order_by(CaseEvent.id.desc()).limit(FEED_LIMIT)).all()
     touched = {incident_id for _, incident_id in events}
-    cases = sorted(open_cases(Incident.id.in_(touched), *Filters.from_args(request.args).conditions()),
-                   key=lambda c: c.id) if touched else []
+    conditions = Filters.from_args(request.args).conditions()
+    cases = sorted(open_cases(Incident.id.in_(touched), *conditions), key=lambda c: c.id) if touched else []
     return safe_json({"cases": summaries(cases), "gone": sorted(touched - {c.id for c in cases}),
-                      "lastEvent": events[0].id if events else after})
+                      "lastEvent": events[0].id if events else after,
+                      # the header's count when anything changed: the queue lists at most QUEUE_LIMIT of them
+                      "open": count_open(*conditions) if touched else None})
 
 
 @bp.route("/cases/<int:case_id>")

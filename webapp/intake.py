@@ -157,6 +157,14 @@ class ReportForm:
                 "photos": [p.digest for p in self.pictures]}
 
 
+def _say_with_the_rest(errors: dict[str, str], check: Callable[..., Any], *args: Any) -> None:
+    """Adds what `check` would refuse (in its field's words) to the form's other errors."""
+    try:
+        check(*args)
+    except Invalid as exc:
+        errors.update(field_errors(exc) or {})
+
+
 def submit_report(source: str, case_url: Callable[[int], str], *, require_description: bool,
                   no_point: str | None = None) -> Any:
     """Handle a posted report form: 201 {id, case, url}, or 422 {errors}; replays answer like the first.
@@ -165,15 +173,10 @@ def submit_report(source: str, case_url: Callable[[int], str], *, require_descri
     form = ReportForm.parse(request.form, request.files, require_description=require_description,
                             no_point=no_point)
     if form.errors:  # a category the list lacks, a point outside the city: said with the rest, not after
-        city = user.city_code
-        checks = {"category": lambda: category_by_code(db(), city, form.category),
-                  "point": lambda: form.lon is None or to_city_point(db(), city, form.lon, form.lat, form.crs)}
-        for field, check in checks.items():
-            try:
-                if field not in form.errors:
-                    check()
-            except Invalid as exc:
-                form.errors.update(field_errors(exc) or {})
+        if "category" not in form.errors:
+            _say_with_the_rest(form.errors, category_by_code, db(), user.city_code, form.category)
+        if "point" not in form.errors and form.lon is not None:
+            _say_with_the_rest(form.errors, to_city_point, db(), user.city_code, form.lon, form.lat, form.crs)
     if form.errors:
         return jsonify({"errors": form.errors}), 422
 

@@ -16,9 +16,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import TextClause, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import aliased
 
 from grids.errors import Forbidden, NotFound, Unauthorized
-from grids.models import IMPORTED
+from grids.models import Incident
 from grids.workflow import BEFORE_DISPATCH, DUE_SOON, Zone, zone_of
 from webapp import read_one
 from webapp.auth import cached_viewer
@@ -57,6 +59,9 @@ _NOT_ENDED = f"l.status IN ('published', 'retired') AND (l.effective_to IS NULL 
 _IN_FORCE_TODAY = f"{_NOT_ENDED} AND l.effective_from <= {_CITY_TODAY}"
 _OPEN = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
 _BEFORE_DISPATCH = ", ".join(f"'{s}'" for s in BEFORE_DISPATCH)  # a department's zone (grids.workflow.case_conditions)
+#: Incident.due_at as SQL for the alias i: a pin is late when its row is (an imported case by its source's deadline).
+_DUE_AT = aliased(Incident, name="i").due_at.compile(dialect=postgresql.dialect(),
+                                                     compile_kwargs={"literal_binds": True})
 LAYERS: dict[str, TileLayer] = {
     "divisions": TileLayer("""
         SELECT d.id, d.code, d.name, d.level, {geom} AS geom
@@ -81,10 +86,7 @@ LAYERS: dict[str, TileLayer] = {
                     ELSE 'on_time' END AS deadline,
                {{geom}} AS geom
         FROM incidents i JOIN categories c ON c.id = i.category_id
-             -- Incident.due_at: an imported case is late by the source system's handling deadline
-             CROSS JOIN LATERAL (SELECT CASE WHEN i.deadline_at IS NULL AND i.source = '{IMPORTED}'
-                                             THEN (i.due_times -> 'handle' ->> 'due')::timestamptz
-                                             ELSE i.deadline_at END AS due_at) d, bounds
+             CROSS JOIN LATERAL (SELECT {_DUE_AT} AS due_at) d, bounds
         WHERE i.city_code = :city AND i.status IN ({_OPEN}) AND i.location && bounds.env4326
           AND (:township IS NULL OR i.township_id = :township)
           AND (:department IS NULL OR i.department_id = :department AND i.status NOT IN ({_BEFORE_DISPATCH})

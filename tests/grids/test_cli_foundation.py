@@ -3,7 +3,10 @@
 import json
 import os
 import stat
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -127,6 +130,13 @@ def test_an_export_keeps_the_files_permissions_writes_through_a_link_and_into_a_
         handle.write(b"streamed")
     reader.join(timeout=10)
     assert received == [b"streamed"] and stat.S_ISFIFO(fifo.stat().st_mode)
+    appended = tmp_path / "all.csv"  # `... /dev/stdout >> all.csv`: /dev/stdout is then that very file
+    appended.write_text("earlier\n", encoding="utf-8")
+    with appended.open("a", encoding="utf-8") as shell:
+        subprocess.run([sys.executable, "-c", "from pathlib import Path\nfrom grids.spreadsheet import "
+                        "replaced_on_success\nwith replaced_on_success(Path('/dev/stdout'), encoding='utf-8') as out:"
+                        "\n    out.write('new\\n')"], stdout=shell, cwd=Path(__file__).parents[2], check=True)
+    assert appended.read_text(encoding="utf-8") == "earlier\nnew\n"
 
 
 def test_a_period_that_has_not_started_says_so_rather_than_ranking_zeros(cli_db: str) -> None:

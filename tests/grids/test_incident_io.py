@@ -587,6 +587,16 @@ def test_the_source_systems_deadline_is_what_on_time_and_overdue_are_judged_by(d
     assert [p["properties"]["deadline"] for p in pins if p["id"] == open_case.id] == ["overdue"]
 
 
+def test_an_imported_case_is_due_by_its_sources_deadline_only_while_it_waits_for_the_centre() -> None:
+    """A class without a time limit stores a null due (the rows raised on it); parked, nothing is due."""
+    due = {"handle": {"due": "2025-10-09T07:02:00+00:00"}}
+    assert Incident(source="import", status="reported", due_times=due).due_at == datetime(2025, 10, 9, 7, 2,
+                                                                                          tzinfo=UTC)
+    assert Incident(source="import", status="reported", due_times={"handle": {"due": None}}).due_at is None
+    assert Incident(source="import", status="parked", due_times=due).due_at is None
+    assert Incident(source="api", status="reported", due_times=due).due_at is None
+
+
 def open_case_point(db, case: Incident) -> tuple[float, float]:
     return db.execute(select(func.ST_X(Incident.location), func.ST_Y(Incident.location))
                       .where(Incident.id == case.id)).one()

@@ -154,6 +154,15 @@ def test_a_system_syncs_the_cases_changed_since_its_last_call_by_the_event_curso
     changed = client.get(f"/api/v1/incidents?after_event={cursor}", headers=bearer(key)).json
     assert [item["id"] for item in changed["items"]] == [busy["id"]] and changed["last_event"] > cursor
     assert quiet["id"] not in {item["id"] for item in changed["items"]}
+    touched = client.post(f"/api/v1/incidents/{quiet['id']}/actions", json={"action": "file", "version": 1},
+                          headers=bearer(key))
+    assert touched.status_code == 200  # a step taken while the client pages through the first answer
+    page_two = client.get(f"/api/v1/incidents?after_event={cursor}&through_event={changed['last_event']}",
+                          headers=bearer(key)).json
+    assert [item["id"] for item in page_two["items"]] == [busy["id"]]  # the same range on every page
+    assert page_two["last_event"] == changed["last_event"]
+    twice = client.get(f"/api/v1/incidents?township={YOUBU}&township=330781104", headers=bearer(key))
+    assert twice.status_code == 422 and twice.json["error"]["code"] == "repeated_field"  # not the first kept
     for bad in ("-1", "abc", "99999999999999999999"):
         refused = client.get(f"/api/v1/incidents?after_event={bad}", headers=bearer(key))
         assert refused.status_code == 422 and refused.json["error"]["details"] == ["after_event"], bad

@@ -152,6 +152,8 @@ def test_an_end_date_without_a_time_holds_that_whole_day(client, api_key, point)
     day = datetime.fromisoformat(today).astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
     listed = client.get(f"/open311/v2/requests.json?start_date={day}&end_date={day}").json
     assert created in {r["service_request_id"] for r in listed}
+    assert client.get("/open311/v2/requests.json?start_date=2026-09-01&end_date=2026-11-30").status_code == 200
+    assert client.get("/open311/v2/requests.json?start_date=2026-09-01&end_date=2026-12-01").status_code == 422
 
 
 def test_errors_speak_the_language_the_client_names(client, api_key, point) -> None:
@@ -161,6 +163,8 @@ def test_errors_speak_the_language_the_client_names(client, api_key, point) -> N
     form = {"api_key": api_key, "service_code": "E0101", "lat": 39.9, "long": 116.4}
     chinese = client.post("/open311/v2/requests.json", data=form, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     assert chinese.status_code == 422 and "边界之外" in chinese.json[0]["description"]
+    french = client.post("/open311/v2/requests.json?lang=fr", data=form)  # a language we lack: our English
+    assert "outside" in french.json[0]["description"]
     missing = client.get("/open311/v2/nothing.json")
     assert missing.headers["Access-Control-Allow-Origin"] == "*"  # a browser app can read why
 

@@ -64,7 +64,10 @@ def test_feed_and_drawer_json_carry_hostile_text_without_markup(client, db, host
     assert feed.mimetype == "application/json" and "<" not in feed.get_data(as_text=True)
     assert [c["description"] for c in feed.json["cases"]] == [HOSTILE]
     last = feed.json["lastEvent"]
-    assert client.get(f"/dispatch/feed?after={last}").json == {"cases": [], "gone": [], "lastEvent": last}
+    total = db.scalar(select(func.count()).select_from(Incident).where(Incident.status.in_(OPEN_STATES)))
+    assert feed.json["open"] == total  # the header's count, past the list's limit too
+    assert client.get(f"/dispatch/feed?after={last}").json == {"cases": [], "gone": [], "lastEvent": last,
+                                                                "open": None}  # nothing changed: not counted
     drawer = client.get(f"/dispatch/cases/{hostile_case.id}")
     assert "<" not in drawer.get_data(as_text=True)
     assert drawer.json["history"][0]["action_label"] == "上报"

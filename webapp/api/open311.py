@@ -15,6 +15,7 @@ from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask_babel import get_locale
 from sqlalchemy import func, select
 
 from grids.apikeys import client_bucket
@@ -121,9 +122,9 @@ def open311_error(status: int, code: str, message: str, display: str | None = No
     to the user: in the client's language when it names one (Accept-Language, ?lang=), else our English."""
     fmt = "xml" if request.path.endswith(".xml") else "json"
     status = SPEC_STATUS.get(code, status)
-    asked = request.args.get("lang") or request.accept_languages.best_match(["zh", "en"])
-    response = render([{"code": status, "description": display if display and asked else message}], fmt, "errors",
-                      status)
+    asked = (request.args.get("lang") or request.accept_languages.best_match(["zh", "en"]) or "")[:2]
+    worded = display if display and asked and str(get_locale())[:2] == asked else message  # ?lang=fr: English
+    response = render([{"code": status, "description": worded}], fmt, "errors", status)
     return _readable_from_any_site(response)  # an unknown path has no blueprint to add it
 
 
@@ -194,8 +195,12 @@ def _contact(form: Any) -> str | None:
     return contact or None
 
 
-@bp.post("/requests.<fmt>")
-def create_request(fmt: str) -> Response:
+ANSWER_KEYS = ("service_request_id", "service_notice", "account_id")
+
+
+def _checked_form() -> Any:
+    """The POSTed form, refused up front for what no request can lack: a form body, its api_key (in the
+    body, not the address), one value per field, a service_code and some place to put the case."""
     form = request.form
     if not form and request.content_length:  # a JSON (or other) body: the spec's POST is a form
         raise Invalid("send the fields form-encoded (application/x-www-form-urlencoded), as GeoReport v2 says",
@@ -204,21 +209,32 @@ def create_request(fmt: str) -> Response:
         where = " in the form body, not in the address" if "api_key" in request.args else ""
         raise Unauthorized(f"api_key is required{where} to submit a service request", code="api_key_required")
     refuse_repeated(sorted(name for name, values in form.lists() if len(values) > 1))
-    actor, who = principal()
-    _jurisdiction()
+    return form
+
+
+def _check_content(form: Any) -> None:
+    """What the request says must be usable: a service_code, a place (point, address or component), a link."""
     if not form.get("service_code"):
         raise Invalid("service_code is required: a service_code of services.json", code="missing_fields",
                       details=["service_code"])
-    description = form.get("description", "")
-    has_point = form.get("lat") or form.get("long")
-    component = form.get(f"attribute[{COMPONENT_ATTRIBUTE}]") or None
-    if not has_point and not form.get("address_string") and not component:
+    if not (form.get("lat") or form.get("long") or form.get("address_string")
+            or form.get(f"attribute[{COMPONENT_ATTRIBUTE}]")):
         raise Invalid("send lat and long (WGS84), address_string or attribute[component_code] (address_id is not"
                       " used here)", code="missing_location")
-    media_url = form.get("media_url") or None
-    if media_url and not web_link(media_url):
+    if form.get("media_url") and not web_link(form["media_url"]):
         raise Invalid("media_url is a link to the photo (http:// or https://)", code="bad_field",
                       details=["media_url"])
+
+
+@bp.post("/requests.<fmt>")
+def create_request(fmt: str) -> Response:
+    form = _checked_form()
+    actor, who = principal()
+    _jurisdiction()
+    _check_content(form)
+    description, media_url = form.get("description", ""), form.get("media_url") or None
+    has_point = form.get("lat") or form.get("long")
+    component = form.get(f"attribute[{COMPONENT_ATTRIBUTE}]") or None
     files, pictures = _media()
     body = {k: v for k, v in form.items() if k != "api_key"} | (
         {"media": [hashlib.sha256(data).hexdigest() for _, data in files]} if files else {})
@@ -239,9 +255,6 @@ def create_request(fmt: str) -> Response:
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
-
-
-ANSWER_KEYS = ("service_request_id", "service_notice", "account_id")
 
 
 def _media() -> tuple[list[tuple[str, bytes]], list[Picture]]:
@@ -272,13 +285,17 @@ def _date(name: str, *, whole_day: bool = False) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(re.sub(r" (\d\d:?\d\d)$", r"+\1", value).replace("Z", "+00:00"))
-        if whole_day and re.fullmatch(r"\d{4}-?\d\d-?\d\d", value):
+        if whole_day and _is_day(value):
             moment += timedelta(days=1, microseconds=-1)
     except (ValueError, OverflowError) as exc:
         raise Invalid(f"{name} must be ISO 8601 such as 2026-11-01T00:00:00+08:00", code="bad_date") from exc
     if moment.tzinfo:
         return moment
     return moment.replace(tzinfo=ZoneInfo(db().scalar(select(City.timezone).where(City.code == city()))))
+
+
+def _is_day(value: str | None) -> bool:
+    return bool(value and re.fullmatch(r"\d{4}-?\d\d-?\d\d", value))
 
 
 def _listed(name: str) -> list[str]:
@@ -296,7 +313,8 @@ def _window() -> tuple[datetime, datetime]:
     except OverflowError as exc:  # 90 days past 9999-12-31 or before year 1
         raise Invalid("start_date and end_date must lie between the years 1 and 9999 with 90 days to spare",
                       code="bad_date") from exc
-    if end - start > MAX_SPAN or end < start:
+    whole_day = timedelta(days=1) if _is_day(request.args.get("end_date")) else timedelta()  # 09-01..11-29: 90 days
+    if end - start > MAX_SPAN + whole_day or end < start:
         raise Invalid("start_date and end_date must be in order and at most 90 days apart", code="bad_date_range")
     return start, end
 

@@ -191,6 +191,7 @@ def case_filter(args: Any, also: Collection[str] = ()) -> CaseFilter:
     if unknown:
         raise Invalid(f"unknown parameters: {', '.join(unknown)}; this call takes {', '.join([*FILTERS, *also])}",
                       code="bad_filter", details=unknown)
+    refuse_repeated(sorted(name for name in args if name not in LISTED and len(args.getlist(name)) > 1))
     status, category = (",".join(args.getlist(name)) for name in LISTED)
     return CaseFilter.parse(status, category, args.get("township"), args.get("since"), args.get("until"),
                             args.get("source"), [name for name in ONLY if _flag(args, name)], args.get("department"))
@@ -228,9 +229,11 @@ def _page(args: Any) -> tuple[int, int]:
 def list_incidents() -> Any:
     actor, _ = principal()
     page, per_page = _page(request.args)
-    last_event = db().scalar(select(func.max(CaseEvent.id)).where(CaseEvent.city_code == city())) or 0
+    last_event = _event_id(request.args, "through_event") or db().scalar(
+        select(func.max(CaseEvent.id)).where(CaseEvent.city_code == city())) or 0
     where = [*zone_conditions(actor),
-             *case_filter(request.args, ("bbox", "page", "per_page", "after_event")).where(db(), city()),
+             *case_filter(request.args, ("bbox", "page", "per_page", "after_event", "through_event"))
+             .where(db(), city()),
              *_bbox(request.args), *_changed_after(request.args, last_event)]
     total = db().scalar(select(func.count()).select_from(Incident).where(*where))
     rows = db().scalars(select(Incident).where(*where).order_by(Incident.id.desc())
@@ -241,16 +244,25 @@ def list_incidents() -> Any:
 
 def _changed_after(args: Any, last_event: int) -> list[Any]:
     """`after_event=N`: the cases with a step after event N (reported, dispatched, closed... by anyone), up to
-    `last_event`, which the answer gives for the next call. A hotline system syncs by this cursor: event ids only
-    grow, where update times would skip a step written in the same second or on a clock that differs."""
-    if "after_event" not in args:
+    `last_event`, which the answer gives for the next call (and `through_event` holds for the next pages, so
+    a step taken meanwhile cannot shift a case off them). A hotline system syncs by this cursor instead of
+    update times, which a step written in the same second, or a clock that differs, would slip past."""
+    after = _event_id(args, "after_event")
+    if after is None:
         return []
-    given = args["after_event"]
-    if not (given.isascii() and given.isdigit()) or int(given) > MAX_ID:
-        raise Invalid(f"after_event is the last_event of an earlier answer, a whole number; got {given!r}",
-                      code="bad_filter", details=["after_event"])
     return [Incident.id.in_(select(CaseEvent.incident_id).where(
-        CaseEvent.city_code == city(), CaseEvent.id > int(given), CaseEvent.id <= last_event))]
+        CaseEvent.city_code == city(), CaseEvent.id > after, CaseEvent.id <= last_event))]
+
+
+def _event_id(args: Any, name: str) -> int | None:
+    """An event cursor of the query (a last_event an earlier answer gave), or bad_filter."""
+    given = args.get(name)
+    if given is None:
+        return None
+    if not (given.isascii() and given.isdigit()) or int(given) > MAX_ID:
+        raise Invalid(f"{name} is the last_event of an earlier answer, a whole number; got {given!r}",
+                      code="bad_filter", details=[name])
+    return int(given)
 
 
 @bp.get("/incidents/export.<any(csv, geojson, xlsx):fmt>")

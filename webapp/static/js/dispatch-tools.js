@@ -18,7 +18,8 @@
 
   function setPin(latlng) {
     if (!pin) {
-      pin = L.marker(latlng, {icon: L.divIcon({className: "intake-pin", iconSize: [22, 22]}), interactive: false});
+      pin = L.marker(latlng, {icon: L.divIcon({className: "intake-pin", iconSize: [22, 22]}), interactive: false,
+                              zIndexOffset: 1000});  // above the cases' pins and clusters
       pin.addTo(map);
     }
     pin.setLatLng(latlng);
@@ -85,7 +86,9 @@
   ["lon", "lat", "crs"].forEach(function (name) {
     form.elements[name].addEventListener("change", function () {
       var lon = parseFloat(form.elements.lon.value), lat = parseFloat(form.elements.lat.value);
-      if (form.elements.crs.value === "wgs84" && isFinite(lon) && isFinite(lat) && Math.abs(lat) <= 90) {
+      if (!form.elements.lon.value.trim() && !form.elements.lat.value.trim()) {
+        clearPin();  // the point taken back: no pin left where it was
+      } else if (form.elements.crs.value === "wgs84" && isFinite(lon) && isFinite(lat) && Math.abs(lat) <= 90) {
         setPin([lat, lon]);
       }
     });
@@ -94,12 +97,34 @@
    * brings it into view beside the form, so the dispatcher sees the place a caller read out. */
   form.addEventListener("gridlink:located", function (event) {
     if (panel.hidden) { return; }
+    if (!event.detail) {  // no place (outside the city, say): a pin of another system's numbers would mislead
+      if (form.elements.crs.value !== "wgs84") { clearPin(); }
+      return;
+    }
     var at = L.latLng(event.detail.lat, event.detail.lon);
     setPin(at);
-    var right = panel.getBoundingClientRect().right - container.getBoundingClientRect().left;  // the form's edge
-    var beside = right < container.clientWidth / 2 ? right : 0;  // a phone's form is below the map
-    map.panInside(at, {paddingTopLeft: [beside + 32, 32], paddingBottomRight: [32, 32]});  // not under the form
+    map.panInside(at, uncovered([panel, document.getElementById("drawer")]));
   });
+
+  /* panInside's padding that keeps a point clear of what lies over the map: a narrow panel on its left or
+   * right side (the form, the case drawer), a wide one over its bottom (a phone's form). */
+  function uncovered(overlays) {
+    var box = container.getBoundingClientRect();
+    var pad = {left: 32, right: 32, top: 32, bottom: 32};
+    overlays.forEach(function (overlay) {
+      if (!overlay || overlay.hidden) { return; }
+      var r = overlay.getBoundingClientRect();
+      if (r.right <= box.left || r.left >= box.right || r.bottom <= box.top || r.top >= box.bottom) { return; }
+      if (r.width > box.width / 2) {
+        pad.bottom = Math.max(pad.bottom, box.bottom - r.top + 32);
+      } else if (r.left + r.width / 2 < box.left + box.width / 2) {
+        pad.left = Math.max(pad.left, r.right - box.left + 32);
+      } else {
+        pad.right = Math.max(pad.right, box.right - r.left + 32);
+      }
+    });
+    return {paddingTopLeft: [pad.left, pad.top], paddingBottomRight: [pad.right, pad.bottom]};
+  }
   /* The case made, the panel is put away (its line stays for the next opening): the drawer shows the new case
    * beside the map, which the two panels together left a strip of. */
   window.GridlinkIntake.bind(form, {csrf: D.data.csrf, failed: labels.failed, offline: labels.intakeOffline,

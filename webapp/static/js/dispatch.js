@@ -98,7 +98,15 @@
     var sep = data.feedUrl.indexOf("?") < 0 ? "?" : "&";
     fetch(data.feedUrl + sep + "after=" + lastEvent, {headers: {Accept: "application/json"}})
       .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
-      .then(function (feed) { lastEvent = feed.lastEvent; online(); arrive(feed.cases, feed.gone); })
+      .then(function (feed) {
+        lastEvent = feed.lastEvent;
+        online();
+        arrive(feed.cases, feed.gone);
+        if (feed.open !== null) {  // the server's count: cases past the list's limit change elsewhere too
+          counter.dataset.unlisted = String(Math.max(0, feed.open - tbody.rows.length));
+          showCount();
+        }
+      })
       .catch(function () { offline = true; live.textContent = labels.offline; })
       .then(function () { window.setTimeout(poll, data.pollMs); });
   }
@@ -458,7 +466,7 @@
     });
     return found;
   }, located: function (answer) {  // a point typed in GCJ-02 or BD-09 gets its pin too (dispatch-tools.js)
-    if (answer) { intakeForm.dispatchEvent(new CustomEvent("gridlink:located", {detail: answer})); }
+    intakeForm.dispatchEvent(new CustomEvent("gridlink:located", {detail: answer}));
   }}));
   window.setTimeout(poll, data.pollMs);
 

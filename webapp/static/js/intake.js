@@ -23,6 +23,7 @@
     var unplaced = Object.keys(errors).filter(function (k) { return !form.querySelector("[data-error-for=" + k + "]"); });
     general.textContent = unplaced.map(function (k) { return errors[k]; }).join(" ");
     general.hidden = !unplaced.length;
+    first = first || (unplaced.length ? general : null);  // a long form: the only message may be below the fold
     if (first) { first.scrollIntoView({block: "nearest"}); }
   }
 
@@ -38,6 +39,7 @@
       var body = new FormData(form);
       if (options.extra) { options.extra(body); }
       var words = button.textContent;
+      form.querySelector("[data-form-error]").hidden = true;  // the last try's "no network" is old news now
       button.disabled = true;
       form.classList.add("sending");
       var shown = progress(form, button, options.sending);
@@ -93,7 +95,7 @@
         resolve({status: xhr.status, answer: answer});
       });
       xhr.addEventListener("error", function () { reject(new Error("network")); });
-      xhr.addEventListener("timeout", function () { reject(new Error("timeout")); });
+      xhr.addEventListener("abort", function () { reject(new Error("aborted")); });  // never a form stuck sending
       xhr.send(body);
     });
   }
