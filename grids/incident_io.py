@@ -527,8 +527,8 @@ _GRID_AT = """SELECT g.id, g.code, g.division_id, g.squad_id, g.co_manager_id
 # - gridded: the ONE spatial join, the grid in force (grid_at: lowest code on a shared edge);
 # - sure: the grids' divisions whose every point has the same division path (each division of the city
 #   covers them or stays out of them): a case inside such a grid takes that path, so only cases in no
-#   grid or in a grid of a split division are looked up in the divisions (an answer that differs only
-#   for a point on a grid's very edge);
+#   grid or in a grid of a split division are looked up in the divisions, at a point inside the grid (as
+#   grids.incidents._PATH_POINT: on two townships' common edge, the township of the grid);
 # - placed: squad, frontage unit (门前三包), department by rule (grid > deepest division > city-wide, as
 #   grids.incidents._department_for) or the category's default, owner, then the steps in words.
 _PLACE_AND_INSERT = text(f"""
@@ -558,9 +558,9 @@ WITH fresh AS MATERIALIZED (
     SELECT r.*, sure.path_ids, sure.township_id, sure.township_name
     FROM gridded r JOIN sure ON sure.division_id = r.grid_division_id
     UNION ALL
-    SELECT r.*, p.* FROM gridded r
-    CROSS JOIN LATERAL ({_PATH.format(parts="division_parts dp", part_id="dp.division_id",
-                                      covers="ST_Covers(dp.geom, r.pt)")}) p
+    SELECT r.*, p.* FROM gridded r LEFT JOIN grids g ON g.id = r.grid_id
+    CROSS JOIN LATERAL ({_PATH.format(parts="division_parts dp", part_id="dp.division_id", covers="ST_Covers("
+                                      "dp.geom, coalesce(ST_PointOnSurface(g.geom), r.pt))")}) p
     WHERE NOT EXISTS (SELECT 1 FROM sure WHERE sure.division_id = r.grid_division_id)
 ), township_squads AS (
     SELECT DISTINCT ON (township_id) township_id, id, name FROM squads ORDER BY township_id, id

@@ -2,9 +2,10 @@
 
 Routing order (rules are data: RoutingRule rows and Category.departments):
 - the point is converted to WGS84 (gis.crs) and must lie in the city, else Invalid (422) with the fix;
-- divisions covering it give the path city -> township -> community (lowest id wins on a shared edge);
 - the grid in force covering it (grids.layouts.grid_at) gives the grid's squad and co-manager;
   no grid -> triage queue;
+- divisions covering a point inside that grid (else the point itself, lowest id of each level on a shared
+  edge) give the path city -> township -> community: on two townships' common edge, the grid's township;
 - the department, first that applies:
   1. a case naming a component (its 16-digit code) goes to the component's maintainer; a component with
      no maintainer falls through to the rules below (with a step saying so);
@@ -197,12 +198,15 @@ def _covers(division_id: ColumnElement[int]) -> ColumnElement[bool]:
     return exists().where(DivisionPart.division_id == division_id, func.ST_Covers(DivisionPart.geom, _POINT))
 
 
-#: The ids of the divisions covering the point, from one GiST lookup of their parts: as a join, a prepared
+#: Where the division path is read: inside the grid found at the point (of the outer statement), so a point on
+#: two townships' common edge takes the township of its grid, squad and co-manager; with no grid, the point.
+_PATH_POINT = func.coalesce(func.ST_PointOnSurface(Grid.geom), _POINT)
+#: The ids of the divisions covering that point, from one GiST lookup of their parts: as a join, a prepared
 #: (generic) plan probed the parts once per division of the city (17 in the demo, hundreds in a real city).
-_COVERING = func.array(select(DivisionPart.division_id).where(func.ST_Covers(DivisionPart.geom, _POINT))
-                       .scalar_subquery())
-#: The division path at the point: of the city's divisions covering it, the lowest id of each level (a point
-#: on a shared edge is in both neighbours).
+_COVERING = func.array(select(DivisionPart.division_id).where(func.ST_Covers(DivisionPart.geom, _PATH_POINT))
+                       .correlate(Grid).scalar_subquery())
+#: The division path: of the city's divisions covering that point, the lowest id of each level (a point on a
+#: shared edge is in both neighbours).
 _PATH_IDS = func.array(select(Division.id).where(Division.city_code == _CITY, Division.id == any_(_COVERING))
                        .ext(distinct_on(Division.level)).order_by(Division.level, Division.id).scalar_subquery())
 _IN_CITY = (select(_covers(Division.id)).where(Division.city_code == _CITY, Division.level == "city")
@@ -307,8 +311,8 @@ _RULE_AT = (select(RoutingRule.id).outerjoin(_RULE_SCOPE, _RULE_SCOPE.id == Rout
 _SURROUNDINGS = prepared(
     select(Division, Grid, Squad, User, FrontageUnit, RoutingRule.division_id, RoutingRule.grid_code, Department)
     .select_from(City).where(City.code == _CITY)
-    .outerjoin(Division, and_(Division.city_code == City.code, Division.id == any_(_PATH_IDS)))
     .outerjoin(Grid, Grid.id == grid_in_force(_CITY, _POINT))
+    .outerjoin(Division, and_(Division.city_code == City.code, Division.id == any_(_PATH_IDS)))
     .outerjoin(Squad, Squad.id == Grid.squad_id).outerjoin(User, User.id == Grid.co_manager_id)
     .outerjoin(FrontageUnit, FrontageUnit.id == _FRONTAGE_AT)
     .outerjoin(RoutingRule, RoutingRule.id == _RULE_AT)

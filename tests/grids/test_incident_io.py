@@ -693,3 +693,22 @@ def test_an_empty_file_says_so_and_imported_history_belongs_to_its_department(db
     routed = cases(db)["RX2025100801"]
     assert routed.due_times is None and routed.department is not None
     assert "RX2025100801" in export_text(db, "csv", department=routed.department.code)
+
+
+def test_a_point_on_two_townships_common_edge_lands_in_its_grids_township(db, hotline, tmp_path) -> None:
+    """On the edge 兰江街道 (no grids, the lower division id) shares with 游埠镇, the grid there decides the
+    township: the case was in 游埠's grid with 游埠's squad, yet under 兰江街道, whose squad list never showed it."""
+    lon, lat = db.execute(text(  # a vertex both outlines have: exactly on both
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointN(l, ST_NPoints(l) / 2) AS p FROM (SELECT"
+        " ST_LineMerge(ST_Intersection(a.geom, b.geom)) AS l FROM divisions a, divisions b"
+        " WHERE a.code = :a AND b.code = :b) e) q"), {"a": ELSEWHERE, "b": YOUBU}).one()
+    on = db.scalars(select(Division.code).where(func.ST_Covers(Division.geom, func.ST_SetSRID(
+        func.ST_MakePoint(lon, lat), 4326))).order_by(Division.id)).all()
+    assert ELSEWHERE in on and on.index(ELSEWHERE) < on.index(YOUBU)  # lowest id on the edge: 兰江街道
+    where = locate(db, CITY, lon, lat, category=by_code(db, Category, "E0101"))
+    assert where.grid is not None and where.grid.code.startswith(YOUBU)
+    assert where.township.code == YOUBU and where.squad.code == f"SQ{YOUBU}"
+    row = ["RX-EDGE", "2025/10/08 14:30", "", "E0101", str(lat), str(lon), "界路", "界上", "处理中"]
+    import_cases(db, CITY, write_csv(tmp_path / "edge.csv", [row]), MAPPING, crs="wgs84")
+    edge = cases(db)["RX-EDGE"]
+    assert (edge.grid_id, edge.township_id, edge.squad_id) == (where.grid.id, where.township.id, where.squad.id)
