@@ -326,7 +326,8 @@ def test_export_as_a_workbook_keeps_codes_as_text_and_times_as_dates(db, hotline
     book = openpyxl.load_workbook(io.BytesIO(export_bytes(db, "xlsx", township=YOUBU)), read_only=True)
     sheet = book["cases"]
     header, *rows = sheet.iter_rows(values_only=True)
-    assert header[0] == "案件编号\nid" and header[17] == "部门编码\ndepartment_code"  # words for people, codes kept
+    department = EXPORT_COLUMNS.index("department_code")
+    assert header[0] == "案件编号\nid" and header[department] == "部门编码\ndepartment_code"  # words, codes kept
     assert tuple(cell.split("\n")[1] for cell in header) == EXPORT_COLUMNS
     by_external = {row[1]: dict(zip(EXPORT_COLUMNS, row, strict=True)) for row in rows}
     first = by_external["RX2025100801"]
@@ -712,3 +713,38 @@ def test_a_point_on_two_townships_common_edge_lands_in_its_grids_township(db, ho
     import_cases(db, CITY, write_csv(tmp_path / "edge.csv", [row]), MAPPING, crs="wgs84")
     edge = cases(db)["RX-EDGE"]
     assert (edge.grid_id, edge.township_id, edge.squad_id) == (where.grid.id, where.township.id, where.squad.id)
+
+
+def test_an_export_names_the_community_frontage_unit_and_component_of_each_case(db, demo_city) -> None:
+    """The division codes down to the grid's community, and the 门前三包 unit and the component (部件) a case
+    was routed by: what a bureau's monthly report groups by."""
+    from shapely.geometry import MultiPolygon, box
+
+    from grids.components import component_by_code
+    from grids.demo import DAMAGED_COMPONENT
+    from grids.divisions import upsert_division
+    from grids.incidents import open_case
+    from grids.models import FrontageUnit
+
+    township = by_code(db, Division, ELSEWHERE)
+    x, y = db.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
+                             func.ST_Y(func.ST_PointOnSurface(Division.geom))).where(Division.id == township.id)).one()
+    upsert_division(db, CITY, ELSEWHERE + "001", "测试社区", "community",
+                    MultiPolygon([box(x - 0.004, y - 0.004, x + 0.004, y + 0.004)]), parent=township)
+    layout = generate_layout(db, CITY, ELSEWHERE + "001", target_area=1_000_000, method="square")
+    publish_layout(db, layout.id)
+    garbage = by_code(db, Category, "E0101")
+    in_community = open_case(db, CITY, garbage, x, y, source="test", description="社区里")
+    shop = db.scalar(select(FrontageUnit).where(FrontageUnit.name == "老街水果店"))
+    inside = func.ST_PointOnSurface(FrontageUnit.area)
+    at_shop = db.execute(select(func.ST_X(inside), func.ST_Y(inside)).where(FrontageUnit.id == shop.id)).one()
+    by_shop = open_case(db, CITY, garbage, *at_shop, source="test", description="店门口")
+    cover = component_by_code(db, CITY, DAMAGED_COMPONENT)
+    by_cover = open_case(db, CITY, cover.category, None, None, source="test", description="井盖松动",
+                         component_code=cover.code)
+    rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(export_text(db, "csv").lstrip("\ufeff")))}
+    mine = rows[in_community.id]
+    assert (mine["community_code"], mine["township_code"]) == (ELSEWHERE + "001", ELSEWHERE)
+    assert mine["grid_code"].startswith(ELSEWHERE + "001") and mine["frontage_unit"] == mine["component_code"] == ""
+    assert rows[by_shop.id]["frontage_unit"] == "老街水果店" and rows[by_shop.id]["community_code"] == ""
+    assert rows[by_cover.id]["component_code"] == cover.code
