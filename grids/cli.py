@@ -877,8 +877,9 @@ def incidents_export(out: Path, fmt: str, status: str | None, category: str | No
 
     only = [name for name, chosen in (("overdue", overdue), ("triage", triage), ("extension", extension)) if chosen]
     filters = CaseFilter.parse(status, category, township, since, until, source, only, department)
-    with command_session() as session, replaced_on_success(out, encoding=None) as handle:
-        result = export_cases(session, city, fmt, handle, filters, language=language)
+    with command_session() as session, replaced_on_success(out, encoding=None) as handle, \
+            _progress_bar(f"exporting to {out.name}", as_json) as progress:
+        result = export_cases(session, city, fmt, handle, filters, language=language, progress=progress)
     emit({**result, "path": str(out)}, as_json, f"{result['cases']} cases written to {out}")
 
 

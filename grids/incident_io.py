@@ -1006,12 +1006,22 @@ def _export_query(conditions: list[ColumnElement[bool]]) -> Any:
             .where(*conditions).order_by(Incident.id))
 
 
-def _export_rows(session: Session, city_code: str, filters: CaseFilter, actor: Actor | None) -> Iterator[Row]:
-    """Case rows with times in the city's zone (each writer formats them); the actor's zone (if any) limits them."""
+EXPORT_PROGRESS_ROWS = 2000  # rows fetched at a time, and rows between two progress reports
+
+
+def _export_rows(session: Session, city_code: str, filters: CaseFilter, actor: Actor | None,
+                 progress: Progress | None = None) -> Iterator[Row]:
+    """Case rows with times in the city's zone (each writer formats them); the actor's zone (if any) limits them.
+    With `progress`, the cases are counted first (one more pass, for a bar that knows its end)."""
     zone = _city_zone(session, city_code)
     conditions = [*filters.check(session, city_code).conditions(city_code, zone),
                   *(zone_conditions(actor) if actor else ())]
-    for row in session.execute(_export_query(conditions).execution_options(yield_per=2000)).mappings():
+    query = _export_query(conditions)
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) if progress else 0
+    rows = session.execute(query.execution_options(yield_per=EXPORT_PROGRESS_ROWS)).mappings()
+    for done, row in enumerate(rows, start=1):
+        if progress and (done % EXPORT_PROGRESS_ROWS == 0 or done == total):
+            progress(done, total)
         yield {**row, **{name: row[name].astimezone(zone).replace(microsecond=0) if row[name] else None
                          for name in TIME_COLUMNS}}  # whole seconds, as imported history has them
 
@@ -1063,7 +1073,7 @@ WRITERS: dict[str, Callable[[Iterable[Row], IO[bytes]], int]] = {
 
 
 def export_cases(session: Session, city_code: str, fmt: str, out: IO[bytes], filters: CaseFilter | None = None,
-                 actor: Actor | None = None, language: str = "zh") -> dict[str, Any]:
+                 actor: Actor | None = None, language: str = "zh", progress: Progress | None = None) -> dict[str, Any]:
     """Write one row per case (EXPORT_COLUMNS) to the binary stream `out` as CSV, GeoJSON or an Excel workbook
     (its headings in `language`, zh or en, above the codes).
 
@@ -1073,5 +1083,5 @@ def export_cases(session: Session, city_code: str, fmt: str, out: IO[bytes], fil
     if fmt not in WRITERS:
         raise Invalid(f"unknown format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}", code="bad_format")
     write = partial(_write_xlsx, language=language) if fmt == "xlsx" else WRITERS[fmt]
-    count = write(_export_rows(session, city_code, filters or CaseFilter(), actor), out)
+    count = write(_export_rows(session, city_code, filters or CaseFilter(), actor, progress), out)
     return {"format": fmt, "cases": count}

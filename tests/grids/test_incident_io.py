@@ -253,6 +253,19 @@ def test_progress_is_reported_in_bytes_up_to_the_file_size(db, hotline) -> None:
     assert hotline.with_name("r.csv").exists()
 
 
+def test_an_export_reports_its_progress_up_to_the_cases_it_writes(db, hotline, monkeypatch) -> None:
+    import grids.incident_io
+
+    import_cases(db, CITY, hotline, MAPPING, crs="gcj02")
+    monkeypatch.setattr(grids.incident_io, "EXPORT_PROGRESS_ROWS", 2)
+    seen: list[tuple[int, int]] = []
+    result = export_cases(db, CITY, "csv", io.BytesIO(), CaseFilter.parse(township=YOUBU),
+                          progress=lambda done, total: seen.append((done, total)))
+    cases_written = result["cases"]
+    assert cases_written >= 3 and seen[-1] == (cases_written, cases_written)
+    assert [done for done, _ in seen] == sorted({*range(2, cases_written + 1, 2), cases_written})
+
+
 def test_a_bad_mapping_lists_every_problem() -> None:
     bad = {"external_id": "工单编号", "created": "受理时间", "closed": {"column": "办结时间", "format": "%Y/%Q",
                                                                      "tz": "Mars/Olympus"},
