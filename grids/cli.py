@@ -737,18 +737,37 @@ def sla_group() -> None:
 @json_option
 @fail_cleanly
 def sla_sweep(as_json: bool) -> None:
-    """Escalate every case past its deadline, each exactly once (safe to run any time, from cron)."""
+    """Escalate every case past its deadline, each exactly once (safe to run any time, from cron). A city
+    whose calendar lacks a year's holidays is warned of on standard error: its deadlines are Monday-Friday."""
     from grids.workflow import sweep_if_free
 
     with command_session() as session:
         escalated = sweep_if_free(session)
+        gaps = _calendar_gaps(session)
+    for city, years in gaps.items():
+        click.echo(f"warning: city {city} has no holiday data for {', '.join(map(str, years))}: its deadlines there "
+                   "count Monday-Friday until the State Council's holidays and 调休 days are entered (gridlink sla "
+                   "day DATE --holiday|--workday) or chinesecalendar is upgraded", err=True)
     if escalated is None:
-        emit({"escalated": None, "skipped": "another process is sweeping"}, as_json,
+        emit({"escalated": None, "skipped": "another process is sweeping", "calendar_gaps": gaps}, as_json,
              "another process is sweeping right now; nothing done")
         return
     escalated = sorted(escalated)
-    emit({"escalated": escalated}, as_json, f"{len(escalated)} overdue cases escalated"
+    emit({"escalated": escalated, "calendar_gaps": gaps}, as_json, f"{len(escalated)} overdue cases escalated"
          + (f": {', '.join(f'#{case}' for case in escalated)}" if escalated else ""))
+
+
+def _calendar_gaps(session: Session) -> dict[str, list[int]]:
+    """The years each city's calendar does not know, from its today to the warning horizon (unknown_years)."""
+    from sqlalchemy import select
+
+    from grids.calendar import unknown_years
+    from grids.layouts import city_date
+    from grids.models import City
+
+    gaps = {code: unknown_years(session, code, city_date(session, code))
+            for code in session.scalars(select(City.code).order_by(City.code))}
+    return {code: years for code, years in gaps.items() if years}
 
 
 def _day(value: str) -> date:

@@ -9,7 +9,16 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, insert
 from sqlalchemy.orm import Session
 
-from grids.calendar import WorkCalendar, city_calendar, deadline, parse_limit, remaining, set_day, unknown_years
+from grids.calendar import (
+    WorkCalendar,
+    city_calendar,
+    deadline,
+    package_covers,
+    parse_limit,
+    remaining,
+    set_day,
+    unknown_years,
+)
 from grids.errors import Invalid
 from grids.models import CalendarDay, City
 from tests.grids.test_cli_foundation import cli_db  # noqa: F401  (fixture)
@@ -103,6 +112,10 @@ def test_an_operator_enters_a_year_the_holiday_package_does_not_know(cli_db: str
     assert CliRunner().invoke(main, ["sla", "days", "10000", "--city", "999701"]).exit_code == 2  # a usage error
     assert json.loads(CliRunner().invoke(main, ["sla", "days", "2027", "--city", "999701", "--json"]).output)[
         "days"] == []
+    swept = CliRunner().invoke(main, ["sla", "sweep", "--json"])  # cron's run says it too
+    gap = next(year for year in range(date.today().year, 2100) if not package_covers(year))
+    assert swept.exit_code == 0 and gap in json.loads(swept.stdout)["calendar_gaps"]["999701"]
+    assert f"city 999701 has no holiday data for {gap}" in swept.stderr and "gridlink sla day" in swept.stderr
     engine.dispose()
 
 
