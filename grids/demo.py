@@ -66,6 +66,9 @@ DEMO_CASES = [
     ("330781108", "E0201", (0.000, 0.000), "香溪镇公交站亭张贴非法小广告", "香溪镇公交站"),
     ("330781111", "E0506", (0.000, 0.000), "梅江镇夜市噪声扰民", "梅江镇夜市"),
 ]
+#: Demo cases a citizen phoned in (the rest are the inspector's own): someone else's report is what the
+#: inspector's 我的任务 lists to 核实 on site.
+HOTLINE_REPORTS = {"沿街水果店占用人行道摆摊": "12345 热线来电，市民陈先生 138****5021"}
 # Worked cases for the evaluation page (综合评价): each went through the workflow (grids.workflow.act) as the
 # named demo logins; HANDLER stands for the case's handling department's login (the 环卫 "department" account,
 # or the township squad's first officer for the bureau's own work) and, as a payload value, for that department.
@@ -87,6 +90,7 @@ HISTORY_SCRIPTS: dict[str, tuple[tuple[str, str, dict[str, str]], ...]] = {
                  ("return", "department", {"reason": "建筑渣土，属施工方清运责任"})) + _FILE_AND_DISPATCH[1:]
                 + _HANDLE_TO_CLOSE,
     "open": _FILE_AND_DISPATCH,
+    "handled": _FILE_AND_DISPATCH + (("handle", HANDLER, {"note": "已清运", **AFTER_PHOTO}),),
 }
 HANDLER_LOGINS = {"sanitation": "department", "bureau": "{township}-officer1"}
 HISTORY_PREFIX = "demo-history-"
@@ -114,7 +118,8 @@ class WorkedCase(NamedTuple):
 # handling limit runs from dispatch to closing (accept, check and close take 1h15m of it): a 2-hour class is
 # late from 45 minutes of handling, a 4-hour class from 2h45m. Late: 游埠 24, 永昌 22, 马涧 18 and 7, 梅江 16
 # days back; 返工 restarts the handling clock, and the extension keeps 游埠's flyers on time. Open: 游埠's
-# bicycles are overdue, the 5-day outdoor advertising cases are not.
+# bicycles are overdue, the 5-day outdoor advertising cases are not; 游埠's handled garbage waits for the
+# inspector's 核查, past its 4 hours by the time anyone looks.
 DEMO_HISTORY = [
     WorkedCase("330781102", "E0101", "sanitation", "closed", 29, "09:10", "1h", "老街菜场门口垃圾桶满溢"),
     WorkedCase("330781102", "E0102", "sanitation", "closed", 24, "08:50", "2h", "游埠大桥下路面油污未清扫"),
@@ -123,6 +128,7 @@ DEMO_HISTORY = [
     WorkedCase("330781102", "E0201", "bureau", "extended", 6, "09:30", "1d", "老街电线杆上张贴小广告"),
     WorkedCase("330781102", "E0504", "bureau", "closed", 3, "15:00", "30m", "早茶街非机动车乱停放"),
     WorkedCase("330781102", "E0504", "bureau", "open", 2, "10:00", "", "镇政府门口非机动车乱停放堵塞通道"),
+    WorkedCase("330781102", "E0101", "sanitation", "handled", 1, "09:30", "1h", "老街公厕旁垃圾桶满溢"),
     WorkedCase("330781104", "E0101", "sanitation", "closed", 27, "10:30", "1h", "诸葛村停车场垃圾未清运"),
     WorkedCase("330781104", "E0201", "bureau", "closed", 20, "09:00", "3h", "景区入口围墙张贴小广告"),
     WorkedCase("330781104", "E0504", "bureau", "closed", 12, "14:40", "40m", "游客中心前电动车乱停放"),
@@ -275,8 +281,10 @@ def _load_cases(session: Session, divisions: dict[str, Division]) -> int:
         _co_manage_at(session, township_code, anchor.x + dx, anchor.y + dy)
         category = session.scalar(select(Category).where(Category.city_code == CITY_CODE,
                                                          Category.code == category_code))
+        by_hotline = description in HOTLINE_REPORTS
         open_case(session, CITY_CODE, category, anchor.x + dx, anchor.y + dy, source="demo", description=description,
-                  address=address, reporter=inspector, clock=start_report_clock)
+                  address=address, reporter=None if by_hotline else inspector,
+                  reporter_contact=HOTLINE_REPORTS.get(description), clock=start_report_clock)
     code, category_code, description = DEMO_COMPONENT_CASE
     category = session.scalar(select(Category).where(Category.city_code == CITY_CODE, Category.code == category_code))
     open_case(session, CITY_CODE, category, None, None, source="demo", description=description, reporter=inspector,

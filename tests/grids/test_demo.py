@@ -72,8 +72,9 @@ def test_worked_cases_went_through_the_workflow_and_load_once(db, demo_city) -> 
     assert load_history(db) == len(DEMO_HISTORY)
     cases = db.scalars(select(Incident).where(Incident.external_id.like(f"{HISTORY_PREFIX}%"))).all()
     scripts = Counter(case.script for case in DEMO_HISTORY)
-    assert Counter(case.status for case in cases) == {"closed": len(cases) - scripts["open"],
-                                                       "in_progress": scripts["open"]}
+    assert Counter(case.status for case in cases) == {
+        "closed": len(cases) - scripts["open"] - scripts["handled"], "in_progress": scripts["open"],
+        "handled": scripts["handled"]}
     assert all(replay(events_of(db, case.id)) == case.status for case in cases)
     actions = Counter(e.action for case in cases for e in events_of(db, case.id))
     assert (actions["rework"], actions["approve_extension"], actions["return"]) == (
@@ -89,15 +90,17 @@ def _worked_cases(db) -> list[Incident]:
 
 def test_worked_cases_happened_over_the_past_weeks_in_order(db, demo_city) -> None:
     """Back-filled from the report on: each case's events in replay order are in time order, all past,
-    spread over more than five weeks; one open case is overdue, the other open ones are not."""
+    spread over more than five weeks; one case in handling is overdue, the others are not, and the handled
+    case waits for its check past its deadline."""
     cases = _worked_cases(db)
     now = db.scalar(select(func.now()))
     for case in cases:
         times = [event.at for event in events_of(db, case.id)]
         assert times == sorted(times) and times[0] == case.reported_at and times[-1] < now, case.external_id
     assert now - min(case.reported_at for case in cases) > timedelta(weeks=5)
-    still_open = [case for case in cases if case.status != "closed"]
-    assert sum(case.deadline_at < now for case in still_open) == 1
+    in_handling = [case for case in cases if case.status == "in_progress"]
+    assert sum(case.deadline_at < now for case in in_handling) == 1
+    assert all(case.deadline_at < now for case in cases if case.status == "handled")
 
 
 def test_the_demo_history_ranks_this_month_and_last_with_late_closings_and_handling_time(db, demo_city) -> None:
@@ -159,21 +162,22 @@ def test_worked_cases_that_ran_late_were_escalated_at_each_deadline_they_passed(
     assert escalated >= late_handling
 
 
-def test_a_sweep_right_after_the_load_escalates_only_the_overdue_open_case_once(db, demo_city) -> None:
-    """The back-filled escalations are the sweeper's own: it finds them done, and escalates the open case
-    that is overdue now exactly once, however often it runs."""
+def test_a_sweep_right_after_the_load_escalates_only_the_overdue_open_cases_once(db, demo_city) -> None:
+    """The back-filled escalations are the sweeper's own: it finds them done, and escalates the open cases
+    that are overdue now (one in handling, one waiting for its check) exactly once, however often it runs."""
     cases = {case.id: case for case in _worked_cases(db)}
     before = {case_id: len(_escalations(events_of(db, case_id))) for case_id in cases}
     now = db.scalar(select(func.now()))
     overdue = {case.id for case in cases.values() if case.status != "closed" and case.deadline_at < now}
-    assert set(escalate_overdue(db)) & set(cases) == overdue and len(overdue) == 1
+    assert set(escalate_overdue(db)) & set(cases) == overdue
+    assert sorted(cases[case_id].status for case_id in overdue) == ["handled", "in_progress"]
     assert set(escalate_overdue(db)) & set(cases) == set()
     for case_id, case in cases.items():
         escalations = _escalations(events_of(db, case_id))
         assert len(escalations) == before[case_id] + (case_id in overdue), case.external_id
-    (case_id,) = overdue
-    swept = [event for event in _escalations(events_of(db, case_id)) if event.at == now]
-    assert [datetime.fromisoformat(event.data["deadline_at"]) for event in swept] == [cases[case_id].deadline_at]
+    for case_id in overdue:
+        swept = [event for event in _escalations(events_of(db, case_id)) if event.at == now]
+        assert [datetime.fromisoformat(event.data["deadline_at"]) for event in swept] == [cases[case_id].deadline_at]
 
 
 def test_the_old_street_has_frontage_units_whose_areas_hold_the_stall_case(db, demo_city) -> None:

@@ -168,6 +168,22 @@ def _report(db, username: str, where, category: str = "E0101") -> Incident:
     return report(db, _actor(db, username), category, lon, lat, source="field", description="现场上报")
 
 
+def test_the_demo_inspector_logs_in_to_a_report_to_verify_and_a_handling_to_check(client, db) -> None:
+    """`make demo` then the inspector login: 我的任务 holds the citizen's hotline report of the fruit stall (核实;
+    the inspector's own reports are not theirs to verify) and the handled garbage of the worked history (核查)."""
+    from grids.demo import HOTLINE_REPORTS, load_history
+
+    load_history(db)
+    db.flush()
+    login(client, "inspector")
+    tasks = _section(client.get("/township").get_data(as_text=True), "我的任务")
+    stall = db.scalar(select(Incident).where(Incident.description.in_(HOTLINE_REPORTS)))
+    handled = db.scalar(select(Incident).where(Incident.status == "handled", Incident.description.like("老街公厕%")))
+    assert stall.reporter_contact and f'data-case="{stall.id}"' in tasks and f'data-case="{handled.id}"' in tasks
+    own = db.scalar(select(Incident).where(Incident.description.like("游埠古镇老街口%")))
+    assert f'data-case="{own.id}"' not in tasks
+
+
 def test_a_co_managers_tasks_are_the_reports_to_verify_in_their_grids_not_the_squads_work(client, db) -> None:
     """核实 falls to the grid's co-manager; the squad's dispatched cases (an officer's to handle) are not theirs."""
     co_manager = db.scalar(select(User).where(User.username == "co_manager"))
