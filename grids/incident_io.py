@@ -518,13 +518,14 @@ _STEPS = [
 _ROUTING_STEPS = f"to_jsonb(array_remove(ARRAY[{', '.join(json for json, _ in _STEPS)}], NULL))"
 _ROUTING_REASON = f"array_to_string(ARRAY[{', '.join(words for _, words in _STEPS)}], '; ')"
 
-# The division path (city first, lowest id per level) of the divisions that pass `covers`, and its township.
+# The division path (city first, one per level: the first by `rank`, then the lowest id) of the divisions that
+# pass `covers`, and its township.
 _PATH = """
     SELECT array_agg(x.id ORDER BY array_position(CAST(:levels AS text[]), x.level)) AS path_ids,
            max(x.id) FILTER (WHERE x.level = 'township') AS township_id,
            max(x.name) FILTER (WHERE x.level = 'township') AS township_name
     FROM (SELECT DISTINCT ON (d.level) d.id, d.level, d.name FROM {parts} JOIN divisions d ON d.id = {part_id}
-          WHERE d.city_code = :city AND {covers} ORDER BY d.level, d.id) x"""
+          WHERE d.city_code = :city AND {covers} ORDER BY d.level, {rank}d.id) x"""
 
 # The grid in force on :day (the lowest code) of those at the point f.pt that pass `found`.
 _GRID_AT = """SELECT g.id, g.code, g.division_id, g.squad_id, g.co_manager_id
@@ -540,8 +541,8 @@ _GRID_AT = """SELECT g.id, g.code, g.division_id, g.squad_id, g.co_manager_id
 # - gridded: the ONE spatial join, the grid in force (grid_at: lowest code on a shared edge);
 # - sure: the grids' divisions whose every point has the same division path (each division of the city
 #   covers them or stays out of them): a case inside such a grid takes that path, so only cases in no
-#   grid or in a grid of a split division are looked up in the divisions, at a point inside the grid (as
-#   grids.incidents._PATH_POINT: on two townships' common edge, the township of the grid);
+#   grid or in a grid of a split division are looked up in the divisions at the point, a shared edge going to
+#   the division of the point's grid (as grids.incidents._PATH_IDS);
 # - placed: squad, frontage unit (门前三包), department by rule (grid > deepest division > city-wide, as
 #   grids.incidents._department_for) or the category's default, owner, then the steps in words.
 _PLACE_AND_INSERT = text(f"""
@@ -563,7 +564,8 @@ WITH fresh AS MATERIALIZED (
         ({_GRID_AT.format(found=f"ST_DWithin(g.geom, f.pt, {EDGE_SNAP_DEG})")}) LIMIT 1) g ON true
 ), sure AS (
     SELECT dd.id AS division_id, p.path_ids, p.township_id, p.township_name FROM divisions dd
-    CROSS JOIN LATERAL ({_PATH.format(parts="divisions dp", part_id="dp.id", covers="ST_Covers(dp.geom, dd.geom)")}) p
+    CROSS JOIN LATERAL ({_PATH.format(parts="divisions dp", part_id="dp.id", covers="ST_Covers(dp.geom, dd.geom)",
+                                      rank="")}) p
     WHERE dd.id IN (SELECT DISTINCT grid_division_id FROM gridded)
       AND NOT EXISTS (SELECT 1 FROM divisions o WHERE o.city_code = :city AND o.geom && dd.geom
                       AND NOT ST_Covers(o.geom, dd.geom) AND ST_Relate(o.geom, dd.geom, 'T********'))
@@ -571,9 +573,12 @@ WITH fresh AS MATERIALIZED (
     SELECT r.*, sure.path_ids, sure.township_id, sure.township_name
     FROM gridded r JOIN sure ON sure.division_id = r.grid_division_id
     UNION ALL
-    SELECT r.*, p.* FROM gridded r LEFT JOIN grids g ON g.id = r.grid_id
-    CROSS JOIN LATERAL ({_PATH.format(parts="division_parts dp", part_id="dp.division_id", covers="ST_Covers("
-                                      "dp.geom, coalesce(ST_PointOnSurface(g.geom), r.pt))")}) p
+    SELECT r.*, p.* FROM gridded r LEFT JOIN LATERAL (SELECT ST_PointOnSurface(geom) AS pt FROM grids
+                                                      WHERE id = r.grid_id) g ON true
+    CROSS JOIN LATERAL ({_PATH.format(parts="division_parts dp", part_id="dp.division_id",
+                                      covers="(ST_Covers(dp.geom, r.pt) OR ST_Covers(dp.geom, g.pt))",
+                                      rank="NOT ST_Covers(dp.geom, r.pt), "
+                                           "NOT coalesce(ST_Covers(dp.geom, g.pt), false), ")}) p
     WHERE NOT EXISTS (SELECT 1 FROM sure WHERE sure.division_id = r.grid_division_id)
 ), township_squads AS (
     SELECT DISTINCT ON (township_id) township_id, id, name FROM squads ORDER BY township_id, id

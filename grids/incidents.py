@@ -4,8 +4,8 @@ Routing order (rules are data: RoutingRule rows and Category.departments):
 - the point is converted to WGS84 (gis.crs) and must lie in the city, else Invalid (422) with the fix;
 - the grid in force covering it (grids.layouts.grid_at) gives the grid's squad and co-manager;
   no grid -> triage queue;
-- divisions covering a point inside that grid (else the point itself, lowest id of each level on a shared
-  edge) give the path city -> township -> community: on two townships' common edge, the grid's township;
+- divisions covering the point give the path city -> township -> community, one per level (_PATH_IDS): on
+  two townships' common edge the one its grid lies in, with no grid the lowest id;
 - the department, first that applies:
   1. a case naming a component (its 16-digit code) goes to the component's maintainer; a component with
      no maintainer falls through to the rules below (with a step saying so);
@@ -198,17 +198,26 @@ def _covers(division_id: ColumnElement[int]) -> ColumnElement[bool]:
     return exists().where(DivisionPart.division_id == division_id, func.ST_Covers(DivisionPart.geom, _POINT))
 
 
-#: Where the division path is read: inside the grid found at the point (of the outer statement), so a point on
-#: two townships' common edge takes the township of its grid, squad and co-manager; with no grid, the point.
-_PATH_POINT = func.coalesce(func.ST_PointOnSurface(Grid.geom), _POINT)
-#: The ids of the divisions covering that point, from one GiST lookup of their parts: as a join, a prepared
-#: (generic) plan probed the parts once per division of the city (17 in the demo, hundreds in a real city).
-_COVERING = func.array(select(DivisionPart.division_id).where(func.ST_Covers(DivisionPart.geom, _PATH_POINT))
-                       .correlate(Grid).scalar_subquery())
-#: The division path: of the city's divisions covering that point, the lowest id of each level (a point on a
-#: shared edge is in both neighbours).
-_PATH_IDS = func.array(select(Division.id).where(Division.city_code == _CITY, Division.id == any_(_COVERING))
-                       .ext(distinct_on(Division.level)).order_by(Division.level, Division.id).scalar_subquery())
+def _covering(point: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The ids of the divisions covering a point, from one GiST lookup of their parts: as a join, a prepared
+    (generic) plan probed the parts once per division of the city (17 in the demo, hundreds in a real city)."""
+    return func.array(select(DivisionPart.division_id).where(func.ST_Covers(DivisionPart.geom, point))
+                      .correlate(Grid).scalar_subquery())
+
+
+_AT_POINT = _covering(_POINT)
+#: The divisions at a point inside the grid found at the point. Correlated to that Grid row: only for a
+#: statement that joins Grid before it uses _PATH_IDS (alone, it would read every grid of the city).
+_AT_GRID = _covering(func.ST_PointOnSurface(Grid.geom))
+#: The division path, one division per level: those covering the point first, then (a point in the hair between
+#: two townships' separately cut edges, covered by neither) those covering the grid found there; on a shared
+#: edge, where both neighbours cover the point, the grid's, so the case's township is that of its grid, squad
+#: and co-manager; with no grid, the lowest id. A grid crossing a division's edge keeps each case's own.
+_PATH_IDS = func.array(select(Division.id).where(Division.city_code == _CITY, or_(Division.id == any_(_AT_POINT),
+                                                                                  Division.id == any_(_AT_GRID)))
+                       .ext(distinct_on(Division.level))
+                       .order_by(Division.level, ~(Division.id == any_(_AT_POINT)), ~(Division.id == any_(_AT_GRID)),
+                                 Division.id).scalar_subquery())
 _IN_CITY = (select(_covers(Division.id)).where(Division.city_code == _CITY, Division.level == "city")
             .order_by(Division.id).limit(1))
 

@@ -264,3 +264,29 @@ def test_on_the_edge_of_two_townships_the_rule_of_the_township_in_the_path_appli
     loc = locate(db, CITY, x, y, category=garbage)
     assert loc.township.id == first and loc.department.code == "sanitation"
     assert f"rule for {loc.township.name}" in loc.routing_reason
+
+
+def test_a_grid_drawn_across_two_communities_keeps_each_cases_own_community(db, demo_city) -> None:
+    """Communities drawn after the township's grids: one grid spans both. Each case takes the community its
+    point lies in, not the one at the grid's middle (so a community's routing rule routes its own cases)."""
+    from shapely.geometry import box
+
+    from grids.divisions import upsert_division
+
+    township = by_code(db, Division, NO_SQUAD_TOWNSHIP)
+    center = inner_point(db, NO_SQUAD_TOWNSHIP)
+    layout = generate_layout(db, CITY, NO_SQUAD_TOWNSHIP, target_area=4_000_000, method="square")
+    publish_layout(db, layout.id)
+    here = grid_at(db, CITY, center.x, center.y)
+    west, south, east, north = to_shape(here.geom).bounds
+    middle = (west + east) / 2
+    for code, part in (("001", box(west - 0.01, south - 0.01, middle, north + 0.01)),
+                       ("002", box(middle, south - 0.01, east + 0.01, north + 0.01))):
+        upsert_division(db, CITY, NO_SQUAD_TOWNSHIP + code, f"社区{code}", "community", MultiPolygon([part]),
+                        parent=township)
+    db.flush()
+    y = (south + north) / 2
+    sides = [locate(db, CITY, x, y) for x in (west + (middle - west) / 4, east - (east - middle) / 4)]
+    assert [loc.grid.id for loc in sides] == [here.id, here.id]
+    assert [loc.divisions[-1].code for loc in sides] == [NO_SQUAD_TOWNSHIP + "001", NO_SQUAD_TOWNSHIP + "002"]
+    assert {loc.township.code for loc in sides} == {NO_SQUAD_TOWNSHIP}
