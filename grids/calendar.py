@@ -220,6 +220,13 @@ GAP_WARNING = timedelta(days=60)
 OFFICIAL_HOLIDAYS = 7
 
 
+def gap_warning(years: list[int]) -> str:
+    """What an operator is told of years no holiday data knows, and what to do (the server log, `sla sweep`)."""
+    return (f"no holiday data for {', '.join(map(str, years))}: its deadlines count Monday-Friday until the State "
+            "Council's holidays and 调休 days are entered (gridlink sla day DATE --holiday|--workday) or "
+            "chinesecalendar is upgraded")
+
+
 def unknown_years(session: Session, city_code: str, today: date) -> list[int]:
     """The years from today to GAP_WARNING ahead that neither the holiday package nor the city's own days
     (at least OFFICIAL_HOLIDAYS days off) know: their deadlines count Monday-Friday and fall on national

@@ -739,15 +739,15 @@ def sla_group() -> None:
 def sla_sweep(as_json: bool) -> None:
     """Escalate every case past its deadline, each exactly once (safe to run any time, from cron). A city
     whose calendar lacks a year's holidays is warned of on standard error: its deadlines are Monday-Friday."""
+    from grids.calendar import gap_warning
     from grids.workflow import sweep_if_free
 
     with command_session() as session:
         escalated = sweep_if_free(session)
+    with command_session() as session:  # after the sweep's commit: nothing here can undo an escalation
         gaps = _calendar_gaps(session)
     for city, years in gaps.items():
-        click.echo(f"warning: city {city} has no holiday data for {', '.join(map(str, years))}: its deadlines there "
-                   "count Monday-Friday until the State Council's holidays and 调休 days are entered (gridlink sla "
-                   "day DATE --holiday|--workday) or chinesecalendar is upgraded", err=True)
+        click.echo(f"warning: city {city}: {gap_warning(years)}", err=True)
     if escalated is None:
         emit({"escalated": None, "skipped": "another process is sweeping", "calendar_gaps": gaps}, as_json,
              "another process is sweeping right now; nothing done")
@@ -898,7 +898,8 @@ def incidents_export(out: Path, fmt: str, status: str | None, category: str | No
     filters = CaseFilter.parse(status, category, township, since, until, source, only, department)
     with command_session() as session, replaced_on_success(out, encoding=None) as handle, \
             _progress_bar(f"exporting to {out.name}", as_json) as progress:
-        result = export_cases(session, city, fmt, handle, filters, language=language, progress=progress)
+        result = export_cases(session, city, fmt, handle, filters, language=language,
+                              progress=None if as_json else progress)  # --json: no bar, so no count
     emit({**result, "path": str(out)}, as_json, f"{result['cases']} cases written to {out}")
 
 

@@ -56,6 +56,10 @@ DEMO_USERS = [
 ]
 # Where the demo's 门前三包 street is drawn: this offset (degrees) from 游埠镇's inner point.
 OLD_STREET = (0.004, 0.002)
+#: What a citizen gave the 12345 hotline: a demo case with it was phoned in (the rest are the inspector's own
+#: reports), so the inspector's 我的任务 lists it to 核实 on site.
+HOTLINE_CALLER = "12345 热线来电，市民陈先生 138****5021"
+HOTLINE_CATEGORY = "E0501"  # the fruit stall on the old street (店外经营): what neighbours phone in about
 # (township code, category code, offset of the point from the township's inner point in degrees, text, address)
 DEMO_CASES = [
     ("330781102", "E0101", (0.000, 0.000), "游埠古镇老街口垃圾桶满溢，垃圾散落路面", "游埠镇老街口"),
@@ -66,9 +70,6 @@ DEMO_CASES = [
     ("330781108", "E0201", (0.000, 0.000), "香溪镇公交站亭张贴非法小广告", "香溪镇公交站"),
     ("330781111", "E0506", (0.000, 0.000), "梅江镇夜市噪声扰民", "梅江镇夜市"),
 ]
-#: Demo cases a citizen phoned in (the rest are the inspector's own): someone else's report is what the
-#: inspector's 我的任务 lists to 核实 on site.
-HOTLINE_REPORTS = {"沿街水果店占用人行道摆摊": "12345 热线来电，市民陈先生 138****5021"}
 # Worked cases for the evaluation page (综合评价): each went through the workflow (grids.workflow.act) as the
 # named demo logins; HANDLER stands for the case's handling department's login (the 环卫 "department" account,
 # or the township squad's first officer for the bureau's own work) and, as a payload value, for that department.
@@ -281,10 +282,10 @@ def _load_cases(session: Session, divisions: dict[str, Division]) -> int:
         _co_manage_at(session, township_code, anchor.x + dx, anchor.y + dy)
         category = session.scalar(select(Category).where(Category.city_code == CITY_CODE,
                                                          Category.code == category_code))
-        by_hotline = description in HOTLINE_REPORTS
+        by_hotline = category_code == HOTLINE_CATEGORY
         open_case(session, CITY_CODE, category, anchor.x + dx, anchor.y + dy, source="demo", description=description,
                   address=address, reporter=None if by_hotline else inspector,
-                  reporter_contact=HOTLINE_REPORTS.get(description), clock=start_report_clock)
+                  reporter_contact=HOTLINE_CALLER if by_hotline else None, clock=start_report_clock)
     code, category_code, description = DEMO_COMPONENT_CASE
     category = session.scalar(select(Category).where(Category.city_code == CITY_CODE, Category.code == category_code))
     open_case(session, CITY_CODE, category, None, None, source="demo", description=description, reporter=inspector,

@@ -1024,11 +1024,14 @@ def _export_rows(session: Session, city_code: str, filters: CaseFilter, actor: A
     query = _export_query(conditions)
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) if progress else 0
     rows = session.execute(query.execution_options(yield_per=EXPORT_PROGRESS_ROWS)).mappings()
+    done = 0
     for done, row in enumerate(rows, start=1):
-        if progress and (done % EXPORT_PROGRESS_ROWS == 0 or done == total):
-            progress(done, total)
+        if progress and done % EXPORT_PROGRESS_ROWS == 0:
+            progress(done, max(done, total))  # cases reported since the count make the end later
         yield {**row, **{name: row[name].astimezone(zone).replace(microsecond=0) if row[name] else None
                          for name in TIME_COLUMNS}}  # whole seconds, as imported history has them
+    if progress:  # the end, whatever changed since the count (and for no case at all)
+        progress(done, done)
 
 
 def _iso(row: Row) -> Row:

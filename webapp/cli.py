@@ -87,7 +87,7 @@ def _log_to_stderr() -> None:
 def _warn_of_unknown_years(city_code: str) -> None:
     """A year about to start that no holiday data knows is said when the server starts (the dispatch page
     says it too); a database not reachable yet is the workers' to report."""
-    from grids.calendar import unknown_years
+    from grids.calendar import gap_warning, unknown_years
     from grids.errors import DomainError
     from grids.layouts import city_date
 
@@ -96,10 +96,8 @@ def _warn_of_unknown_years(city_code: str) -> None:
             years = unknown_years(session, city_code, city_date(session, city_code))
     except (DomainError, SQLAlchemyError):
         return
-    for year in years:
-        logging.getLogger("gridlink.calendar").warning(
-            "no holiday data for %d: its deadlines count Monday-Friday until the State Council's holidays and 调休 "
-            "days are entered (gridlink sla day DATE --holiday|--workday) or chinesecalendar is upgraded", year)
+    if years:
+        logging.getLogger("gridlink.calendar").warning(gap_warning(years))
 
 
 #: One worker more than the cores: while one waits on the database another runs Python (bench/intake.py on

@@ -151,3 +151,34 @@ def test_a_json_body_past_a_megabyte_is_refused_as_it_arrives(client) -> None:
                           content_type="application/json",  # Werkzeug stopped reading at 1 MB, and the cut
                           environ_overrides={"wsgi.input_terminated": True})  # body was 422 bad_json
     assert chunked.status_code == 413, chunked.json
+
+
+def test_the_pages_pool_survives_a_database_restart(database_url, demo_city, connection) -> None:
+    """RELIABILITY 19: after PostgreSQL restarts (here: every connection of the app's pools terminated by the
+    server), the next requests succeed on fresh connections; no stale one is used."""
+    from sqlalchemy import func, select
+
+    from grids.models import Division, User
+
+    backends = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND backend_type = 'client backend'")
+    others = set(connection.scalars(backends))
+    app = create_app({"DATABASE_URL": database_url, "GRIDLINK_MODE": "test", "SECRET_KEY": "test-secret",
+                      "GRIDLINK_CITY": "330781"})
+    try:
+        client = app.test_client()
+        with client.session_transaction() as session:
+            session["user_id"] = connection.scalar(select(User.id).where(User.username == "dispatcher"))
+        inside = func.ST_PointOnSurface(Division.geom)
+        lon, lat = connection.execute(select(func.ST_X(inside), func.ST_Y(inside))
+                                      .where(Division.code == "330781102")).one()
+        url = f"/api/v1/locate?lon={lon}&lat={lat}"
+        assert client.get(url).status_code == 200
+        connection.execute(text("SELECT pg_stat_clear_snapshot()"))  # a transaction reads one snapshot of the stats
+        pids = set(connection.scalars(backends)) - others  # the app's own
+        assert pids and all(connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": p}) for p in pids)
+        for _ in range(3):
+            assert client.get(url).json["township"]["code"] == "330781102"
+    finally:
+        app.extensions["gridlink.sessions"].kw["bind"].dispose()
+        app.extensions["gridlink.reads"].dispose()

@@ -166,24 +166,3 @@ def test_a_layout_published_for_next_month_is_on_the_map_only_from_its_first_day
     drafted = {f["id"] for f in features(client, "grids", tile, f"?layout={redraw.id}")}
     assert drafted and drafted <= new
 
-
-def test_the_pages_pool_survives_a_database_restart(database_url, demo_city, connection) -> None:
-    """RELIABILITY 19: after PostgreSQL restarts (here: every connection of the pool terminated by the
-    server), the next request succeeds on a fresh connection; no stale one is used."""
-    backends = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-    others = set(connection.scalars(backends))
-    app = create_app({"DATABASE_URL": database_url, "GRIDLINK_MODE": "test", "SECRET_KEY": "test-secret",
-                      "GRIDLINK_CITY": "330781"})
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"] = connection.scalar(select(User.id).where(User.username == "dispatcher"))
-    lon, lat = connection.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)), func.ST_Y(
-        func.ST_PointOnSurface(Division.geom))).where(Division.code == YOUBU)).one()
-    url = f"/api/v1/locate?lon={lon}&lat={lat}"
-    assert client.get(url).status_code == 200
-    connection.execute(text("SELECT pg_stat_clear_snapshot()"))  # a transaction reads one snapshot of the stats
-    pids = set(connection.scalars(backends)) - others  # the app's own
-    assert pids and all(connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}) for pid in pids)
-    for _ in range(3):
-        assert client.get(url).json["township"]["code"] == YOUBU
-    app.extensions["gridlink.sessions"].kw["bind"].dispose()
