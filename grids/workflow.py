@@ -32,6 +32,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    exists,
     false,
     func,
     literal,
@@ -220,6 +221,13 @@ def reported_by(user_id: int | None) -> ColumnElement[bool]:
         return false()
     return Incident.id.in_(select(CaseEvent.incident_id).where(CaseEvent.action == "report",
                                                                CaseEvent.actor_id == user_id))
+
+
+def reported_on_site() -> ColumnElement[bool]:
+    """The cases staff reported on site (ON_SITE_ROLES): first-hand, so no one else's 核实 task; DOMAIN §4 has
+    public and hotline reports verified on site before filing. One probe of the report, always event 1."""
+    return exists().where(CaseEvent.incident_id == Incident.id, CaseEvent.seq == 1, CaseEvent.action == "report",
+                          CaseEvent.actor_role.in_(ON_SITE_ROLES))
 
 
 def visible_case(session: Session, actor: Actor, incident_id: int, *, own_reports: bool = False) -> Incident:

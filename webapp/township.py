@@ -16,7 +16,16 @@ from grids.errors import Conflict, Invalid
 from grids.incidents import Actor
 from grids.models import Category, Division, Incident, Squad, User
 from grids.photos import handle_with_photos
-from grids.workflow import RULES, TOWNSHIP_ROLES, act, case_conditions, reported_by, visible_case, zone_of
+from grids.workflow import (
+    RULES,
+    TOWNSHIP_ROLES,
+    act,
+    case_conditions,
+    reported_by,
+    reported_on_site,
+    visible_case,
+    zone_of,
+)
 from webapp import db
 from webapp.auth import current_user, require_roles
 from webapp.errors import error_text
@@ -44,7 +53,8 @@ ON_THE_SPOT = {"verify": (_l("核实属实"), _l("已核实，等待立案。"))
 #: wrong on site; why the case is not the squad's (a squad given a case not theirs had no way to give it back).
 REASONED = {"rework": _l("请写明现场还有什么问题，处置单位据此返工。"),
             "return": _l("请写明退回原因（例如不属于本中队的职责或辖区），指挥中心据此改派。")}
-#: 我的任务 by role (DOMAIN §4): the inspector verifies reports and checks feedback in the zone; a co-manager
+#: 我的任务 by role (DOMAIN §4): the inspector verifies public and hotline reports (staff's own are first-hand)
+#: and checks feedback in the zone; a co-manager
 #: does both in their own grids (a department's work: the squad does not check its own); officers work the
 #: squad's dispatched cases (a functional department's case in its grids is the department's).
 TASKS = {"inspector": ("verify", "check"), "co_manager": ("verify", "check_others"),
@@ -61,7 +71,7 @@ MAX_NOTE = 4000
 
 def _to_act(user: User) -> ColumnElement[bool]:
     """My tasks: what my role is there to do on site (TASKS) and whatever is assigned to me by name."""
-    work = {"verify": (Incident.status == "reported") & ~reported_by(user.id),  # 核实 someone else's report
+    work = {"verify": (Incident.status == "reported") & ~reported_on_site(),  # 核实 a public or hotline report
             "check": Incident.status == "handled",
             "check_others": (Incident.status == "handled") & ~Incident.worked_by_squad,  # never the squad's own
             "squad_work": (Incident.squad_id == user.squad_id if user.squad_id is not None else false())

@@ -186,10 +186,12 @@ def test_the_demo_inspector_logs_in_to_a_report_to_verify_and_a_handling_to_chec
 
 
 def test_a_co_managers_tasks_are_the_reports_to_verify_in_their_grids_not_the_squads_work(client, db) -> None:
-    """核实 falls to the grid's co-manager; the squad's dispatched cases (an officer's to handle) are not theirs."""
+    """核实 of a public or hotline report (the centre took the call) falls to the grid's co-manager; staff's own
+    reports are first-hand, and the squad's dispatched cases (an officer's to handle) are not theirs."""
     co_manager = db.scalar(select(User).where(User.username == "co_manager"))
     grid = db.scalar(select(Grid).where(Grid.co_manager_id == co_manager.id).limit(1))
-    to_verify = _report(db, "inspector", func.ST_PointOnSurface(grid.geom))
+    to_verify = _report(db, "dispatcher", func.ST_PointOnSurface(grid.geom))
+    first_hand = _report(db, "inspector", func.ST_PointOnSurface(grid.geom))
     own = _report(db, "co_manager", func.ST_PointOnSurface(grid.geom))
     squad_work = _report(db, "inspector", func.ST_PointOnSurface(grid.geom), "E0504").id  # the bureau's: the squad
     dispatcher = _actor(db, "dispatcher")
@@ -198,6 +200,7 @@ def test_a_co_managers_tasks_are_the_reports_to_verify_in_their_grids_not_the_sq
     login(client, "co_manager")
     tasks = _section(client.get("/township").get_data(as_text=True), "我的任务")
     assert f'data-case="{to_verify.id}"' in tasks and f'data-case="{own.id}"' not in tasks  # not their own report
+    assert f'data-case="{first_hand.id}"' not in tasks  # nor the inspector's, seen on site already
     assert f'data-case="{squad_work}"' not in tasks
     assert "核实属实" in client.get(f"/township/cases/{to_verify.id}").get_data(as_text=True)
     assert "核实属实" not in client.get(f"/township/cases/{own.id}").get_data(as_text=True)  # first-hand already
