@@ -295,7 +295,7 @@ def _load_cases(session: Session, divisions: dict[str, Division]) -> int:
 
 def _co_manage_at(session: Session, township_code: str, lon: float, lat: float) -> None:
     """The demo's co_manager login co-manages the grid of each demo case in its squad's township, so that
-    login finds reports to 核实 among its tasks (the squad's other co-managers share the rest)."""
+    login finds the hotline report to 核实 among its tasks (the squad's other co-managers share the rest)."""
     if f"SQ{township_code}" != LOGIN_SQUAD:
         return
     login = select(User.id).where(User.city_code == CITY_CODE, User.username == "co_manager").scalar_subquery()
