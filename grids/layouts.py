@@ -497,34 +497,75 @@ def export_layout(session: Session, layout_id: int, fmt: str, out_path: Path) ->
 
 
 # The squad stationed in the township holding the grid (its point on surface, via the subdivided parts).
-_DEFAULT_SQUAD = text("""
-UPDATE grids g SET squad_id = (
-    SELECT s.id FROM division_parts p JOIN divisions t ON t.id = p.division_id AND t.level = 'township'
-    JOIN squads s ON s.township_id = t.id
-    WHERE ST_Covers(p.geom, ST_PointOnSurface(g.geom)) ORDER BY s.id LIMIT 1)
+#: The township a grid lies in (the one covering a point inside it), as SQL over a grid `g`.
+_GRID_TOWNSHIP = """(SELECT t.id FROM division_parts p JOIN divisions t ON t.id = p.division_id AND t.level = 'township'
+    WHERE ST_Covers(p.geom, ST_PointOnSurface(g.geom)) ORDER BY t.id LIMIT 1)"""
+_DEFAULT_SQUAD = text(f"""
+UPDATE grids g SET squad_id = (SELECT s.id FROM squads s WHERE s.township_id = {_GRID_TOWNSHIP} ORDER BY s.id LIMIT 1)
 WHERE g.id = ANY(:ids)""")
+_OUTSIDE_TOWNSHIP = text(f"""
+SELECT g.code FROM grids g WHERE g.id = ANY(:ids) AND {_GRID_TOWNSHIP} IS DISTINCT FROM :township ORDER BY g.code""")
 
 
 def assign_grids(session: Session, grid_ids: Sequence[int], squad_id: int | None = None,
                  co_manager_id: int | None = None) -> dict[str, Any]:
     """Make a squad (default: the one stationed in each grid's township) and optionally a co-manager
-    accountable for the grids; returns how many were assigned and which grids still have no squad."""
+    accountable for the grids; returns how many were assigned and which grids still have no squad.
+
+    Both must be of the grids' township (DOMAIN §1: a squad is stationed in its township, its co-managers
+    hired by it): a grid given to another township's squad left its cases off every task list there."""
     ids = list(grid_ids)
     if co_manager_id is not None:
         manager = session.get(User, co_manager_id)
         if manager is None or manager.role != "co_manager":
             raise Invalid(f"user {co_manager_id} is not a co-manager", code="not_co_manager")
+        _refuse_outside_township(session, ids, _township_of(session, manager), f"co-manager {manager.username}")
         session.execute(update(Grid).where(Grid.id.in_(ids)).values(co_manager_id=co_manager_id))
     if squad_id is None:
         session.execute(_DEFAULT_SQUAD, {"ids": ids})
-    elif session.get(Squad, squad_id) is None:
+    elif (squad := session.get(Squad, squad_id)) is None:
         raise NotFound(f"no squad {squad_id}", code="unknown_squad")
     else:
+        _refuse_outside_township(session, ids, squad.township_id, f"squad {squad.code} {squad.name}")
         session.execute(update(Grid).where(Grid.id.in_(ids)).values(squad_id=squad_id))
     session.expire_all()
     unassigned = session.scalars(select(Grid.code).where(Grid.id.in_(ids), Grid.squad_id.is_(None))
                                  .order_by(Grid.code)).all()
     return {"assigned": len(ids), "without_squad": len(unassigned), "without_squad_codes": unassigned[:MAX_LISTED]}
+
+
+def _township_of(session: Session, user: User) -> int | None:
+    """A co-manager's township: their squad's, else the one they are bound to (None: no limit)."""
+    squad = session.get(Squad, user.squad_id) if user.squad_id else None
+    return squad.township_id if squad is not None else user.township_id
+
+
+def assignable(session: Session, layout: GridLayout) -> tuple[list[Squad], list[User]]:
+    """The squads and active co-managers who may answer for the layout's grids: its township's (all of the
+    city's for a layout of the whole city), as assign_grids allows."""
+    division = session.get(Division, layout.division_id)
+    while division is not None and division.level == "community":
+        division = session.get(Division, division.parent_id) if division.parent_id else None
+    township = division.id if division is not None and division.level == "township" else None
+    squads = session.scalars(select(Squad).where(Squad.city_code == layout.city_code).order_by(Squad.code)).all()
+    managers = session.scalars(select(User).where(User.city_code == layout.city_code, User.role == "co_manager",
+                                                  User.active).order_by(User.username)).all()
+    if township is None:
+        return list(squads), list(managers)
+    return ([s for s in squads if s.township_id == township],
+            [u for u in managers if _township_of(session, u) in (township, None)])
+
+
+def _refuse_outside_township(session: Session, ids: list[int], township_id: int | None, who: str) -> None:
+    if township_id is None:
+        return
+    outside = session.scalars(_OUTSIDE_TOWNSHIP, {"ids": ids, "township": township_id}).all()
+    if outside:
+        township = session.get(Division, township_id)
+        raise Invalid(f"{who} works in {township.code} {township.name}; grids {', '.join(outside[:MAX_LISTED])} lie "
+                      "outside it: assign them to their own township's squad and co-managers",
+                      code="outside_township",
+                      details={"grids": outside[:MAX_LISTED], "township": f"{township.code} {township.name}"})
 
 
 def assign_by_codes(session: Session, city_code: str, layout_id: int, codes: Sequence[str] | None = None, *,

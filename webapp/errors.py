@@ -91,6 +91,7 @@ ERROR_TEXT = {
     "layout_has_problems": _l("图层还有问题，不能发布：请先检查并修正地图上标出的问题。"),
     "unknown_squad": _l("没有这个中队，请刷新页面后重选。"),
     "not_co_manager": _l("所选人员不是协管员，请重选。"),
+    "outside_township": _l("网格 %(grids)s 不在所选人员的乡镇（%(township)s）：请分配给网格所在乡镇的中队和协管员。"),
     # responsibility grids and 门前三包 areas
     "no_grids": _l("请至少选择一个单元网格。"),
     "mixed_layouts": _l("所选单元网格须属于同一个草稿或已发布的图层。"),
@@ -111,7 +112,7 @@ DETAIL_WORDS = {
     "allowed": lambda codes: _("、").join(map(action_label, codes)) or _("无"),
     "needs": lambda roles: _("或").join(role_label(r) for r in roles if r != SYSTEM_ROLE),  # people who may
     "fields": lambda names: _("、").join(map(field_label, names)),
-    "detached": lambda codes: _("、").join(codes),
+    "detached": lambda codes: _("、").join(codes), "grids": lambda codes: _("、").join(codes),
     "overlaps": lambda items: _("、").join(f"{o['name']} {o['overlap_m2']} m²" for o in items),
     "level": level_label, "parent_level": level_label,
 }

@@ -32,6 +32,7 @@ from grids.frontage import set_manual_area
 from grids.layouts import (
     EXPORT_DRIVERS,
     assign_by_codes,
+    assignable,
     check_layout,
     city_date,
     export_layout,
@@ -191,15 +192,17 @@ def _editor_map(layout: GridLayout, bounds: list[list[float]]) -> tuple[dict[str
     return render_map_parts(m, nonce=g.csp_nonce), names
 
 
-def _people() -> dict[str, Any]:
-    """Squads and co-managers a planner may assign, keyed so the page can also name ids in the preview."""
+def _people(layout: GridLayout) -> dict[str, Any]:
+    """Squads and co-managers, keyed so the page can also name ids in the preview (an old grid's squad may be
+    any); `here` marks those the planner may assign to this layout's grids (its township's)."""
     squads = db().scalars(select(Squad).where(Squad.city_code == _city()).order_by(Squad.code)).all()
-    managers = db().scalars(select(User).where(User.city_code == _city(), User.role == "co_manager",
-                                               User.active).order_by(User.username)).all()
+    managers = db().scalars(select(User).where(User.city_code == _city(), User.role == "co_manager")
+                            .order_by(User.username)).all()
+    here_squads, here_managers = assignable(db(), layout)
     departments = city_departments(db(), _city())
-    return {"squads": [{"id": s.id, "code": s.code, "name": s.name} for s in squads],
-            "coManagers": [{"id": u.id, "username": u.username, "name": u.display_name or u.username}
-                           for u in managers],
+    return {"squads": [{"id": s.id, "code": s.code, "name": s.name, "here": s in here_squads} for s in squads],
+            "coManagers": [{"id": u.id, "username": u.username, "name": u.display_name or u.username,
+                            "here": u in here_managers} for u in managers],
             "departments": [{"id": d.id, "code": d.code, "name": d.name} for d in departments]}
 
 
@@ -227,7 +230,7 @@ def editor(layout_id: int) -> Any:
     data = {"layout": layout.id, "revision": layout.revision, "status": layout.status, "bounds": bounds,
             "map": names, "api": f"{url_for('plan.home')}/api/layouts/{layout.id}", "csrf": generate_csrf(),
             "labels": _labels(), "check": report, "problems": problem_features(report),
-            "today": city_date(db(), _city()).isoformat(), "colours": RESPONSIBILITY_COLOURS, **_people()}
+            "today": city_date(db(), _city()).isoformat(), "colours": RESPONSIBILITY_COLOURS, **_people(layout)}
     division = db().get(Division, layout.division_id)
     return render_template("plan/editor.html", layout=layout, division=division, data=data, map_parts=parts,
                            formats=EXPORT_DRIVERS, layout_status=LAYOUT_STATUS,

@@ -30,7 +30,7 @@ from grids.layouts import (
     publish_layout,
     read_roads,
 )
-from grids.models import City, Division, FrontageUnit, Grid, GridCode, GridLayout, Incident, Squad
+from grids.models import City, Division, FrontageUnit, Grid, GridCode, GridLayout, Incident, Squad, User
 from tests.grids.conftest import JIUJIANG, OAKLAND_ROADS, XUNYANG
 
 COARSE = 200_000  # m²: the same code paths as 10,000 m² with 20x fewer grids, for tests about rules not size
@@ -266,14 +266,25 @@ def test_export_round_trips(jdb, tmp_path, fmt, name) -> None:
     assert sorted(f.properties["code"] for f in back.features) == [g.code for g in grids]
 
 
-def test_assign_sets_squad_and_co_manager(db, demo_city) -> None:
+def test_assign_sets_squad_and_co_manager_of_the_grids_township_only(db, demo_city) -> None:
+    """A grid given to another township's squad or co-manager is refused, naming the grids: its cases would
+    have gone to a squad whose township list never shows them (DOMAIN §1: a squad works its own township)."""
     layout = generate_layout(db, "330781", "330781102", target_area=5_000_000, method="square")
     ids = [g.id for g in _grids(db, layout.id)]
-    manager = db.scalar(text("SELECT id FROM users WHERE role = 'co_manager' LIMIT 1"))
-    other = db.scalar(select(Squad).where(Squad.code == "SQ330781104"))
-    result = assign_grids(db, ids[:2], squad_id=other.id, co_manager_id=manager)
+    youbu = db.scalar(select(Squad).where(Squad.code == "SQ330781102"))
+    manager = db.scalar(select(User.id).where(User.role == "co_manager", User.squad_id == youbu.id).limit(1))
+    result = assign_grids(db, ids[:2], squad_id=youbu.id, co_manager_id=manager)
     assert result["assigned"] == 2 and result["without_squad"] == 0
-    assert {(g.squad_id, g.co_manager_id) for g in _grids(db, layout.id)[:2]} == {(other.id, manager)}
+    assert {(g.squad_id, g.co_manager_id) for g in _grids(db, layout.id)[:2]} == {(youbu.id, manager)}
+    other = db.scalar(select(Squad).where(Squad.code == "SQ330781104"))
+    with pytest.raises(Invalid, match="works in 330781104") as refused:
+        assign_grids(db, ids[2:4], squad_id=other.id)
+    assert refused.value.code == "outside_township" and refused.value.details["grids"] == [
+        g.code for g in _grids(db, layout.id)[2:4]]
+    stranger = db.scalar(select(User.id).where(User.role == "co_manager", User.squad_id == other.id).limit(1))
+    with pytest.raises(Invalid, match="lie outside it"):
+        assign_grids(db, ids[2:4], co_manager_id=stranger)
+    assert {(g.squad_id, g.co_manager_id) for g in _grids(db, layout.id)[2:4]} != {(other.id, stranger)}
     with pytest.raises(Invalid, match="not a co-manager"):
         assign_grids(db, ids[:1], co_manager_id=db.scalar(text("SELECT id FROM users WHERE role = 'admin'")))
 

@@ -191,9 +191,14 @@ def test_bulk_assignment_by_selected_codes(client, draft, session) -> None:
     login(client, "planner")
     token, data = _editor(client, draft.id)
     codes = session.scalars(select(Grid.code).where(Grid.layout_id == draft.id).order_by(Grid.code).limit(3)).all()
-    manager = data["coManagers"][0]
+    squads, managers = ([p for p in data[kind] if p["here"]] for kind in ("squads", "coManagers"))
+    assert [s["code"] for s in squads] == ["SQ330781102"]  # only the township's own are offered
+    manager = managers[0]
     response = _post(client, token, f"/plan/api/layouts/{draft.id}/assign",
-                     {"codes": codes, "squad": data["squads"][0]["code"], "co_manager": manager["username"]})
+                     {"codes": codes, "squad": squads[0]["code"], "co_manager": manager["username"]})
     assert response.status_code == 200 and response.get_json()["assigned"] == 3
+    elsewhere = next(s for s in data["squads"] if not s["here"])
+    refused = _post(client, token, f"/plan/api/layouts/{draft.id}/assign", {"codes": codes, "squad": elsewhere["code"]})
+    assert refused.status_code == 422 and refused.get_json()["error"]["code"] == "outside_township"
     assert set(session.scalars(select(Grid.co_manager_id).where(Grid.layout_id == draft.id,
                                                                 Grid.code.in_(codes)))) == {manager["id"]}

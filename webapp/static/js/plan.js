@@ -218,8 +218,9 @@
   };
   dutyLayer.redraw();
   var parties = {
-    squad: data.squads.map(function (s) { return [s.code, s.name]; }),
-    co_manager: data.coManagers.map(function (u) { return [u.username, u.name]; }),
+    squad: data.squads.filter(function (s) { return s.here; }).map(function (s) { return [s.code, s.name]; }),
+    co_manager: data.coManagers.filter(function (u) { return u.here; })
+      .map(function (u) { return [u.username, u.name]; }),
     department: data.departments.map(function (d) { return [d.code, d.name]; })
   };
   function showParties() {
