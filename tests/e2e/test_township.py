@@ -76,3 +76,43 @@ def test_a_refused_step_shows_the_case_again_at_its_own_address(page, live_serve
     page.wait_for_selector(".field-error")
     assert "案件已被他人更改" in page.locator(".field-error").first.inner_text()
     assert page.url == f"{live_server}/township/cases/{case_id}"
+
+
+def test_an_officers_feedback_form_fits_a_phone(page, live_server, database_url) -> None:
+    """处置反馈 on a 360 px phone: its note, photo picker and button stay inside the case page's card (the
+    file input's own width pushed them 20 px past it, onto the border)."""
+    from sqlalchemy import delete, func, text
+
+    from grids.incidents import Actor
+    from grids.models import CaseEvent, OutboxMessage, User
+    from grids.workflow import act, report
+
+    engine = create_engine(database_url)
+    with Session(engine) as session, session.begin():
+        actors = {name: Actor.of_user(session.scalar(select(User).where(User.username == name)))
+                  for name in ("inspector", "dispatcher")}
+        inside = func.ST_PointOnSurface(Division.geom)
+        lon, lat = session.execute(select(func.ST_X(inside), func.ST_Y(inside))
+                                   .where(Division.code == "330781102")).one()
+        case = report(session, actors["inspector"], "E0504", lon, lat, source="field", description="测试：乱停放")
+        act(session, act(session, case.id, "file", actors["dispatcher"], 1).id, "dispatch", actors["dispatcher"], 2)
+        case_id = case.id
+    try:
+        page.set_viewport_size({"width": 360, "height": 740})
+        browser_login(page, live_server, "officer")
+        page.goto(f"{live_server}/township/cases/{case_id}")
+        form = page.locator("form[data-handle]")
+        right = form.bounding_box()["x"] + form.bounding_box()["width"]
+        for control in ("textarea", "input[type=file]", "button[type=submit]"):
+            box = form.locator(control).bounding_box()
+            assert box["x"] + box["width"] <= right + 0.5, control
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        form.scroll_into_view_if_needed()
+        screenshot(page, "township-feedback-phone")
+    finally:
+        with Session(engine) as session, session.begin():
+            session.execute(text("SET LOCAL session_replication_role = replica"))
+            session.execute(delete(OutboxMessage).where(OutboxMessage.incident_id == case_id))
+            session.execute(delete(CaseEvent).where(CaseEvent.incident_id == case_id))
+            session.execute(delete(Incident).where(Incident.id == case_id))
+        engine.dispose()
