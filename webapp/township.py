@@ -27,7 +27,9 @@ from grids.workflow import (
     zone_of,
 )
 from webapp import db
+from webapp.api.serialize import CONTACT_ROLES
 from webapp.auth import current_user, require_roles
+from webapp.dispatch import source_label
 from webapp.errors import error_text
 from webapp.intake import (
     CRS_CHOICES,
@@ -117,6 +119,9 @@ def _case_page(incident: Incident, errors: dict[str, str] | None = None, status:
     outside = zone.township_id is not None and incident.township_id != zone.township_id
     may = (lambda action: False) if outside else (lambda action: offered(user, incident, action))
     return render_template("township_case.html", case=summaries([incident])[0], incident=incident,
+                           source=source_label(incident.source),  # a hotline call is to be verified, a
+                           # staff report is first-hand; the caller's number for a call-back (CONTACT_ROLES)
+                           contact=incident.reporter_contact if current_user().role in CONTACT_ROLES else None,
                            history=case_history(incident), photos=photo_links(incident.id),
                            outside_zone=outside, may_handle=may("handle"),
                            spot_actions=[(a, label) for a, (label, _done) in ON_THE_SPOT.items() if may(a)],

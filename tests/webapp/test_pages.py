@@ -183,6 +183,10 @@ def test_the_demo_inspector_logs_in_to_a_report_to_verify_and_a_handling_to_chec
     assert f'data-case="{handled.id}"' in tasks
     own = db.scalar(select(Incident).where(Incident.description.like("游埠古镇老街口%")))
     assert f'data-case="{own.id}"' not in tasks
+    page = client.get(f"/township/cases/{stall.id}").get_data(as_text=True)
+    assert "<dt>来源</dt><dd>演示数据</dd>" in page and f"<dd data-contact>{HOTLINE_CALLER}</dd>" in page  # call back
+    login(client, "co_manager")  # hired by the township: not given citizens' numbers (CONTACT_ROLES)
+    assert HOTLINE_CALLER not in client.get(f"/township/cases/{stall.id}").get_data(as_text=True)
 
 
 def test_a_co_managers_tasks_are_the_reports_to_verify_in_their_grids_not_the_squads_work(client, db) -> None:
