@@ -441,10 +441,12 @@ def approvers_text(case: Incident) -> str:
 
 
 def _inbox_rows(user: User, cases: list[Incident]) -> list[dict[str, Any]]:
-    """The cards: each case with the version an action must quote, the actions it allows and its whole history."""
+    """The cards: each case with the version an action must quote, the actions it allows (but those that take a
+    point on the map: the inbox has none) and its whole history."""
     photos = photo_links_of([c.id for c in cases])
     histories = case_histories([c.id for c in cases])
-    return [{**row, "version": case.version, "actions": drawer_actions(user, case), "photos": photos[case.id],
+    return [{**row, "version": case.version, "photos": photos[case.id],
+             "actions": [a for a in drawer_actions(user, case) if not a["point"]],
              "history": histories[case.id], "last": histories[case.id][-1] if histories[case.id] else None,
              "approvers": approvers_text(case) if case.extension_request else None,
              "actions_url": f"{request.script_root}/api/v1/incidents/{case.id}/actions"}

@@ -236,3 +236,21 @@ def test_redispatch_offers_every_department_but_the_one_that_has_the_case(client
                        json={"action": "redispatch", "version": case.version, "department": "sanitation"})
     assert same.status_code == 422
     assert same.json["error"]["display"] == "案件已在环境卫生管理处 环卫：改派请选另一个部门。"
+
+
+def test_an_admin_in_the_inbox_picks_a_department_and_is_not_offered_a_map_step(client, db, dispatched) -> None:
+    """The admin sees every case here with every step. 改派 used to start on the city's first department (one click
+    sent a noise case to 发改); 派遣 starts on the one the rules named. 重新定位 needs the map the inbox lacks."""
+    filed = open_case(db, "330781", db.scalar(select(Category).where(Category.code == "E0101")), 119.73, 29.30,
+                      source="test", description="待派遣")
+    act(db, filed.id, "file", staff(db, "dispatcher"), filed.version)
+    db.flush()
+    login(client, "admin")
+    page = client.get("/department").get_data(as_text=True)
+    card = page.split(f'data-case="{dispatched.id}"')[1].split("</form>")[0]
+    redispatch = card.split('data-choice-for="redispatch"')[1].split("</select>")[0]
+    assert redispatch.split("<option")[1].startswith(' value="">请选择')
+    card = page.split(f'data-case="{filed.id}"')[1].split("</form>")[0]
+    dispatch = card.split('data-choice-for="dispatch"')[1].split("</select>")[0]
+    assert 'value="sanitation" selected' in dispatch and 'value="">请选择' not in dispatch
+    assert 'value="relocate"' not in page
