@@ -43,6 +43,7 @@ from grids.errors import Invalid, NotFound
 from grids.frontage_links import link_grids
 from grids.incidents import open_case
 from grids.models import (
+    CasePhoto,
     Category,
     Division,
     FrontageInspection,
@@ -418,7 +419,8 @@ def inspect_unit(session: Session, unit_id: int, inspector: User | None, deducti
                  ) -> FrontageInspection:
     """Score a unit against the sheet; the deductions whose items name a category are filed as one case per
     category on the unit, or under the unit's open case of that category if it has one (a second inspector
-    finding the same rubbish files no second case)."""
+    finding the same rubbish files no second case). The inspection's photos are each case's evidence too: its
+    "before" photos, shown wherever the case is."""
     # locked: two inspectors of one unit at once would both find no open case and both file one
     unit = session.get(FrontageUnit, unit_id, with_for_update=True)
     if unit is None:
@@ -436,6 +438,9 @@ def inspect_unit(session: Session, unit_id: int, inspector: User | None, deducti
     if at is not None:
         inspection.at = at
     session.add(inspection)
+    session.add_all(CasePhoto(city_code=unit.city_code, incident_id=case_id, kind="before", path=path,
+                              uploaded_by=inspector.id if inspector else None)
+                    for case_id in incident_ids for path in photos)
     session.flush()
     return inspection
 

@@ -28,7 +28,7 @@ from grids.frontage import (
     unit_view,
 )
 from grids.layouts import generate_layout, publish_layout
-from grids.models import Category, City, FrontageUnit, Incident
+from grids.models import CasePhoto, Category, City, FrontageUnit, Incident
 from tests.conftest import SHARED_DATA
 
 CITY, TOWNSHIP = "999601", "999601001"
@@ -159,6 +159,8 @@ def test_an_inspection_with_deductions_scores_and_opens_a_case_on_the_unit(oakla
     case = session.get(Incident, inspection.incident_ids[0])
     assert case.frontage_unit_id == unit.id and case.category.code == "E0501"
     assert case.grid_id is not None
+    evidence = session.scalars(select(CasePhoto).where(CasePhoto.incident_id == case.id)).all()
+    assert [(p.kind, p.path) for p in evidence] == [("before", "photos/1.jpg")]  # the inspector's photo, on the case
 
 
 def test_red_and_black_lists_per_township(oakland) -> None:

@@ -162,6 +162,11 @@
     }
     var self = this;
     settled(this.cluster, function () {
+      // the case may have been redrawn meanwhile (a poll, the case just created): its pin is a new marker then
+      if (self.markers[id] !== marker || !self.cluster.hasLayer(marker)) {
+        if (self.focused === marker && self.markers[id]) { self.focus(id, cover); }
+        return;
+      }
       var parent = self.cluster.getVisibleParent(marker);
       if (parent && parent !== marker && tight(map, parent)) {
         self.open(parent, place);
