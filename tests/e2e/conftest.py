@@ -54,6 +54,7 @@ def page(browser: Browser, live_server: str) -> Iterator[Page]:
             else page.foreign_requests.append(r.url))  # type: ignore[attr-defined]
     page.console_errors = []  # type: ignore[attr-defined]
     page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)  # type: ignore
+    page.on("pageerror", lambda error: page.console_errors.append(f"uncaught: {error}"))  # type: ignore
     yield page
     context.close()
 

@@ -162,9 +162,10 @@
     }
     var self = this;
     settled(this.cluster, function () {
-      // the case may have been redrawn meanwhile (a poll, the case just created): its pin is a new marker then
+      // the case may have been redrawn meanwhile (a poll, the case just created): its pin is a new marker then,
+      // focused in its place (redraw), and shown instead
       if (self.markers[id] !== marker || !self.cluster.hasLayer(marker)) {
-        if (self.focused === marker && self.markers[id]) { self.focus(id, cover); }
+        if (self.markers[id] && self.focused === self.markers[id]) { self.focus(id, cover); }
         return;
       }
       var parent = self.cluster.getVisibleParent(marker);
