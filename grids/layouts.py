@@ -341,10 +341,11 @@ _OPEN_CASES = text(_MOVING.format(table="incidents", open_filter="x.closed_at IS
 _FRONTAGE = text(_MOVING.format(table="frontage_units", open_filter="x.status = 'active'",
                                 new_grid="ST_Intersects(geom, x.area) AND ST_Area(ST_Intersection(geom, x.area)) > 0 "
                                          "ORDER BY ST_Area(ST_Intersection(geom, x.area)) DESC, id"))
-_ASSIGNMENTS = text("""
+_CHANGED_HANDS = "n.squad_id IS DISTINCT FROM o.squad_id OR n.co_manager_id IS DISTINCT FROM o.co_manager_id"
+_ASSIGNMENTS = text(f"""
 SELECT o.code, o.squad_id, o.co_manager_id,
-       array_agg(n.code ORDER BY n.code) FILTER (WHERE n.squad_id IS DISTINCT FROM o.squad_id
-                                                 OR n.co_manager_id IS DISTINCT FROM o.co_manager_id)
+       array_agg(n.code ORDER BY n.code) FILTER (WHERE {_CHANGED_HANDS}),
+       array_agg(json_build_array(n.squad_id, n.co_manager_id) ORDER BY n.code) FILTER (WHERE {_CHANGED_HANDS})
 FROM grids o JOIN grids n ON n.layout_id = :layout AND n.geom && o.geom AND ST_Relate(n.geom, o.geom, '2********')
      AND ST_Area(ST_Intersection(n.geom, o.geom)::geography) > :tolerance  -- a shared edge's round-off is no overlap
 WHERE o.layout_id = :old AND (o.squad_id IS NOT NULL OR o.co_manager_id IS NOT NULL)
@@ -365,9 +366,9 @@ def publish_impact(session: Session, layout_id: int) -> dict[str, Any]:
     params = {"layout": layout.id, "city": layout.city_code, "division": layout.division_id}
     cases = _moving(session, _OPEN_CASES, params)
     frontage = _moving(session, _FRONTAGE, params)
-    duties = [{"old_grid": code, "squad_id": squad, "co_manager_id": manager, "new_grids": new}
-              for code, squad, manager, new in session.execute(_ASSIGNMENTS, {**params, "old": current.id,
-                                                                              "tolerance": CHECK_TOLERANCE_M2})
+    duties = [{"old_grid": code, "squad_id": squad, "co_manager_id": manager, "new_grids": new, "new_owners": owners}
+              for code, squad, manager, new, owners in session.execute(
+                  _ASSIGNMENTS, {**params, "old": current.id, "tolerance": CHECK_TOLERANCE_M2})
               if new] if current else []
     areas = carry_over_impact(session, current.id, layout.id) if current else []
     return {"layout": layout.id, "replaces": current.id if current else None,

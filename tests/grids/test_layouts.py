@@ -308,6 +308,10 @@ def test_an_unchanged_copy_previews_no_changes_of_hands(db, demo_city) -> None:
     redrawn = db.scalar(select(Grid).where(Grid.layout_id == draft.id, Grid.code == held.code))
     redrawn.squad_id = db.scalar(select(Squad.id).where(Squad.id != held.squad_id).limit(1))
     db.flush()
-    moving = publish_impact(db, draft.id)["frontage_units"]["items"]
+    impact = publish_impact(db, draft.id)
     assert {"id": shop.id, "old_grid": held.code, "new_grid": held.code, "old_squad_id": held.squad_id,
-            "new_squad_id": redrawn.squad_id} in moving
+            "new_squad_id": redrawn.squad_id} in impact["frontage_units"]["items"]
+    # the duty's line says who answers for the area after, not only before
+    assert {"old_grid": held.code, "squad_id": held.squad_id, "co_manager_id": held.co_manager_id,
+            "new_grids": [held.code], "new_owners": [[redrawn.squad_id, redrawn.co_manager_id]]
+            } in impact["assignments"]["items"]

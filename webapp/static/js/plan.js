@@ -268,9 +268,16 @@
         ? " · " + (squads[item.old_squad_id] || labels.none) + " → " + (squads[item.new_squad_id] || labels.none) : "");
   }
 
+  function owners(squadId, managerId) {
+    return "(" + ([squads[squadId], managers[managerId]].filter(Boolean).join(" / ") || labels.none) + ")";
+  }
+
+  /* An old grid's area and who answers for it now, then the new grids over it with who will: a merge of two
+   * co-managers' grids says whose area passes to whom. */
   function dutyText(item) {
-    var who = [squads[item.squad_id], managers[item.co_manager_id]].filter(Boolean).join(" / ");
-    return item.old_grid + " (" + (who || labels.none) + ") → " + item.new_grids.join(", ");
+    return item.old_grid + " " + owners(item.squad_id, item.co_manager_id) + " → " + item.new_grids.map(function (code, i) {
+      return code + " " + owners(item.new_owners[i][0], item.new_owners[i][1]);
+    }).join(", ");
   }
 
   function showImpact(json) {
