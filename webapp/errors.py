@@ -61,8 +61,8 @@ ERROR_TEXT = {
     # reports: places, categories, photos, components
     "bad_coordinates": _l("坐标无效：经度和纬度须为以度计的数字（小数点用“.”），"
                           "经度在 -180 到 180 之间，纬度在 -90 到 90 之间。"),
-    "outside_city": _l("该点在%(city)s边界之外（全市大致位于经度 %(west)s–%(east)s、纬度 %(south)s–%(north)s 之间）："
-                       "请检查坐标，以及所选坐标系是否与取点的地图一致。"),
+    "outside_city": _l("该点在%(city)s边界之外（全市的外接范围为经度 %(west)s–%(east)s、纬度 %(south)s–%(north)s，"
+                       "边界附近的点可能在此范围内而不在市内）：请检查坐标，以及所选坐标系是否与取点的地图一致。"),
     "unknown_crs": _l("没有坐标系“%(crs)s”：请选 WGS84（GPS）、GCJ-02（高德、腾讯）、BD-09（百度）或 CGCS2000。"),
     "swapped_coordinates": _l("经度和纬度似乎填反了：应为经度 %(lon)s、纬度 %(lat)s。"),
     "unknown_category": _l("没有这个类别，请从列表中选择。"),

@@ -244,7 +244,7 @@ def test_a_point_outside_the_city_is_flagged_when_placed_not_only_on_submit(page
     note = form.locator("[data-error-for=point]")
     expect(note).to_be_visible()
     words = note.inner_text()
-    assert words.startswith("该点在兰溪市边界之外（全市大致位于经度 119.224–119.895") and "boundary" not in words
+    assert words.startswith("该点在兰溪市边界之外（全市的外接范围为经度 119.224–119.895") and "boundary" not in words
     screenshot(page, "dispatch-intake-outside")
     click_map_at(page, *youbu_point)
     expect(note).to_be_hidden()

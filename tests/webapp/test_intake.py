@@ -85,7 +85,7 @@ def test_the_dispatcher_form_creates_a_routed_case_with_its_photo(client, db) ->
     ({"category": "X9999"}, "category", "没有这个类别"),
     ({"lon": "", "lat": ""}, "point", "在地图上点选位置"),
     ({"lon": "east"}, "point", "须为数字"),
-    ({"lon": "116.4", "lat": "39.9"}, "point", "该点在兰溪市边界之外（全市大致位于经度 119.224–119.895"),
+    ({"lon": "116.4", "lat": "39.9"}, "point", "该点在兰溪市边界之外（全市的外接范围为经度 119.224–119.895"),
     ({"crs": "utm"}, "point", "坐标系"),
     ({"description": ""}, "description", "请描述问题"),
     ({"address": "路" * 301}, "address", "最多 300 个字"),
