@@ -254,3 +254,22 @@ def test_an_admin_in_the_inbox_picks_a_department_and_is_not_offered_a_map_step(
     dispatch = card.split('data-choice-for="dispatch"')[1].split("</select>")[0]
     assert 'value="sanitation" selected' in dispatch and 'value="">请选择' not in dispatch
     assert 'value="relocate"' not in page
+
+
+def test_a_case_waiting_on_the_inspectors_check_is_not_shown_as_the_departments_lateness(client, db, dispatched
+                                                                                       ) -> None:
+    """Handled and past its 核查 deadline: the card waits under 已处置，等待核查 in grey; the red 超时 is the
+    inspector's, and on the department's own cards it meant the department was late."""
+    from sqlalchemy import func, text
+
+    handler = staff(db, "department")
+    act(db, dispatched.id, "accept", handler, dispatched.version)
+    act(db, dispatched.id, "handle", handler, dispatched.version, note="已清运", after_photo="after.jpg")
+    dispatched.deadline_at = db.scalar(select(func.now() - text("interval '3 hours'")))
+    db.flush()
+    login(client, "department")
+    page = client.get("/department").get_data(as_text=True)
+    card = page.split(f'data-case="{dispatched.id}"')[0].rsplit("<li", 1)[1]
+    assert 'class="card inbox-item dl-none"' in card
+    head = page.split(f'data-case="{dispatched.id}"')[1].split("</p>")[0]
+    assert 'chip dl-none' in head and "dl-overdue" not in head
