@@ -999,7 +999,8 @@ def _export_query(conditions: list[ColumnElement[bool]]) -> Any:
                Department.code, Department.name, FrontageUnit.name,
                Component.code, Incident.owner_type, Incident.needs_triage, Incident.routing_reason, Incident.address,
                Incident.description, func.ST_X(Incident.location), func.ST_Y(Incident.location))
-    return (select(*(c.label(name) for c, name in zip(columns, EXPORT_COLUMNS, strict=True)))
+    return (select(*(c.label(name) for c, name in zip(columns, EXPORT_COLUMNS, strict=True)),
+                   Incident.routing_steps.label("routing_steps"))  # for words in a reader's language (`words`)
             .join(Category, Category.id == Incident.category_id)
             .outerjoin(Grid, Grid.id == Incident.grid_id)
             .outerjoin(community, and_(community.id == Grid.division_id, community.level == "community"))
@@ -1081,9 +1082,12 @@ WRITERS: dict[str, Callable[[Iterable[Row], IO[bytes]], int]] = {
 
 
 def export_cases(session: Session, city_code: str, fmt: str, out: IO[bytes], filters: CaseFilter | None = None,
-                 actor: Actor | None = None, language: str = "zh", progress: Progress | None = None) -> dict[str, Any]:
+                 actor: Actor | None = None, language: str = "zh", progress: Progress | None = None,
+                 words: Callable[[Row], Row] | None = None) -> dict[str, Any]:
     """Write one row per case (EXPORT_COLUMNS) to the binary stream `out` as CSV, GeoJSON or an Excel workbook
-    (its headings in `language`, zh or en, above the codes).
+    (its headings in `language`, zh or en, above the codes). `words` rewrites each row before it is written
+    (the web download words a workbook's status, channel, owner and routing in the reader's language: the
+    catalogs are the web app's); each row also carries its `routing_steps` for that.
 
     Text is data: CSV cells that a spreadsheet would run as a formula get a leading ' (safe_cell), GeoJSON
     strings are JSON-escaped, workbook cells are typed text; none is ever interpreted.
@@ -1091,5 +1095,6 @@ def export_cases(session: Session, city_code: str, fmt: str, out: IO[bytes], fil
     if fmt not in WRITERS:
         raise Invalid(f"unknown format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}", code="bad_format")
     write = partial(_write_xlsx, language=language) if fmt == "xlsx" else WRITERS[fmt]
-    count = write(_export_rows(session, city_code, filters or CaseFilter(), actor, progress), out)
+    rows = _export_rows(session, city_code, filters or CaseFilter(), actor, progress)
+    count = write(map(words, rows) if words else rows, out)
     return {"format": fmt, "cases": count}

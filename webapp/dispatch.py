@@ -29,7 +29,7 @@ from webapp.api.serialize import CONTACT_ROLES
 from webapp.api.v1 import EXPORT_TYPES
 from webapp.auth import current_user, require_roles
 from webapp.intake import CRS_CHOICES, DEFAULT_CRS, OFFLINE_TEXT, nearby_config, new_token, submit_report
-from webapp.labels import action_label, city_time, duration_label, routing_text
+from webapp.labels import action_label, city_time, duration_label, routing_text, source_label
 from webapp.pages import (
     OPEN_STATUSES,
     QUEUE_LIMIT,
@@ -53,18 +53,9 @@ bp = Blueprint("dispatch", __name__, url_prefix="/dispatch")
 bp.add_app_template_global(nearby_config)
 FEED_LIMIT = 500  # case events a poll looks at: far more than a city's busiest 3 s
 POLL_MS = 3000
-#: Where a case came in; unknown sources (a new integration) show their code.
-SOURCE_LABELS = {"dispatcher": _l("指挥中心受理"), "field": _l("巡查上报"), "api": _l("系统接口"),
-                 "open311": _l("Open311"), "import": _l("历史导入"), "demo": _l("演示数据"),
-                 "frontage_inspection": _l("门前三包检查")}
 #: Where the owner named by routing is shown as the suggested assignee, and whom that means.
 OWNER_LABELS = {"department": _l("部门"), "squad": _l("中队"), "township": _l("乡镇政府（属地兜底）"),
                 "centre": _l("指挥中心分拣")}
-
-
-def source_label(code: str) -> str:
-    """Where a case came in, in words (a source the labels do not know: its code)."""
-    return str(SOURCE_LABELS.get(code, code))
 
 
 def _day(value: str | None) -> date | None:

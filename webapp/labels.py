@@ -64,6 +64,17 @@ action_label = _label(ACTION_LABELS)
 field_label = _label(FIELD_LABELS)
 
 
+#: Where a case came in; unknown sources (a new integration) show their code.
+SOURCE_LABELS = {"dispatcher": _l("指挥中心受理"), "field": _l("巡查上报"), "api": _l("系统接口"),
+                 "open311": _l("Open311"), "import": _l("历史导入"), "demo": _l("演示数据"),
+                 "frontage_inspection": _l("门前三包检查")}
+
+
+def source_label(code: str) -> str:
+    """Where a case came in, in words (a source the labels do not know: its code)."""
+    return str(SOURCE_LABELS.get(code, code))
+
+
 def duration_label(limit: str | None) -> str:
     """"2d" -> 2 个工作日; a limit of another shape (or none) as it is."""
     match = re.fullmatch(r"(\d+)\s*([mhd])", (limit or "").strip())

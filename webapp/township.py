@@ -29,7 +29,6 @@ from grids.workflow import (
 from webapp import db
 from webapp.api.serialize import CONTACT_ROLES
 from webapp.auth import current_user, require_roles
-from webapp.dispatch import source_label
 from webapp.errors import error_text
 from webapp.intake import (
     CRS_CHOICES,
@@ -40,6 +39,7 @@ from webapp.intake import (
     quick_categories,
     submit_report,
 )
+from webapp.labels import source_label
 from webapp.pages import case_history, case_in_zone, category_name, offered, open_cases, summaries, surface_map
 from webapp.photos import photo_links, upload_root
 

@@ -109,9 +109,18 @@ def test_the_dispatch_page_offers_its_filtered_cases_as_downloads(client, db, ca
     assert sorted(ids) == sorted(int(r["id"]) for r in downloaded)
     header = next(sheet.iter_rows(max_row=1, values_only=True))
     assert header[0] == "案件编号\nid"
+    # for people, in words: status, channel, owner and routing read as the page does (the CSV keeps the codes)
+    mine = next(dict(zip(EXPORT_COLUMNS, row, strict=True)) for row in sheet.iter_rows(min_row=2, values_only=True)
+                if row[0] == cases[YOUBU])
+    coded = next(r for r in downloaded if int(r["id"]) == cases[YOUBU])
+    assert (coded["status"], coded["source"], coded["owner_type"]) == ("reported", "api", "department")
+    assert (mine["status"], mine["source"], mine["owner_type"]) == ("已上报", "系统接口", "部门")
+    assert mine["routing_reason"].startswith("乡镇：") and "owner:" not in mine["routing_reason"]
     client.get("/dispatch?lang=en")  # an English reader's workbook is headed in English (it was Chinese for all)
     english = openpyxl.load_workbook(io.BytesIO(client.get(workbook).data), read_only=True)["cases"]
     assert next(english.iter_rows(max_row=1, values_only=True))[:2] == ("Case no.\nid", "External no.\nexternal_id")
+    english_row = next(row for row in english.iter_rows(min_row=2, values_only=True) if row[0] == cases[YOUBU])
+    assert english_row[EXPORT_COLUMNS.index("status")] == "Reported"
 
 
 def test_the_download_of_an_overdue_or_one_channel_queue_holds_what_the_queue_shows(client, db, cases) -> None:

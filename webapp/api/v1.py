@@ -26,6 +26,7 @@ from webapp import db
 from webapp.api.idempotency import once
 from webapp.api.principal import city, principal
 from webapp.api.serialize import event_json, incident_json, incidents_json
+from webapp.labels import OWNER_WORDS, routing_text, source_label, status_label
 from webapp.photos import photo_links, upload_root, uploads
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -272,10 +273,19 @@ def export_incidents(fmt: str) -> Any:
     filters = case_filter(request.args)
     spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL_BYTES)
     language = "en" if str(get_locale()) == "en" else "zh"  # the workbook's headings read as the page does
-    export_cases(db(), city(), fmt, spool, filters, actor, language)  # type: ignore[arg-type]
+    export_cases(db(), city(), fmt, spool, filters, actor, language,  # type: ignore[arg-type]
+                 words=workbook_words if fmt == "xlsx" else None)
     spool.seek(0)
     day = city_date(db(), city()).isoformat()  # two downloads of different days do not overwrite each other
     return send_file(spool, mimetype=EXPORT_TYPES[fmt], as_attachment=True, download_name=f"incidents-{day}.{fmt}")
+
+
+def workbook_words(row: dict[str, Any]) -> dict[str, Any]:
+    """A workbook row for people, in the page's language: status, channel, owner and routing reason in words
+    (CSV and GeoJSON, for programs, keep the codes)."""
+    return {**row, "status": status_label(row["status"]), "source": source_label(row["source"]),
+            "owner_type": str(OWNER_WORDS.get(row["owner_type"], row["owner_type"] or "")),
+            "routing_reason": routing_text(row["routing_steps"], row["routing_reason"])}
 
 
 @bp.get("/incidents/nearby")
