@@ -288,6 +288,6 @@ def test_a_queue_row_names_who_has_the_case_and_how_often_it_was_escalated(clien
 
 def test_every_channel_a_case_comes_by_has_words() -> None:
     from grids.incidents import SOURCES
-    from webapp.dispatch import SOURCE_LABELS
+    from webapp.labels import SOURCE_LABELS
 
     assert set(SOURCE_LABELS) == set(SOURCES)
