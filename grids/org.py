@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grids.errors import Invalid, NotFound, TooManyRequests, Unauthorized, Unavailable
@@ -143,3 +143,35 @@ def city_departments(session: Session, city_code: str) -> list[Department]:
     """The city's departments as people look them up: by pinyin (every list a dispatcher or planner picks from)."""
     return list(session.scalars(select(Department).where(Department.city_code == city_code)
                                 .order_by(Department.name.collate(PINYIN))))
+
+
+#: DOMAIN §1's seed rule: each officer the bureau stations in a township works with at least this many
+#: co-managers the township hires; a report flags the squads below it.
+CO_MANAGERS_PER_OFFICER = 2
+
+
+@dataclass(frozen=True)
+class Staffing:
+    """A squad's active officers and co-managers against CO_MANAGERS_PER_OFFICER."""
+
+    squad: str
+    township: str
+    officers: int
+    co_managers: int
+
+    @property
+    def short(self) -> int:
+        """Co-managers missing for the rule (0 when it is met)."""
+        return max(0, self.officers * CO_MANAGERS_PER_OFFICER - self.co_managers)
+
+
+def understaffed_squads(session: Session, city_code: str) -> list[Staffing]:
+    """The city's squads with fewer active co-managers than the rule asks for their active officers."""
+    counted = (select(Squad.name, Division.name,
+                      func.count(User.id).filter(User.role == "officer"),
+                      func.count(User.id).filter(User.role == "co_manager"))
+               .join(Division, Division.id == Squad.township_id)
+               .outerjoin(User, (User.squad_id == Squad.id) & User.active)
+               .where(Squad.city_code == city_code).group_by(Squad.id, Squad.name, Division.name)
+               .order_by(Squad.code))
+    return [staffing for staffing in (Staffing(*row) for row in session.execute(counted)) if staffing.short]

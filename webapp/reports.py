@@ -29,6 +29,7 @@ from grids.evaluation import (
     write_csv,
 )
 from grids.layouts import city_date
+from grids.org import CO_MANAGERS_PER_OFFICER, understaffed_squads
 from webapp import db
 
 PERIOD_LABELS = {"week": _l("周"), "month": _l("月"), "quarter": _l("季度"), "year": _l("年")}
@@ -106,5 +107,6 @@ def ranking_page() -> Any:
     return render_template(
         "reports.html", table=table, headers=[(key, HEADERS[key]) for key in TABLE], period=period, day=day,
         kind=kind, by=by, periods=PERIOD_LABELS, objects=OBJECT_LABELS, period_name=period_words(period),
-        anything_due=any(r.counts["due"] for r in rows),
+        anything_due=any(r.counts["due"] for r in rows), understaffed=understaffed_squads(db(), city),
+        per_officer=CO_MANAGERS_PER_OFFICER,
         csv_args={"period": kind, "date": day, "by": by, "format": "csv"})

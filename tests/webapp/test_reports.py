@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, update
 
 from grids.demo import PILOT_TOWNSHIPS, load_history
 from grids.evaluation import parse_period
@@ -114,3 +114,24 @@ def test_the_demo_ranking_ranks_the_pilot_townships_by_their_worked_cases(client
     assert any(float(row["按期结案率"][:-1]) < float(row["结案率"][:-1]) for row in shown)
     assert all(float(row["按期结案率"][:-1]) <= float(row["结案率"][:-1]) for row in shown)
     assert any(float(row["handle_hours"]) > 0 for row in shown if row["handle_hours"] != "—")
+
+
+def test_a_squad_below_two_co_managers_per_officer_is_flagged(client, db) -> None:
+    """DOMAIN §1: at least 2 co-managers per officer, and a report flags the townships below it. The demo
+    meets it; 游埠 co-managers leaving (deactivated) until one is missing put 游埠中队 below."""
+    from sqlalchemy import select
+
+    from grids.models import Squad, User
+
+    login(client, "supervisor")
+    page = client.get("/reports").get_data(as_text=True)
+    assert "data-staffing-ok" in page and "data-understaffed" not in page
+    youbu = db.scalar(select(Squad).where(Squad.code == "SQ330781102"))
+    officers = db.scalar(select(func.count()).where(User.squad_id == youbu.id, User.role == "officer", User.active))
+    co_managers = db.scalars(select(User.id).where(User.squad_id == youbu.id, User.role == "co_manager")).all()
+    leaving = co_managers[:len(co_managers) - (2 * officers - 1)]  # as many leave as put the squad one short
+    db.execute(update(User).where(User.id.in_(leaving)).values(active=False))
+    db.flush()
+    flagged = client.get("/reports").get_data(as_text=True).split("data-understaffed>")[1].split("</ul>")[0]
+    assert f"{youbu.name}（游埠镇（示意））：执法队员 {officers} 名，协管员 {2 * officers - 1} 名，少 1 名" in flagged
+    assert flagged.count("<li>") == 1
