@@ -98,6 +98,12 @@
     if (this.focused && this.cluster.getVisibleParent(this.focused) === this.focused) { this.focused.openTooltip(); }
   };
 
+  /* The open case closed: nothing is brought into view for it any more, and its name goes. */
+  CaseMap.prototype.unfocus = function () {
+    if (this.focused) { this.focused.closeTooltip(); }
+    this.focused = null;
+  };
+
   /* leaflet.heat 0.2 fails when redrawn off the map, so it is only fed while shown. */
   CaseMap.prototype.refreshHeat = function () {
     if (!this.map.hasLayer(this.heat)) { return; }
@@ -162,12 +168,9 @@
     }
     var self = this;
     settled(this.cluster, function () {
-      // the case may have been redrawn meanwhile (a poll, the case just created): its pin is a new marker then,
-      // focused in its place (redraw), and shown instead
-      if (self.markers[id] !== marker || !self.cluster.hasLayer(marker)) {
-        if (self.markers[id] && self.focused === self.markers[id]) { self.focus(id, cover); }
-        return;
-      }
+      var now = self.markers[id];
+      if (!now || self.focused !== now) { return; }  // closed, or another case opened, meanwhile
+      if (now !== marker) { self.focus(id, cover); return; }  // redrawn meanwhile (a poll): show the new pin
       var parent = self.cluster.getVisibleParent(marker);
       if (parent && parent !== marker && tight(map, parent)) {
         self.open(parent, place);

@@ -438,6 +438,7 @@
   });
   function closeDrawer() {
     drawer.hidden = true; current = null; currentCase = null;
+    caseMap.unfocus();
     history.replaceState(null, "", location.pathname + location.search);
   }
 
