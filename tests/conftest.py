@@ -22,6 +22,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Without the public data next to this checkout the tests that read it cannot run: say so at once."""
+    if not SHARED_DATA.is_dir():
+        pytest.exit(f"the tests read the public data in {SHARED_DATA} (shared/data beside this checkout, see the "
+                    "README's Data attributions); it is not there", returncode=4)
+
+
 def _server_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:

@@ -49,20 +49,22 @@ def oakland(engine: Engine) -> Iterator[tuple[Session, dict]]:
     connection = engine.connect()
     transaction = connection.begin()
     session = Session(bind=connection, join_transaction_mode="create_savepoint")
-    session.add(City(code=CITY, name="West Oakland (test)"))
-    session.flush()
-    session.add_all([Category(city_code=CITY, code=code, name=name, type="event", time_limit="4h")
-                     for code, name in (("E0101", "暴露垃圾"), ("E0105", "乱堆物堆料"), ("E0501", "店外经营"),
-                                        ("E0201", "非法小广告"))])
-    city = upsert_division(session, CITY, CITY, "West Oakland", "city", _extent())
-    upsert_division(session, CITY, TOWNSHIP, "West Oakland township", "township", _extent(), parent=city)
-    publish_layout(session, generate_layout(session, CITY, TOWNSHIP, method="square").id)
-    imported = import_units(session, CITY, read_unit_file(SHOPS), "name", "shop", "wgs84")
-    generated = generate_areas(session, CITY, TOWNSHIP, BUILDINGS, ROADS, "wgs84", 15.0)
-    yield session, {"import": imported, "generate": generated}
-    session.close()
-    transaction.rollback()
-    connection.close()
+    try:  # a setup that fails must still roll back: its open transaction would hold up every later test
+        session.add(City(code=CITY, name="West Oakland (test)"))
+        session.flush()
+        session.add_all([Category(city_code=CITY, code=code, name=name, type="event", time_limit="4h")
+                         for code, name in (("E0101", "暴露垃圾"), ("E0105", "乱堆物堆料"), ("E0501", "店外经营"),
+                                            ("E0201", "非法小广告"))])
+        city = upsert_division(session, CITY, CITY, "West Oakland", "city", _extent())
+        upsert_division(session, CITY, TOWNSHIP, "West Oakland township", "township", _extent(), parent=city)
+        publish_layout(session, generate_layout(session, CITY, TOWNSHIP, method="square").id)
+        imported = import_units(session, CITY, read_unit_file(SHOPS), "name", "shop", "wgs84")
+        generated = generate_areas(session, CITY, TOWNSHIP, BUILDINGS, ROADS, "wgs84", 15.0)
+        yield session, {"import": imported, "generate": generated}
+    finally:
+        session.close()
+        transaction.rollback()
+        connection.close()
 
 
 def _units(session: Session) -> list[FrontageUnit]:

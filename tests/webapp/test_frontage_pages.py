@@ -70,12 +70,14 @@ def oakland(engine: Engine) -> Iterator[Connection]:
     """A connection holding the built city in a transaction rolled back after the module."""
     connection = engine.connect()
     transaction = connection.begin()
-    with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
-        build_oakland(session)
-        session.commit()
-    yield connection
-    transaction.rollback()
-    connection.close()
+    try:  # a setup that fails must still roll back: its open transaction would hold up every later test
+        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+            build_oakland(session)
+            session.commit()
+        yield connection
+    finally:
+        transaction.rollback()
+        connection.close()
 
 
 @pytest.fixture()
