@@ -37,6 +37,7 @@ NOTIFY: dict[str, tuple[str, ...]] = {
     "redispatch": (OWNER,),
     "rework": (OWNER,),
     "return": (DISPATCH_CENTRE,),
+    "refute": (DISPATCH_CENTRE,),
     "handle": (DISPATCH_CENTRE,),
     "escalate": (OWNER, SUPERVISORS),
     "request_extension": (APPROVERS,),
@@ -47,7 +48,8 @@ NOTIFY: dict[str, tuple[str, ...]] = {
 
 #: States whose next step is not the owner's: the dispatch centre's (立案, 派遣, 结案) or the inspectors' (核查
 #: of the handler's feedback on site). Whoever owns the case, they must act.
-WAITING_ON = {"reported": DISPATCH_CENTRE, "verified": DISPATCH_CENTRE, "filed": DISPATCH_CENTRE,
+WAITING_ON = {"reported": DISPATCH_CENTRE, "verified": DISPATCH_CENTRE, "unfounded": DISPATCH_CENTRE,
+              "filed": DISPATCH_CENTRE,
               "handled": INSPECTORS, "checked": DISPATCH_CENTRE}
 
 

@@ -1,6 +1,7 @@
 """The case workflow as data: which action moves a case from which state to which, and who may do it.
 
-report -> (verify) -> file 立案 -> dispatch 派遣 -> accept -> handle 处置/反馈 -> check 核查 -> close 结案,
+report -> (verify 核实, or refute 不属实) -> file 立案 -> dispatch 派遣 -> accept -> handle 处置/反馈
+-> check 核查 -> close 结案,
 with the exception flows rework 返工, extension 延期 (a second one needs a higher approval), return 回退
 and redispatch 改派, park 挂账, escalate 督办, cancel 作废 and reopen. Every action is one guarded UPDATE
 (`WHERE version = :expected`) plus one appended CaseEvent in the caller's transaction, so of two
@@ -84,6 +85,7 @@ SYSTEM_ROLE = "system"
 #: (parked, closed, cancelled) stop the clock.
 STAGE_CLOCKS: dict[str, str] = {
     "reported": "file", "verified": "file",  # the centre must file (立案)
+    "unfounded": "file",  # ... or cancel (作废) what the inspector found not true
     "filed": "dispatch",  # ... and dispatch (派遣)
     "dispatched": "handle", "in_progress": "handle",  # the handler must handle (处置)
     "handled": "check",  # the inspector must check the feedback on site (核查)
@@ -95,11 +97,12 @@ HANDLE_STAGE = "handle"
 RESTARTS = ("redispatch",)
 # A case can become overdue only while a stage clock runs.
 CLOCK_STATES = tuple(STAGE_CLOCKS)
-OPEN_STATES = ("reported", "verified", "filed", "dispatched", "in_progress", "handled", "checked", "parked")
+OPEN_STATES = ("reported", "verified", "unfounded", "filed", "dispatched", "in_progress", "handled", "checked",
+               "parked")
 CLOSED_STATES = ("closed", "cancelled")
 #: A case routed to a department is the centre's until it is dispatched (立案, 派遣): the department does not see
 #: it yet, nor one cancelled before it was dispatched (a cancel comes only before; a return clears the department).
-BEFORE_DISPATCH = ("reported", "verified", "filed", "cancelled")
+BEFORE_DISPATCH = ("reported", "verified", "unfounded", "filed", "cancelled")
 CANCEL_REASONS = ("duplicate", "invalid")
 #: The original of a linked duplicate records the other report (contact, photos); only
 #: grids.duplicates.link_duplicate takes it, so it is not offered as an allowed next action.
@@ -123,7 +126,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("report", (None,), "reported", REPORTER_ROLES),
     Transition("import", (None,), AS_RECORDED, (SYSTEM_ROLE,)),
     Transition("verify", ("reported",), "verified", ON_SITE_ROLES),
-    Transition("file", ("reported", "verified"), "filed", CENTRE_ROLES),
+    # 核实不属实: nothing on site as reported; the centre cancels (or files after all, knowing better)
+    Transition("refute", ("reported",), "unfounded", ON_SITE_ROLES, ("reason",)),
+    Transition("file", ("reported", "verified", "unfounded"), "filed", CENTRE_ROLES),
     Transition("dispatch", ("filed",), "dispatched", CENTRE_ROLES),
     Transition("accept", ("dispatched",), "in_progress", HANDLER_ROLES),
     Transition("return", ("dispatched", "in_progress"), "filed", HANDLER_ROLES, ("reason",)),
@@ -141,7 +146,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("park", ("filed", "dispatched", "in_progress"), "parked", ("supervisor",), ("reason",)),
     Transition("resume", ("parked",), "filed", ("supervisor",)),
     Transition("escalate", OPEN_STATES, STAY, (*CENTRE_ROLES, SYSTEM_ROLE)),
-    Transition("cancel", ("reported", "verified", "filed"), "cancelled", CENTRE_ROLES, ("reason",)),
+    Transition("cancel", ("reported", "verified", "unfounded", "filed"), "cancelled", CENTRE_ROLES, ("reason",)),
     Transition("relocate", ("reported", "verified", "filed"), STAY, CENTRE_ROLES, ("lon", "lat")),
     Transition(ABSORB_DUPLICATE, OPEN_STATES, STAY, CENTRE_ROLES, ("duplicate",)),
     Transition("reopen", ("closed",), "filed", ("supervisor",), ("reason",)),
@@ -314,9 +319,9 @@ def objection(role: str, action: str, incident: Incident) -> Forbidden | None:
     return None
 
 
-#: Actions the case's own reporter never takes: 核实 confirms someone else's report on site; one's own field
-#: report is first-hand already, and the centre files it.
-NOT_BY_REPORTER = ("verify",)
+#: Actions the case's own reporter never takes: 核实 confirms (or refutes) someone else's report on site; one's
+#: own field report is first-hand already, and the centre files it.
+NOT_BY_REPORTER = ("verify", "refute")
 
 
 def own_report_objection(session: Session, user_id: int | None, action: str, incident: Incident) -> Forbidden | None:

@@ -22,14 +22,14 @@ ROLE_LABELS = {
     "system": _l("系统"),  # the sweeper's 督办
 }
 STATUS_LABELS = {
-    "reported": _l("已上报"), "verified": _l("已核实"), "filed": _l("已立案"), "dispatched": _l("已派遣"),
-    "in_progress": _l("处置中"), "handled": _l("已处置"), "checked": _l("已核查"), "closed": _l("已结案"),
-    "cancelled": _l("已作废"), "parked": _l("已挂账"),
+    "reported": _l("已上报"), "verified": _l("已核实"), "unfounded": _l("核实不属实"), "filed": _l("已立案"),
+    "dispatched": _l("已派遣"), "in_progress": _l("处置中"), "handled": _l("已处置"), "checked": _l("已核查"),
+    "closed": _l("已结案"), "cancelled": _l("已作废"), "parked": _l("已挂账"),
 }
 LEVEL_LABELS = {"city": _l("市/县"), "district": _l("区"), "township": _l("乡镇/街道"), "community": _l("社区/村")}
-ACTION_LABELS = {"report": _l("上报"), "verify": _l("核实"), "file": _l("立案"), "dispatch": _l("派遣"),
-                 "accept": _l("接单"), "return": _l("退回"), "redispatch": _l("改派"), "handle": _l("处置反馈"),
-                 "check": _l("核查"), "rework": _l("返工"), "close": _l("结案"),
+ACTION_LABELS = {"report": _l("上报"), "verify": _l("核实"), "refute": _l("核实不属实"), "file": _l("立案"),
+                 "dispatch": _l("派遣"), "accept": _l("接单"), "return": _l("退回"), "redispatch": _l("改派"),
+                 "handle": _l("处置反馈"), "check": _l("核查"), "rework": _l("返工"), "close": _l("结案"),
                  "request_extension": _l("申请延期"), "approve_extension": _l("批准延期"),
                  "reject_extension": _l("驳回延期"), "relocate": _l("重新定位"), "park": _l("挂账"),
                  "resume": _l("恢复"), "escalate": _l("督办"), "cancel": _l("作废"), "reopen": _l("重新立案"),

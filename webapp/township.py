@@ -47,13 +47,17 @@ bp = Blueprint("township", __name__, url_prefix="/township")
 EXTENSION_UNITS = ("h", "d")
 #: Steps taken on the spot with one tap and an optional note: 核实 a report, 接单 a dispatched case, 核查
 #: a handled one (a failed check is a note to the centre, which sends it back for 返工).
-ON_THE_SPOT = {"verify": (_l("核实属实"), _l("已核实，等待立案。")), "accept": (_l("接单"), _l("已接单。")),
+ON_THE_SPOT = {"verify": (_l("核实属实"), _l("已核实，等待立案。")),
+               "refute": (_l("核实不属实"), _l("已报指挥中心：现场不属实，由其作废。")),
+               "accept": (_l("接单"), _l("已接单。")),
                "check": (_l("核查通过"), _l("已核查，等待结案。")),
                "rework": (_l("核查不通过，返工"), _l("已退回处置单位返工。")),
                "return": (_l("退回指挥中心"), _l("已退回指挥中心，由其改派。"))}
-#: The steps whose typed note is their required reason, and what to write when it is missing: what is still
-#: wrong on site; why the case is not the squad's (a squad given a case not theirs had no way to give it back).
-REASONED = {"rework": _l("请写明现场还有什么问题，处置单位据此返工。"),
+#: The steps whose typed note is their required reason, and what to write when it is missing: what was found
+#: instead of the report; what is still wrong on site; why the case is not the squad's (a squad given a case
+#: not theirs had no way to give it back).
+REASONED = {"refute": _l("请写明现场所见（例如现场没有上报的问题），指挥中心据此作废。"),
+            "rework": _l("请写明现场还有什么问题，处置单位据此返工。"),
             "return": _l("请写明退回原因（例如不属于本中队的职责或辖区），指挥中心据此改派。")}
 #: 我的任务 by role (DOMAIN §4): the inspector verifies public and hotline reports (staff's own are first-hand)
 #: and checks feedback in the zone; a co-manager

@@ -502,3 +502,22 @@ def test_an_inspector_who_finds_the_work_unfinished_sends_it_back_for_rework(db,
     assert (event.action, event.actor_role, event.note) == ("rework", "inspector", "桥下仍有两袋垃圾")
     with pytest.raises(Invalid):
         step(db, case, "rework", "inspector", reason="again")  # in progress: the handler's turn, not a check
+
+
+def test_a_report_found_not_as_reported_waits_on_the_centre_to_cancel_or_file_it(db, demo_city) -> None:
+    """核实不属实 says what was seen on site; the case then waits on the centre (its filing clock runs on), who
+    cancels it as invalid or files it after all. Nobody refutes their own report."""
+    case = new_case(db)  # the inspector's own field report
+    with pytest.raises(Forbidden) as own:
+        step(db, case, "refute", "inspector", reason="现场无垃圾")
+    assert own.value.code == "own_report"
+    with pytest.raises(Invalid) as unsaid:
+        step(db, case, "refute", "co_manager")
+    assert unsaid.value.details == ["reason"]
+    filing_due = case.deadline_at
+    step(db, case, "refute", "co_manager", reason="现场无垃圾")
+    assert (case.status, case.deadline_at) == ("unfounded", filing_due)
+    with pytest.raises(Invalid):
+        step(db, case, "dispatch", "dispatcher")  # not filed
+    step(db, case, "cancel", "dispatcher", reason="invalid")
+    assert case.status == "cancelled" and replay(events_of(db, case.id)) == "cancelled"

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from grids.incidents import Actor, open_case
-from grids.models import CaseEvent, Category, Division, Grid, Incident, User
+from grids.models import CaseEvent, Category, Division, Grid, Incident, OutboxMessage, User
 from grids.org import add_user
 from grids.workflow import OPEN_STATES, act, report
 from tests.conftest import csrf_token, login
@@ -291,3 +291,33 @@ def test_every_channel_a_case_comes_by_has_words() -> None:
     from webapp.labels import SOURCE_LABELS
 
     assert set(SOURCE_LABELS) == set(SOURCES)
+
+
+def test_a_report_not_as_reported_on_site_goes_to_the_centre_to_cancel(client, db) -> None:
+    """核实不属实: the co-manager finds nothing there and says what they saw; the report leaves their tasks and
+    waits on the centre, which cancels it (or files it after all). A refusal without what was seen is kept."""
+    co_manager = db.scalar(select(User).where(User.username == "co_manager"))
+    grid = db.scalar(select(Grid).where(Grid.co_manager_id == co_manager.id).limit(1))
+    hotline = _report(db, "dispatcher", func.ST_PointOnSurface(grid.geom))
+    db.flush()
+    login(client, "co_manager")
+    page = client.get(f"/township/cases/{hotline.id}").get_data(as_text=True)
+    assert 'value="refute"' in page and "核实不属实时必填" in page
+    token = csrf_token(client, f"/township/cases/{hotline.id}")
+    spot = {"csrf_token": token, "version": hotline.version, "action": "refute"}
+    unsaid = client.post(f"/township/cases/{hotline.id}/act", data=spot)
+    assert unsaid.status_code == 422 and "请写明现场所见" in unsaid.get_data(as_text=True)
+    db.refresh(hotline)
+    assert hotline.status == "reported"
+    said = client.post(f"/township/cases/{hotline.id}/act", data={**spot, "note": "现场路面干净，未见垃圾"})
+    assert said.status_code == 302
+    db.refresh(hotline)
+    assert hotline.status == "unfounded"
+    assert f'data-case="{hotline.id}"' not in _section(client.get("/township").get_data(as_text=True), "我的任务")
+    told = db.scalar(select(OutboxMessage).where(OutboxMessage.incident_id == hotline.id,
+                                                 OutboxMessage.kind == "refute"))
+    assert told.recipient == "role:dispatcher"
+    login(client, "dispatcher")
+    drawer = client.get(f"/dispatch/cases/{hotline.id}").json
+    assert {a["action"] for a in drawer["actions"]} >= {"cancel", "file"} and drawer["status_label"] == "核实不属实"
+    assert "现场路面干净，未见垃圾" in json.dumps(drawer["history"], ensure_ascii=False)
