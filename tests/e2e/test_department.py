@@ -229,3 +229,22 @@ def test_an_inbox_whose_login_ended_keeps_its_cards(page, live_server, database_
     expect(item.locator("[data-inbox-form]")).to_be_visible()
     expect(item.locator("[data-done]")).to_be_hidden()
     expect(item.locator("textarea[name=note]")).to_have_value("已到现场")
+
+
+def test_a_case_returned_to_the_centre_leaves_the_inbox_saying_so(page, live_server, database_url,
+                                                                  youbu_case) -> None:  # noqa: F811
+    """退回 with a reason: the card stays to say it went back, without the buttons or a history that stops short."""
+    item = typed_card(page, live_server, database_url, youbu_case, "不属于环卫职责，应由交警处理")
+    item.locator("[data-history] summary").click()
+    item.locator("button[value=return]").click()
+    expect(item.locator("[data-done]")).to_have_text("已完成：退回")
+    expect(item.locator("[data-inbox-form]")).to_be_hidden()
+    expect(item.locator("[data-history]")).to_be_hidden()
+    expect(item.locator("[data-due-at]")).to_be_hidden()  # the clock is the centre's now
+    expect(page.locator("[data-count=todo]")).to_have_text("0")
+    screenshot(page, "department-returned")
+    engine = create_engine(database_url)
+    with Session(engine) as session:
+        assert session.get(Incident, youbu_case).status == "filed"
+    engine.dispose()
+    assert page.console_errors == [] and page.foreign_requests == []

@@ -61,10 +61,12 @@
     if (history && twin) { twin.open = history.open; }
   }
 
-  /* A case no longer this department's: its old state and buttons no longer apply; the card stays to say so. */
+  /* A case no longer this department's: its old state, history and buttons no longer apply (the history would stop
+   * short of the step that took it away); the card stays to say so. */
   function retire(item) {
     item.classList.add("retired");
-    item.querySelectorAll("form, [data-error], [data-last], [data-flag], .inbox-head .chip, [data-status]")
+    item.querySelectorAll("form, [data-error], [data-last], [data-flag], [data-history], [data-due-at], " +
+                          ".inbox-head .chip, [data-status]")
       .forEach(function (node) { node.hidden = true; });
   }
 
