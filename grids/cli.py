@@ -878,7 +878,7 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
 @click.option("--department", help="Code of the department that has the cases (承办).")
 @click.option("--since", type=_day, help="First day reported (YYYY-MM-DD, city time).")
 @click.option("--until", type=_day, help="Last day reported (YYYY-MM-DD, city time, included).")
-@click.option("--source", help="Channel: dispatcher, field, api, open311, import ...")
+@click.option("--source", help="Channel: dispatcher, hotline, visit, field, api, open311, import ...")
 @click.option("--overdue", is_flag=True, help="Only open cases past their deadline.")
 @click.option("--triage", is_flag=True, help="Only cases waiting in triage (in no grid).")
 @click.option("--extension", is_flag=True, help="Only cases whose extension request waits for its approver.")

@@ -83,7 +83,7 @@ TEXT_LIMITS = {"description": 4000, "address": 300, "reporter_contact": 200, "ex
 UNFIT_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 #: The channels a case comes in by (Incident.source): a filter names one of these, whether or not a case has
 #: come that way yet (a client polling its own new channel gets an empty list, not a refusal).
-SOURCES = ("dispatcher", "field", "api", "open311", "import", "demo", "frontage_inspection")
+SOURCES = ("dispatcher", "hotline", "visit", "field", "api", "open311", "import", "demo", "frontage_inspection")
 # Who answers for a case, most specific first; "township" is the territorial government (属地兜底).
 OWNER_ORDER = ("department", "squad", "township")
 CENTRE = "centre"

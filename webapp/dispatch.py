@@ -53,6 +53,9 @@ bp = Blueprint("dispatch", __name__, url_prefix="/dispatch")
 bp.add_app_template_global(nearby_config)
 FEED_LIMIT = 500  # case events a poll looks at: far more than a city's busiest 3 s
 POLL_MS = 3000
+#: How a report reached the dispatcher, as the form offers it (the usual first, so preselected): a hotline call
+#: and a walk-in are public reports an inspector verifies on site; 指挥中心受理 covers any other way.
+INTAKE_CHANNELS = ("hotline", "visit", "dispatcher")
 #: Where the owner named by routing is shown as the suggested assignee, and whom that means.
 OWNER_LABELS = {"department": _l("部门"), "squad": _l("中队"), "township": _l("乡镇政府（属地兜底）"),
                 "centre": _l("指挥中心分拣")}
@@ -145,7 +148,8 @@ def _choices() -> dict[str, Any]:
             select(Category).where(Category.city_code == city, Category.parent_id.is_not(None))
             .order_by(Category.code))],
         "departments": city_departments(db(), city),
-        "crs_choices": CRS_CHOICES, "default_crs": DEFAULT_CRS, "intake_token": new_token(),
+        "crs_choices": CRS_CHOICES, "default_crs": DEFAULT_CRS,
+        "channels": [(code, source_label(code)) for code in INTAKE_CHANNELS], "intake_token": new_token(),
         "categories": [(c.id, f"{c.code} {category_name(c)}") for c in db().scalars(
             select(Category).where(Category.city_code == city, Category.parent_id.is_(None))
             .order_by(Category.type.desc(), Category.code))],
@@ -309,4 +313,4 @@ def _suggestion(incident: Incident) -> dict[str, Any]:
 def intake() -> Any:
     """新建案件: the dispatcher's report form (a phone call, a walk-in), as JSON for the page script."""
     return submit_report("dispatcher", lambda case_id: url_for("dispatch.board", _anchor=f"case-{case_id}"),
-                         require_description=True)
+                         require_description=True, channels=INTAKE_CHANNELS)

@@ -106,6 +106,8 @@ class ReportForm:
     # A component's 16-digit code (部件编码, on its plate): the case goes to its maintainer, and the point
     # may be left out (the register knows where the component stands).
     component_code: str | None = None
+    # The channel the form names (the dispatcher's 热线来电 or 群众来访), None for the page's own source.
+    channel: str | None = None
     crs: str = DEFAULT_CRS
     texts: dict[str, str | None] = field(default_factory=dict)
     pictures: list[Picture] = field(default_factory=list)
@@ -113,11 +115,14 @@ class ReportForm:
 
     @classmethod
     def parse(cls, form: MultiDict[str, str], files: MultiDict[str, FileStorage], *,
-              require_description: bool, no_point: str | None = None) -> ReportForm:
+              require_description: bool, no_point: str | None = None, channels: tuple[str, ...] = ()) -> ReportForm:
         # "E0101 暴露垃圾" from the picker, or a bare code or a name (Chinese or English) typed by hand:
         # grids.workflow finds the class by any of them
         parsed = cls(category=form.get("category", "").strip(), crs=form.get("crs") or DEFAULT_CRS,
-                     component_code=form.get("component_code", "").strip() or None)
+                     component_code=form.get("component_code", "").strip() or None,
+                     channel=form.get("source", "").strip() or None)
+        if parsed.channel is not None and parsed.channel not in channels:
+            parsed.errors["source"] = str(_l("请选择来源渠道。"))
         if not parsed.category:
             parsed.errors["category"] = str(_l("请选择类别。"))
         if parsed.crs not in dict(CRS_CHOICES):
@@ -152,8 +157,8 @@ class ReportForm:
 
     def fingerprint(self) -> dict[str, Any]:
         """What makes two submissions "the same report" for the Idempotency-Key check."""
-        return {"category": self.category, "lon": self.lon, "lat": self.lat, "crs": self.crs,
-                "component_code": self.component_code, **self.texts,
+        return {"channel": self.channel, "category": self.category, "lon": self.lon, "lat": self.lat,
+                "crs": self.crs, "component_code": self.component_code, **self.texts,
                 "photos": [p.digest for p in self.pictures]}
 
 
@@ -166,12 +171,13 @@ def _say_with_the_rest(errors: dict[str, str], check: Callable[..., Any], *args:
 
 
 def submit_report(source: str, case_url: Callable[[int], str], *, require_description: bool,
-                  no_point: str | None = None) -> Any:
+                  no_point: str | None = None, channels: tuple[str, ...] = ()) -> Any:
     """Handle a posted report form: 201 {id, case, url}, or 422 {errors}; replays answer like the first.
-    `no_point`: what a form without coordinate fields (the phone's) says when the point is missing."""
+    `no_point`: what a form without coordinate fields (the phone's) says when the point is missing;
+    `channels`: the sources its `source` field may name instead of `source` (a form without one is `source`)."""
     user = current_user()
     form = ReportForm.parse(request.form, request.files, require_description=require_description,
-                            no_point=no_point)
+                            no_point=no_point, channels=channels)
     if form.errors:  # a category the list lacks, a point outside the city: said with the rest, not after
         if "category" not in form.errors:
             _say_with_the_rest(form.errors, category_by_code, db(), user.city_code, form.category)
@@ -183,7 +189,7 @@ def submit_report(source: str, case_url: Callable[[int], str], *, require_descri
     def produce() -> tuple[dict[str, Any], int]:
         incident = report_with_photos(
             db(), upload_root(), Actor.of_user(user), form.category, form.lon, form.lat, crs=form.crs,
-            source=source, pictures=form.pictures, description=form.texts["description"] or "",
+            source=form.channel or source, pictures=form.pictures, description=form.texts["description"] or "",
             address=form.texts["address"], reporter_contact=form.texts["reporter_contact"],
             component_code=form.component_code)
         return {"id": incident.id}, 201

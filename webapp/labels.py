@@ -65,7 +65,8 @@ field_label = _label(FIELD_LABELS)
 
 
 #: Where a case came in; unknown sources (a new integration) show their code.
-SOURCE_LABELS = {"dispatcher": _l("指挥中心受理"), "field": _l("巡查上报"), "api": _l("系统接口"),
+SOURCE_LABELS = {"dispatcher": _l("指挥中心受理"), "hotline": _l("热线来电（12345/12319）"), "visit": _l("群众来访"),
+                 "field": _l("巡查上报"), "api": _l("系统接口"),
                  "open311": _l("Open311"), "import": _l("历史导入"), "demo": _l("演示数据"),
                  "frontage_inspection": _l("门前三包检查")}
 

@@ -108,6 +108,7 @@ def test_dispatcher_creates_a_case_by_clicking_the_map(page, live_server, youbu_
     form.locator("input[name=category]").fill("E0101 暴露垃圾")
     form.locator("textarea[name=description]").fill(HOSTILE)
     form.locator("input[name=address]").fill("游埠老街 12 号")
+    form.locator("select[name=source]").select_option("visit")
     screenshot(page, "dispatch-intake-form")
     form.locator("button[type=submit]").dblclick()
 
@@ -116,6 +117,7 @@ def test_dispatcher_creates_a_case_by_clicking_the_map(page, live_server, youbu_
     assert row.count() == 1 and HOSTILE in row.inner_text()
     page.wait_for_selector("#drawer:not([hidden]) [data-history] li")
     assert page.locator("#drawer [data-field=description]").inner_text() == HOSTILE
+    assert page.locator("#drawer [data-field=source]").inner_text() == "群众来访"
     assert page.locator("#drawer [data-field=suggestion_name]").inner_text() not in ("", "—")
     case_id = page.locator("#drawer [data-field=title]").inner_text().split()[0].lstrip("#")
     # .last: a redrawn pin's old tooltip fades out for 200 ms before it leaves the page

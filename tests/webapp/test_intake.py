@@ -142,6 +142,23 @@ def test_a_report_without_a_point_says_what_each_form_offers(client, db) -> None
     assert phone.json["errors"]["point"] == "还没有位置：请等待定位、点“重新定位”，或在地图上点选问题位置。"
 
 
+def test_a_hotline_call_is_recorded_as_one_and_waits_for_an_inspector_to_verify_it(client, db) -> None:
+    """The channel picked on the dispatcher's form is the case's source (the export's 来源, the filters'); a
+    channel the form does not offer (the phone's own 巡查上报) is refused with the other fields' errors."""
+    login(client, "dispatcher")
+    page = client.get("/dispatch").get_data(as_text=True)
+    assert '<option value="hotline">热线来电（12345/12319）</option>' in page
+    created = post(client, "/dispatch/cases", form(db, source="hotline"))
+    case = db.get(Incident, created.json["id"])
+    assert created.status_code == 201 and case.source == "hotline" and case.status == "reported"
+    assert client.get(f"/dispatch/cases/{case.id}").json["source"] == "热线来电（12345/12319）"
+    refused = post(client, "/dispatch/cases", form(db, source="field", description=""), key="form-token-2")
+    assert refused.status_code == 422
+    assert refused.json["errors"] == {"source": "请选择来源渠道。", "description": "请描述问题。"}
+    login(client, "inspector")
+    assert f"#{case.id} " in client.get("/township").get_data(as_text=True)  # on the inspector's 核实 list
+
+
 def test_a_non_image_and_an_oversized_photo_are_refused_with_a_message(client, db) -> None:
     login(client, "dispatcher")
     fake = post(client, "/dispatch/cases", form(db), photos=[("notes.jpg", b"%PDF-1.4 not a picture")])
