@@ -217,7 +217,7 @@ def test_the_drawer_shows_the_source_and_the_reporters_contact(page, live_server
     form.locator("button[type=submit]").click()
     drawer = page.locator("#drawer")
     expect(drawer.locator("[data-field=description]")).to_have_text("测试：来电反映垃圾堆放")
-    expect(drawer.locator("[data-field=source]")).to_have_text("指挥中心受理")
+    expect(drawer.locator("[data-field=source]")).to_have_text("热线来电（12345/12319）")  # the form's first channel
     expect(drawer.locator("[data-field=reporter_contact]")).to_have_text("王先生 13800138000")
     screenshot(page, "dispatch-desk-contact")
     assert page.console_errors == [] and page.foreign_requests == []

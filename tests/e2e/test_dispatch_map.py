@@ -21,6 +21,7 @@ from grids.models import (
 from grids.responsibility import create_by_codes
 from tests.conftest import YOUBU
 from tests.e2e.conftest import browser_login, screenshot
+from tests.e2e.test_department import act_as
 
 pytestmark = pytest.mark.e2e
 
@@ -100,6 +101,10 @@ def wait_for(page, script: str, arg: object) -> None:
     raise AssertionError(f"still false after 10 s: {script}")
 
 
+IN_A_CLUSTER_OF_3 = """id => { const caseMap = window.GridlinkDispatch.caseMap, pin = caseMap.markers[id];
+    const shown = caseMap.cluster.getVisibleParent(pin); return shown !== pin && shown.getChildCount() === 3; }"""
+
+
 def pin_classes(page, ids: list[int]) -> list[str]:
     """The deadline class each case's pin shows on the map now (dl-overdue, dl-on_time ...)."""
     return page.evaluate("""ids => ids.map(id => {
@@ -126,8 +131,7 @@ def test_reports_metres_apart_fan_out_at_street_level_instead_of_zooming_to_the_
     page.keyboard.press("Escape")
     page.evaluate("window.GridlinkDispatch.caseMap.cluster.unspiderfy()")
     page.evaluate("window.GridlinkDispatch.caseMap.map.setView([29.3050, 119.7350], 14, {animate: false})")
-    wait_for(page, "id => window.GridlinkDispatch.caseMap.cluster.getVisibleParent("
-                   "window.GridlinkDispatch.caseMap.markers[id]).getChildCount() === 3", ids[0])
+    wait_for(page, IN_A_CLUSTER_OF_3, ids[0])  # the spider folding back first shows the pin on its own
     # Clicked where it shows, as a person does: the cluster's icon may still be redrawn (the spider folding
     # back), which a handle on one DOM element would not survive.
     x, y = page.evaluate("""id => {
@@ -140,6 +144,48 @@ def test_reports_metres_apart_fan_out_at_street_level_instead_of_zooming_to_the_
     page.mouse.click(x, y)
     wait_for(page, shown, ids)
     assert page.evaluate("window.GridlinkDispatch.caseMap.map.getZoom()") == 16
+
+
+def test_the_open_case_keeps_its_fan_and_name_when_a_poll_redraws_it_or_a_neighbour(page, live_server, new_case,
+                                                                                      database_url) -> None:
+    """Someone else escalates a case in the open case's fan, then the open case itself: each poll redraws that
+    pin, which folds the fan up (markercluster does on any removal); it opens again with the name shown."""
+    ids = [new_case(f"测试：同一处 {i}", lon=119.7390 + 0.00003 * i, lat=29.3080) for i in range(3)]
+    browser_login(page, live_server, "dispatcher")
+    page.wait_for_selector(".case-pin, .case-cluster")
+    shown = "ids => ids.every(id => window.GridlinkDispatch.caseMap.markers[id].getElement())"
+    page.locator(f"#queue tr[data-case='{ids[1]}']").click()
+    wait_for(page, shown, ids)
+    for k, changed in enumerate((ids[0], ids[1]), start=1):
+        act_as(database_url, changed, "supervisor", "escalate", note=f"督办 {k}")
+        expect(page.locator(f"#queue tr[data-case='{changed}'] [data-flag=escalated]")).to_be_visible()
+        page.wait_for_timeout(1000)  # the fold (200 ms) and the fan-out again (200 ms) are over
+        wait_for(page, shown, ids)
+        expect(page.locator(".leaflet-tooltip", has_text=f"#{ids[1]} ")).to_be_visible()
+    screenshot(page, "dispatch-map-fan-kept")
+    assert page.console_errors == [] and page.foreign_requests == []
+
+
+def test_a_case_redrawn_while_the_map_zooms_to_it_is_still_shown_with_its_name(page, live_server,
+                                                                              new_case) -> None:
+    """Three reports 60 m apart (one cluster at street level, not fanned out: zoomed into): the opened case's pin
+    is redrawn (as by a poll) just as the map starts zooming to it. The zoom used to wait on the removed pin for
+    good, and threw at every later move of the map."""
+    ids = [new_case(f"测试：相隔 {i}", lon=119.7420 + 0.0006 * i, lat=29.3110) for i in range(3)]
+    browser_login(page, live_server, "dispatcher")
+    page.wait_for_selector(".case-pin, .case-cluster")
+    page.evaluate("window.GridlinkDispatch.caseMap.map.setView([29.3110, 119.7426], 16, {animate: false})")
+    wait_for(page, IN_A_CLUSTER_OF_3, ids[1])
+    page.evaluate("""id => fetch("/dispatch/cases/" + id, {headers: {Accept: "application/json"}})
+        .then(r => r.json()).then(c => {
+            const caseMap = window.GridlinkDispatch.caseMap;
+            caseMap.map.once("zoomstart", () => caseMap.redraw(c, true));
+        })""", ids[1])
+    page.locator(f"#queue tr[data-case='{ids[1]}']").click()
+    expect(page.locator(".leaflet-tooltip", has_text=f"#{ids[1]} ")).to_be_visible()
+    assert page.evaluate("window.GridlinkDispatch.caseMap.map.getZoom()") > 16  # zoomed into the cluster
+    page.evaluate("window.GridlinkDispatch.caseMap.map.panBy([40, 0], {animate: false})")  # a later move
+    assert page.console_errors == [] and page.foreign_requests == []
 
 
 def test_bulk_filing_recolours_the_pins_without_a_reload(page, live_server, new_case) -> None:

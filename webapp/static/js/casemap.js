@@ -53,6 +53,7 @@
     this.markers = {};
     this.onSelect = onSelect;
     this.cluster.options.iconCreateFunction = clusterIcon;
+    this.cluster.on("unspiderfied", function () { if (self.refan) { self.refanned(); } });
     this.cluster.on("clusterclick clusterkeypress", function (event) {
       if (event.type === "clusterkeypress" && event.originalEvent && event.originalEvent.keyCode !== 13) { return; }
       self.open(event.layer);
@@ -84,24 +85,45 @@
   };
 
   /* A case's pin drawn anew as the case now is (colour, tooltip), or taken off the map when `open` is false.
-   * The open case's pin keeps its tooltip open: a poll bringing that case back must not hide its name. */
+   * The open case's pin keeps its tooltip open: a poll bringing that case back must not hide its name. Taking any
+   * clustered pin off the map folds up the fanned-out cluster: one that held the open case's pin is fanned out
+   * again once folded (refanned), without moving the map. The open case's pin redrawn while it is still being
+   * brought into view is brought into view afresh: the steps under way wait on the old pin, which never shows. */
   CaseMap.prototype.redraw = function (c, open) {
     var old = this.markers[c.id];
     var focused = old !== undefined && old === this.focused;
+    var fan = this.cluster._spiderfied;
+    var held = Boolean(fan && this.focused) && fan.getAllChildMarkers().indexOf(this.focused) >= 0;
     if (old) {
       this.cluster.removeLayer(old);
       delete this.markers[c.id];
     }
     if (open) { this.add(c); }
-    if (!focused) { return; }
-    this.focused = this.markers[c.id] || null;
-    if (this.focused && this.cluster.getVisibleParent(this.focused) === this.focused) { this.focused.openTooltip(); }
+    if (focused) { this.focused = this.markers[c.id] || null; }
+    if (focused && this.focusing) {
+      this.focusing = null;
+      if (this.focused) { this.focus(c.id, this.cover); }
+    } else if (held && !this.cluster._spiderfied) {
+      this.refan = true;
+    } else if (focused && this.focused && this.cluster.getVisibleParent(this.focused) === this.focused) {
+      this.focused.openTooltip();
+    }
+  };
+
+  /* After a redraw folded up the fan holding the open case: its pins fanned out again, its name shown. */
+  CaseMap.prototype.refanned = function () {
+    var marker = this.focused, group = this.cluster;
+    this.refan = false;
+    var parent = marker && group.getVisibleParent(marker);
+    if (!parent || parent === marker || !parent.spiderfy || group._inZoomAnimation) { return; }
+    group.once("spiderfied", function () { if (this.focused === marker) { marker.openTooltip(); } }, this);
+    parent.spiderfy();
   };
 
   /* The open case closed: nothing is brought into view for it any more, and its name goes. */
   CaseMap.prototype.unfocus = function () {
     if (this.focused) { this.focused.closeTooltip(); }
-    this.focused = null;
+    this.focused = this.focusing = null;
   };
 
   /* leaflet.heat 0.2 fails when redrawn off the map, so it is only fed while shown. */
@@ -146,10 +168,47 @@
     });
   };
 
-  /* Runs `then` once the cluster layer has redrawn for the map's new zoom (its clusters split or merge in an
-   * animation after the zoom itself, and a cluster in mid-animation cannot be fanned out). */
+  /* Runs `then` once the map's zoom and the cluster layer's redraw for it are over (its clusters split or merge in
+   * an animation after the zoom itself; a cluster in mid-animation cannot be fanned out, and zoomToShowLayer
+   * started mid-zoom can wait for a move that never comes). */
   function settled(group, then) {
-    if (group._inZoomAnimation) { group.once("animationend", then); } else { then(); }
+    if (group._map._animatingZoom) {
+      group._map.once("zoomend", function () { settled(group, then); });
+    } else if (group._inZoomAnimation) {
+      group.once("animationend", then);
+    } else {
+      then();
+    }
+  }
+
+  /* markercluster's zoomToShowLayer (zoom into the pin's cluster, or pan to the pin, then fan out if it is still
+   * clustered), given up once `current` is false: its own waits for a pin that shows, and one redrawn meanwhile
+   * never does, while it throws on that removed pin at every later move, taking the map's other listeners along. */
+  function showLayer(group, marker, current, then) {
+    var map = group._map;
+    function stop() {
+      map.off("moveend", step);
+      group.off("animationend", step);
+    }
+    function step() {
+      if (!current()) { stop(); return; }
+      if (group._inZoomAnimation || !(map.hasLayer(marker) || map.hasLayer(marker.__parent))) { return; }
+      stop();
+      if (map.hasLayer(marker)) {
+        then();
+      } else if (marker.__parent._icon) {
+        group.once("spiderfied", then);
+        marker.__parent.spiderfy();
+      }
+    }
+    if (marker._icon && map.getBounds().contains(marker.getLatLng())) { then(); return; }
+    map.on("moveend", step);
+    if (marker.__parent._zoom < Math.round(map.getZoom())) {
+      map.panTo(marker.getLatLng());
+    } else {
+      group.on("animationend", step);
+      marker.__parent.zoomToBounds();
+    }
   }
 
   /* Zooms to the case's pin and opens its tooltip; `cover` (the drawer, over the map's right side), the intake
@@ -161,6 +220,8 @@
     if (!marker) { return; }
     if (this.focused && this.focused !== marker) { this.focused.closeTooltip(); }
     this.focused = marker;
+    this.cover = cover;
+    var run = this.focusing = {};  // this focus, until its pin shows: a later one (or a close) ends its steps
     var legend = document.querySelector(".map-legend");
     var aside = document.getElementById("intake");  // the dispatcher's 新建案件 panel, over the map's left side
     if (map.getZoom() < FOCUS_ZOOM) {  // close enough to see the street, past the township names
@@ -168,19 +229,18 @@
     }
     var self = this;
     settled(this.cluster, function () {
-      var now = self.markers[id];
-      if (!now || self.focused !== now) { return; }  // closed, or another case opened, meanwhile
-      if (now !== marker) { self.focus(id, cover); return; }  // redrawn meanwhile (a poll): show the new pin
+      if (self.focusing !== run) { return; }  // closed, another case opened, or its pin redrawn, meanwhile
       var parent = self.cluster.getVisibleParent(marker);
       if (parent && parent !== marker && tight(map, parent)) {
         self.open(parent, place);
       } else {
-        self.cluster.zoomToShowLayer(marker, place);
+        showLayer(self.cluster, marker, function () { return self.focusing === run; }, place);
       }
     });
 
     function place() {
-      if (self.focused !== marker) { return; }  // another case was opened while this one's pins fanned out
+      if (self.focusing !== run) { return; }  // as above, while its pins fanned out
+      self.focusing = null;
       var box = map.getContainer().getBoundingClientRect();
       var right = cover && !cover.hidden ? Math.min(box.width, cover.getBoundingClientRect().left - box.left) : box.width;
       var left = aside && !aside.hidden ? Math.max(0, aside.getBoundingClientRect().right - box.left) : 0;
