@@ -369,7 +369,7 @@ def test_export_filters_are_checked() -> None:
 @pytest.mark.parametrize(("filters", "words"), [
     ({"category": "E0101,ZZZ"}, "unknown category ZZZ"), ({"township": "999"}, "unknown township 999"),
     ({"township": "游埠镇"}, "unknown township 游埠镇"), ({"township": CITY}, f"unknown township {CITY}"),
-    ({"source": "hotlne"}, "unknown source 'hotlne'; the sources: dispatcher, field, api")])
+    ({"source": "hotlne"}, "unknown source 'hotlne'; the sources: dispatcher, hotline, visit, field, api")])
 def test_an_export_filter_the_city_does_not_have_is_named_not_an_empty_file(db, demo_city, filters, words) -> None:
     with pytest.raises(Invalid, match=words):
         export_text(db, "csv", **filters)
