@@ -106,7 +106,10 @@ def test_dispatcher_creates_a_case_by_clicking_the_map(page, live_server, youbu_
     assert form.locator("input[name=lon]").input_value().startswith("119.")
     page.wait_for_selector(".intake-pin")
     form.locator("input[name=category]").fill("E0101 暴露垃圾")
+    expect(form.locator("[data-error-for=category]")).to_be_hidden()  # answered: its message goes
+    expect(form.locator("[data-error-for=description]")).to_be_visible()  # not yet
     form.locator("textarea[name=description]").fill(HOSTILE)
+    expect(form.locator("[data-error-for=description]")).to_be_hidden()
     form.locator("input[name=address]").fill("游埠老街 12 号")
     form.locator("select[name=source]").select_option("visit")
     screenshot(page, "dispatch-intake-form")

@@ -33,6 +33,12 @@
   function bind(form, options) {
     var button = form.querySelector("button[type=submit]");
     var token = form.querySelector("[data-idempotency]");
+    // A field being corrected loses its message: the fix is under way, and the next submit says if it still falls
+    // short. (The point's message is watchPoint's, which answers for the point as placed.)
+    form.addEventListener("input", function (event) {
+      var slot = event.target.name && form.querySelector("[data-error-for='" + event.target.name + "']");
+      if (slot) { slot.hidden = true; }
+    });
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       if (form.classList.contains("sending")) { return; }
