@@ -42,6 +42,7 @@ from grids.divisions import division_at, division_by_code
 from grids.errors import Invalid, NotFound
 from grids.frontage_links import link_grids
 from grids.incidents import open_case
+from grids.layouts import grid_at
 from grids.models import (
     CasePhoto,
     Category,
@@ -145,6 +146,14 @@ def _fill(unit: FrontageUnit, props: dict[str, Any], raw_type: str | None) -> No
             setattr(unit, name, str(props[name]).strip())
 
 
+def _township_at(session: Session, city_code: str, point: Point) -> Division | None:
+    """The unit's township: on two townships' common edge (a street often is one), the township of the grid in
+    force there, as for a case at the point (grids.incidents); the division at the point where no grid is."""
+    grid = grid_at(session, city_code, point.x, point.y)
+    inside = to_shape(grid.geom).point_on_surface() if grid is not None else point
+    return division_at(session, city_code, inside, "township")
+
+
 def import_units(session: Session, city_code: str, features: Iterable[Feature], name_field: str,
                  type_field: str | None = None, crs: str = "wgs84") -> dict[str, Any]:
     """Create or update units; a feature without a name or a usable point is skipped and listed."""
@@ -175,7 +184,7 @@ def import_units(session: Session, city_code: str, features: Iterable[Feature], 
             updated += 1
         raw_type = feature.properties.get(type_field) if type_field else None
         _fill(unit, feature.properties, str(raw_type).strip() if raw_type not in (None, "") else None)
-        township = division_at(session, city_code, point, "township")
+        township = _township_at(session, city_code, point)
         unit.township_id = township.id if township else None
     session.flush()
     return {"city": city_code, "created": created, "updated": updated, "skipped": skipped}

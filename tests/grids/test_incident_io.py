@@ -14,12 +14,15 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from shapely.geometry import Point
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from gis.crs import wgs84_to_gcj02
+from gis.readers import Feature
 from grids.errors import Conflict, Invalid
 from grids.evaluation import evaluate, parse_period
+from grids.frontage import import_units
 from grids.incident_io import (
     EXPORT_COLUMNS,
     CaseFilter,
@@ -30,7 +33,7 @@ from grids.incident_io import (
 )
 from grids.incidents import Location, locate
 from grids.layouts import generate_layout, grid_at, publish_layout
-from grids.models import CaseEvent, Category, Department, Division, Incident, RoutingRule
+from grids.models import CaseEvent, Category, Department, Division, FrontageUnit, Incident, RoutingRule
 from grids.workflow import escalate_overdue
 from tests.conftest import login
 from tests.webapp.test_tiles import features, tile_of
@@ -732,6 +735,9 @@ def test_a_point_on_two_townships_common_edge_lands_in_its_grids_township(db, ho
     import_cases(db, CITY, write_csv(tmp_path / "edge.csv", [row]), MAPPING, crs="wgs84")
     edge = cases(db)["RX-EDGE"]
     assert (edge.grid_id, edge.township_id, edge.squad_id) == (where.grid.id, where.township.id, where.squad.id)
+    import_units(db, CITY, [Feature(1, {"name": "界路小卖部"}, Point(lon, lat), None)], "name")  # a shop there too
+    shop = db.scalar(select(FrontageUnit).where(FrontageUnit.name == "界路小卖部"))
+    assert shop.township_id == where.township.id  # its township's squad inspects it
 
 
 def test_an_export_names_the_community_frontage_unit_and_component_of_each_case(db, demo_city) -> None:
