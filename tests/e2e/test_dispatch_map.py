@@ -113,17 +113,26 @@ def pin_classes(page, ids: list[int]) -> list[str]:
     })""", ids)
 
 
+SHOWN = "ids => ids.every(id => window.GridlinkDispatch.caseMap.markers[id].getElement())"
+
+
+def open_in_a_fan(page, live_server: str, new_case, lon: float, lat: float) -> list[int]:
+    """Three reports 3 m apart at (lon, lat), the dispatcher's board open, the middle one opened from the queue
+    and its pins fanned out (each shown on its own)."""
+    ids = [new_case(f"测试：同一处 {i}", lon=lon + 0.00003 * i, lat=lat) for i in range(3)]
+    browser_login(page, live_server, "dispatcher")
+    page.wait_for_selector(".case-pin, .case-cluster")
+    page.locator(f"#queue tr[data-case='{ids[1]}']").click()
+    wait_for(page, SHOWN, ids)
+    return ids
+
+
 def test_reports_metres_apart_fan_out_at_street_level_instead_of_zooming_to_the_last_level(page, live_server,
                                                                                            new_case) -> None:
     """Three reports of one problem a few metres apart (lon 119.7350 is 100 m from any other test's case): opening
     one from the queue, or clicking their cluster, shows them side by side at street level (zoom 16), not at
     the map's last level (20), where they would only part; the opened case's name shows over its pin."""
-    ids = [new_case(f"测试：同一处 {i}", lon=119.7350 + 0.00003 * i, lat=29.3050) for i in range(3)]
-    browser_login(page, live_server, "dispatcher")
-    page.wait_for_selector(".case-pin, .case-cluster")
-    shown = "ids => ids.every(id => window.GridlinkDispatch.caseMap.markers[id].getElement())"
-    page.locator(f"#queue tr[data-case='{ids[1]}']").click()
-    wait_for(page, shown, ids)
+    ids = open_in_a_fan(page, live_server, new_case, 119.7350, 29.3050)
     assert page.evaluate("window.GridlinkDispatch.caseMap.map.getZoom()") == 16
     expect(page.locator(".leaflet-tooltip", has_text=f"#{ids[1]} ")).to_be_visible()
     screenshot(page, "dispatch-map-fanned-out")
@@ -142,7 +151,7 @@ def test_reports_metres_apart_fan_out_at_street_level_instead_of_zooming_to_the_
     }""", ids[0])
     wait_for(page, "([x, y]) => document.elementFromPoint(x, y).closest('.case-cluster') !== null", [x, y])
     page.mouse.click(x, y)
-    wait_for(page, shown, ids)
+    wait_for(page, SHOWN, ids)
     assert page.evaluate("window.GridlinkDispatch.caseMap.map.getZoom()") == 16
 
 
@@ -150,17 +159,12 @@ def test_the_open_case_keeps_its_fan_and_name_when_a_poll_redraws_it_or_a_neighb
                                                                                       database_url) -> None:
     """Someone else escalates a case in the open case's fan, then the open case itself: each poll redraws that
     pin, which folds the fan up (markercluster does on any removal); it opens again with the name shown."""
-    ids = [new_case(f"测试：同一处 {i}", lon=119.7390 + 0.00003 * i, lat=29.3080) for i in range(3)]
-    browser_login(page, live_server, "dispatcher")
-    page.wait_for_selector(".case-pin, .case-cluster")
-    shown = "ids => ids.every(id => window.GridlinkDispatch.caseMap.markers[id].getElement())"
-    page.locator(f"#queue tr[data-case='{ids[1]}']").click()
-    wait_for(page, shown, ids)
+    ids = open_in_a_fan(page, live_server, new_case, 119.7390, 29.3080)
     for k, changed in enumerate((ids[0], ids[1]), start=1):
         act_as(database_url, changed, "supervisor", "escalate", note=f"督办 {k}")
         expect(page.locator(f"#queue tr[data-case='{changed}'] [data-flag=escalated]")).to_be_visible()
         page.wait_for_timeout(1000)  # the fold (200 ms) and the fan-out again (200 ms) are over
-        wait_for(page, shown, ids)
+        wait_for(page, SHOWN, ids)
         expect(page.locator(".leaflet-tooltip", has_text=f"#{ids[1]} ")).to_be_visible()
     screenshot(page, "dispatch-map-fan-kept")
     assert page.console_errors == [] and page.foreign_requests == []
