@@ -1,11 +1,13 @@
 """A squad leader on a 360 px phone: only their township, a case page with the way there, no leaks."""
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from grids.models import Division, Incident
 from tests.e2e.conftest import browser_login, screenshot
+from tests.e2e.test_file_and_dispatch import youbu_case  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.e2e
 
@@ -116,3 +118,31 @@ def test_an_officers_feedback_form_fits_a_phone(page, live_server, database_url)
             session.execute(delete(CaseEvent).where(CaseEvent.incident_id == case_id))
             session.execute(delete(Incident).where(Incident.id == case_id))
         engine.dispose()
+
+
+def test_an_inspector_finds_a_report_not_as_reported_and_the_centre_cancels_it(
+        page, live_server, youbu_case) -> None:  # noqa: F811
+    """核实不属实 on the phone needs what was seen on site; the centre then finds the case waiting on it, with
+    that note in its history and 作废 among its buttons."""
+    page.set_viewport_size({"width": 360, "height": 740})
+    browser_login(page, live_server, "inspector")
+    page.goto(f"{live_server}/township/cases/{youbu_case}")
+    spot = page.locator("form[data-spot]")
+    spot.locator("button[value=refute]").click()
+    expect(spot.locator(".field-error")).to_contain_text("请写明现场所见")
+    spot.locator("textarea[name=note]").fill("现场已无垃圾，桥头干净")
+    spot.locator("button[value=refute]").click()
+    expect(page.locator(".status").first).to_have_text("核实不属实")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    screenshot(page, "township-refuted-phone")
+
+    page.set_viewport_size({"width": 1366, "height": 820})
+    page.context.clear_cookies()  # the inspector's session ends
+    browser_login(page, live_server, "dispatcher")
+    page.goto(f"{live_server}/dispatch#case-{youbu_case}")
+    drawer = page.locator("#drawer")
+    expect(drawer.locator("[data-field=status_label]")).to_have_text("核实不属实")
+    expect(drawer.locator("[data-history]")).to_contain_text("现场已无垃圾，桥头干净")
+    expect(drawer.locator("[data-actions] button", has_text="作废")).to_be_visible()
+    unexpected = [e for e in page.console_errors if "status of 422" not in e]  # the refute without a note
+    assert unexpected == [] and page.foreign_requests == []
