@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from grids.errors import Invalid
 from grids.incidents import Actor
 from grids.models import CasePhoto, Incident
-from grids.workflow import ABSORB_DUPLICATE, OPEN_STATES, act, visible_case
+from grids.workflow import ABSORB_DUPLICATE, JOINABLE_STATES, act, visible_case
 
 NEARBY_RADIUS_M = 50.0
 NEARBY_DAYS = 7
@@ -56,7 +56,7 @@ def nearby_open_cases(session: Session, city_code: str, category_id: int, lon: f
         select(Incident.id, Incident.status, Incident.description, Incident.address, Incident.reported_at,
                Incident.version, distance.label("distance_m"), age.label("age_s"))
         .where(Incident.city_code == city_code, Incident.category_id == category_id,
-               Incident.status.in_(OPEN_STATES), Incident.duplicate_of_id.is_(None),
+               Incident.status.in_(JOINABLE_STATES), Incident.duplicate_of_id.is_(None),
                Incident.location.op("&&")(func.ST_Expand(point, _degrees(radius_m, lat))),
                func.ST_DWithin(cast(Incident.location, Geography), cast(point, Geography), radius_m),
                Incident.reported_at > func.now() - func.make_interval(0, 0, 0, days), *where)
@@ -78,9 +78,9 @@ def link_duplicate(session: Session, case_id: int, original_id: int, actor: Acto
     session.execute(select(Incident.id).where(Incident.id.in_((case_id, original_id))).order_by(Incident.id)
                     .with_for_update())
     original = visible_case(session, actor, original_id)
-    if original.id == case_id or original.duplicate_of_id or original.status not in OPEN_STATES:
+    if original.id == case_id or original.duplicate_of_id or original.status not in JOINABLE_STATES:
         raise Invalid(f"case {original_id} cannot be the original: it must be another open case that is not "
-                      "itself a duplicate", code="bad_original")
+                      "itself a duplicate nor found not as reported (unfounded)", code="bad_original")
     duplicate = act(session, case_id, "cancel", actor, expected_version, reason="duplicate",
                     original=original.id)
     photo_ids = _move_photos(session, duplicate.id, original.id)

@@ -100,6 +100,9 @@ CLOCK_STATES = tuple(STAGE_CLOCKS)
 OPEN_STATES = ("reported", "verified", "unfounded", "filed", "dispatched", "in_progress", "handled", "checked",
                "parked")
 CLOSED_STATES = ("closed", "cancelled")
+#: The open cases a new report of the same problem joins (附近同类, 标记为重复, a 门前三包 violation found again):
+#: not one found not as reported, which waits to be cancelled; the new report says the problem is there.
+JOINABLE_STATES = tuple(state for state in OPEN_STATES if state != "unfounded")
 #: A case routed to a department is the centre's until it is dispatched (立案, 派遣): the department does not see
 #: it yet, nor one cancelled before it was dispatched (a cancel comes only before; a return clears the department).
 BEFORE_DISPATCH = ("reported", "verified", "unfounded", "filed", "cancelled")
@@ -147,7 +150,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("resume", ("parked",), "filed", ("supervisor",)),
     Transition("escalate", OPEN_STATES, STAY, (*CENTRE_ROLES, SYSTEM_ROLE)),
     Transition("cancel", ("reported", "verified", "unfounded", "filed"), "cancelled", CENTRE_ROLES, ("reason",)),
-    Transition("relocate", ("reported", "verified", "filed"), STAY, CENTRE_ROLES, ("lon", "lat")),
+    # a report 不属实 because it was placed wrong is moved to where the problem is, then filed
+    Transition("relocate", ("reported", "verified", "unfounded", "filed"), STAY, CENTRE_ROLES, ("lon", "lat")),
     Transition(ABSORB_DUPLICATE, OPEN_STATES, STAY, CENTRE_ROLES, ("duplicate",)),
     Transition("reopen", ("closed",), "filed", ("supervisor",), ("reason",)),
 )

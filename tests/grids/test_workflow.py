@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.orm import Session
 
+from grids.duplicates import nearby_open_cases
 from grids.errors import Conflict, Forbidden, Invalid, NotFound
 from grids.incidents import Actor
 from grids.models import ROLES, CaseEvent, Department, Division, Incident, OutboxMessage, User
@@ -519,5 +520,10 @@ def test_a_report_found_not_as_reported_waits_on_the_centre_to_cancel_or_file_it
     assert (case.status, case.deadline_at) == ("unfounded", filing_due)
     with pytest.raises(Invalid):
         step(db, case, "dispatch", "dispatcher")  # not filed
+    x, y = db.execute(select(func.ST_X(Incident.location), func.ST_Y(Incident.location))
+                      .where(Incident.id == case.id)).one()
+    # a new report of that problem there is not folded into a case waiting to be cancelled as untrue
+    assert case.id not in [c["id"] for c in nearby_open_cases(db, CITY, case.category_id, x, y)]
+    step(db, case, "relocate", "dispatcher", lon=x + 0.0005, lat=y)  # reported at the wrong place: moved
     step(db, case, "cancel", "dispatcher", reason="invalid")
     assert case.status == "cancelled" and replay(events_of(db, case.id)) == "cancelled"
