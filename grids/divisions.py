@@ -82,14 +82,21 @@ def upsert_division(session: Session, city_code: str, code: str, name: str, leve
     return row
 
 
-def division_at(session: Session, city_code: str, point: BaseGeometry, level: str) -> Division | None:
-    """The division of a level covering a point, tested against its subdivided parts (division_parts) so a
-    county outline of many vertices costs no more than a small polygon; lowest id wins on a shared edge."""
-    return session.scalar(
+def divisions_at(session: Session, city_code: str, point: BaseGeometry, level: str) -> list[Division]:
+    """The divisions of a level covering a point (two on their common edge), lowest id first, tested against
+    their subdivided parts (division_parts) so a county outline of many vertices costs no more than a small
+    polygon."""
+    return list(dict.fromkeys(session.scalars(  # a point on a seam between two parts of one division: once
         select(Division).join(DivisionPart, DivisionPart.division_id == Division.id)
         .where(Division.city_code == city_code, Division.level == level,
                func.ST_Covers(DivisionPart.geom, func.ST_GeomFromEWKB(from_shape(point, srid=4326))))
-        .order_by(Division.id).limit(1))
+        .order_by(Division.id))))
+
+
+def division_at(session: Session, city_code: str, point: BaseGeometry, level: str) -> Division | None:
+    """The division of a level covering a point; lowest id wins on a shared edge."""
+    found = divisions_at(session, city_code, point, level)
+    return found[0] if found else None
 
 
 def city_outline(session: Session, city_code: str) -> Division:

@@ -38,7 +38,7 @@ from gis.frontage import frontage_areas
 from gis.readers import Feature, InputRejected, read_features
 from gis.split import polygons_of
 from gis.validate import GeometryProblem, explain_invalid, validated_polygon
-from grids.divisions import division_at, division_by_code
+from grids.divisions import division_at, division_by_code, divisions_at
 from grids.errors import Invalid, NotFound
 from grids.frontage_links import link_grids
 from grids.incidents import open_case
@@ -53,7 +53,7 @@ from grids.models import (
     User,
 )
 from grids.spreadsheet import safe_cell
-from grids.workflow import OPEN_STATES, start_report_clock
+from grids.workflow import JOINABLE_STATES, start_report_clock
 
 UNIT_TYPES = ("shop", "office", "market", "construction_site", "compound", "household")
 SHEET_PATH = Path(__file__).parent / "data" / "frontage_score_sheet.json"
@@ -147,11 +147,14 @@ def _fill(unit: FrontageUnit, props: dict[str, Any], raw_type: str | None) -> No
 
 
 def _township_at(session: Session, city_code: str, point: Point) -> Division | None:
-    """The unit's township: on two townships' common edge (a street often is one), the township of the grid in
-    force there, as for a case at the point (grids.incidents); the division at the point where no grid is."""
-    grid = grid_at(session, city_code, point.x, point.y)
-    inside = to_shape(grid.geom).point_on_surface() if grid is not None else point
-    return division_at(session, city_code, inside, "township")
+    """The unit's township, as for a case at its point (grids.incidents): the one its point lies in; on two
+    townships' common edge (a street often is one) or in the hair between their separately cut edges, that of
+    the grid in force there; with no grid there, the lowest id."""
+    townships = divisions_at(session, city_code, point, "township")
+    grid = grid_at(session, city_code, point.x, point.y) if len(townships) != 1 else None
+    if grid is not None:
+        return division_at(session, city_code, to_shape(grid.geom).point_on_surface(), "township")
+    return townships[0] if townships else None
 
 
 def import_units(session: Session, city_code: str, features: Iterable[Feature], name_field: str,
@@ -412,7 +415,7 @@ def _violation_case(session: Session, unit: FrontageUnit, category: Category, it
     """The id of the unit's open case of the category, else of a new one naming the items found."""
     ongoing = session.scalar(select(Incident.id).where(
         Incident.frontage_unit_id == unit.id, Incident.category_id == category.id,
-        Incident.status.in_(OPEN_STATES), Incident.duplicate_of_id.is_(None)).order_by(Incident.id).limit(1))
+        Incident.status.in_(JOINABLE_STATES), Incident.duplicate_of_id.is_(None)).order_by(Incident.id).limit(1))
     if ongoing is not None:
         return ongoing
     point = _case_point(unit)
