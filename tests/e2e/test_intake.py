@@ -166,14 +166,17 @@ def test_a_report_kept_over_a_reload_is_sent_and_shown_on_the_map(page, live_ser
     form.locator("input[name=category]").fill("E0506")
     page.wait_for_timeout(1500)
     form.locator("textarea[name=description]").fill("测试：重载后提交")
+    form.locator("select[name=source]").select_option("visit")
     page.reload()
     page.wait_for_timeout(2500)
     expect(form.locator("textarea[name=description]")).to_have_value("测试：重载后提交")
+    expect(form.locator("select[name=source]")).to_have_value("visit")  # not back on the first channel
     form.locator("button[type=submit]").click()
     page.locator("#queue tr[data-case]", has_text="测试：重载后提交").wait_for()
     page.wait_for_selector("#drawer:not([hidden]) [data-history] li")
     case_id = page.locator("#drawer [data-field=title]").inner_text().split()[0].lstrip("#")
     page.locator(".leaflet-tooltip").filter(has_text=re.compile(rf"^#{case_id} ")).last.wait_for()
+    expect(page.locator("#drawer [data-field=source]")).to_have_text("群众来访")
     page.wait_for_timeout(500)  # the cluster's animation ends
     assert page.console_errors == [] and page.foreign_requests == []
 

@@ -217,7 +217,7 @@
   CaseMap.prototype.focus = function (id, cover) {
     var marker = this.markers[id];
     var map = this.map;
-    if (!marker) { return; }
+    if (!marker) { this.unfocus(); return; }  // a case without a point: the one looked at before lets go
     if (this.focused && this.focused !== marker) { this.focused.closeTooltip(); }
     this.focused = marker;
     this.cover = cover;

@@ -48,7 +48,8 @@
    * this tab's draft, put back on load (the panel opens with them) and dropped once the case is created or
    * the panel closed. Logging out drops them all (page.js). */
   var DRAFT = "gridlink.dispatch.intake-draft";
-  var KEPT = ["lon", "lat", "crs", "category", "component_code", "description", "address", "reporter_contact"];
+  var KEPT = ["source", "lon", "lat", "crs", "category", "component_code", "description", "address", "reporter_contact"];
+  var LISTS = ["source", "crs"];  // always holding a choice: they alone are no draft
   var photos = window.gridlinkDraftPhotos(DRAFT);
 
   function saveDraft() {
@@ -64,7 +65,7 @@
 
   function restoreDraft() {
     var draft = JSON.parse(window.sessionStorage.getItem(DRAFT) || "{}");
-    var typed = KEPT.some(function (name) { return name !== "crs" && draft[name]; });  // the list alone is no draft
+    var typed = KEPT.some(function (name) { return LISTS.indexOf(name) < 0 && draft[name]; });
     if (typed) {
       KEPT.forEach(function (name) { form.elements[name].value = draft[name] || form.elements[name].value; });
       openIntake();
