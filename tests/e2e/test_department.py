@@ -211,6 +211,8 @@ def test_an_open_inbox_follows_what_others_do_to_its_cards(page, live_server, da
     act_as(database_url, youbu_case, "dispatcher", "redispatch", department="traffic_police")
     expect(item.locator("[data-done]")).to_have_text("此案件已不在本部门待办中（已改派、撤回或办结）。")
     expect(item.locator("[data-inbox-form]")).to_be_hidden()
+    act_as(database_url, youbu_case, "dispatcher", "redispatch", department="sanitation")  # sent back here
+    expect(page.locator("[data-new-cases]")).to_contain_text("新派来 1 件案件")  # its old card is not it
     assert page.console_errors == [] and page.foreign_requests == []
 
 

@@ -166,7 +166,8 @@
    * case that left the department keeping its card, without buttons, saying why. */
   function follow(page) {
     var fresh = Array.prototype.filter.call(page.querySelectorAll("main [data-case]"), function (c) {
-      return !cardIn(document, c.dataset.case);
+      var card = cardIn(document, c.dataset.case);
+      return !card || card.classList.contains("retired");  // a case sent back here is news, not its old card
     }).length;
     var notice = document.querySelector("[data-new-cases]");
     notice.querySelector("span").textContent = labels.newCases.replace("%(n)s", String(fresh));
