@@ -254,10 +254,10 @@ def case(case_id: int) -> Any:
 
 
 def _reporter(incident: Incident) -> dict[str, Any]:
-    """Where the report came from, and how to call the reporters back (the case's own, then those of the
-    duplicates merged into it): only for the roles the API shows contacts to (CONTACT_ROLES), so the drawer
-    tells no one more than the API would."""
-    source = {"source": source_label(incident.source)}
+    """Where the report came from (with the sending system's number: a hotline's 工单号), and how to call the
+    reporters back (the case's own, then those of the duplicates merged into it): only for the roles the API
+    shows contacts to (CONTACT_ROLES), so the drawer tells no one more than the API would."""
+    source = {"source": source_label(incident.source), "external_id": incident.external_id}
     if current_user().role not in CONTACT_ROLES:
         return source
     merged = db().execute(select(CaseEvent.data["duplicate"].astext, CaseEvent.data["reporter_contact"].astext)

@@ -27,6 +27,7 @@ LOST_RACE = {"40P01", "40001"}
 #: pages read; `message` stays the stable English for machine clients). %(name)s places take the error's
 #: details, worded by DETAIL_WORDS.
 ERROR_TEXT = {
+    "duplicate_external_id": _l("工单号已登记为案件 #%(id)s：请打开该案件，不要重复录入。"),
     # a case's workflow
     "illegal_action": _l("案件%(status)s，不能%(action)s；现在可做：%(allowed)s。"),
     "role_forbidden": _l("%(role)s不能%(action)s此案件，需要：%(needs)s。"),

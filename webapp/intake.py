@@ -23,7 +23,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from grids.errors import Invalid
+from grids.errors import Conflict, DomainError, Invalid
 from grids.incidents import TEXT_LIMITS, Actor, to_city_point
 from grids.models import Category, Incident
 from grids.photos import Picture, prepare_all, report_with_photos
@@ -42,14 +42,14 @@ CRS_CHOICES = (("wgs84", _l("WGS84（GPS、本系统地图）")), ("gcj02", _l("
 DEFAULT_CRS = "wgs84"
 #: What both report forms say when a submit got no answer at all (the phone in a dead spot): nothing is lost.
 OFFLINE_TEXT = _l("网络不通，未能提交：填写的内容和照片都还在，有网络后再点一次。")
-FORM_TEXTS = ("description", "address", "reporter_contact")
+FORM_TEXTS = ("description", "address", "reporter_contact", "external_id")  # the phone's form sends no 工单号
 #: Where a domain error belongs on the form, and the words a person reads there (the domain's own
 #: message follows in brackets: it names the file or the coordinates to fix).
 FIELD_OF_CODE = {"bad_coordinates": "point", "outside_city": "point", "swapped_coordinates": "point",
                  "unknown_crs": "crs", "unknown_category": "category", "not_an_image": "photos",
                  "photo_too_large": "photos", "photo_too_many_pixels": "photos", "heic_photo": "photos",
                  "empty_photo": "photos", "too_many_photos": "photos", "after_photo_required": "photos",
-                 "unknown_component": "component_code"}
+                 "unknown_component": "component_code", "duplicate_external_id": "external_id"}
 
 
 def quick_categories() -> list[Category]:
@@ -81,7 +81,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(18)
 
 
-def field_errors(exc: Invalid) -> dict[str, str] | None:
+def field_errors(exc: DomainError) -> dict[str, str] | None:
     """{field: message} for a domain error that belongs to a form field; None for any other error."""
     name = FIELD_OF_CODE.get(exc.code)
     if name is None:
@@ -191,16 +191,16 @@ def submit_report(source: str, case_url: Callable[[int], str], *, require_descri
             db(), upload_root(), Actor.of_user(user), form.category, form.lon, form.lat, crs=form.crs,
             source=form.channel or source, pictures=form.pictures, description=form.texts["description"] or "",
             address=form.texts["address"], reporter_contact=form.texts["reporter_contact"],
-            component_code=form.component_code)
+            external_id=form.texts["external_id"], component_code=form.component_code)
         return {"id": incident.id}, 201
 
     try:
         answer, status, _replayed = once(f"user:{user.id}", request.headers.get("Idempotency-Key"),
                                          form.fingerprint(), produce)
-    except Invalid as exc:
+    except (Invalid, Conflict) as exc:  # a 工单号 stored already is a 409, said at its field
         errors = field_errors(exc)
         if errors is None:
             raise
-        return jsonify({"errors": errors}), 422
+        return jsonify({"errors": errors}), exc.status
     incident = db().get(Incident, answer["id"])
     return jsonify({"id": incident.id, "case": summaries([incident])[0], "url": case_url(incident.id)}), status

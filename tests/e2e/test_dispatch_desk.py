@@ -214,13 +214,25 @@ def test_the_drawer_shows_the_source_and_the_reporters_contact(page, live_server
     form.locator("input[name=category]").fill("E0101 暴露垃圾")
     form.locator("textarea[name=description]").fill("测试：来电反映垃圾堆放")
     form.locator("input[name=reporter_contact]").fill("王先生 13800138000")
+    form.locator("input[name=external_id]").fill("12345-20261129-0042")
     form.locator("button[type=submit]").click()
     drawer = page.locator("#drawer")
     expect(drawer.locator("[data-field=description]")).to_have_text("测试：来电反映垃圾堆放")
     expect(drawer.locator("[data-field=source]")).to_have_text("热线来电（12345/12319）")  # the form's first channel
+    expect(drawer.locator("[data-field=external_id]")).to_have_text("12345-20261129-0042")
     expect(drawer.locator("[data-field=reporter_contact]")).to_have_text("王先生 13800138000")
     screenshot(page, "dispatch-desk-contact")
-    assert page.console_errors == [] and page.foreign_requests == []
+    case_id = drawer.locator("[data-field=title]").inner_text().split()[0]
+    page.click("[data-open-intake]")  # the same call taken again: the first case is named at the number
+    click_map_at(page, *youbu_point)
+    form.locator("input[name=category]").fill("E0101 暴露垃圾")
+    form.locator("textarea[name=description]").fill("测试：同一来电")
+    form.locator("input[name=external_id]").fill("12345-20261129-0042")
+    form.locator("button[type=submit]").click()
+    expect(form.locator("[data-error-for=external_id]")).to_have_text(
+        f"工单号已登记为案件 {case_id}：请打开该案件，不要重复录入。")
+    unexpected = [e for e in page.console_errors if "status of 409" not in e]  # the refused second entry
+    assert unexpected == [] and page.foreign_requests == []
 
 
 def test_a_half_typed_report_survives_the_filter_and_goes_once_created(page, live_server, youbu_point,

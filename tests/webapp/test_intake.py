@@ -143,15 +143,21 @@ def test_a_report_without_a_point_says_what_each_form_offers(client, db) -> None
 
 
 def test_a_hotline_call_is_recorded_as_one_and_waits_for_an_inspector_to_verify_it(client, db) -> None:
-    """The channel picked on the dispatcher's form is the case's source (the export's 来源, the filters'); a
-    channel the form does not offer (the phone's own 巡查上报) is refused with the other fields' errors."""
+    """The channel picked on the dispatcher's form is the case's source (the export's 来源, the filters'), the
+    hotline's 工单号 its external id (a call entered twice is refused, naming the first case); a channel the
+    form does not offer (the phone's own 巡查上报) is refused with the other fields' errors."""
     login(client, "dispatcher")
     page = client.get("/dispatch").get_data(as_text=True)
     assert '<option value="hotline">热线来电（12345/12319）</option>' in page
-    created = post(client, "/dispatch/cases", form(db, source="hotline"))
+    created = post(client, "/dispatch/cases", form(db, source="hotline", external_id=" 12345-20261129-0007 "))
     case = db.get(Incident, created.json["id"])
     assert created.status_code == 201 and case.source == "hotline" and case.status == "reported"
-    assert client.get(f"/dispatch/cases/{case.id}").json["source"] == "热线来电（12345/12319）"
+    drawer = client.get(f"/dispatch/cases/{case.id}").json
+    assert (drawer["source"], drawer["external_id"]) == ("热线来电（12345/12319）", "12345-20261129-0007")
+    again = post(client, "/dispatch/cases", form(db, source="hotline", external_id="12345-20261129-0007"),
+                 key="form-token-3")  # the same call entered twice: the first case is named
+    assert again.status_code == 409
+    assert again.json["errors"] == {"external_id": f"工单号已登记为案件 #{case.id}：请打开该案件，不要重复录入。"}
     refused = post(client, "/dispatch/cases", form(db, source="field", description=""), key="form-token-2")
     assert refused.status_code == 422
     assert refused.json["errors"] == {"source": "请选择来源渠道。", "description": "请描述问题。"}

@@ -48,7 +48,8 @@
    * this tab's draft, put back on load (the panel opens with them) and dropped once the case is created or
    * the panel closed. Logging out drops them all (page.js). */
   var DRAFT = "gridlink.dispatch.intake-draft";
-  var KEPT = ["source", "lon", "lat", "crs", "category", "component_code", "description", "address", "reporter_contact"];
+  var KEPT = ["source", "external_id", "lon", "lat", "crs", "category", "component_code", "description", "address",
+              "reporter_contact"];
   var LISTS = ["source", "crs"];  // always holding a choice: they alone are no draft
   var photos = window.gridlinkDraftPhotos(DRAFT);
 

@@ -58,7 +58,7 @@
       })
         .then(function (r) {
           var answer = r.answer;
-          if (r.status === 422 && answer && answer.errors) {
+          if ((r.status === 422 || r.status === 409) && answer && answer.errors) {  // 409: a 工单号 entered already
             showErrors(form, answer.errors);
             if (options.onRefused) { options.onRefused(answer.errors); }
             return;
