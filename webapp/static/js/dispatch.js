@@ -114,9 +114,10 @@
   function fill(c) {
     drawer.querySelector("[data-field=title]").textContent = "#" + c.id + " " + c.category;
     ["due_text", "status_label", "description", "address", "township", "squad", "reported_at", "source",
-     "reporter_contact", "stage_due", "routing_reason", "extension_request", "returned", "external_id"].forEach(function (key) {
-      drawer.querySelector("[data-field=" + key + "]").textContent = c[key] || labels.none;
-    });
+     "external_id", "reporter_contact", "stage_due", "routing_reason", "extension_request", "returned"]
+      .forEach(function (key) {
+        drawer.querySelector("[data-field=" + key + "]").textContent = c[key] || labels.none;
+      });
     drawer.querySelector("[data-contact]").hidden = !("reporter_contact" in c);  // only for roles shown contacts
     drawer.querySelector("[data-external]").hidden = !c.external_id;  // the hotline's (or another system's) number
     drawer.querySelector("[data-extension]").hidden = !c.extension_request;  // what 批准/驳回延期 decide
