@@ -873,8 +873,10 @@ STATES = (*OPEN_STATES, *CLOSED_STATES)
 
 
 def _day(value: str | date | None, name: str) -> date | None:
-    if value is None or isinstance(value, date):
+    if isinstance(value, date):
         return value
+    if not value:  # since= left empty, as a form sends it: no bound, like the other filters left empty
+        return None
     try:
         return date.fromisoformat(value)
     except ValueError as exc:

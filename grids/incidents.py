@@ -233,7 +233,7 @@ def wgs84_lonlat(x: float, y: float, crs: str = "wgs84") -> tuple[float, float]:
     except CoordinateError as exc:
         if _valid_lonlat(y, x) and not _valid_lonlat(x, y):
             raise Invalid(f"longitude and latitude look swapped: ({x}, {y}) is no place on Earth as (lon, lat); "
-                          f"send lon={y}, lat={x}",
+                          f"send {y} as the longitude and {x} as the latitude",
                           code="swapped_coordinates", details={"lon": y, "lat": x}) from exc
         raise Invalid(str(exc), code="bad_coordinates") from exc
 
@@ -258,7 +258,8 @@ def refuse_outside_city(session: Session, city_code: str, x: float, y: float, cr
     extent = f"its outline spans longitude {west}..{east}, latitude {south}..{north}"
     if looks_swapped(x, y, bbox):
         raise Invalid(f"longitude and latitude look swapped: ({x}, {y}) is outside {name} but ({y}, {x}) "
-                      f"is inside; send lon={y}, lat={x}", code="swapped_coordinates", details={"lon": y, "lat": x})
+                      f"is inside; send {y} as the longitude and {x} as the latitude", code="swapped_coordinates",
+                      details={"lon": y, "lat": x})
     raise Invalid(f"the point ({x}, {y}) in {crs} is outside the boundary of {name} ({extent}); check the coordinates "
                   "and that crs names the system they were taken in (wgs84 for GPS, gcj02 for Amap/Tencent, "
                   "bd09 for Baidu)", code="outside_city",

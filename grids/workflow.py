@@ -19,7 +19,7 @@ deadlines with the database clock and escalates each stage's deadline once (RELI
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -123,6 +123,7 @@ class Transition:
     target: str | None
     roles: tuple[str, ...]
     required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()  # fields it may take besides COMMON_FIELDS (a dispatch's department)
 
 
 TRANSITIONS: tuple[Transition, ...] = (
@@ -132,7 +133,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     # 核实不属实: nothing on site as reported; the centre cancels (or files after all, knowing better)
     Transition("refute", ("reported",), "unfounded", ON_SITE_ROLES, ("reason",)),
     Transition("file", ("reported", "verified", "unfounded"), "filed", CENTRE_ROLES),
-    Transition("dispatch", ("filed",), "dispatched", CENTRE_ROLES),
+    Transition("dispatch", ("filed",), "dispatched", CENTRE_ROLES, optional=("department",)),
     Transition("accept", ("dispatched",), "in_progress", HANDLER_ROLES),
     Transition("return", ("dispatched", "in_progress"), "filed", HANDLER_ROLES, ("reason",)),
     Transition("redispatch", ("dispatched", "in_progress"), "dispatched", CENTRE_ROLES, ("department",)),
@@ -151,7 +152,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("escalate", OPEN_STATES, STAY, (*CENTRE_ROLES, SYSTEM_ROLE)),
     Transition("cancel", ("reported", "verified", "unfounded", "filed"), "cancelled", CENTRE_ROLES, ("reason",)),
     # a report 不属实 because it was placed wrong is moved to where the problem is, then filed
-    Transition("relocate", ("reported", "verified", "unfounded", "filed"), STAY, CENTRE_ROLES, ("lon", "lat")),
+    Transition("relocate", ("reported", "verified", "unfounded", "filed"), STAY, CENTRE_ROLES, ("lon", "lat"),
+               optional=("crs",)),
     Transition(ABSORB_DUPLICATE, OPEN_STATES, STAY, CENTRE_ROLES, ("duplicate",)),
     Transition("reopen", ("closed",), "filed", ("supervisor",), ("reason",)),
 )
@@ -161,6 +163,15 @@ EXTENSION_DECISIONS = ("approve_extension", "reject_extension")
 DROP_EXTENSION_REQUEST = ("handle", "return", "redispatch", "park")
 RULES: dict[tuple[str | None, str], Transition] = {(s, t.action): t for t in TRANSITIONS for s in t.sources}
 ACTIONS = tuple(dict.fromkeys(t.action for t in TRANSITIONS))
+#: What every action takes: a note (what was seen, done, decided), or a reason in its place.
+COMMON_FIELDS = ("note", "reason")
+
+
+def action_fields(action: str) -> tuple[str, ...]:
+    """The fields an action takes: the API refuses others (a dispatch's duration) instead of storing them on the
+    event as if they had counted."""
+    own = (name for t in TRANSITIONS if t.action == action for name in (*t.required, *t.optional))
+    return tuple(dict.fromkeys((*COMMON_FIELDS, *own)))
 
 
 #: Field roles: a squad member sees only the township of their squad; an inspector bound to a township, only it.
@@ -370,17 +381,30 @@ def authorize(session: Session, actor: Actor, state: str | None, action: str, *,
     if _nothing_to_decide(actor, action, incident):  # who decides is by the waiting request's level: none waits
         log.warning("refused %s by %s on %s: no extension request waits", action, actor.label, case)
         raise _none_waiting()
-    roles = roles_for(rule, incident.extensions if incident is not None else 0)
-    if actor.role != "admin" and actor.role not in roles:
-        log.warning("refused %s by %s (%s) on %s (%s): not their role", action, actor.label, actor.role, case, state)
-        raise Forbidden(f"the role {actor.role} may not {action} this case; that needs {' or '.join(roles)}",
-                        code="role_forbidden", details={"role": actor.role, "action": action, "needs": list(roles)})
+    _check_role(actor, action, roles_for(rule, incident.extensions if incident is not None else 0), case, state)
     refused = (objection(actor.role, action, incident) or own_report_objection(session, actor.user_id, action, incident)
                if incident is not None and actor.role != "admin" else None)
     if refused is not None:
         log.warning("refused %s by %s (%s) on %s: %s", action, actor.label, actor.role, case, refused)
         raise refused
     return rule
+
+
+def _check_role(actor: Actor, action: str, roles: Collection[str], case: str, state: str | None) -> None:
+    """role_forbidden (logged) unless the actor's role is one of `roles`."""
+    if actor.role != "admin" and actor.role not in roles:
+        log.warning("refused %s by %s (%s) on %s (%s): not their role", action, actor.label, actor.role, case, state)
+        raise Forbidden(f"the role {actor.role} may not {action} this case; that needs {' or '.join(roles)}",
+                        code="role_forbidden", details={"role": actor.role, "action": action, "needs": list(roles)})
+
+
+def _check_role_ever(actor: Actor, action: str, incident: Incident) -> None:
+    """role_forbidden rather than stale_version: a role that may take the action in no state hears so, not
+    "reload and retry" (a viewer quoting an old version got 409, then the 403 after reloading)."""
+    rules = (t for t in TRANSITIONS if t.action == action)
+    roles = tuple(dict.fromkeys(role for t in rules for role in roles_for(t, incident.extensions)))
+    if roles:  # an unknown action: authorize names it
+        _check_role(actor, action, roles, f"case {incident.id}", incident.status)
 
 
 def _department(session: Session, city_code: str, code: str) -> Department:
@@ -638,6 +662,7 @@ def act(session: Session, incident_id: int, action: str, actor: Actor, expected_
     """
     incident = visible_case(session, actor, incident_id)
     if incident.version != expected_version:
+        _check_role_ever(actor, action, incident)
         raise Conflict("case changed, reload", code="stale_version", details={"version": incident.version})
     rule = authorize(session, actor, incident.status, action, incident=incident)
     payload = {name: value.strip() if isinstance(value, str) else value for name, value in payload.items()}

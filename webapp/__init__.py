@@ -201,11 +201,11 @@ def _register_request_hooks(app: Flask) -> None:
         g.csp_nonce = secrets.token_urlsafe(16)
 
     @app.before_request
-    def _small_json_bodies() -> None:  # before any hook reads the body
-        if not request.is_json:
-            return
-        limit = min(JSON_LIMIT, app.config["MAX_CONTENT_LENGTH"])
-        if request.content_length is None:  # chunked: Werkzeug stops at the limit without a word (a cut body)
+    def _bounded_bodies() -> None:  # before any hook reads the body
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        limit = min(JSON_LIMIT, limit) if request.is_json else limit
+        if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+            # chunked: Werkzeug stops at the limit without a word, and a form cut there made a case of its start
             request.max_content_length = limit + 1  # one byte past it tells a body over the limit
             if len(request.get_data(cache=True)) > limit:
                 request.max_content_length = limit  # what the 413 names

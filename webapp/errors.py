@@ -77,6 +77,20 @@ ERROR_TEXT = {
     "unknown_component": _l("部件台账中没有这个编码，请核对部件铭牌上的 16 位编码。"),
     "component_class_mismatch": _l("部件 %(code)s 属于“%(name)s”（%(class_code)s）类，与所选类别不符：请按该类上报，"
                                    "或不填部件编码。"),
+    # machine clients: /api/v1 and Open311 (whose `description` is shown to the client's user)
+    "bad_json": _l("请求正文须为一个 UTF-8 编码的 JSON 对象（Content-Type: application/json）。"),
+    "form_required": _l("请以表单编码（application/x-www-form-urlencoded）发送各字段，GeoReport v2 规定如此。"),
+    "api_key_required": _l("提交服务请求须附 api_key，放在表单正文中，不要放在地址里。"),
+    "repeated_field": _l("每个字段只能发送一次，重复发送的有：%(fields)s。"),
+    "bad_bbox": _l("bbox 须为四个有限的数字：西,南,东,北（WGS84 度），西不大于东，南不大于北。"),
+    "bad_status": _l("status 只能是 open、closed，或两者（open,closed）。"),
+    "bad_date": _l("日期须为 ISO 8601 格式，例如 2026-11-01 或 2026-11-01T00:00:00+08:00。"),
+    "bad_date_range": _l("start_date 须早于 end_date，且两者相隔不超过 90 天。"),
+    "bad_id": _l("service_request_id 须为案件编号，多个以逗号分隔。"),
+    "missing_location": _l("请提供位置：经纬度（lat 和 long）、地址（address_string）或部件编码。"),
+    "unknown_service": _l("没有这个服务类别（service_code）：请从 services.json 中选择。"),
+    "unknown_request": _l("没有这个服务请求，或它不属于本城市。"),
+    "unknown_jurisdiction": _l("本接口不服务这个辖区（jurisdiction_id）：可不填，或填本城市的代码。"),
     # the planner's layout editor
     "stale_revision": _l("图层刚被他人修改，请刷新后再编辑。"),
     "not_draft": _l("只有草稿可以修改或发布；要重绘已发布的图层，请先复制为草稿。"),

@@ -19,6 +19,7 @@ ROLE_LABELS = {
     "admin": _l("系统管理员"), "dispatcher": _l("派遣员"), "supervisor": _l("值班长"), "inspector": _l("监督员"),
     "squad_leader": _l("中队长"), "officer": _l("执法队员"), "co_manager": _l("协管员"),
     "department": _l("部门联络员"), "planner": _l("网格规划员"), "viewer": _l("查看者"),
+    "reporter": _l("外部上报系统"),  # an API key of a citizen app or hotline system: it reports, nothing more
     "system": _l("系统"),  # the sweeper's 督办
 }
 STATUS_LABELS = {

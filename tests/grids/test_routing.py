@@ -105,7 +105,7 @@ def test_the_same_place_as_gps_amap_and_baidu_lands_in_the_same_grid(db, grid) -
 
 
 @pytest.mark.parametrize(("x", "y", "code", "words"), [
-    (29.21, 119.47, "swapped_coordinates", "swapped.*send lon=119.47, lat=29.21"),
+    (29.21, 119.47, "swapped_coordinates", "swapped.*send 119.47 as the longitude and 29.21 as the latitude"),
     (119.47, 91.0, "bad_coordinates", "latitude 91.0 is outside"),
     (float("nan"), 29.21, "bad_coordinates", "finite"),
     (119.47, float("inf"), "bad_coordinates", "finite"),

@@ -3,9 +3,11 @@
 import io
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 
+from grids.apikeys import create_key
 from grids.errors import ConfigError
+from grids.models import Incident
 from webapp import create_app
 from webapp.config import load_config
 
@@ -151,6 +153,20 @@ def test_a_json_body_past_a_megabyte_is_refused_as_it_arrives(client) -> None:
                           content_type="application/json",  # Werkzeug stopped reading at 1 MB, and the cut
                           environ_overrides={"wsgi.input_terminated": True})  # body was 422 bad_json
     assert chunked.status_code == 413, chunked.json
+
+
+def test_a_chunked_form_past_the_limit_is_refused_not_cut_into_a_case(app, client, db) -> None:
+    """A chunked Open311 form past the limit was cut there without a word, and a case was made of its start
+    (its description, sent after the padding, lost)."""
+    app.config["MAX_CONTENT_LENGTH"] = 4096
+    key = create_key(db, "330781", "citizen app", "reporter")[1]
+    before = db.scalar(select(func.count()).select_from(Incident))
+    form = f"api_key={key}&service_code=E0101&lat=29.21&long=119.46&pad={'x' * 8192}&description=must-not-be-lost"
+    cut = client.post("/open311/v2/requests.json", input_stream=io.BytesIO(form.encode()),
+                      content_type="application/x-www-form-urlencoded",
+                      environ_overrides={"wsgi.input_terminated": True})
+    assert cut.status_code == 413 and cut.json[0]["code"] == 413
+    assert db.scalar(select(func.count()).select_from(Incident)) == before
 
 
 def test_the_pages_pool_survives_a_database_restart(database_url, demo_city, connection) -> None:

@@ -414,3 +414,43 @@ def test_a_field_sent_twice_is_refused_naming_it_and_no_case_is_made(client, db,
     assert "sent more than once: description, lat" in twice.json[0]["description"]
     valid(ERRORS_SCHEMA, twice.json)
     assert db.scalar(select(func.count()).select_from(Incident)) == before
+
+
+@pytest.mark.parametrize("query, code", [("page=2", "bad_filter"), ("start_date=2026-11-01&start_date=2026-11-02",
+                                                                    "repeated_field")])
+def test_a_list_refuses_what_it_would_ignore_or_guess(client, query, code) -> None:
+    """page=2 answered page 1 again (a client paging on it looped), and of two start_dates the first won."""
+    refused = client.get(f"/open311/v2/requests.json?{query}")
+    assert refused.status_code == 422 and refused.json[0]["code"] == 422
+    valid(ERRORS_SCHEMA, refused.json)
+    assert code.replace("_", " ").split()[-1] in refused.json[0]["description"] or "page" in refused.json[0][
+        "description"]
+    assert client.get("/open311/v2/requests.json?status=open&status=closed").status_code == 200  # a list: kept
+    assert client.get("/open311/v2/requests/1.json?page=2").status_code == 422
+
+
+def test_an_address_only_request_says_it_waits_in_triage_when_read_back_too(client, api_key) -> None:
+    """The POST answer said 按地址定位，待指挥中心分拣; GET of the same request said nothing (null)."""
+    created = client.post("/open311/v2/requests.json", data={"api_key": f" {api_key}\n", "service_code": "E0501",
+                                                             "address_string": "兰江街道解放路 12 号"})
+    assert created.status_code == 201  # a key pasted with a space and a line break, as a Bearer header may be
+    number = created.json[0]["service_request_id"]
+    read = client.get(f"/open311/v2/requests/{number}.json").json[0]
+    assert read["service_notice"] == created.json[0]["service_notice"] and read["service_notice"].startswith("按地址")
+
+
+@pytest.mark.parametrize("path, chinese", [("/open311/v2/requests.json?status=pending", "只能是 open、closed"),
+                                           ("/open311/v2/requests.json?start_date=garbage", "日期须为"),
+                                           ("/open311/v2/requests/999999.json", "没有这个服务请求"),
+                                           ("/open311/v2/requests.json?service_code=X99", "没有这个服务类别")])
+def test_the_specs_errors_speak_chinese_to_a_chinese_client(client, path, chinese) -> None:
+    answer = client.get(path, headers={"Accept-Language": "zh-CN"})
+    assert chinese in answer.json[0]["description"]
+    assert chinese not in client.get(path).json[0]["description"]  # a client naming no language: English
+
+
+def test_swapped_coordinates_are_told_in_the_fields_of_the_spec(client, api_key, point) -> None:
+    """The message said "send lon=119.4, lat=29.2"; an Open311 client has no lon field (it is long)."""
+    swapped = post(client, api_key, point, lat=point[0], long=point[1])
+    assert swapped.status_code == 422
+    assert f"send {point[0]} as the longitude and {point[1]} as the latitude" in swapped.json[0]["description"]

@@ -27,8 +27,8 @@ from grids.workflow import case_filter
 from webapp import db
 from webapp.api.idempotency import once
 from webapp.api.principal import city, key_sent, principal
-from webapp.api.serialize import service_requests
-from webapp.api.v1 import MAX_ID, point_or_component, refuse_repeated, web_link
+from webapp.api.serialize import service_notice, service_requests
+from webapp.api.v1 import MAX_ID, checked_query, point_or_component, refuse_repeated, web_link
 from webapp.auth import current_user
 from webapp.photos import upload_root, uploads
 
@@ -245,7 +245,7 @@ def create_request(fmt: str) -> Response:
             db(), upload_root(), actor, form["service_code"], x, y, pictures=pictures, crs=form.get("crs") or "wgs84",
             source="open311", description=description, address=form.get("address_string") or None,
             reporter_contact=_contact(form), component_code=component, media_url=media_url)
-        return [{"service_request_id": str(incident.id), "service_notice": _notice(incident, x),
+        return [{"service_request_id": str(incident.id), "service_notice": service_notice(incident),
                  "account_id": None}], 201
 
     answer, status, replayed = once(who, request.headers.get("Idempotency-Key"), body, produce)
@@ -265,15 +265,6 @@ def _media() -> tuple[list[tuple[str, bytes]], list[Picture]]:
         raise Invalid(f"send photos as files named media, not {', '.join(other)}", code="bad_field", details=other)
     files = uploads(request.files, "media")
     return files, prepare_all(files)
-
-
-def _notice(incident: Incident, x: float | None) -> str | None:
-    """What the centre does next with a request it could not place in a grid."""
-    if not incident.needs_triage:
-        return None
-    if x is None:
-        return "按地址定位，待指挥中心分拣 (triage: to be placed by its address)"
-    return "在网格外，待指挥中心分拣 (triage: outside every grid)"
 
 
 def _date(name: str, *, whole_day: bool = False) -> datetime | None:
@@ -319,8 +310,15 @@ def _window() -> tuple[datetime, datetime]:
     return start, end
 
 
+#: GET requests.json's parameters (the spec's), those that may list several values, and the key a client may send.
+LIST_PARAMETERS = ("service_request_id", "service_code", "start_date", "end_date", "status", "jurisdiction_id",
+                   "api_key")
+LISTED = ("service_request_id", "service_code", "status")
+
+
 @bp.get("/requests.<fmt>")
 def list_requests(fmt: str) -> Response:
+    checked_query(request.args, LIST_PARAMETERS, LISTED)  # page=2 answered page 1 again: a client looped on it
     _jurisdiction()
     where = [Incident.city_code == city()]
     wanted = _listed("service_request_id")
@@ -360,6 +358,7 @@ def _service_ids(codes: list[str]) -> list[int]:
 
 @bp.get("/requests/<int:request_id>.<fmt>")
 def get_request(request_id: int, fmt: str) -> Response:
+    checked_query(request.args, ("jurisdiction_id", "api_key"))
     _jurisdiction()
     incident = db().scalar(select(Incident).where(Incident.id == request_id, Incident.city_code == city()))
     if incident is None:

@@ -39,7 +39,8 @@ def _raw_key() -> str | None:
                           "end up in proxy and server logs", code="key_in_query")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    return request.form.get("api_key") or request.args.get("api_key")
+    key = request.form.get("api_key") or request.args.get("api_key")
+    return key.strip() if key else key  # pasted with a line break or a space, as a Bearer header may be
 
 
 def principal() -> tuple[Actor, str]:

@@ -149,11 +149,21 @@ def _service_request(incident: Incident, labels: Any, updated: datetime | None,
         "status_notes": status_label(incident.status), "service_name": labels.category_name,
         "service_code": labels.category,
         "description": incident.description, "agency_responsible": _agency(incident, labels),
-        "service_notice": None, "requested_datetime": iso(incident.reported_at),
+        "service_notice": service_notice(incident), "requested_datetime": iso(incident.reported_at),
         "updated_datetime": iso(updated), "expected_datetime": iso(handle_due(incident)),
         "address": incident.address, "address_id": None, "zipcode": None, "lat": lat, "long": lon,
         "media_url": media_url,
     }
+
+
+def service_notice(incident: Incident) -> str | None:
+    """What the centre does next with a request it could not place in a grid: said when it is taken in and
+    whenever it is read, until the centre has placed it."""
+    if not incident.needs_triage:
+        return None
+    if incident.location is None:
+        return "按地址定位，待指挥中心分拣 (triage: to be placed by its address)"
+    return "在网格外，待指挥中心分拣 (triage: outside every grid)"
 
 
 def now(session: Session) -> datetime:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from collections import Counter
 from collections.abc import Collection
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -21,7 +22,16 @@ from grids.incidents import TEXT_LIMITS, check_component_class, locate, to_city_
 from grids.layouts import city_date
 from grids.models import CaseEvent, Incident
 from grids.photos import Picture, handle_with_photos, prepare_all
-from grids.workflow import act, category_by_code, events_of, report, visible_case, zone_conditions
+from grids.workflow import (
+    ACTIONS,
+    act,
+    action_fields,
+    category_by_code,
+    events_of,
+    report,
+    visible_case,
+    zone_conditions,
+)
 from webapp import db
 from webapp.api.idempotency import once
 from webapp.api.principal import city, principal
@@ -37,6 +47,7 @@ MAX_ID = 2**63 - 1  # ids are bigints: a longer number is no id
 MAX_PAGE = 1_000_000  # 100 million cases deep: a larger page is a mistake (and an offset past a bigint)
 ACTION_FIELDS = ("note", "reason", "department", "duration", "after_photo", "crs")
 POINT_FIELDS = ("lon", "lat")  # relocate: numbers, not text
+NEARBY_PARAMETERS = ("lon", "lat", "crs", "category")  # GET /incidents/nearby; /locate also takes a component
 EXPORT_TYPES = {"csv": "text/csv", "geojson": "application/geo+json",  # Flask adds the charset to text types
                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 EXPORT_SPOOL_BYTES = 8 * 1024 * 1024  # larger exports spill to a temporary file, never to memory
@@ -82,12 +93,21 @@ def text(body: dict[str, Any], name: str, limit: int, *, required: bool = False)
     return value
 
 
-def known_fields(body: dict[str, Any], known: Collection[str]) -> None:
+#: How many unknown names an error lists: a body of 60,000 made-up keys gets a line, not a 1.5 MB answer.
+NAMES_SHOWN = 10
+
+
+def known_fields(body: dict[str, Any], known: Collection[str], taker: str = "this call") -> None:
     """422 naming the fields the call does not take: a misspelt one (adress) is refused, not silently lost."""
     unknown = sorted(set(body) - set(known))
     if unknown:
-        raise Invalid(f"unknown fields: {', '.join(unknown)}; this call takes {', '.join(sorted(known))}",
-                      code="bad_field", details=unknown)
+        raise Invalid(f"unknown fields: {_some(unknown)}; {taker} takes {', '.join(sorted(known))}",
+                      code="bad_field", details=unknown[:NAMES_SHOWN])
+
+
+def _some(names: list[str]) -> str:
+    more = len(names) - NAMES_SHOWN
+    return ", ".join(names[:NAMES_SHOWN]) + (f" and {more} more" if more > 0 else "")
 
 
 def json_body() -> dict[str, Any]:
@@ -106,8 +126,8 @@ def refuse_repeated(names: list[str]) -> None:
     """A field sent twice (lat=29.2&lat=29.3, or twice in one JSON object) is refused, naming it: taking either
     value would be a guess, and the case could land at a point the caller never meant."""
     if names:
-        raise Invalid(f"each field is sent once; sent more than once: {', '.join(names)}", code="repeated_field",
-                      details=names)
+        raise Invalid(f"each field is sent once; sent more than once: {_some(names)}", code="repeated_field",
+                      details=names[:NAMES_SHOWN])
 
 
 def _repeated_keys(data: bytes) -> list[str]:
@@ -115,8 +135,8 @@ def _repeated_keys(data: bytes) -> list[str]:
     repeated: set[str] = set()
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        names = [name for name, _ in items]
-        repeated.update(name for name in names if names.count(name) > 1)
+        counted = Counter(name for name, _ in items)  # one pass: counting each name anew was quadratic
+        repeated.update(name for name, times in counted.items() if times > 1)
         return dict(items)
 
     json.loads(data, object_pairs_hook=pairs)
@@ -188,14 +208,20 @@ LISTED = ("status", "category")  # comma lists, or the parameter repeated
 def case_filter(args: Any, also: Collection[str] = ()) -> CaseFilter:
     """The export's filters from a query string (GET /incidents and its downloads take the same, with `also`).
     A parameter the call does not take is bad_filter naming it: a misspelt one (catgory=) answered every case."""
-    unknown = sorted(set(args) - {*FILTERS, *also, "lang"})
-    if unknown:
-        raise Invalid(f"unknown parameters: {', '.join(unknown)}; this call takes {', '.join([*FILTERS, *also])}",
-                      code="bad_filter", details=unknown)
-    refuse_repeated(sorted(name for name in args if name not in LISTED and len(args.getlist(name)) > 1))
+    checked_query(args, [*FILTERS, *also], LISTED)
     status, category = (",".join(args.getlist(name)) for name in LISTED)
     return CaseFilter.parse(status, category, args.get("township"), args.get("since"), args.get("until"),
                             args.get("source"), [name for name in ONLY if _flag(args, name)], args.get("department"))
+
+
+def checked_query(args: Any, known: Collection[str], listed: Collection[str] = ()) -> None:
+    """bad_filter naming a parameter the call does not take, repeated_field naming one sent twice that is no
+    list: a misspelt catgory= answered without the category, and of crs=gcj02&crs=wgs84 either is a guess."""
+    unknown = sorted(set(args) - {*known, "lang"})
+    if unknown:
+        raise Invalid(f"unknown parameters: {_some(unknown)}; this call takes {', '.join(known)}",
+                      code="bad_filter", details=unknown[:NAMES_SHOWN])
+    refuse_repeated(sorted(name for name in args if name not in listed and len(args.getlist(name)) > 1))
 
 
 def _bbox(args: Any) -> list[Any]:
@@ -293,6 +319,7 @@ def nearby_incidents() -> Any:
     """附近已有同类案件: open cases of the category near the point, within the caller's zone, nearest first."""
     actor, _ = principal()
     args = request.args
+    checked_query(args, NEARBY_PARAMETERS)
     category = category_by_code(db(), city(), text(args, "category", 32, required=True) or "")
     point = to_city_point(db(), city(), number(args.get("lon"), "lon"), number(args.get("lat"), "lat"),
                           args.get("crs") or "wgs84")
@@ -339,14 +366,15 @@ def action_body() -> tuple[dict[str, Any], list[Picture]]:
 def act_on_incident(incident_id: int) -> Any:
     actor, _ = principal()
     body, pictures = action_body()
-    known_fields(body, {"action", "version", *ACTION_FIELDS, *POINT_FIELDS})
+    action = text(body, "action", 32, required=True)
+    taken = action_fields(action) if action in ACTIONS else (*ACTION_FIELDS, *POINT_FIELDS)  # else: unknown_action
+    known_fields(body, {"action", "version", *taken}, f"action {action}" if action in ACTIONS else "this call")
     version = body.get("version")
     if version is None:
         raise Invalid("version (the case's version you saw) is required", code="missing_fields", details=["version"])
     if not isinstance(version, int) or isinstance(version, bool):
         raise Invalid(f"version is the case's version you saw, a whole number such as 3, not {version!r}",
                       code="bad_field", details=["version"])
-    action = text(body, "action", 32, required=True)
     payload = {name: text(body, name, MAX_DESCRIPTION) for name in ACTION_FIELDS}
     payload.update({name: number(body[name], name) for name in POINT_FIELDS if body.get(name) is not None})
     if pictures and action != "handle":
@@ -367,6 +395,7 @@ def act_on_incident(incident_id: int) -> Any:
 def locate_point() -> Any:
     principal()
     args = request.args
+    checked_query(args, (*NEARBY_PARAMETERS, "component"))
     category = category_by_code(db(), city(), args["category"]) if args.get("category") else None
     component = args.get("component") or None
     where = locate(db(), city(), *point_or_component(args, "lon", "lat", component), crs=args.get("crs") or "wgs84",
