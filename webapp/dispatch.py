@@ -87,13 +87,16 @@ class Filters:
     @classmethod
     def from_args(cls, args: Any) -> Filters:
         status = args.get("status", "")
+        since, until = _day(args.get("since")), _day(args.get("until"))
+        if since and until and since > until:  # 11-29..11-28 means the days between: put in order on the form,
+            since, until = until, since  # not an empty queue whose downloads the export refuses (since > until)
         return cls(status=status if status in OPEN_STATUSES else "",
                    category=args.get("category", type=int), township=args.get("township", type=int),
                    department=args.get("department", "")[:32],
                    overdue=args.get("overdue") == "1", triage=args.get("triage") == "1",
                    extension=args.get("extension") == "1",
                    source=args.get("source", "")[:32],
-                   since=_day(args.get("since")), until=_day(args.get("until")))
+                   since=since, until=until)
 
     def only(self) -> list[str]:
         """The 只看 boxes ticked (grids.incident_io.ONLY names them)."""
@@ -182,7 +185,8 @@ def _labels() -> dict[str, str]:
             "selected": _("已选 %(n)s 件"), "noPhotos": _("无照片"),
             "photoKinds": {"before": _("上报照片"), "after": _("处置后照片")},
             "extensionFlag": _("延期待批"), "extensionTitle": _("申请延期 %(t)s，等待审批", t="%(t)s"),
-            "returnedFlag": _("已退回"), "escalatedFlag": _("督办 ×%(n)s", n="%(n)s"),
+            "returnedFlag": _("已退回"), "reworkFlag": _("返工"), "extensionRejectedFlag": _("延期被驳回"),
+            "escalatedFlag": _("督办 ×%(n)s", n="%(n)s"),
             "confirmDuplicate": _("本案件将作废并并入 #%(id)s（上报人和照片转到原案件），不能恢复。确定？")}
 
 

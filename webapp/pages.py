@@ -48,6 +48,7 @@ from grids.workflow import (
     local_owner,
     may_take,
     own_report_objection,
+    reported_on_site,
     zone_of,
 )
 from webapp import db, remember_language
@@ -105,15 +106,15 @@ def _department_options(case: Incident, chosen: int | None = None, *, other: boo
 
 def _local_option(case: Incident) -> list[dict[str, Any]]:
     """派遣 with no department, for a case no department has (none routed, or one returned it): it goes to the
-    case's local_owner (grids.workflow._dispatch_locally). Picked first, unless that squad is the one that just
-    returned the case; the page sends no department for it."""
+    case's local_owner (grids.workflow._dispatch_locally). Picked first for a case no department ever had; a case
+    given back (退回) is the centre's to place anew, as for 改派: with the squad picked, one keypress sent a case a
+    department had returned as "城建's, not ours" to the squad. The page sends no department for it."""
     local = local_owner(case)
     if case.department_id is not None or local is None:
         return []
-    name = local[1].name
-    returned_by_it = (case.routing_steps or [[None]])[-1] == ["returned_to_centre", {"name": name}]
-    return [{"value": "local", "label": _("不派部门：由%(name)s承办", name=name), "local": True,
-             **({} if returned_by_it else {"selected": True})}]
+    returned = any(step[0] == "returned_to_centre" for step in case.routing_steps or ())
+    return [{"value": "local", "label": _("不派部门：由%(name)s承办", name=local[1].name), "local": True,
+             **({} if returned else {"selected": True})}]
 
 
 #: Actions whose field takes one of a list: the field, and the options (value, words) for a case. The
@@ -190,10 +191,11 @@ def category_name(category: Category) -> str:
 
 
 def case_summary(case: Incident, now: datetime, point: tuple[float, float] | None,
-                 returned: str | None = None, escalated: int = 0) -> dict[str, Any]:
+                 news: tuple[str, str] | None = None, escalated: int = 0) -> dict[str, Any]:
     """What a queue row, a marker and its tooltip show; plain values, rendered as text by the browser.
-    `returned`: the reason of the 退回 that brought the case back to the centre (_returned); `escalated`: how
-    many times it was 督办'd (_escalations)."""
+    `news`: the step whose words someone must read, and those words (_news); `escalated`: how many times the
+    case was 督办'd (_escalations)."""
+    said = dict([news]) if news else {}
     klass, due = deadline_class(case.due_at, now), case.due_at
     return {
         "id": case.id, "lat": point[0] if point else None, "lon": point[1] if point else None,
@@ -210,7 +212,10 @@ def case_summary(case: Incident, now: datetime, point: tuple[float, float] | Non
         "urgency": list(urgency_key(case, now)),
         # a 申请延期 waiting for its approver (how long it asks): rows flag it, the approver's queue filters it
         "extension_pending": duration_label(case.extension_request) if case.extension_request else None,
-        "returned": returned,  # 已退回: to be dispatched again, not a fresh filing
+        "returned": said.get("return"),  # 已退回: to be dispatched again, not a fresh filing
+        "reworked": said.get("rework"),  # 返工: the check failed, and why; the handler's to do again
+        # the answer to the handler's 申请延期: the reason it was refused, or the time it was granted
+        "extension_rejected": said.get("reject_extension"), "extension_granted": said.get("approve_extension"),
         "owner": _owner_name(case),  # 承办: who is late when the row is red
         "escalated": escalated,
     }
@@ -235,13 +240,33 @@ def case_points(cases: list[Incident]) -> dict[int, tuple[float, float]]:
     return {case_id: (lat, lon) for case_id, lat, lon in rows}
 
 
-def _returned(cases: list[Incident]) -> dict[int, str]:
-    """The filed cases whose last step is a handler's 退回, with its reason (one query)."""
-    filed = [c.id for c in cases if c.status == "filed"]
-    if not filed:
+WORKED_STATES = ("dispatched", "in_progress")  # with its handler
+#: The steps whose words someone must read next: a 退回 (the centre places the case again), a 返工 (why the check
+#: failed) and the answer to an extension request (the handler goes on). The latest of these and of the steps
+#: that answer them (the handler's, a new 派遣) counts: once someone acted on the news, it is old.
+NEWS = {"return": ("filed",), "rework": WORKED_STATES, "approve_extension": WORKED_STATES,
+        "reject_extension": WORKED_STATES}
+NEWS_READ = ("handle", "request_extension", "dispatch", "redispatch")
+
+
+def _news(cases: list[Incident]) -> dict[int, tuple[str, str]]:
+    """(step, its words) of the cases with news (NEWS) for whoever has them now (one query)."""
+    waiting = [c.id for c in cases if any(c.status in states for states in NEWS.values())]
+    if not waiting:
         return {}
-    last = latest_event(select(CaseEvent.incident_id, CaseEvent.action, CaseEvent.note), filed).subquery()
-    return {row.incident_id: row.note or "" for row in db().execute(select(last).where(last.c.action == "return"))}
+    steps = select(CaseEvent.incident_id, CaseEvent.action, CaseEvent.note, CaseEvent.data).where(
+        CaseEvent.action.in_([*NEWS, *NEWS_READ]))
+    status = {c.id: c.status for c in cases}
+    return {row.incident_id: (row.action, _news_words(row.action, row.note, row.data))
+            for row in db().execute(latest_event(steps, waiting))
+            if status[row.incident_id] in NEWS.get(row.action, ())}
+
+
+def _news_words(action: str, note: str | None, data: dict[str, Any] | None) -> str:
+    """A granted extension by its length (1 个工作日), anything else by the reason given."""
+    if action == "approve_extension":
+        return duration_label((data or {}).get("duration"))
+    return note or ""
 
 
 def _escalations(cases: list[Incident]) -> dict[int, int]:
@@ -254,8 +279,8 @@ def _escalations(cases: list[Incident]) -> dict[int, int]:
 
 
 def summaries(cases: list[Incident]) -> list[dict[str, Any]]:
-    now, points, returned, escalated = now_utc(), case_points(cases), _returned(cases), _escalations(cases)
-    return [case_summary(c, now, points.get(c.id), returned.get(c.id), escalated.get(c.id, 0)) for c in cases]
+    now, points, news, escalated = now_utc(), case_points(cases), _news(cases), _escalations(cases)
+    return [case_summary(c, now, points.get(c.id), news.get(c.id), escalated.get(c.id, 0)) for c in cases]
 
 
 def _event_detail(action: str, data: dict[str, Any], departments: dict[str, str]) -> str:
@@ -392,9 +417,16 @@ def offered(user: User, case: Incident, action: str) -> bool:
             and (user.role == "admin" or own_report_objection(db(), user.id, action, case) is None))
 
 
+def first_hand(case: Incident) -> bool:
+    """Whether staff reported the case on site: first-hand, so no one's 核实 (DOMAIN §4 verifies public and hotline
+    reports), as the task lists have it; the phone page offered 核实属实 on a squad leader's own patrol report."""
+    return db().scalar(select(Incident.id).where(Incident.id == case.id, reported_on_site())) is not None
+
+
 #: Actions the table allows in the state but the case must also be ready for: a button that can only get an
 #: error back is not shown (one extension request at a time; an answer needs a request).
 OFFERED_WHEN: dict[str, Callable[[Incident], bool]] = {
+    "verify": lambda case: not first_hand(case), "refute": lambda case: not first_hand(case),
     "request_extension": lambda case: not case.extension_request,
     "approve_extension": lambda case: bool(case.extension_request),
     "reject_extension": lambda case: bool(case.extension_request),

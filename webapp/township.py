@@ -51,7 +51,7 @@ ON_THE_SPOT = {"verify": (_l("核实属实"), _l("已核实，等待立案。"))
                "refute": (_l("核实不属实"), _l("已报指挥中心：现场不属实，由其作废。")),
                "accept": (_l("接单"), _l("已接单。")),
                "check": (_l("核查通过"), _l("已核查，等待结案。")),
-               "rework": (_l("核查不通过，返工"), _l("已退回处置单位返工。")),
+               "rework": (_l("核查不通过"), _l("已退回处置单位返工。")),
                "return": (_l("退回指挥中心"), _l("已退回指挥中心，由其改派。"))}
 #: The steps whose typed note is their required reason, and what to write when it is missing: what was found
 #: instead of the report; what is still wrong on site; why the case is not the squad's (a squad given a case

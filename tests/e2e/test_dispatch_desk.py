@@ -111,6 +111,10 @@ def test_a_case_a_department_returned_goes_to_the_squad_without_naming_a_departm
     drawer = open_case_in_drawer(page, live_server, youbu_case)
     expect(drawer.locator("[data-returned]")).to_have_text(re.compile(r"退回原因\s*不属于环卫职责"))  # on a phone too
     choice = drawer.locator("select.action-choice[aria-label='派遣']")
+    expect(choice).to_have_value("")  # given back: the centre chooses anew, nothing is picked for it
+    page.keyboard.press("d")
+    expect(drawer.locator(".drawer-error")).to_be_visible()
+    choice.select_option("local")
     expect(choice.locator("option:checked")).to_have_text(re.compile(r"^不派部门：由.+中队承办$"))
     drawer.locator("button.action-dispatch").click()
     expect(drawer.locator("[data-field=status_label]")).to_have_text("已派遣")

@@ -408,8 +408,8 @@ def test_a_body_of_many_made_up_keys_is_refused_in_a_line_not_read_for_minutes(c
     answer = client.post("/api/v1/incidents", json=body, headers=bearer(viewer))
     assert answer.status_code in (403, 422)
     assert len(answer.get_data()) < 2000, "the refusal names a few keys and how many more, not all of them"
-    repeated = ('{"category": "E0101", "lon": %s, "lat": %s, "description": {%s}}'
-                % (lon, lat, ", ".join(f'"k{i % 30_000}": 1' for i in range(60_000))))
+    keys = ", ".join(f'"k{i % 30_000}": 1' for i in range(60_000))  # each name twice, inside an allowed field
+    repeated = f'{{"category": "E0101", "lon": {lon}, "lat": {lat}, "description": {{{keys}}}}}'
     answer = client.post("/api/v1/incidents", data=repeated, content_type="application/json", headers=bearer(viewer))
     assert answer.json["error"]["code"] == "repeated_field" and len(answer.json["error"]["details"]) == 10
     assert "and 29990 more" in answer.json["error"]["message"]
@@ -438,8 +438,8 @@ def test_a_role_that_may_never_take_an_action_is_told_so_whatever_version_it_quo
     case = submit(client, key, lon, lat).json
     viewer = create_key(db, "330781", "wall screen", "viewer")[1]
     for version in (999, 1):
-        answer = client.post(f"/api/v1/incidents/{case['id']}/actions", json={"action": "escalate",
-                                                                             "version": version}, headers=bearer(viewer))
+        answer = client.post(f"/api/v1/incidents/{case['id']}/actions",
+                             json={"action": "escalate", "version": version}, headers=bearer(viewer))
         assert answer.status_code == 403 and answer.json["error"]["code"] == "role_forbidden"
 
 

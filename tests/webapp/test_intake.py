@@ -398,7 +398,7 @@ def test_an_inspector_fails_the_check_with_what_is_still_wrong(client, db, dispa
     squad_handles(db, case)
     login(client, "inspector")
     page = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
-    assert 'value="check"' in page and 'value="rework"' in page and "核查不通过，返工时必填" in page
+    assert 'value="check"' in page and 'value="rework"' in page and "核查不通过时必填" in page
     assert 'value="return"' not in page  # the inspector does not hold the case
     unsaid = on_the_spot(client, case, "rework")
     assert unsaid.status_code == 422 and "请写明现场还有什么问题" in unsaid.get_data(as_text=True)
@@ -412,6 +412,62 @@ def test_an_inspector_fails_the_check_with_what_is_still_wrong(client, db, dispa
     assert case.status == "in_progress"
     history = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
     assert "墙角仍有垃圾" in history and "返工" in history
+
+
+def news_of(client, case: Incident) -> dict[str, str]:
+    """The notices of the case page and the flags of its row in the squad's list, by kind."""
+    page = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+    row = client.get("/township").get_data(as_text=True).split(f'<tr data-case="{case.id}"')[1].split("</tr>")[0]
+    return {**dict(re.findall(r'data-news="(\w+)">([^<]*)<', page)),
+            **{f"flag:{kind}": why for kind, why in re.findall(r'data-flag="(\w+)" title="([^"]*)"', row)}}
+
+
+def test_the_handler_hears_why_the_check_failed_until_handling_again(client, db, dispatched_in_youbu) -> None:
+    """A failed 核查 left the squad's row a plain 处置中 and the reason at the foot of the history."""
+    case = dispatched_in_youbu
+    squad_handles(db, case)
+    inspector = Actor.of_user(db.scalar(select(User).where(User.username == "inspector")))
+    act(db, case.id, "rework", inspector, case.version, reason="墙角仍有垃圾")
+    db.flush()
+    login(client, "squad_leader")
+    assert news_of(client, case) == {"rework": "核查未通过，需返工：墙角仍有垃圾", "flag:rework": "墙角仍有垃圾"}
+    squad_handles(db, case)
+    assert news_of(client, case) == {}  # handled again: the failed check is old news
+
+
+def test_the_handler_hears_the_answer_to_an_extension_request(client, db, dispatched_in_youbu) -> None:
+    """A refused 延期 vanished without a word (the form offered again), a granted one moved only the due time."""
+    case = dispatched_in_youbu
+    squad = Actor.of_user(db.scalar(select(User).where(User.username == "squad_leader")))
+    supervisor = Actor.of_user(db.scalar(select(User).where(User.username == "supervisor")))
+    act(db, case.id, "request_extension", squad, case.version, duration="1d", reason="需要吊车")
+    act(db, case.id, "reject_extension", supervisor, case.version, reason="吊车当天可到")
+    db.flush()
+    login(client, "squad_leader")
+    news = news_of(client, case)
+    assert news["extension_rejected"].startswith("延期申请被驳回：吊车当天可到")
+    assert news["flag:extension_rejected"] == "吊车当天可到"
+    act(db, case.id, "request_extension", squad, case.version, duration="4h", reason="吊车故障")
+    db.flush()
+    # asked again: the refusal is old news, the request waits
+    assert news_of(client, case) == {"flag:extension": "申请延期 4 个工作小时，等待审批"}
+    act(db, case.id, "approve_extension", supervisor, case.version)
+    db.flush()
+    assert news_of(client, case) == {"extension_granted": "已批准延期 4 个工作小时：时限已顺延，见上方。"}
+
+
+def test_verify_is_not_offered_on_a_report_staff_made_on_site(client, db) -> None:
+    """The phone page offered 核实属实 on a squad leader's own patrol report (first-hand, no one's 核实 task)."""
+    lon, lat = inner(db)
+    leader = Actor.of_user(db.scalar(select(User).where(User.username == "squad_leader")))
+    patrol = report(db, leader, "E0101", lon, lat, source="township", description="巡查发现")
+    hotline = report(db, Actor.of_user(db.scalar(select(User).where(User.username == "dispatcher"))), "E0101", lon,
+                     lat, source="hotline", description="市民来电")
+    db.flush()
+    login(client, "officer")
+    assert 'value="verify"' not in client.get(f"/township/cases/{patrol.id}").get_data(as_text=True)
+    page = client.get(f"/township/cases/{hotline.id}").get_data(as_text=True)
+    assert 'value="verify"' in page and 'value="refute"' in page
 
 
 @pytest.mark.parametrize("typed", ["Exposed garbage", "暴露垃圾", "E0101", "E0101 暴露垃圾", "E0101 Exposed garbage"])

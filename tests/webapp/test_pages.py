@@ -1,6 +1,7 @@
 """The map pages as a user meets them: zones, hostile text shown as text, live feed, drawer, empty states."""
 
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -83,6 +84,19 @@ def test_filters_narrow_the_queue_and_an_empty_result_says_what_to_do(client, db
     assert "游埠古镇老街口" in page and "诸葛村口" not in page
     empty = client.get("/dispatch?overdue=1&status=parked").get_data(as_text=True)
     assert 'data-count="open">0<' in empty and "可点“清除”查看全部" in empty
+
+
+def test_a_date_range_entered_backwards_is_the_days_between_and_its_downloads_work(client, db) -> None:
+    """11-29..11-28 emptied the queue without a word, and its CSV link was refused (since after until), which a
+    browser's download attribute swallowed: the user saw nothing happen."""
+    login(client, "dispatcher")
+    whole = client.get("/dispatch?since=2020-01-01&until=2099-12-31").get_data(as_text=True)
+    page = client.get("/dispatch?since=2099-12-31&until=2020-01-01").get_data(as_text=True)
+    assert 'name="since" value="2020-01-01"' in page and 'name="until" value="2099-12-31"' in page
+    rows = page.count('<tr data-case="')
+    assert rows > 0 and rows == whole.count('<tr data-case="')
+    link = re.search(r'href="([^"]*export\.csv[^"]*)"', page).group(1).replace("&amp;", "&")
+    assert "since=2020-01-01" in link and client.get(link).status_code == 200
 
 
 def test_a_queue_cut_at_its_limit_counts_every_open_case_and_says_which_it_lists(client, db) -> None:

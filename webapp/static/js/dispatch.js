@@ -61,6 +61,10 @@
       flag(state, "extension", labels.extensionFlag, labels.extensionTitle.replace("%(t)s", c.extension_pending));
     }
     if (c.returned !== null) { flag(state, "returned", labels.returnedFlag, c.returned); }
+    if (c.reworked !== null) { flag(state, "rework", labels.reworkFlag, c.reworked); }
+    if (c.extension_rejected !== null) {
+      flag(state, "extension_rejected", labels.extensionRejectedFlag, c.extension_rejected);
+    }
     if (c.escalated) { flag(state, "escalated", labels.escalatedFlag.replace("%(n)s", String(c.escalated))); }
     return tr;
   }
