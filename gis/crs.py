@@ -263,6 +263,11 @@ def area_m2(geom_wgs84: BaseGeometry) -> float:
     return abs(area)
 
 
+def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Geodesic distance in metres between two WGS84 points."""
+    return abs(_GEOD.inv(lon1, lat1, lon2, lat2)[2])
+
+
 @lru_cache(maxsize=64)
 def _transformer(source: int, target: int) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs(source, target, always_xy=True)

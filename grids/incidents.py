@@ -51,7 +51,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, aliased, defer, make_transient_to_detached
 
-from gis.crs import CoordinateError, check_lonlat, looks_swapped, normalize_crs_name, to_wgs84
+from gis.crs import CoordinateError, check_lonlat, distance_m, looks_swapped, normalize_crs_name, to_wgs84
 from grids.components import component_by_code, nearest_component
 from grids.db import prepared
 from grids.divisions import city_outline
@@ -388,12 +388,29 @@ def _place(x: float | None, y: float | None, crs: str, component: Component | No
     naming a component without coordinates is at the component."""
     if x is not None and y is not None:
         lon, lat = wgs84_lonlat(x, y, crs)
+        if component is not None:
+            _check_near(component, lon, lat)
         return Location(lon=lon, lat=lat, input_crs=normalize_crs_name(crs), input_x=x, input_y=y,
                         component=component)
     if component is None:
         raise Invalid("send lon and lat, or the 16-digit code of a component (部件)", code="missing_location")
     point = to_shape(component.location)
     return Location(lon=point.x, lat=point.y, component=component)
+
+
+#: How far a report naming a component may be from it: a phone's fix is off by tens of metres, not hundreds.
+COMPONENT_REACH_M = 200
+
+
+def _check_near(component: Component, lon: float, lat: float) -> None:
+    """Invalid when the point is far from the component the report names: a code mistyped by a digit named a
+    lamp 25 km away, in another township, and sent the case to that lamp's maintainer without a word."""
+    at = to_shape(component.location)
+    away = distance_m(lon, lat, at.x, at.y)
+    if away > COMPONENT_REACH_M:
+        raise Invalid(f"the point is {away:,.0f} m from component {component.code} ({at.x:.6f}, {at.y:.6f}): check the "
+                      "code on its plate, or send the code alone to place the case at the component",
+                      code="component_far", details={"code": component.code, "distance_m": round(away)})
 
 
 def locate(session: Session, city_code: str, x: float | None, y: float | None, *, crs: str = "wgs84",

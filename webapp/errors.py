@@ -75,6 +75,8 @@ ERROR_TEXT = {
     "too_many_photos": _l("照片太多：每次最多 %(max)s 张，现有 %(got)s 张。"),
     "after_photo_required": _l("请拍摄或选择至少一张处置后照片。"),
     "unknown_component": _l("部件台账中没有这个编码，请核对部件铭牌上的 16 位编码。"),
+    "component_far": _l("该点距部件 %(code)s 有 %(distance_m)s 米：请核对部件铭牌上的编码，"
+                        "或只填部件编码，由系统定位到部件处。"),
     "component_class_mismatch": _l("部件 %(code)s 属于“%(name)s”（%(class_code)s）类，与所选类别不符：请按该类上报，"
                                    "或不填部件编码。"),
     # machine clients: /api/v1 and Open311 (whose `description` is shown to the client's user)

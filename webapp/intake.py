@@ -49,7 +49,8 @@ FIELD_OF_CODE = {"bad_coordinates": "point", "outside_city": "point", "swapped_c
                  "unknown_crs": "crs", "unknown_category": "category", "not_an_image": "photos",
                  "photo_too_large": "photos", "photo_too_many_pixels": "photos", "heic_photo": "photos",
                  "empty_photo": "photos", "too_many_photos": "photos", "after_photo_required": "photos",
-                 "unknown_component": "component_code", "duplicate_external_id": "external_id"}
+                 "unknown_component": "component_code", "component_far": "component_code",
+                 "duplicate_external_id": "external_id"}
 
 
 def quick_categories() -> list[Category]:

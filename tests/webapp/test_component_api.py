@@ -128,3 +128,17 @@ def test_a_case_stored_with_a_component_of_another_class_can_still_be_relocated(
     moved = client.post(f"/api/v1/incidents/{case['id']}/actions", headers=bearer(key), json={
         "action": "relocate", "version": case["version"], "lon": where["lon"] + 0.0001, "lat": where["lat"]})
     assert moved.status_code == 200, moved.json
+
+
+def test_a_point_far_from_the_component_it_names_is_refused_saying_how_far(client, db, key) -> None:
+    """A code mistyped by a digit named a component 25 km away: the case went to its maintainer, in another
+    township, without a word. A point a few metres off (a phone's fix) is still taken."""
+    at = client.get(f"/api/v1/locate?component={DAMAGED_COMPONENT}", headers=bearer(key)).json
+    far = client.get(f"/api/v1/locate?component={DAMAGED_COMPONENT}&lon={at['lon'] + 0.01}&lat={at['lat']}",
+                     headers=bearer(key))
+    assert far.status_code == 422 and far.json["error"]["code"] == "component_far"
+    assert far.json["error"]["details"]["distance_m"] > 900 and "send the code alone" in far.json["error"]["message"]
+    report = {"category": "C0102", "component_code": DAMAGED_COMPONENT, "lon": at["lon"] + 0.01, "lat": at["lat"]}
+    assert client.post("/api/v1/incidents", headers=bearer(key), json=report).status_code == 422
+    near = client.post("/api/v1/incidents", headers=bearer(key), json={**report, "lon": at["lon"] + 0.0003})
+    assert near.status_code == 201 and near.json["component"] == DAMAGED_COMPONENT
