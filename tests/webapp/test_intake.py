@@ -310,7 +310,9 @@ def test_a_squad_reports_handling_with_an_after_photo(client, db, dispatched_in_
     db.refresh(case)
     assert case.status == "handled"
     assert [p.kind for p in db.scalars(select(CasePhoto).where(CasePhoto.incident_id == case.id))] == ["after"]
-    assert "thumb-after" in client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+    shown = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+    # when it was taken: a round of after-photos a failed 核查 sent back reads 处置后照片 too
+    assert "thumb-after" in shown and re.search(r'<span class="thumb-at">\d\d-\d\d \d\d:\d\d</span>', shown)
 
 
 def test_a_squad_requests_an_extension_with_duration_and_reason(client, db, dispatched_in_youbu) -> None:
