@@ -65,11 +65,13 @@ def test_the_wheel_scrolls_the_task_list_until_the_map_is_clicked(page, live_ser
 def test_a_refused_step_shows_the_case_again_at_its_own_address(page, live_server, database_url) -> None:
     """A stale 核实 (the case changed in another tab) answers 409 with the case page; the address bar shows
     the case, not the form's POST address, so a reload reads the page instead of posting again."""
+    from grids.workflow import reported_on_site
+
     engine = create_engine(database_url)
-    with Session(engine) as session:
+    with Session(engine) as session:  # a public or hotline report: staff's own are first-hand, no one's 核实
         case_id = session.scalar(select(Incident.id).join(Division, Division.id == Incident.township_id)
                                  .where(Division.code == "330781102", Incident.status == "reported",
-                                        Incident.source == "demo").order_by(Incident.id).limit(1))
+                                        Incident.source == "demo", ~reported_on_site()).order_by(Incident.id).limit(1))
     engine.dispose()
     browser_login(page, live_server, "co_manager")
     page.goto(f"{live_server}/township/cases/{case_id}")
