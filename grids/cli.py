@@ -712,13 +712,13 @@ def apikeys_list(city: str, as_json: bool) -> None:
 def locate_command(lon: float | None, lat: float | None, crs: str, category: str | None, component: str | None,
                    city: str, as_json: bool) -> None:
     """Where a point (or a component) lies (divisions, grid) and who answers for it there, with the reason."""
-    from grids.incidents import check_component_class, locate
+    from grids.incidents import check_component, locate
     from grids.workflow import category_by_code
 
     with command_session() as session:
         cat = category_by_code(session, city, category) if category else None
         where = locate(session, city, lon, lat, crs=crs, category=cat, component_code=component)
-        check_component_class(where, cat)
+        check_component(where, cat)
         result = where.to_dict()
     path = " > ".join(d["name"] for d in result["divisions"])
     people = [f"{label}: {(result[key] or {}).get('name') or '-'}"

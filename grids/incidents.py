@@ -388,29 +388,12 @@ def _place(x: float | None, y: float | None, crs: str, component: Component | No
     naming a component without coordinates is at the component."""
     if x is not None and y is not None:
         lon, lat = wgs84_lonlat(x, y, crs)
-        if component is not None:
-            _check_near(component, lon, lat)
         return Location(lon=lon, lat=lat, input_crs=normalize_crs_name(crs), input_x=x, input_y=y,
                         component=component)
     if component is None:
         raise Invalid("send lon and lat, or the 16-digit code of a component (部件)", code="missing_location")
     point = to_shape(component.location)
     return Location(lon=point.x, lat=point.y, component=component)
-
-
-#: How far a report naming a component may be from it: a phone's fix is off by tens of metres, not hundreds.
-COMPONENT_REACH_M = 200
-
-
-def _check_near(component: Component, lon: float, lat: float) -> None:
-    """Invalid when the point is far from the component the report names: a code mistyped by a digit named a
-    lamp 25 km away, in another township, and sent the case to that lamp's maintainer without a word."""
-    at = to_shape(component.location)
-    away = distance_m(lon, lat, at.x, at.y)
-    if away > COMPONENT_REACH_M:
-        raise Invalid(f"the point is {away:,.0f} m from component {component.code} ({at.x:.6f}, {at.y:.6f}): check the "
-                      "code on its plate, or send the code alone to place the case at the component",
-                      code="component_far", details={"code": component.code, "distance_m": round(away)})
 
 
 def locate(session: Session, city_code: str, x: float | None, y: float | None, *, crs: str = "wgs84",
@@ -455,16 +438,37 @@ def locate(session: Session, city_code: str, x: float | None, y: float | None, *
     return loc
 
 
-def check_component_class(loc: Location, category: Category | None) -> None:
-    """A case about a component is of the component's class: a 暴露垃圾 report naming a manhole's code would go
-    to the water company and sit at the manhole. Reports refuse it, and so does asking where one would go."""
+#: How far a report naming a component may be from it: a phone's fix is off by tens of metres, not hundreds.
+COMPONENT_REACH_M = 200
+
+
+def check_component(loc: Location, category: Category | None) -> None:
+    """A report naming a component is about it: of its class (a 暴露垃圾 report naming a manhole's code would go
+    to the water company and sit at the manhole), and, when it gives a point too, near it (a code mistyped by a
+    digit named a lamp 25 km away, in another township, whose maintainer got the case without a word). Reports
+    refuse both, and so does asking where one would go; the centre's 重新定位 of an older case does not ask."""
     component = loc.component
-    if component is None or category is None or component.category_id == category.id:
+    if component is None:
+        return
+    if loc.input_crs is not None:
+        _check_near(component, loc)
+    if category is None or component.category_id == category.id:
         return
     kind = component.category
     raise Invalid(f"component {component.code} is a {kind.name} ({kind.code}), not {category.code}: report it "
                    f"under {kind.code}, or leave out the component code", code="component_class_mismatch",
                    details={"code": component.code, "name": kind.name, "class_code": kind.code})
+
+
+def _check_near(component: Component, loc: Location) -> None:
+    at = to_shape(component.location)
+    away = distance_m(loc.lon, loc.lat, at.x, at.y)
+    if away > COMPONENT_REACH_M:
+        raise Invalid(f"the point is {away:,.0f} m from component {component.code} ({at.x:.6f}, {at.y:.6f}): check the "
+                      "code on its plate and that crs names the system the point was taken in (a GCJ-02 or BD-09 "
+                      "point read as WGS84 is 300-600 m off), or send the code alone to place the case at the "
+                      "component",
+                      code="component_far", details={"code": component.code, "distance_m": round(away)})
 
 
 def unlocated(reason: str) -> Location:
@@ -625,7 +629,7 @@ def open_case(session: Session, city_code: str, category: Category, x: float | N
         loc = unlocated("no_coordinates")
     else:
         loc = locate(session, city_code, x, y, crs=crs, category=category, component_code=component_code)
-        check_component_class(loc, category)  # at report only: an older case can still be relocated
+        check_component(loc, category)  # at report only: an older case can still be relocated
     actor = actor or (Actor.of_user(reporter) if reporter else None)
     incident = Incident(city_code=city_code, source=source, category=category, category_id=category.id,
                         status="reported", description=description, address=address,

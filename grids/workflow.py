@@ -340,14 +340,20 @@ NOT_BY_REPORTER = ("verify", "refute")
 
 
 def own_report_objection(session: Session, user_id: int | None, action: str, incident: Incident) -> Forbidden | None:
-    """Forbidden when the user would take a NOT_BY_REPORTER action on a case they reported (one query, and
-    only for those actions); None otherwise."""
-    if action not in NOT_BY_REPORTER or user_id is None:
+    """Forbidden when the user would take a NOT_BY_REPORTER action on a case they reported, or on one staff
+    reported on site: first-hand, it is no one's 核实 (DOMAIN §4 verifies public and hotline reports), and the
+    centre files it (one query, and only for those actions); None otherwise."""
+    if action not in NOT_BY_REPORTER:
         return None
-    if not session.scalar(select(reported_by(user_id)).where(Incident.id == incident.id)):
-        return None
-    return Forbidden(f"case {incident.id} is your own report: its {action} is for someone else on site",
-                     code="own_report", details={"action": action})
+    own, first_hand = session.execute(select(reported_by(user_id), reported_on_site())
+                                      .where(Incident.id == incident.id)).one()
+    if own:
+        return Forbidden(f"case {incident.id} is your own report: its {action} is for someone else on site",
+                         code="own_report", details={"action": action})
+    if first_hand:
+        return Forbidden(f"case {incident.id} was reported on site by staff: it is first-hand, and the centre "
+                         "files it without 核实", code="first_hand", details={"action": action})
+    return None
 
 
 def may_take(role: str, rule: Transition, incident: Incident | None = None) -> bool:

@@ -35,6 +35,7 @@ ERROR_TEXT = {
     "not_the_owner": _l("此案件已派给%(department)s，由其接单、处置或退回。"),
     "own_work": _l("此案件由本中队处置，核查须由监督员进行（监管分离）。"),
     "own_report": _l("这是你本人的上报：核实须由他人在现场进行，指挥中心可直接立案。"),
+    "first_hand": _l("这是工作人员在现场的上报，已是第一手情况，无需核实：由指挥中心直接立案。"),
     "own_report_outside_zone": _l("这是你在辖区外的上报：你可以跟进查看，由当地人员处置。"),
     "stale_version": _l("案件刚被他人更新，请刷新后再操作。"),
     "concurrent_change": _l("有人同时在修改相同的案件：请刷新后再操作。"),
@@ -75,7 +76,7 @@ ERROR_TEXT = {
     "too_many_photos": _l("照片太多：每次最多 %(max)s 张，现有 %(got)s 张。"),
     "after_photo_required": _l("请拍摄或选择至少一张处置后照片。"),
     "unknown_component": _l("部件台账中没有这个编码，请核对部件铭牌上的 16 位编码。"),
-    "component_far": _l("该点距部件 %(code)s 有 %(distance_m)s 米：请核对部件铭牌上的编码，"
+    "component_far": _l("该点距部件 %(code)s 有 %(distance_m)s 米：请核对部件铭牌上的编码和所选坐标系，"
                         "或只填部件编码，由系统定位到部件处。"),
     "component_class_mismatch": _l("部件 %(code)s 属于“%(name)s”（%(class_code)s）类，与所选类别不符：请按该类上报，"
                                    "或不填部件编码。"),

@@ -48,7 +48,6 @@ from grids.workflow import (
     local_owner,
     may_take,
     own_report_objection,
-    reported_on_site,
     zone_of,
 )
 from webapp import db, remember_language
@@ -112,7 +111,7 @@ def _local_option(case: Incident) -> list[dict[str, Any]]:
     local = local_owner(case)
     if case.department_id is not None or local is None:
         return []
-    returned = any(step[0] == "returned_to_centre" for step in case.routing_steps or ())
+    returned = _news([case]).get(case.id, ("",))[0] == "return"  # from the events: imported history has no steps
     return [{"value": "local", "label": _("不派部门：由%(name)s承办", name=local[1].name), "local": True,
              **({} if returned else {"selected": True})}]
 
@@ -246,7 +245,7 @@ WORKED_STATES = ("dispatched", "in_progress")  # with its handler
 #: that answer them (the handler's, a new 派遣) counts: once someone acted on the news, it is old.
 NEWS = {"return": ("filed",), "rework": WORKED_STATES, "approve_extension": WORKED_STATES,
         "reject_extension": WORKED_STATES}
-NEWS_READ = ("handle", "request_extension", "dispatch", "redispatch")
+NEWS_READ = ("handle", "request_extension", "dispatch", "redispatch", "park")
 
 
 def _news(cases: list[Incident]) -> dict[int, tuple[str, str]]:
@@ -417,16 +416,9 @@ def offered(user: User, case: Incident, action: str) -> bool:
             and (user.role == "admin" or own_report_objection(db(), user.id, action, case) is None))
 
 
-def first_hand(case: Incident) -> bool:
-    """Whether staff reported the case on site: first-hand, so no one's 核实 (DOMAIN §4 verifies public and hotline
-    reports), as the task lists have it; the phone page offered 核实属实 on a squad leader's own patrol report."""
-    return db().scalar(select(Incident.id).where(Incident.id == case.id, reported_on_site())) is not None
-
-
 #: Actions the table allows in the state but the case must also be ready for: a button that can only get an
 #: error back is not shown (one extension request at a time; an answer needs a request).
 OFFERED_WHEN: dict[str, Callable[[Incident], bool]] = {
-    "verify": lambda case: not first_hand(case), "refute": lambda case: not first_hand(case),
     "request_extension": lambda case: not case.extension_request,
     "approve_extension": lambda case: bool(case.extension_request),
     "reject_extension": lambda case: bool(case.extension_request),

@@ -45,11 +45,11 @@ def photo_links(incident_id: int) -> list[dict[str, Any]]:
 
 
 def photo_links_of(incident_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-    """photo_links of many cases in one query. `taken` (the city's clock, 11-29 16:27) tells a round of
-    after-photos from the one a failed 核查 sent back: both read 处置后照片."""
+    """photo_links of many cases in one query. `sent` (when it was uploaded, on the city's clock: 11-29 16:27)
+    tells a round of after-photos from the one a failed 核查 sent back: both read 处置后照片."""
     return {case_id: [{"id": p.id, "kind": p.kind, "url": url_for("pages.photos.view", photo_id=p.id),
                        "thumb": url_for("pages.photos.view", photo_id=p.id, size="thumb"),
-                       "taken": city_time(p.created_at)[5:]} for p in photos]
+                       "sent": city_time(p.created_at)[5:]} for p in photos]
             for case_id, photos in photos_of(db(), incident_ids).items()}
 
 

@@ -41,7 +41,7 @@ def walk(db, case: Incident, until: str) -> Incident:
 
 
 def test_each_stage_starts_its_clock_with_its_limit_and_due_times_keeps_them_all(db, demo_city) -> None:
-    case = new_case(db)  # 暴露垃圾: 4 working hours to handle
+    case = new_case(db, by="dispatcher")  # a hotline call of 暴露垃圾: 4 working hours to handle
     seen = {"report": case.deadline_at}
     for action, username, payload in (("verify", "co_manager", {}), *WALK):
         step(db, case, action, username, **payload)

@@ -24,10 +24,12 @@ def actor(db, username: str) -> Actor:
     return Actor.of_user(db.scalar(select(User).where(User.city_code == CITY, User.username == username)))
 
 
-def new_case(db, category: str = "E0101") -> Incident:
+def new_case(db, category: str = "E0101", by: str = "inspector") -> Incident:
+    """A case reported in 游埠镇: by default an inspector's (first-hand); by="dispatcher" a hotline call's."""
     x, y = db.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
                              func.ST_Y(func.ST_PointOnSurface(Division.geom))).where(Division.code == YOUBU)).one()
-    return report(db, actor(db, "inspector"), category, x, y, source="test", description="垃圾满溢")
+    return report(db, actor(db, by), category, x, y, source="hotline" if by == "dispatcher" else "test",
+                  description="垃圾满溢")
 
 
 def step(db, case: Incident, action: str, username: str, **payload) -> Incident:
@@ -35,7 +37,7 @@ def step(db, case: Incident, action: str, username: str, **payload) -> Incident:
 
 
 def test_the_whole_workflow_runs_sets_the_deadline_and_replays_from_history(db, demo_city) -> None:
-    case = new_case(db)
+    case = new_case(db, by="dispatcher")
     step(db, case, "verify", "co_manager")
     step(db, case, "file", "dispatcher")
     assert case.deadline_at is not None
@@ -507,11 +509,15 @@ def test_an_inspector_who_finds_the_work_unfinished_sends_it_back_for_rework(db,
 
 def test_a_report_found_not_as_reported_waits_on_the_centre_to_cancel_or_file_it(db, demo_city) -> None:
     """核实不属实 says what was seen on site; the case then waits on the centre (its filing clock runs on), who
-    cancels it as invalid or files it after all. Nobody refutes their own report."""
-    case = new_case(db)  # the inspector's own field report
+    cancels it as invalid or files it after all. Nobody refutes their own report, nor staff's first-hand one."""
+    field_report = new_case(db)  # the inspector's own
     with pytest.raises(Forbidden) as own:
-        step(db, case, "refute", "inspector", reason="现场无垃圾")
+        step(db, field_report, "refute", "inspector", reason="现场无垃圾")
     assert own.value.code == "own_report"
+    with pytest.raises(Forbidden) as first_hand:
+        step(db, field_report, "verify", "co_manager")
+    assert first_hand.value.code == "first_hand"
+    case = new_case(db, by="dispatcher")  # a hotline call
     with pytest.raises(Invalid) as unsaid:
         step(db, case, "refute", "co_manager")
     assert unsaid.value.details == ["reason"]

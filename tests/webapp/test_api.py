@@ -461,3 +461,13 @@ def test_an_empty_date_filter_is_no_bound_as_the_other_empty_filters(client, db,
     for path in ("/api/v1/incidents", "/api/v1/incidents/export.csv"):
         answer = client.get(f"{path}?status=&category=&township=&since=&until=&source=", headers=bearer(key))
         assert answer.status_code == 200 and str(made) in answer.get_data(as_text=True)
+
+
+def test_the_steps_other_calls_take_are_refused_here_naming_the_call(client, db, key) -> None:
+    """absorb_duplicate sent with its `duplicate` answered missing_fields: duplicate, for the field it was sent."""
+    lon, lat = inner(db, YOUBU)
+    case = submit(client, key, lon, lat).json
+    answer = client.post(f"/api/v1/incidents/{case['id']}/actions", headers=bearer(key),
+                         json={"action": "absorb_duplicate", "version": 1, "duplicate": 1})
+    assert answer.status_code == 422 and answer.json["error"]["code"] == "bad_action"
+    assert "duplicate-of" in answer.json["error"]["message"]

@@ -128,6 +128,9 @@ def test_a_case_stored_with_a_component_of_another_class_can_still_be_relocated(
     moved = client.post(f"/api/v1/incidents/{case['id']}/actions", headers=bearer(key), json={
         "action": "relocate", "version": case["version"], "lon": where["lon"] + 0.0001, "lat": where["lat"]})
     assert moved.status_code == 200, moved.json
+    far = client.post(f"/api/v1/incidents/{case['id']}/actions", headers=bearer(key), json={  # 1 km: not a report
+        "action": "relocate", "version": moved.json["version"], "lon": where["lon"] + 0.01, "lat": where["lat"]})
+    assert far.status_code == 200, far.json
 
 
 def test_a_point_far_from_the_component_it_names_is_refused_saying_how_far(client, db, key) -> None:

@@ -168,6 +168,22 @@ def test_the_inbox_says_what_the_handler_was_last_told_and_what_waits(client, db
     login(client, "department")
     card = client.get("/department").get_data(as_text=True)
     assert "等待值班长审批" not in card and "批准延期（2 个工作日）" in card
+    assert 'data-news="extension_granted">已批准延期 2 个工作日' in card_of(card, dispatched)
+
+
+def test_a_failed_check_is_said_on_the_card_until_the_department_handles_again(client, db, dispatched) -> None:
+    """The 返工 reason was on the card only while it was the last step: one 督办 after it pushed it away."""
+    liaison = staff(db, "department")
+    act(db, dispatched.id, "handle", liaison, dispatched.version, note="已清理", after_photo="after.jpg")
+    act(db, dispatched.id, "rework", staff(db, "supervisor"), dispatched.version, reason="桥下还有两袋垃圾")
+    act(db, dispatched.id, "escalate", staff(db, "dispatcher"), dispatched.version)
+    db.flush()
+    login(client, "department")
+    card = card_of(client.get("/department").get_data(as_text=True), dispatched)
+    assert 'data-news="rework">核查未通过，需返工：桥下还有两袋垃圾' in card
+    act(db, dispatched.id, "handle", liaison, dispatched.version, note="已清理干净", after_photo="after2.jpg")
+    db.flush()
+    assert "data-news" not in card_of(client.get("/department").get_data(as_text=True), dispatched)
 
 
 def card_of(page: str, case: Incident) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from grids.apikeys import create_key
 from grids.incidents import Actor, record_event
-from grids.models import Division, Incident
+from grids.models import Division, Incident, User
 from grids.photos import photos_of
 from grids.workflow import act
 from tests.conftest import SHARED_DATA, csrf_token
@@ -454,3 +454,14 @@ def test_swapped_coordinates_are_told_in_the_fields_of_the_spec(client, api_key,
     swapped = post(client, api_key, point, lat=point[0], long=point[1])
     assert swapped.status_code == 422
     assert f"send {point[0]} as the longitude and {point[1]} as the latitude" in swapped.json[0]["description"]
+
+
+def test_a_cancelled_request_no_longer_says_it_waits_in_triage(client, db, api_key) -> None:
+    created = client.post("/open311/v2/requests.json", data={"api_key": api_key, "service_code": "E0501",
+                                                             "address_string": "兰江街道解放路 12 号"}).json[0]
+    number = int(created["service_request_id"])
+    dispatcher = Actor.of_user(db.scalar(select(User).where(User.username == "dispatcher")))
+    act(db, number, "cancel", dispatcher, db.get(Incident, number).version, reason="invalid")
+    db.flush()
+    read = client.get(f"/open311/v2/requests/{number}.json").json[0]
+    assert (read["status"], read["service_notice"]) == ("closed", None)

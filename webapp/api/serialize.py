@@ -158,8 +158,8 @@ def _service_request(incident: Incident, labels: Any, updated: datetime | None,
 
 def service_notice(incident: Incident) -> str | None:
     """What the centre does next with a request it could not place in a grid: said when it is taken in and
-    whenever it is read, until the centre has placed it."""
-    if not incident.needs_triage:
+    whenever it is read, until the centre has placed it (or closed it: needs_triage outlives a cancelled case)."""
+    if not incident.needs_triage or incident.status in CLOSED_STATES:
         return None
     if incident.location is None:
         return "按地址定位，待指挥中心分拣 (triage: to be placed by its address)"

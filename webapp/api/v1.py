@@ -18,11 +18,12 @@ from sqlalchemy import func, select
 from grids.duplicates import link_duplicate, nearby_open_cases
 from grids.errors import Invalid
 from grids.incident_io import ONLY, CaseFilter, export_cases
-from grids.incidents import TEXT_LIMITS, check_component_class, locate, to_city_point
+from grids.incidents import TEXT_LIMITS, check_component, locate, to_city_point
 from grids.layouts import city_date
 from grids.models import CaseEvent, Incident
 from grids.photos import Picture, handle_with_photos, prepare_all
 from grids.workflow import (
+    ABSORB_DUPLICATE,
     ACTIONS,
     act,
     action_fields,
@@ -47,6 +48,9 @@ MAX_ID = 2**63 - 1  # ids are bigints: a longer number is no id
 MAX_PAGE = 1_000_000  # 100 million cases deep: a larger page is a mistake (and an offset past a bigint)
 ACTION_FIELDS = ("note", "reason", "department", "duration", "after_photo", "crs")
 POINT_FIELDS = ("lon", "lat")  # relocate: numbers, not text
+#: The workflow's actions another call takes, and which.
+ELSEWHERE = {"report": "POST /api/v1/incidents reports a case", "import": "gridlink incidents import takes old cases",
+             ABSORB_DUPLICATE: "POST /api/v1/incidents/<id>/duplicate-of links a duplicate to its original"}
 NEARBY_PARAMETERS = ("lon", "lat", "crs", "category")  # GET /incidents/nearby; /locate also takes a component
 EXPORT_TYPES = {"csv": "text/csv", "geojson": "application/geo+json",  # Flask adds the charset to text types
                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -367,8 +371,10 @@ def action_body() -> tuple[dict[str, Any], list[Picture]]:
 def act_on_incident(incident_id: int) -> Any:
     actor, _ = principal()
     body, pictures = action_body()
-    action = text(body, "action", 32, required=True)
-    taken = action_fields(action) if action in ACTIONS else (*ACTION_FIELDS, *POINT_FIELDS)  # else: unknown_action
+    action = text(body, "action", 32, required=True) or ""
+    if action in ELSEWHERE:
+        raise Invalid(f"{action} is not taken here: {ELSEWHERE[action]}", code="bad_action", details=[action])
+    taken = action_fields(action) if action in ACTIONS else (*ACTION_FIELDS, *POINT_FIELDS)  # else: illegal_action
     known_fields(body, {"action", "version", *taken}, f"action {action}" if action in ACTIONS else "this call")
     version = body.get("version")
     if version is None:
@@ -376,11 +382,11 @@ def act_on_incident(incident_id: int) -> Any:
     if not isinstance(version, int) or isinstance(version, bool):
         raise Invalid(f"version is the case's version you saw, a whole number such as 3, not {version!r}",
                       code="bad_field", details=["version"])
-    payload = {name: text(body, name, MAX_DESCRIPTION) for name in ACTION_FIELDS}
+    payload = {name: text(body, name, MAX_DESCRIPTION) for name in taken if name not in POINT_FIELDS}
     payload.update({name: number(body[name], name) for name in POINT_FIELDS if body.get(name) is not None})
     if pictures and action != "handle":
         raise Invalid("photos go with handle (处置反馈) only", code="bad_field", details=["photos"])
-    link = payload["after_photo"]
+    link = payload.get("after_photo")
     if link and not pictures and not web_link(link):
         raise Invalid("after_photo is a link to the photo (http:// or https://), or send the photo itself as a"
                       " multipart file named photos", code="bad_field", details=["after_photo"])
@@ -401,5 +407,5 @@ def locate_point() -> Any:
     component = args.get("component") or None
     where = locate(db(), city(), *point_or_component(args, "lon", "lat", component), crs=args.get("crs") or "wgs84",
                    category=category, component_code=component)
-    check_component_class(where, category)  # what a report would be refused for, said before it is sent
+    check_component(where, category)  # what a report would be refused for, said before it is sent
     return jsonify(where.to_dict())

@@ -169,7 +169,7 @@
       img.src = p.thumb;
       img.alt = labels.photoKinds[p.kind] || p.kind;
       link.appendChild(el("span", "thumb-kind", img.alt));  // before and after told apart in words, not colour
-      link.appendChild(el("span", "thumb-at", p.taken));  // and one round of after-photos from the next
+      link.appendChild(el("span", "thumb-at", p.sent));  // and one round of after-photos from the next
     });
   }
 
