@@ -11,6 +11,9 @@ Rules an operator can rely on (docs/grids.md, "Editing a draft"):
 - Split, merge and fill-as-new-grid hand out fresh codes from the code registry (grids.layouts._codes);
   the codes they replace are retired, never reused. Moving a shared edge keeps both grids' codes: the
   grids stay the same beats, only their common boundary moves.
+- A grid split or merged keeps its duty areas (责任网格): split pieces are in every duty area the grid was in,
+  a merged grid in the one duty area set its grids shared; grids in different duty areas are not merged (the
+  merged grid would silently drop out of some, or stretch others over ground they never covered).
 - Fill gap: a gap piece smaller than a quarter of the layout's median grid joins the neighbour sharing its
   longest edge (the sliver rule of `generate`); a larger piece becomes a new grid.
 - Every edit runs check_layout afterwards and returns its report, so the page can mark what is left.
@@ -26,7 +29,7 @@ from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import split
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from gis.crs import area_m2
@@ -43,7 +46,7 @@ from grids.layouts import (
     assign_grids,
     check_layout,
 )
-from grids.models import Division, Grid, GridLayout
+from grids.models import Division, Grid, GridLayout, ResponsibilityGrid, responsibility_grid_members
 
 MIN_PART_M2 = 1.0  # a split or edge move leaving a part this small is a slip of the mouse, not a grid
 EDGE_EPS_DEG = 1e-7  # ~1 cm: two grids whose boundaries run this close for a length share an edge
@@ -107,17 +110,36 @@ def _seq_width(grid: Grid) -> int:
 
 def _add(session: Session, layout: GridLayout, division: Division, parts: list[BaseGeometry], seq_width: int,
          like: Grid | None) -> list[str]:
-    """Insert `parts` as new grids with fresh codes; they answer to the same squad and co-manager as `like`
-    (without one, to the squad stationed in their township, as generated grids do)."""
+    """Insert `parts` as new grids with fresh codes; they answer to the same squad and co-manager as `like` and
+    lie in its duty areas (without one, to the squad stationed in their township, as generated grids do)."""
     geoms = [_tidy(p) for p in parts]
     codes = _codes(session, layout.city_code, division, len(geoms), seq_width)
     _insert_grids(session, layout, division, geoms, codes)
     new = Grid.layout_id == layout.id, Grid.code.in_(codes)
     if like is None:
         assign_grids(session, session.scalars(select(Grid.id).where(*new)).all())
-    else:
-        session.execute(update(Grid).where(*new).values(squad_id=like.squad_id, co_manager_id=like.co_manager_id))
+        return codes
+    session.execute(update(Grid).where(*new).values(squad_id=like.squad_id, co_manager_id=like.co_manager_id))
+    members = responsibility_grid_members.c
+    session.execute(insert(responsibility_grid_members).from_select(
+        ["responsibility_grid_id", "grid_id"],
+        select(members.responsibility_grid_id, Grid.id).join_from(responsibility_grid_members, Grid, true())
+        .where(members.grid_id == like.id, *new)))  # each duty area of `like` x each new grid
     return codes
+
+
+def _same_duty_areas(session: Session, grids: Sequence[Grid]) -> None:
+    """Invalid naming the duty areas (责任网格) when the grids are not all in the same ones."""
+    members = responsibility_grid_members.c
+    rows = session.execute(select(members.grid_id, ResponsibilityGrid.code)
+                           .join(ResponsibilityGrid, ResponsibilityGrid.id == members.responsibility_grid_id)
+                           .where(members.grid_id.in_([g.id for g in grids]))).all()
+    areas = {g.id: frozenset(code for grid_id, code in rows if grid_id == g.id) for g in grids}
+    if len(set(areas.values())) > 1:
+        named = sorted({code for codes in areas.values() for code in codes})
+        raise Invalid(f"grids {', '.join(g.code for g in grids)} lie in different duty areas ({', '.join(named)}): "
+                      "merge grids of the same duty areas, or change the duty areas first",
+                      code="different_duty_areas", details={"areas": named})
 
 
 def _remove(session: Session, grids: Sequence[Grid]) -> list[str]:
@@ -154,7 +176,8 @@ def _cut(geom: BaseGeometry, line: LineString) -> list[Polygon]:
 
 # --- edits ---------------------------------------------------------------------------------------
 def split_grid(session: Session, grid_id: int, line_wgs84: LineString, expected_revision: int) -> dict[str, Any]:
-    """Cut one grid along a drawn line; every piece becomes a grid with a new code and the old squad."""
+    """Cut one grid along a drawn line; every piece becomes a grid with a new code, the old squad and the old
+    duty areas."""
     grid = session.get(Grid, grid_id)
     if grid is None:
         raise NotFound(f"no grid {grid_id}; reload", code="unknown_grid")
@@ -180,7 +203,8 @@ def _connected(shapes: list[BaseGeometry]) -> bool:
 
 
 def merge_grids(session: Session, grid_ids: Sequence[int], expected_revision: int) -> dict[str, Any]:
-    """Join neighbouring grids of one division into one grid with a new code and the largest one's squad."""
+    """Join neighbouring grids of one division and the same duty areas into one grid with a new code and the
+    largest one's squad."""
     if len(set(grid_ids)) < 2:
         raise Invalid("select at least two neighbouring grids to merge", code="too_few_grids")
     first = session.get(Grid, grid_ids[0])
@@ -195,6 +219,7 @@ def merge_grids(session: Session, grid_ids: Sequence[int], expected_revision: in
     if not _connected(shapes):
         raise Invalid(f"grids {', '.join(g.code for g in grids)} do not all share an edge with each other",
                       code="not_neighbours")
+    _same_duty_areas(session, grids)
     largest = max(grids, key=lambda g: g.area_m2)
     division = session.get(Division, largest.division_id)
     created = _add(session, layout, division, [shapely.union_all(shapes)], _seq_width(largest), largest)

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from grids.editing import copy_layout_as_draft, fill_gap, merge_grids, move_shared_edge, split_grid
 from grids.errors import Conflict, Invalid
 from grids.layouts import generate_layout
-from grids.models import Grid, GridCode, GridLayout
+from grids.models import Grid, GridCode, GridLayout, ResponsibilityGrid, responsibility_grid_members
+from grids.responsibility import create_responsibility_grid
 
 CITY, TOWNSHIP = "330781", "330781102"  # 游埠镇 (示意), ~80 grids at 1 km²
 COARSE = 1_000_000
@@ -108,6 +109,33 @@ def test_merge_joins_neighbours_only(db) -> None:
     with pytest.raises(Invalid) as refused:
         merge_grids(db, [merged.id, far.id], result["revision"])
     assert refused.value.code == "not_neighbours"
+
+
+def _duty_codes(session: Session, grid_ids) -> set[str]:
+    return set(session.scalars(select(ResponsibilityGrid.code).join(responsibility_grid_members).where(
+        responsibility_grid_members.c.grid_id.in_(list(grid_ids)))))
+
+
+def test_split_and_merge_keep_the_grids_duty_areas(db) -> None:
+    """A merge of grids in a duty area (责任网格) left the merged grid out of it without a word; the publish
+    preview then showed no change of duty areas."""
+    layout = _draft(db)
+    west, east = _pair(db, layout.id)
+    squad_id = west.squad_id
+    create_responsibility_grid(db, CITY, "ZR-1", "老街片", "squad", [west.id, east.id], squad_id=squad_id)
+    split = split_grid(db, west.id, _across(to_shape(west.geom)), layout.revision)
+    pieces = db.scalars(select(Grid.id).where(Grid.layout_id == layout.id, Grid.code.in_(split["created"]))).all()
+    assert _duty_codes(db, pieces) == {"ZR-1"} and len(pieces) == 2
+    merged = merge_grids(db, [*pieces, east.id], split["revision"])
+    grid = db.scalar(select(Grid.id).where(Grid.layout_id == layout.id, Grid.code == merged["created"][0]))
+    assert _duty_codes(db, [grid]) == {"ZR-1"}
+    outside = next(g for g in _full_squares(db, layout.id)
+                   if _duty_codes(db, [g.id]) == set() and to_shape(g.geom).touches(to_shape(
+                       db.get(Grid, grid).geom)) and to_shape(g.geom).intersection(to_shape(db.get(Grid, grid).geom))
+                   .length > 0.001)
+    with pytest.raises(Invalid) as refused:  # the merged grid would leave ZR-1 or stretch it
+        merge_grids(db, [grid, outside.id], merged["revision"])
+    assert refused.value.code == "different_duty_areas" and refused.value.details == {"areas": ["ZR-1"]}
 
 
 def test_moving_a_shared_edge_changes_both_neighbours_together(db) -> None:
