@@ -3,6 +3,7 @@ see the count go up with no problems, and open the publish preview; offline, wit
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -136,10 +137,15 @@ def test_planner_makes_a_responsibility_grid_of_two_selected_grids(page: Page, l
     page.select_option("#duty-kind", "squad")
     page.locator("#duty-button").click()
     expect(page.locator("#message")).to_contain_text("E2E-R1", timeout=15_000)
-    page.locator("#clear-selection").click()
-    page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(500)
+    expect(page.locator("#duty-list li").last).to_contain_text(re.compile(r"E2E-R1 游埠东片 · .+中队 · 2 个网格"))
+    expect(page.locator("#duty-code")).to_have_value("")  # the next duty area is another one
     screenshot(page, "plan-responsibility")
+    # a double click merges once: the second click of the same revision came back 409 and reloaded the page
+    page.locator("#merge").dblclick()
+    expect(page.locator("#grid-count")).to_have_text(str(draft["count"] - 1), timeout=15_000)
+    expect(page.locator("#message")).to_contain_text("已保存：+ ")
+    page.wait_for_timeout(2500)  # a 409 reloads after 2 s
+    expect(page.locator("#message")).to_contain_text("已保存：+ ")
     assert page.console_errors == []  # type: ignore[attr-defined]
     engine = create_engine(database_url)
     with Session(engine) as session, session.begin():

@@ -83,13 +83,14 @@
       selected.forEach(function (g) { list.appendChild(el("li", "chip-code", g.code)); });
     }
     $("selection-count").textContent = selected.length ? fill(labels.selected, {n: selected.length}) : "";
-    if ($("merge")) { $("merge").disabled = selected.length < 2; }
+    if ($("merge")) { $("merge").disabled = editing || selected.length < 2; }
     $("clear-selection").disabled = selected.length === 0;
     $("assign-button").disabled = selected.length === 0;
     $("duty-button").disabled = selected.length === 0;
   }
 
   function toggle(grid, add) {
+    say("");  // what was said of the last selection (not neighbours, a code taken) is not said of this one
     var at = selected.findIndex(function (g) { return g.id === grid.id; });
     if (!add) { selected = at >= 0 && selected.length === 1 ? [] : [grid]; }
     else if (at >= 0) { selected.splice(at, 1); }
@@ -114,7 +115,7 @@
       if (json.grids.length) { toggle(json.grids[0], e.shiftKey); }
     }).catch(function () {});
   });
-  $("clear-selection").addEventListener("click", function () { selected = []; showSelection(); });
+  $("clear-selection").addEventListener("click", function () { selected = []; say(""); showSelection(); });
 
   function boxSelect(geojson) {
     var bounds = L.geoJSON(geojson).getBounds();
@@ -122,6 +123,7 @@
     var bbox = [bounds.getWest(), bounds.getSouth(), bounds.getEast(), bounds.getNorth()].join(",");
     call("GET", "/grids?bbox=" + bbox).then(function (json) {
       if (!add) { selected = []; }
+      say("");
       json.grids.forEach(function (g) {
         if (!selected.some(function (s) { return s.id === g.id; })) { selected.push(g); }
       });
@@ -167,7 +169,21 @@
     if (result.created.length) { parts.push("+ " + result.created.join(", ")); }
     if (result.removed.length) { parts.push("− " + result.removed.join(", ")); }
     if (result.changed.length) { parts.push("± " + result.changed.join(", ")); }
-    say(labels.saved + (parts.length ? "：" + parts.join("；") : ""), false);
+    say(parts.length ? fill(labels.savedWith, {changes: parts.join(labels.listSep)}) : labels.saved, false);
+  }
+
+  /* One edit of the draft at a time: a double click sent the same revision twice, and the second came back
+   * 409, "changed by someone else", and reloaded the page. The message line says it is saving meanwhile. */
+  var editing = false;
+  function edit(path, body) {
+    if (editing) { return; }
+    editing = true;
+    say(labels.saving, false);
+    showSelection();
+    call("POST", path, body).then(edited).catch(function () {}).then(function () {
+      editing = false;
+      showSelection();
+    });
   }
 
   function ids() { return selected.map(function (g) { return g.id; }); }
@@ -178,25 +194,21 @@
   map.getContainer().addEventListener("gridlink:draw", function (e) {
     var kind = e.detail.layerType;
     var geometry = e.detail.geojson.geometry;
-    var request = null;
     if (kind === "rectangle") {
       boxSelect(e.detail.geojson);
     } else if (kind === "polyline" && selected.length === 1) {
-      request = call("POST", "/split", {grids: ids(), line: geometry, revision: revision});
+      edit("/split", {grids: ids(), line: geometry, revision: revision});
     } else if (kind === "polyline" && selected.length === 2) {
-      request = call("POST", "/move-edge", {grids: ids(), line: geometry, revision: revision});
+      edit("/move-edge", {grids: ids(), line: geometry, revision: revision});
     } else if (kind === "polyline") {
       say(labels.selectTwo, true);
     } else if (kind === "polygon") {
-      request = call("POST", "/fill", {polygon: geometry, revision: revision});
+      edit("/fill", {polygon: geometry, revision: revision});
     }
     window.setTimeout(function () { if (drawn) { drawn.clearLayers(); } }, 0);
-    if (request) { request.then(edited).catch(function () {}); }
   });
   if ($("merge")) {
-    $("merge").addEventListener("click", function () {
-      call("POST", "/merge", {grids: ids(), revision: revision}).then(edited).catch(function () {});
-    });
+    $("merge").addEventListener("click", function () { edit("/merge", {grids: ids(), revision: revision}); });
   }
 
   // ---- assignment ------------------------------------------------------------------------------
@@ -238,7 +250,11 @@
                                      name: $("duty-name").value, kind: $("duty-kind").value, party: $("duty-party").value})
       .then(function (result) {
         say(fill(labels.dutyCreated, {code: result.code, n: result.grids}), false);
-        $("duty-list").appendChild(el("li", null, result.code + " · " + $("duty-name").value));
+        $("duty-list").appendChild(el("li", null, result.code + " " + $("duty-name").value + " · "
+          + $("duty-kind").selectedOptions[0].textContent + " " + $("duty-party").selectedOptions[0].textContent
+          + " · " + fill(labels.gridCount, {n: result.grids})));  // as the page lists the others
+        $("duty-code").value = "";  // the next duty area is another: its code and name are to be typed
+        $("duty-name").value = "";
         dutyLayer.setUrl(data.map.dutyTiles + "&t=" + Date.now());  // past the browser's tile cache
       }).catch(function () {});
   });
