@@ -102,7 +102,8 @@ ERROR_TEXT = {
     "line_misses": _l("这条线没有从一边到另一边完整穿过网格。"),
     "too_few_grids": _l("请选择至少两个相邻的网格。"),
     "different_divisions": _l("所选网格属于不同的上级区划：网格不能跨越区划边界。"),
-    "different_duty_areas": _l("所选网格属于不同的责任网格（%(areas)s）：请合并同一责任网格内的网格，或先调整责任网格。"),
+    "different_duty_areas": _l("所选网格属于不同的责任网格（%(areas)s）："
+                               "请合并同一责任网格内的网格，或先调整责任网格。"),
     "not_neighbours": _l("所选网格互不相邻（没有共有边）。"),
     "bad_edge": _l("新边界须从一侧到另一侧恰好穿过两个网格的外轮廓一次。"),
     "bad_polygon": _l("请画一个简单多边形（各边不能相交）。"),
