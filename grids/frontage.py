@@ -420,8 +420,8 @@ def _violation_case(session: Session, unit: FrontageUnit, category: Category, it
         return ongoing
     point = _case_point(unit)
     case = open_case(session, unit.city_code, category, point.x, point.y, source="frontage_inspection",
-                     description=f"门前三包检查 {unit.name}: {'、'.join(items)}", reporter=inspector,
-                     clock=start_report_clock)
+                     description=f"门前三包检查 {unit.name}: {'、'.join(items)}", address=unit.address,
+                     reporter=inspector, clock=start_report_clock)
     case.frontage_unit_id = unit.id
     return case.id
 

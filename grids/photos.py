@@ -175,9 +175,11 @@ def photos_of(session: Session, incident_ids: Sequence[int]) -> dict[int, list[C
     return found
 
 
-def photo_file(root: Path, photo: CasePhoto, *, thumb: bool = False) -> Path:
-    """The file of a photo row; NotFound if it is missing or (a corrupted row) points outside root."""
-    target = (root / (thumb_path(photo.path) if thumb else photo.path)).resolve()
+def photo_file(root: Path, photo: CasePhoto | str, *, thumb: bool = False) -> Path:
+    """The file of a photo row (or a stored path: an inspection's photo); NotFound if it is missing or (a
+    corrupted row) points outside root."""
+    path = photo if isinstance(photo, str) else photo.path
+    target = (root / (thumb_path(path) if thumb else path)).resolve()
     if not target.is_relative_to(root.resolve()) or not target.is_file():
         raise NotFound("the photo file is missing", code="photo_missing")
     return target

@@ -53,7 +53,7 @@ from webapp.maps import (
     render_map_parts,
 )
 from webapp.pages import DIVISION_STYLE, GRID_STYLE, app_map, summaries, zone_bounds
-from webapp.photos import upload_root
+from webapp.photos import send_photo, upload_root
 
 bp = Blueprint("frontage", __name__, url_prefix="/frontage")
 
@@ -263,7 +263,8 @@ def _history(unit: FrontageUnit) -> list[dict[str, Any]]:
     names = {uid: name for uid, name in db().execute(select(User.id, User.display_name).where(User.id.in_(ids)))}
     return [{"id": i.id, "at": city_time(i.at), "score": i.score,
              "band": band_of(i.score), "violations": i.violations, "inspector": names.get(i.inspector_id),
-             "note": i.note, "deductions": i.deductions, "href": url_for("frontage.inspection", inspection_id=i.id)}
+             "note": i.note, "deductions": i.deductions, "href": url_for("frontage.inspection", inspection_id=i.id),
+             "photos": inspection_photos(i)}
             for i in inspections]
 
 
@@ -377,19 +378,45 @@ def _filed_before(inspection: FrontageInspection) -> set[int]:
         Incident.id.in_(inspection.incident_ids or []), Incident.source != "frontage_inspection")))
 
 
-@bp.route("/inspections/<int:inspection_id>")
-@require_roles(*VIEW_ROLES)
-def inspection(inspection_id: int) -> Any:
-    """One inspection's result: the score, what was deducted and the cases it opened."""
+def _inspection_in_zone(inspection_id: int) -> tuple[FrontageInspection, FrontageUnit]:
+    """The inspection and its unit, if the unit is in the user's zone; NotFound otherwise."""
     found = db().scalar(select(FrontageInspection).where(FrontageInspection.id == inspection_id,
                                                          FrontageInspection.city_code == _city()))
     if found is None:
         raise NotFound(_("没有这次检查记录。"), code="inspection_not_found")
+    return found, unit_in_zone(found.unit_id, zone_of(current_user()))
+
+
+def inspection_photos(inspection: FrontageInspection) -> list[dict[str, Any]]:
+    """The inspection's photos as the thumbnails show them (the evidence of an inspection that filed no case
+    was stored where no page showed it)."""
+    sent = city_time(inspection.at)[5:]
+    return [{"kind": "inspection", "sent": sent,
+             "url": url_for("frontage.inspection_photo", inspection_id=inspection.id, number=n),
+             "thumb": url_for("frontage.inspection_photo", inspection_id=inspection.id, number=n, size="thumb")}
+            for n in range(len(inspection.photos or []))]
+
+
+@bp.route("/inspections/<int:inspection_id>/photos/<int:number>", defaults={"size": "full"})
+@bp.route("/inspections/<int:inspection_id>/photos/<int:number>/<any(thumb):size>")
+@require_roles(*VIEW_ROLES)
+def inspection_photo(inspection_id: int, number: int, size: str) -> Any:
+    found, _unit = _inspection_in_zone(inspection_id)
+    if number >= len(found.photos or []):
+        raise NotFound(_("没有这张照片。"), code="photo_not_found")
+    return send_photo(found.photos[number], size)
+
+
+@bp.route("/inspections/<int:inspection_id>")
+@require_roles(*VIEW_ROLES)
+def inspection(inspection_id: int) -> Any:
+    """One inspection's result: the score, what was deducted, its photos and the cases it opened."""
+    found, unit_ = _inspection_in_zone(inspection_id)
     zone = zone_of(current_user())
-    unit_ = unit_in_zone(found.unit_id, zone)
     cases = list(db().scalars(select(Incident).where(Incident.id.in_(found.incident_ids or []),
                                                      *case_conditions(zone)).order_by(Incident.id)))
     before = _filed_before(found)
     ongoing = [c.id for c in cases if c.id in before]  # open before: the inspection filed no new one
     return render_template("frontage/inspection.html", inspection=found, unit=unit_, cases=_case_rows(cases),
+                           photos=inspection_photos(found),
                            ongoing=ongoing, total=load_score_sheet()["total"], may_inspect=may_inspect())

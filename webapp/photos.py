@@ -65,6 +65,12 @@ def view(photo_id: int, size: str) -> Any:
     if photo is None or photo.city_code != current_app.config["GRIDLINK_CITY"]:
         raise NotFound("no such photo", code="photo_not_found")
     visible_case(db(), actor, photo.incident_id, own_reports=True)
+    return send_photo(photo, size)
+
+
+def send_photo(photo: CasePhoto | str, size: str) -> Any:
+    """A stored photo (a row, or an inspection's stored path) at full size or as its thumbnail, cached by the
+    browser only: who may see it was checked by the caller, and a proxy must not hand it to someone else."""
     response = send_file(photo_file(upload_root(), photo, thumb=size == "thumb"), mimetype="image/jpeg",
                          max_age=CACHE_SECONDS)
     response.cache_control.private = True

@@ -170,6 +170,8 @@ def _form(client, path: str, **fields) -> dict:
 
 def test_an_inspection_scores_links_a_case_and_shows_both(client, db) -> None:
     unit = township_units(db, WEST)[0]
+    unit.address = "1200 7th St"
+    db.flush()
     path = f"/frontage/units/{unit.id}/inspect"
     as_user(client, "w_comgr")
     response = client.post(path, data=_form(client, path, **{"count-O1": "1", "count-S2": "2", "count-G1": "5",
@@ -180,6 +182,7 @@ def test_an_inspection_scores_links_a_case_and_shows_both(client, db) -> None:
     assert inspection.score == 1000 - 100 - 2 * 30 - 200  # the greening section loses at most its 200
     case = db.get(Incident, inspection.incident_ids[0])
     assert case.frontage_unit_id == unit.id and case.category.code == "E0501"
+    assert case.address == "1200 7th St"  # the case said 地址 未填写 beside a unit with its address
     result = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "<span data-score>640</span>" in result and f'href="/township/cases/{case.id}"' in result
     assert client.get(f"/township/cases/{case.id}").status_code == 200
@@ -241,6 +244,8 @@ def test_photos_must_be_images_and_are_stored_re_encoded(client, db, tmp_path: P
     fake = _form(client, path, photos=(io.BytesIO(b"<?php echo 1; ?>"), "shot.jpg"))
     refused = client.post(path, data=fake, content_type="multipart/form-data")
     assert refused.status_code == 422 and "shot.jpg" in refused.get_data(as_text=True)
+    summary = refused.get_data(as_text=True).split('id="form-errors"')[1].split("</div>")[0]
+    assert 'href="#photos"' in summary and "shot.jpg" in summary  # said at the top, not only below the fold
     png = io.BytesIO()
     Image.new("RGB", (640, 480), "orange").save(png, "PNG")
     real = _form(client, path, photos=(io.BytesIO(png.getvalue()), "shot.png"))
@@ -249,6 +254,15 @@ def test_photos_must_be_images_and_are_stored_re_encoded(client, db, tmp_path: P
     assert len(stored) == 1 and re.fullmatch(r"frontage/\d{4}/\d{2}/[0-9a-f]{32}\.jpg", stored[0])
     with Image.open(tmp_path / stored[0]) as saved:
         assert (saved.format, saved.size) == ("JPEG", (640, 480))
+    inspection = db.scalar(select(FrontageInspection).where(FrontageInspection.unit_id == unit.id))
+    # an inspection that filed no case: its photo was stored where no page showed it
+    for page in (f"/frontage/inspections/{inspection.id}", f"/frontage/units/{unit.id}"):
+        assert f'href="/frontage/inspections/{inspection.id}/photos/0"' in client.get(page).get_data(as_text=True)
+    shown = client.get(f"/frontage/inspections/{inspection.id}/photos/0/thumb")
+    assert shown.status_code == 200 and shown.mimetype == "image/jpeg"
+    assert client.get(f"/frontage/inspections/{inspection.id}/photos/1").status_code == 404
+    as_user(client, "e_comgr")  # the other township's
+    assert client.get(f"/frontage/inspections/{inspection.id}/photos/0").status_code == 404
 
 
 def test_the_list_sorts_by_latest_score_and_shows_red_and_black_lists(client, db) -> None:
