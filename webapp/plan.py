@@ -448,6 +448,10 @@ def frontage() -> Any:
     townships = db().scalars(select(Division).where(Division.city_code == _city(), Division.level == "township")
                              .order_by(Division.code)).all()
     chosen = next((t for t in townships if t.code == request.args.get("township")), None)
+    units = dict(db().execute(select(FrontageUnit.township_id, func.count()).where(
+        FrontageUnit.city_code == _city()).group_by(FrontageUnit.township_id)).all())
+    # the list starts on a township with units: it started on the first by code, which had none to redraw
+    first = chosen or next((t for t in townships if units.get(t.id)), None)
     parts, data = None, {}
     if chosen is not None:
         west, south, east, north = to_shape(chosen.geom).bounds
@@ -463,7 +467,8 @@ def frontage() -> Any:
                 "units": _frontage_units(chosen), "bounds": [[south, west], [north, east]],
                 "api": f"{url_for('plan.home')}/api/frontage/units",
                 "csrf": generate_csrf(), "labels": _labels()}
-    return render_template("plan/frontage.html", townships=townships, chosen=chosen, map_parts=parts, data=data)
+    return render_template("plan/frontage.html", townships=townships, chosen=chosen, first=first, units=units,
+                           map_parts=parts, data=data)
 
 
 @bp.route("/api/frontage/units/<int:unit_id>/area", methods=["POST"])

@@ -401,5 +401,5 @@
 
   // The streets of the township's units (where areas are drawn), else the whole township.
   var units = areas.getLayers().length ? areas.getBounds() : null;
-  map.fitBounds(units || data.bounds, {maxZoom: 17, padding: [40, 40], animate: false});
+  map.fitBounds(units || data.bounds, {maxZoom: 19, padding: [40, 40], animate: false});  // one street's shops
 })();
