@@ -8,9 +8,10 @@ at the scale of a grid (~100 m) is indistinguishable from straight on the ground
 Rules an operator can rely on (docs/grids.md, "Editing a draft"):
 - Only drafts change; every edit quotes the layout revision it was based on and bumps it with a guarded
   UPDATE, so of two planners saving edits to the same revision the second gets Conflict (409).
-- Split, merge and fill-as-new-grid hand out fresh codes from the code registry (grids.layouts._codes);
-  the codes they replace are retired, never reused. Moving a shared edge keeps both grids' codes: the
-  grids stay the same beats, only their common boundary moves.
+- Split, merge, moving a shared edge and fill-as-new-grid hand out fresh codes from the code registry
+  (grids.layouts._codes); the codes they replace are retired, never reused (DOMAIN §2: a redrawn grid gets a
+  new code, so a count by grid code never adds up two different shapes). The two grids of a moved edge keep
+  their squad, co-manager and duty areas.
 - A grid split or merged keeps its duty areas (责任网格): split pieces are in every duty area the grid was in,
   a merged grid in the one duty area set its grids shared; grids in different duty areas are not merged (the
   merged grid would silently drop out of some, or stretch others over ground they never covered).
@@ -236,7 +237,8 @@ def _assign_pieces(pieces: list[Polygon], a: BaseGeometry, b: BaseGeometry) -> t
 
 def move_shared_edge(session: Session, grid_a: int, grid_b: int, new_edge_line_wgs84: LineString,
                      expected_revision: int) -> dict[str, Any]:
-    """Redraw the boundary two neighbours share: their union is re-cut along the new line.
+    """Redraw the boundary two neighbours share: their union is re-cut along the new line, and the two redrawn
+    grids get new codes (each keeping its squad, co-manager and duty areas).
 
     Editing the pair's union (not two loose polygons) is what keeps them edge to edge: the outline of the
     pair, and so every other neighbour's edge, is untouched. Refused when the line does not cut the union
@@ -260,10 +262,10 @@ def move_shared_edge(session: Session, grid_a: int, grid_b: int, new_edge_line_w
     if len(pieces) != 2:
         raise Invalid(f"the new edge must cross the outline of {a.code} and {b.code} once from side to side "
                       f"(it cuts it into {len(pieces)} pieces)", code="bad_edge")
-    new_a, new_b = _assign_pieces(pieces, shape_a, shape_b)
-    _reshape(a, new_a)
-    _reshape(b, new_b)
-    return _outcome(session, layout, changed=[a.code, b.code])
+    division = session.get(Division, a.division_id)
+    created = [code for old, piece in zip((a, b), _assign_pieces(pieces, shape_a, shape_b), strict=True)
+               for code in _add(session, layout, division, [piece], _seq_width(old), old)]
+    return _outcome(session, layout, created=created, removed=_remove(session, [a, b]))
 
 
 def _gap_pieces(session: Session, layout: GridLayout, polygon: BaseGeometry) -> list[tuple[Division, Polygon]]:
