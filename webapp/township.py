@@ -240,6 +240,7 @@ def _report_labels() -> dict[str, str]:
     return {"locating": _("正在获取位置…"), "accuracy": _("已定位，精度约 %(m)s 米"),
             "denied": _("无法获取位置：请在地图上点选位置。"), "tapped": _("已在地图上选定位置"),
             "failed": _("提交失败，请重试。"), "sending": _("正在上报…"), "grid": _("网格 %(code)s"),
+            "samePhoto": _("不再上报，已选的照片也不会上传。确定？"),
             "offline": str(OFFLINE_TEXT),
             "outside": _("此处属于%(place)s，不在本辖区：仍可上报，由当地处置，你可跟进到结案。"),
             "photoChosen": _("已选照片：%(name)s"), "sendWithPhoto": _("上报（含照片）"),

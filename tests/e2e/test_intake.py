@@ -326,9 +326,14 @@ def test_a_photo_taken_first_is_kept_and_a_camera_sized_one_goes_through(browser
     page.click("[data-report]")
     page.wait_for_selector("[data-gps].located")
     page.locator("[data-category]").first.click()
+    page.locator("[data-photo-submit]").set_input_files(  # taken before seeing it is the same problem
+        files=[{"name": "IMG_0002.jpg", "mimeType": "image/jpeg", "buffer": camera_jpeg()}])
     page.locator(f"[data-nearby-items] li:has(a:text('#{case_id}')) button.same-problem").click()
     page.wait_for_url(f"**/township?same={case_id}")
+    assert page.confirms == ["不再上报，已选的照片也不会上传。确定？"]  # the photo was dropped without a word
     expect(page.locator("[data-same]")).to_contain_text(f"同一问题已是案件 #{case_id}（已上报）")
+    page.locator("[data-same] a").click()
+    page.wait_for_url(f"**/township/cases/{case_id}")
     unexpected = [e for e in page.console_errors if "status of 422" not in e]  # the refusal without a category
     assert page.foreign_requests == [] and unexpected == []
     page.context.close()

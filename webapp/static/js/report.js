@@ -23,6 +23,8 @@
     var chosen = more.selectedOptions[0];
     return more.value ? [more.value, chosen.textContent.slice(chosen.textContent.indexOf(" ") + 1)] : null;
   }, located: showWhere, same: function (item) {
+    // not reporting drops a photo already taken: asked first, not lost without a word
+    if (photo.files.length && !window.confirm(labels.samePhoto)) { return; }
     window.location.href = data.homeUrl + "?same=" + encodeURIComponent(item.id);
   }});
 
