@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from grids.cluster import find_bindir
 from grids.errors import ConfigError
@@ -25,9 +25,18 @@ COUNTED_TABLES = ("cities", "divisions", "grid_layouts", "grids", "departments",
 GEOMETRY_CHECKS = {"divisions": "geom", "grids": "geom"}
 
 
+def parsed_url(url: str) -> URL:
+    """The URL, or a ConfigError showing the form one takes (SQLAlchemy's own error is a traceback)."""
+    try:
+        return make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"{url!r} is no database URL: write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+                          code="bad_url") from exc
+
+
 def libpq_url(url: str) -> str:
     """pg_dump/pg_restore speak libpq URLs, without SQLAlchemy's '+driver' part."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return parsed_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _run(args: list[str]) -> None:
@@ -50,7 +59,7 @@ def restore(path: Path, url: str) -> None:
 
     A database that holds tables is refused before pg_restore runs: restoring over them failed half-way on
     the first object that exists, leaving a mix of both."""
-    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg2"))  # a libpq URL as pg tools take it
+    engine = create_engine(parsed_url(url).set(drivername="postgresql+psycopg2"))  # a libpq URL as pg tools take it
     try:
         with engine.connect() as conn:
             tables = conn.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "

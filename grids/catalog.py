@@ -41,8 +41,10 @@ def validate_catalog(doc: Any) -> None:
            if c.get("parent") and c["parent"] not in codes]
     bad += [f"category {c['code']}: unknown department {d}" for c in doc["categories"]
             for d in c.get("departments", []) if d not in depts]
-    bad += [f"routing {r['category']}: unknown category or department" for r in doc.get("routing", [])
-            if r["category"] not in codes or r["department"] not in depts]
+    bad += [f"routing {r['category']}: unknown category {r['category']}" for r in doc.get("routing", [])
+            if r["category"] not in codes]
+    bad += [f"routing {r['category']}: unknown department {r['department']}" for r in doc.get("routing", [])
+            if r["department"] not in depts]
     scopes = Counter((r["category"], r.get("scope"), r.get("grid")) for r in doc.get("routing", []))
     bad += [f"routing {category}: {count} rules for {scope or (grid and f'grid {grid}') or 'the whole city'}, "
             "keep one (one rule per category and scope)" for (category, scope, grid), count in scopes.items()

@@ -195,8 +195,7 @@ def db_upgrade(revision: str) -> None:
         postgis_version(engine)
     finally:
         engine.dispose()
-    upgrade(database_url(), revision)
-    click.echo(f"schema at {revision}")
+    click.echo(f"schema at {upgrade(database_url(), revision)}")
 
 
 @db_group.command("backup")
@@ -230,7 +229,7 @@ def db_restore(file: Path, target: str) -> None:
     from grids import backup
 
     backup.restore(file, target)
-    click.echo(f"restored {file} into {target}")
+    click.echo(f"restored {file} into {backup.parsed_url(target).render_as_string(hide_password=True)}")
 
 
 # --- users ---------------------------------------------------------------------------------------
@@ -602,8 +601,9 @@ def frontage_import(file: Path, name_field: str, type_field: str | None, crs: st
 
     with command_session() as session:
         result = import_units(session, city, read_unit_file(file), name_field, type_field, crs)
+    skipped = "".join(f"\n  #{s['index'] + 1}: {s['reason']}" for s in result["skipped"])  # which (1: the first), why
     emit(result, as_json, f"{result['created']} units created, {result['updated']} updated, "
-                          f"{len(result['skipped'])} skipped")
+                          f"{len(result['skipped'])} skipped{skipped}")
 
 
 @frontage_group.command("generate")
@@ -778,7 +778,7 @@ def _day(value: str) -> date:
 
 
 @sla_group.command("day")
-@click.argument("day", type=_day)
+@click.argument("day", type=_day, metavar="YYYY-MM-DD")
 @click.option("--workday", is_flag=True, help="A working day (a 调休 Saturday, say).")
 @click.option("--holiday", is_flag=True, help="A day off (an official or local holiday).")
 @click.option("--clear", is_flag=True, help="Drop the override: the holiday package decides.")
@@ -876,8 +876,9 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
 @click.option("--category", help="Category codes, comma-separated.")
 @click.option("--township", help="Township code.")
 @click.option("--department", help="Code of the department that has the cases (承办).")
-@click.option("--since", type=_day, help="First day reported (YYYY-MM-DD, city time).")
-@click.option("--until", type=_day, help="Last day reported (YYYY-MM-DD, city time, included).")
+@click.option("--since", type=_day, metavar="YYYY-MM-DD", help="First day reported (YYYY-MM-DD, city time).")
+@click.option("--until", type=_day, metavar="YYYY-MM-DD",
+              help="Last day reported (YYYY-MM-DD, city time, included).")
 @click.option("--source", help="Channel: dispatcher, hotline, visit, field, api, open311, import ...")
 @click.option("--overdue", is_flag=True, help="Only open cases past their deadline.")
 @click.option("--triage", is_flag=True, help="Only cases waiting in triage (in no grid).")
@@ -993,7 +994,8 @@ COMMANDS += [components_group]
 # --- evaluate (综合评价) -------------------------------------------------------------------------
 @click.command("evaluate")
 @click.option("--period", "kind", required=True, type=click.Choice(["week", "month", "quarter", "year"]))
-@click.option("--date", "day", required=True, type=_day, help="Any day in the period (YYYY-MM-DD, city time).")
+@click.option("--date", "day", required=True, type=_day, metavar="YYYY-MM-DD",
+              help="Any day in the period (YYYY-MM-DD, city time).")
 @click.option("--by", required=True, type=click.Choice(["township", "department", "squad"]))
 @click.option("--csv", "csv_out", type=OutFile(), help="Also write the ranking here.")
 @city_option

@@ -151,7 +151,8 @@ def read_component_file(path: Path) -> list[InputRow]:
     try:
         return _read_csv(path) if path.suffix.lower() == ".csv" else _read_geojson(path)
     except UnicodeDecodeError as exc:
-        raise Invalid(f"{path.name} is not UTF-8 text: {exc}", code="bad_file") from exc
+        raise Invalid(f"{path.name} is not UTF-8 text (byte {exc.start}: {exc.reason}; GBK, say): save it as UTF-8 "
+                      "(Excel: CSV UTF-8) and import again", code="bad_file") from exc
 
 
 # --- checking --------------------------------------------------------------------------------------

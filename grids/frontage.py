@@ -159,11 +159,18 @@ def _township_at(session: Session, city_code: str, point: Point) -> Division | N
 
 def import_units(session: Session, city_code: str, features: Iterable[Feature], name_field: str,
                  type_field: str | None = None, crs: str = "wgs84") -> dict[str, Any]:
-    """Create or update units; a feature without a name or a usable point is skipped and listed."""
+    """Create or update units; a feature without a name, a usable point or a point in the city (every other
+    channel refuses one outside it: in no township, nor in the outline of a city that has one) is skipped and
+    listed. A name field the file lacks is Invalid naming the
+    file's fields: it skipped every row and answered success."""
     try:
         crs = normalize_crs_name(crs)
     except CoordinateError as exc:
         raise Invalid(str(exc), code="bad_crs") from exc
+    features = list(features)
+    fields = sorted({name for f in features for name in f.properties})
+    if features and name_field not in fields:
+        raise Invalid(f"no field {name_field!r} in the file; its fields: {', '.join(fields)}", code="bad_field")
     created = updated = 0
     skipped: list[dict[str, Any]] = []
     duties = load_score_sheet()["duties"]
@@ -173,6 +180,9 @@ def import_units(session: Session, city_code: str, features: Iterable[Feature], 
             if not name:
                 raise GeometryProblem(f"no name in field {name_field!r}")
             point = _unit_point(feature, crs)
+            if not any(divisions_at(session, city_code, point, level) for level in ("city", "township")):
+                raise GeometryProblem(f"({point.x:.6f}, {point.y:.6f}) lies outside city {city_code}: check --crs "
+                                      "and the coordinates")
         except GeometryProblem as problem:
             skipped.append({"index": feature.index, "reason": problem.reason})
             continue
@@ -268,7 +278,13 @@ def generate_areas(session: Session, city_code: str, division_code: str, buildin
     division = division_by_code(session, city_code, division_code)
     epsg = division_epsg(division)
     footprints, problems = _footprints(Path(buildings_file), crs, epsg)
-    drawn = draw_areas(session, division, footprints, _streets(Path(roads_file), crs, epsg), epsg, max_depth)
+    roads = _streets(Path(roads_file), crs, epsg)
+    # the two files swapped (or the wrong one given) drew nothing and wiped the areas drawn before
+    for found, path, kind in ((footprints, buildings_file, "building polygons"), (roads, roads_file, "road lines")):
+        if not found:
+            raise Invalid(f"{Path(path).name} holds no {kind}: check that --buildings and --roads name the right "
+                          "files (areas drawn before are kept)", code="bad_file")
+    drawn = draw_areas(session, division, footprints, roads, epsg, max_depth)
     return {"city": city_code, "division": division_code, **drawn, "invalid_buildings": problems,
             "max_depth": max_depth}
 
@@ -580,7 +596,7 @@ def export_units(session: Session, fmt: str, out: Path, city_code: str | None = 
             for props, geom in rows]}
         out.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     else:
-        with out.open("w", encoding="utf-8", newline="") as handle:
+        with out.open("w", encoding="utf-8-sig", newline="") as handle:  # the BOM: Excel reads it as UTF-8
             writer = csv.writer(handle)
             writer.writerow([*_EXPORT_FIELDS, "area_wkt"])
             for props, geom in rows:

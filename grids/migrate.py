@@ -6,7 +6,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from alembic.util import CommandError
+from sqlalchemy import Engine, create_engine
 
 from grids.cluster import PROJECT_ROOT
 from grids.errors import ConfigError
@@ -19,8 +20,27 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head") -> str:
+    """Upgrade to `revision` and return the schema's revision then. One the migrations lack is a ConfigError
+    naming the revisions there are (Alembic's own error is a traceback); one below the schema, too (Alembic did
+    nothing, and the command said "schema at" the older one)."""
+    cfg = alembic_config(url)
+    try:
+        command.upgrade(cfg, revision)
+    except CommandError as exc:
+        known = sorted(r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions())
+        raise ConfigError(f"cannot upgrade to {revision} ({exc}): the revisions are {', '.join(known)} or head, "
+                          "and `gridlink db status` names the schema's", code="bad_revision") from exc
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            now = MigrationContext.configure(connection).get_current_revision() or "none"
+    finally:
+        engine.dispose()
+    if revision not in ("head", now):
+        raise ConfigError(f"cannot upgrade to {revision}: the schema is at {now}, past it (gridlink upgrades, it "
+                          "does not downgrade)", code="bad_revision")
+    return now
 
 
 def downgrade(url: str, revision: str = "base") -> None:

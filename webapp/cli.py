@@ -107,7 +107,7 @@ DEFAULT_WORKERS = (os.cpu_count() or 1) + 1
 
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", envvar="GRIDLINK_HOST", show_default=True)
-@click.option("--port", type=int, default=5000, envvar="GRIDLINK_PORT", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, envvar="GRIDLINK_PORT", show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=DEFAULT_WORKERS, envvar="GRIDLINK_WORKERS",
               show_default="the number of CPU cores + 1", help="Worker processes.")
 @click.option("--threads", type=click.IntRange(min=1), default=4, envvar="GRIDLINK_THREADS", show_default=True,

@@ -41,6 +41,14 @@ def test_restoring_into_a_database_that_is_not_there_says_so_in_one_line(empty_d
     assert "cannot connect to the database to restore into" in result.output and "createdb" in result.output
 
 
+def test_a_target_that_is_no_url_is_one_line_showing_the_form_of_one(tmp_path) -> None:
+    dump = tmp_path / "any.dump"
+    dump.write_bytes(b"PGDMP")
+    result = CliRunner().invoke(main, ["db", "restore", str(dump), "--into", "notaurl"])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output  # was a traceback
+    assert "postgresql://USER:PASSWORD@HOST:PORT/DATABASE" in result.output
+
+
 def test_restoring_a_damaged_dump_fails_with_the_reason(empty_database_url: str, tmp_path) -> None:
     damaged = tmp_path / "damaged.dump"
     damaged.write_bytes(b"PGDMP this is not really a dump")

@@ -31,6 +31,13 @@ def run(*args: str, input: str | None = None):
     return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
 
 
+@pytest.mark.parametrize("revision", ["9999", "eeb35f80c72f"])  # none such; below the schema (a downgrade)
+def test_an_upgrade_to_a_revision_it_cannot_reach_names_the_revisions(cli_db: str, revision: str) -> None:
+    result = CliRunner().invoke(main, ["db", "upgrade", "--revision", revision])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output  # was a traceback
+    assert f"cannot upgrade to {revision}" in result.output and "0012" in result.output
+
+
 def test_demo_load_twice_then_add_a_user(cli_db: str) -> None:
     first = run("demo", "load", "--no-grids", "--json")
     assert first.exit_code == 0, first.output
@@ -52,15 +59,19 @@ def test_users_add_with_unknown_role_says_which_roles_exist(cli_db: str) -> None
 
 def test_catalog_with_errors_lists_each_with_its_path_and_stores_nothing(cli_db: str, tmp_path) -> None:
     bad = {"city": {"code": "360400", "name": "九江市", "timezone": "Asia/Shanghai"},
-           "departments": [{"code": "sanitation", "name": "环卫"}],
+           "departments": [{"code": "sanitation", "name": "环卫", "worked_by_squad": True}],
            "categories": [{"code": "E0101", "name": "暴露垃圾", "type": "event", "parent": None,
                            "time_limit": "4 hours", "departments": ["sanitation"]},
-                          {"code": "E0102", "name": "道路保洁", "type": "incident"}]}
+                          {"code": "E0102", "name": "道路保洁", "type": "incident", "time_limt": "2h"}]}
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps(bad, ensure_ascii=False), encoding="utf-8")
     result = run("catalog", "import", str(path))
     assert result.exit_code == 1
     assert "categories/0/time_limit" in result.output and "categories/1/type" in result.output
+    # a misspelt key was imported without a word: the category got no deadline
+    assert "'time_limt' was unexpected" in result.output and "'worked_by_squad' was unexpected" in result.output
+    bad["departments"][0].pop("worked_by_squad")
+    bad["categories"][1].pop("time_limt")
     engine = create_engine(cli_db)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM cities WHERE code = '360400'")).scalar() == 0

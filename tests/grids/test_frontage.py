@@ -186,7 +186,7 @@ def test_export_geojson_and_csv(oakland, tmp_path: Path) -> None:
     session.flush()
     csv_out = tmp_path / "units.csv"
     export_units(session, "csv", csv_out, CITY)
-    rows = list(csv.reader(csv_out.open(encoding="utf-8")))
+    rows = list(csv.reader(csv_out.open(encoding="utf-8-sig")))  # with the BOM Excel needs
     assert ",".join(rows[0]) == ("unit,name,type,kind,duties,grid,grids,latest_score,agreement_no,"
                                  "agreement_signed_on,agreement_expires_on,area_wkt")
     assert "'=HYPERLINK(\"http://evil.example\",\"点我\")" in [row[1] for row in rows]  # shown, never run
