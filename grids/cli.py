@@ -339,6 +339,21 @@ def demo_load(no_grids: bool, as_json: bool) -> None:
 
 
 # --- divisions -----------------------------------------------------------------------------------
+class CrsName(click.ParamType):
+    """A coordinate system as gis.crs reads it (wgs84, cgcs2000, gcj02, bd09 and their other spellings): one it
+    does not know is a usage error (2) before any work, as the README says of a value of the wrong form."""
+
+    name = "crs"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from gis.crs import CoordinateError, normalize_crs_name
+
+        try:
+            return normalize_crs_name(str(value))
+        except CoordinateError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def city_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781",
                         help="6-digit code of the city.")(fn)
@@ -352,7 +367,7 @@ def divisions_group() -> None:
 @divisions_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--level", required=True, type=click.Choice(["city", "district", "township", "community"]))
-@click.option("--crs", required=True, help="Coordinates of the file: wgs84, cgcs2000, gcj02 or bd09.")
+@click.option("--crs", type=CrsName(), required=True, help="Coordinates of the file: wgs84, cgcs2000, gcj02 or bd09.")
 @click.option("--code-field", required=True, help="Property holding the division code (e.g. adcode).")
 @click.option("--name-field", required=True, help="Property holding the division name.")
 @click.option("--parent", "parent_code", help="Code of the stored division the features lie in.")
@@ -590,7 +605,7 @@ def frontage_group() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name-field", required=True, help="Field holding the unit's name.")
 @click.option("--type-field", help="Field holding its type (shop, office, market ... or e.g. OSM's shop tag).")
-@click.option("--crs", required=True, help="wgs84, cgcs2000, gcj02 or bd09.")
+@click.option("--crs", type=CrsName(), required=True, help="wgs84, cgcs2000, gcj02 or bd09.")
 @city_option
 @json_option
 @fail_cleanly
@@ -610,7 +625,7 @@ def frontage_import(file: Path, name_field: str, type_field: str | None, crs: st
 @click.option("--division", "division_code", required=True, help="Code of the division (e.g. a township).")
 @click.option("--buildings", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--roads", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--crs", default="wgs84", show_default=True, help="CRS of both files.")
+@click.option("--crs", type=CrsName(), default="wgs84", show_default=True, help="CRS of both files.")
 @click.option("--max-depth", default=15.0, show_default=True, type=float, help="Metres from the façade.")
 @city_option
 @json_option
@@ -703,7 +718,7 @@ def apikeys_list(city: str, as_json: bool) -> None:
 @click.command("locate", context_settings={"ignore_unknown_options": True})  # -29.3 is a number, not an option
 @click.argument("lon", type=float, required=False)
 @click.argument("lat", type=float, required=False)
-@click.option("--crs", default="wgs84", show_default=True, help="wgs84, cgcs2000, gcj02 or bd09")
+@click.option("--crs", type=CrsName(), default="wgs84", show_default=True, help="wgs84, cgcs2000, gcj02 or bd09")
 @click.option("--category", help="Category code or name, to route to a department.")
 @click.option("--component", help="16-digit component code: routes to its maintainer; its place without LON LAT.")
 @click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
@@ -845,7 +860,8 @@ def _read_mapping(path: Path) -> Any:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--map", "mapping_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON naming the columns (format in docs/api.md).")
-@click.option("--crs", default="wgs84", show_default=True, help="wgs84 (GPS), cgcs2000, gcj02 (Amap) or bd09.")
+@click.option("--crs", type=CrsName(), default="wgs84", show_default=True,
+              help="wgs84 (GPS), cgcs2000, gcj02 (Amap) or bd09.")
 @click.option("--report", "report_path", type=OutFile(),
               help="Where the rejected rows go (default FILE.rejects.csv).")
 @city_option
@@ -958,7 +974,8 @@ def components_group() -> None:
 
 @components_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--crs", default="wgs84", show_default=True, help="wgs84 (GPS), cgcs2000, gcj02 (Amap) or bd09.")
+@click.option("--crs", type=CrsName(), default="wgs84", show_default=True,
+              help="wgs84 (GPS), cgcs2000, gcj02 (Amap) or bd09.")
 @city_option
 @json_option
 @fail_cleanly

@@ -229,3 +229,14 @@ def test_a_day_of_the_wrong_form_is_a_usage_error_before_any_work(monkeypatch) -
                  ["incidents", "export", "/tmp/x.csv", "--since", "2026/11/05"]):
         answer = CliRunner().invoke(main, args)
         assert answer.exit_code == 2 and "is not a date such as" in answer.output, args
+
+
+def test_an_unknown_coordinate_system_is_a_usage_error_before_any_work(monkeypatch, tmp_path) -> None:
+    """--crs gcj2 went as far as the file and the database, then exited 1; it is a value of the wrong form."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nowhere")  # never reached
+    shops = tmp_path / "shops.csv"
+    shops.write_text("name,lon,lat\n", encoding="utf-8")
+    for args in (["locate", "119.47", "29.2", "--crs", "gcj2"],
+                 ["frontage", "import", str(shops), "--name-field", "name", "--crs", "gcj2"]):
+        answer = CliRunner().invoke(main, args)
+        assert answer.exit_code == 2 and "unknown coordinate system 'gcj2'" in answer.output, (args, answer.output)
