@@ -106,7 +106,7 @@ SCHEMA = json.loads(resources.files("grids").joinpath("data/incident_mapping.sch
 CHUNK_ROWS = 10_000
 SORT_MEMORY = "128MB"  # the staging sorts (first occurrence per external id, file order) stay off disk
 SOURCE = IMPORTED
-REPORT_COLUMNS = ("reject_reason", "reject_detail")
+REPORT_COLUMNS = ("reject_row", "reject_reason", "reject_detail")
 EXPORT_FORMATS = ("csv", "geojson", "xlsx")
 INVARIANT = "rows == imported + rejected; duplicates are rejected rows; imported == located + unlocated"
 DUPLICATE = "duplicate_external_id"
@@ -372,7 +372,7 @@ class _Chunk:
 
     rows: int
     staged: list[tuple[Any, ...]] = field(default_factory=list)
-    rejected: list[tuple[Record, str, str]] = field(default_factory=list)
+    rejected: list[tuple[int, Record, str, str]] = field(default_factory=list)
     position: int = 0
 
     def copy_text(self) -> str:
@@ -403,11 +403,11 @@ def _parse_chunk(rows: list[tuple[int, Record]], ctx: _Context) -> _Chunk:
             values = _values(row, ctx)
             parsed.append((row_no, row, values, _fields(values, ctx)))
         except Rejected as exc:
-            chunk.rejected.append((row, exc.reason, exc.detail))
+            chunk.rejected.append((row_no, row, exc.reason, exc.detail))
     xs, ys, wgs, reasons = _place_reasons([(values["lon"], values["lat"]) for _, _, values, _ in parsed], ctx)
     for i, (row_no, row, _, fields_of_row) in enumerate(parsed):
         if reasons[i] is not None:
-            chunk.rejected.append((row, *reasons[i]))
+            chunk.rejected.append((row_no, row, *reasons[i]))
             continue
         *fields, address, description = fields_of_row
         chunk.staged.append((row_no, *fields, float(wgs[i, 0]), float(wgs[i, 1]), float(xs[i]), float(ys[i]),
@@ -666,7 +666,7 @@ def _duplicates(session: Session, city_code: str, external_id_column: int,
         cells[external_id_column] = row.external_id
         detail = (f"row {row.row_no}: case #{row.case_id} has this external id already" if row.case_id
                   else f"row {row.row_no} repeats row {row.first_row} of this file")
-        yield cells, DUPLICATE, detail
+        yield row.row_no, cells, DUPLICATE, detail
 
 
 def _place_and_insert(session: Session, params: dict[str, Any]) -> tuple[int, int]:
@@ -768,13 +768,14 @@ def _chunks(reader: Iterator[Record], size: int) -> Iterator[list[tuple[int, Rec
         yield chunk
 
 
-def _write_rejects(writer: Any, width: int, rejects: Iterable[tuple[Record, str, str]]) -> None:
-    """The original cells under the file's header (short rows padded, extra cells dropped; none for an
-    unreadable record), reason, detail."""
-    for row, reason, detail in rejects:
+def _write_rejects(writer: Any, width: int, rejects: Iterable[tuple[int, Record, str, str]]) -> None:
+    """In the file's order: the original cells under the file's header (short rows padded, extra cells dropped;
+    none for an unreadable record), the row as a spreadsheet numbers it (the header is 1), reason, detail. An
+    operator finds and fixes each row by its number (a chunk's duplicates came after its other rejects)."""
+    for row_no, row, reason, detail in sorted(rejects, key=lambda reject: reject[0]):
         cells = [] if isinstance(row, Unreadable) else row[:width]
         cells += [""] * (width - len(cells))
-        writer.writerow([*(safe_cell(cell) for cell in cells), reason, detail])
+        writer.writerow([*(safe_cell(cell) for cell in cells), row_no, reason, detail])
 
 
 #: The advisory lock (with the city's code) an import holds until its transaction ends.
@@ -831,7 +832,7 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
                 _write_rejects(writer, len(header), rejected)
                 stored, placed = _place_and_insert(session, params)
                 rows, imported, located = rows + chunk.rows, imported + stored, located + placed
-                reasons.update(reason for _, reason, _ in rejected)
+                reasons.update(reason for _, _, reason, _ in rejected)
                 if progress:
                     progress(chunk.position, total)
     rejected = sum(reasons.values())

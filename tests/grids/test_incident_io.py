@@ -122,7 +122,10 @@ def test_import_counts_every_row_once_and_reports_each_reject(db, hotline) -> No
                                  "unknown_category": 1}
     with open(result["report"], encoding="utf-8-sig", newline="") as handle:
         report = list(csv.reader(handle))
-    assert report[0] == [*HEADER, "reject_reason", "reject_detail"]
+    assert report[0] == [*HEADER, "reject_row", "reject_reason", "reject_detail"]
+    # in the file's order, each with its row as a spreadsheet numbers it: the duplicate (row 9) came first
+    rows = [int(r[-3]) for r in report[1:]]
+    assert rows == sorted(rows) and rows[-1] == 12 and [r[0] for r in report[1:] if r[-3] == "9"] == ["RX2025100801"]
     assert {r[0]: r[-2] for r in report[1:]} == {
         "RX2025100804": "missing_coordinates", "RX2025100805": "swapped_coordinates",
         "RX2025100806": "unknown_category", "RX2025100807": "bad_date", "RX2025100809": "bad_coordinates",
