@@ -257,6 +257,8 @@ def users_add(name: str, role: str, township: str | None, department: str | None
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
+    elif not sys.stdin.isatty():  # a script or a pipe: the prompt warned of echoed input, then said "Aborted!"
+        raise click.UsageError("no terminal to ask the password on: pipe it in with --password-stdin")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with command_session() as session:

@@ -240,3 +240,9 @@ def test_an_unknown_coordinate_system_is_a_usage_error_before_any_work(monkeypat
                  ["frontage", "import", str(shops), "--name-field", "name", "--crs", "gcj2"]):
         answer = CliRunner().invoke(main, args)
         assert answer.exit_code == 2 and "unknown coordinate system 'gcj2'" in answer.output, (args, answer.output)
+
+
+def test_a_password_asked_where_there_is_no_terminal_says_how_to_give_it(cli_db: str) -> None:
+    """From a script the prompt printed Python's GetPassWarning, then "Aborted!"."""
+    answer = CliRunner().invoke(main, ["users", "add", "x", "--role", "viewer"], input="")
+    assert answer.exit_code == 2 and "--password-stdin" in answer.output and "Aborted" not in answer.output
