@@ -214,7 +214,8 @@ def generate_layout(session: Session, city_code: str, division_code: str, target
     if method not in METHODS:
         raise Invalid(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}", code="bad_method")
     if method == "roads" and not roads:
-        raise Invalid("the roads method needs a road file (--roads FILE --roads-crs CRS)", code="no_roads")
+        raise Invalid("the roads method needs a road file (--roads FILE --roads-crs CRS); without one, cut squares "
+                      "with --method square", code="no_roads")
     if target_area <= 0 or not 1 <= seq_width <= 6:
         raise Invalid("target area must be positive and the sequence width 1 to 6 digits", code="bad_option")
     division = division_by_code(session, city_code, division_code)
