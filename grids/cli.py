@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +32,18 @@ DEFAULT_CITY_ENV = "GRIDLINK_CITY"
 
 def default_city() -> str:
     return os.environ.get(DEFAULT_CITY_ENV, "330781")
+
+
+def _city_code(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A city is its 6-digit code: --city abc (or GRIDLINK_CITY=abc) listed nothing and answered success."""
+    if not re.fullmatch(r"[0-9]{6}", value):
+        raise click.BadParameter(f"{value!r} is no city code: a city is its 6-digit code, such as 330781")
+    return value
+
+
+def city_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781",
+                        callback=_city_code, help="6-digit code of the city.")(fn)
 
 
 def fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -246,7 +259,7 @@ def users_group() -> None:
 @click.option("--department", help="Department code the user belongs to.")
 @click.option("--squad", help="Squad code (sets the township too).")
 @click.option("--display-name", default="")
-@click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
+@city_option
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @json_option
 @fail_cleanly
@@ -283,7 +296,7 @@ def _account_switch(active: bool, help_text: str) -> None:
 
     @users_group.command("activate" if active else "deactivate", help=help_text)
     @click.argument("name")
-    @click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
+    @city_option
     @json_option
     @fail_cleanly
     def switch(name: str, city: str, as_json: bool) -> None:
@@ -354,11 +367,6 @@ class CrsName(click.ParamType):
             return normalize_crs_name(str(value))
         except CoordinateError as exc:
             self.fail(str(exc), param, ctx)
-
-
-def city_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781",
-                        help="6-digit code of the city.")(fn)
 
 
 @click.group("divisions")
@@ -674,7 +682,7 @@ def apikeys_group() -> None:
 @click.argument("name")
 @click.option("--role", default="reporter", show_default=True, help="reporter, viewer, dispatcher or supervisor")
 @click.option("--rate", "rate_per_minute", type=int, default=120, show_default=True, help="Requests a minute.")
-@click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
+@city_option
 @json_option
 @fail_cleanly
 def apikeys_create(name: str, role: str, rate_per_minute: int, city: str, as_json: bool) -> None:
@@ -689,7 +697,7 @@ def apikeys_create(name: str, role: str, rate_per_minute: int, city: str, as_jso
 
 @apikeys_group.command("revoke")
 @click.argument("name")
-@click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
+@city_option
 @json_option
 @fail_cleanly
 def apikeys_revoke(name: str, city: str, as_json: bool) -> None:
@@ -703,7 +711,7 @@ def apikeys_revoke(name: str, city: str, as_json: bool) -> None:
 
 
 @apikeys_group.command("list")
-@click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
+@city_option
 @json_option
 @fail_cleanly
 def apikeys_list(city: str, as_json: bool) -> None:
@@ -723,7 +731,7 @@ def apikeys_list(city: str, as_json: bool) -> None:
 @click.option("--crs", type=CrsName(), default="wgs84", show_default=True, help="wgs84, cgcs2000, gcj02 or bd09")
 @click.option("--category", help="Category code or name, to route to a department.")
 @click.option("--component", help="16-digit component code: routes to its maintainer; its place without LON LAT.")
-@click.option("--city", default=default_city, show_default="$GRIDLINK_CITY or 330781")
+@city_option
 @json_option
 @fail_cleanly
 def locate_command(lon: float | None, lat: float | None, crs: str, category: str | None, component: str | None,

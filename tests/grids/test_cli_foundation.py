@@ -246,3 +246,11 @@ def test_a_password_asked_where_there_is_no_terminal_says_how_to_give_it(cli_db:
     """From a script the prompt printed Python's GetPassWarning, then "Aborted!"."""
     answer = CliRunner().invoke(main, ["users", "add", "x", "--role", "viewer"], input="")
     assert answer.exit_code == 2 and "--password-stdin" in answer.output and "Aborted" not in answer.output
+
+
+def test_a_city_that_is_no_code_is_a_usage_error_not_an_empty_list(monkeypatch) -> None:
+    """`divisions list --city abc` printed "0 divisions" and exited 0, as if the city were empty."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nowhere")  # never reached
+    for args, env in ((["divisions", "list", "--city", "abc"], {}), (["apikeys", "list"], {"GRIDLINK_CITY": "abc"})):
+        answer = CliRunner().invoke(main, args, env=env)
+        assert answer.exit_code == 2 and "'abc' is no city code" in answer.output, (args, answer.output)
