@@ -32,6 +32,7 @@ from sqlalchemy import ColumnElement, Row, func, select, text
 from sqlalchemy.orm import selectinload
 
 from grids.errors import NotFound
+from grids.incidents import CENTRE
 from grids.models import CaseEvent, Category, Department, Division, Incident, User, extension_approvers
 from grids.org import city_departments
 from grids.workflow import (
@@ -111,7 +112,7 @@ def _local_option(case: Incident) -> list[dict[str, Any]]:
     local = local_owner(case)
     if case.department_id is not None or local is None:
         return []
-    returned = _news([case]).get(case.id, ("",))[0] == "return"  # from the events: imported history has no steps
+    returned = case.owner_type == CENTRE  # 退回 gives it to the centre (a case with a local owner is no one else's)
     return [{"value": "local", "label": _("不派部门：由%(name)s承办", name=local[1].name), "local": True,
              **({} if returned else {"selected": True})}]
 
