@@ -204,7 +204,8 @@ def _register_request_hooks(app: Flask) -> None:
     def _bounded_bodies() -> None:  # before any hook reads the body
         limit = app.config["MAX_CONTENT_LENGTH"]
         limit = min(JSON_LIMIT, limit) if request.is_json else limit
-        chunked = request.content_length is None and request.environ.get("wsgi.input_terminated")
+        # only a chunked body: gunicorn marks every request's input terminated, and a tile GET read its empty body
+        chunked = request.content_length is None and "chunked" in request.headers.get("Transfer-Encoding", "")
         if chunked and request.mimetype != "multipart/form-data":  # photos: the multipart parser refuses (413)
             # chunked: Werkzeug stops at the limit without a word, and a form cut there made a case of its start
             request.max_content_length = limit + 1  # one byte past it tells a body over the limit

@@ -151,7 +151,8 @@ def test_a_json_body_past_a_megabyte_is_refused_as_it_arrives(client) -> None:
     assert refused.json["error"]["message"] == "the request body is over its limit of 1 MB"  # for programs
     chunked = client.post("/api/v1/incidents", input_stream=io.BytesIO(body.encode()),  # no Content-Length:
                           content_type="application/json",  # Werkzeug stopped reading at 1 MB, and the cut
-                          environ_overrides={"wsgi.input_terminated": True})  # body was 422 bad_json
+                          environ_overrides={"wsgi.input_terminated": True},  # body was 422 bad_json
+                          headers={"Transfer-Encoding": "chunked"})
     assert chunked.status_code == 413, chunked.json
 
 
@@ -164,7 +165,8 @@ def test_a_chunked_form_past_the_limit_is_refused_not_cut_into_a_case(app, clien
     form = f"api_key={key}&service_code=E0101&lat=29.21&long=119.46&pad={'x' * 8192}&description=must-not-be-lost"
     cut = client.post("/open311/v2/requests.json", input_stream=io.BytesIO(form.encode()),
                       content_type="application/x-www-form-urlencoded",
-                      environ_overrides={"wsgi.input_terminated": True})
+                      environ_overrides={"wsgi.input_terminated": True},
+                      headers={"Transfer-Encoding": "chunked"})
     assert cut.status_code == 413 and cut.json[0]["code"] == 413
     assert db.scalar(select(func.count()).select_from(Incident)) == before
 
