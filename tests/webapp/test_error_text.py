@@ -85,6 +85,9 @@ def test_words_that_cannot_be_made_fall_back_to_the_message_rather_than_fail(app
         assert error_text("illegal_action", {"status": "filed", "action": "close", "allowed": None}) is None
         assert error_text("outside_city", {"city": "兰溪市"}) is None  # the extent is missing
         assert error_text("no_such_code", {}) is None
+        # the planner's effective date says its own words: Open311's date words need the field they name
+        assert error_text("bad_date", None) is None
+        assert error_text("bad_date", ["start_date"]).startswith("start_date 须为 ISO 8601")
 
 
 def test_a_squads_tasks_leave_out_a_departments_case_in_its_grids(client, db) -> None:

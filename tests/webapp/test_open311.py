@@ -440,7 +440,7 @@ def test_an_address_only_request_says_it_waits_in_triage_when_read_back_too(clie
 
 
 @pytest.mark.parametrize("path, chinese", [("/open311/v2/requests.json?status=pending", "只能是 open、closed"),
-                                           ("/open311/v2/requests.json?start_date=garbage", "日期须为"),
+                                           ("/open311/v2/requests.json?start_date=garbage", "start_date 须为 ISO 8601"),
                                            ("/open311/v2/requests/999999.json", "没有这个服务请求"),
                                            ("/open311/v2/requests.json?service_code=X99", "没有这个服务类别")])
 def test_the_specs_errors_speak_chinese_to_a_chinese_client(client, path, chinese) -> None:

@@ -279,7 +279,8 @@ def _date(name: str, *, whole_day: bool = False) -> datetime | None:
         if whole_day and _is_day(value):
             moment += timedelta(days=1, microseconds=-1)
     except (ValueError, OverflowError) as exc:
-        raise Invalid(f"{name} must be ISO 8601 such as 2026-11-01T00:00:00+08:00", code="bad_date") from exc
+        raise Invalid(f"{name} must be ISO 8601 such as 2026-11-01T00:00:00+08:00", code="bad_date",
+                      details=[name]) from exc
     if moment.tzinfo:
         return moment
     return moment.replace(tzinfo=ZoneInfo(db().scalar(select(City.timezone).where(City.code == city()))))
