@@ -161,8 +161,8 @@ def import_units(session: Session, city_code: str, features: Iterable[Feature], 
                  type_field: str | None = None, crs: str = "wgs84") -> dict[str, Any]:
     """Create or update units; a feature without a name, a usable point or a point in the city (every other
     channel refuses one outside it: in no township, nor in the outline of a city that has one) is skipped and
-    listed. A name field the file lacks is Invalid naming the
-    file's fields: it skipped every row and answered success."""
+    listed. A name field the file lacks is Invalid naming the file's fields: it skipped every row and answered
+    success."""
     try:
         crs = normalize_crs_name(crs)
     except CoordinateError as exc:

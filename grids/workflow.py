@@ -163,6 +163,7 @@ EXTENSION_DECISIONS = ("approve_extension", "reject_extension")
 DROP_EXTENSION_REQUEST = ("handle", "return", "redispatch", "park")
 RULES: dict[tuple[str | None, str], Transition] = {(s, t.action): t for t in TRANSITIONS for s in t.sources}
 ACTIONS = tuple(dict.fromkeys(t.action for t in TRANSITIONS))
+RULES_OF: dict[str, tuple[Transition, ...]] = {a: tuple(t for t in TRANSITIONS if t.action == a) for a in ACTIONS}
 #: What every action takes: a note (what was seen, done, decided), or a reason in its place.
 COMMON_FIELDS = ("note", "reason")
 
@@ -170,7 +171,7 @@ COMMON_FIELDS = ("note", "reason")
 def action_fields(action: str) -> tuple[str, ...]:
     """The fields an action takes: the API refuses others (a dispatch's duration) instead of storing them on the
     event as if they had counted."""
-    own = (name for t in TRANSITIONS if t.action == action for name in (*t.required, *t.optional))
+    own = (name for t in RULES_OF.get(action, ()) for name in (*t.required, *t.optional))
     return tuple(dict.fromkeys((*COMMON_FIELDS, *own)))
 
 
@@ -339,7 +340,7 @@ def objection(role: str, action: str, incident: Incident) -> Forbidden | None:
 NOT_BY_REPORTER = ("verify", "refute")
 
 
-def own_report_objection(session: Session, user_id: int | None, action: str, incident: Incident) -> Forbidden | None:
+def report_objection(session: Session, user_id: int | None, action: str, incident: Incident) -> Forbidden | None:
     """Forbidden when the user would take a NOT_BY_REPORTER action on a case they reported, or on one staff
     reported on site: first-hand, it is no one's 核实 (DOMAIN §4 verifies public and hotline reports), and the
     centre files it (one query, and only for those actions); None otherwise."""
@@ -388,7 +389,7 @@ def authorize(session: Session, actor: Actor, state: str | None, action: str, *,
         log.warning("refused %s by %s on %s: no extension request waits", action, actor.label, case)
         raise _none_waiting()
     _check_role(actor, action, roles_for(rule, incident.extensions if incident is not None else 0), case, state)
-    refused = (objection(actor.role, action, incident) or own_report_objection(session, actor.user_id, action, incident)
+    refused = (objection(actor.role, action, incident) or report_objection(session, actor.user_id, action, incident)
                if incident is not None and actor.role != "admin" else None)
     if refused is not None:
         log.warning("refused %s by %s (%s) on %s: %s", action, actor.label, actor.role, case, refused)
@@ -407,8 +408,7 @@ def _check_role(actor: Actor, action: str, roles: Collection[str], case: str, st
 def _check_role_ever(actor: Actor, action: str, incident: Incident) -> None:
     """role_forbidden rather than stale_version: a role that may take the action in no state hears so, not
     "reload and retry" (a viewer quoting an old version got 409, then the 403 after reloading)."""
-    rules = (t for t in TRANSITIONS if t.action == action)
-    roles = tuple(dict.fromkeys(role for t in rules for role in roles_for(t, incident.extensions)))
+    roles = tuple(dict.fromkeys(role for t in RULES_OF.get(action, ()) for role in roles_for(t, incident.extensions)))
     if roles:  # an unknown action: authorize names it
         _check_role(actor, action, roles, f"case {incident.id}", incident.status)
 

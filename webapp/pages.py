@@ -48,7 +48,7 @@ from grids.workflow import (
     latest_event,
     local_owner,
     may_take,
-    own_report_objection,
+    report_objection,
     zone_of,
 )
 from webapp import db, remember_language
@@ -414,7 +414,7 @@ def offered(user: User, case: Incident, action: str) -> bool:
     rule = RULES.get((case.status, action))
     return (rule is not None and may_take(user.role, rule, case)
             and OFFERED_WHEN.get(action, lambda _case: True)(case)
-            and (user.role == "admin" or own_report_objection(db(), user.id, action, case) is None))
+            and (user.role == "admin" or report_objection(db(), user.id, action, case) is None))
 
 
 #: Actions the table allows in the state but the case must also be ready for: a button that can only get an
