@@ -28,9 +28,10 @@ from sqlalchemy import Row, String, bindparam, select
 from sqlalchemy.orm import Session
 
 from grids.db import prepared
+from grids.divisions import known_city
 from grids.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
 from grids.incidents import Actor
-from grids.models import ApiKey, City
+from grids.models import ApiKey
 
 KEY_PREFIX = "glk_"
 API_KEY_ROLES = ("reporter", "viewer", "dispatcher", "supervisor")
@@ -54,9 +55,7 @@ def create_key(session: Session, city_code: str, name: str, role: str = "reporte
     if not name or len(name) > NAME_LIMIT:
         raise Invalid(f"a key's name is the client it is for (hotline, 12345-app): 1 to {NAME_LIMIT} characters",
                       code="bad_key_name")
-    if session.get(City, city_code) is None:
-        raise Invalid(f"unknown city {city_code}; the key belongs to a city loaded in this database",
-                      code="unknown_city")
+    known_city(session, city_code)
     existing = session.scalar(select(ApiKey).where(ApiKey.city_code == city_code, ApiKey.name == name))
     if existing is not None:  # names stay taken after a revoke: the audit trail keeps naming one key
         state = "was revoked; names are not reused, so" if existing.revoked_at else "exists; revoke it or"
@@ -79,6 +78,7 @@ def revoke_key(session: Session, city_code: str, name: str) -> ApiKey:
 
 
 def list_keys(session: Session, city_code: str) -> list[ApiKey]:
+    known_city(session, city_code)
     return list(session.scalars(select(ApiKey).where(ApiKey.city_code == city_code).order_by(ApiKey.name)))
 
 

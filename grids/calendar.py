@@ -25,6 +25,7 @@ from sqlalchemy import Row, Select, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
+from grids.divisions import known_city
 from grids.errors import Invalid
 from grids.models import CalendarDay, City
 
@@ -180,15 +181,10 @@ def package_covers(year: int) -> bool:
     return True
 
 
-def _known_city(session: Session, city_code: str) -> None:
-    if session.get(City, city_code) is None:
-        raise Invalid(f"unknown city {city_code}", code="unknown_city")
-
-
 def set_day(session: Session, city_code: str, day: date, is_workday: bool | None, note: str | None = None) -> None:
     """Make `day` a working day (True) or a day off (False) for the city, or drop its override (None) so the
     holiday package (or Monday-Friday) decides again. Counts from the next deadline computed."""
-    _known_city(session, city_code)
+    known_city(session, city_code)
     row = session.get(CalendarDay, (city_code, day))
     if is_workday is None:
         if row is not None:
@@ -205,7 +201,7 @@ def year_days(session: Session, city_code: str, year: int) -> dict[str, Any]:
 
     Why it matters: a year the package does not know yet counts Monday-Friday, so until the State Council's
     holidays are entered here (or the package is upgraded), a deadline may fall on a national holiday."""
-    _known_city(session, city_code)
+    known_city(session, city_code)
     rows = session.scalars(select(CalendarDay).where(
         CalendarDay.city_code == city_code, CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31))
         .order_by(CalendarDay.day))

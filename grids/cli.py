@@ -307,6 +307,58 @@ _account_switch(False, "Stop an account: its sessions end and it cannot log in; 
 _account_switch(True, "Let a deactivated account log in again.")
 
 
+# --- squads (派驻执法中队) -------------------------------------------------------------------------
+@click.group("squads")
+def squads_group() -> None:
+    """Enforcement squads stationed in townships (派驻执法中队), and their staffing."""
+
+
+@squads_group.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help="The squad's name, such as 女埠中队.")
+@click.option("--township", required=True, help="Code of the township it is stationed in.")
+@city_option
+@json_option
+@fail_cleanly
+def squads_add(code: str, name: str, township: str, city: str, as_json: bool) -> None:
+    """Station a squad in a township (or rename it). Then add its staff with `users add --squad CODE` and
+    give it its grids with `grids assign`."""
+    from grids.org import station_squad
+
+    with command_session() as session:
+        squad = station_squad(session, city, code, name, township)
+        result = {"id": squad.id, "code": squad.code, "name": squad.name, "township": squad.township.code}
+    emit(result, as_json, f"squad {code} {name} stationed in {result['township']}")
+
+
+def _staffing_line(squad: dict[str, Any], per_officer: int) -> str:
+    short = squad["co_managers_short"]
+    flag = f"  {short} co-managers short of {per_officer} per officer" if short else ""
+    return (f"{squad['code']:<14} {squad['township']:<10} {squad['officers']:>3} officers "
+            f"{squad['co_managers']:>3} co-managers  {squad['name']}{flag}")
+
+
+@squads_group.command("list")
+@city_option
+@json_option
+@fail_cleanly
+def squads_list(city: str, as_json: bool) -> None:
+    """Each squad with its township, active officers and co-managers (DOMAIN §1: at least 2 per officer), then
+    the townships still without a squad."""
+    from grids.divisions import known_city
+    from grids.org import CO_MANAGERS_PER_OFFICER, squad_staffing, townships_without_squad
+
+    with command_session() as session:
+        known_city(session, city)
+        squads = [{"code": s.code, "name": s.squad, "township": s.township_code, "officers": s.officers,
+                   "co_managers": s.co_managers, "co_managers_short": s.short} for s in squad_staffing(session, city)]
+        bare = [{"code": d.code, "name": d.name} for d in townships_without_squad(session, city)]
+    lines = [_staffing_line(s, CO_MANAGERS_PER_OFFICER) for s in squads]
+    waiting = ", ".join(f"{d['code']} {d['name']}" for d in bare) or "none"
+    lines.append(f"{len(squads)} squads; townships without one: {waiting}")
+    emit({"squads": squads, "townships_without_squad": bare}, as_json, "\n".join(lines))
+
+
 # --- catalog & demo ------------------------------------------------------------------------------
 @click.group("catalog")
 def catalog_group() -> None:
@@ -669,7 +721,8 @@ def frontage_export(fmt: str, out: Path, city: str, as_json: bool) -> None:
     emit(result, as_json, f"{result['units']} units written to {out}")
 
 
-COMMANDS = [db_group, users_group, catalog_group, demo_group, divisions_group, grids_group, frontage_group]
+COMMANDS = [db_group, users_group, squads_group, catalog_group, demo_group, divisions_group, grids_group,
+            frontage_group]
 
 
 # --- cases: API keys, locate, incidents, SLA -----------------------------------------------------

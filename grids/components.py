@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, aliased
 
 from gis.crs import CoordinateError, normalize_crs_name, to_wgs84
 from gis.readers import InputRejected, read_features
-from grids.divisions import city_outline
+from grids.divisions import city_outline, known_city
 from grids.errors import Invalid
 from grids.models import Category, Component, Department, Division, DivisionPart
 
@@ -89,6 +89,7 @@ def nearest_component(session: Session, city_code: str, category_id: int, point:
 
 def list_components(session: Session, city_code: str) -> list[dict[str, Any]]:
     """The register in code order, each component with its class, maintainer and WGS84 position."""
+    known_city(session, city_code)
     maintainer = aliased(Department)
     rows = session.execute(
         select(Component, Category.code.label("category"), maintainer.code.label("maintainer"),

@@ -35,7 +35,7 @@ from grids.frontage import division_epsg, draw_areas, import_units, inspect_unit
 from grids.incidents import Actor, open_case
 from grids.layouts import city_date, generate_layout, publish_layout
 from grids.models import Category, Division, FrontageUnit, Grid, GridLayout, Incident, Squad, User
-from grids.org import SharedPassword, add_user
+from grids.org import SharedPassword, add_user, station_squad
 from grids.workflow import act, escalate_overdue, report, start_report_clock
 
 CITY_CODE = "330781"
@@ -222,14 +222,10 @@ def _demo_password() -> SharedPassword:
     return SharedPassword.of(DEMO_PASSWORD)
 
 
-def _load_squads(session: Session, divisions: dict[str, Division]) -> None:
+def _load_squads(session: Session) -> None:
     for code, short in PILOT_TOWNSHIPS.items():
         squad_code = f"SQ{code}"
-        squad = session.scalar(select(Squad).where(Squad.city_code == CITY_CODE, Squad.code == squad_code))
-        if squad is None:
-            squad = Squad(city_code=CITY_CODE, code=squad_code, name=f"{short}中队", township_id=divisions[code].id)
-            session.add(squad)
-            session.flush()
+        station_squad(session, CITY_CODE, squad_code, f"{short}中队", code)
         for i in range(1, OFFICERS_PER_SQUAD + 1):
             add_user(session, CITY_CODE, f"{code}-officer{i}", "officer", _demo_password(),
                      display_name=f"{short}执法队员{i}", squad_code=squad_code)
@@ -470,7 +466,7 @@ def load_demo(session: Session, say: Callable[[str], None] = lambda _: None, *,
     catalog = json.loads(_data("lanxi_catalog.json"))
     upsert_city(session, catalog["city"])
     divisions = _load_divisions(session)
-    _load_squads(session, divisions)
+    _load_squads(session)
     say("divisions and squads loaded; drawing grids")
     grids = _load_grids(session, divisions, grid_townships, say)
     counts = import_catalog(session, _drawn_rules_only(session, catalog))

@@ -277,6 +277,17 @@ def _stored_siblings(session: Session, city_code: str, level: str, parent: Divis
     return [Boundary(-1, r.code, r.name, to_shape(r.geom), stored=True) for r in rows]
 
 
+def known_city(session: Session, city_code: str) -> City:
+    """The city, or Invalid naming the cities this database holds: a well-formed but mistyped code (or a
+    forgotten GRIDLINK_CITY) listed nothing and looked like an empty city."""
+    city = session.get(City, city_code)
+    if city is None:
+        loaded = ", ".join(f"{code} {name}" for code, name in session.execute(
+            select(City.code, City.name).order_by(City.code).limit(10))) or "none yet: import its divisions first"
+        raise Invalid(f"unknown city {city_code}; the cities loaded here: {loaded}", code="unknown_city")
+    return city
+
+
 def _ensure_city(session: Session, city_code: str, boundaries: Sequence[Boundary]) -> None:
     """Create the city row on first import, named after its own boundary when the file holds it."""
     if session.get(City, city_code) is None:
@@ -324,6 +335,7 @@ def import_divisions(session: Session, city_code: str, path: Path, *, level: str
 
 def list_divisions(session: Session, city_code: str, level: str | None = None) -> list[dict[str, Any]]:
     """Stored divisions with their geodesic area, parents first then by code."""
+    known_city(session, city_code)
     parent = aliased(Division)
     query = (select(Division.code, Division.name, Division.level, parent.code, Division.version,
                     func.ST_Area(func.geography(Division.geom)))

@@ -38,7 +38,7 @@ from gis.frontage import frontage_areas
 from gis.readers import Feature, InputRejected, read_features
 from gis.split import polygons_of
 from gis.validate import GeometryProblem, explain_invalid, validated_polygon
-from grids.divisions import division_at, division_by_code, divisions_at
+from grids.divisions import division_at, division_by_code, divisions_at, known_city
 from grids.errors import Invalid, NotFound
 from grids.frontage_links import link_grids
 from grids.incidents import open_case
@@ -565,6 +565,7 @@ def _export_rows(session: Session, city_code: str | None, township_id: int | Non
     query = (select(FrontageUnit, latest.c.score).outerjoin(latest, latest.c.unit_id == FrontageUnit.id)
              .order_by(FrontageUnit.id))
     if city_code:
+        known_city(session, city_code)
         query = query.where(FrontageUnit.city_code == city_code)
     if township_id is not None:
         query = query.where(FrontageUnit.township_id == township_id)

@@ -81,7 +81,7 @@ from sqlalchemy import ColumnElement, DateTime, and_, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from gis.crs import CoordinateError, geometry_to_wgs84, normalize_crs_name
-from grids.divisions import city_outline
+from grids.divisions import city_outline, known_city
 from grids.errors import Conflict, Invalid
 from grids.incidents import REASON_TEXT, SOURCES, TEXT_LIMITS, UNFIT_CHARACTERS, Actor
 from grids.layouts import EDGE_SNAP_DEG, city_date
@@ -89,7 +89,6 @@ from grids.models import (
     DIVISION_LEVELS,
     IMPORTED,
     Category,
-    City,
     Component,
     Department,
     Division,
@@ -678,10 +677,7 @@ def _place_and_insert(session: Session, params: dict[str, Any]) -> tuple[int, in
 # --- the use case --------------------------------------------------------------------------------
 def _city_zone(session: Session, city_code: str) -> ZoneInfo:
     """The city's time zone, in which its days and its files' times are read; Invalid for an unknown city."""
-    timezone = session.scalar(select(City.timezone).where(City.code == city_code))
-    if timezone is None:
-        raise Invalid(f"unknown city {city_code}", code="unknown_city")
-    return ZoneInfo(timezone)
+    return ZoneInfo(known_city(session, city_code).timezone)
 
 
 def _context(session: Session, city_code: str, mapping: dict[str, Any], crs: str, header: Cells) -> _Context:

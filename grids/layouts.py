@@ -572,7 +572,9 @@ def _refuse_outside_township(session: Session, ids: list[int], township_id: int 
 
 def assign_by_codes(session: Session, city_code: str, layout_id: int, codes: Sequence[str] | None = None, *,
                     squad_code: str | None = None, co_manager: str | None = None) -> dict[str, Any]:
-    """assign_grids by the names planners use: grid codes (default all), a squad code, a user name."""
+    """assign_grids by the names planners use: grid codes (default all), a squad code, a user name. Refused
+    when asked for the townships' own squads and none of the grids' townships has one: "N grids assigned"
+    with every grid still without a squad read as success."""
     layout = _layout(session, layout_id)
     query = select(Grid.id, Grid.code).where(Grid.layout_id == layout.id)
     if codes is not None:
@@ -590,4 +592,11 @@ def assign_by_codes(session: Session, city_code: str, layout_id: int, codes: Seq
         manager_id = session.scalar(select(User.id).where(User.city_code == city_code, User.username == co_manager))
         if manager_id is None:
             raise NotFound(f"no user {co_manager}", code="unknown_user")
-    return assign_grids(session, list(found), squad_id=squad_id, co_manager_id=manager_id)
+    result = assign_grids(session, list(found), squad_id=squad_id, co_manager_id=manager_id)
+    if manager_id is None and squad_id is None and result["without_squad"] == len(found):
+        codes_shown = result["without_squad_codes"][:10]
+        more = f" and {len(found) - len(codes_shown)} more" if len(found) > len(codes_shown) else ""
+        raise Invalid(f"no squad is stationed in the township of grids {', '.join(codes_shown)}{more} "
+                      "yet, so none was assigned: station one (gridlink squads add), then assign again",
+                      code="no_squad_stationed")
+    return result

@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grids.errors import Invalid, NotFound, TooManyRequests, Unauthorized, Unavailable
+from grids.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized, Unavailable
 from grids.models import PINYIN, ROLES, City, Department, Division, LoginThrottle, Squad, User
 
 _hasher = PasswordHasher()
@@ -93,6 +93,40 @@ def _division_by_code(session: Session, city_code: str, code: str) -> Division:
     return division
 
 
+SQUAD_CODE_LIMIT, SQUAD_NAME_LIMIT = 32, 200  # the columns' lengths
+
+
+def station_squad(session: Session, city_code: str, code: str, name: str, township_code: str) -> Squad:
+    """Station an enforcement squad (派驻执法中队) in a township, or rename one stationed there (idempotent by
+    code). DOMAIN §1: the bureau stations one squad in each township as it becomes ready, so a second squad
+    in a township is refused: routing gives a township's cases to its first squad, and the second would get
+    none. Moving a squad to another township is refused too: its grids and staff would stay behind."""
+    code, name = code.strip(), name.strip()
+    if not code or len(code) > SQUAD_CODE_LIMIT or not name or len(name) > SQUAD_NAME_LIMIT:
+        raise Invalid(f"a squad needs a code of 1 to {SQUAD_CODE_LIMIT} characters and a name of 1 to "
+                      f"{SQUAD_NAME_LIMIT}", code="bad_squad")
+    township = _division_by_code(session, city_code, township_code)
+    if township.level != "township":
+        raise Invalid(f"{township.code} {township.name} is a {township.level}: a squad is stationed in a township",
+                      code="not_a_township")
+    squads = session.scalars(select(Squad).where(Squad.city_code == city_code,
+                                                 (Squad.code == code) | (Squad.township_id == township.id))).all()
+    squad = next((s for s in squads if s.code == code), None)
+    other = next((s for s in squads if s.code != code), None)
+    if squad is not None and squad.township_id != township.id:
+        raise Conflict(f"squad {code} is stationed in {squad.township.code} {squad.township.name}; a squad does not "
+                       "move: station a new one in the other township", code="squad_elsewhere")
+    if other is not None:
+        raise Conflict(f"{township.code} {township.name} has squad {other.code} {other.name} stationed already; "
+                       "a township has one squad", code="township_has_squad")
+    if squad is None:
+        squad = Squad(city_code=city_code, code=code, township_id=township.id)
+        session.add(squad)
+    squad.name = name
+    session.flush()
+    return squad
+
+
 def set_active(session: Session, city_code: str, username: str, active: bool) -> User:
     """Let a staff account log in again, or stop it: a deactivated user's session ends on its next request (and
     its tile requests within webapp.auth.VIEWER_TTL). The account stays, so its history keeps naming who acted."""
@@ -158,6 +192,8 @@ class Staffing:
     township: str
     officers: int
     co_managers: int
+    code: str
+    township_code: str
 
     @property
     def short(self) -> int:
@@ -165,13 +201,25 @@ class Staffing:
         return max(0, self.officers * CO_MANAGERS_PER_OFFICER - self.co_managers)
 
 
-def understaffed_squads(session: Session, city_code: str) -> list[Staffing]:
-    """The city's squads with fewer active co-managers than the rule asks for their active officers."""
+def squad_staffing(session: Session, city_code: str) -> list[Staffing]:
+    """Each of the city's squads with its active officers and co-managers, in code order."""
     counted = (select(Squad.name, Division.name,
                       func.count(User.id).filter(User.role == "officer"),
-                      func.count(User.id).filter(User.role == "co_manager"))
+                      func.count(User.id).filter(User.role == "co_manager"), Squad.code, Division.code)
                .join(Division, Division.id == Squad.township_id)
                .outerjoin(User, (User.squad_id == Squad.id) & User.active)
-               .where(Squad.city_code == city_code).group_by(Squad.id, Squad.name, Division.name)
+               .where(Squad.city_code == city_code).group_by(Squad.id, Division.id)
                .order_by(Squad.code))
-    return [staffing for staffing in (Staffing(*row) for row in session.execute(counted)) if staffing.short]
+    return [Staffing(*row) for row in session.execute(counted)]
+
+
+def understaffed_squads(session: Session, city_code: str) -> list[Staffing]:
+    """The city's squads with fewer active co-managers than the rule asks for their active officers."""
+    return [staffing for staffing in squad_staffing(session, city_code) if staffing.short]
+
+
+def townships_without_squad(session: Session, city_code: str) -> list[Division]:
+    """The townships no squad is stationed in yet (DOMAIN §1: squads are added as each township is ready)."""
+    return list(session.scalars(select(Division).where(
+        Division.city_code == city_code, Division.level == "township",
+        ~select(Squad.id).where(Squad.township_id == Division.id).exists()).order_by(Division.code)))

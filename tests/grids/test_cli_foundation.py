@@ -57,6 +57,35 @@ def test_users_add_with_unknown_role_says_which_roles_exist(cli_db: str) -> None
     assert "unknown role 'boss'" in result.output and "dispatcher" in result.output
 
 
+def test_a_city_not_loaded_is_named_not_listed_as_empty(cli_db: str, tmp_path) -> None:
+    """`divisions list --city 999999` (a typo, or a GRIDLINK_CITY left from another database) printed
+    "0 divisions" and exited 0, as if the city had nothing yet."""
+    run("demo", "load", "--no-grids")
+    for args in (["divisions", "list"], ["components", "list"], ["apikeys", "list"],
+                 ["frontage", "export", "--format", "csv", str(tmp_path / "units.csv")]):
+        answer = run(*args, "--city", "999999")
+        assert answer.exit_code == 1, (args, answer.output)
+        assert "unknown city 999999; the cities loaded here: 330781 兰溪市" in answer.output, (args, answer.output)
+    assert not (tmp_path / "units.csv").exists()
+
+
+def test_a_squad_is_stationed_and_staffed_from_the_command_line(cli_db: str) -> None:
+    """Only the demo could station a squad: a real city had no squad to give its grids or its officers to."""
+    run("demo", "load", "--no-grids")
+    added = run("squads", "add", "SQ330781006", "--name", "女埠中队", "--township", "330781006", "--json")
+    assert added.exit_code == 0 and json.loads(added.output)["township"] == "330781006", added.output
+    officer = run("users", "add", "nvbu.officer", "--role", "officer", "--squad", "SQ330781006", "--password-stdin",
+                  input="a-long-password\n")
+    assert officer.exit_code == 0, officer.output
+    listed = run("squads", "list")
+    assert "SQ330781006    330781006    1 officers   0 co-managers  女埠中队  2 co-managers short of 2 per " \
+           "officer" in listed.output, listed.output
+    assert "townships without one: 330781001 兰江街道（示意）" in listed.output and "330781006" not in \
+        listed.output.splitlines()[-1]
+    again = run("squads", "add", "SQ2", "--name", "第二中队", "--township", "330781006")
+    assert again.exit_code == 1 and "has squad SQ330781006 女埠中队 stationed already" in again.output
+
+
 def test_catalog_with_errors_lists_each_with_its_path_and_stores_nothing(cli_db: str, tmp_path) -> None:
     bad = {"city": {"code": "360400", "name": "九江市", "timezone": "Asia/Shanghai"},
            "departments": [{"code": "sanitation", "name": "环卫", "worked_by_squad": True}],

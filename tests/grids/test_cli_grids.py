@@ -54,8 +54,8 @@ def test_import_list_generate_check_export_publish_assign(run, tmp_path) -> None
     again = run(grids_group, "publish", str(made["layout"]), code=1)
     assert again["error"]["code"] == "not_draft"
 
-    assigned = run(grids_group, "assign", str(made["layout"]), "--codes", "360403000000001")
-    assert assigned["assigned"] == 1 and assigned["without_squad"] == 1  # no squad stationed there yet
+    refused = run(grids_group, "assign", str(made["layout"]), "--codes", "360403000000001", code=1)["error"]
+    assert refused["code"] == "no_squad_stationed" and "360403000000001" in refused["message"]  # none stationed
 
 
 def test_a_refused_import_lists_every_bad_feature_as_json(run, tmp_path) -> None:

@@ -21,6 +21,7 @@ from grids.errors import Conflict, Invalid
 from grids.incidents import locate
 from grids.layouts import (
     SEGMENT_DEG,
+    assign_by_codes,
     assign_grids,
     check_layout,
     export_layout,
@@ -31,6 +32,7 @@ from grids.layouts import (
     read_roads,
 )
 from grids.models import City, Division, FrontageUnit, Grid, GridCode, GridLayout, Incident, Squad, User
+from grids.org import station_squad, townships_without_squad
 from tests.grids.conftest import JIUJIANG, OAKLAND_ROADS, XUNYANG
 
 COARSE = 200_000  # m²: the same code paths as 10,000 m² with 20x fewer grids, for tests about rules not size
@@ -287,6 +289,28 @@ def test_assign_sets_squad_and_co_manager_of_the_grids_township_only(db, demo_ci
     assert {(g.squad_id, g.co_manager_id) for g in _grids(db, layout.id)[2:4]} != {(other.id, stranger)}
     with pytest.raises(Invalid, match="not a co-manager"):
         assign_grids(db, ids[:1], co_manager_id=db.scalar(text("SELECT id FROM users WHERE role = 'admin'")))
+
+
+def test_a_township_without_a_squad_gets_one_stationed_before_its_grids_are_assigned(db, demo_city) -> None:
+    """`grids assign` in a township with no squad answered "2 grids assigned" with both still without one; and
+    no command stationed a squad, so a city other than the demo could never give its grids an owner."""
+    layout = generate_layout(db, "330781", "330781006", target_area=5_000_000, method="square")  # 女埠: no squad
+    codes = [g.code for g in _grids(db, layout.id)[:2]]
+    with pytest.raises(Invalid, match=f"no squad is stationed in the township of grids {codes[0]}, {codes[1]} "
+                                      "yet") as refused:
+        assign_by_codes(db, "330781", layout.id, codes)
+    assert refused.value.code == "no_squad_stationed"
+    with pytest.raises(Conflict, match="has squad SQ330781102 游埠中队 stationed already"):
+        station_squad(db, "330781", "SQ2", "第二中队", "330781102")
+    with pytest.raises(Invalid, match="330781 兰溪市 is a city: a squad is stationed in a township"):
+        station_squad(db, "330781", "SQ2", "第二中队", "330781")
+    squad = station_squad(db, "330781", "SQ330781006", "女埠中队", "330781006")
+    result = assign_by_codes(db, "330781", layout.id, codes)
+    assert result["assigned"] == 2 and result["without_squad"] == 0
+    assert {g.squad_id for g in _grids(db, layout.id)[:2]} == {squad.id}
+    assert "330781006" not in {d.code for d in townships_without_squad(db, "330781")}
+    with pytest.raises(Conflict, match="squad SQ330781006 is stationed in 330781006"):
+        station_squad(db, "330781", "SQ330781006", "女埠中队", "330781007")
 
 
 def test_an_unchanged_copy_previews_no_changes_of_hands(db, demo_city) -> None:
