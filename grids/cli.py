@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from grids.cluster import Cluster
 from grids.db import database_url, make_engine, postgis_version, unit_of_work
 from grids.errors import ConfigError, DomainError
+from grids.models import ROLES
 
 DEFAULT_CITY_ENV = "GRIDLINK_CITY"
 
@@ -253,8 +254,7 @@ def users_group() -> None:
 
 @users_group.command("add")
 @click.argument("name")
-@click.option("--role", required=True, help="admin, dispatcher, supervisor, inspector, squad_leader, officer, "
-                                            "co_manager, department, planner or viewer")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="What the user does (README: Roles).")
 @click.option("--township", help="Township code the user belongs to.")
 @click.option("--department", help="Department code the user belongs to.")
 @click.option("--squad", help="Squad code (sets the township too).")
