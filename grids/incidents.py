@@ -595,7 +595,8 @@ def _check_lengths(**texts: str | None) -> None:
     too_long = sorted(name for name, value in texts.items() if value and len(value) > TEXT_LIMITS[name])
     if too_long:
         limits = ", ".join(f"{name} {TEXT_LIMITS[name]}" for name in too_long)
-        raise Invalid(f"text too long (characters at most: {limits})", code="bad_field", details=too_long)
+        raise Invalid(f"text too long (characters at most: {limits})", code="too_long",
+                      details={"fields": too_long, "limits": {name: TEXT_LIMITS[name] for name in too_long}})
 
 
 def _refuse_stored_external_id(session: Session, city_code: str, external_id: str) -> None:

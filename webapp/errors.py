@@ -59,7 +59,8 @@ ERROR_TEXT = {
     "json_required": _l("页面的安全令牌已失效（可能已重新登录）：请刷新页面后重试。"),
     "not_utf8": _l("表单不是 UTF-8 编码（%(found)s）：请以 UTF-8 发送。"),
     "bad_character": _l("%(fields)s 中有不可见的控制字符（%(char)s），请删去后重试。"),
-    "bad_field": _l("请检查：%(fields)s（格式不对、超出长度或此处不需要）。"),
+    "bad_field": _l("请检查：%(fields)s（格式不对或此处不需要）。"),
+    "too_long": _l("字数超出上限（%(limits)s）：请删减后重试。"),
     # reports: places, categories, photos, components
     "bad_coordinates": _l("坐标无效：经度和纬度须为以度计的数字（小数点用“.”），"
                           "经度在 -180 到 180 之间，纬度在 -90 到 90 之间。"),
@@ -132,6 +133,8 @@ DETAIL_WORDS = {
     "allowed": lambda codes: _("、").join(map(action_label, codes)) or _("无"),
     "needs": lambda roles: _("或").join(role_label(r) for r in roles if r != SYSTEM_ROLE),  # people who may
     "fields": lambda names: _("、").join(map(field_label, names)),
+    "limits": lambda limits: _("、").join(_("%(field)s最多 %(n)s 个字", field=field_label(name), n=n)
+                                         for name, n in limits.items()),
     "detached": lambda codes: _("、").join(codes), "grids": lambda codes: _("、").join(codes),
     "areas": lambda codes: _("、").join(codes),
     "overlaps": lambda items: _("、").join(f"{o['name']} {o['overlap_m2']} m²" for o in items),

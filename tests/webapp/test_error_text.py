@@ -36,8 +36,11 @@ def test_a_note_too_long_is_refused_in_the_readers_language(client, dispatched) 
     """It showed "note must be text of at most 4000 characters" on a Chinese page."""
     login(client, "department")
     refused = action(client, dispatched, "return", dispatched.version, note="长" * 4001, reason="长" * 4001)
-    assert refused.status_code == 422 and refused.json["error"]["code"] == "bad_field"
-    assert refused.json["error"]["display"].startswith("请检查：说明")
+    assert refused.status_code == 422 and refused.json["error"]["code"] == "too_long"
+    assert refused.json["error"]["display"] == "字数超出上限（说明最多 4000 个字）：请删减后重试。"
+    client.get("/lang/en")
+    again = action(client, dispatched, "return", dispatched.version, note="长" * 4001, reason="长" * 4001)
+    assert again.json["error"]["display"] == "Too long (note at most 4000 characters): shorten it and try again."
 
 
 def test_error_pages_speak_chinese(client) -> None:

@@ -92,8 +92,11 @@ def text(body: dict[str, Any], name: str, limit: int, *, required: bool = False)
         if required:
             raise Invalid(f"{name} is required", code="missing_fields", details=[name])
         return None
-    if not isinstance(value, str) or len(value) > limit:
+    if not isinstance(value, str):
         raise Invalid(f"{name} must be text of at most {limit} characters", code="bad_field", details=[name])
+    if len(value) > limit:
+        raise Invalid(f"{name} must be text of at most {limit} characters", code="too_long",
+                      details={"fields": [name], "limits": {name: limit}})
     return value
 
 
