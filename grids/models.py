@@ -532,7 +532,8 @@ class CasePhoto(Base):
     """A photo of a case: "before" from the report, "after" with the handling feedback (处置反馈).
 
     The file (re-encoded, without EXIF) lives under the uploads folder at `path`; the row says whose
-    case it belongs to, so serving it can check the viewer's zone like any other view of the case.
+    case it belongs to, so serving it can check the viewer's zone like any other view of the case, and when
+    the camera took it.
     """
 
     __tablename__ = "case_photos"
@@ -545,6 +546,8 @@ class CasePhoto(Base):
     path: Mapped[str] = mapped_column(String(200))
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    #: When the camera took it (EXIF DateTimeOriginal, read before the EXIF is dropped); None when it did not say.
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class CalendarDay(Base):

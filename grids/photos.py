@@ -2,9 +2,11 @@
 
 Why re-encode: a phone photo carries the GPS position, the time and the device in its EXIF, and a file
 that merely claims to be a JPEG could be anything. Decoding and encoding again with Pillow keeps only the
-pixels and the orientation tag (so the picture stays upright). Files go to <root>/<yyyy>/<mm>/<uuid>.jpg
-with a small <uuid>_t.jpg thumbnail beside them; the database row ties the file to its case, so serving
-it checks the viewer's zone like every other view of the case.
+pixels and the orientation tag (so the picture stays upright). The time the photo was taken (EXIF
+DateTimeOriginal, with its OffsetTimeOriginal when the camera wrote one, else on the city's clock) is kept
+in the row instead: it is evidence, so an after-photo taken before the case was reported can be told.
+Files go to <root>/<yyyy>/<mm>/<uuid>.jpg with a small <uuid>_t.jpg thumbnail beside them; the database row
+ties the file to its case, so serving it checks the viewer's zone like every other view of the case.
 
 A file written for a transaction that later rolls back stays on disk unreferenced; nothing serves it.
 """
@@ -17,14 +19,17 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grids.cluster import PROJECT_ROOT
+from grids.divisions import known_city
 from grids.errors import Invalid, NotFound
 from grids.incidents import Actor
 from grids.models import CasePhoto, Incident
@@ -42,6 +47,7 @@ FORMATS = ("JPEG", "PNG", "WEBP")
 #: user needs to hear which setting sends JPEG (相机 > 格式 > 兼容性最佳), not that the file is no picture.
 HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 ORIENTATION = 0x0112
+EXIF_IFD, TAKEN, TAKEN_OFFSET = 0x8769, 0x9003, 0x9011  # the Exif sub-IFD; DateTimeOriginal, OffsetTimeOriginal
 QUALITY = 85
 
 
@@ -52,6 +58,19 @@ class Picture:
     full: bytes
     thumb: bytes
     digest: str
+    #: EXIF DateTimeOriginal: aware when the camera wrote its offset, else naive (the city's clock, see store).
+    taken: datetime | None = None
+
+
+def _taken(exif: Image.Exif) -> datetime | None:
+    """When the camera took the photo, or None when it did not say (or wrote zeros or nonsense)."""
+    tags = exif.get_ifd(EXIF_IFD)
+    value, offset = str(tags.get(TAKEN, "")).strip("\x00 "), str(tags.get(TAKEN_OFFSET, "")).strip("\x00 ")
+    try:
+        moment = datetime.strptime(value, "%Y:%m:%d %H:%M:%S")
+        return moment.replace(tzinfo=datetime.strptime(offset, "%z").tzinfo) if offset else moment
+    except ValueError:
+        return None
 
 
 def _jpeg(image: Image.Image, orientation: int | None) -> bytes:
@@ -108,7 +127,8 @@ def prepare(data: bytes, name: str = "photo") -> Picture:
     try:
         with Image.open(io.BytesIO(data)) as image:
             _check_canvas(image, name)
-            orientation = image.getexif().get(ORIENTATION)
+            exif = image.getexif()
+            orientation, taken = exif.get(ORIENTATION), _taken(exif)
             # A JPEG at least MAX_SIDE px on both sides is decoded at 1/2, 1/4 or 1/8 of its size (the decoder's
             # own scaling), both sides staying at least MAX_SIDE/2: decoded whole, a 49 MP photo of 750 KB cost
             # a worker ~3 s and 150 MB, so a few cheap uploads tied up the server.
@@ -123,7 +143,7 @@ def prepare(data: bytes, name: str = "photo") -> Picture:
     thumb = picture.copy()
     thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))  # a small photo is its own thumbnail, never enlarged
     return Picture(full=_jpeg(picture, orientation), thumb=_jpeg(thumb, orientation),
-                   digest=hashlib.sha256(data).hexdigest())
+                   digest=hashlib.sha256(data).hexdigest(), taken=taken)
 
 
 def prepare_all(files: Sequence[tuple[str, bytes]]) -> list[Picture]:
@@ -156,22 +176,37 @@ def write(root: Path, placed: Sequence[tuple[str, Picture]]) -> None:
 
 def store(session: Session, root: Path, incident: Incident, pictures: Sequence[Picture], kind: str,
           uploaded_by: int | None) -> list[CasePhoto]:
-    """Write each picture (and its thumbnail) under root/<yyyy>/<mm>/ and record it for the case."""
+    """Write each picture (and its thumbnail) under root/<yyyy>/<mm>/ and record it for the case, with the time
+    it was taken (a camera without an offset keeps local time: the city's)."""
     placed = place(session, pictures)
     write(root, placed)
+    zone = ZoneInfo(known_city(session, incident.city_code).timezone)
     rows = [CasePhoto(city_code=incident.city_code, incident_id=incident.id, kind=kind, path=path,
-                      uploaded_by=uploaded_by) for path, _picture in placed]
+                      uploaded_by=uploaded_by, taken_at=_aware(picture.taken, zone)) for path, picture in placed]
     session.add_all(rows)
     session.flush()
     return rows
 
 
-def photos_of(session: Session, incident_ids: Sequence[int]) -> dict[int, list[CasePhoto]]:
-    """The photos of each case, oldest first: one query for a whole list of cases (an inbox)."""
-    found: dict[int, list[CasePhoto]] = {i: [] for i in incident_ids}
-    for photo in session.scalars(select(CasePhoto).where(CasePhoto.incident_id.in_(incident_ids))
-                                 .order_by(CasePhoto.id)):
-        found[photo.incident_id].append(photo)
+def _aware(moment: datetime | None, zone: ZoneInfo) -> datetime | None:
+    return moment.replace(tzinfo=zone) if moment is not None and moment.tzinfo is None else moment
+
+
+#: How long before its case was reported a photo of each kind may have been taken: a report's photo taken
+#: days earlier may show a problem long gone; an after-photo taken before the report cannot show the work done.
+TAKEN_BEFORE_REPORT = {"before": timedelta(hours=24), "after": timedelta(0)}
+
+
+def photos_of(session: Session, incident_ids: Sequence[int]) -> dict[int, list[tuple[CasePhoto, bool]]]:
+    """The photos of each case, oldest first, each with whether it is stale (taken longer before its case was
+    reported than TAKEN_BEFORE_REPORT allows): one query for a whole list of cases (an inbox)."""
+    found: dict[int, list[tuple[CasePhoto, bool]]] = {i: [] for i in incident_ids}
+    for photo, reported_at in session.execute(
+            select(CasePhoto, Incident.reported_at).join(Incident, Incident.id == CasePhoto.incident_id)
+            .where(CasePhoto.incident_id.in_(incident_ids)).order_by(CasePhoto.id)):
+        grace = TAKEN_BEFORE_REPORT.get(photo.kind)
+        stale = photo.taken_at is not None and grace is not None and photo.taken_at < reported_at - grace
+        found[photo.incident_id].append((photo, stale))
     return found
 
 

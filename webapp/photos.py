@@ -8,10 +8,13 @@ a hint that it exists.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from grids.errors import NotFound
@@ -44,13 +47,30 @@ def photo_links(incident_id: int) -> list[dict[str, Any]]:
     return photo_links_of([incident_id])[incident_id]
 
 
+#: What a thumbnail says of a stale photo (grids.photos.TAKEN_BEFORE_REPORT), by kind.
+STALE_WORDS = {"before": _l("拍于上报前一天以上"), "after": _l("拍于上报之前")}
+
+
 def photo_links_of(incident_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     """photo_links of many cases in one query. `sent` (when it was uploaded, on the city's clock: 11-29 16:27)
-    tells a round of after-photos from the one a failed 核查 sent back: both read 处置后照片."""
+    tells a round of after-photos from the one a failed 核查 sent back: both read 处置后照片. `taken` (拍摄 and
+    when the camera took it; None if it did not say) and `stale` (a warning when that was too long before the
+    case was reported, else None) let whoever checks the work see an old photo sent as new."""
     return {case_id: [{"id": p.id, "kind": p.kind, "url": url_for("pages.photos.view", photo_id=p.id),
                        "thumb": url_for("pages.photos.view", photo_id=p.id, size="thumb"),
-                       "sent": city_time(p.created_at)[5:]} for p in photos]
+                       "sent": city_time(p.created_at)[5:], "taken": _taken(p.taken_at),
+                       "taken_at": p.taken_at.isoformat() if p.taken_at else None,
+                       "stale": str(STALE_WORDS[p.kind]) if stale else None}
+                      for p, stale in photos]
             for case_id, photos in photos_of(db(), incident_ids).items()}
+
+
+def _taken(moment: datetime | None) -> str | None:
+    """拍摄 and the time, as the thumbnails show it: 11-29 16:27 this year, 2025-11-29 16:27 another."""
+    if moment is None:
+        return None
+    shown = city_time(moment)
+    return _("拍摄 %(at)s", at=shown[5:] if shown[:4] == city_time(datetime.now(UTC))[:4] else shown)
 
 
 @bp.route("/<int:photo_id>", defaults={"size": "full"})

@@ -7,6 +7,7 @@ import io
 import os
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from PIL import Image
@@ -291,10 +292,18 @@ def test_a_class_without_a_big_button_is_reported_from_other_categories(browser:
     page.context.close()
 
 
+#: When camera_jpeg's photo was taken, as its EXIF says (DateTimeOriginal, OffsetTimeOriginal).
+CAMERA_TAKEN = ("2026:11:20 08:30:00", "+08:00")
+
+
 def camera_jpeg() -> bytes:
     """A 12-megapixel phone photo of 10+ MB (noise does not compress): over the server's 8 MB a photo."""
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    exif.get_ifd(0x8769).update({0x9003: CAMERA_TAKEN[0], 0x9011: CAMERA_TAKEN[1]})
     out = io.BytesIO()
-    Image.frombytes("RGB", (4000, 3000), os.urandom(4000 * 3000 * 3)).save(out, "JPEG", quality=90)
+    Image.frombytes("RGB", (4000, 3000), os.urandom(4000 * 3000 * 3)).save(out, "JPEG", quality=90,
+                                                                            exif=exif.tobytes())
     assert len(out.getvalue()) > 8 * 1024 * 1024
     return out.getvalue()
 
@@ -319,9 +328,10 @@ def test_a_photo_taken_first_is_kept_and_a_camera_sized_one_goes_through(browser
     page.wait_for_url("**/township?reported=*")
     case_id = int(page.url.rsplit("=", 1)[1])
     engine = create_engine(database_url)
-    with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(CasePhoto).where(CasePhoto.incident_id == case_id)) == 1
+    with Session(engine) as session:  # the copy scaled down in the browser still says when it was taken
+        [taken] = session.scalars(select(CasePhoto.taken_at).where(CasePhoto.incident_id == case_id)).all()
     engine.dispose()
+    assert taken == datetime(2026, 11, 20, 0, 30, tzinfo=UTC)
 
     page.click("[data-report]")
     page.wait_for_selector("[data-gps].located")
@@ -334,6 +344,10 @@ def test_a_photo_taken_first_is_kept_and_a_camera_sized_one_goes_through(browser
     expect(page.locator("[data-same]")).to_contain_text(f"同一问题已是案件 #{case_id}（已上报）")
     page.locator("[data-same] a").click()
     page.wait_for_url(f"**/township/cases/{case_id}")
+    taken_shown = page.locator(".thumb-before .thumb-at").nth(1)  # after when it was sent
+    expect(taken_shown).to_have_text(re.compile(r"^拍摄 (2026-)?11-20 08:30$"))
+    expect(page.locator(".thumb-before .thumb-stale")).to_have_text("拍于上报前一天以上")
+    screenshot(page, "township-case-photo-taken")
     unexpected = [e for e in page.console_errors if "status of 422" not in e]  # the refusal without a category
     assert page.foreign_requests == [] and unexpected == []
     page.context.close()

@@ -7,6 +7,7 @@ import io
 import re
 import struct
 import zlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from tests.conftest import csrf_token, login
 YOUBU = "330781102"
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
+EXIF_IFD, DATE_TIME_ORIGINAL = 0x8769, 0x9003
 
 
 @pytest.fixture()
@@ -40,12 +42,15 @@ def inner(db, code: str = YOUBU) -> tuple[float, float]:
                              func.ST_Y(func.ST_PointOnSurface(Division.geom))).where(Division.code == code)).one()
 
 
-def jpeg(size: tuple[int, int] = (640, 480), *, gps: bool = False) -> bytes:
+def jpeg(size: tuple[int, int] = (640, 480), *, gps: bool = False, taken: str | None = None) -> bytes:
+    """A phone photo; `taken` is its EXIF DateTimeOriginal ("2026:11:28 09:15:02", local time, no offset)."""
     exif = Image.Exif()
     exif[ORIENTATION] = 6
     exif[0x010F] = "PhoneMaker"
     if gps:
         exif[GPS_IFD] = {1: "N", 2: (29.0, 12.0, 30.0), 3: "E", 4: (119.0, 28.0, 0.0)}
+    if taken:
+        exif.get_ifd(EXIF_IFD)[DATE_TIME_ORIGINAL] = taken
     out = io.BytesIO()
     Image.new("RGB", size, (200, 40, 40)).save(out, "JPEG", exif=exif.tobytes())
     return out.getvalue()
@@ -312,7 +317,32 @@ def test_a_squad_reports_handling_with_an_after_photo(client, db, dispatched_in_
     assert [p.kind for p in db.scalars(select(CasePhoto).where(CasePhoto.incident_id == case.id))] == ["after"]
     shown = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
     # when it was taken: a round of after-photos a failed 核查 sent back reads 处置后照片 too
-    assert "thumb-after" in shown and re.search(r'<span class="thumb-at">\d\d-\d\d \d\d:\d\d</span>', shown)
+    assert "thumb-after" in shown and re.search(r'<span class="thumb-at"[^>]*>\d\d-\d\d \d\d:\d\d</span>', shown)
+
+
+def test_when_a_photo_was_taken_is_kept_and_an_old_after_photo_is_flagged(client, db, dispatched_in_youbu) -> None:
+    """An after-photo is evidence of the work: one the camera took years before the case was reported showed
+    only when it was sent. The time comes from the EXIF the stored copy no longer has (read in the city's time
+    when the camera wrote no offset); a photo that says nothing has none, and is not flagged."""
+    case = dispatched_in_youbu
+    fresh = (case.reported_at + timedelta(minutes=5)).astimezone(ZoneInfo("Asia/Shanghai"))
+    login(client, "squad_leader")
+    token = csrf_token(client, f"/township/cases/{case.id}")
+    done = client.post(f"/township/cases/{case.id}/handle", content_type="multipart/form-data",
+                       data={"csrf_token": token, "version": case.version, "note": "已清理", "photos": [
+                           (io.BytesIO(jpeg(taken="2020:05:01 10:00:00")), "old.jpg"),
+                           (io.BytesIO(jpeg(taken=fresh.strftime("%Y:%m:%d %H:%M:%S"))), "new.jpg"),
+                           (io.BytesIO(jpeg()), "screenshot.jpg")]})
+    assert done.status_code == 302
+    taken = db.scalars(select(CasePhoto.taken_at).where(CasePhoto.incident_id == case.id).order_by(CasePhoto.id))
+    assert list(taken) == [datetime(2020, 5, 1, 2, tzinfo=UTC), fresh.replace(microsecond=0), None]
+    shown = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
+    assert shown.count('class="thumb-stale"') == 1
+    assert '<span class="thumb-at">拍摄 2020-05-01 10:00</span><span class="thumb-stale">拍于上报之前</span>' in shown
+    api = client.get(f"/api/v1/incidents/{case.id}").json["photos"]
+    assert [(p["taken_at"], p["stale"]) for p in api] == [
+        ("2020-05-01T02:00:00+00:00", True), (fresh.replace(microsecond=0).astimezone(UTC).isoformat(), False),
+        (None, False)]
 
 
 def test_a_squad_requests_an_extension_with_duration_and_reason(client, db, dispatched_in_youbu) -> None:

@@ -176,7 +176,7 @@ def test_a_photo_sent_as_a_media_file_is_stored_with_the_request(client, db, api
                           data={**form, "media": (io.BytesIO(jpeg()), "photo.jpg")})
     assert created.status_code == 201
     case_id = int(created.json[0]["service_request_id"])
-    assert [p.kind for p in photos_of(db, [case_id])[case_id]] == ["before"]
+    assert [p.kind for p, _stale in photos_of(db, [case_id])[case_id]] == ["before"]
     wrong = client.post("/open311/v2/requests.json", content_type="multipart/form-data",
                         data={**form, "photo": (io.BytesIO(jpeg()), "photo.jpg")})
     assert wrong.status_code == 422 and "media" in wrong.json[0]["description"]

@@ -353,7 +353,8 @@ def get_incident(incident_id: int) -> Any:
     actor, _ = principal()
     incident = visible_case(db(), actor, incident_id, own_reports=True)
     photos = [{"id": link["id"], "kind": link["kind"], "url": urljoin(request.host_url, link["url"]),
-               "thumb": urljoin(request.host_url, link["thumb"])}  # absolute: the same key fetches them
+               "thumb": urljoin(request.host_url, link["thumb"]),  # absolute: the same key fetches them
+               "taken_at": link["taken_at"], "stale": link["stale"] is not None}
               for link in photo_links(incident.id)]
     return jsonify({**incident_json(db(), incident, actor), "photos": photos,
                     "events": [event_json(e, actor) for e in events_of(db(), incident.id)]})

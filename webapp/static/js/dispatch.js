@@ -161,7 +161,7 @@
     box.replaceChildren();
     if (!photos.length) { box.appendChild(el("span", "muted", labels.noPhotos)); return; }
     photos.forEach(function (p) {
-      var link = box.appendChild(el("a", "thumb thumb-" + p.kind));
+      var link = box.appendChild(el("a", "thumb thumb-" + p.kind + (p.stale ? " stale" : "")));
       link.href = p.url;
       link.target = "_blank";
       link.rel = "noopener";
@@ -170,6 +170,8 @@
       img.alt = labels.photoKinds[p.kind] || p.kind;
       link.appendChild(el("span", "thumb-kind", img.alt));  // before and after told apart in words, not colour
       link.appendChild(el("span", "thumb-at", p.sent));  // and one round of after-photos from the next
+      if (p.taken) { link.appendChild(el("span", "thumb-at", p.taken)); }  // when the camera took it
+      if (p.stale) { link.appendChild(el("span", "thumb-stale", p.stale)); }  // before the case was reported
     });
   }
 

@@ -143,6 +143,57 @@
     });
   }
 
+  /* The time the camera took a JPEG (EXIF DateTimeOriginal, and OffsetTimeOriginal when it wrote one) is
+   * evidence the server keeps (grids.photos: an after-photo taken before the case was reported is flagged),
+   * but a canvas copy has no EXIF. So the two tags, and nothing else (not the position, not the device, not
+   * the orientation: the copy is upright already), are written into the copy with piexifjs, which is
+   * loaded from vendor/ only when a photo is shrunk. */
+  var PIEXIF_URL = (document.currentScript || {}).src;
+  PIEXIF_URL = PIEXIF_URL && PIEXIF_URL.replace(/js\/page\.js(\?.*)?$/, "vendor/piexifjs/piexif.js");
+  var EXIF_HEAD = 256 * 1024;  // the EXIF block comes first in a JPEG and holds at most 64 KB
+  var OFFSET_TIME_ORIGINAL = 36881;  // Exif 2.31, after piexifjs 1.0.6 was written
+  var piexifLoading = null;
+
+  function loadPiexif() {
+    piexifLoading = piexifLoading || new Promise(function (resolve, reject) {
+      var script = document.createElement("script");
+      script.src = PIEXIF_URL;
+      script.onload = function () {
+        window.piexif.TAGS.Exif[OFFSET_TIME_ORIGINAL] = {name: "OffsetTimeOriginal", type: "Ascii"};
+        resolve(window.piexif);
+      };
+      script.onerror = reject;
+      document.head.appendChild(script);
+    });
+    return piexifLoading;
+  }
+
+  function binaryString(blob) {
+    return blob.arrayBuffer().then(function (buffer) {
+      var bytes = new Uint8Array(buffer), out = "";
+      for (var i = 0; i < bytes.length; i += 32768) {
+        out += String.fromCharCode.apply(null, bytes.subarray(i, i + 32768));
+      }
+      return out;
+    });
+  }
+
+  function keepTakenTime(file, blob) {
+    if (file.type !== "image/jpeg" || !PIEXIF_URL) { return Promise.resolve(blob); }
+    return Promise.all([loadPiexif(), binaryString(file.slice(0, EXIF_HEAD))]).then(function (loaded) {
+      var piexif = loaded[0], exif = piexif.load(loaded[1]).Exif, kept = {};
+      [piexif.ExifIFD.DateTimeOriginal, OFFSET_TIME_ORIGINAL].forEach(function (tag) {
+        if (exif[tag]) { kept[tag] = exif[tag]; }
+      });
+      if (!kept[piexif.ExifIFD.DateTimeOriginal]) { return blob; }
+      return binaryString(blob).then(function (jpeg) {
+        var out = piexif.insert(piexif.dump({Exif: kept}), jpeg), bytes = new Uint8Array(out.length);
+        for (var i = 0; i < out.length; i++) { bytes[i] = out.charCodeAt(i); }
+        return new Blob([bytes], {type: "image/jpeg"});
+      });
+    }).catch(function () { return blob; });  // a photo without a readable time goes without one
+  }
+
   function shrink(file) {
     if (file.size <= SHRINK_OVER || !/^image\/(jpeg|png|webp)$/.test(file.type) || !window.createImageBitmap) {
       return Promise.resolve(file);
@@ -151,6 +202,8 @@
       var scaled = fit(bitmap, Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height)), TRIES);
       scaled.then(function () { bitmap.close(); }, function () { bitmap.close(); });  // a phone's memory
       return scaled;
+    }).then(function (blob) {
+      return blob && keepTakenTime(file, blob);
     }).then(function (blob) {
       if (!blob || blob.size >= file.size) { return file; }
       return new File([blob], file.name.replace(/\.[^.]*$/, "") + ".jpg", {type: "image/jpeg"});
