@@ -253,7 +253,7 @@ def test_a_half_typed_report_survives_the_filter_and_goes_once_created(page, liv
     form.locator("textarea[name=description]").fill("测试：筛选前写了一半")
     form.locator("input[name=reporter_contact]").fill("13900000000")
     form.locator("input[name=photos]").set_input_files(
-        files=[{"name": "garbage.jpg", "mimeType": "image/jpeg", "buffer": small_jpeg()}])
+        files=[{"name": "garbage.jpg", "mimeType": "image/jpeg", "buffer": small_jpeg(taken="2025:06:01 07:45:00")}])
     page.locator("form.filters button[type=submit]").click()  # 筛选 reloads the page
     page.wait_for_load_state("networkidle")
     expect(page.locator("#intake")).to_be_visible()
@@ -274,6 +274,9 @@ def test_a_half_typed_report_survives_the_filter_and_goes_once_created(page, liv
     engine.dispose()
     expect(page.locator("#intake")).to_be_hidden()  # put away: the drawer shows the new case beside the map
     expect(page.locator("#drawer [data-field=title]")).to_contain_text(f"#{created.value.json()['id']} ")
+    photo = page.locator("#drawer [data-photos] .thumb.stale")  # a photo a year old, sent as the problem
+    expect(photo.locator(".thumb-at").nth(1)).to_have_text("拍摄 2025-06-01 07:45")
+    expect(photo.locator(".thumb-stale")).to_have_text("拍于上报前一天以上")
     with page.expect_response(lambda r: "/dispatch/feed" in r.url):
         pass  # the poll brings the new case back: it is the dispatcher's own, not announced as 新到
     page.wait_for_timeout(200)

@@ -87,9 +87,13 @@ def click_map_at(page: Page, lat: float, lon: float) -> None:
     page.mouse.click(x, y)
 
 
-def small_jpeg() -> bytes:
+def small_jpeg(taken: str | None = None) -> bytes:
+    """A photo small enough to go as it is; `taken` is its EXIF DateTimeOriginal ("2026:11:20 08:30:00")."""
+    exif = Image.Exif()
+    if taken:
+        exif.get_ifd(0x8769)[0x9003] = taken
     out = io.BytesIO()
-    Image.new("RGB", (800, 600), (90, 140, 60)).save(out, "JPEG")
+    Image.new("RGB", (800, 600), (90, 140, 60)).save(out, "JPEG", exif=exif.tobytes())
     return out.getvalue()
 
 
