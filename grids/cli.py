@@ -355,7 +355,9 @@ def squads_list(city: str, as_json: bool) -> None:
         bare = [{"code": d.code, "name": d.name} for d in townships_without_squad(session, city)]
     lines = [_staffing_line(s, CO_MANAGERS_PER_OFFICER) for s in squads]
     waiting = ", ".join(f"{d['code']} {d['name']}" for d in bare) or "none"
-    lines.append(f"{len(squads)} squads; townships without one: {waiting}")
+    lines.append(f"{len(squads)} squads; townships without one: {waiting}" if squads or bare else
+                 "no townships drawn yet: a squad is stationed in a township, so import their boundaries first "
+                 "(gridlink divisions import FILE --level township --parent DISTRICT)")
     emit({"squads": squads, "townships_without_squad": bare}, as_json, "\n".join(lines))
 
 
@@ -452,10 +454,12 @@ def divisions_import(file: Path, level: str, crs: str, code_field: str, name_fie
         result = import_divisions(session, city, file, level=level, crs=crs, code_field=code_field,
                                   name_field=name_field, parent_code=parent_code, invalid=mode,
                                   clip_overlaps=clip_overlaps)
-    emit(result, as_json, f"{result['stored']} {level} divisions stored ({len(result['created'])} new, "
+    outline = f"; {result['outline']}" if result["outline"] else ""
+    emit(result, as_json, f"{result['stored']} {level} divisions of city {city} stored ({len(result['created'])} new, "
                           f"{len(result['updated'])} updated, {len(result['unchanged'])} unchanged); "
                           f"{len(result['skipped'])} skipped, {len(result['repaired'])} repaired, "
-                          f"{len(result['moved'])} overlaps clipped, {len(result['trimmed'])} trimmed to the parent")
+                          f"{len(result['moved'])} overlaps clipped, {len(result['trimmed'])} trimmed to the parent"
+                          f"{outline}")
 
 
 @divisions_group.command("list")

@@ -76,7 +76,7 @@ def upsert_division(session: Session, city_code: str, code: str, name: str, leve
         session.add(row)
     elif row.name != name or not session.scalar(select(func.ST_Equals(row.geom, wkb))):
         row.name, row.geom, row.version, row.updated_at = name, wkb, row.version + 1, func.now()
-    row.level, row.illustrative = level, illustrative
+    row.level, row.illustrative, row.derived = level, illustrative, False
     row.parent_id = parent.id if parent else None
     session.flush()
     return row
@@ -313,6 +313,7 @@ def import_divisions(session: Session, city_code: str, path: Path, *, level: str
                                "level": level})
     boundaries, problems, repairs = read_boundaries(Path(path), crs, code_field, name_field, level,
                                                     invalid == "repair")
+    _refuse_another_citys(boundaries, city_code)
     boundaries, outside, trimmed = _within_parent(boundaries, parent)
     problems += outside
     if problems and invalid != "skip":
@@ -329,8 +330,51 @@ def import_divisions(session: Session, city_code: str, path: Path, *, level: str
         row = upsert_division(session, city_code, b.code, b.name, level, b.geom, parent=parent)
         state = "created" if before is None else "updated" if row.version > before else "unchanged"
         outcome[state].append(b.code)
+    outline = _derive_outline(session, city_code) if parent is None and level != "city" else None
     return {"city": city_code, "level": level, "parent": parent_code, "stored": len(boundaries), **outcome,
-            "skipped": problems, "repaired": repairs, "trimmed": trimmed, "moved": moved}
+            "skipped": problems, "repaired": repairs, "trimmed": trimmed, "moved": moved, "outline": outline}
+
+
+def city_prefix(city_code: str) -> str:
+    """What every division code of the city starts with: its code without the trailing 00 pairs of the levels it
+    is not (360400, the prefecture-level 九江市: 3604; 330781, the county-level 兰溪市: all six digits)."""
+    prefix = city_code
+    while prefix.endswith("00") and len(prefix) > 2:
+        prefix = prefix[:-2]
+    return prefix
+
+
+def _refuse_another_citys(boundaries: Sequence[Boundary], city_code: str) -> None:
+    """Jiujiang's districts imported with --city left at its default were stored as Lanxi's, and every later
+    command without --city went quietly to that phantom city."""
+    prefix = city_prefix(city_code)
+    foreign = [b.code for b in boundaries if not b.code.startswith(prefix)]
+    if foreign:
+        guess = f"{foreign[0][:4]}00"
+        raise Invalid(f"division codes {', '.join(foreign[:10])} are not of city {city_code} (its codes start with "
+                      f"{prefix}); nothing was stored. Pass --city with their city's code (perhaps {guess}) or "
+                      "set GRIDLINK_CITY", code="another_city")
+
+
+def _derive_outline(session: Session, city_code: str) -> str | None:
+    """The city's outline as the union of its top-level divisions, when the city has no boundary of its own
+    (or only one made this way, remade now): without an outline no case can be taken, and a city such as
+    Jiujiang publishes its districts but no outline. Returns what was done, for the summary."""
+    outline = session.scalar(select(Division).where(Division.city_code == city_code, Division.level == "city"))
+    if outline is not None and not outline.derived:
+        return None
+    top = session.scalars(select(Division).where(
+        Division.city_code == city_code, Division.level != "city",
+        Division.parent_id.is_(None) if outline is None else Division.parent_id.in_((outline.id,)) |
+        Division.parent_id.is_(None))).all()
+    union = to_polygonal(shapely.union_all([to_shape(d.geom) for d in top]))
+    city = session.get(City, city_code)
+    row = upsert_division(session, city_code, city_code, city.name, "city", union)
+    row.derived = True
+    for division in top:
+        division.parent_id = row.id
+    session.flush()
+    return f"the city outline is the union of its {len(top)} top-level divisions"
 
 
 def list_divisions(session: Session, city_code: str, level: str | None = None) -> list[dict[str, Any]]:

@@ -505,6 +505,7 @@ _GRID_TOWNSHIP = """(SELECT t.id FROM division_parts p JOIN divisions t ON t.id 
 _DEFAULT_SQUAD = text(f"""
 UPDATE grids g SET squad_id = (SELECT s.id FROM squads s WHERE s.township_id = {_GRID_TOWNSHIP} ORDER BY s.id LIMIT 1)
 WHERE g.id = ANY(:ids)""")
+_IN_NO_TOWNSHIP = text(f"SELECT count(*) FROM grids g WHERE g.id = ANY(:ids) AND {_GRID_TOWNSHIP} IS NULL")
 _OUTSIDE_TOWNSHIP = text(f"""
 SELECT g.code FROM grids g WHERE g.id = ANY(:ids) AND {_GRID_TOWNSHIP} IS DISTINCT FROM :township ORDER BY g.code""")
 
@@ -520,7 +521,8 @@ def assign_grids(session: Session, grid_ids: Sequence[int], squad_id: int | None
     if co_manager_id is not None:
         manager = session.get(User, co_manager_id)
         if manager is None or manager.role != "co_manager":
-            raise Invalid(f"user {co_manager_id} is not a co-manager", code="not_co_manager")
+            who = f"{manager.username} is a {manager.role}" if manager else f"there is no user {co_manager_id}"
+            raise Invalid(f"{who}, not a co-manager: give a co-manager's user name", code="not_co_manager")
         _refuse_outside_township(session, ids, _township_of(session, manager), f"co-manager {manager.username}")
         session.execute(update(Grid).where(Grid.id.in_(ids)).values(co_manager_id=co_manager_id))
     if squad_id is None:
@@ -595,8 +597,12 @@ def assign_by_codes(session: Session, city_code: str, layout_id: int, codes: Seq
     result = assign_grids(session, list(found), squad_id=squad_id, co_manager_id=manager_id)
     if manager_id is None and squad_id is None and result["without_squad"] == len(found):
         codes_shown = result["without_squad_codes"][:10]
-        more = f" and {len(found) - len(codes_shown)} more" if len(found) > len(codes_shown) else ""
-        raise Invalid(f"no squad is stationed in the township of grids {', '.join(codes_shown)}{more} "
-                      "yet, so none was assigned: station one (gridlink squads add), then assign again",
-                      code="no_squad_stationed")
+        grids = ", ".join(codes_shown) + (f" and {len(found) - len(codes_shown)} more" if len(found) > 10 else "")
+        if session.scalar(_IN_NO_TOWNSHIP, {"ids": list(found)}) == len(found):
+            raise Invalid(f"grids {grids} lie in no township, so none was assigned: a squad is stationed in a "
+                          "township; import the townships' boundaries (gridlink divisions import FILE --level "
+                          "township --parent DISTRICT), station squads in them, then assign again",
+                          code="no_township")
+        raise Invalid(f"no squad is stationed in the township of grids {grids} yet, so none was assigned: station "
+                      "one (gridlink squads add), then assign again", code="no_squad_stationed")
     return result

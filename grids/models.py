@@ -99,6 +99,8 @@ class Division(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id"), index=True)
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True))
     illustrative: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: A city outline gridlink made as the union of the city's top-level divisions (see migration 0014).
+    derived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from grids.divisions import known_city
 from grids.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized, Unavailable
 from grids.models import PINYIN, ROLES, City, Department, Division, LoginThrottle, Squad, User
 
@@ -86,11 +87,19 @@ def authenticate(session: Session, city_code: str, username: str, password: str,
     raise Unauthorized("wrong user name or password", code="bad_credentials")
 
 
-def _division_by_code(session: Session, city_code: str, code: str) -> Division:
+def township_by_code(session: Session, city_code: str, code: str) -> Division:
+    """The township a squad is stationed in or a user bound to: a district or community there would hide every
+    case of the user's zone (the zone is a township), and a city drawn without townships is told so."""
     division = session.scalar(select(Division).where(Division.city_code == city_code, Division.code == code))
-    if division is None:
-        raise NotFound(f"no division with code {code} in city {city_code}; list them with `gridlink divisions list`")
-    return division
+    if division is not None and division.level == "township":
+        return division
+    drawn = session.scalar(select(func.count()).select_from(Division).where(Division.city_code == city_code,
+                                                                            Division.level == "township"))
+    what = f"{division.code} {division.name} is a {division.level}" if division else f"no division {code}"
+    fix = ("list the townships with `gridlink divisions list --level township`" if drawn else
+           "city has no townships drawn yet: import their boundaries first (`gridlink divisions import FILE "
+           "--level township --parent DISTRICT`)")
+    raise Invalid(f"{what}: give a township's code; {'the ' if not drawn else ''}{fix}", code="not_a_township")
 
 
 SQUAD_CODE_LIMIT, SQUAD_NAME_LIMIT = 32, 200  # the columns' lengths
@@ -105,10 +114,7 @@ def station_squad(session: Session, city_code: str, code: str, name: str, townsh
     if not code or len(code) > SQUAD_CODE_LIMIT or not name or len(name) > SQUAD_NAME_LIMIT:
         raise Invalid(f"a squad needs a code of 1 to {SQUAD_CODE_LIMIT} characters and a name of 1 to "
                       f"{SQUAD_NAME_LIMIT}", code="bad_squad")
-    township = _division_by_code(session, city_code, township_code)
-    if township.level != "township":
-        raise Invalid(f"{township.code} {township.name} is a {township.level}: a squad is stationed in a township",
-                      code="not_a_township")
+    township = township_by_code(session, city_code, township_code)
     squads = session.scalars(select(Squad).where(Squad.city_code == city_code,
                                                  (Squad.code == code) | (Squad.township_id == township.id))).all()
     squad = next((s for s in squads if s.code == code), None)
@@ -146,6 +152,7 @@ def add_user(session: Session, city_code: str, username: str, role: str, passwor
     A str password is hashed with its own salt; a SharedPassword's one hash is stored as it is."""
     if role not in ROLES:
         raise Invalid(f"unknown role {role!r}; choose one of: {', '.join(ROLES)}", code="unknown_role")
+    known_city(session, city_code)  # before the password is hashed into a row the database then refuses
     user = session.scalar(select(User).where(User.city_code == city_code, User.username == username))
     if user is None:
         user = User(city_code=city_code, username=username)
@@ -154,7 +161,7 @@ def add_user(session: Session, city_code: str, username: str, role: str, passwor
     user.display_name = display_name or user.display_name or username
     user.password_hash = (password.password_hash if isinstance(password, SharedPassword)
                           else hash_password(password))
-    user.township_id = _division_by_code(session, city_code, township_code).id if township_code else None
+    user.township_id = township_by_code(session, city_code, township_code).id if township_code else None
     user.department_id = None
     if department_code:
         dept = session.scalar(select(Department).where(Department.city_code == city_code,
@@ -214,8 +221,9 @@ def squad_staffing(session: Session, city_code: str) -> list[Staffing]:
 
 
 def understaffed_squads(session: Session, city_code: str) -> list[Staffing]:
-    """The city's squads with fewer active co-managers than the rule asks for their active officers."""
-    return [staffing for staffing in squad_staffing(session, city_code) if staffing.short]
+    """The city's squads with fewer active co-managers than the rule asks for their active officers, or with no
+    officer at all (a squad just stationed read as meeting the rule: zero officers need zero co-managers)."""
+    return [staffing for staffing in squad_staffing(session, city_code) if staffing.short or not staffing.officers]
 
 
 def townships_without_squad(session: Session, city_code: str) -> list[Division]:

@@ -94,14 +94,22 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(frontage.bp)
     app.register_blueprint(plan.bp)
     app.register_blueprint(tiles.bp)
-    from webapp.labels import city_time, duration_label, level_label, role_label, routing_text, status_label
+    from webapp.labels import (
+        city_time,
+        data_credit,
+        duration_label,
+        level_label,
+        role_label,
+        routing_text,
+        status_label,
+    )
 
     for command in ALL_COMMANDS:
         app.cli.add_command(command)
     app.jinja_env.globals.update(nav_for=auth.nav_for, current_user=auth.current_user, role_label=role_label,
                                  status_label=status_label, level_label=level_label, duration_label=duration_label,
                                  routing_text=routing_text, city_time=city_time, error_text=errors.error_text,
-                                 get_locale=get_locale)
+                                 get_locale=get_locale, data_credit=data_credit)
     return app
 
 

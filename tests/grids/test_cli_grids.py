@@ -31,9 +31,17 @@ IMPORT = ("import", str(JIUJIANG_FILE), "--level", "district", "--crs", "gcj02",
 
 
 def test_import_list_generate_check_export_publish_assign(run, tmp_path) -> None:
+    elsewhere = run(divisions_group, *IMPORT, "--city", "330781", code=1)["error"]  # GRIDLINK_CITY left as it was
+    assert elsewhere["code"] == "another_city" and "not of city 330781" in elsewhere["message"]
+    assert "perhaps 360400" in elsewhere["message"]
     first = run(divisions_group, *IMPORT)
     again = run(divisions_group, *IMPORT)
     assert len(first["created"]) == 13 and len(again["unchanged"]) == 13
+    # Jiujiang publishes no outline of its own: without one no case could be taken ("load its divisions first")
+    assert first["outline"] == "the city outline is the union of its 13 top-level divisions"
+    [outline] = run(divisions_group, "list", "--level", "city")["divisions"]
+    assert outline["code"] == JIUJIANG and outline["area_m2"] > 0.99 * sum(
+        d["area_m2"] for d in run(divisions_group, "list", "--level", "district")["divisions"])
     listed = run(divisions_group, "list", "--level", "district")["divisions"]
     assert len(listed) == 13 and {"code", "name", "level", "parent", "area_m2"} <= set(listed[0])
 
@@ -55,7 +63,7 @@ def test_import_list_generate_check_export_publish_assign(run, tmp_path) -> None
     assert again["error"]["code"] == "not_draft"
 
     refused = run(grids_group, "assign", str(made["layout"]), "--codes", "360403000000001", code=1)["error"]
-    assert refused["code"] == "no_squad_stationed" and "360403000000001" in refused["message"]  # none stationed
+    assert refused["code"] == "no_township" and "360403000000001" in refused["message"]  # no township drawn
 
 
 def test_a_refused_import_lists_every_bad_feature_as_json(run, tmp_path) -> None:

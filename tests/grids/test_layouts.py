@@ -302,7 +302,7 @@ def test_a_township_without_a_squad_gets_one_stationed_before_its_grids_are_assi
     assert refused.value.code == "no_squad_stationed"
     with pytest.raises(Conflict, match="has squad SQ330781102 游埠中队 stationed already"):
         station_squad(db, "330781", "SQ2", "第二中队", "330781102")
-    with pytest.raises(Invalid, match="330781 兰溪市 is a city: a squad is stationed in a township"):
+    with pytest.raises(Invalid, match="330781 兰溪市 is a city: give a township's code; list the townships"):
         station_squad(db, "330781", "SQ2", "第二中队", "330781")
     squad = station_squad(db, "330781", "SQ330781006", "女埠中队", "330781006")
     result = assign_by_codes(db, "330781", layout.id, codes)

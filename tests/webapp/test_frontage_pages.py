@@ -132,6 +132,14 @@ def test_list_and_unit_pages_follow_the_zone(client, db, username: str, sees_eas
     assert client.get(f"/frontage/units/{east.id}").status_code == (200 if sees_east else 404)
 
 
+def test_another_city_is_not_credited_with_the_demo_citys_data(client, db) -> None:
+    """Every page's footer and map credited Lanxi's outline and called the townships illustrative, whatever city
+    was served; another city's credit is GRIDLINK_DATA_ATTRIBUTION (the e2e frontage server sets OSM's)."""
+    as_user(client, "c_admin")
+    page = client.get("/frontage").get_data(as_text=True)
+    assert "leaflet" in page and "兰溪" not in page and "示意" not in page and "关于与数据来源" in page
+
+
 def test_roles_without_the_page_are_refused_and_have_no_menu_entry(client, db) -> None:
     as_user(client, "c_viewer")
     unit = township_units(db, WEST)[0]

