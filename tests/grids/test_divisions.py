@@ -44,7 +44,7 @@ def test_lanxi_outline_imports_from_gcj02_with_its_real_area(db) -> None:
 
 
 def test_jiujiang_districts_import_and_reimport_updates_versions_never_duplicates(jdb) -> None:
-    listed = {r["code"]: r for r in list_divisions(jdb, JIUJIANG)}
+    listed = {r["code"]: r for r in list_divisions(jdb, JIUJIANG, "district")}
     assert len(listed) == 13 and listed[XUNYANG]["name"] == "浔阳区"
     assert listed[XUNYANG]["area_m2"] == pytest.approx(48.0e6, rel=0.01)
     again = import_jiujiang(jdb)
