@@ -125,41 +125,6 @@ def _bd09_to_gcj02_arrays(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray,
     return _invert(_gcj02_to_bd09_arrays, lon, lat, lon - 0.0065, lat - 0.006)
 
 
-def _scalar(fn, lon: float, lat: float) -> tuple[float, float]:
-    x, y = fn(np.array([lon], dtype=float), np.array([lat], dtype=float))
-    return float(x[0]), float(y[0])
-
-
-def wgs84_to_gcj02(lon: float, lat: float) -> tuple[float, float]:
-    """GPS position -> the position Amap/Tencent show it at (unchanged outside China)."""
-    return _scalar(_wgs84_to_gcj02_arrays, lon, lat)
-
-
-def gcj02_to_wgs84(lon: float, lat: float) -> tuple[float, float]:
-    """Amap/Tencent map pick -> GPS position, iterated to sub-millimetre (unchanged outside China)."""
-    return _scalar(_gcj02_to_wgs84_arrays, lon, lat)
-
-
-def gcj02_to_bd09(lon: float, lat: float) -> tuple[float, float]:
-    """GCJ-02 -> Baidu map coordinates."""
-    return _scalar(_gcj02_to_bd09_arrays, lon, lat)
-
-
-def bd09_to_gcj02(lon: float, lat: float) -> tuple[float, float]:
-    """Baidu map coordinates -> GCJ-02."""
-    return _scalar(_bd09_to_gcj02_arrays, lon, lat)
-
-
-def wgs84_to_bd09(lon: float, lat: float) -> tuple[float, float]:
-    """GPS position -> Baidu map coordinates (via GCJ-02, as Baidu defines it)."""
-    return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
-
-
-def bd09_to_wgs84(lon: float, lat: float) -> tuple[float, float]:
-    """Baidu map coordinates -> GPS position."""
-    return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
-
-
 def _arrays_to_wgs84(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
     """Convert arrays from any of CRS_NAMES to WGS84.
 
@@ -208,6 +173,12 @@ def _arrays_from_wgs84(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.n
     if name == "bd09":
         return _gcj02_to_bd09_arrays(*_wgs84_to_gcj02_arrays(lon, lat))
     return lon, lat
+
+
+def from_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """One GPS point as `crs` shows it: where Amap/Tencent (gcj02) or Baidu (bd09) put it, the inverse of to_wgs84."""
+    x, y = _arrays_from_wgs84(np.array([lon], dtype=float), np.array([lat], dtype=float), crs)
+    return float(x[0]), float(y[0])
 
 
 def geometry_from_wgs84(geom: BaseGeometry, crs: str) -> BaseGeometry:

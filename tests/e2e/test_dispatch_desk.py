@@ -13,7 +13,7 @@ from playwright.sync_api import Page, Route, expect
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from gis.crs import wgs84_to_gcj02
+from gis.crs import from_wgs84
 from grids.models import CasePhoto, Incident
 from tests.e2e.conftest import browser_login, screenshot
 from tests.e2e.test_dispatch_map import new_case  # noqa: F401
@@ -191,7 +191,7 @@ def test_a_point_typed_in_gcj02_gets_its_pin_and_a_click_on_a_case_places_the_po
     expect(page.locator("#drawer")).to_be_hidden()  # no case opened under the click
     page.click("[data-close-intake]")
     page.click("[data-open-intake]")
-    gcj = wgs84_to_gcj02(youbu_point[1], youbu_point[0])
+    gcj = from_wgs84(youbu_point[1], youbu_point[0], "gcj02")
     form.locator("select[name=crs]").select_option("gcj02")
     form.locator("input[name=lon]").fill(f"{gcj[0]:.6f}")
     form.locator("input[name=lat]").fill(f"{gcj[1]:.6f}")

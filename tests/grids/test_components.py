@@ -10,7 +10,7 @@ from geoalchemy2.shape import to_shape
 from shapely.geometry import Point
 from sqlalchemy import func, select
 
-from gis.crs import wgs84_to_gcj02
+from gis.crs import from_wgs84
 from grids.components import component_by_code, import_components, list_components
 from grids.demo import DAMAGED_COMPONENT, DEMO_COMPONENTS
 from grids.errors import Invalid
@@ -107,7 +107,7 @@ def test_a_bad_file_stores_nothing_and_names_every_bad_row_with_its_reasons(db, 
 
 def test_geojson_points_in_amap_coordinates_are_stored_in_wgs84(db, demo_city, tmp_path) -> None:
     here = inner_point(db)
-    gcj = wgs84_to_gcj02(here.x, here.y + 200 * METRE)
+    gcj = from_wgs84(here.x, here.y + 200 * METRE, "gcj02")
     path = tmp_path / "bins.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": list(gcj)},

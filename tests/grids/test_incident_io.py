@@ -18,7 +18,7 @@ from shapely.geometry import Point
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
-from gis.crs import wgs84_to_gcj02
+from gis.crs import from_wgs84
 from gis.readers import Feature
 from grids.errors import Conflict, Invalid
 from grids.evaluation import evaluate, parse_period
@@ -59,7 +59,7 @@ def inner_gcj(session: Session, code: str, dx: float = 0.0, dy: float = 0.0) -> 
     lon, lat = session.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
                                       func.ST_Y(func.ST_PointOnSurface(Division.geom)))
                                .where(Division.code == code)).one()
-    return wgs84_to_gcj02(lon + dx, lat + dy)
+    return from_wgs84(lon + dx, lat + dy, "gcj02")
 
 
 def hotline_rows(session: Session) -> list[list[str]]:

@@ -11,7 +11,7 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from gis.crs import wgs84_to_bd09, wgs84_to_gcj02
+from gis.crs import from_wgs84
 from grids.catalog import import_catalog
 from grids.errors import Invalid
 from grids.incidents import locate, open_case
@@ -96,8 +96,8 @@ def test_the_frontage_unit_covering_the_point_is_named(db, grid) -> None:
 def test_the_same_place_as_gps_amap_and_baidu_lands_in_the_same_grid(db, grid) -> None:
     """RELIABILITY 9: converted, not taken at face value (the offsets are 300-600 m, a grid 100 m)."""
     center = inner_point(db, YOUBU)
-    gcj = wgs84_to_gcj02(center.x, center.y)
-    bd = wgs84_to_bd09(center.x, center.y)
+    gcj = from_wgs84(center.x, center.y, "gcj02")
+    bd = from_wgs84(center.x, center.y, "bd09")
     for x, y, crs in ((center.x, center.y, "wgs84"), (*gcj, "gcj02"), (*bd, "bd09"), (*gcj, "GCJ-02")):
         loc = locate(db, CITY, x, y, crs=crs)
         assert loc.grid is not None and loc.grid.id == grid.id, crs

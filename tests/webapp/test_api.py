@@ -47,10 +47,10 @@ def test_a_case_is_taken_in_routed_and_readable_with_its_history(client, db, key
 
 
 def test_gcj02_points_are_converted_and_the_input_is_recorded(client, db, key) -> None:
-    from gis.crs import wgs84_to_gcj02
+    from gis.crs import from_wgs84
 
     lon, lat = inner(db, YOUBU)
-    case = submit(client, key, *wgs84_to_gcj02(lon, lat), crs="gcj02").json
+    case = submit(client, key, *from_wgs84(lon, lat, "gcj02"), crs="gcj02").json
     assert abs(case["lon"] - lon) < 1e-6 and case["input"]["crs"] == "gcj02"
 
 

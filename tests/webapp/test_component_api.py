@@ -2,7 +2,7 @@
 
 import pytest
 
-from gis.crs import wgs84_to_gcj02
+from gis.crs import from_wgs84
 from grids.apikeys import create_key
 from grids.demo import DAMAGED_COMPONENT
 from grids.models import Department, Incident
@@ -106,7 +106,7 @@ def test_open311_takes_a_crs_for_citizen_apps_on_chinese_maps(client, db, key) -
     """An app on Amap sends GCJ-02: with crs=gcj02 the point is converted (300-600 m off otherwise), as on
     /api/v1, and the refusal's advice to check crs can be followed."""
     where = client.get(f"/api/v1/locate?component={DAMAGED_COMPONENT}", headers=bearer(key)).json
-    lon, lat = wgs84_to_gcj02(where["lon"], where["lat"])
+    lon, lat = from_wgs84(where["lon"], where["lat"], "gcj02")
     created = client.post("/open311/v2/requests.json", data={
         "api_key": key, "service_code": "E0101", "lat": lat, "long": lon, "crs": "gcj02", "description": "垃圾"})
     assert created.status_code == 201, created.json
