@@ -166,11 +166,6 @@ def deadline(start: datetime, limit: str, calendar: WorkCalendar) -> datetime:
     return calendar.add(start, parse_limit(limit, calendar))
 
 
-def remaining(now: datetime, due: datetime, calendar: WorkCalendar) -> timedelta:
-    """Working time left until `due` (negative: overdue by that much working time)."""
-    return calendar.between(now, due)
-
-
 # --- the days a city overrides -------------------------------------------------------------------
 def package_covers(year: int) -> bool:
     """Whether the holiday package knows the year's official holidays and 调休 days."""

@@ -645,6 +645,24 @@ def responsibility_create(layout_id: int, code: str, name: str, kind: str, party
     emit(result, as_json, f"responsibility grid {result['code']} created with {result['grids']} grids")
 
 
+@responsibility_group.command("update")
+@click.argument("layout_id", type=int)
+@click.option("--code", required=True, help="Code of the duty area.")
+@click.option("--grids", "codes", required=True, help="Comma-separated codes of its contiguous grids, all of them.")
+@city_option
+@json_option
+@fail_cleanly
+def responsibility_update(layout_id: int, code: str, codes: str, city: str, as_json: bool) -> None:
+    """Replace a duty area's grids (one layout's, contiguous, as for create)."""
+    from grids.responsibility import layout_grids_by_code, update_members
+
+    with command_session() as session:
+        grid_ids = list(layout_grids_by_code(session, layout_id, codes.split(",")))
+        rgrid = update_members(session, city, code, grid_ids)
+        result = {"id": rgrid.id, "code": rgrid.code, "grids": len(rgrid.grids)}
+    emit(result, as_json, f"responsibility grid {result['code']} now has {result['grids']} grids")
+
+
 @responsibility_group.command("list")
 @city_option
 @json_option

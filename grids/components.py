@@ -24,9 +24,9 @@ from sqlalchemy import Float, Integer, cast, func, literal_column, select, tuple
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session, aliased
 
-from gis.crs import CoordinateError, normalize_crs_name, to_wgs84
+from gis.crs import CoordinateError, to_wgs84
 from gis.readers import InputRejected, read_features
-from grids.divisions import city_outline, known_city
+from grids.divisions import city_outline, known_city, known_crs
 from grids.errors import Invalid
 from grids.models import Category, Component, Department, Division, DivisionPart
 
@@ -279,10 +279,7 @@ def _upsert_batch(session: Session, city_code: str, batch: list[dict[str, Any]])
 def store_components(session: Session, city_code: str, rows: list[InputRow], *, crs: str = "wgs84",
                      progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
     """Check every row, then upsert them all by code; counts of rows, created, updated and unchanged."""
-    try:
-        crs = normalize_crs_name(crs)
-    except CoordinateError as exc:
-        raise Invalid(str(exc), code="bad_crs") from exc
+    crs = known_crs(crs)
     if not rows:
         raise Invalid("the file has no components", code="bad_components")
     values = _checked(session, city_code, rows, crs)

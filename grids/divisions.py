@@ -277,6 +277,15 @@ def _stored_siblings(session: Session, city_code: str, level: str, parent: Divis
     return [Boundary(-1, r.code, r.name, to_shape(r.geom), stored=True) for r in rows]
 
 
+def known_crs(crs: str) -> str:
+    """The coordinate system's canonical name (gis.crs.CRS_NAMES), or Invalid unknown_crs naming the ones there
+    are: every channel and file import reads it the same way, in words a page can show (webapp ERROR_TEXT)."""
+    try:
+        return normalize_crs_name(crs)
+    except CoordinateError as exc:
+        raise Invalid(str(exc), code="unknown_crs", details={"crs": str(crs)}) from exc
+
+
 def known_city(session: Session, city_code: str) -> City:
     """The city, or Invalid naming the cities this database holds: a well-formed but mistyped code (or a
     forgotten GRIDLINK_CITY) listed nothing and looked like an empty city."""

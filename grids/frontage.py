@@ -30,7 +30,6 @@ from gis.crs import (
     check_lonlat,
     from_metric,
     geometry_to_wgs84,
-    normalize_crs_name,
     to_metric,
     utm_epsg_for,
 )
@@ -38,7 +37,7 @@ from gis.frontage import frontage_areas
 from gis.readers import Feature, InputRejected, read_features
 from gis.split import polygons_of
 from gis.validate import GeometryProblem, explain_invalid, validated_polygon
-from grids.divisions import division_at, division_by_code, divisions_at, known_city
+from grids.divisions import division_at, division_by_code, divisions_at, known_city, known_crs
 from grids.errors import Invalid, NotFound
 from grids.frontage_links import link_grids
 from grids.incidents import open_case
@@ -163,10 +162,7 @@ def import_units(session: Session, city_code: str, features: Iterable[Feature], 
     channel refuses one outside it: in no township, nor in the outline of a city that has one) is skipped and
     listed. A name field the file lacks is Invalid naming the file's fields: it skipped every row and answered
     success."""
-    try:
-        crs = normalize_crs_name(crs)
-    except CoordinateError as exc:
-        raise Invalid(str(exc), code="bad_crs") from exc
+    crs = known_crs(crs)
     features = list(features)
     fields = sorted({name for f in features for name in f.properties})
     if features and name_field not in fields:
@@ -271,10 +267,7 @@ def generate_areas(session: Session, city_code: str, division_code: str, buildin
     """Draw the frontage area of every active unit in a division (hand-drawn ones are kept) and link grids."""
     if not 0 < max_depth <= 100:
         raise Invalid(f"max depth {max_depth} m is not between 0 and 100 m", code="bad_depth")
-    try:
-        crs = normalize_crs_name(crs)
-    except CoordinateError as exc:
-        raise Invalid(str(exc), code="bad_crs") from exc
+    crs = known_crs(crs)
     division = division_by_code(session, city_code, division_code)
     epsg = division_epsg(division)
     footprints, problems = _footprints(Path(buildings_file), crs, epsg)

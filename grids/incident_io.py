@@ -80,8 +80,8 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import ColumnElement, DateTime, and_, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
-from gis.crs import CoordinateError, geometry_to_wgs84, normalize_crs_name
-from grids.divisions import city_outline, known_city
+from gis.crs import geometry_to_wgs84
+from grids.divisions import city_outline, known_city, known_crs
 from grids.errors import Conflict, Invalid
 from grids.incidents import REASON_TEXT, SOURCES, TEXT_LIMITS, UNFIT_CHARACTERS, Actor
 from grids.layouts import EDGE_SNAP_DEG, city_date
@@ -681,10 +681,7 @@ def _city_zone(session: Session, city_code: str) -> ZoneInfo:
 
 
 def _context(session: Session, city_code: str, mapping: dict[str, Any], crs: str, header: Cells) -> _Context:
-    try:
-        crs_name = normalize_crs_name(crs)
-    except CoordinateError as exc:
-        raise Invalid(str(exc), code="bad_crs") from exc
+    crs_name = known_crs(crs)
     city = city_outline(session, city_code)
     zone = _city_zone(session, city_code)
     outline = to_shape(city.geom)

@@ -51,10 +51,10 @@ from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, aliased, defer, make_transient_to_detached
 
-from gis.crs import CoordinateError, check_lonlat, distance_m, looks_swapped, normalize_crs_name, to_wgs84
+from gis.crs import CoordinateError, check_lonlat, distance_m, looks_swapped, to_wgs84
 from grids.components import component_by_code, nearest_component
 from grids.db import prepared
-from grids.divisions import city_outline
+from grids.divisions import city_outline, known_crs
 from grids.errors import Conflict, Invalid
 from grids.layouts import grid_in_force
 from grids.models import (
@@ -224,10 +224,7 @@ _IN_CITY = (select(_covers(Division.id)).where(Division.city_code == _CITY, Divi
 
 def wgs84_lonlat(x: float, y: float, crs: str = "wgs84") -> tuple[float, float]:
     """The WGS84 (lon, lat) of (x, y) given in `crs`, or Invalid (422) saying what to fix (RELIABILITY 7)."""
-    try:
-        name = normalize_crs_name(crs)
-    except CoordinateError as exc:
-        raise Invalid(str(exc), code="unknown_crs", details={"crs": str(crs)}) from exc
+    name = known_crs(crs)
     try:
         return to_wgs84(x, y, name)
     except CoordinateError as exc:
@@ -388,7 +385,7 @@ def _place(x: float | None, y: float | None, crs: str, component: Component | No
     naming a component without coordinates is at the component."""
     if x is not None and y is not None:
         lon, lat = wgs84_lonlat(x, y, crs)
-        return Location(lon=lon, lat=lat, input_crs=normalize_crs_name(crs), input_x=x, input_y=y,
+        return Location(lon=lon, lat=lat, input_crs=known_crs(crs), input_x=x, input_y=y,
                         component=component)
     if component is None:
         raise Invalid("send lon and lat, or the 16-digit code of a component (部件)", code="missing_location")

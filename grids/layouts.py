@@ -47,7 +47,7 @@ from grids.divisions import division_by_code
 from grids.errors import Conflict, Invalid, NotFound
 from grids.frontage_links import relink_units_over
 from grids.models import City, Division, Grid, GridCode, GridLayout, Squad, User
-from grids.responsibility import carry_over, carry_over_impact
+from grids.responsibility import carry_over, carry_over_impact, layout_grids_by_code
 
 METHODS = ("square", "roads")
 EXPORT_DRIVERS = {"geojson": "GeoJSON", "gpkg": "GPKG", "shp": "ESRI Shapefile"}
@@ -578,13 +578,7 @@ def assign_by_codes(session: Session, city_code: str, layout_id: int, codes: Seq
     when asked for the townships' own squads and none of the grids' townships has one: "N grids assigned"
     with every grid still without a squad read as success."""
     layout = _layout(session, layout_id)
-    query = select(Grid.id, Grid.code).where(Grid.layout_id == layout.id)
-    if codes is not None:
-        query = query.where(Grid.code.in_(codes))
-    found = dict(session.execute(query).all())
-    missing = sorted(set(codes or ()) - set(found.values()))
-    if missing:
-        raise NotFound(f"layout {layout.id} has no grids {', '.join(missing[:20])}", code="unknown_grid")
+    found = layout_grids_by_code(session, layout.id, codes)
     squad_id = manager_id = None
     if squad_code:
         squad_id = session.scalar(select(Squad.id).where(Squad.city_code == city_code, Squad.code == squad_code))

@@ -1,8 +1,7 @@
 """Responsibility grids (责任网格): duty areas made of unit grids, answered for by one party (DOMAIN §2).
 
 A responsibility grid is a separate layer over the unit grids: a squad's beat, a co-manager's patch or a
-department's area. Statistics are filtered by both layers, so a unit grid tells which duty areas it is in
-(responsibility_for). Rules an operator can rely on (docs/grids.md):
+department's area. Rules an operator can rely on (docs/grids.md):
 - The party matches the kind: a squad for 'squad', a user with role co_manager for 'co_manager', a
   department for 'department'; the other two ids stay empty.
 - All members are grids of one draft or published layout, and their union is one piece: grids that only
@@ -53,19 +52,29 @@ SELECT m.responsibility_grid_id, b.new_id, b.new_code
 FROM ({_BEST_OLD}) b JOIN responsibility_grid_members m ON m.grid_id = b.old_id
 ORDER BY m.responsibility_grid_id, b.new_code""")
 
+#: Who a duty area is for, by kind: the party's model, what people name it by, and the keyword that carries its id.
+PARTIES: dict[str, tuple[Any, Any, str]] = {"squad": (Squad, Squad.code, "squad_id"),
+                                            "co_manager": (User, User.username, "user_id"),
+                                            "department": (Department, Department.code, "department_id")}
+
+
+def _kind(kind: str) -> tuple[Any, Any, str]:
+    if kind not in PARTIES:
+        raise Invalid(f"unknown kind {kind!r}; choose one of: {', '.join(RESPONSIBILITY_KINDS)}", code="bad_kind")
+    return PARTIES[kind]
+
+
 def _party(session: Session, city_code: str, kind: str, squad_id: int | None, user_id: int | None,
            department_id: int | None) -> None:
     """Refuse a party that does not match the kind, or does not exist in this city."""
-    if kind not in RESPONSIBILITY_KINDS:
-        raise Invalid(f"unknown kind {kind!r}; choose one of: {', '.join(RESPONSIBILITY_KINDS)}", code="bad_kind")
-    given = {"squad": squad_id, "co_manager": user_id, "department": department_id}
-    if given[kind] is None or any(v is not None for k, v in given.items() if k != kind):
+    model, _name, key = _kind(kind)
+    given = {"squad_id": squad_id, "user_id": user_id, "department_id": department_id}
+    if given[key] is None or any(v is not None for k, v in given.items() if k != key):
         raise Invalid(f"a {kind} responsibility grid needs exactly one {kind} and no other party",
                       code="party_mismatch")
-    model = {"squad": Squad, "co_manager": User, "department": Department}[kind]
-    party = session.get(model, given[kind])
+    party = session.get(model, given[key])
     if party is None or party.city_code != city_code or (kind == "co_manager" and party.role != "co_manager"):
-        raise NotFound(f"no {kind} {given[kind]} in city {city_code}", code="unknown_party")
+        raise NotFound(f"no {kind} {given[key]} in city {city_code}", code="unknown_party")
 
 
 def _check_members(session: Session, city_code: str, grid_ids: Sequence[int]) -> list[int]:
@@ -118,12 +127,14 @@ def create_responsibility_grid(session: Session, city_code: str, code: str, name
     return rgrid
 
 
-def update_members(session: Session, rgrid_id: int, grid_ids: Sequence[int]) -> ResponsibilityGrid:
-    """Replace a duty area's unit grids, under the same rules as creating it."""
-    rgrid = session.get(ResponsibilityGrid, rgrid_id)
+def update_members(session: Session, city_code: str, code: str, grid_ids: Sequence[int]) -> ResponsibilityGrid:
+    """Replace a duty area's unit grids, under the same rules as creating it (a squad takes over a street)."""
+    rgrid = session.scalar(select(ResponsibilityGrid).where(ResponsibilityGrid.city_code == city_code,
+                                                            ResponsibilityGrid.code == code))
     if rgrid is None:
-        raise NotFound(f"no responsibility grid {rgrid_id}", code="unknown_responsibility_grid")
-    _set_members(session, rgrid.id, _check_members(session, rgrid.city_code, grid_ids))
+        raise NotFound(f"no responsibility grid {code!r} in city {city_code}; list them with `gridlink grids "
+                       "responsibility list`", code="unknown_responsibility_grid")
+    _set_members(session, rgrid.id, _check_members(session, city_code, grid_ids))
     session.expire(rgrid, ["grids"])
     return rgrid
 
@@ -151,15 +162,6 @@ def list_responsibility_grids(session: Session, city_code: str) -> list[dict[str
              "squad_id": r.squad_id, "user_id": r.user_id, "department_id": r.department_id,
              "layout": layout, "grids": count, "area_m2": round(area, 1)}
             for r, count, layout, area in rows]
-
-
-def responsibility_for(session: Session, grid_id: int) -> list[ResponsibilityGrid]:
-    """The duty areas a unit grid is in, by code (statistics filter by unit grid and by duty area)."""
-    members = responsibility_grid_members.c
-    return list(session.scalars(
-        select(ResponsibilityGrid).join(responsibility_grid_members,
-                                        members.responsibility_grid_id == ResponsibilityGrid.id)
-        .where(members.grid_id == grid_id).order_by(ResponsibilityGrid.code)))
 
 
 def _carried(session: Session, old_layout_id: int, new_layout_id: int) -> dict[int, list[tuple[int, str]]]:
@@ -207,26 +209,30 @@ def carry_over(session: Session, old_layout_id: int, new_layout_id: int) -> int:
 
 def _party_ids(session: Session, city_code: str, kind: str, party: str) -> dict[str, int | None]:
     """The keyword argument naming a party by what people type: squad code, user name, department code."""
-    column = {"squad": Squad.code, "co_manager": User.username, "department": Department.code}.get(kind)
-    if column is None:
-        raise Invalid(f"unknown kind {kind!r}; choose one of: {', '.join(RESPONSIBILITY_KINDS)}", code="bad_kind")
-    model = column.class_
+    model, column, key = _kind(kind)
     found = session.scalar(select(model.id).where(model.city_code == city_code, column == party))
     if found is None:
         raise NotFound(f"no {kind} {party!r} in city {city_code}", code="unknown_party")
-    key = {"squad": "squad_id", "co_manager": "user_id", "department": "department_id"}[kind]
     return {key: found}
+
+
+def layout_grids_by_code(session: Session, layout_id: int, codes: Sequence[str] | None) -> dict[int, str]:
+    """{grid id: code} of the layout's grids with these codes (None: all of them); NotFound naming the codes the
+    layout lacks, as planners type them."""
+    query = select(Grid.id, Grid.code).where(Grid.layout_id == layout_id)
+    if codes is not None:
+        query = query.where(Grid.code.in_(codes))
+    found = dict(session.execute(query).all())
+    missing = sorted(set(codes or ()) - set(found.values()))
+    if missing:
+        raise NotFound(f"layout {layout_id} has no grids {', '.join(missing[:20])}", code="unknown_grid")
+    return found
 
 
 def create_by_codes(session: Session, city_code: str, layout_id: int, code: str, name: str, kind: str,
                     grid_codes: Sequence[str], party: str) -> ResponsibilityGrid:
     """create_responsibility_grid by the names planners use (CLI and editor): grid codes of one layout,
     a squad code, a co-manager's user name or a department code."""
-    found = dict(session.execute(select(Grid.code, Grid.id).where(Grid.layout_id == layout_id,
-                                                                  Grid.city_code == city_code,
-                                                                  Grid.code.in_(grid_codes))).all())
-    missing = sorted(set(grid_codes) - set(found))
-    if missing:
-        raise NotFound(f"layout {layout_id} has no grids {', '.join(missing[:20])}", code="unknown_grid")
-    return create_responsibility_grid(session, city_code, code, name, kind, list(found.values()),
+    found = layout_grids_by_code(session, layout_id, grid_codes)
+    return create_responsibility_grid(session, city_code, code, name, kind, list(found),
                                       **_party_ids(session, city_code, kind, party))

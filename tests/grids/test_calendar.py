@@ -14,7 +14,6 @@ from grids.calendar import (
     city_calendar,
     deadline,
     parse_limit,
-    remaining,
     set_day,
     unknown_years,
 )
@@ -60,9 +59,9 @@ def test_working_days_are_full_days_of_working_time() -> None:
 
 def test_remaining_counts_only_working_time_and_goes_negative_when_overdue() -> None:
     due = at("2025-10-09 11:00")
-    assert remaining(at("2025-09-30 16:00"), due, CAL) == timedelta(hours=4)
-    assert remaining(at("2025-10-05 12:00"), due, CAL) == timedelta(hours=2, minutes=30)
-    assert remaining(at("2025-10-09 14:00"), due, CAL) == -timedelta(hours=1, minutes=30)
+    assert CAL.between(at("2025-09-30 16:00"), due) == timedelta(hours=4)
+    assert CAL.between(at("2025-10-05 12:00"), due) == timedelta(hours=2, minutes=30)
+    assert CAL.between(at("2025-10-09 14:00"), due) == -timedelta(hours=1, minutes=30)
 
 
 def test_hours_are_data_and_a_bad_limit_says_how_to_write_it() -> None:

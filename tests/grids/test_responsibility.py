@@ -18,7 +18,6 @@ from grids.models import Department, Grid, Squad
 from grids.responsibility import (
     create_responsibility_grid,
     list_responsibility_grids,
-    responsibility_for,
     update_members,
 )
 
@@ -55,7 +54,6 @@ def test_create_lists_area_and_members_and_answers_for_a_grid(db, layout, squad)
     [row] = [r for r in list_responsibility_grids(db, CITY) if r["code"] == "R1"]
     areas = sum(db.get(Grid, i).area_m2 for i in (a, b))
     assert row["grids"] == 2 and row["area_m2"] == pytest.approx(areas, rel=1e-3) and row["party"] == squad.name
-    assert [r.code for r in responsibility_for(db, a)] == ["R1"]
 
 
 def test_non_contiguous_grids_are_refused_by_code(db, layout, squad) -> None:
@@ -82,10 +80,12 @@ def test_the_party_must_match_the_kind_and_exist(db, layout, squad) -> None:
 def test_update_members_applies_the_same_rules(db, layout, squad) -> None:
     a, b = _pair(db, _NEIGHBOURS, layout.id)
     far = _pair(db, _APART, layout.id)
-    rgrid = create_responsibility_grid(db, CITY, "R4", "x", "squad", [a], squad_id=squad.id)
-    assert {g.id for g in update_members(db, rgrid.id, [a, b]).grids} == {a, b}
+    create_responsibility_grid(db, CITY, "R4", "x", "squad", [a], squad_id=squad.id)
+    assert {g.id for g in update_members(db, CITY, "R4", [a, b]).grids} == {a, b}
     with pytest.raises(Invalid, match="not contiguous"):
-        update_members(db, rgrid.id, list(far))
+        update_members(db, CITY, "R4", list(far))
+    with pytest.raises(NotFound, match="no responsibility grid 'R9'"):
+        update_members(db, CITY, "R9", [a])
 
 
 def test_publishing_a_redraw_carries_members_onto_the_new_grids(db, layout, squad) -> None:
@@ -126,3 +126,9 @@ def test_cli_creates_by_codes_and_lists(db, layout, squad, monkeypatch) -> None:
                                               "--name", "x", "--kind", "department", "--party", "NOPE",
                                               "--grids", codes[0], "--city", CITY])
     assert refused.exit_code != 0 and "no department" in refused.output
+    shrunk = runner.invoke(cli.grids_group, ["responsibility", "update", str(layout.id), "--code", "R-CLI",
+                                             "--grids", codes[0], "--city", CITY])
+    assert shrunk.exit_code == 0 and "R-CLI now has 1 grids" in shrunk.output, shrunk.output
+    unknown = runner.invoke(cli.grids_group, ["responsibility", "update", str(layout.id), "--code", "R-CLI",
+                                              "--grids", "999", "--city", CITY])
+    assert unknown.exit_code == 1 and f"layout {layout.id} has no grids 999" in unknown.output

@@ -99,10 +99,6 @@ def client(db: Session, oakland: Connection, tmp_path: Path):
     return app.test_client()
 
 
-def unit_named(db: Session, name: str) -> FrontageUnit:
-    return db.scalar(select(FrontageUnit).where(FrontageUnit.city_code == CITY, FrontageUnit.name == name))
-
-
 def township_units(db: Session, code: str) -> list[FrontageUnit]:
     return list(db.scalars(select(FrontageUnit).join(Division, Division.id == FrontageUnit.township_id)
                            .where(Division.code == code).order_by(FrontageUnit.id)))
