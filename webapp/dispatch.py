@@ -19,11 +19,11 @@ from sqlalchemy import ColumnElement, Date, cast, func, or_, select
 
 from grids.calendar import unknown_years
 from grids.incident_io import ONLY, department_condition
-from grids.incidents import TEXT_LIMITS
+from grids.incidents import TEXT_LIMITS, Actor
 from grids.layouts import city_date
 from grids.models import CaseEvent, Category, City, Department, Division, Incident
 from grids.org import city_departments
-from grids.workflow import ABSORB_DUPLICATE, ACTIONS, BEFORE_DISPATCH, STAGE_CLOCKS, zone_of
+from grids.workflow import ABSORB_DUPLICATE, ACTIONS, BEFORE_DISPATCH, STAGE_CLOCKS, visible_case, zone_of
 from webapp import db
 from webapp.api.serialize import CONTACT_ROLES
 from webapp.api.v1 import EXPORT_TYPES
@@ -35,7 +35,6 @@ from webapp.pages import (
     QUEUE_LIMIT,
     approvers_text,
     case_history,
-    case_in_zone,
     category_name,
     count_open,
     drawer_actions,
@@ -243,7 +242,7 @@ def feed() -> Any:
 @require_roles("dispatcher", "supervisor")
 def case(case_id: int) -> Any:
     """One case for the drawer: summary, routing reason, history and the version an action must quote."""
-    incident = case_in_zone(case_id, zone_of(current_user()))
+    incident = visible_case(db(), Actor.of_user(current_user()), case_id)
     summary = summaries([incident])[0]
     reason = routing_text(incident.routing_steps, incident.routing_reason)
     history = case_history(incident)

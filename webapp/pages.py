@@ -31,7 +31,6 @@ from jinja2.utils import htmlsafe_json_dumps
 from sqlalchemy import ColumnElement, Row, func, select, text
 from sqlalchemy.orm import selectinload
 
-from grids.errors import NotFound
 from grids.incidents import CENTRE
 from grids.models import CaseEvent, Category, Department, Division, Grid, Incident, User, extension_approvers
 from grids.org import city_departments
@@ -173,19 +172,6 @@ def count_open(*conditions: ColumnElement[bool]) -> int:
     city = current_app.config["GRIDLINK_CITY"]
     return db().scalar(select(func.count()).select_from(Incident).where(
         Incident.city_code == city, Incident.status.in_(OPEN_STATUSES), *conditions)) or 0
-
-
-def case_in_zone(case_id: int, zone: Zone) -> Incident:
-    """The case, or 404 when it is outside the zone: a 403 would tell that the case exists."""
-    case = db().scalar(select(Incident).where(Incident.id == case_id,
-                                              Incident.city_code == current_app.config["GRIDLINK_CITY"],
-                                              *case_conditions(zone)))
-    if case is None:
-        user = current_user()
-        current_app.logger.warning("refused case %s to %s (%s): not in their zone, or no such case", case_id,
-                                   user.username if user else None, user.role if user else None)
-        raise NotFound(f"no case {case_id}", code="case_not_found")  # worded by webapp.errors.ERROR_TEXT
-    return case
 
 
 def category_name(category: Category) -> str:

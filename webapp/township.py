@@ -40,7 +40,7 @@ from webapp.intake import (
     submit_report,
 )
 from webapp.labels import source_label
-from webapp.pages import case_history, case_in_zone, category_name, offered, open_cases, summaries, surface_map
+from webapp.pages import case_history, category_name, offered, open_cases, summaries, surface_map
 from webapp.photos import photo_links, upload_root
 
 bp = Blueprint("township", __name__, url_prefix="/township")
@@ -168,14 +168,14 @@ def _act_or_page(incident: Incident, step: Any, done: str) -> Any:
 @require_roles(*TOWNSHIP_ROLES)
 def handle(case_id: int) -> Any:
     """处置反馈: what was done and at least one after-photo."""
-    incident = case_in_zone(case_id, zone_of(current_user()))
+    actor = Actor.of_user(current_user())
+    incident = visible_case(db(), actor, case_id)
     note = request.form.get("note", "").strip()[:MAX_NOTE]
     pictures, errors = pictures_or_errors(request.files)
     if not note:
         errors["note"] = _("请写明处置情况。")
     if errors:
         return _case_page(incident, errors, 422)
-    actor = Actor.of_user(current_user())
     return _act_or_page(incident, lambda: handle_with_photos(db(), upload_root(), case_id, actor, _posted_version(),
                                                              note, pictures), _("已提交处置反馈，等待核查。"))
 
@@ -184,14 +184,14 @@ def handle(case_id: int) -> Any:
 @require_roles(*TOWNSHIP_ROLES)
 def act_on_the_spot(case_id: int) -> Any:
     """One of ON_THE_SPOT, with the note the person adds (what they saw)."""
-    incident = case_in_zone(case_id, zone_of(current_user()))
+    actor = Actor.of_user(current_user())
+    incident = visible_case(db(), actor, case_id)
     action = request.form.get("action", "")
     if action not in ON_THE_SPOT:
         raise Invalid(f"unknown action {action!r}; one of {', '.join(ON_THE_SPOT)}", code="bad_action")
     note = request.form.get("note", "").strip()[:MAX_NOTE] or None
     if action in REASONED and not note:
         return _case_page(incident, {"spot": str(REASONED[action])}, 422)
-    actor = Actor.of_user(current_user())
     reason = {"reason": note} if action in REASONED else {}
     return _act_or_page(incident, lambda: act(db(), case_id, action, actor, _posted_version(), note=note, **reason),
                         str(ON_THE_SPOT[action][1]))
@@ -201,7 +201,8 @@ def act_on_the_spot(case_id: int) -> Any:
 @require_roles(*TOWNSHIP_ROLES)
 def extension(case_id: int) -> Any:
     """延期申请: how much longer (hours or days) and why; a supervisor approves it from the dispatch board."""
-    incident = case_in_zone(case_id, zone_of(current_user()))
+    actor = Actor.of_user(current_user())
+    incident = visible_case(db(), actor, case_id)
     amount = request.form.get("amount", type=int)
     unit = request.form.get("unit", "")
     reason = request.form.get("reason", "").strip()[:MAX_NOTE]
@@ -212,7 +213,6 @@ def extension(case_id: int) -> Any:
         errors["reason"] = _("请写明延期理由。")
     if errors:
         return _case_page(incident, errors, 422)
-    actor = Actor.of_user(current_user())
     return _act_or_page(incident, lambda: act(db(), case_id, "request_extension", actor, _posted_version(),
                                               duration=f"{amount}{unit}", note=reason, reason=reason),
                         _("延期申请已提交，等待审批。"))
