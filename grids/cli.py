@@ -423,6 +423,14 @@ class CrsName(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+def crs_option(what: str, required: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--crs as every command takes it: one wording of the systems, wgs84 unless the command requires it."""
+    words = f"{what[0].upper()}{what[1:]}: wgs84 (GPS), cgcs2000, gcj02 (Amap, Tencent) or bd09 (Baidu)."
+    if required:
+        return click.option("--crs", type=CrsName(), required=True, help=words)
+    return click.option("--crs", type=CrsName(), default="wgs84", show_default=True, help=words)
+
+
 @click.group("divisions")
 def divisions_group() -> None:
     """The division tree: city/district -> township -> community boundaries."""
@@ -431,7 +439,7 @@ def divisions_group() -> None:
 @divisions_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--level", required=True, type=click.Choice(["city", "district", "township", "community"]))
-@click.option("--crs", type=CrsName(), required=True, help="Coordinates of the file: wgs84, cgcs2000, gcj02 or bd09.")
+@crs_option("the file's coordinates", required=True)
 @click.option("--code-field", required=True, help="Property holding the division code (e.g. adcode).")
 @click.option("--name-field", required=True, help="Property holding the division name.")
 @click.option("--parent", "parent_code", help="Code of the stored division the features lie in.")
@@ -689,7 +697,7 @@ def frontage_group() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name-field", required=True, help="Field holding the unit's name.")
 @click.option("--type-field", help="Field holding its type (shop, office, market ... or e.g. OSM's shop tag).")
-@click.option("--crs", type=CrsName(), required=True, help="wgs84, cgcs2000, gcj02 or bd09.")
+@crs_option("the file's coordinates", required=True)
 @city_option
 @json_option
 @fail_cleanly
@@ -709,7 +717,7 @@ def frontage_import(file: Path, name_field: str, type_field: str | None, crs: st
 @click.option("--division", "division_code", required=True, help="Code of the division (e.g. a township).")
 @click.option("--buildings", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--roads", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--crs", type=CrsName(), default="wgs84", show_default=True, help="CRS of both files.")
+@crs_option("both files' coordinates")
 @click.option("--max-depth", default=15.0, show_default=True, type=float, help="Metres from the façade.")
 @city_option
 @json_option
@@ -803,7 +811,7 @@ def apikeys_list(city: str, as_json: bool) -> None:
 @click.command("locate", context_settings={"ignore_unknown_options": True})  # -29.3 is a number, not an option
 @click.argument("lon", type=float, required=False)
 @click.argument("lat", type=float, required=False)
-@click.option("--crs", type=CrsName(), default="wgs84", show_default=True, help="wgs84, cgcs2000, gcj02 or bd09")
+@crs_option("LON LAT's coordinates")
 @click.option("--category", help="Category code or name, to route to a department.")
 @click.option("--component", help="16-digit component code: routes to its maintainer; its place without LON LAT.")
 @city_option
@@ -945,8 +953,7 @@ def _read_mapping(path: Path) -> Any:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--map", "mapping_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON naming the columns (format in docs/api.md).")
-@click.option("--crs", type=CrsName(), default="wgs84", show_default=True,
-              help="wgs84 (GPS), cgcs2000, gcj02 (Amap) or bd09.")
+@crs_option("the file's coordinates")
 @click.option("--report", "report_path", type=OutFile(),
               help="Where the rejected rows go (default FILE.rejects.csv).")
 @city_option
@@ -1059,8 +1066,7 @@ def components_group() -> None:
 
 @components_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--crs", type=CrsName(), default="wgs84", show_default=True,
-              help="wgs84 (GPS), cgcs2000, gcj02 (Amap) or bd09.")
+@crs_option("the file's coordinates")
 @city_option
 @json_option
 @fail_cleanly
