@@ -52,7 +52,7 @@ from webapp.maps import (
     add_vector_grid,
     render_map_parts,
 )
-from webapp.pages import DIVISION_STYLE, GRID_STYLE, app_map, summaries, zone_bounds
+from webapp.pages import GRID_STYLE, app_map, summaries, tiled_map, zone_bounds
 from webapp.photos import send_photo, upload_root
 
 bp = Blueprint("frontage", __name__, url_prefix="/frontage")
@@ -164,9 +164,7 @@ def _area_bounds(zone: Zone) -> list[list[float]]:
 def _areas_map(zone: Zone) -> tuple[MapParts, dict[str, str]]:
     """Divisions and frontage areas as vector tiles; the page script colours the areas by score."""
     bounds = _area_bounds(zone)
-    m = app_map(((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2), 15)
-    tiles = request.script_root + "/tiles/{layer}/{z}/{x}/{y}.pbf"
-    add_vector_grid(m, url_template=tiles, layer_name="divisions", style=DIVISION_STYLE, name=_("行政区划"))
+    m, tiles, _divisions = tiled_map(bounds, 15)
     add_vector_grid(m, url_template=tiles, layer_name="grids", style=GRID_STYLE, name=_("单元网格"))  # context
     areas = add_vector_grid(m, url_template=tiles, layer_name="frontage", name=_("门前三包责任区"),
                             style={"fill": True, "fillColor": UNSCORED[1], "fillOpacity": 0.6, "weight": 1,

@@ -372,6 +372,16 @@ def township_labels(zone: Zone) -> list[tuple[str, float, float]]:
         .order_by(Division.code))]
 
 
+def tiled_map(bounds: list[list[float]], zoom: int) -> tuple[GridlinkMap, str, Any]:
+    """A map centred on `bounds` with the divisions beneath everything as vector tiles, as every map page starts:
+    the map, the tile URL template its other layers use, and the divisions layer."""
+    m = app_map(((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2), zoom)
+    tiles = request.script_root + "/tiles/{layer}/{z}/{x}/{y}.pbf"
+    divisions = add_vector_grid(m, url_template=tiles, layer_name="divisions", style=DIVISION_STYLE,
+                                name=_("行政区划"))
+    return m, tiles, divisions
+
+
 def surface_map(zone: Zone) -> tuple[MapParts, dict[str, str], list[list[float]]]:
     """The case map every surface shares: divisions and grids as vector tiles, clustered cases, heat.
 
@@ -379,10 +389,7 @@ def surface_map(zone: Zone) -> tuple[MapParts, dict[str, str], list[list[float]]
     markers to them) and the bounds to fit.
     """
     bounds = zone_bounds(zone)
-    m = app_map(((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2), 11)
-    tiles = request.script_root + "/tiles/{layer}/{z}/{x}/{y}.pbf"
-    divisions = add_vector_grid(m, url_template=tiles, layer_name="divisions", style=DIVISION_STYLE,
-                                name=_("行政区划"))
+    m, tiles, divisions = tiled_map(bounds, 11)
     grids = add_vector_grid(m, url_template=tiles, layer_name="grids", style=GRID_STYLE, name=_("单元网格"))
     add_place_labels(m, township_labels(zone))
     plugins = add_plugins(m, cluster=True, heat=True)

@@ -48,7 +48,7 @@ from webapp import db
 from webapp.auth import require_roles
 from webapp.intake import CRS_CHOICES
 from webapp.maps import add_plugins, add_vector_grid, render_map_parts
-from webapp.pages import DIVISION_STYLE, app_map, safe_json
+from webapp.pages import safe_json, tiled_map
 
 bp = Blueprint("plan", __name__, url_prefix="/plan")
 UPLOAD_SUFFIXES = (".geojson", ".json", ".zip", ".gpkg")
@@ -60,6 +60,7 @@ DRAW_OPTIONS = {"polyline": {"shapeOptions": {"color": "#c0392b", "weight": 3}},
                 "polygon": {"allowIntersection": False, "shapeOptions": {"color": "#8e44ad"}},
                 "rectangle": {"shapeOptions": {"color": "#1f5fa8", "dashArray": "4"}},
                 "circle": False, "marker": False, "circlemarker": False}
+NO_EDITING = {"edit": False, "remove": False}  # shapes are drawn to be sent, then cleared: never edited in place
 # Outlines of duty areas; the page script recolours them by kind with RESPONSIBILITY_COLOURS.
 RESPONSIBILITY_STYLE = {"color": "#16a085", "weight": 3, "opacity": 0.9, "fill": False, "dashArray": "6 4"}
 RESPONSIBILITY_COLOURS = {"squad": "#16a085", "co_manager": "#d35400", "department": "#8e44ad"}
@@ -175,9 +176,7 @@ def _bounds(layout: GridLayout) -> list[list[float]]:
 
 def _editor_map(layout: GridLayout, bounds: list[list[float]]) -> tuple[dict[str, str], dict[str, str]]:
     """The map parts and the JavaScript names of the map, its grid layer and the draw control."""
-    m = app_map(((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2), 12)
-    tiles = request.script_root + "/tiles/{layer}/{z}/{x}/{y}.pbf"
-    add_vector_grid(m, url_template=tiles, layer_name="divisions", style=DIVISION_STYLE, name=_("行政区划"))
+    m, tiles, _divisions = tiled_map(bounds, 12)
     grids = add_vector_grid(m, url_template=f"{tiles}?layout={layout.id}&v={layout.revision}",
                             layer_name="grids", style=EDIT_GRID_STYLE, name=_("单元网格"))
     duty = add_vector_grid(m, url_template=f"{tiles}?layout={layout.id}", layer_name="responsibility",
@@ -187,7 +186,7 @@ def _editor_map(layout: GridLayout, bounds: list[list[float]]) -> tuple[dict[str
              "dutyTiles": tiles.replace("{layer}", "responsibility") + f"?layout={layout.id}",
              "tiles": tiles.replace("{layer}", "grids") + f"?layout={layout.id}"}
     if draw is not None:
-        draw.draw_options, draw.edit_options = DRAW_OPTIONS, {"edit": False, "remove": False}
+        draw.draw_options, draw.edit_options = DRAW_OPTIONS, NO_EDITING
         names["drawn"] = f"drawnItems_{draw.get_name()}"
     return render_map_parts(m, nonce=g.csp_nonce), names
 
@@ -455,13 +454,11 @@ def frontage() -> Any:
     parts, data = None, {}
     if chosen is not None:
         west, south, east, north = to_shape(chosen.geom).bounds
-        m = app_map(((south + north) / 2, (west + east) / 2), 15)
-        tiles = request.script_root + "/tiles/{layer}/{z}/{x}/{y}.pbf"  # context: the township and its grids
-        add_vector_grid(m, url_template=tiles, layer_name="divisions", style=DIVISION_STYLE, name=_("行政区划"))
+        m, tiles, _divisions = tiled_map([[south, west], [north, east]], 15)  # context: the township, its grids
         add_vector_grid(m, url_template=tiles, layer_name="grids", style=EDIT_GRID_STYLE, name=_("单元网格"))
         draw = add_plugins(m, draw=True).draw
         draw.draw_options = {**{k: False for k in DRAW_OPTIONS}, "polygon": DRAW_OPTIONS["polygon"]}
-        draw.edit_options = {"edit": False, "remove": False}
+        draw.edit_options = NO_EDITING
         parts = render_map_parts(m, nonce=g.csp_nonce)
         data = {"map": {"map": m.get_name(), "drawn": f"drawnItems_{draw.get_name()}"},
                 "units": _frontage_units(chosen), "bounds": [[south, west], [north, east]],
