@@ -163,11 +163,15 @@ def analyze_stale(session: Session, tables: Sequence[str] = PLACING_TABLES) -> l
     return list(stale)
 
 
+#: The PostGIS version installed in the connected database (None: the extension is not there).
+INSTALLED_POSTGIS = text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+
+
 def postgis_version(engine: Engine) -> str:
     """The PostGIS version of the target database, or a ConfigError that names the fix."""
     try:
         with engine.connect() as conn:
-            installed = conn.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")).scalar()
+            installed = conn.execute(INSTALLED_POSTGIS).scalar()
             available = conn.execute(
                 text("SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'")
             ).scalar()

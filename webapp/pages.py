@@ -28,9 +28,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 from jinja2.utils import htmlsafe_json_dumps
-from sqlalchemy import ColumnElement, Row, func, select, text
+from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.orm import selectinload
 
+from grids.db import INSTALLED_POSTGIS
 from grids.incidents import CENTRE
 from grids.models import CaseEvent, Category, Department, Division, Grid, Incident, User, extension_approvers
 from grids.org import city_departments
@@ -535,7 +536,7 @@ def switch_language(code: str) -> Any:
 @bp.route("/healthz")
 def healthz() -> Any:
     """Liveness for load balancers and operators: database reachable and PostGIS version."""
-    version = db().execute(text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")).scalar()
+    version = db().execute(INSTALLED_POSTGIS).scalar()
     if not version:
         return jsonify({"status": "error", "database": "ok", "postgis": None,
                         "message": "PostGIS is not installed in this database: run `gridlink db upgrade`"}), 503
