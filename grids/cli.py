@@ -563,7 +563,8 @@ def grids_check(layout_id: int, as_json: bool) -> None:
     emit(report, as_json, f"layout {layout_id}: {report['count']} grids, area min/median/max {area['min']}/"
                           f"{area['median']}/{area['max']} m², {report['invalid']} invalid, "
                           f"{report['overlap_pairs']} overlaps ({report['overlap_area_m2']} m²), "
-                          f"gaps {report['gap_area_m2']} m², {report['outside_parent']} outside their parent: "
+                          f"gaps {report['gap_area_m2']} m², {report['outside_parent']} outside their parent, "
+                          f"{report['crossing_divisions']} across a division below it: "
                           f"{'ok' if report['ok'] else 'PROBLEMS'}")
     if not report["ok"]:
         sys.exit(2)

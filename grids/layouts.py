@@ -253,6 +253,16 @@ SELECT code, ST_Area(o::geography), ST_X(ST_PointOnSurface(o)), ST_Y(ST_PointOnS
   FROM grids g JOIN divisions d ON d.id = g.division_id
   WHERE g.layout_id = :layout AND NOT ST_Covers(d.geom, g.geom)) s
 ORDER BY code""")
+# A grid straddling the edge of a division drawn below its own (a township imported after the layout was drawn
+# for its district): its cases took the division path of whichever side its point-on-surface fell. The part
+# outside that child division is reported.
+_CROSSING = text("""
+SELECT code, child, ST_Area(o::geography), ST_X(ST_PointOnSurface(o)), ST_Y(ST_PointOnSurface(o)) FROM (
+  SELECT g.code, c.code AS child, ST_CollectionExtract(ST_Difference(g.geom, c.geom), 3) AS o
+  FROM grids g JOIN divisions d ON d.id = g.division_id
+  JOIN divisions c ON c.city_code = d.city_code AND c.code LIKE d.code || '_%' AND c.geom && g.geom
+  WHERE g.layout_id = :layout AND NOT ST_Covers(c.geom, g.geom) AND ST_Relate(c.geom, g.geom, '2********')) s
+ORDER BY code, child""")
 _PARENT_AREA = text("SELECT ST_Area(geom::geography) FROM divisions WHERE id = :division")
 _GAPS = text("""
 SELECT ST_Area(p::geography), ST_X(ST_PointOnSurface(p)), ST_Y(ST_PointOnSurface(p)) FROM (
@@ -291,7 +301,8 @@ def _gaps(session: Session, layout: GridLayout, total_area: float, overlap: floa
 
 
 def check_layout(session: Session, layout_id: int) -> dict[str, Any]:
-    """Count, areas, invalid grids, overlaps, gaps and grids outside their parent, all computed in SQL."""
+    """Count, areas, invalid grids, overlaps, gaps, grids outside their parent and grids across a division below
+    it, all computed in SQL."""
     layout = _layout(session, layout_id)
     session.flush()
     session.execute(text("SET LOCAL jit = off"))  # compiling these plans costs seconds and saves none
@@ -300,17 +311,19 @@ def check_layout(session: Session, layout_id: int) -> dict[str, Any]:
     invalid = session.scalars(_INVALID, params).all()
     overlaps = _places(session.execute(_OVERLAPS, params).all(), ("a", "b"))
     outside = _places(session.execute(_OUTSIDE, params).all(), ("code",))
+    crossing = _places(session.execute(_CROSSING, params).all(), ("code", "division"))
     overlap_area = sum(o["area_m2"] for o in overlaps)
     outside_area = sum(o["area_m2"] for o in outside)
     gaps = _gaps(session, layout, total, overlap_area, outside_area)
-    ok = count > 0 and not invalid and not overlaps and not gaps and not outside
+    ok = count > 0 and not invalid and not overlaps and not gaps and not outside and not crossing
     return {"layout": layout.id, "status": layout.status, "count": count,
             "area_m2": {"min": _round(low), "median": _round(median), "max": _round(high)},
             "invalid": len(invalid), "invalid_grids": invalid[:MAX_LISTED],
             "overlap_pairs": len(overlaps), "overlap_area_m2": round(overlap_area, 3),
             "overlaps": overlaps[:MAX_LISTED],
             "gap_area_m2": round(sum(g["area_m2"] for g in gaps), 3), "gaps": gaps[:MAX_LISTED],
-            "outside_parent": len(outside), "outside": outside[:MAX_LISTED], "ok": ok}
+            "outside_parent": len(outside), "outside": outside[:MAX_LISTED],
+            "crossing_divisions": len(crossing), "crossing": crossing[:MAX_LISTED], "ok": ok}
 
 
 def _round(value: float | None) -> float | None:
@@ -413,6 +426,8 @@ def _problem_summary(report: dict[str, Any]) -> str:
              if report["overlap_pairs"] else "",
              f"gaps of {report['gap_area_m2']} m² at {len(report['gaps'])} places" if report["gaps"] else "",
              f"{report['outside_parent']} grids outside their parent" if report["outside_parent"] else "",
+             f"{report['crossing_divisions']} grids across a division drawn after them (redraw them along it)"
+             if report["crossing_divisions"] else "",
              "no grids" if not report["count"] else ""]
     return ", ".join(p for p in parts if p)
 

@@ -210,7 +210,8 @@ def _labels() -> dict[str, str]:
     return {"conflict": _("网格方案已被他人修改，请重新加载。"), "failed": _("操作失败，请重试。"),
             "selectTwo": _("画线前请选中一个网格（拆分）或两个相邻网格（移动公共边）。"),
             "noProblems": _("检查通过：无缝隙、无重叠、无越界。"), "gap": _("缝隙"), "overlap": _("重叠"),
-            "outside": _("越出上级区划"), "invalid": _("无效几何"), "saved": _("已保存"),
+            "outside": _("越出上级区划"), "crossing": _("跨越下级区划边界"), "invalid": _("无效几何"),
+            "saved": _("已保存"),
             "selected": _("已选 %(n)s 个网格"), "none": "—",
             "cases": _("待办案件：仍按原网格办理，新方案下所在的网格仅供对照"),
             "saving": _("正在保存…"), "gridCount": _("%(n)s 个网格"), "savedWith": _("已保存：%(changes)s"),
@@ -281,7 +282,8 @@ def problem_features(report: dict[str, Any]) -> dict[str, Any]:
     """The check's problem places as GeoJSON points the page draws and lists."""
     items = ([("gap", "", g) for g in report.get("gaps", [])]
              + [("overlap", f"{o['a']} / {o['b']}", o) for o in report.get("overlaps", [])]
-             + [("outside", o["code"], o) for o in report.get("outside", [])])
+             + [("outside", o["code"], o) for o in report.get("outside", [])]
+             + [("crossing", f"{c['code']} / {c['division']}", c) for c in report.get("crossing", [])])
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": item["location"]},
          "properties": {"kind": kind, "grids": grids, "area_m2": item["area_m2"]}}

@@ -142,6 +142,36 @@ def _publishable(jdb, target: float = COARSE):
     return layout, _grids(jdb, layout.id)
 
 
+def test_a_township_drawn_after_the_grids_is_flagged_where_grids_cross_it(jdb) -> None:
+    """Grids drawn for a district before its townships were imported straddle the townships' edges: a case in
+    one took the township of the grid's middle, 23 m from where it was; check said ok."""
+    layout, grids = _publishable(jdb)
+    assert check_layout(jdb, layout.id)["ok"]
+    middle = to_shape(grids[len(grids) // 2].geom)
+    west, south, east, north = middle.bounds
+    cut = box(west + (east - west) / 3, south - 0.02, east + 0.02, north + 0.02)  # through the middle grid
+    xunyang = jdb.scalar(select(Division).where(Division.city_code == JIUJIANG, Division.code == XUNYANG))
+    township = cut.intersection(to_shape(xunyang.geom))
+    upsert_division(jdb, JIUJIANG, "360403001", "甘棠街道（示意）", "township",
+                    MultiPolygon([township] if township.geom_type == "Polygon" else list(township.geoms)),
+                    parent=xunyang)
+    report = check_layout(jdb, layout.id)
+    assert not report["ok"] and report["crossing_divisions"] >= 1
+    crossed = {c["code"] for c in report["crossing"]}
+    assert grids[len(grids) // 2].code in crossed and {c["division"] for c in report["crossing"]} == {"360403001"}
+    [item] = [c for c in report["crossing"] if c["code"] == grids[len(grids) // 2].code]
+    assert item["area_m2"] == pytest.approx(middle_area_west_of(middle, cut), rel=0.02)  # the part outside it
+    with pytest.raises(Invalid, match="grids across a division drawn after them"):
+        publish_layout(jdb, layout.id)
+
+
+def middle_area_west_of(grid, cut) -> float:
+    """Geodesic m² of the grid's part outside the cut box."""
+    from pyproj import Geod
+
+    return abs(Geod(ellps="WGS84").geometry_area_perimeter(grid.difference(cut))[0])
+
+
 def test_publish_is_blocked_by_a_gap_listing_where(jdb) -> None:
     layout, grids = _publishable(jdb)
     hole = grids[len(grids) // 2]
