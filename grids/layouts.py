@@ -256,12 +256,14 @@ ORDER BY code""")
 # A grid straddling the edge of a division drawn below its own (a township imported after the layout was drawn
 # for its district): its cases took the division path of whichever side its point-on-surface fell. The part
 # outside that child division is reported.
-_CROSSING = text("""
+_CROSSING = text(f"""
 SELECT code, child, ST_Area(o::geography), ST_X(ST_PointOnSurface(o)), ST_Y(ST_PointOnSurface(o)) FROM (
-  SELECT g.code, c.code AS child, ST_CollectionExtract(ST_Difference(g.geom, c.geom), 3) AS o
+  SELECT g.code, c.code AS child, ST_CollectionExtract(ST_Difference(g.geom, c.geom), 3) AS o,
+         ST_Area(ST_Intersection(g.geom, c.geom)::geography) AS inside
   FROM grids g JOIN divisions d ON d.id = g.division_id
   JOIN divisions c ON c.city_code = d.city_code AND c.code LIKE d.code || '_%' AND c.geom && g.geom
   WHERE g.layout_id = :layout AND NOT ST_Covers(c.geom, g.geom) AND ST_Relate(c.geom, g.geom, '2********')) s
+WHERE inside > {CHECK_TOLERANCE_M2}  -- a grid beside the division, meeting it only by round-off, is no crossing
 ORDER BY code, child""")
 _PARENT_AREA = text("SELECT ST_Area(geom::geography) FROM divisions WHERE id = :division")
 _GAPS = text("""
