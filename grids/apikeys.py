@@ -89,9 +89,15 @@ KeyRow = Row[Any]  # an api_keys row: what key_for answers, and what actor_of an
 
 
 def key_for(session: Session, city_code: str, raw_key: str) -> KeyRow:
-    """The live key of the city matching `raw_key` (its row), or Unauthorized that says nothing about why."""
+    """The live key of the city matching `raw_key` (its row), or Unauthorized. A live key of another city served
+    by the same database says so: the operator made it with the wrong --city, and "invalid or revoked" sent them
+    looking for a typo (whoever holds a live key learns only which city it is for)."""
     key = session.connection().execute(_BY_HASH, {"key_hash": digest(raw_key or "")}).first()
-    if key is None or key.revoked_at is not None or key.city_code != city_code:
+    if key is not None and key.revoked_at is None and key.city_code != city_code:
+        raise Unauthorized(f"this API key belongs to city {key.city_code}, and this server serves city {city_code}: "
+                           f"make one with `gridlink apikeys create NAME --city {city_code}`",
+                           code="key_of_another_city")
+    if key is None or key.revoked_at is not None:
         raise Unauthorized("invalid or revoked API key", code="bad_api_key")
     return key
 

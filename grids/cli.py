@@ -775,8 +775,9 @@ def apikeys_create(name: str, role: str, rate_per_minute: int, city: str, as_jso
 
     with command_session() as session:
         key, raw = create_key(session, city, name, role, rate_per_minute)
-        result = {"name": key.name, "role": key.role, "rate_per_minute": key.rate_per_minute, "key": raw}
-    emit(result, as_json, f"API key {name} ({role}): {raw}\nstore it now: it cannot be shown again")
+        result = {"name": key.name, "city": city, "role": key.role, "rate_per_minute": key.rate_per_minute,
+                  "key": raw}
+    emit(result, as_json, f"API key {name} ({role}) of city {city}: {raw}\nstore it now: it cannot be shown again")
 
 
 @apikeys_group.command("revoke")

@@ -49,6 +49,7 @@ ERROR_TEXT = {
     "case_not_found": _l("没有这个案件，或它不在你的辖区内。"),
     "unauthorized": _l("请先登录。"),
     "bad_api_key": _l("API 密钥无效或已吊销：请向管理员索取新的密钥（gridlink apikeys create）。"),
+    "key_of_another_city": _l("这个 API 密钥属于另一个城市，不是本服务器服务的城市：请向管理员索取本城市的密钥。"),
     "city_not_set_up": _l("本服务器还没有城市 %(city)s 的数据：请管理员先运行 gridlink demo load 或导入城市目录。"),
     "method_not_allowed": _l("此地址不支持这种请求。"),
     "forbidden": _l("您没有权限执行此操作。"),

@@ -200,6 +200,22 @@ def test_a_revoked_or_mistyped_api_key_says_what_to_do_in_the_readers_language(c
     assert error["display"] == "API 密钥无效或已吊销：请向管理员索取新的密钥（gridlink apikeys create）。"
 
 
+def test_a_key_made_for_another_city_says_so(client, db) -> None:
+    """A key created with the wrong --city read "invalid or revoked", and the operator looked for a typo."""
+    from grids.apikeys import create_key
+    from grids.models import City
+
+    db.add(City(code="360400", name="九江市"))
+    db.flush()
+    raw = create_key(db, "360400", "jiujiang-app", "reporter")[1]
+    refused = client.get("/api/v1/incidents", headers={"Authorization": f"Bearer {raw}"})
+    error = refused.json["error"]
+    assert refused.status_code == 401 and error["code"] == "key_of_another_city"
+    assert "belongs to city 360400, and this server serves city 330781" in error["message"]
+    open311 = client.post("/open311/v2/requests.json", data={"api_key": raw, "service_code": "E0101"})
+    assert open311.status_code == 403 and "belongs to city 360400" in open311.json[0]["description"]  # the spec's
+
+
 def test_a_cancel_names_its_reason_beside_a_typed_note(client, db) -> None:
     """作废 with a typed note read only the note: whether the report was a repeat or invalid was lost."""
     from grids.incidents import Actor

@@ -112,7 +112,7 @@ def render(data: Any, fmt: str, root: str, status: int = 200) -> Response:
 #: The spec's own statuses: "404 - service_code or jurisdiction_id was not found", "403 for errors because of
 #: wrong or missing api_key". Other refusals keep ours (422 for values a caller must fix, RELIABILITY 7).
 SPEC_STATUS = {"unknown_category": 404, "unknown_service": 404, "unknown_jurisdiction": 404,
-               "api_key_required": 403, "bad_api_key": 403, "unauthorized": 403}
+               "api_key_required": 403, "bad_api_key": 403, "key_of_another_city": 403, "unauthorized": 403}
 
 
 def open311_error(status: int, code: str, message: str, display: str | None = None) -> Response:
