@@ -25,7 +25,7 @@ from sqlalchemy import Row, Select, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
-from grids.divisions import known_city
+from grids.divisions import known_city, unknown_city
 from grids.errors import Invalid
 from grids.models import CalendarDay, City
 
@@ -149,7 +149,7 @@ def city_calendar(session: Session, city_code: str, stamp: Row[Any] | None = Non
     """
     stamp = stamp or session.execute(calendar_stamp(city_code)).first()
     if stamp is None:
-        raise Invalid(f"unknown city {city_code}", code="unknown_city")
+        raise unknown_city(session, city_code)
     key = (stamp.timezone, repr(stamp.working_hours), stamp.days_md5)
     cached = _CALENDARS.get(city_code)
     if cached is not None and cached[0] == key:

@@ -281,6 +281,22 @@ def users_add(name: str, role: str, township: str | None, department: str | None
     emit(result, as_json, f"user {name} saved with role {role}")
 
 
+@users_group.command("list")
+@click.option("--role", type=click.Choice(ROLES), help="Only this role's accounts.")
+@city_option
+@json_option
+@fail_cleanly
+def users_list(role: str | None, city: str, as_json: bool) -> None:
+    """The city's accounts: role, user name, zone, whether they may log in, display name."""
+    from grids.org import list_users
+
+    with command_session() as session:
+        rows = list_users(session, city, role)
+    lines = [f"{r['role']:<13}{r['username']:<24}{r['squad'] or r['township'] or r['department'] or '-':<14}"
+             f"{'active' if r['active'] else 'deactivated':<12}{r['display_name']}" for r in rows]
+    emit({"users": rows}, as_json, "\n".join([*lines, f"{len(rows)} accounts"]))
+
+
 def _set_active(name: str, city: str, active: bool, as_json: bool) -> None:
     """users activate/deactivate: one switch, said in words."""
     from grids.org import set_active
@@ -625,7 +641,10 @@ def grids_assign(layout_id: int, codes: str | None, squad_code: str | None, co_m
     with command_session() as session:
         result = assign_by_codes(session, city, layout_id, codes.split(",") if codes else None,
                                  squad_code=squad_code, co_manager=co_manager)
-    emit(result, as_json, f"{result['assigned']} grids assigned; {result['without_squad']} still without a squad")
+    given = result["assigned"] - result["without_squad"]
+    emit(result, as_json, f"{given} of {result['assigned']} grids have a squad; {result['without_squad']} still "
+                          "without one (no squad stationed in their township)" if result["without_squad"] else
+                          f"{result['assigned']} grids assigned")
 
 
 @grids_group.group("responsibility")

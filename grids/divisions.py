@@ -291,10 +291,15 @@ def known_city(session: Session, city_code: str) -> City:
     forgotten GRIDLINK_CITY) listed nothing and looked like an empty city."""
     city = session.get(City, city_code)
     if city is None:
-        loaded = ", ".join(f"{code} {name}" for code, name in session.execute(
-            select(City.code, City.name).order_by(City.code).limit(10))) or "none yet: import its divisions first"
-        raise Invalid(f"unknown city {city_code}; the cities loaded here: {loaded}", code="unknown_city")
+        raise unknown_city(session, city_code)
     return city
+
+
+def unknown_city(session: Session, city_code: str) -> Invalid:
+    """The error for a city this database does not hold, naming the ones it does."""
+    loaded = ", ".join(f"{code} {name}" for code, name in session.execute(
+        select(City.code, City.name).order_by(City.code).limit(10))) or "none yet: import its divisions first"
+    return Invalid(f"unknown city {city_code}; the cities loaded here: {loaded}", code="unknown_city")
 
 
 def _ensure_city(session: Session, city_code: str, boundaries: Sequence[Boundary]) -> None:

@@ -600,7 +600,8 @@ def assign_by_codes(session: Session, city_code: str, layout_id: int, codes: Seq
     if squad_code:
         squad_id = session.scalar(select(Squad.id).where(Squad.city_code == city_code, Squad.code == squad_code))
         if squad_id is None:
-            raise NotFound(f"no squad with code {squad_code}", code="unknown_squad")
+            raise NotFound(f"no squad with code {squad_code}; list them with `gridlink squads list`",
+                           code="unknown_squad")
     if co_manager:
         manager_id = session.scalar(select(User.id).where(User.city_code == city_code, User.username == co_manager))
         if manager_id is None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from grids.divisions import known_city
 from grids.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized, Unavailable
@@ -167,17 +168,34 @@ def add_user(session: Session, city_code: str, username: str, role: str, passwor
         dept = session.scalar(select(Department).where(Department.city_code == city_code,
                                                        Department.code == department_code))
         if dept is None:
-            raise NotFound(f"no department with code {department_code}", code="unknown_department")
+            codes = ", ".join(session.scalars(select(Department.code).where(Department.city_code == city_code)
+                                              .order_by(Department.code))) or "none yet: import the city's catalog"
+            raise NotFound(f"no department with code {department_code}; the city's departments: {codes}",
+                           code="unknown_department")
         user.department_id = dept.id
     user.squad_id = None
     if squad_code:
         squad = session.scalar(select(Squad).where(Squad.city_code == city_code, Squad.code == squad_code))
         if squad is None:
-            raise NotFound(f"no squad with code {squad_code}", code="unknown_squad")
+            raise NotFound(f"no squad with code {squad_code}; station it first (gridlink squads add), or list "
+                           "them with `gridlink squads list`", code="unknown_squad")
         user.squad_id = squad.id
         user.township_id = squad.township_id
     session.flush()
     return user
+
+
+def list_users(session: Session, city_code: str, role: str | None = None) -> list[dict[str, Any]]:
+    """The city's staff accounts by role then name, with their zone (squad, township or department) and whether
+    they may log in: what an administrator checks before adding or deactivating someone. No password hashes."""
+    known_city(session, city_code)
+    query = (select(User).where(User.city_code == city_code).order_by(User.role, User.username)
+             .options(selectinload(User.squad), selectinload(User.township), selectinload(User.department)))
+    if role is not None:
+        query = query.where(User.role == role)
+    return [{"username": u.username, "display_name": u.display_name, "role": u.role, "active": u.active,
+             "squad": u.squad.code if u.squad else None, "township": u.township.code if u.township else None,
+             "department": u.department.code if u.department else None} for u in session.scalars(query)]
 
 
 def city_departments(session: Session, city_code: str) -> list[Department]:

@@ -86,6 +86,13 @@ def test_a_squad_is_stationed_and_staffed_from_the_command_line(cli_db: str) -> 
         listed.output.splitlines()[-1]
     again = run("squads", "add", "SQ2", "--name", "第二中队", "--township", "330781006")
     assert again.exit_code == 1 and "has squad SQ330781006 女埠中队 stationed already" in again.output
+    listed = json.loads(run("users", "list", "--role", "officer", "--json").output)["users"]
+    assert {"username": "nvbu.officer", "display_name": "nvbu.officer", "role": "officer", "active": True,
+            "squad": "SQ330781006", "township": "330781006", "department": None} in listed
+    assert "password" not in json.dumps(listed) and {u["role"] for u in listed} == {"officer"}
+    typo = run("users", "add", "x", "--role", "department", "--department", "sanitaton", "--password-stdin",
+               input="a-long-password\n")
+    assert typo.exit_code == 1 and "the city's departments: " in typo.output and "sanitation" in typo.output
 
 
 def test_a_user_of_a_city_not_loaded_or_bound_to_no_township_is_refused_in_one_line(cli_db: str) -> None:
