@@ -836,8 +836,8 @@ def import_cases(session: Session, city_code: str, csv_path: str | Path, mapping
 # --- export --------------------------------------------------------------------------------------
 EXPORT_COLUMNS = ("id", "external_id", "category_code", "category_name", "status", "source", "reported_at",
                   "deadline_at", "handle_due_at", "closed_at", "grid_code", "community_code", "township_code",
-                  "city_code", "squad_code", "squad_name", "co_manager", "co_manager_name", "department_code",
-                  "department_name", "frontage_unit", "component_code", "owner_type", "needs_triage",
+                  "district_code", "city_code", "squad_code", "squad_name", "co_manager", "co_manager_name",
+                  "department_code", "department_name", "frontage_unit", "component_code", "owner_type", "needs_triage",
                   "routing_reason", "address", "description", "lon", "lat")
 #: The columns in the trade's words, for the workbook people open (the CSV and GeoJSON keep the codes alone), in
 #: the reader's language: words, not a catalog, because the CLI has no reader's locale and they are the data's.
@@ -845,7 +845,8 @@ EXPORT_HEADINGS = {"zh": {
     "id": "案件编号", "external_id": "外部编号", "category_code": "类别编码", "category_name": "问题类别",
     "status": "状态", "source": "来源", "reported_at": "上报时间", "deadline_at": "当前环节时限",
     "handle_due_at": "处置时限", "closed_at": "结案时间", "grid_code": "单元网格", "community_code": "社区编码",
-    "township_code": "乡镇编码", "city_code": "城市编码", "squad_code": "中队编码", "squad_name": "责任中队",
+    "township_code": "乡镇编码", "district_code": "区县编码", "city_code": "城市编码", "squad_code": "中队编码",
+    "squad_name": "责任中队",
     "co_manager": "协管员账号", "co_manager_name": "协管员", "department_code": "部门编码",
     "department_name": "承办单位", "frontage_unit": "门前三包单位", "component_code": "部件编码",
     "owner_type": "责任主体", "needs_triage": "待分拣", "routing_reason": "派遣依据", "address": "地址",
@@ -853,7 +854,8 @@ EXPORT_HEADINGS = {"zh": {
     "id": "Case no.", "external_id": "External no.", "category_code": "Category code", "category_name": "Category",
     "status": "Status", "source": "Channel", "reported_at": "Reported", "deadline_at": "Current stage due",
     "handle_due_at": "Handling due", "closed_at": "Closed", "grid_code": "Unit grid",
-    "community_code": "Community code", "township_code": "Township code", "city_code": "City code",
+    "community_code": "Community code", "township_code": "Township code",
+    "district_code": "District code", "city_code": "City code",
     "squad_code": "Squad code", "squad_name": "Squad", "co_manager": "Co-manager login",
     "co_manager_name": "Co-manager", "department_code": "Department code", "department_name": "Department",
     "frontage_unit": "Frontage unit (门前三包)", "component_code": "Component code",
@@ -987,12 +989,13 @@ class CaseFilter:
 
 def _export_query(conditions: list[ColumnElement[bool]]) -> Any:
     """One row per case; the community is the case's grid's, when that grid lies in a community (a township
-    whose communities are not drawn has its grids directly)."""
-    community, township, manager = aliased(Division), aliased(Division), aliased(User)
+    whose communities are not drawn has its grids directly); the district is the township's, or the grid's in a
+    district drawn without townships (Jiujiang's), none in a county-level city such as Lanxi."""
+    community, township, district, manager = aliased(Division), aliased(Division), aliased(Division), aliased(User)
     columns = (Incident.id, Incident.external_id, Category.code, Category.name, Incident.status, Incident.source,
                Incident.reported_at, Incident.deadline_at, _HANDLE_DUE, Incident.closed_at, Grid.code, community.code,
-               township.code, Incident.city_code, Squad.code, Squad.name, manager.username, manager.display_name,
-               Department.code, Department.name, FrontageUnit.name,
+               township.code, district.code, Incident.city_code, Squad.code, Squad.name, manager.username,
+               manager.display_name, Department.code, Department.name, FrontageUnit.name,
                Component.code, Incident.owner_type, Incident.needs_triage, Incident.routing_reason, Incident.address,
                Incident.description, func.ST_X(Incident.location), func.ST_Y(Incident.location))
     return (select(*(c.label(name) for c, name in zip(columns, EXPORT_COLUMNS, strict=True)),
@@ -1001,6 +1004,8 @@ def _export_query(conditions: list[ColumnElement[bool]]) -> Any:
             .outerjoin(Grid, Grid.id == Incident.grid_id)
             .outerjoin(community, and_(community.id == Grid.division_id, community.level == "community"))
             .outerjoin(township, township.id == Incident.township_id)
+            .outerjoin(district, and_(district.level == "district",  # the grid's own (no townships drawn), or
+                                      or_(district.id == Grid.division_id, district.id == township.parent_id)))
             .outerjoin(Squad, Squad.id == Incident.squad_id).outerjoin(manager, manager.id == Incident.co_manager_id)
             .outerjoin(Department, Department.id == Incident.department_id)
             .outerjoin(FrontageUnit, FrontageUnit.id == Incident.frontage_unit_id)

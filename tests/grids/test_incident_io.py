@@ -772,7 +772,8 @@ def test_an_export_names_the_community_frontage_unit_and_component_of_each_case(
                          component_code=cover.code)
     rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(export_text(db, "csv").lstrip("\ufeff")))}
     mine = rows[in_community.id]
-    assert (mine["community_code"], mine["township_code"]) == (ELSEWHERE + "001", ELSEWHERE)
+    assert (mine["community_code"], mine["township_code"], mine["district_code"]) == (
+        ELSEWHERE + "001", ELSEWHERE, "")  # a county-level city has no districts
     assert mine["grid_code"].startswith(ELSEWHERE + "001") and mine["frontage_unit"] == mine["component_code"] == ""
     assert rows[by_shop.id]["frontage_unit"] == "老街水果店" and rows[by_shop.id]["community_code"] == ""
     assert rows[by_cover.id]["component_code"] == cover.code

@@ -172,6 +172,33 @@ def middle_area_west_of(grid, cut) -> float:
     return abs(Geod(ellps="WGS84").geometry_area_perimeter(grid.difference(cut))[0])
 
 
+def test_a_case_in_a_district_drawn_without_townships_is_exported_with_its_district(jdb) -> None:
+    """Jiujiang runs by district (no township polygons are public): the export had community, township and city
+    columns, so its cases said nothing of where they were."""
+    import csv
+    import io
+
+    from grids.incident_io import export_cases
+    from grids.incidents import open_case
+    from grids.models import Category
+
+    layout, grids = _publishable(jdb)
+    publish_layout(jdb, layout.id, effective=date(2026, 1, 1))
+    major = Category(city_code=JIUJIANG, code="E01", name="市容环境", type="event")
+    jdb.add(major)
+    jdb.flush()
+    minor = Category(city_code=JIUJIANG, code="E0101", name="暴露垃圾", type="event", parent_id=major.id)
+    jdb.add(minor)
+    jdb.flush()
+    middle = to_shape(grids[len(grids) // 2].geom).representative_point()
+    case = open_case(jdb, JIUJIANG, minor, middle.x, middle.y, source="test", description="垃圾")
+    out = io.BytesIO()
+    export_cases(jdb, JIUJIANG, "csv", out)
+    [row] = [r for r in csv.DictReader(io.StringIO(out.getvalue().decode("utf-8-sig"))) if int(r["id"]) == case.id]
+    assert (row["grid_code"], row["township_code"], row["district_code"], row["city_code"]) == (
+        grids[len(grids) // 2].code, "", XUNYANG, JIUJIANG)
+
+
 def test_publish_is_blocked_by_a_gap_listing_where(jdb) -> None:
     layout, grids = _publishable(jdb)
     hole = grids[len(grids) // 2]
