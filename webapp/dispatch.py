@@ -252,6 +252,9 @@ def case(case_id: int) -> Any:
                       "history": history, "actions": drawer_actions(current_user(), incident),
                       "stage_due": stage_text(incident), "extension_request": _extension_text(incident, history),
                       "category_code": incident.category.code, **_reporter(incident),
+                      # the category's standard: what 立案 needs, what counts as done at 核查 and 结案
+                      "filing_condition": incident.category.filing_condition,
+                      "closing_condition": incident.category.closing_condition,
                       "actionsUrl": f"{request.script_root}/api/v1/incidents/{incident.id}/actions",
                       "duplicateUrl": f"{request.script_root}/api/v1/incidents/{incident.id}/duplicate-of"})
 

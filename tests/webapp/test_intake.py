@@ -296,6 +296,7 @@ def test_a_squad_reports_handling_with_an_after_photo(client, db, dispatched_in_
     login(client, "squad_leader")
     page = client.get(f"/township/cases/{case.id}").get_data(as_text=True)
     assert f'name="version" value="{case.version}"' in page
+    assert "<dt>结案条件</dt><dd data-closing>全部清理 fully cleared</dd>" in page  # what counts as done (E0101)
     handle_form = page.split("data-handle")[1].split("</form>")[0]  # camera or album: capture would force the camera
     assert "可拍摄或从相册选择" in handle_form and "capture=" not in handle_form
     token = csrf_token(client, f"/township/cases/{case.id}")

@@ -66,6 +66,21 @@ def test_hostile_text_is_escaped_in_the_dispatch_page(client, hostile_case) -> N
     assert HOSTILE in [c["description"] for c in json.loads(island)["cases"]]
 
 
+def test_the_drawer_shows_the_categorys_closing_condition(client, db) -> None:
+    """The catalog's 结案条件 (全部清理 for exposed garbage) was stored and shown nowhere a checker looks."""
+    dispatcher = Actor.of_user(db.scalar(select(User).where(User.username == "dispatcher")))
+    lon, lat = db.execute(select(func.ST_X(func.ST_PointOnSurface(Division.geom)),
+                                 func.ST_Y(func.ST_PointOnSurface(Division.geom))).where(
+        Division.code == "330781102")).one()
+    case = report(db, dispatcher, "E0101", lon, lat, source="test", description="垃圾")
+    db.flush()
+    login(client, "dispatcher")
+    drawer = client.get(f"/dispatch/cases/{case.id}").json
+    assert drawer["closing_condition"] == "全部清理 fully cleared" and drawer["filing_condition"] is None
+    board = client.get("/dispatch").get_data(as_text=True)
+    assert '<div data-closing hidden><dt>结案条件</dt><dd data-field="closing_condition"></dd></div>' in board
+
+
 def test_feed_and_drawer_json_carry_hostile_text_without_markup(client, db, hostile_case) -> None:
     login(client, "dispatcher")
     before = db.scalar(select(func.max(CaseEvent.id)).where(CaseEvent.incident_id != hostile_case.id)) or 0

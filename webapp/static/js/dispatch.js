@@ -118,7 +118,8 @@
   function fill(c) {
     drawer.querySelector("[data-field=title]").textContent = "#" + c.id + " " + c.category;
     ["due_text", "status_label", "description", "address", "township", "squad", "reported_at", "source",
-     "external_id", "reporter_contact", "stage_due", "routing_reason", "extension_request", "returned"]
+     "external_id", "reporter_contact", "stage_due", "routing_reason", "extension_request", "returned",
+     "filing_condition", "closing_condition"]
       .forEach(function (key) {
         drawer.querySelector("[data-field=" + key + "]").textContent = c[key] || labels.none;
       });
@@ -126,6 +127,8 @@
     drawer.querySelector("[data-external]").hidden = !c.external_id;  // the hotline's (or another system's) number
     drawer.querySelector("[data-extension]").hidden = !c.extension_request;  // what 批准/驳回延期 decide
     drawer.querySelector("[data-returned]").hidden = c.returned === null;  // why the handler gave it back
+    drawer.querySelector("[data-filing]").hidden = !c.filing_condition;  // the category's standard, when it has one
+    drawer.querySelector("[data-closing]").hidden = !c.closing_condition;
     drawer.querySelector("[data-field=due_text]").className = "chip dl-" + c.deadline_class;
     drawer.querySelector("[data-field=status_label]").className = "status status-" + c.status;
     drawer.querySelector("[data-field=suggestion_heading]").textContent = c.suggestion.heading;
