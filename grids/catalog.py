@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from grids.errors import Invalid
@@ -76,9 +76,13 @@ def _parents_first(categories: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def upsert_city(session: Session, city: dict[str, str]) -> City:
+    """The city's name and time zone; an outline gridlink made from its districts (named by the code when the
+    districts came first) takes the name too."""
     row = session.get(City, city["code"]) or City(code=city["code"])
     row.name, row.timezone = city["name"], city["timezone"]
     session.add(row)
+    session.execute(update(Division).where(Division.city_code == row.code, Division.level == "city",
+                                           Division.derived).values(name=row.name))
     session.flush()
     return row
 

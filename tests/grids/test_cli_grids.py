@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy.orm import Session
 
 from gis.readers import read_features
 from grids.cli import divisions_group, grids_group
@@ -42,6 +44,15 @@ def test_import_list_generate_check_export_publish_assign(run, tmp_path) -> None
     [outline] = run(divisions_group, "list", "--level", "city")["divisions"]
     assert outline["code"] == JIUJIANG and outline["area_m2"] > 0.99 * sum(
         d["area_m2"] for d in run(divisions_group, "list", "--level", "district")["divisions"])
+    from grids.catalog import upsert_city  # the catalog, imported next, names the city and its outline
+    from grids.db import make_engine
+
+    engine = make_engine(os.environ["DATABASE_URL"])
+    with Session(engine) as session:
+        upsert_city(session, {"code": JIUJIANG, "name": "九江市", "timezone": "Asia/Shanghai"})
+        session.commit()
+    engine.dispose()
+    assert run(divisions_group, "list", "--level", "city")["divisions"][0]["name"] == "九江市"
     listed = run(divisions_group, "list", "--level", "district")["divisions"]
     assert len(listed) == 13 and {"code", "name", "level", "parent", "area_m2"} <= set(listed[0])
 
