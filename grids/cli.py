@@ -1125,7 +1125,7 @@ COMMANDS += [components_group]
 @click.option("--period", "kind", required=True, type=click.Choice(["week", "month", "quarter", "year"]))
 @click.option("--date", "day", required=True, type=_day, metavar="YYYY-MM-DD",
               help="Any day in the period (YYYY-MM-DD, city time).")
-@click.option("--by", required=True, type=click.Choice(["township", "department", "squad"]))
+@click.option("--by", required=True, type=click.Choice(["township", "district", "department", "squad"]))
 @click.option("--csv", "csv_out", type=OutFile(), help="Also write the ranking here.")
 @city_option
 @json_option

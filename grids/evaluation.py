@@ -148,9 +148,16 @@ class ObjectKind:
     event_key: str
 
 
+#: A case's district: its township's, or its grid's where a district is drawn without townships (Jiujiang).
+_CASE_DISTRICT = """(SELECT d.id FROM divisions d WHERE d.level = 'district' AND d.id IN (
+    (SELECT t.parent_id FROM divisions t WHERE t.id = i.township_id),
+    (SELECT g.division_id FROM grids g WHERE g.id = i.grid_id)) LIMIT 1)"""
+
 OBJECT_KINDS: dict[str, ObjectKind] = {
     "township": ObjectKind("SELECT id, code, name FROM divisions WHERE city_code = :city AND level = 'township'",
                            "i.township_id", "i.township_id"),
+    "district": ObjectKind("SELECT id, code, name FROM divisions WHERE city_code = :city AND level = 'district'",
+                           _CASE_DISTRICT, _CASE_DISTRICT),
     "department": ObjectKind("SELECT id, code, name FROM departments WHERE city_code = :city",
                              "i.department_id", "coalesce(named.id, actor.department_id, i.department_id)"),
     "squad": ObjectKind("SELECT id, code, name FROM squads WHERE city_code = :city", "i.squad_id", "i.squad_id"),
@@ -315,7 +322,7 @@ def ranked(rows: list[Evaluation]) -> list[Evaluation]:
 
 def evaluate(session: Session, city_code: str, period: Period, by: str,
              weights: dict[str, float] | None = None) -> list[Evaluation]:
-    """The ranking of every township, department or squad of the city for the period."""
+    """The ranking of every township, district, department or squad of the city for the period."""
     kind = OBJECT_KINDS.get(by)
     if kind is None:
         raise Invalid(f"evaluate by {by!r}: use one of {', '.join(OBJECT_KINDS)}", code="bad_object_kind")

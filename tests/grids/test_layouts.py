@@ -172,7 +172,7 @@ def middle_area_west_of(grid, cut) -> float:
     return abs(Geod(ellps="WGS84").geometry_area_perimeter(grid.difference(cut))[0])
 
 
-def test_a_case_in_a_district_drawn_without_townships_is_exported_with_its_district(jdb) -> None:
+def test_a_case_in_a_district_drawn_without_townships_is_exported_and_ranked_with_its_district(jdb) -> None:
     """Jiujiang runs by district (no township polygons are public): the export had community, township and city
     columns, so its cases said nothing of where they were."""
     import csv
@@ -197,6 +197,10 @@ def test_a_case_in_a_district_drawn_without_townships_is_exported_with_its_distr
     [row] = [r for r in csv.DictReader(io.StringIO(out.getvalue().decode("utf-8-sig"))) if int(r["id"]) == case.id]
     assert (row["grid_code"], row["township_code"], row["district_code"], row["city_code"]) == (
         grids[len(grids) // 2].code, "", XUNYANG, JIUJIANG)
+    from grids.evaluation import evaluate, parse_period
+
+    ranking = evaluate(jdb, JIUJIANG, parse_period("year", date.today().isoformat()), "district")
+    assert len(ranking) == 13 and {r.code: r.counts["reported"] for r in ranking}[XUNYANG] == 1  # ranked by district
 
 
 def test_publish_is_blocked_by_a_gap_listing_where(jdb) -> None:

@@ -141,3 +141,11 @@ def test_a_squad_below_two_co_managers_per_officer_is_flagged(client, db) -> Non
     db.flush()
     flagged = client.get("/reports").get_data(as_text=True).split("data-understaffed>")[1].split("</ul>")[0]
     assert "女埠中队（女埠街道（示意））：还没有执法队员" in flagged and flagged.count("<li>") == 2
+
+
+def test_the_ranking_offers_the_division_levels_the_city_has(client) -> None:
+    """Lanxi, a county-level city, has townships and no districts: 按区县 would rank nothing there."""
+    login(client, "supervisor")
+    page = client.get("/reports").get_data(as_text=True)
+    assert '<option value="township" selected>按乡镇（街道）</option>' in page and 'value="district"' not in page
+    assert "按乡镇（街道）" in client.get("/reports?by=district").get_data(as_text=True).split("<h1>")[1]
