@@ -53,6 +53,8 @@ METHODS = ("square", "roads")
 EXPORT_DRIVERS = {"geojson": "GeoJSON", "gpkg": "GPKG", "shp": "ESRI Shapefile"}
 CODE_DIGITS = 12
 CHECK_TOLERANCE_M2 = 0.1  # m² per place: reprojection round-off of road-cut grids stays below it
+#: A part of a division its children leave uncovered that is nowhere this wide is a seam, not ground (_seam).
+SEAM_WIDTH_M = 1.0
 MAX_LISTED = 100
 # Boundaries are densified to ~11 m before projecting: a long straight lon/lat edge is not straight in
 # UTM, and without this the grids along it would miss or overshoot the parent by millimetre slivers.
@@ -101,8 +103,16 @@ def _cells(session: Session, division: Division) -> list[Cell]:
         return [Cell(division, outline)]
     cells = [cell for child in children for cell in _cells(session, child)]
     rest = outline.difference(shapely.union_all([to_shape(c.geom) for c in children]))
-    parts = [p for p in polygons_of(rest) if area_m2(p) > CHECK_TOLERANCE_M2]
+    parts = [p for p in polygons_of(rest) if not _seam(p)]
     return cells + ([Cell(division, MultiPolygon(parts))] if parts else [])
+
+
+def _seam(part: BaseGeometry) -> bool:
+    """Whether a part a division's children leave uncovered is only the seam of boundaries drawn apart (a
+    township cut from its district by hand, rounded): nowhere SEAM_WIDTH_M wide. Kilometres long, a seam
+    has an area of square metres, so its area alone cannot tell it from ground to draw grids in."""
+    centre = part.centroid
+    return to_metric(part, utm_epsg_for(centre.x, centre.y)).buffer(-SEAM_WIDTH_M / 2).is_empty
 
 
 def _draw(geom: BaseGeometry, epsg: int, method: str, target_area: float,
@@ -117,7 +127,10 @@ def _draw(geom: BaseGeometry, epsg: int, method: str, target_area: float,
         order = order_west_east_north_south(pieces)
     noded = _noded([pieces[i] for i in order])
     back = np.asarray(from_metric(GeometryCollection(noded), epsg).geoms, dtype=object)
-    return [MultiPolygon(polygons_of(g)) for g in _clipped_to(geom, back)]
+    grids = [MultiPolygon(polygons_of(g)) for g in _clipped_to(geom, back)]
+    # a sliver a boundary's seam left (0.02 m², or nothing once clipped) is no grid: stored, it broke the
+    # database's validity check and the generation ended in a traceback
+    return [g for g in grids if not g.is_empty and area_m2(g) > CHECK_TOLERANCE_M2]
 
 
 def _noded(pieces: list[BaseGeometry]) -> list[BaseGeometry]:

@@ -203,6 +203,24 @@ def test_a_case_in_a_district_drawn_without_townships_is_exported_and_ranked_wit
     assert len(ranking) == 13 and {r.code: r.counts["reported"] for r in ranking}[XUNYANG] == 1  # ranked by district
 
 
+def test_a_district_cut_in_two_townships_by_hand_is_drawn_without_its_seams(jdb) -> None:
+    """Two townships cut from 浔阳区 along a line leave seams of a fraction of a m² the district's grids were
+    drawn in: grids of 0.02 m², some empty, and generation ended in the database's validity traceback."""
+    xunyang = jdb.scalar(select(Division).where(Division.city_code == JIUJIANG, Division.code == XUNYANG))
+    outline = to_shape(xunyang.geom)
+    middle = outline.centroid.x
+    west, south, east, north = outline.bounds
+    for code, half in (("360403001", box(west - 1, south - 1, middle, north + 1)),
+                       ("360403002", box(middle, south - 1, east + 1, north + 1))):
+        part = shapely.set_precision(outline.intersection(half), 1e-7)  # as a hand-made file rounds it
+        upsert_division(jdb, JIUJIANG, code, code, "township",
+                        MultiPolygon(list(getattr(part, "geoms", [part]))), parent=xunyang)
+    layout = generate_layout(jdb, JIUJIANG, XUNYANG, target_area=COARSE, method="square")
+    grids = _grids(jdb, layout.id)
+    assert grids and min(g.area_m2 for g in grids) > 0.1
+    assert {jdb.get(Division, g.division_id).code for g in grids} == {"360403001", "360403002"}  # no seam grids
+
+
 def test_publish_is_blocked_by_a_gap_listing_where(jdb) -> None:
     layout, grids = _publishable(jdb)
     hole = grids[len(grids) // 2]
