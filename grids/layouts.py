@@ -27,7 +27,21 @@ import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry import GeometryCollection, LineString, MultiPolygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, Date, ScalarSelect, any_, bindparam, cast, func, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    ScalarSelect,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from gis.crs import (
@@ -386,11 +400,30 @@ def _moving(session: Session, query: Any, params: dict[str, Any]) -> list[dict[s
             for id_, old, new, old_squad, new_squad in session.execute(query, params)]
 
 
+def _refuse_layouts_over_layouts(session: Session, layout: GridLayout) -> None:
+    """Conflict when a layout of a division above or below this one's is in force: publishing a township's
+    layout while its district's was in force left two published layouts over the same ground, and cases kept
+    going to the district's grids (publishing retires only the same division's layout)."""
+    mine = session.get(Division, layout.division_id)
+    other = session.execute(
+        select(GridLayout.id, Division.code, Division.name).join(Division, Division.id == GridLayout.division_id)
+        .where(GridLayout.city_code == layout.city_code, GridLayout.status == "published",
+               GridLayout.effective_to.is_(None), GridLayout.division_id != layout.division_id,
+               or_(Division.code.startswith(mine.code), literal(mine.code).startswith(Division.code)))
+        .order_by(GridLayout.id).limit(1)).first()
+    if other is not None:
+        raise Conflict(f"layout {other.id} of {other.code} {other.name} is in force over {mine.code} {mine.name}: "
+                       "publishing this one too would give its ground two grids at every point. Draw the larger "
+                       "division again (its grids are drawn inside each division below it) and publish that",
+                       code="layout_over_layout", details={"layout": other.id, "division": other.code})
+
+
 def publish_impact(session: Session, layout_id: int) -> dict[str, Any]:
     """What changes hands if this layout is published: open cases, frontage units, squad/co-manager duties,
     and duty areas (责任网格) whose member grids change when carried over."""
     layout = _layout(session, layout_id)
     session.flush()
+    _refuse_layouts_over_layouts(session, layout)
     current = _current(session, layout)
     params = {"layout": layout.id, "city": layout.city_code, "division": layout.division_id}
     cases = _moving(session, _OPEN_CASES, params)

@@ -111,6 +111,8 @@ ERROR_TEXT = {
     "bad_polygon": _l("请画一个简单多边形（各边不能相交）。"),
     "no_gap": _l("所画范围内没有空隙：其中每一处都已属于某个网格。"),
     "layout_has_problems": _l("图层还有问题，不能发布：请先检查并修正地图上标出的问题。"),
+    "layout_over_layout": _l("区划 %(division)s 的图层 #%(layout)s 正在生效，覆盖了这里：两个图层会让每个点有两个网格。"
+                             "请重新生成较大区划的图层（网格会画在各下级区划之内）并发布它。"),
     "unknown_squad": _l("没有这个中队，请刷新页面后重选。"),
     "not_co_manager": _l("所选人员不是协管员，请重选。"),
     "outside_township": _l("网格 %(grids)s 不在所选人员的乡镇（%(township)s）：请分配给网格所在乡镇的中队和协管员。"),

@@ -221,6 +221,25 @@ def test_a_district_cut_in_two_townships_by_hand_is_drawn_without_its_seams(jdb)
     assert {jdb.get(Division, g.division_id).code for g in grids} == {"360403001", "360403002"}  # no seam grids
 
 
+def test_a_townships_layout_is_not_published_over_its_districts(jdb) -> None:
+    """Both were left published over the same ground and new cases kept going to the district's grids; the
+    preview said the township's layout replaced nothing."""
+    district_layout, grids = _publishable(jdb)
+    publish_layout(jdb, district_layout.id, effective=date(2026, 1, 1))
+    xunyang = jdb.scalar(select(Division).where(Division.city_code == JIUJIANG, Division.code == XUNYANG))
+    west, south, east, north = to_shape(xunyang.geom).bounds
+    part = to_shape(xunyang.geom).intersection(box(west, south, (west + east) / 2, north))
+    upsert_division(jdb, JIUJIANG, "360403001", "甘棠街道（示意）", "township",
+                    MultiPolygon(list(getattr(part, "geoms", [part]))), parent=xunyang)
+    township_layout = generate_layout(jdb, JIUJIANG, "360403001", target_area=COARSE, method="square")
+    for attempt in (publish_impact, publish_layout):
+        with pytest.raises(Conflict, match=f"layout {district_layout.id} of 360403 浔阳区 is in force over "
+                                           "360403001") as refused:
+            attempt(jdb, township_layout.id)
+        assert refused.value.code == "layout_over_layout"
+    assert township_layout.status == "draft"
+
+
 def test_publish_is_blocked_by_a_gap_listing_where(jdb) -> None:
     layout, grids = _publishable(jdb)
     hole = grids[len(grids) // 2]
