@@ -121,10 +121,16 @@ def _check_grid_rules(session: Session, city_code: str, rules: list[dict[str, An
                       "catalog again", code="unknown_grid", details=bad)
 
 
-def import_catalog(session: Session, doc: dict[str, Any]) -> dict[str, int]:
+def import_catalog(session: Session, doc: dict[str, Any], city_code: str | None = None) -> dict[str, int]:
     """Insert or update everything in the file; routing rules of the city are replaced by the file's, and
-    so are its stage limits when the file has a stage_limits section. A grid rule needs its grid published."""
+    so are its stage limits when the file has a stage_limits section. A grid rule needs its grid published.
+    `city_code` (the command's --city) must be the file's city: Lanxi's catalog imported while setting up
+    Jiujiang made a second city in its database without a word."""
     validate_catalog(doc)
+    if city_code is not None and doc["city"]["code"] != city_code:
+        raise Invalid(f"the catalog is for city {doc['city']['code']} ({doc['city']['name']}), not {city_code}: "
+                      f"pass --city {doc['city']['code']} (or set GRIDLINK_CITY) if that is the city you mean",
+                      code="another_city")
     _check_grid_rules(session, doc["city"]["code"], doc.get("routing", []))
     city_code = upsert_city(session, doc["city"]).code
     depts = {d["code"]: _upsert(session, Department, city_code, d["code"], name=d["name"],

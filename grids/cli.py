@@ -385,9 +385,10 @@ def catalog_group() -> None:
 
 @catalog_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@city_option
 @json_option
 @fail_cleanly
-def catalog_import(file: Path, as_json: bool) -> None:
+def catalog_import(file: Path, city: str, as_json: bool) -> None:
     """Load or update a city's catalog from a JSON file (format in the README)."""
     from grids.catalog import import_catalog
     from grids.errors import Invalid
@@ -397,7 +398,7 @@ def catalog_import(file: Path, as_json: bool) -> None:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise Invalid(f"{file} is not valid UTF-8 JSON: {exc}") from exc
     with command_session() as session:
-        counts = import_catalog(session, doc)
+        counts = import_catalog(session, doc, city)
     emit(counts, as_json, ", ".join(f"{v} {k}" for k, v in counts.items()) + " imported")
 
 

@@ -131,7 +131,9 @@ def test_catalog_with_errors_lists_each_with_its_path_and_stores_nothing(cli_db:
     bad["categories"] = bad["categories"][:1]
     bad["categories"][0]["time_limit"] = "4h"
     path.write_text(json.dumps(bad, ensure_ascii=False), encoding="utf-8")
-    assert json.loads(run("catalog", "import", str(path), "--json").output)["categories"] == 1
+    elsewhere = run("catalog", "import", str(path))  # GRIDLINK_CITY unset: the default city is Lanxi
+    assert elsewhere.exit_code == 1 and "the catalog is for city 360400 (九江市), not 330781" in elsewhere.output
+    assert json.loads(run("catalog", "import", str(path), "--city", "360400", "--json").output)["categories"] == 1
 
 
 def test_catalog_that_is_not_json_is_named(cli_db: str, tmp_path) -> None:
