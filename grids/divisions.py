@@ -74,12 +74,21 @@ def upsert_division(session: Session, city_code: str, code: str, name: str, leve
     if row is None:
         row = Division(city_code=city_code, code=code, name=name, level=level, geom=wkb, version=1)
         session.add(row)
-    elif row.name != name or not session.scalar(select(func.ST_Equals(row.geom, wkb))):
+    elif (row.name, row.level) != (name, level) or _moved(row, parent) or not session.scalar(
+            select(func.ST_Equals(row.geom, wkb))):  # a new level or parent is a new version too, and says so
         row.name, row.geom, row.version, row.updated_at = name, wkb, row.version + 1, func.now()
     row.level, row.illustrative, row.derived = level, illustrative, False
     row.parent_id = parent.id if parent else None
     session.flush()
     return row
+
+
+def _moved(row: Division, parent: Division | None) -> bool:
+    """Whether the division gets another parent; a top-level division under the outline made of its siblings
+    (_derive_outline) is still top-level when imported again without one."""
+    if parent is None:
+        return row.parent is not None and not row.parent.derived
+    return row.parent_id != parent.id
 
 
 def divisions_at(session: Session, city_code: str, point: BaseGeometry, level: str) -> list[Division]:
@@ -328,6 +337,7 @@ def import_divisions(session: Session, city_code: str, path: Path, *, level: str
     boundaries, problems, repairs = read_boundaries(Path(path), crs, code_field, name_field, level,
                                                     invalid == "repair")
     _refuse_another_citys(boundaries, city_code)
+    _refuse_misplaced_level(session, city_code, level, parent, boundaries)
     boundaries, outside, trimmed = _within_parent(boundaries, parent)
     problems += outside
     if problems and invalid != "skip":
@@ -368,6 +378,30 @@ def _refuse_another_citys(boundaries: Sequence[Boundary], city_code: str) -> Non
         raise Invalid(f"division codes {', '.join(foreign[:10])} are not of city {city_code} (its codes start with "
                       f"{prefix}); nothing was stored. Pass --city with their city's code (perhaps {guess}) or "
                       "set GRIDLINK_CITY", code="another_city")
+
+
+def _refuse_misplaced_level(session: Session, city_code: str, level: str, parent: Division | None,
+                            boundaries: Sequence[Boundary]) -> None:
+    """Jiujiang's 13 districts imported as --level city became 13 cities; townships imported without --parent
+    beside their districts became top-level divisions overlapping them, and no check fired."""
+    if level == "city":
+        others = [b.code for b in boundaries if b.code != city_code]
+        if others:
+            raise Invalid(f"a city-level boundary has the city's own code {city_code}; {', '.join(others[:10])} are "
+                          "not it: import them with the level they are (--level district, township ...)",
+                          code="bad_level")
+        return
+    if parent is not None:
+        return
+    above = session.scalars(select(Division).where(
+        Division.city_code == city_code, Division.level.in_(DIVISION_LEVELS[1:DIVISION_LEVELS.index(level)]))
+        .order_by(Division.code)).all()
+    if above:
+        code = boundaries[0].code if boundaries else ""
+        guess = next((f" (perhaps --parent {d.code}, {d.name}: {code} starts with its code)" for d in above
+                      if code.startswith(d.code)), "")
+        raise Invalid(f"a {level} lies in a {above[0].level} of this city: import each {above[0].level}'s "
+                      f"{level}s with --parent{guess}", code="missing_parent")
 
 
 def _derive_outline(session: Session, city_code: str) -> str | None:

@@ -36,11 +36,21 @@ def test_import_list_generate_check_export_publish_assign(run, tmp_path) -> None
     elsewhere = run(divisions_group, *IMPORT, "--city", "330781", code=1)["error"]  # GRIDLINK_CITY left as it was
     assert elsewhere["code"] == "another_city" and "not of city 330781" in elsewhere["message"]
     assert "perhaps 360400" in elsewhere["message"]
+    as_cities = run(divisions_group, *IMPORT[:3], "city", *IMPORT[4:], code=1)["error"]  # 13 districts, 13 "cities"
+    assert as_cities["code"] == "bad_level" and "city-level boundary has the city's own code 360400" in \
+        as_cities["message"]
     first = run(divisions_group, *IMPORT)
     again = run(divisions_group, *IMPORT)
     assert len(first["created"]) == 13 and len(again["unchanged"]) == 13
     # Jiujiang publishes no outline of its own: without one no case could be taken ("load its divisions first")
     assert first["outline"] == "the city outline is the union of its 13 top-level divisions"
+    town = tmp_path / "town.geojson"  # a township beside its district, as if it were one of the city's districts
+    town.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {
+        "adcode": "360403001", "district": "甘棠"}, "geometry": {"type": "Polygon", "coordinates": [[
+            [115.98, 29.70], [115.99, 29.70], [115.99, 29.71], [115.98, 29.71], [115.98, 29.70]]]}}]}))
+    unparented = run(divisions_group, "import", str(town), "--level", "township", "--crs", "gcj02", "--code-field",
+                     "adcode", "--name-field", "district", code=1)["error"]
+    assert unparented["code"] == "missing_parent" and "perhaps --parent 360403" in unparented["message"]
     [outline] = run(divisions_group, "list", "--level", "city")["divisions"]
     assert outline["code"] == JIUJIANG and outline["area_m2"] > 0.99 * sum(
         d["area_m2"] for d in run(divisions_group, "list", "--level", "district")["divisions"])
