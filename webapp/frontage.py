@@ -53,7 +53,7 @@ from webapp.maps import (
     render_map_parts,
 )
 from webapp.pages import GRID_STYLE, app_map, summaries, tiled_map, zone_bounds
-from webapp.photos import send_photo, upload_root
+from webapp.photos import send_photo, sent_words, upload_root
 
 bp = Blueprint("frontage", __name__, url_prefix="/frontage")
 
@@ -388,7 +388,7 @@ def _inspection_in_zone(inspection_id: int) -> tuple[FrontageInspection, Frontag
 def inspection_photos(inspection: FrontageInspection) -> list[dict[str, Any]]:
     """The inspection's photos as the thumbnails show them (the evidence of an inspection that filed no case
     was stored where no page showed it)."""
-    sent = city_time(inspection.at)[5:]
+    sent = sent_words(inspection.at)
     return [{"kind": "inspection", "sent": sent,
              "url": url_for("frontage.inspection_photo", inspection_id=inspection.id, number=n),
              "thumb": url_for("frontage.inspection_photo", inspection_id=inspection.id, number=n, size="thumb")}

@@ -58,19 +58,27 @@ def photo_links_of(incident_ids: Sequence[int]) -> dict[int, list[dict[str, Any]
     case was reported, else None) let whoever checks the work see an old photo sent as new."""
     return {case_id: [{"id": p.id, "kind": p.kind, "url": url_for("pages.photos.view", photo_id=p.id),
                        "thumb": url_for("pages.photos.view", photo_id=p.id, size="thumb"),
-                       "sent": city_time(p.created_at)[5:], "taken": _taken(p.taken_at),
+                       "sent": sent_words(p.created_at), "taken": _taken(p.taken_at),
                        "taken_at": p.taken_at.isoformat() if p.taken_at else None,
                        "stale": str(STALE_WORDS[p.kind]) if stale else None}
                       for p, stale in photos]
             for case_id, photos in photos_of(db(), incident_ids).items()}
 
 
-def _taken(moment: datetime | None) -> str | None:
-    """拍摄 and the time, as the thumbnails show it: 11-29 16:27 this year, 2025-11-29 16:27 another."""
-    if moment is None:
-        return None
+def _short(moment: datetime) -> str:
+    """11-29 16:27 this year, 2025-11-29 16:27 another, on the city's clock."""
     shown = city_time(moment)
-    return _("拍摄 %(at)s", at=shown[5:] if shown[:4] == city_time(datetime.now(UTC))[:4] else shown)
+    return shown[5:] if shown[:4] == city_time(datetime.now(UTC))[:4] else shown
+
+
+def sent_words(moment: datetime) -> str:
+    """发送 and when a photo was sent: beside 拍摄 a bare time did not say which of the two it was."""
+    return _("发送 %(at)s", at=_short(moment))
+
+
+def _taken(moment: datetime | None) -> str | None:
+    """拍摄 and when the camera took it, or None when the photo did not say."""
+    return _("拍摄 %(at)s", at=_short(moment)) if moment is not None else None
 
 
 @bp.route("/<int:photo_id>", defaults={"size": "full"})

@@ -80,6 +80,13 @@ def test_dispatcher_sees_cases_on_the_map_opens_one_and_gets_new_ones_live(page,
     assert drawer.locator("[data-field=title]").inner_text().startswith("#")
     expect(page.locator(".place-label")).to_have_count(0)  # zoomed in on the pin: no township name in the way
     screenshot(page, "dispatch-drawer")
+    clear = page.evaluate("""() => {  // the city's credit, whole, beside the scale bar and the drawer, not under
+        const box = s => document.querySelector(s).getBoundingClientRect();
+        const credit = box('.leaflet-control-attribution'), scale = box('.leaflet-control-scale');
+        const drawer = box('#drawer');
+        return {beside_scale: credit.left >= scale.right, beside_drawer: credit.right <= drawer.left + 1};
+    }""")
+    assert clear == {"beside_scale": True, "beside_drawer": True}
 
     page.evaluate("window.__sameDocument = true")
     case_id = new_case("测试：新上报的井盖缺失")
