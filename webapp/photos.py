@@ -48,7 +48,7 @@ def photo_links(incident_id: int) -> list[dict[str, Any]]:
 
 
 #: What a thumbnail says of a stale photo (grids.photos.TAKEN_BEFORE_REPORT), by kind.
-STALE_WORDS = {"before": _l("拍于上报前一天以上"), "after": _l("拍于上报之前")}
+STALE_WORDS = {"before": _l("拍于一天多前"), "after": _l("拍于上报之前")}
 
 
 def photo_links_of(incident_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:

@@ -276,7 +276,7 @@ def test_a_half_typed_report_survives_the_filter_and_goes_once_created(page, liv
     expect(page.locator("#drawer [data-field=title]")).to_contain_text(f"#{created.value.json()['id']} ")
     photo = page.locator("#drawer [data-photos] .thumb.stale")  # a photo a year old, sent as the problem
     expect(photo.locator(".thumb-at").nth(1)).to_have_text("拍摄 2025-06-01 07:45")
-    expect(photo.locator(".thumb-stale")).to_have_text("拍于上报前一天以上")
+    expect(photo.locator(".thumb-stale")).to_have_text("拍于一天多前")
     with page.expect_response(lambda r: "/dispatch/feed" in r.url):
         pass  # the poll brings the new case back: it is the dispatcher's own, not announced as 新到
     page.wait_for_timeout(200)

@@ -350,7 +350,7 @@ def test_a_photo_taken_first_is_kept_and_a_camera_sized_one_goes_through(browser
     page.wait_for_url(f"**/township/cases/{case_id}")
     taken_shown = page.locator(".thumb-before .thumb-at").nth(1)  # after when it was sent
     expect(taken_shown).to_have_text(re.compile(r"^拍摄 (2026-)?11-20 08:30$"))
-    expect(page.locator(".thumb-before .thumb-stale")).to_have_text("拍于上报前一天以上")
+    expect(page.locator(".thumb-before .thumb-stale")).to_have_text("拍于一天多前")
     screenshot(page, "township-case-photo-taken")
     unexpected = [e for e in page.console_errors if "status of 422" not in e]  # the refusal without a category
     assert page.foreign_requests == [] and unexpected == []
