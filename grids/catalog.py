@@ -23,11 +23,24 @@ from grids.models import Category, City, Department, Division, Grid, GridLayout,
 SCHEMA = json.loads(resources.files("grids").joinpath("data/catalog.schema.json").read_text())
 
 
+#: The schema's patterns in words: "'4 hours' does not match '^[0-9]+[hd]$'" told the author a regex.
+PATTERN_WORDS = {"^[0-9]+[hd]$": "working hours or days, such as 4h or 5d",
+                 "^[0-9]{1,7}[mhd]$": "working minutes, hours or days, such as 30m, 2h or 1d",
+                 "^[0-9]{6}$": "a 6-digit city code such as 330781",
+                 "^[0-9A-Za-z-]{1,24}$": "a grid code of letters, digits and -, such as 330781102004553"}
+
+
+def _worded(error: jsonschema.ValidationError) -> str:
+    if error.validator == "pattern" and error.validator_value in PATTERN_WORDS:
+        return f"{error.instance!r} is not {PATTERN_WORDS[error.validator_value]}"
+    return error.message
+
+
 def validate_catalog(doc: Any) -> None:
     """Every schema violation listed with its path, so the author can fix the file in one go."""
     errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc), key=lambda e: list(e.path))
     if errors:
-        problems = [f"{'/'.join(str(p) for p in e.path) or '(top)'}: {e.message}" for e in errors]
+        problems = [f"{'/'.join(str(p) for p in e.path) or '(top)'}: {_worded(e)}" for e in errors]
         raise Invalid("the catalog file does not match the format: " + "; ".join(problems[:20]),
                       code="bad_catalog", details=problems)
     try:

@@ -1148,6 +1148,8 @@ def evaluate_command(kind: str, day: date, by: str, csv_out: Path | None, city: 
              f"结案率 {_or_dash(r.rates['结案率']):>6}  按期结案率 {_or_dash(r.rates['按期结案率']):>6}  "
              f"得分 {_or_dash(r.score):>6}  {r.name}" for r in rows]
     future = [f"{period.label} has not started yet (today is {today}): nothing is due"] if period.start > today else []
+    if not rows:  # Jiujiang by township printed a heading and nothing: it has no township drawn
+        future.append(f"city {city} has no {by} to rank (none drawn or registered); rank it by another level")
     emit({"period": period.label, "by": by, "rows": [r.record() for r in rows], "notes": future}, as_json,
          "\n".join([f"{period.label} by {by}", *future, *lines]))
 

@@ -374,9 +374,9 @@ def _refuse_another_citys(boundaries: Sequence[Boundary], city_code: str) -> Non
     prefix = city_prefix(city_code)
     foreign = [b.code for b in boundaries if not b.code.startswith(prefix)]
     if foreign:
-        guess = f"{foreign[0][:4]}00"
+        guesses = " or ".join(dict.fromkeys((foreign[0][:6], f"{foreign[0][:4]}00")))  # county- or prefecture-level
         raise Invalid(f"division codes {', '.join(foreign[:10])} are not of city {city_code} (its codes start with "
-                      f"{prefix}); nothing was stored. Pass --city with their city's code (perhaps {guess}) or "
+                      f"{prefix}); nothing was stored. Pass --city with their city's code (perhaps {guesses}) or "
                       "set GRIDLINK_CITY", code="another_city")
 
 

@@ -584,7 +584,7 @@ def assign_grids(session: Session, grid_ids: Sequence[int], squad_id: int | None
     if co_manager_id is not None:
         manager = session.get(User, co_manager_id)
         if manager is None or manager.role != "co_manager":
-            who = f"{manager.username} is a {manager.role}" if manager else f"there is no user {co_manager_id}"
+            who = f"{manager.username}'s role is {manager.role}" if manager else f"there is no user {co_manager_id}"
             raise Invalid(f"{who}, not a co-manager: give a co-manager's user name", code="not_co_manager")
         _refuse_outside_township(session, ids, _township_of(session, manager), f"co-manager {manager.username}")
         session.execute(update(Grid).where(Grid.id.in_(ids)).values(co_manager_id=co_manager_id))

@@ -119,7 +119,8 @@ def test_catalog_with_errors_lists_each_with_its_path_and_stores_nothing(cli_db:
     path.write_text(json.dumps(bad, ensure_ascii=False), encoding="utf-8")
     result = run("catalog", "import", str(path))
     assert result.exit_code == 1
-    assert "categories/0/time_limit" in result.output and "categories/1/type" in result.output
+    assert "categories/0/time_limit: '4 hours' is not working hours or days, such as 4h or 5d" in result.output
+    assert "categories/1/type" in result.output
     # a misspelt key was imported without a word: the category got no deadline
     assert "'time_limt' was unexpected" in result.output and "'worked_by_squad' was unexpected" in result.output
     bad["departments"][0].pop("worked_by_squad")

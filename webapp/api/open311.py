@@ -147,7 +147,7 @@ def _service(category: Category, groups: dict[int, str]) -> dict[str, Any]:
     """A minor class as the spec's service: what a citizen app lists and searches (its words, not our codes)."""
     closing = f"结案标准：{category.closing_condition}" if category.closing_condition else None
     return {"service_code": category.code, "service_name": category.name,
-            "description": " ".join(filter(None, (category.name_en, closing))) or category.name,
+            "description": "; ".join(filter(None, (category.name_en, closing))) or category.name,
             "metadata": category.type == "component", "type": "realtime",
             "keywords": ", ".join(filter(None, (category.name, category.name_en, groups.get(category.parent_id)))),
             "group": groups.get(category.parent_id)}
