@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from grids.divisions import known_city
 from grids.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized, Unavailable
 from grids.models import PINYIN, ROLES, City, Department, Division, LoginThrottle, Squad, User
+from grids.workflow import SQUAD_ROLES
 
 _hasher = PasswordHasher()
 # Verifying against this when the user does not exist keeps the response time the same either way.
@@ -145,6 +146,24 @@ def set_active(session: Session, city_code: str, username: str, active: bool) ->
     return user
 
 
+#: The zone each role works in, as add_user takes it: a squad member sees and acts in a township (its squad's),
+#: a department account in its department; without one such an account sees nothing (grids.workflow.zone_of).
+ZONE_OPTIONS = {**dict.fromkeys(SQUAD_ROLES, ("squad", "township")), "department": ("department",)}
+
+
+def _check_zone_given(role: str, township: str | None, department: str | None, squad: str | None) -> None:
+    """An officer added without a squad could log in to empty lists; a dispatcher bound to a squad read as a
+    squad member in `users list`; neither was said."""
+    given = {"squad": squad, "township": township, "department": department}
+    needed = ZONE_OPTIONS.get(role)
+    if needed and not any(given[zone] for zone in needed):
+        raise Invalid(f"{role} accounts work in a {' or '.join(needed)}: give --{' or --'.join(needed)}",
+                      code="zone_required")
+    if squad and role not in SQUAD_ROLES:
+        raise Invalid(f"only squad members ({', '.join(SQUAD_ROLES)}) belong to a squad, not {role} accounts",
+                      code="zone_mismatch")
+
+
 def add_user(session: Session, city_code: str, username: str, role: str, password: str | SharedPassword, *,
              display_name: str = "", township_code: str | None = None, department_code: str | None = None,
              squad_code: str | None = None) -> User:
@@ -154,6 +173,7 @@ def add_user(session: Session, city_code: str, username: str, role: str, passwor
     if role not in ROLES:
         raise Invalid(f"unknown role {role!r}; choose one of: {', '.join(ROLES)}", code="unknown_role")
     known_city(session, city_code)  # before the password is hashed into a row the database then refuses
+    _check_zone_given(role, township_code, department_code, squad_code)
     user = session.scalar(select(User).where(User.city_code == city_code, User.username == username))
     if user is None:
         user = User(city_code=city_code, username=username)
@@ -179,6 +199,9 @@ def add_user(session: Session, city_code: str, username: str, role: str, passwor
         if squad is None:
             raise NotFound(f"no squad with code {squad_code}; station it first (gridlink squads add), or list "
                            "them with `gridlink squads list`", code="unknown_squad")
+        if township_code and user.township_id != squad.township_id:
+            raise Invalid(f"squad {squad.code} is stationed in {squad.township.code}, not {township_code}: give the "
+                          "squad alone (it sets the township)", code="zone_mismatch")
         user.squad_id = squad.id
         user.township_id = squad.township_id
     session.flush()

@@ -25,3 +25,21 @@ def test_changing_a_demo_login_password_leaves_the_other_logins_alone(db, demo_c
     add_user(db, CITY_CODE, "viewer", "viewer", "a-new-secret")
     assert authenticate(db, CITY_CODE, "viewer", "a-new-secret").role == "viewer"
     assert authenticate(db, CITY_CODE, "planner", DEMO_PASSWORD).role == "planner"
+
+
+def test_an_account_gets_the_zone_its_role_works_in(db, demo_city) -> None:
+    """An officer without a squad logged in to empty lists; a dispatcher bound to a squad, or a squad member
+    bound to another township than its squad's, was stored as typed."""
+    from grids.errors import Invalid
+
+    for kwargs, words in (({"role": "officer"}, "officer accounts work in a squad or township: give --squad or --township"),
+                          ({"role": "department"}, "give --department"),
+                          ({"role": "dispatcher", "squad_code": "SQ330781102"}, "not dispatcher accounts"),
+                          ({"role": "officer", "squad_code": "SQ330781102", "township_code": "330781104"},
+                           "squad SQ330781102 is stationed in 330781102, not 330781104")):
+        role = kwargs.pop("role")
+        with pytest.raises(Invalid, match=words):
+            add_user(db, CITY_CODE, "new.one", role, "a-long-password", **kwargs)
+    made = add_user(db, CITY_CODE, "new.one", "officer", "a-long-password", squad_code="SQ330781102",
+                    township_code="330781102")
+    assert made.squad.code == "SQ330781102" and made.township.code == "330781102"
