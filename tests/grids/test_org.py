@@ -32,7 +32,8 @@ def test_an_account_gets_the_zone_its_role_works_in(db, demo_city) -> None:
     bound to another township than its squad's, was stored as typed."""
     from grids.errors import Invalid
 
-    for kwargs, words in (({"role": "officer"}, "officer accounts work in a squad or township: give --squad or --township"),
+    for kwargs, words in (({"role": "officer"}, "officer accounts work in a squad or township: give --squad or "
+                                                "--township"),
                           ({"role": "department"}, "give --department"),
                           ({"role": "dispatcher", "squad_code": "SQ330781102"}, "not dispatcher accounts"),
                           ({"role": "officer", "squad_code": "SQ330781102", "township_code": "330781104"},
