@@ -181,10 +181,13 @@ def category_name(category: Category) -> str:
 
 def where(case: Incident) -> str | None:
     """Where a list says a case is: its township, else its grid (a city drawn without townships, such as one
-    with only its districts, read 未定位 for a case in a grid), else None (未定位: in no grid)."""
+    with only its districts, read 未定位 for a case in a grid), else 不在网格内 for a place no grid covers (it
+    read 未定位 beside its pin on the map), else None (未定位: no place at all)."""
     if case.township is not None:
         return case.township.name
-    return _("网格 %(code)s", code=case.grid.code) if case.grid is not None else None
+    if case.grid is not None:
+        return _("网格 %(code)s", code=case.grid.code)
+    return _("不在网格内") if case.location is not None else None
 
 
 def case_summary(case: Incident, now: datetime, point: tuple[float, float] | None,

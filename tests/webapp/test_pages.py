@@ -81,6 +81,11 @@ def test_the_drawer_shows_the_categorys_closing_condition(client, db) -> None:
     assert drawer["closing_condition"] == "全部清理 fully cleared" and drawer["filing_condition"] is None
     board = client.get("/dispatch").get_data(as_text=True)
     assert '<div data-closing hidden><dt>结案条件</dt><dd data-field="closing_condition"></dd></div>' in board
+    assert drawer["township"] == "游埠镇（示意）"
+    case.township_id = case.grid_id = None  # a place no township or grid covers (a city drawn by district)
+    db.flush()
+    db.expire(case)
+    assert client.get(f"/dispatch/cases/{case.id}").json["township"] == "不在网格内"  # it read 未定位 by its pin
 
 
 def test_feed_and_drawer_json_carry_hostile_text_without_markup(client, db, hostile_case) -> None:
