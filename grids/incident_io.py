@@ -949,8 +949,8 @@ class CaseFilter:
                           " such as E0101, or a major class such as E01", code="bad_filter", details=unknown)
         if self.township and not session.scalar(select(Division.id).where(
                 Division.city_code == city_code, Division.code == self.township, Division.level == "township")):
-            raise Invalid(f"unknown township {self.township}: give a township's division code such as 330781102"
-                          " (gridlink divisions list)", code="bad_filter", details=[self.township])
+            raise Invalid(f"unknown township {self.township}: give one of the city's township codes (gridlink "
+                          "divisions list --level township)", code="bad_filter", details=[self.township])
         if self.department and not session.scalar(select(Department.id).where(
                 Department.city_code == city_code, Department.code == self.department)):
             raise Invalid(f"unknown department {self.department}: give a department's code such as sanitation"
