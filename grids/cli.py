@@ -1005,6 +1005,7 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
 @click.option("--status", help="Workflow states, comma-separated.")
 @click.option("--category", help="Category codes, comma-separated.")
 @click.option("--township", help="Township code.")
+@click.option("--district", help="District code (its townships' cases, and its grids' where no township is drawn).")
 @click.option("--department", help="Code of the department that has the cases (承办).")
 @click.option("--since", type=_day, metavar="YYYY-MM-DD", help="First day reported (YYYY-MM-DD, city time).")
 @click.option("--until", type=_day, metavar="YYYY-MM-DD",
@@ -1019,14 +1020,15 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
 @json_option
 @fail_cleanly
 def incidents_export(out: Path, fmt: str, status: str | None, category: str | None, township: str | None,
-                     department: str | None, since: date | None, until: date | None, source: str | None,
-                     overdue: bool, triage: bool, extension: bool, language: str, city: str, as_json: bool) -> None:
+                     district: str | None, department: str | None, since: date | None, until: date | None,
+                     source: str | None, overdue: bool, triage: bool, extension: bool, language: str, city: str,
+                     as_json: bool) -> None:
     """Write one row per case (owner, grid, divisions, routing reason) to OUT; text stays text."""
     from grids.incident_io import CaseFilter, export_cases
     from grids.spreadsheet import replaced_on_success
 
     only = [name for name, chosen in (("overdue", overdue), ("triage", triage), ("extension", extension)) if chosen]
-    filters = CaseFilter.parse(status, category, township, since, until, source, only, department)
+    filters = CaseFilter.parse(status, category, township, since, until, source, only, department, district)
     with command_session() as session, replaced_on_success(out, encoding=None) as handle, \
             _progress_bar(f"exporting to {out.name}", as_json) as progress:
         result = export_cases(session, city, fmt, handle, filters, language=language,

@@ -917,12 +917,13 @@ class CaseFilter:
     source: str | None = None
     only: frozenset[str] = frozenset()  # ONLY: the dispatch queue's 只看 filters
     department: str | None = None  # the code of the department that has the cases (承办)
+    district: str | None = None  # a city run by district (Jiujiang: no township drawn) splits its cases by it
 
     @classmethod
     def parse(cls, status: str | Sequence[str] | None = None, category: str | Sequence[str] | None = None,
               township: str | None = None, since: str | date | None = None,
               until: str | date | None = None, source: str | None = None,
-              only: Iterable[str] = (), department: str | None = None) -> CaseFilter:
+              only: Iterable[str] = (), department: str | None = None, district: str | None = None) -> CaseFilter:
         """From text (comma lists, ISO dates), or Invalid saying which value is wrong."""
         statuses = _codes(status)
         unknown = [s for s in statuses if s not in STATES]
@@ -933,7 +934,8 @@ class CaseFilter:
         if first and last and first > last:
             raise Invalid(f"since {first} is after until {last}: swap them", code="bad_filter")
         return cls(status=statuses, category=_codes(category), township=township or None, since=first, until=last,
-                   source=source or None, only=frozenset(only), department=department or None)
+                   source=source or None, only=frozenset(only), department=department or None,
+                   district=district or None)
 
     def check(self, session: Session, city_code: str) -> CaseFilter:
         """This filter with its category codes as the catalog writes them (in any letter case, as the import
@@ -951,6 +953,10 @@ class CaseFilter:
                 Division.city_code == city_code, Division.code == self.township, Division.level == "township")):
             raise Invalid(f"unknown township {self.township}: give one of the city's township codes (gridlink "
                           "divisions list --level township)", code="bad_filter", details=[self.township])
+        if self.district and not session.scalar(select(Division.id).where(
+                Division.city_code == city_code, Division.code == self.district, Division.level == "district")):
+            raise Invalid(f"unknown district {self.district}: give one of the city's district codes (gridlink "
+                          "divisions list --level district)", code="bad_filter", details=[self.district])
         if self.department and not session.scalar(select(Department.id).where(
                 Department.city_code == city_code, Department.code == self.department)):
             raise Invalid(f"unknown department {self.department}: give a department's code such as sanitation"
@@ -975,6 +981,10 @@ class CaseFilter:
         if self.township:
             where.append(Incident.township_id.in_(select(Division.id).where(
                 Division.city_code == city_code, Division.code == self.township)))
+        if self.district:  # its townships' cases, and those of grids drawn in it directly (no township drawn)
+            district = select(Division.id).where(Division.city_code == city_code, Division.code == self.district)
+            where.append(or_(Incident.township_id.in_(select(Division.id).where(Division.parent_id.in_(district))),
+                             Incident.grid_id.in_(select(Grid.id).where(Grid.division_id.in_(district)))))
         if self.source:
             where.append(Incident.source == self.source)
         if self.department:

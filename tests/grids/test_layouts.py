@@ -197,6 +197,14 @@ def test_a_case_in_a_district_drawn_without_townships_is_exported_and_ranked_wit
     [row] = [r for r in csv.DictReader(io.StringIO(out.getvalue().decode("utf-8-sig"))) if int(r["id"]) == case.id]
     assert (row["grid_code"], row["township_code"], row["district_code"], row["city_code"]) == (
         grids[len(grids) // 2].code, "", XUNYANG, JIUJIANG)
+    from grids.incident_io import CaseFilter
+
+    for district, count in ((XUNYANG, 1), ("360402", 0)):  # the export split by district, as by township
+        out = io.BytesIO()
+        export_cases(jdb, JIUJIANG, "csv", out, CaseFilter.parse(district=district))
+        assert len(out.getvalue().decode("utf-8-sig").strip().splitlines()) == 1 + count
+    with pytest.raises(Invalid, match="unknown district 3604"):
+        export_cases(jdb, JIUJIANG, "csv", io.BytesIO(), CaseFilter.parse(district="3604"))
     from grids.evaluation import evaluate, parse_period
 
     ranking = evaluate(jdb, JIUJIANG, parse_period("year", date.today().isoformat()), "district")

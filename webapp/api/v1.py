@@ -208,7 +208,7 @@ def _flag(args: Any, name: str) -> bool:
     return FLAG_VALUES[value]
 
 
-FILTERS = ("status", "category", "township", "since", "until", "source", "department", *ONLY)
+FILTERS = ("status", "category", "township", "district", "since", "until", "source", "department", *ONLY)
 LISTED = ("status", "category")  # comma lists, or the parameter repeated
 
 
@@ -218,7 +218,8 @@ def case_filter(args: Any, also: Collection[str] = ()) -> CaseFilter:
     checked_query(args, [*FILTERS, *also], LISTED)
     status, category = (",".join(args.getlist(name)) for name in LISTED)
     return CaseFilter.parse(status, category, args.get("township"), args.get("since"), args.get("until"),
-                            args.get("source"), [name for name in ONLY if _flag(args, name)], args.get("department"))
+                            args.get("source"), [name for name in ONLY if _flag(args, name)], args.get("department"),
+                            args.get("district"))
 
 
 def checked_query(args: Any, known: Collection[str], listed: Collection[str] = ()) -> None:
