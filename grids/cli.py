@@ -350,8 +350,9 @@ def squads_add(code: str, name: str, township: str, city: str, as_json: bool) ->
 def _staffing_line(squad: dict[str, Any], per_officer: int) -> str:
     short = squad["co_managers_short"]
     flag = f"  {short} co-managers short of {per_officer} per officer" if short else ""
-    return (f"{squad['code']:<14} {squad['township']:<10} {squad['officers']:>3} officers "
-            f"{squad['co_managers']:>3} co-managers  {squad['name']}{flag}")
+    officers, co_managers = squad["officers"], squad["co_managers"]
+    return (f"{squad['code']:<14} {squad['township']:<10} {officers:>3} officer{'s' * (officers != 1):<1} "
+            f"{co_managers:>3} co-manager{'s' * (co_managers != 1):<1}  {squad['name']}{flag}")
 
 
 @squads_group.command("list")
@@ -1005,7 +1006,7 @@ def incidents_import(file: Path, mapping_file: Path, crs: str, report_path: Path
 @click.option("--status", help="Workflow states, comma-separated.")
 @click.option("--category", help="Category codes, comma-separated.")
 @click.option("--township", help="Township code.")
-@click.option("--district", help="District code (its townships' cases, and its grids' where no township is drawn).")
+@click.option("--district", help="District code: the cases at a point in it.")
 @click.option("--department", help="Code of the department that has the cases (承办).")
 @click.option("--since", type=_day, metavar="YYYY-MM-DD", help="First day reported (YYYY-MM-DD, city time).")
 @click.option("--until", type=_day, metavar="YYYY-MM-DD",

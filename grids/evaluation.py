@@ -148,10 +148,9 @@ class ObjectKind:
     event_key: str
 
 
-#: A case's district: its township's, or its grid's where a district is drawn without townships (Jiujiang).
-_CASE_DISTRICT = """(SELECT d.id FROM divisions d WHERE d.level = 'district' AND d.id IN (
-    (SELECT t.parent_id FROM divisions t WHERE t.id = i.township_id),
-    (SELECT g.division_id FROM grids g WHERE g.id = i.grid_id)) LIMIT 1)"""
+#: A case's district: the one at its point (a city run by district has cases in no township and no grid too).
+_CASE_DISTRICT = """(SELECT d.id FROM division_parts p JOIN divisions d ON d.id = p.division_id
+    WHERE d.level = 'district' AND d.city_code = i.city_code AND ST_Covers(p.geom, i.location) ORDER BY d.id LIMIT 1)"""
 
 OBJECT_KINDS: dict[str, ObjectKind] = {
     "township": ObjectKind("SELECT id, code, name FROM divisions WHERE city_code = :city AND level = 'township'",

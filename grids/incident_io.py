@@ -77,7 +77,7 @@ import numpy as np
 import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, DateTime, and_, func, or_, select, text
+from sqlalchemy import ColumnElement, DateTime, and_, func, null, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from gis.crs import geometry_to_wgs84
@@ -92,6 +92,7 @@ from grids.models import (
     Component,
     Department,
     Division,
+    DivisionPart,
     FrontageUnit,
     Grid,
     Incident,
@@ -981,10 +982,10 @@ class CaseFilter:
         if self.township:
             where.append(Incident.township_id.in_(select(Division.id).where(
                 Division.city_code == city_code, Division.code == self.township)))
-        if self.district:  # its townships' cases, and those of grids drawn in it directly (no township drawn)
-            district = select(Division.id).where(Division.city_code == city_code, Division.code == self.district)
-            where.append(or_(Incident.township_id.in_(select(Division.id).where(Division.parent_id.in_(district))),
-                             Incident.grid_id.in_(select(Grid.id).where(Grid.division_id.in_(district)))))
+        if self.district:  # the cases at a point in it, in a township, a grid or neither (a district drawn alone)
+            where.append(select(DivisionPart.division_id).join(Division, Division.id == DivisionPart.division_id)
+                         .where(Division.city_code == city_code, Division.code == self.district,
+                                func.ST_Covers(DivisionPart.geom, Incident.location)).exists())
         if self.source:
             where.append(Incident.source == self.source)
         if self.department:
@@ -997,15 +998,16 @@ class CaseFilter:
         return where
 
 
-def _export_query(conditions: list[ColumnElement[bool]]) -> Any:
+def _export_query(conditions: list[ColumnElement[bool]], districts: bool) -> Any:
     """One row per case; the community is the case's grid's, when that grid lies in a community (a township
-    whose communities are not drawn has its grids directly); the district is the township's, or the grid's in a
-    district drawn without townships (Jiujiang's), none in a county-level city such as Lanxi."""
-    community, township, district, manager = aliased(Division), aliased(Division), aliased(Division), aliased(User)
+    whose communities are not drawn has its grids directly); the district is the one at the case's point, looked
+    up only when the city has `districts` (a county-level city such as Lanxi has none: a million-row export
+    would probe its divisions a million times for nothing)."""
+    community, township, manager = aliased(Division), aliased(Division), aliased(User)
     columns = (Incident.id, Incident.external_id, Category.code, Category.name, Incident.status, Incident.source,
                Incident.reported_at, Incident.deadline_at, _HANDLE_DUE, Incident.closed_at, Grid.code, community.code,
-               township.code, district.code, Incident.city_code, Squad.code, Squad.name, manager.username,
-               manager.display_name, Department.code, Department.name, FrontageUnit.name,
+               township.code, _CASE_DISTRICT if districts else null(), Incident.city_code, Squad.code, Squad.name,
+               manager.username, manager.display_name, Department.code, Department.name, FrontageUnit.name,
                Component.code, Incident.owner_type, Incident.needs_triage, Incident.routing_reason, Incident.address,
                Incident.description, func.ST_X(Incident.location), func.ST_Y(Incident.location))
     return (select(*(c.label(name) for c, name in zip(columns, EXPORT_COLUMNS, strict=True)),
@@ -1014,14 +1016,19 @@ def _export_query(conditions: list[ColumnElement[bool]]) -> Any:
             .outerjoin(Grid, Grid.id == Incident.grid_id)
             .outerjoin(community, and_(community.id == Grid.division_id, community.level == "community"))
             .outerjoin(township, township.id == Incident.township_id)
-            .outerjoin(district, and_(district.level == "district",  # the grid's own (no townships drawn), or
-                                      or_(district.id == Grid.division_id, district.id == township.parent_id)))
             .outerjoin(Squad, Squad.id == Incident.squad_id).outerjoin(manager, manager.id == Incident.co_manager_id)
             .outerjoin(Department, Department.id == Incident.department_id)
             .outerjoin(FrontageUnit, FrontageUnit.id == Incident.frontage_unit_id)
             .outerjoin(Component, Component.id == Incident.component_id)
             .where(*conditions).order_by(Incident.id))
 
+
+#: The code of the district at a case's point: cases store their township and grid, and a city run by district
+#: (Jiujiang: no township drawn) has cases in neither, in a district all the same.
+_CASE_DISTRICT = (select(Division.code).join(DivisionPart, DivisionPart.division_id == Division.id)
+                  .where(Division.level == "district", Division.city_code == Incident.city_code,
+                         func.ST_Covers(DivisionPart.geom, Incident.location))
+                  .order_by(Division.id).limit(1).scalar_subquery())
 
 EXPORT_PROGRESS_ROWS = 2000  # rows fetched at a time, and rows between two progress reports
 
@@ -1033,7 +1040,9 @@ def _export_rows(session: Session, city_code: str, filters: CaseFilter, actor: A
     zone = _city_zone(session, city_code)
     conditions = [*filters.check(session, city_code).conditions(city_code, zone),
                   *(zone_conditions(actor) if actor else ())]
-    query = _export_query(conditions)
+    districts = session.scalar(select(Division.id).where(Division.city_code == city_code,
+                                                         Division.level == "district").limit(1)) is not None
+    query = _export_query(conditions, districts)
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) if progress else 0
     rows = session.execute(query.execution_options(yield_per=EXPORT_PROGRESS_ROWS)).mappings()
     done = 0

@@ -80,7 +80,7 @@ def test_a_squad_is_stationed_and_staffed_from_the_command_line(cli_db: str) -> 
                   input="a-long-password\n")
     assert officer.exit_code == 0, officer.output
     listed = run("squads", "list")
-    assert "SQ330781006    330781006    1 officers   0 co-managers  女埠中队  2 co-managers short of 2 per " \
+    assert "SQ330781006    330781006    1 officer    0 co-managers  女埠中队  2 co-managers short of 2 per " \
            "officer" in listed.output, listed.output
     assert "townships without one: 330781001 兰江街道（示意）" in listed.output and "330781006" not in \
         listed.output.splitlines()[-1]

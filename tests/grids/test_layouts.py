@@ -192,14 +192,17 @@ def test_a_case_in_a_district_drawn_without_townships_is_exported_and_ranked_wit
     jdb.flush()
     middle = to_shape(grids[len(grids) // 2].geom).representative_point()
     case = open_case(jdb, JIUJIANG, minor, middle.x, middle.y, source="test", description="垃圾")
+    lianxi = to_shape(jdb.scalar(select(Division.geom).where(Division.code == "360402"))).representative_point()
+    ungridded = open_case(jdb, JIUJIANG, minor, lianxi.x, lianxi.y, source="test", description="无网格的区")
     out = io.BytesIO()
     export_cases(jdb, JIUJIANG, "csv", out)
-    [row] = [r for r in csv.DictReader(io.StringIO(out.getvalue().decode("utf-8-sig"))) if int(r["id"]) == case.id]
-    assert (row["grid_code"], row["township_code"], row["district_code"], row["city_code"]) == (
-        grids[len(grids) // 2].code, "", XUNYANG, JIUJIANG)
+    rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(out.getvalue().decode("utf-8-sig")))}
+    assert (rows[case.id]["grid_code"], rows[case.id]["township_code"], rows[case.id]["district_code"],
+            rows[case.id]["city_code"]) == (grids[len(grids) // 2].code, "", XUNYANG, JIUJIANG)
+    assert (rows[ungridded.id]["grid_code"], rows[ungridded.id]["district_code"]) == ("", "360402")  # no grid there
     from grids.incident_io import CaseFilter
 
-    for district, count in ((XUNYANG, 1), ("360402", 0)):  # the export split by district, as by township
+    for district, count in ((XUNYANG, 1), ("360402", 1), ("360404", 0)):  # the export split by district
         out = io.BytesIO()
         export_cases(jdb, JIUJIANG, "csv", out, CaseFilter.parse(district=district))
         assert len(out.getvalue().decode("utf-8-sig").strip().splitlines()) == 1 + count
@@ -208,7 +211,8 @@ def test_a_case_in_a_district_drawn_without_townships_is_exported_and_ranked_wit
     from grids.evaluation import evaluate, parse_period
 
     ranking = evaluate(jdb, JIUJIANG, parse_period("year", date.today().isoformat()), "district")
-    assert len(ranking) == 13 and {r.code: r.counts["reported"] for r in ranking}[XUNYANG] == 1  # ranked by district
+    reported = {r.code: r.counts["reported"] for r in ranking}
+    assert len(ranking) == 13 and reported[XUNYANG] == reported["360402"] == 1  # ranked by district
 
 
 def test_a_district_cut_in_two_townships_by_hand_is_drawn_without_its_seams(jdb) -> None:
