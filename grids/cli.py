@@ -443,10 +443,10 @@ class CrsName(click.ParamType):
 
 def crs_option(what: str, required: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--crs as every command takes it: one wording of the systems, wgs84 unless the command requires it."""
-    words = f"{what[0].upper()}{what[1:]}: wgs84 (GPS), cgcs2000, gcj02 (Amap, Tencent) or bd09 (Baidu)."
-    if required:
-        return click.option("--crs", type=CrsName(), required=True, help=words)
-    return click.option("--crs", type=CrsName(), default="wgs84", show_default=True, help=words)
+    return click.option("--crs", type=CrsName(), required=required, default=None if required else "wgs84",
+                        show_default=not required,
+                        help=f"{what[0].upper()}{what[1:]}: wgs84 (GPS), cgcs2000, gcj02 (Amap, Tencent) or bd09 "
+                             "(Baidu).")
 
 
 @click.group("divisions")

@@ -653,7 +653,7 @@ def assign_by_codes(session: Session, city_code: str, layout_id: int, codes: Seq
         if manager_id is None:
             raise NotFound(f"no user {co_manager}", code="unknown_user")
     result = assign_grids(session, list(found), squad_id=squad_id, co_manager_id=manager_id)
-    if manager_id is None and squad_id is None and result["without_squad"] == len(found):
+    if found and manager_id is None and squad_id is None and result["without_squad"] == len(found):
         codes_shown = result["without_squad_codes"][:10]
         grids = ", ".join(codes_shown) + (f" and {len(found) - len(codes_shown)} more" if len(found) > 10 else "")
         if session.scalar(_IN_NO_TOWNSHIP, {"ids": list(found)}) == len(found):

@@ -98,10 +98,10 @@ def township_by_code(session: Session, city_code: str, code: str) -> Division:
     drawn = session.scalar(select(func.count()).select_from(Division).where(Division.city_code == city_code,
                                                                             Division.level == "township"))
     what = f"{division.code} {division.name} is a {division.level}" if division else f"no division {code}"
-    fix = ("list the townships with `gridlink divisions list --level township`" if drawn else
-           "city has no townships drawn yet: import their boundaries first (`gridlink divisions import FILE "
-           "--level township --parent DISTRICT`)")
-    raise Invalid(f"{what}: give a township's code; {'the ' if not drawn else ''}{fix}", code="not_a_township")
+    fix = ("list the townships with `gridlink divisions list --level township`" if drawn else "the city has no "
+           "townships drawn yet: import their boundaries first (`gridlink divisions import FILE --level township "
+           "--parent DISTRICT`)")
+    raise Invalid(f"{what}: give a township's code; {fix}", code="not_a_township")
 
 
 SQUAD_CODE_LIMIT, SQUAD_NAME_LIMIT = 32, 200  # the columns' lengths
