@@ -21,7 +21,7 @@ import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased, defer
 
 from gis.crs import CoordinateError, area_m2, from_metric, geometry_to_wgs84, normalize_crs_name
@@ -359,7 +359,16 @@ def import_divisions(session: Session, city_code: str, path: Path, *, level: str
             "skipped": problems, "repaired": repairs, "trimmed": trimmed, "moved": moved, "outline": outline}
 
 
-def city_prefix(city_code: str) -> str:
+def district_at_sql(incident: str, column: str) -> str:
+    """SQL for the `column` of the district at the point of the case `incident` (a table or alias name): cases
+    store their township and grid, and a city run by district (Jiujiang, no township drawn) has cases in neither,
+    in a district all the same. One rule for the export's column and the ranking by district."""
+    return (f"(SELECT d.{column} FROM division_parts p JOIN divisions d ON d.id = p.division_id "
+            f"WHERE d.level = 'district' AND d.city_code = {incident}.city_code "
+            f"AND ST_Covers(p.geom, {incident}.location) ORDER BY d.id LIMIT 1)")
+
+
+def _city_prefix(city_code: str) -> str:
     """What every division code of the city starts with: its code without the trailing 00 pairs of the levels it
     is not (360400, the prefecture-level 九江市: 3604; 330781, the county-level 兰溪市: all six digits)."""
     prefix = city_code
@@ -371,7 +380,7 @@ def city_prefix(city_code: str) -> str:
 def _refuse_another_citys(boundaries: Sequence[Boundary], city_code: str) -> None:
     """Jiujiang's districts imported with --city left at its default were stored as Lanxi's, and every later
     command without --city went quietly to that phantom city."""
-    prefix = city_prefix(city_code)
+    prefix = _city_prefix(city_code)
     foreign = [b.code for b in boundaries if not b.code.startswith(prefix)]
     if foreign:
         guesses = " or ".join(dict.fromkeys((foreign[0][:6], f"{foreign[0][:4]}00")))  # county- or prefecture-level
@@ -413,8 +422,7 @@ def _derive_outline(session: Session, city_code: str) -> str | None:
         return None
     top = session.scalars(select(Division).where(
         Division.city_code == city_code, Division.level != "city",
-        Division.parent_id.is_(None) if outline is None else Division.parent_id.in_((outline.id,)) |
-        Division.parent_id.is_(None))).all()
+        or_(Division.parent_id.is_(None), Division.parent_id == (outline.id if outline else None)))).all()
     union = to_polygonal(shapely.union_all([to_shape(d.geom) for d in top]))
     city = session.get(City, city_code)
     row = upsert_division(session, city_code, city_code, city.name, "city", union)

@@ -56,6 +56,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from grids.calendar import city_calendar
+from grids.divisions import district_at_sql
 from grids.errors import Invalid
 from grids.spreadsheet import safe_cell
 
@@ -148,9 +149,7 @@ class ObjectKind:
     event_key: str
 
 
-#: A case's district: the one at its point (a city run by district has cases in no township and no grid too).
-_CASE_DISTRICT = """(SELECT d.id FROM division_parts p JOIN divisions d ON d.id = p.division_id
-    WHERE d.level = 'district' AND d.city_code = i.city_code AND ST_Covers(p.geom, i.location) ORDER BY d.id LIMIT 1)"""
+_CASE_DISTRICT = district_at_sql("i", "id")
 
 OBJECT_KINDS: dict[str, ObjectKind] = {
     "township": ObjectKind("SELECT id, code, name FROM divisions WHERE city_code = :city AND level = 'township'",

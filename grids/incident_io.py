@@ -77,11 +77,11 @@ import numpy as np
 import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, DateTime, and_, func, null, or_, select, text
+from sqlalchemy import ColumnElement, DateTime, and_, func, literal_column, null, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from gis.crs import geometry_to_wgs84
-from grids.divisions import city_outline, known_city, known_crs
+from grids.divisions import city_outline, district_at_sql, known_city, known_crs
 from grids.errors import Conflict, Invalid
 from grids.incidents import REASON_TEXT, SOURCES, TEXT_LIMITS, UNFIT_CHARACTERS, Actor
 from grids.layouts import EDGE_SNAP_DEG, city_date
@@ -1023,12 +1023,7 @@ def _export_query(conditions: list[ColumnElement[bool]], districts: bool) -> Any
             .where(*conditions).order_by(Incident.id))
 
 
-#: The code of the district at a case's point: cases store their township and grid, and a city run by district
-#: (Jiujiang: no township drawn) has cases in neither, in a district all the same.
-_CASE_DISTRICT = (select(Division.code).join(DivisionPart, DivisionPart.division_id == Division.id)
-                  .where(Division.level == "district", Division.city_code == Incident.city_code,
-                         func.ST_Covers(DivisionPart.geom, Incident.location))
-                  .order_by(Division.id).limit(1).scalar_subquery())
+_CASE_DISTRICT = literal_column(district_at_sql(Incident.__tablename__, "code"))
 
 EXPORT_PROGRESS_ROWS = 2000  # rows fetched at a time, and rows between two progress reports
 
